@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Publishes the NativeAOT binary to artifacts/bin/husk with its personality links (hard links:
+# bubblewrap's tests re-exec /proc/self/exe, which resolves symlinks).
+set -euo pipefail
+root=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
+out="$root/artifacts/bin"
+echo "husk: building $out/husk" >&2
+dotnet publish "$root/src/Husk.Cli/Husk.Cli.csproj" -c Release -o "$root/artifacts/publish" -nologo -v quiet -p:TreatWarningsAsErrors=true >&2
+mkdir -p "$out"
+install -m 0755 "$root/artifacts/publish/Husk.Cli" "$out/husk.new"
+mv -f "$out/husk.new" "$out/husk"
+for name in bwrap mkosi-sandbox mbox try; do
+    ln -f "$out/husk" "$out/$name"
+done

@@ -1,0 +1,182 @@
+using System.Runtime.InteropServices;
+
+namespace Husk.Interop;
+
+/// <summary>The C# twins of the structs in Native/husk_abi.h (AbiTests check them).</summary>
+internal static partial class Interop
+{
+    internal static class OpKind
+    {
+        public const uint Nop = 0;
+        public const uint WaitParent = 1;
+        public const uint SetNs = 2;
+        public const uint Unshare = 3;
+        public const uint Fork = 4;
+        public const uint RootBegin = 5;
+        public const uint RootFinish = 6;
+        public const uint Bind = 7;
+        public const uint Mount = 8;
+        public const uint Mkdir = 9;
+        public const uint Symlink = 10;
+        public const uint WriteFile = 11;
+        public const uint Chmod = 12;
+        public const uint RemountReadOnly = 13;
+        public const uint Chdir = 14;
+        public const uint SetHostname = 15;
+        public const uint WriteProc = 16;
+        public const uint SetId = 17;
+        public const uint Caps = 18;
+        public const uint Prctl = 19;
+        public const uint Rlimit = 20;
+        public const uint SetSid = 21;
+        public const uint Dup2 = 22;
+        public const uint CloexecRange = 23;
+        public const uint WaitFd = 24;
+        public const uint LockFile = 25;
+        public const uint Seccomp = 26;
+        public const uint Exec = 27;
+        public const uint LoopbackUp = 28;
+        public const uint Close = 29;
+        public const uint Umask = 30;
+        public const uint ExpectNoUserns = 31;
+        public const uint SignalMask = 32;
+        public const uint LandlockCreate = 33;
+        public const uint LandlockRule = 34;
+        public const uint LandlockRestrict = 35;
+    }
+
+    internal static class OpFlags
+    {
+        public const uint RootNew = 0;
+        public const uint RootOld = 1;
+        public const uint RootBase = 2;
+        public const uint RootCwd = 3;
+        public const uint Try = 1u << 4;
+        public const uint ReadOnly = 1u << 5;
+        public const uint Devices = 1u << 6;
+        public const uint IfWritable = 1u << 7;
+        public const uint SourceFd = 1u << 8;
+        public const uint Parents = 1u << 9;
+        public const uint BindData = 1u << 10;
+        public const uint SearchPath = 1u << 11;
+        public const uint SetGroups = 1u << 12;
+        public const uint ReportPid = 1u << 13;
+        public const uint InitStatus = 1u << 14;
+        public const uint NoCreate = 1u << 15;
+        public const uint NoFollow = 1u << 16;
+        public const uint SendListener = 1u << 17;
+        public const uint IdenticalOk = 1u << 18;
+        public const uint Dir = 1u << 19;
+
+        public static uint S1Root(uint root) => root & 3;
+
+        public static uint S2Root(uint root) => (root & 3) << 2;
+    }
+
+    internal static class Step
+    {
+        public const int None = 0;
+        public const int Source = 1;
+        public const int Destination = 2;
+        public const int Parents = 3;
+        public const int Mount = 4;
+        public const int Attributes = 5;
+        public const int Data = 6;
+        public const int Option = 7;
+        public const int Exists = 8;
+        public const int Race = 9;
+        public const int Namespace = 10;
+        public const int Init = 11;
+    }
+
+    internal static class ReportKind
+    {
+        public const int Error = 1;
+        public const int Pid = 2;
+        public const int Listener = 3;
+    }
+
+    internal const int SpawnMounts = 1;
+    internal const int InitMagic = 0x48534b31;
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct HuskOp
+    {
+        public uint Kind;
+        public uint Flags;
+        public int Fd;
+        public uint Mode;
+        public ulong A;
+        public ulong B;
+        public ulong C;
+        public ulong S1;
+        public ulong S2;
+        public ulong P1;
+        public ulong P2;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct SpawnArgs
+    {
+        public ulong CloneFlags;
+        public ulong Ops;
+        public uint OpCount;
+        public int CgroupFd;
+        public int InitFd;
+        public int Flags;
+        public ulong HostMountNamespace;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct SpawnResult
+    {
+        public int Pid;
+        public int Pidfd;
+        public int Channel;
+        public int Error;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct Report
+    {
+        public int Kind;
+        public int Op;
+        public int Step;
+        public int Error;
+        public long Value;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct InitStatus
+    {
+        public int Magic;
+        public int WaitStatus;
+        public long UserMicroseconds;
+        public long SystemMicroseconds;
+        public long MaxRssKib;
+        public long Reserved;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct HuskCaps
+    {
+        public ulong Bounding;
+        public ulong Effective;
+        public ulong Permitted;
+        public ulong Inheritable;
+        public ulong Ambient;
+        public uint SecureBits;
+        public uint Flags;
+    }
+
+    internal const uint CapsSetSecureBits = 1;
+
+    [LibraryImport(Libraries.Husk, EntryPoint = "husk_spawn")]
+    internal static unsafe partial int HuskSpawn(SpawnArgs* args, SpawnResult* result);
+
+    [LibraryImport(Libraries.Husk, EntryPoint = "husk_init_memfd")]
+    internal static partial int HuskInitMemfd();
+
+    [LibraryImport(Libraries.Husk, EntryPoint = "husk_abi_layout")]
+    internal static partial int HuskAbiLayout(int which, int field);
+}

@@ -1,0 +1,62 @@
+using Husk.Interop;
+
+namespace Husk.Launch;
+
+/// <summary>Facts about the caller the planner needs; read once from the host, or made up in tests.</summary>
+internal sealed record HostContext
+{
+    public required uint Uid { get; init; }
+    public required uint Gid { get; init; }
+    public required string WorkingDirectory { get; init; }
+    public string? Home { get; init; }
+    public ulong MountNamespace { get; init; }
+    /// <summary>The terminal on stdout, if any (bound as /dev/console).</summary>
+    public string? Tty { get; init; }
+    public uint Umask { get; init; } = 0x12; // 022
+
+    public bool IsRoot => Uid == 0;
+
+    public static HostContext Current()
+    {
+        uint mask = Interop.Interop.Umask(0x12);
+        Interop.Interop.Umask(mask);
+        string cwd;
+        try
+        {
+            cwd = Directory.GetCurrentDirectory();
+        }
+        catch (IOException)
+        {
+            cwd = "/";
+        }
+        catch (UnauthorizedAccessException)
+        {
+            cwd = "/";
+        }
+        return new HostContext
+        {
+            Uid = Interop.Interop.GetUid(),
+            Gid = Interop.Interop.GetGid(),
+            WorkingDirectory = cwd,
+            Home = Environment.GetEnvironmentVariable("HOME"),
+            MountNamespace = Interop.Interop.NamespaceInode("mnt"),
+            Tty = TtyOf(1),
+            Umask = mask,
+        };
+    }
+
+    private static string? TtyOf(int fd)
+    {
+        if (Interop.Interop.IsATty(fd) != 1)
+            return null;
+        try
+        {
+            var target = File.ResolveLinkTarget($"/proc/self/fd/{fd}", returnFinalTarget: false);
+            return target?.FullName is { } p && p.StartsWith("/dev/", StringComparison.Ordinal) ? p : null;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+}

@@ -1,0 +1,347 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Text;
+using Husk.Interop;
+using static Husk.Interop.Interop;
+
+namespace Husk.Launch;
+
+/// <summary>What a front door may do between the clone and the child's release.</summary>
+internal sealed class LaunchHooks
+{
+    /// <summary>Called with the cloned child's pid after its ids are mapped and before it runs its ops.</summary>
+    public Action<int>? BeforeRelease { get; init; }
+
+    /// <summary>A cgroup directory fd to start the child in (CLONE_INTO_CGROUP), or null.</summary>
+    public SafeFd? Cgroup { get; init; }
+}
+
+/// <summary>Starts sandboxes: plans, clones on the spawn thread, maps ids, releases, collects the outcome.</summary>
+internal static class Launcher
+{
+    private static readonly Lazy<SafeFd> InitImage = new(CreateInitImage);
+
+    private static SafeFd CreateInitImage()
+    {
+        int fd = HuskInitMemfd();
+        if (fd < 0)
+            throw new SyscallException("memfd_create", "husk-init", (Errno)(-fd));
+        return new SafeFd(fd);
+    }
+
+    public static SandboxProcess Start(SandboxSpec spec, LaunchHooks? hooks = null, HostContext? host = null)
+    {
+        host ??= HostContext.Current();
+        SubordinateIds? subIds = null;
+        if (spec.Namespaces.HasFlag(NamespaceKinds.User) && (host.IsRoot || spec.Identity.Mapping == IdMapping.SubordinateRange))
+            subIds = SubordinateIds.Read(Environment.UserName, host.Uid);
+        var plan = SpawnPlanner.Plan(spec, host, subIds);
+        return Start(plan, host, hooks);
+    }
+
+    internal static unsafe SandboxProcess Start(SpawnPlan plan, HostContext host, LaunchHooks? hooks)
+    {
+        SafeFd? statusRead = null, statusWrite = null;
+        if (plan.UsesInit)
+            (statusRead, statusWrite) = Pipe();
+        var initFd = InitImage.Value;
+        SpawnResult result;
+        using (var native = new NativePlan(plan))
+        {
+            if (statusWrite is not null)
+            {
+                for (int i = 0; i < native.Count; i++)
+                {
+                    if (native.Ops[i].Kind == OpKind.Fork && (native.Ops[i].Flags & OpFlags.InitStatus) != 0)
+                        native.Ops[i].Fd = statusWrite.Fd;
+                }
+            }
+            var args = new SpawnArgs
+            {
+                CloneFlags = plan.CloneFlags,
+                Ops = (ulong)native.Ops,
+                OpCount = (uint)native.Count,
+                CgroupFd = hooks?.Cgroup?.Fd ?? -1,
+                InitFd = initFd.Fd,
+                Flags = plan.HasMounts ? SpawnMounts : 0,
+                HostMountNamespace = host.MountNamespace,
+            };
+            result = SpawnThread.Invoke(() => Spawn(args));
+            statusWrite?.Dispose();
+            if (result.Pid < 0)
+            {
+                statusRead?.Dispose();
+                throw CloneFailure((Errno)result.Error, plan.CloneFlags);
+            }
+
+            var pidfd = new SafePidfd(result.Pidfd);
+            using var channel = new SafeFd(result.Channel);
+            try
+            {
+                WriteIdMaps(plan.IdMaps, result.Pid);
+                hooks?.BeforeRelease?.Invoke(result.Pid);
+                byte go = 1;
+                if (Send(channel.Fd, &go, 1, 0x4000 /* MSG_NOSIGNAL */) != 1)
+                    throw new SandboxSetupException("husk: the sandbox died before it started", (Errno)Marshal.GetLastPInvokeError());
+                var outcome = ReadReports(channel.Fd, plan);
+                if (outcome.Error is { } error)
+                {
+                    WaitPidfd(pidfd, WEXITED, out _, out _);
+                    throw error;
+                }
+                return new SandboxProcess(pidfd, result.Pid, outcome.SandboxPid ?? result.Pid, statusRead, outcome.Listener);
+            }
+            catch
+            {
+                PidfdSendSignal(pidfd, 9);
+                WaitPidfd(pidfd, WEXITED, out _, out _);
+                pidfd.Dispose();
+                statusRead?.Dispose();
+                throw;
+            }
+        }
+    }
+
+    private static unsafe SpawnResult Spawn(SpawnArgs args)
+    {
+        SpawnResult r;
+        HuskSpawn(&args, &r);
+        return r;
+    }
+
+    private sealed class Outcome
+    {
+        public int? SandboxPid;
+        public SandboxSetupException? Error;
+        public SafeFd? Listener;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct IoVec
+    {
+        public nint Base;
+        public nuint Length;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct MsgHdr
+    {
+        public nint Name;
+        public uint NameLength;
+        public nint Iov;
+        public nuint IovLength;
+        public nint Control;
+        public nuint ControlLength;
+        public int Flags;
+    }
+
+    private const int SOL_SOCKET = 1;
+    private const int SCM_RIGHTS = 1;
+    private const int SCM_CREDENTIALS = 2;
+    private const int MSG_CMSG_CLOEXEC = 0x40000000;
+
+    /// <summary>Reads the child's messages until every child-side copy of the channel is closed by exec.</summary>
+    private static unsafe Outcome ReadReports(int channel, SpawnPlan plan)
+    {
+        var outcome = new Outcome();
+        Report report;
+        byte* control = stackalloc byte[128];
+        while (true)
+        {
+            var iov = new IoVec { Base = (nint)(&report), Length = (nuint)sizeof(Report) };
+            var msg = new MsgHdr { Iov = (nint)(&iov), IovLength = 1, Control = (nint)control, ControlLength = 128 };
+            nint n = RecvMsg(channel, &msg, MSG_CMSG_CLOEXEC);
+            if (n < 0)
+            {
+                int e = Marshal.GetLastPInvokeError();
+                if (e == (int)Errno.EINTR)
+                    continue;
+                throw new SyscallException("recvmsg", "sandbox channel", (Errno)e);
+            }
+            if (n == 0)
+                return outcome;
+            // Walk the control messages: credentials carry a pid, rights carry a listener fd.
+            int? credPid = null, passedFd = null;
+            for (nuint off = 0; off + 16 <= msg.ControlLength;)
+            {
+                nuint len = *(nuint*)(control + off);
+                int level = *(int*)(control + off + 8);
+                int type = *(int*)(control + off + 12);
+                if (len < 16)
+                    break;
+                if (level == SOL_SOCKET && type == SCM_CREDENTIALS)
+                    credPid = *(int*)(control + off + 16);
+                else if (level == SOL_SOCKET && type == SCM_RIGHTS)
+                    passedFd = *(int*)(control + off + 16);
+                off += (len + 7) & ~(nuint)7;
+            }
+            switch (report.Kind)
+            {
+                case ReportKind.Pid when credPid is not null:
+                    outcome.SandboxPid = credPid;
+                    break;
+                case ReportKind.Listener when passedFd is not null:
+                    outcome.Listener = new SafeFd(passedFd.Value);
+                    break;
+                case ReportKind.Error:
+                    outcome.Error ??= Describe(plan, report);
+                    break;
+            }
+            if (passedFd is not null && report.Kind != ReportKind.Listener)
+                Close(passedFd.Value);
+        }
+    }
+
+    private static SandboxSetupException Describe(SpawnPlan plan, Report report)
+    {
+        var errno = (Errno)report.Error;
+        PlannedOp? op = report.Op >= 0 && report.Op < plan.Ops.Count ? plan.Ops[report.Op] : null;
+        string? option = op?.OptionDescriptions is { } opts && report.Step == Step.Option && report.Value >= 0 && report.Value < opts.Length
+            ? opts[report.Value]
+            : null;
+        string message = FormatError(op, report.Step, errno, option);
+        return new SandboxSetupException(message, errno, op, report.Step, option);
+    }
+
+    /// <summary>The native CLI's one-line message for a failed op.</summary>
+    internal static string FormatError(PlannedOp? op, int step, Errno errno, string? option)
+    {
+        string err = SyscallException.Describe(errno);
+        if (op is null)
+            return $"husk: sandbox setup: {err}";
+        string what = op.Description;
+        string text = step switch
+        {
+            Step.Source => $"{what}: can't find source {op.S1 ?? "fd " + op.Fd}: {err}",
+            Step.Destination => $"{what}: destination {op.S2}: {err}",
+            Step.Parents => $"{what}: can't create the parents of {op.S2}: {err}",
+            Step.Attributes => $"{what}: can't set mount flags: {err}",
+            Step.Data => $"{what}: can't write the data: {err}",
+            Step.Option => $"{what}: option {option}: {err}",
+            Step.Exists => $"{what}: a different file already exists there",
+            Step.Race => $"{what}: the mounted file is not the one the descriptor names (it was replaced)",
+            Step.Namespace => $"{what}: refusing to mount outside a new mount namespace",
+            Step.Init => $"starting husk-init: {err}",
+            _ when op.Kind == OpKind.Exec => $"{what}: {err}",
+            _ => $"{what}: {err}",
+        };
+        string hint = Hint(op, errno);
+        return "husk: " + text + hint;
+    }
+
+    private static string Hint(PlannedOp op, Errno errno)
+    {
+        if (op.Kind == OpKind.Mount && op.S1 == "proc" && errno == Errno.EPERM)
+            return " (the host's /proc is partly masked, as in most containers: run on the host, or give the container an unmasked /proc)";
+        if (op.Kind == OpKind.Mount && op.S1 == "overlay" && errno == Errno.ELOOP)
+            return " (overlay directories may not overlap)";
+        if (op.Kind == OpKind.Mount && op.S1 == "overlay" && errno is Errno.EPERM or Errno.EINVAL)
+            return " (this kernel may not allow overlayfs in a user namespace: it needs Linux 5.11 or later)";
+        return "";
+    }
+
+    private static SandboxSetupException CloneFailure(Errno errno, ulong flags)
+    {
+        bool userns = (flags & SpawnPlanner.CLONE_NEWUSER) != 0;
+        string msg = errno switch
+        {
+            Errno.ENOSPC => "husk: creating namespaces failed: the nesting depth or a /proc/sys/user/max_*_namespaces limit is exceeded (raise user.max_user_namespaces)",
+            Errno.EPERM or Errno.EACCES when userns => "husk: creating a user namespace was refused: " + UserNamespaceHint(),
+            Errno.EINVAL when userns => "husk: this kernel does not support user namespaces (CONFIG_USER_NS): Husk needs them",
+            _ => $"husk: creating the sandbox process failed: {SyscallException.Describe(errno)}",
+        };
+        return new SandboxSetupException(msg, errno);
+    }
+
+    /// <summary>Why unprivileged user namespaces are unavailable here, and the fix.</summary>
+    internal static string UserNamespaceHint()
+    {
+        if (ReadSysctl("kernel/apparmor_restrict_unprivileged_userns") == "1")
+            return "AppArmor restricts unprivileged user namespaces (Ubuntu 23.10 and later): install the profile from docs/apparmor/husk, or run 'sysctl kernel.apparmor_restrict_unprivileged_userns=0'";
+        if (ReadSysctl("kernel/unprivileged_userns_clone") == "0")
+            return "unprivileged user namespaces are disabled: run 'sysctl kernel.unprivileged_userns_clone=1'";
+        if (ReadSysctl("user/max_user_namespaces") == "0")
+            return "user.max_user_namespaces is 0: run 'sysctl user.max_user_namespaces=15000'";
+        return "this system does not allow unprivileged user namespaces (a container's seccomp profile or an LSM may block them)";
+    }
+
+    private static string? ReadSysctl(string name)
+    {
+        try
+        {
+            return File.ReadAllText("/proc/sys/" + name).Trim();
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    private static void WriteIdMaps(IdMapPlan maps, int pid)
+    {
+        switch (maps.Kind)
+        {
+            case IdMapKind.None:
+                return;
+            case IdMapKind.Write:
+                if (maps.DenySetgroups)
+                    WriteProcFile(pid, "setgroups", "deny");
+                WriteProcFile(pid, "gid_map", maps.GidMap);
+                WriteProcFile(pid, "uid_map", maps.UidMap);
+                return;
+            case IdMapKind.Helper:
+                RunHelper("newgidmap", pid, maps.GidMap);
+                RunHelper("newuidmap", pid, maps.UidMap);
+                return;
+        }
+    }
+
+    private static void WriteProcFile(int pid, string name, string content)
+    {
+        string path = $"/proc/{pid}/{name}";
+        int err = TryOpen(path, O_WRONLY, out var fd);
+        if (err == 0)
+        {
+            using (fd)
+            {
+                byte[] data = Encoding.ASCII.GetBytes(content);
+                unsafe
+                {
+                    fixed (byte* p = data)
+                    {
+                        if (Write(fd!.Fd, p, (nuint)data.Length) == data.Length)
+                            return;
+                    }
+                }
+                err = Marshal.GetLastPInvokeError();
+            }
+        }
+        string hint = (Errno)err is Errno.EPERM or Errno.EACCES ? ": " + UserNamespaceHint() : "";
+        throw new SandboxSetupException($"husk: setting up the {name.Replace('_', ' ')} failed: {SyscallException.Describe((Errno)err)}{hint}", (Errno)err);
+    }
+
+    private static void RunHelper(string tool, int pid, string map)
+    {
+        var psi = new ProcessStartInfo(tool) { UseShellExecute = false, RedirectStandardError = true };
+        psi.ArgumentList.Add(pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        foreach (string part in map.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            psi.ArgumentList.Add(part);
+        Process proc;
+        try
+        {
+            proc = Process.Start(psi)!;
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new SandboxSetupException($"husk: --map-subids needs {tool} (Debian package uidmap): {e.Message}", Errno.ENOENT);
+        }
+        string stderr = proc.StandardError.ReadToEnd().Trim();
+        proc.WaitForExit();
+        if (proc.ExitCode != 0)
+            throw new SandboxSetupException($"husk: {tool} failed: {stderr}", Errno.EPERM);
+    }
+}

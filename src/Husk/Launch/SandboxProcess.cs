@@ -1,0 +1,178 @@
+using Husk.Interop;
+using Husk.Launch;
+using static Husk.Interop.Interop;
+
+namespace Husk;
+
+/// <summary>
+/// A running sandbox, held by pidfd. Signals go to the sandbox's first process (husk-init, which
+/// forwards them to the payload, or the payload itself); waiting gives the payload's status.
+/// </summary>
+public sealed class SandboxProcess : IDisposable
+{
+    private readonly SafePidfd _pidfd;
+    private readonly SafeFd? _status;
+    private readonly object _gate = new();
+    private TaskCompletionSource<SandboxExit>? _exitTask;
+    private SandboxExit? _exit;
+
+    internal SandboxProcess(SafePidfd pidfd, int childPid, int sandboxPid, SafeFd? status, SafeFd? listener)
+    {
+        _pidfd = pidfd;
+        ChildPid = childPid;
+        Pid = sandboxPid;
+        _status = status;
+        SeccompListener = listener;
+    }
+
+    /// <summary>The pid (in the caller's pid namespace) of the sandbox's first process: its namespaces are the sandbox's.</summary>
+    public int Pid { get; }
+
+    /// <summary>The pid of the process Husk cloned (differs from <see cref="Pid"/> when joining a pid namespace).</summary>
+    public int ChildPid { get; }
+
+    /// <summary>The seccomp user-notification listener, when the spec asked for one.</summary>
+    internal SafeFd? SeccompListener { get; }
+
+    /// <summary>True once the sandbox has exited and been reaped.</summary>
+    public bool HasExited
+    {
+        get
+        {
+            lock (_gate)
+                return _exit is not null;
+        }
+    }
+
+    /// <summary>Sends a signal to the sandbox; false when it has already gone.</summary>
+    public bool Signal(int signal) => PidfdSendSignal(_pidfd, signal) == 0;
+
+    /// <summary>Kills the whole sandbox (SIGKILL to its first process; the pid namespace takes the rest).</summary>
+    public void Kill() => Signal(9);
+
+    /// <summary>Blocks until the sandbox exits and returns how the payload ended.</summary>
+    public SandboxExit WaitForExit()
+    {
+        lock (_gate)
+        {
+            if (_exit is not null)
+                return _exit;
+        }
+        int err = WaitPidfd(_pidfd, WEXITED, out var info, out var usage);
+        lock (_gate)
+        {
+            if (_exit is not null)
+                return _exit;
+            if (err != 0)
+                throw new SyscallException("waitid", $"pid {ChildPid}", (Errno)err);
+            _exit = Interpret(info, usage);
+            _exitTask?.TrySetResult(_exit);
+            return _exit;
+        }
+    }
+
+    /// <summary>Waits without blocking a thread; cancellation kills the sandbox.</summary>
+    public Task<SandboxExit> WaitForExitAsync(CancellationToken cancellationToken = default)
+    {
+        Task<SandboxExit> task;
+        lock (_gate)
+        {
+            if (_exit is not null)
+                return Task.FromResult(_exit);
+            if (_exitTask is null)
+            {
+                _exitTask = new TaskCompletionSource<SandboxExit>(TaskCreationOptions.RunContinuationsAsynchronously);
+                var tcs = _exitTask;
+                PidfdWatcher.Watch(_pidfd, () =>
+                {
+                    try
+                    {
+                        tcs.TrySetResult(WaitForExit());
+                    }
+                    catch (Exception e)
+                    {
+                        tcs.TrySetException(e);
+                    }
+                });
+            }
+            task = _exitTask.Task;
+        }
+        if (!cancellationToken.CanBeCanceled)
+            return task;
+        return WaitCancellable(task, cancellationToken);
+    }
+
+    private async Task<SandboxExit> WaitCancellable(Task<SandboxExit> task, CancellationToken ct)
+    {
+        using (ct.Register(Kill))
+            return await task.ConfigureAwait(false);
+    }
+
+    private SandboxExit Interpret(SigInfo info, RUsage usage)
+    {
+        // husk-init reports the payload's own status and its tree's usage.
+        if (_status is not null && TryReadInitStatus(out var st))
+        {
+            int raw = st.WaitStatus;
+            int termSig = raw & 0x7f;
+            return new SandboxExit
+            {
+                ExitCode = termSig == 0 ? (raw >> 8) & 0xff : null,
+                Signal = termSig == 0 ? null : termSig,
+                CoreDumped = (raw & 0x80) != 0,
+                UserTime = TimeSpan.FromTicks(st.UserMicroseconds * 10),
+                SystemTime = TimeSpan.FromTicks(st.SystemMicroseconds * 10),
+                MaxResidentBytes = st.MaxRssKib * 1024,
+            };
+        }
+        bool exited = info.Code == CLD_EXITED;
+        return new SandboxExit
+        {
+            ExitCode = exited ? info.Status : null,
+            Signal = exited ? null : info.Status,
+            CoreDumped = info.Code == CLD_DUMPED,
+            UserTime = usage.UserTime.ToTimeSpan(),
+            SystemTime = usage.SystemTime.ToTimeSpan(),
+            MaxResidentBytes = usage.MaxRss * 1024,
+        };
+    }
+
+    private unsafe bool TryReadInitStatus(out InitStatus status)
+    {
+        status = default;
+        var handle = _status!;
+        bool added = false;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            // husk-init writes before it exits, so the data is there now or never: do not block.
+            var pfd = new PollFd { Fd = handle.Fd, Events = POLLIN };
+            if (Poll(&pfd, 1, 0) <= 0 || (pfd.REvents & POLLIN) == 0)
+                return false;
+            InitStatus st;
+            nint n = Read(handle.Fd, &st, (nuint)sizeof(InitStatus));
+            if (n != sizeof(InitStatus) || st.Magic != InitMagic)
+                return false;
+            status = st;
+            return true;
+        }
+        finally
+        {
+            if (added)
+                handle.DangerousRelease();
+        }
+    }
+
+    /// <summary>Releases the pidfd; a still-running sandbox is killed first (nothing outlives its owner).</summary>
+    public void Dispose()
+    {
+        if (!HasExited && !_pidfd.IsClosed)
+        {
+            Kill();
+            WaitForExit();
+        }
+        _pidfd.Dispose();
+        _status?.Dispose();
+        SeccompListener?.Dispose();
+    }
+}

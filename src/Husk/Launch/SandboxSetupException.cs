@@ -1,0 +1,36 @@
+using Husk.Launch;
+
+namespace Husk;
+
+/// <summary>Setting up the sandbox failed before the payload ran; names the step and the path.</summary>
+public sealed class SandboxSetupException : Exception
+{
+    internal SandboxSetupException(string message, Errno errno, PlannedOp? op = null, int step = 0, string? option = null)
+        : base(message)
+    {
+        Errno = errno;
+        Op = op;
+        Step = step;
+        Option = option;
+    }
+
+    /// <summary>The error the kernel returned.</summary>
+    public Errno Errno { get; }
+
+    /// <summary>The spec element the failing operation came from (a <see cref="MountOp"/>), if any.</summary>
+    public object? Origin => Op?.Origin;
+
+    /// <summary>True when the payload itself could not be executed (not found, not executable).</summary>
+    public bool IsExecFailure => Op?.Kind == Interop.Interop.OpKind.Exec;
+
+    internal PlannedOp? Op { get; }
+
+    /// <summary>Which part of the operation failed (Interop.Step).</summary>
+    internal int Step { get; }
+
+    /// <summary>For a mount, the option that was refused.</summary>
+    public string? Option { get; }
+
+    /// <summary>What the operation was doing, e.g. "bind mount /etc on /etc".</summary>
+    public string? Operation => Op?.Description;
+}

@@ -1,0 +1,561 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Text;
+using Husk.Interop;
+using static Husk.Interop.Interop;
+
+namespace Husk.Launch;
+
+/// <summary>How the supervisor maps ids for a new user namespace.</summary>
+internal enum IdMapKind
+{
+    /// <summary>No new user namespace, or someone else maps (bwrap's --userns-block-fd).</summary>
+    None,
+    /// <summary>The supervisor writes /proc/PID/{setgroups,uid_map,gid_map} itself.</summary>
+    Write,
+    /// <summary>newuidmap and newgidmap write them (subordinate ranges for an unprivileged caller).</summary>
+    Helper,
+}
+
+internal sealed record IdMapPlan(IdMapKind Kind, string UidMap, string GidMap, bool DenySetgroups)
+{
+    public static IdMapPlan None { get; } = new(IdMapKind.None, "", "", false);
+}
+
+/// <summary>The planner's output: clone flags, the op list and what the supervisor does around them.</summary>
+internal sealed class SpawnPlan
+{
+    public required ulong CloneFlags { get; init; }
+    public required IReadOnlyList<PlannedOp> Ops { get; init; }
+    public required IdMapPlan IdMaps { get; init; }
+    public bool HasMounts { get; init; }
+    /// <summary>A husk-init reaps the payload and writes its status.</summary>
+    public bool UsesInit { get; init; }
+    /// <summary>The sandbox process is not the cloned child but a descendant that reports its pid.</summary>
+    public bool ReportsPid { get; init; }
+    public int ExecOpIndex { get; init; }
+}
+
+/// <summary>Turns a <see cref="SandboxSpec"/> into native-stage operations. Pure: no system calls.</summary>
+internal static class SpawnPlanner
+{
+    public const ulong CLONE_NEWTIME = 0x80;
+    public const ulong CLONE_NEWNS = 0x20000;
+    public const ulong CLONE_NEWCGROUP = 0x02000000;
+    public const ulong CLONE_NEWUTS = 0x04000000;
+    public const ulong CLONE_NEWIPC = 0x08000000;
+    public const ulong CLONE_NEWUSER = 0x10000000;
+    public const ulong CLONE_NEWPID = 0x20000000;
+    public const ulong CLONE_NEWNET = 0x40000000;
+
+    private const uint MOUNT_ATTR_RDONLY = 0x1;
+    private const uint MOUNT_ATTR_NOSUID = 0x2;
+    private const uint MOUNT_ATTR_NODEV = 0x4;
+    private const uint MOUNT_ATTR_NOEXEC = 0x8;
+    private const int PR_SET_NO_NEW_PRIVS = 38;
+
+    /// <summary>Lock-file descriptors sit this high so they never collide with the caller's.</summary>
+    internal const int LockFdBase = 0x7000;
+
+    /// <summary>Subordinate range used for root when /etc/subuid names none for it.</summary>
+    internal const uint RootFallbackRangeStart = 0x70000000;
+    internal const uint RangeSize = 65536;
+
+    internal static readonly string[] DevNodes = ["null", "zero", "full", "random", "urandom", "tty"];
+    internal static readonly string[] ProcCovers = ["sys", "sysrq-trigger", "irq", "bus"];
+
+    public static SpawnPlan Plan(SandboxSpec spec, HostContext host, SubordinateIds? subIds = null)
+    {
+        var problems = spec.Validate();
+        if (problems.Length > 0)
+            throw new SandboxSpecException(problems);
+
+        var ns = spec.Namespaces;
+        bool joinUser = spec.UserNamespaceFd is not null;
+        bool joinPid = spec.PidNamespaceFd is not null;
+        bool newPid = ns.HasFlag(NamespaceKinds.Pid);
+        ulong flags = NamespaceFlags(ns & ~NamespaceKinds.Pid & ~(joinUser ? NamespaceKinds.User : 0));
+        // A pid namespace created at clone time makes the child pid 1; when joining one it is made by unshare later.
+        bool pidAtClone = newPid && !joinUser && !joinPid;
+        if (pidAtClone)
+            flags |= CLONE_NEWPID;
+        ulong unshareLater = 0;
+        if (joinUser)
+        {
+            // Namespaces created after joining are owned by the joined user namespace.
+            unshareLater = flags;
+            flags = 0;
+        }
+
+        var ops = new List<PlannedOp>();
+        var idMaps = PlanIdMaps(spec, host, subIds, out uint? setUid, out uint? setGid);
+        ops.Add(new PlannedOp(OpKind.WaitParent, "wait for the supervisor"));
+
+        bool reportsPid = false;
+        if (joinUser)
+        {
+            ops.Add(new PlannedOp(OpKind.SetNs, "join the user namespace") { Fd = spec.UserNamespaceFd!.Value, A = CLONE_NEWUSER });
+            if (unshareLater != 0)
+                ops.Add(new PlannedOp(OpKind.Unshare, "create namespaces") { A = unshareLater });
+        }
+        if (joinPid)
+        {
+            ops.Add(new PlannedOp(OpKind.SetNs, "join the pid namespace") { Fd = spec.PidNamespaceFd!.Value, A = CLONE_NEWPID });
+            ops.Add(ForkOp("enter the pid namespace", reportPid: !newPid, status: false, keep: []));
+            reportsPid = !newPid;
+        }
+        if (newPid && !pidAtClone)
+        {
+            ops.Add(new PlannedOp(OpKind.Unshare, "create the pid namespace") { A = CLONE_NEWPID });
+            ops.Add(ForkOp("enter the new pid namespace", reportPid: true, status: false, keep: []));
+            reportsPid = true;
+        }
+
+        if (setUid is not null)
+        {
+            ops.Add(new PlannedOp(OpKind.SetId, "switch to the sandbox's ids")
+            {
+                A = setUid.Value,
+                B = setGid!.Value,
+                Flags = OpFlags.SetGroups,
+            });
+        }
+
+        if (ns.HasFlag(NamespaceKinds.Net))
+            ops.Add(new PlannedOp(OpKind.LoopbackUp, "bring up the loopback interface"));
+        if (spec.Hostname is not null)
+            ops.Add(new PlannedOp(OpKind.SetHostname, $"set the hostname to {spec.Hostname}") { S1 = spec.Hostname });
+        if (spec.DisableUserNamespaces)
+        {
+            ops.Add(new PlannedOp(OpKind.WriteProc, "limit user.max_user_namespaces")
+            {
+                S1 = "sys/user/max_user_namespaces",
+                Data = "1"u8.ToArray(),
+                C = 1,
+            });
+        }
+
+        bool hasMounts = spec.Mounts is not null && ns.HasFlag(NamespaceKinds.Mount);
+        if (hasMounts)
+        {
+            ops.Add(new PlannedOp(OpKind.RootBegin, $"set up the sandbox root on {spec.BuildBase}") { S1 = spec.BuildBase });
+            int tmpOverlays = 0;
+            foreach (var op in spec.Mounts!.Value)
+                AddMountOp(ops, op, spec, host, ref tmpOverlays);
+            ops.Add(new PlannedOp(OpKind.RootFinish, "switch to the sandbox root"));
+        }
+
+        if (spec.DisableUserNamespaces)
+        {
+            // A nested user namespace the payload does not own, so it cannot raise the limit again.
+            uint uid = spec.Identity.Uid ?? host.Uid;
+            uint gid = spec.Identity.Gid ?? host.Gid;
+            ops.Add(new PlannedOp(OpKind.Unshare, "create a nested user namespace") { A = CLONE_NEWUSER });
+            ops.Add(WriteProcOp("self/setgroups", "deny", "deny setgroups in the nested user namespace"));
+            ops.Add(WriteProcOp("self/gid_map", $"{gid} {gid} 1\n", "write the nested gid map"));
+            ops.Add(WriteProcOp("self/uid_map", $"{uid} {uid} 1\n", "write the nested uid map"));
+        }
+        if (spec.DisableUserNamespaces || spec.AssertUserNamespacesDisabled)
+            ops.Add(new PlannedOp(OpKind.ExpectNoUserns, "check that user namespaces are disabled"));
+
+        var keep = new List<int>();
+        for (int i = 0; i < spec.LockFiles.Length; i++)
+        {
+            ops.Add(new PlannedOp(OpKind.LockFile, $"lock {spec.LockFiles[i]}")
+            {
+                S2 = spec.LockFiles[i],
+                Flags = OpFlags.S2Root(OpFlags.RootCwd),
+                Fd = LockFdBase + i,
+            });
+            keep.Add(LockFdBase + i);
+        }
+        if (spec.SyncFd is { } sync)
+            keep.Add(sync);
+
+        // Working directory, with PWD pointing at the one chosen.
+        var candidates = spec.WorkingDirectory is { } wd
+            ? new[] { wd }
+            : new[] { host.WorkingDirectory, host.Home, "/" }.Where(p => p is not null && p.StartsWith('/')).Distinct().ToArray();
+        var env = spec.Environment.ToList();
+        int pwdSlot = -1;
+        if (spec.SetPwd)
+        {
+            env.RemoveAll(e => e.StartsWith("PWD=", StringComparison.Ordinal));
+            pwdSlot = env.Count;
+            env.Add("PWD=" + candidates[0]);
+        }
+        ops.Add(new PlannedOp(OpKind.Chdir, spec.WorkingDirectory is null ? "change directory" : $"change directory to {spec.WorkingDirectory}")
+        {
+            Strings = candidates!,
+            Strings2 = candidates.Select(c => "PWD=" + c).ToArray(),
+            EnvSlot = pwdSlot,
+        });
+
+        if (spec.BlockFd is { } block)
+            ops.Add(new PlannedOp(OpKind.WaitFd, $"wait on fd {block}") { Fd = block });
+
+        bool usesInit = !spec.AsPid1 && (newPid || spec.LockFiles.Length > 0 || spec.SyncFd is not null);
+        if (usesInit)
+            ops.Add(ForkOp("start the payload under husk-init", reportPid: false, status: true, keep: keep.ToArray()));
+
+        // From here on: the payload only.
+        if (spec.SyncFd is { } syncFd && !spec.AsPid1)
+            ops.Add(new PlannedOp(OpKind.Close, $"close fd {syncFd}") { Fd = syncFd });
+        foreach (var lockFd in keep.Where(k => k >= LockFdBase))
+            ops.Add(new PlannedOp(OpKind.Close, $"close fd {lockFd}") { Fd = lockFd });
+        if (spec.NewSession)
+            ops.Add(new PlannedOp(OpKind.SetSid, "start a new session"));
+        ops.Add(new PlannedOp(OpKind.Umask, "set the umask") { Mode = spec.Umask ?? host.Umask });
+        AddFdLayout(ops, spec);
+        if (spec.UserNamespace2Fd is { } userns2)
+            ops.Add(new PlannedOp(OpKind.SetNs, "switch to the second user namespace") { Fd = userns2, A = CLONE_NEWUSER });
+        if (spec.Capabilities is { } caps)
+        {
+            ops.Add(new PlannedOp(OpKind.Caps, "set capabilities")
+            {
+                Caps = new HuskCaps
+                {
+                    Bounding = caps.Bounding,
+                    Effective = caps.Effective,
+                    Permitted = caps.Permitted,
+                    Inheritable = caps.Inheritable,
+                    Ambient = caps.Ambient,
+                    SecureBits = caps.LockSecureBits ? LockedSecureBits : 0,
+                    Flags = caps.LockSecureBits ? CapsSetSecureBits : 0,
+                },
+            });
+        }
+        if (spec.NoNewPrivileges)
+            ops.Add(new PlannedOp(OpKind.Prctl, "set no_new_privs") { A = PR_SET_NO_NEW_PRIVS, B = 1 });
+        for (int i = 0; i < spec.SeccompPrograms.Length; i++)
+        {
+            var prog = spec.SeccompPrograms[i];
+            ops.Add(new PlannedOp(OpKind.Seccomp, $"install seccomp filter {i + 1}")
+            {
+                Data = prog.ToArray(),
+                C = (ulong)(prog.Length / 8),
+            });
+        }
+
+        var argv = spec.Command.ToArray();
+        if (spec.Argv0 is not null)
+            argv[0] = spec.Argv0;
+        int execIndex = ops.Count;
+        ops.Add(new PlannedOp(OpKind.Exec, $"execvp {spec.Command[0]}")
+        {
+            S1 = spec.Command[0],
+            Strings = argv,
+            Strings2 = env.ToArray(),
+            Flags = spec.SearchPath ? OpFlags.SearchPath : 0,
+        });
+
+        return new SpawnPlan
+        {
+            CloneFlags = flags,
+            Ops = ops,
+            IdMaps = idMaps,
+            HasMounts = hasMounts,
+            UsesInit = usesInit,
+            ReportsPid = reportsPid,
+            ExecOpIndex = execIndex,
+        };
+    }
+
+    // SECBIT_NOROOT | _LOCKED, NO_SETUID_FIXUP | _LOCKED, KEEP_CAPS_LOCKED
+    internal const uint LockedSecureBits = 0x01 | 0x02 | 0x04 | 0x08 | 0x20;
+
+    internal static ulong NamespaceFlags(NamespaceKinds ns)
+    {
+        ulong f = 0;
+        if (ns.HasFlag(NamespaceKinds.User)) f |= CLONE_NEWUSER;
+        if (ns.HasFlag(NamespaceKinds.Mount)) f |= CLONE_NEWNS;
+        if (ns.HasFlag(NamespaceKinds.Pid)) f |= CLONE_NEWPID;
+        if (ns.HasFlag(NamespaceKinds.Ipc)) f |= CLONE_NEWIPC;
+        if (ns.HasFlag(NamespaceKinds.Uts)) f |= CLONE_NEWUTS;
+        if (ns.HasFlag(NamespaceKinds.Net)) f |= CLONE_NEWNET;
+        if (ns.HasFlag(NamespaceKinds.Cgroup)) f |= CLONE_NEWCGROUP;
+        if (ns.HasFlag(NamespaceKinds.Time)) f |= CLONE_NEWTIME;
+        return f;
+    }
+
+    private static PlannedOp ForkOp(string description, bool reportPid, bool status, int[] keep) =>
+        new(OpKind.Fork, description)
+        {
+            Flags = (reportPid ? OpFlags.ReportPid : 0) | (status ? OpFlags.InitStatus : 0),
+            Ints = keep,
+            A = (ulong)keep.Length,
+        };
+
+    private static PlannedOp WriteProcOp(string path, string data, string description) =>
+        new(OpKind.WriteProc, description) { S1 = path, Data = Encoding.UTF8.GetBytes(data), C = (ulong)Encoding.UTF8.GetByteCount(data) };
+
+    private static IdMapPlan PlanIdMaps(SandboxSpec spec, HostContext host, SubordinateIds? subIds, out uint? setUid, out uint? setGid)
+    {
+        setUid = null;
+        setGid = null;
+        uint uid = spec.Identity.Uid ?? host.Uid;
+        uint gid = spec.Identity.Gid ?? host.Gid;
+        if (spec.UserNamespaceFd is not null)
+        {
+            if (spec.Identity.Uid is not null || spec.Identity.Gid is not null)
+            {
+                setUid = uid;
+                setGid = gid;
+            }
+            return IdMapPlan.None;
+        }
+        if (!spec.Namespaces.HasFlag(NamespaceKinds.User) || spec.Identity.Mapping == IdMapping.External)
+            return IdMapPlan.None;
+
+        var mapping = spec.Identity.Mapping;
+        if (mapping == IdMapping.Single || (mapping == IdMapping.Auto && !host.IsRoot))
+            return new IdMapPlan(IdMapKind.Write, $"{uid} {host.Uid} 1\n", $"{gid} {host.Gid} 1\n", DenySetgroups: !host.IsRoot);
+
+        if (host.IsRoot)
+        {
+            // Root's payload is a subordinate range, never the host's uid 0; it switches ids itself.
+            var range = subIds?.RootRange ?? (RootFallbackRangeStart, RangeSize);
+            setUid = uid;
+            setGid = gid;
+            return new IdMapPlan(
+                IdMapKind.Write,
+                $"0 {range.Start} {range.Count}\n",
+                $"0 {(subIds?.RootGidRange ?? range).Start} {(subIds?.RootGidRange ?? range).Count}\n",
+                DenySetgroups: false);
+        }
+
+        // SubordinateRange for an unprivileged caller: the caller is uid inside, the range fills the rest.
+        if (subIds?.UserRange is not { } ur || subIds.UserGidRange is not { } gr)
+            throw new SandboxSpecException(["--map-subids needs a subordinate range for this user in /etc/subuid and /etc/subgid (add one with usermod --add-subuids)"]);
+        return new IdMapPlan(IdMapKind.Helper, RangeMap(uid, host.Uid, ur), RangeMap(gid, host.Gid, gr), DenySetgroups: false);
+    }
+
+    /// <summary>"inside outside count" triples: the caller at <paramref name="inside"/>, the range around it.</summary>
+    internal static string RangeMap(uint inside, uint outside, (uint Start, uint Count) range)
+    {
+        var sb = new StringBuilder();
+        sb.Append(CultureInfo.InvariantCulture, $"{inside} {outside} 1");
+        uint below = Math.Min(inside, range.Count);
+        if (below > 0)
+            sb.Append(CultureInfo.InvariantCulture, $" 0 {range.Start} {below}");
+        if (range.Count > below)
+            sb.Append(CultureInfo.InvariantCulture, $" {inside + 1} {range.Start + below} {range.Count - below}");
+        return sb.ToString();
+    }
+
+    private static void AddFdLayout(List<PlannedOp> ops, SandboxSpec spec)
+    {
+        foreach (var m in spec.Fds)
+            ops.Add(new PlannedOp(OpKind.Dup2, $"pass fd {m.HostFd} as fd {m.SandboxFd}") { Fd = m.HostFd, A = (ulong)m.SandboxFd });
+        if (spec.InheritFds)
+            return;
+        // Everything else closes on exec: descriptors the caller leaked must not reach the payload.
+        var kept = spec.Fds.Select(m => m.SandboxFd).Where(f => f >= 3).Distinct().Order().ToList();
+        int from = 3;
+        foreach (int k in kept)
+        {
+            if (k > from)
+                ops.Add(new PlannedOp(OpKind.CloexecRange, $"close fds {from}-{k - 1}") { A = (ulong)from, B = (ulong)(k - 1) });
+            from = k + 1;
+        }
+        ops.Add(new PlannedOp(OpKind.CloexecRange, $"close fds from {from}") { A = (ulong)from, B = uint.MaxValue });
+    }
+
+    private static void AddMountOp(List<PlannedOp> ops, MountOp op, SandboxSpec spec, HostContext host, ref int tmpOverlays)
+    {
+        uint parentMode = (uint)op.ParentMode;
+        string dst = op.Destination;
+        switch (op)
+        {
+            case BindMount b:
+            {
+                string src = b.SourceRoot == SourceRoot.Host ? Path.GetFullPath(b.Source, host.WorkingDirectory) : b.Source;
+                ops.Add(new PlannedOp(OpKind.Bind, $"bind mount {b.Source} on {dst}")
+                {
+                    S1 = src,
+                    S2 = dst,
+                    B = parentMode,
+                    Origin = op,
+                    Flags = OpFlags.S1Root(b.SourceRoot == SourceRoot.Host ? OpFlags.RootOld : OpFlags.RootNew)
+                        | (b.ReadOnly ? OpFlags.ReadOnly : 0)
+                        | (b.Devices ? OpFlags.Devices : 0)
+                        | (b.Optional ? OpFlags.Try : 0)
+                        | (b.NoFollow ? OpFlags.NoFollow : 0),
+                });
+                break;
+            }
+            case BindFdMount bf:
+                ops.Add(new PlannedOp(OpKind.Bind, $"bind mount fd {bf.Fd} on {dst}")
+                {
+                    Fd = bf.Fd,
+                    S2 = dst,
+                    B = parentMode,
+                    Origin = op,
+                    Flags = OpFlags.SourceFd | (bf.ReadOnly ? OpFlags.ReadOnly : 0),
+                });
+                break;
+            case TmpfsMount t:
+            {
+                var opts = new List<(string, string)> { ("mode", Octal(t.Mode)) };
+                if (t.Size is { } size)
+                    opts.Add(("size", size.ToString(CultureInfo.InvariantCulture)));
+                ops.Add(MountFs("tmpfs", dst, opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, parentMode, $"mount tmpfs on {dst}", op));
+                break;
+            }
+            case ProcMount:
+                if (spec.Namespaces.HasFlag(NamespaceKinds.Pid) || spec.PidNamespaceFd is not null)
+                {
+                    ops.Add(MountFs("proc", dst, [], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, parentMode, $"mount proc on {dst}", op));
+                }
+                else
+                {
+                    ops.Add(new PlannedOp(OpKind.Bind, $"bind mount /proc on {dst}")
+                    {
+                        S1 = "/proc", S2 = dst, B = parentMode, Origin = op,
+                        Flags = OpFlags.S1Root(OpFlags.RootOld),
+                    });
+                }
+                // Old, writable corners of /proc stay read-only.
+                foreach (string cover in ProcCovers)
+                {
+                    string p = Join(dst, cover);
+                    ops.Add(new PlannedOp(OpKind.Bind, $"cover {p}")
+                    {
+                        S1 = p, S2 = p, Origin = op,
+                        Flags = OpFlags.S1Root(OpFlags.RootNew) | OpFlags.ReadOnly | OpFlags.IfWritable | OpFlags.Try | OpFlags.NoCreate,
+                    });
+                }
+                break;
+            case DevMount:
+                ops.Add(MountFs("tmpfs", dst, [("mode", "0755")], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, parentMode, $"mount tmpfs on {dst}", op));
+                foreach (string node in DevNodes)
+                {
+                    ops.Add(new PlannedOp(OpKind.Bind, $"bind mount /dev/{node} on {Join(dst, node)}")
+                    {
+                        S1 = "/dev/" + node, S2 = Join(dst, node), Origin = op,
+                        Flags = OpFlags.S1Root(OpFlags.RootOld) | OpFlags.Devices,
+                    });
+                }
+                string[] stdio = ["stdin", "stdout", "stderr"];
+                for (int i = 0; i < 3; i++)
+                    ops.Add(Symlink($"/proc/self/fd/{i}", Join(dst, stdio[i]), op));
+                ops.Add(Symlink("/proc/self/fd", Join(dst, "fd"), op));
+                ops.Add(Symlink("/proc/kcore", Join(dst, "core"), op));
+                ops.Add(new PlannedOp(OpKind.Mkdir, $"create {Join(dst, "shm")}") { S2 = Join(dst, "shm"), Mode = 0x1ED, Origin = op });
+                ops.Add(new PlannedOp(OpKind.Mkdir, $"create {Join(dst, "pts")}") { S2 = Join(dst, "pts"), Mode = 0x1ED, Origin = op });
+                ops.Add(MountFs("devpts", Join(dst, "pts"), [("newinstance", ""), ("ptmxmode", "0666"), ("mode", "620")],
+                    MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, parentMode, $"mount devpts on {Join(dst, "pts")}", op));
+                ops.Add(Symlink("pts/ptmx", Join(dst, "ptmx"), op));
+                if (host.Tty is { } tty)
+                {
+                    ops.Add(new PlannedOp(OpKind.Bind, $"bind mount {tty} on {Join(dst, "console")}")
+                    {
+                        S1 = tty, S2 = Join(dst, "console"), Origin = op,
+                        Flags = OpFlags.S1Root(OpFlags.RootOld) | OpFlags.Devices | OpFlags.Try,
+                    });
+                }
+                break;
+            case MqueueMount:
+                ops.Add(MountFs("mqueue", dst, [], 0, parentMode, $"mount mqueue on {dst}", op));
+                break;
+            case MakeDirectory d:
+                ops.Add(new PlannedOp(OpKind.Mkdir, $"create directory {dst}") { S2 = dst, Mode = (uint)d.Mode, B = parentMode, Origin = op });
+                break;
+            case MakeSymlink s:
+                ops.Add(new PlannedOp(OpKind.Symlink, $"create symlink {dst}")
+                {
+                    S1 = s.Target, S2 = dst, B = parentMode, Origin = op, Flags = OpFlags.IdenticalOk,
+                });
+                break;
+            case WriteFile w:
+            {
+                byte[] data = w.Data.IsDefault ? [] : w.Data.ToArray();
+                ops.Add(new PlannedOp(OpKind.WriteFile, $"create file {dst}")
+                {
+                    S2 = dst,
+                    Data = data,
+                    C = (ulong)data.Length,
+                    Fd = w.Fd ?? -1,
+                    Mode = (uint)w.Mode,
+                    B = parentMode,
+                    Origin = op,
+                    Flags = (w.Placement != FilePlacement.Create ? OpFlags.BindData : 0)
+                        | (w.Placement == FilePlacement.ReadOnlyBind ? OpFlags.ReadOnly : 0),
+                });
+                break;
+            }
+            case ChangeMode c:
+                ops.Add(new PlannedOp(OpKind.Chmod, $"chmod {Octal(c.Mode)} {dst}") { S2 = dst, Mode = (uint)c.Mode, Origin = op, Flags = OpFlags.NoCreate });
+                break;
+            case RemountReadOnly:
+                ops.Add(new PlannedOp(OpKind.RemountReadOnly, $"remount {dst} read-only") { S2 = dst, Origin = op });
+                break;
+            case OverlayMount o:
+            {
+                var opts = new List<(string, string)> { ("source", "overlay") };
+                // The kernel wants the top layer first; Husk's (and bwrap's) order puts it last.
+                for (int i = o.Lowers.Length - 1; i >= 0; i--)
+                    opts.Add(("@lowerdir+", Path.GetFullPath(o.Lowers[i], host.WorkingDirectory)));
+                if (o.Kind == OverlayKind.Persistent)
+                {
+                    opts.Add(("@upperdir", Path.GetFullPath(o.Upper!, host.WorkingDirectory)));
+                    opts.Add(("@workdir", Path.GetFullPath(o.Work!, host.WorkingDirectory)));
+                }
+                else if (o.Kind == OverlayKind.Temporary)
+                {
+                    string upper = $"/tmp-overlay-upper-{tmpOverlays}";
+                    string work = $"/tmp-overlay-work-{tmpOverlays}";
+                    tmpOverlays++;
+                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {upper}") { S2 = upper, Mode = 0x1ED, Flags = OpFlags.S2Root(OpFlags.RootBase), Origin = op });
+                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {work}") { S2 = work, Mode = 0x1ED, Flags = OpFlags.S2Root(OpFlags.RootBase), Origin = op });
+                    opts.Add(("%upperdir", upper));
+                    opts.Add(("%workdir", work));
+                }
+                if (spec.Namespaces.HasFlag(NamespaceKinds.User) || spec.UserNamespaceFd is not null)
+                    opts.Add(("userxattr", ""));
+                ops.Add(MountFs("overlay", dst, opts, 0, parentMode, $"mount overlay on {dst}", op));
+                break;
+            }
+            default:
+                throw new ArgumentOutOfRangeException(nameof(op), op.GetType().Name, "unknown filesystem operation");
+        }
+    }
+
+    private static PlannedOp Symlink(string target, string path, MountOp origin) =>
+        new(OpKind.Symlink, $"create symlink {path}") { S1 = target, S2 = path, Origin = origin };
+
+    private static PlannedOp MountFs(string fsType, string dst, IReadOnlyList<(string Key, string Value)> options, uint attrs, uint parentMode, string description, MountOp origin)
+    {
+        if (!options.Any(o => o.Key == "source"))
+            options = [("source", fsType), .. options];
+        return new PlannedOp(OpKind.Mount, description)
+        {
+            S1 = fsType,
+            S2 = dst,
+            Data = OptionBlock(options),
+            A = attrs,
+            B = parentMode,
+            Origin = origin,
+            OptionDescriptions = options.Select(o => o.Value.Length == 0 ? o.Key.TrimStart('@', '%', '+') : $"{o.Key.TrimStart('@', '%', '+')}={o.Value}").ToArray(),
+        };
+    }
+
+    /// <summary>"key\0value\0...\0": the native stage's mount options block.</summary>
+    internal static byte[] OptionBlock(IReadOnlyList<(string Key, string Value)> options)
+    {
+        var ms = new MemoryStream();
+        foreach (var (key, value) in options)
+        {
+            ms.Write(Encoding.UTF8.GetBytes(key));
+            ms.WriteByte(0);
+            ms.Write(Encoding.UTF8.GetBytes(value));
+            ms.WriteByte(0);
+        }
+        ms.WriteByte(0);
+        return ms.ToArray();
+    }
+
+    internal static string Octal(int mode) => "0" + Convert.ToString(mode, 8);
+
+    internal static string Join(string dir, string name) => dir.EndsWith('/') ? dir + name : dir + "/" + name;
+}

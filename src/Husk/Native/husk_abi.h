@@ -1,0 +1,164 @@
+/* The ABI between C# and the native stage. Every struct here has a C# twin in
+ * src/Husk/Interop/Interop.Spawn.cs; AbiTests compiles this header and checks
+ * that sizes and offsets agree. Fixed-width types only; pointers travel as u64. */
+#ifndef HUSK_ABI_H
+#define HUSK_ABI_H
+
+#include <stdint.h>
+
+/* Operation kinds, walked in order by the child. */
+enum {
+    HUSK_OP_NOP = 0,
+    HUSK_OP_WAIT_PARENT = 1,   /* read one message from the channel: id maps are written */
+    HUSK_OP_SETNS = 2,         /* fd, a = nstype */
+    HUSK_OP_UNSHARE = 3,       /* a = CLONE_* flags */
+    HUSK_OP_FORK = 4,          /* parent becomes husk-init waiting for the child; p1 = int32 fds it keeps, a = count, fd = status fd */
+    HUSK_OP_ROOT_BEGIN = 5,    /* s1 = base dir: tmpfs there, newroot + oldroot, pivot_root */
+    HUSK_OP_ROOT_FINISH = 6,   /* detach oldroot, pivot into newroot */
+    HUSK_OP_BIND = 7,          /* s1 = source, s2 = destination (or fd = source fd) */
+    HUSK_OP_MOUNT = 8,         /* s1 = fs type, s2 = destination, p1 = options block, a = MOUNT_ATTR_* */
+    HUSK_OP_MKDIR = 9,         /* s2 = path, mode */
+    HUSK_OP_SYMLINK = 10,      /* s1 = target, s2 = path */
+    HUSK_OP_WRITE_FILE = 11,   /* s2 = path, p1/c = data or fd = source, mode */
+    HUSK_OP_CHMOD = 12,        /* s2 = path, mode */
+    HUSK_OP_REMOUNT_RO = 13,   /* s2 = path */
+    HUSK_OP_CHDIR = 14,        /* p1 = candidate dirs, p2 = "PWD=dir" for each, c = envp slot to set; or s2 */
+    HUSK_OP_SETHOSTNAME = 15,  /* s1 = name */
+    HUSK_OP_WRITE_PROC = 16,   /* s1 = path relative to the host /proc fd, p1/c = data */
+    HUSK_OP_SETID = 17,        /* a = uid, b = gid; flags: HUSK_F_SETGROUPS */
+    HUSK_OP_CAPS = 18,         /* p1 = struct husk_caps */
+    HUSK_OP_PRCTL = 19,        /* a = option, b = arg2, c = arg3 */
+    HUSK_OP_RLIMIT = 20,       /* a = resource, b = soft, c = hard */
+    HUSK_OP_SETSID = 21,
+    HUSK_OP_DUP2 = 22,         /* fd -> a */
+    HUSK_OP_CLOEXEC_RANGE = 23,/* a = first, b = last */
+    HUSK_OP_WAIT_FD = 24,      /* read one byte from fd, then close it */
+    HUSK_OP_LOCK_FILE = 25,    /* s2 = path; the open file keeps a read lock (OFD) */
+    HUSK_OP_SECCOMP = 26,      /* p1 = struct sock_filter[], c = count, a = seccomp flags */
+    HUSK_OP_EXEC = 27,         /* s1 = file, p1 = argv, p2 = envp; flags: HUSK_F_SEARCH_PATH */
+    HUSK_OP_LOOPBACK_UP = 28,
+    HUSK_OP_CLOSE = 29,        /* fd */
+    HUSK_OP_UMASK = 30,        /* mode */
+    HUSK_OP_EXPECT_NO_USERNS = 31, /* unshare(CLONE_NEWUSER) must fail now */
+    HUSK_OP_SIGNAL_MASK = 32,  /* a = mask of signals 1..64 to block; 0 unblocks all */
+    HUSK_OP_LANDLOCK_CREATE = 33, /* p1 = ruleset attr, c = its size; the fd is kept in the child */
+    HUSK_OP_LANDLOCK_RULE = 34,   /* s2 = path (a = access mask) or a = port rule; b = rule type */
+    HUSK_OP_LANDLOCK_RESTRICT = 35,
+    HUSK_OP_COUNT
+};
+
+/* Flags. Bits 0-1 name the root of s1, bits 2-3 the root of s2. */
+#define HUSK_ROOT_NEW   0u   /* the sandbox's future root (/newroot while building) */
+#define HUSK_ROOT_OLD   1u   /* the host's root, as /oldroot while building */
+#define HUSK_ROOT_BASE  2u   /* the hidden tmpfs that holds both while building */
+#define HUSK_ROOT_CWD   3u   /* plain path resolution (before ROOT_BEGIN or after ROOT_FINISH) */
+#define HUSK_S1_ROOT(flags) ((flags) & 3u)
+#define HUSK_S2_ROOT(flags) (((flags) >> 2) & 3u)
+
+#define HUSK_F_TRY           (1u << 4)  /* a missing source skips the op */
+#define HUSK_F_READONLY      (1u << 5)
+#define HUSK_F_DEVICES       (1u << 6)  /* bind keeps device access */
+#define HUSK_F_IF_WRITABLE   (1u << 7)  /* bind only when the source is writable (proc covers) */
+#define HUSK_F_SOURCE_FD     (1u << 8)  /* bind: fd is an open file of the caller */
+#define HUSK_F_PARENTS       (1u << 9)  /* create missing parents (mode in b) */
+#define HUSK_F_BIND_DATA     (1u << 10) /* write file: write to a hidden file and bind it */
+#define HUSK_F_SEARCH_PATH   (1u << 11) /* exec: search PATH of envp */
+#define HUSK_F_SETGROUPS     (1u << 12) /* setid: clear supplementary groups */
+#define HUSK_F_REPORT_PID    (1u << 13) /* fork: report the child's pid to the supervisor */
+#define HUSK_F_INIT_STATUS   (1u << 14) /* fork: husk-init writes the payload's status to fd */
+#define HUSK_F_NO_CREATE     (1u << 15) /* do not create the destination */
+#define HUSK_F_NOFOLLOW      (1u << 16) /* do not follow a final symlink in the source */
+#define HUSK_F_SEND_LISTENER (1u << 17) /* seccomp: send the user-notify fd to the supervisor */
+#define HUSK_F_IDENTICAL_OK  (1u << 18) /* symlink: an identical existing link is fine */
+#define HUSK_F_DIR           (1u << 19) /* mount point is a directory even without a source */
+
+/* One operation: 72 bytes. */
+typedef struct husk_op {
+    uint32_t kind;
+    uint32_t flags;
+    int32_t fd;
+    uint32_t mode;
+    uint64_t a;
+    uint64_t b;
+    uint64_t c;
+    uint64_t s1;   /* const char * */
+    uint64_t s2;   /* const char * */
+    uint64_t p1;   /* const void * */
+    uint64_t p2;   /* const void * */
+} husk_op;
+
+typedef struct husk_spawn_args {
+    uint64_t clone_flags;   /* CLONE_NEW* (CLONE_PIDFD and CLONE_INTO_CGROUP are added here) */
+    uint64_t ops;           /* const husk_op * */
+    uint32_t op_count;
+    int32_t cgroup_fd;      /* a cgroup directory to start in, or -1 */
+    int32_t init_fd;        /* sealed memfd holding husk-init */
+    int32_t flags;          /* HUSK_SPAWN_* */
+    uint64_t host_mntns;    /* inode of the supervisor's mount namespace */
+} husk_spawn_args;
+
+#define HUSK_SPAWN_MOUNTS 1  /* the plan mounts: refuse to run in the host's mount namespace */
+
+typedef struct husk_spawn_result {
+    int32_t pid;
+    int32_t pidfd;
+    int32_t channel;        /* seqpacket socket: release the child, read its reports */
+    int32_t error;          /* errno when husk_spawn itself failed */
+} husk_spawn_result;
+
+/* A message from the child on the channel: 24 bytes. */
+enum {
+    HUSK_REPORT_ERROR = 1,  /* op failed: op, step, error */
+    HUSK_REPORT_PID = 2,    /* its SCM_CREDENTIALS carry the sandbox process pid, translated by the kernel */
+    HUSK_REPORT_LISTENER = 3, /* a seccomp listener fd travels with this message */
+};
+
+typedef struct husk_report {
+    int32_t kind;
+    int32_t op;
+    int32_t step;
+    int32_t error;
+    int64_t value;
+} husk_report;
+
+/* What husk-init writes to its status fd when the payload ends: 40 bytes. */
+typedef struct husk_init_status {
+    int32_t magic;          /* HUSK_INIT_MAGIC */
+    int32_t wait_status;    /* as from wait4 */
+    int64_t user_usec;      /* children's rusage, payload's tree */
+    int64_t system_usec;
+    int64_t max_rss_kib;
+    int64_t reserved;
+} husk_init_status;
+
+#define HUSK_INIT_MAGIC 0x48534b31 /* "HSK1" */
+
+typedef struct husk_caps {
+    uint64_t bounding;      /* capabilities kept in the bounding set */
+    uint64_t effective;
+    uint64_t permitted;
+    uint64_t inheritable;
+    uint64_t ambient;
+    uint32_t securebits;
+    uint32_t flags;         /* HUSK_CAPS_* */
+} husk_caps;
+
+#define HUSK_CAPS_SET_SECUREBITS 1
+
+/* Steps inside one op, so an error names what failed. */
+enum {
+    HUSK_STEP_NONE = 0,
+    HUSK_STEP_SOURCE = 1,     /* resolving the source */
+    HUSK_STEP_DEST = 2,       /* resolving or creating the destination */
+    HUSK_STEP_PARENTS = 3,    /* creating the destination's parents */
+    HUSK_STEP_MOUNT = 4,      /* the mount itself */
+    HUSK_STEP_ATTR = 5,       /* applying mount flags */
+    HUSK_STEP_DATA = 6,       /* reading or writing data */
+    HUSK_STEP_OPTION = 7,     /* a mount option (value names it) */
+    HUSK_STEP_EXISTS = 8,     /* something different already exists there */
+    HUSK_STEP_RACE = 9,       /* the bound file is not the file given */
+    HUSK_STEP_NAMESPACE = 10, /* still in the host's mount namespace */
+    HUSK_STEP_INIT = 11,      /* starting husk-init */
+};
+
+#endif

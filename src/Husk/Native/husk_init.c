@@ -1,0 +1,179 @@
+/* husk_init.c: pid 1 of a sandbox (or the waiter above a joined pid namespace).
+ *
+ * A freestanding static program of a few kilobytes, exec'd by the native stage from a
+ * sealed, execute-only memfd, so that pid 1 is never a copy of the supervisor.
+ * It reaps every child, forwards signals sent to it (not those the terminal sends to
+ * the whole process group, which reach the payload anyway) and exits with the payload's
+ * status, after writing the raw status and the tree's resource usage to a status fd.
+ *
+ * usage: husk-init PAYLOAD_PID STATUS_FD */
+#include "husk_abi.h"
+
+#include <asm/unistd.h>
+#include <linux/prctl.h>
+#include <linux/resource.h>
+#include <linux/signal.h>
+#include <linux/signalfd.h>
+#include <linux/wait.h>
+
+#ifndef __WALL
+#define __WALL 0x40000000
+#endif
+#define ECHILD 10
+#define EINTR 4
+#define EAGAIN 11
+
+#if defined(__x86_64__)
+static long sc(long n, long a, long b, long c, long d, long e)
+{
+    long ret;
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8)
+                     : "rcx", "r11", "memory");
+    return ret;
+}
+__asm__(".text\n"
+        ".global _start\n"
+        "_start:\n"
+        "  xor %rbp, %rbp\n"
+        "  mov %rsp, %rdi\n"
+        "  and $-16, %rsp\n"
+        "  call init_main\n"
+        "  hlt\n");
+#elif defined(__aarch64__)
+static long sc(long n, long a, long b, long c, long d, long e)
+{
+    register long x8 __asm__("x8") = n;
+    register long x0 __asm__("x0") = a;
+    register long x1 __asm__("x1") = b;
+    register long x2 __asm__("x2") = c;
+    register long x3 __asm__("x3") = d;
+    register long x4 __asm__("x4") = e;
+    __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4) : "memory");
+    return x0;
+}
+__asm__(".text\n"
+        ".global _start\n"
+        "_start:\n"
+        "  mov x29, #0\n"
+        "  mov x0, sp\n"
+        "  bl init_main\n"
+        "  brk #0\n");
+#else
+#error "husk-init supports x86_64 and aarch64"
+#endif
+
+/* The compiler may emit calls to these even in freestanding code. */
+void *memset(void *d, int c, unsigned long n)
+{
+    unsigned char *p = d;
+    while (n--)
+        *p++ = (unsigned char)c;
+    return d;
+}
+
+void *memcpy(void *d, const void *s, unsigned long n)
+{
+    unsigned char *p = d;
+    const unsigned char *q = s;
+    while (n--)
+        *p++ = *q++;
+    return d;
+}
+
+static __attribute__((noreturn)) void do_exit(int code)
+{
+    for (;;)
+        sc(__NR_exit_group, code, 0, 0, 0, 0);
+}
+
+static long parse_long(const char *s)
+{
+    long v = 0;
+    int neg = 0;
+    if (*s == '-') {
+        neg = 1;
+        s++;
+    }
+    while (*s >= '0' && *s <= '9')
+        v = v * 10 + (*s++ - '0');
+    return neg ? -v : v;
+}
+
+static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH };
+
+static __attribute__((noreturn)) void finish(int status, int status_fd)
+{
+    if (status_fd >= 0) {
+        struct rusage ru;
+        husk_init_status st;
+        memset(&ru, 0, sizeof ru);
+        memset(&st, 0, sizeof st);
+        sc(__NR_getrusage, RUSAGE_CHILDREN, (long)&ru, 0, 0, 0);
+        st.magic = HUSK_INIT_MAGIC;
+        st.wait_status = status;
+        st.user_usec = (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec;
+        st.system_usec = (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
+        st.max_rss_kib = ru.ru_maxrss;
+        long r;
+        do
+            r = sc(__NR_write, status_fd, (long)&st, sizeof st, 0, 0);
+        while (r == -EINTR);
+    }
+    int code;
+    if ((status & 0x7f) == 0)
+        code = (status >> 8) & 0xff;         /* exited */
+    else
+        code = 128 + (status & 0x7f);        /* killed by a signal */
+    do_exit(code);
+}
+
+__attribute__((used, noreturn)) void init_main(long *sp)
+{
+    long argc = sp[0];
+    char **argv = (char **)(sp + 1);
+    sc(__NR_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0);
+    if (argc < 3)
+        do_exit(127);
+    long payload = parse_long(argv[1]);
+    int status_fd = (int)parse_long(argv[2]);
+
+    /* Above a joined pid namespace we are not pid 1: adopt orphans all the same. */
+    if (sc(__NR_getpid, 0, 0, 0, 0, 0) != 1)
+        sc(__NR_prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+
+    unsigned long mask = 1UL << (SIGCHLD - 1);
+    for (unsigned i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
+        mask |= 1UL << (forwarded[i] - 1);
+    /* The stage blocked these before exec; signals that arrived since are queued. */
+    sc(__NR_rt_sigprocmask, SIG_BLOCK, (long)&mask, 0, sizeof mask, 0);
+    long sfd = sc(__NR_signalfd4, -1, (long)&mask, sizeof mask, 0, 0);
+    if (sfd < 0)
+        do_exit(127);
+
+    for (;;) {
+        int status = 0;
+        long pid;
+        while ((pid = sc(__NR_wait4, -1, (long)&status, WNOHANG | __WALL, 0, 0)) > 0) {
+            if (pid == payload)
+                finish(status, status_fd);
+        }
+        if (pid == -ECHILD)
+            finish(127 << 8, status_fd); /* the payload is gone and was not ours to see */
+        struct signalfd_siginfo si;
+        long n = sc(__NR_read, sfd, (long)&si, sizeof si, 0, 0);
+        if (n == -EINTR || n == -EAGAIN)
+            continue;
+        if (n != sizeof si)
+            do_exit(127);
+        if (si.ssi_signo == SIGCHLD)
+            continue;
+        /* The terminal signals the whole foreground group; forward only what was sent to us. */
+        if ((int)si.ssi_code > 0)
+            continue;
+        sc(__NR_kill, payload, si.ssi_signo, 0, 0, 0);
+    }
+}

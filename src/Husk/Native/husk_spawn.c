@@ -1,0 +1,1434 @@
+/* husk_spawn.c: the native stage of Husk.
+ *
+ * C# decides everything and hands over a flat list of operations; this file
+ * only clones and walks them with raw system calls. The child never returns
+ * into managed code, never allocates and never uses stdio: a failing op sends
+ * (op index, step, errno) on the channel and exits.
+ *
+ * Paths inside the sandbox are resolved with openat2(RESOLVE_IN_ROOT) against
+ * the root they belong to, so symlinks resolve the way the sandbox will see
+ * them, and mounts go through the new mount API (open_tree, fsopen, fsmount,
+ * move_mount, mount_setattr) on the resolved file descriptors. */
+#define _GNU_SOURCE
+#include "husk_abi.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/mount.h>
+#include <linux/openat2.h>
+#include <linux/sched.h>
+#include <linux/seccomp.h>
+#include <linux/securebits.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U
+#endif
+#ifndef F_SEAL_EXEC
+#define F_SEAL_EXEC 0x0020
+#endif
+#ifndef PR_CAP_AMBIENT
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_RAISE 2
+#define PR_CAP_AMBIENT_CLEAR_ALL 4
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef FSCONFIG_SET_FD
+#define FSCONFIG_SET_FD 5
+#endif
+
+#define HUSK_EXPORT __attribute__((visibility("default")))
+#define PATH_BUF 4096
+
+/* The init program, linked in by husk_init_blob.S. */
+extern const unsigned char husk_init_start[];
+extern const unsigned char husk_init_end[];
+
+/* ---- signal dispositions of the process before the runtime changed them ---- */
+
+static uint64_t initially_ignored;
+
+__attribute__((constructor)) static void record_ignored_signals(void)
+{
+    for (int sig = 1; sig < 64; sig++) {
+        struct sigaction sa;
+        if (sig == SIGKILL || sig == SIGSTOP)
+            continue;
+        if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
+            initially_ignored |= 1ULL << (sig - 1);
+    }
+    /* A runtime that was already up ignores SIGPIPE for itself; payloads expect the default. */
+    initially_ignored &= ~(1ULL << (SIGPIPE - 1));
+}
+
+/* ---- raw system calls the libc may lack ---- */
+
+static long sys_clone3(struct clone_args *args)
+{
+    return syscall(SYS_clone3, args, sizeof(*args));
+}
+
+static int sys_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve)
+{
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = flags;
+    how.mode = mode;
+    how.resolve = resolve;
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
+static int sys_open_tree(int dirfd, const char *path, unsigned int flags)
+{
+    return (int)syscall(SYS_open_tree, dirfd, path, flags);
+}
+
+static int sys_move_mount(int from_dirfd, const char *from, int to_dirfd, const char *to, unsigned int flags)
+{
+    return (int)syscall(SYS_move_mount, from_dirfd, from, to_dirfd, to, flags);
+}
+
+static int sys_mount_setattr(int dirfd, const char *path, unsigned int flags, uint64_t set, uint64_t clear)
+{
+    struct mount_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.attr_set = set;
+    attr.attr_clr = clear;
+    return (int)syscall(SYS_mount_setattr, dirfd, path, flags, &attr, sizeof attr);
+}
+
+static int sys_fsopen(const char *fstype, unsigned int flags)
+{
+    return (int)syscall(SYS_fsopen, fstype, flags);
+}
+
+static int sys_fsconfig(int fd, unsigned int cmd, const char *key, const void *value, int aux)
+{
+    return (int)syscall(SYS_fsconfig, fd, cmd, key, value, aux);
+}
+
+static int sys_fsmount(int fd, unsigned int flags, unsigned int attrs)
+{
+    return (int)syscall(SYS_fsmount, fd, flags, attrs);
+}
+
+static int sys_pivot_root(const char *new_root, const char *put_old)
+{
+    return (int)syscall(SYS_pivot_root, new_root, put_old);
+}
+
+static int sys_close_range(unsigned int first, unsigned int last, unsigned int flags)
+{
+    return (int)syscall(SYS_close_range, first, last, flags);
+}
+
+static int sys_faccessat2(int dirfd, const char *path, int mode, int flags)
+{
+    return (int)syscall(SYS_faccessat2, dirfd, path, mode, flags);
+}
+
+static int sys_seccomp(unsigned int op, unsigned int flags, void *args)
+{
+    return (int)syscall(SYS_seccomp, op, flags, args);
+}
+
+static int sys_capset(struct __user_cap_header_struct *h, struct __user_cap_data_struct *d)
+{
+    return (int)syscall(SYS_capset, h, d);
+}
+
+static _Noreturn void sys_exit(int code)
+{
+    for (;;)
+        syscall(SYS_exit_group, code);
+}
+
+/* ---- the child's state: static, because the child has its own copy ---- */
+
+static int channel_fd = -1;     /* child end of the supervisor channel */
+static bool building;           /* between ROOT_BEGIN and ROOT_FINISH: /newroot and /oldroot exist */
+static int hostproc_fd = -1;    /* the host's /proc, opened before the pivot */
+static int landlock_fd = -1;
+static unsigned bindfile_counter;
+
+static void report(int kind, int op, int step, int error, int64_t value)
+{
+    husk_report r;
+    r.kind = kind;
+    r.op = op;
+    r.step = step;
+    r.error = error;
+    r.value = value;
+    if (channel_fd >= 0) {
+        ssize_t n;
+        do
+            n = send(channel_fd, &r, sizeof r, MSG_NOSIGNAL);
+        while (n < 0 && errno == EINTR);
+    }
+}
+
+static _Noreturn void fail(int op, int step, int error)
+{
+    report(HUSK_REPORT_ERROR, op, step, error, 0);
+    sys_exit(127);
+}
+
+/* Errors inside an op carry their step in this global, set just before the call. */
+static int current_step;
+
+#define CHECK(expr)                                   \
+    do {                                              \
+        if ((expr) < 0)                               \
+            return -1;                                \
+    } while (0)
+
+/* ---- small string helpers (no libc allocation) ---- */
+
+static size_t str_copy(char *dst, size_t cap, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= cap) {
+        errno = ENAMETOOLONG;
+        return (size_t)-1;
+    }
+    memcpy(dst, src, n + 1);
+    return n;
+}
+
+static int fmt_int(char *buf, size_t cap, long v)
+{
+    char tmp[24];
+    int n = 0;
+    bool neg = v < 0;
+    unsigned long u = neg ? (unsigned long)(-(v + 1)) + 1 : (unsigned long)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u && n < 22);
+    if (neg)
+        tmp[n++] = '-';
+    if ((size_t)n + 1 > cap)
+        return -1;
+    for (int i = 0; i < n; i++)
+        buf[i] = tmp[n - 1 - i];
+    buf[n] = 0;
+    return n;
+}
+
+/* ---- path resolution ---- */
+
+static int ensure_node(unsigned root, const char *path, bool dir, mode_t mode);
+static int send_own_pid(int index);
+
+/* Opens the directory a root names. The new root is looked up by path each time, because
+ * mounts stack on /newroot as the plan runs and a descriptor would keep seeing what lies beneath. */
+static int open_root(unsigned root)
+{
+    if (!building)
+        return -1;
+    switch (root) {
+    case HUSK_ROOT_NEW:
+        return open("/newroot", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    case HUSK_ROOT_OLD:
+        return open("/oldroot", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    case HUSK_ROOT_BASE:
+        return open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    default:
+        return -1;
+    }
+}
+
+/* Opens path as seen from the given root. Before ROOT_BEGIN every root is the plain one. */
+static int resolve(unsigned root, const char *path, uint64_t flags, uint64_t mode, bool nofollow)
+{
+    if (nofollow)
+        flags |= O_NOFOLLOW;
+    int rfd = open_root(root);
+    if (rfd < 0)
+        return sys_openat2(AT_FDCWD, path, flags | O_CLOEXEC, mode, 0);
+    int fd = sys_openat2(rfd, path, flags | O_CLOEXEC, mode, RESOLVE_NO_MAGICLINKS | RESOLVE_IN_ROOT);
+    int e = errno;
+    close(rfd);
+    errno = e;
+    return fd;
+}
+
+/* Splits "/a/b/c" into parent "/a/b" and name "c" in buf. */
+static int split_path(const char *path, char *buf, const char **parent, const char **name)
+{
+    if (str_copy(buf, PATH_BUF, path) == (size_t)-1)
+        return -1;
+    char *slash = strrchr(buf, '/');
+    if (slash == NULL) {
+        *parent = ".";
+        *name = buf;
+    } else if (slash == buf) {
+        *parent = "/";
+        *name = buf + 1;
+    } else {
+        *slash = 0;
+        *parent = buf;
+        *name = slash + 1;
+    }
+    if (**name == 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    return 0;
+}
+
+/* Creates every missing parent directory of path, with mode. */
+static int make_parents(unsigned root, const char *path, mode_t mode)
+{
+    char buf[PATH_BUF];
+    if (str_copy(buf, sizeof buf, path) == (size_t)-1)
+        return -1;
+    char *last = strrchr(buf, '/');
+    if (last == NULL || last == buf)
+        return 0; /* the parent is the root itself */
+    *last = 0;
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p != 0)
+            continue;
+        char saved = *p;
+        *p = 0;
+        if (ensure_node(root, buf, true, mode) < 0)
+            return -1;
+        *p = saved;
+        if (saved == 0)
+            return 0;
+    }
+}
+
+/* Makes sure path exists as a directory (dir) or something else (file), creating it with mode. */
+static int ensure_node(unsigned root, const char *path, bool dir, mode_t mode)
+{
+    int fd = resolve(root, path, O_PATH, 0, false);
+    if (fd >= 0) {
+        close(fd);
+        return 0;
+    }
+    if (errno != ENOENT)
+        return -1;
+    char tmp[PATH_BUF];
+    const char *parent, *name;
+    if (split_path(path, tmp, &parent, &name) < 0)
+        return -1;
+    int pfd = resolve(root, parent, O_PATH | O_DIRECTORY, 0, false);
+    if (pfd < 0)
+        return -1;
+    int r;
+    if (dir) {
+        r = mkdirat(pfd, name, mode);
+    } else {
+        r = openat(pfd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, mode);
+        if (r >= 0)
+            close(r);
+    }
+    int e = errno;
+    close(pfd);
+    if (r < 0 && e != EEXIST) {
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
+static int prepare_destination(const husk_op *op, bool dir)
+{
+    unsigned root = HUSK_S2_ROOT(op->flags);
+    const char *dst = (const char *)(uintptr_t)op->s2;
+    if (op->flags & HUSK_F_NO_CREATE)
+        return 0;
+    current_step = HUSK_STEP_PARENTS;
+    CHECK(make_parents(root, dst, op->b ? (mode_t)op->b : 0755));
+    current_step = HUSK_STEP_DEST;
+    CHECK(ensure_node(root, dst, dir, dir ? 0755 : 0444));
+    return 0;
+}
+
+/* ---- operations ---- */
+
+static int op_root_begin(const husk_op *op)
+{
+    const char *base = (const char *)(uintptr_t)op->s1;
+    current_step = HUSK_STEP_NONE;
+    hostproc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    /* Nothing we mount may travel back to the host. */
+    current_step = HUSK_STEP_ATTR;
+    CHECK(mount(NULL, "/", NULL, MS_SLAVE | MS_REC | MS_SILENT, NULL));
+    current_step = HUSK_STEP_MOUNT;
+    CHECK(mount("tmpfs", base, "tmpfs", MS_NODEV | MS_NOSUID | MS_SILENT, "mode=0755"));
+    current_step = HUSK_STEP_DEST;
+    CHECK(chdir(base));
+    CHECK(mkdir("newroot", 0755));
+    CHECK(mount("newroot", "newroot", NULL, MS_BIND | MS_REC | MS_SILENT, NULL));
+    CHECK(mkdir("oldroot", 0755));
+    current_step = HUSK_STEP_MOUNT;
+    CHECK(sys_pivot_root(base, "oldroot"));
+    CHECK(chdir("/"));
+    current_step = HUSK_STEP_DEST;
+    building = true;
+    return 0;
+}
+
+static int op_root_finish(void)
+{
+    current_step = HUSK_STEP_ATTR;
+    CHECK(mount("oldroot", "/oldroot", NULL, MS_REC | MS_PRIVATE | MS_SILENT, NULL));
+    current_step = HUSK_STEP_MOUNT;
+    CHECK(umount2("/oldroot", MNT_DETACH));
+    int oldbase = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+    CHECK(oldbase);
+    CHECK(chdir("/newroot"));
+    CHECK(sys_pivot_root(".", "."));
+    CHECK(fchdir(oldbase));
+    CHECK(umount2(".", MNT_DETACH));
+    CHECK(chdir("/"));
+    close(oldbase);
+    building = false;
+    return 0;
+}
+
+/* Resolves the source of a bind; returns an O_PATH fd, or -1 with errno. */
+static int open_bind_source(const husk_op *op)
+{
+    if (op->flags & HUSK_F_SOURCE_FD) {
+        /* The fd belongs to the caller's mount namespace: bind what it names, checked afterwards. */
+        char link[64], target[PATH_BUF];
+        if (fmt_int(link, sizeof link, op->fd) < 0)
+            return -1;
+        char rel[80] = "self/fd/";
+        memcpy(rel + 8, link, strlen(link) + 1);
+        ssize_t n = readlinkat(hostproc_fd, rel, target, sizeof target - 1);
+        if (n < 0)
+            return -1;
+        target[n] = 0;
+        return resolve(HUSK_ROOT_OLD, target, O_PATH, 0, false);
+    }
+    return resolve(HUSK_S1_ROOT(op->flags), (const char *)(uintptr_t)op->s1, O_PATH, 0,
+                   (op->flags & HUSK_F_NOFOLLOW) != 0);
+}
+
+static int op_bind(const husk_op *op, bool *skipped)
+{
+    current_step = HUSK_STEP_SOURCE;
+    int src = open_bind_source(op);
+    if (src < 0) {
+        if ((op->flags & HUSK_F_TRY) && errno == ENOENT) {
+            *skipped = true;
+            return 0;
+        }
+        return -1;
+    }
+    if (op->flags & HUSK_F_IF_WRITABLE) {
+        if (sys_faccessat2(src, "", W_OK, AT_EMPTY_PATH) < 0) {
+            int e = errno;
+            close(src);
+            if (e == EACCES || e == ENOENT || e == EROFS || e == EPERM) {
+                *skipped = true;
+                return 0;
+            }
+            errno = e;
+            return -1;
+        }
+    }
+    struct stat st;
+    if (fstat(src, &st) < 0) {
+        close(src);
+        return -1;
+    }
+    if (prepare_destination(op, S_ISDIR(st.st_mode)) < 0) {
+        int e = errno;
+        close(src);
+        errno = e;
+        return -1;
+    }
+    current_step = HUSK_STEP_MOUNT;
+    int tree = sys_open_tree(src, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+    int e = errno;
+    close(src);
+    if (tree < 0) {
+        errno = e;
+        return -1;
+    }
+    current_step = HUSK_STEP_ATTR;
+    uint64_t set = MOUNT_ATTR_NOSUID;
+    if (!(op->flags & HUSK_F_DEVICES))
+        set |= MOUNT_ATTR_NODEV;
+    if (op->flags & HUSK_F_READONLY)
+        set |= MOUNT_ATTR_RDONLY;
+    if (sys_mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, set, 0) < 0) {
+        e = errno;
+        close(tree);
+        errno = e;
+        return -1;
+    }
+    current_step = HUSK_STEP_DEST;
+    int dst = resolve(HUSK_S2_ROOT(op->flags), (const char *)(uintptr_t)op->s2, O_PATH, 0, false);
+    if (dst < 0) {
+        e = errno;
+        close(tree);
+        errno = e;
+        return -1;
+    }
+    current_step = HUSK_STEP_MOUNT;
+    int r = sys_move_mount(tree, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+    e = errno;
+    close(tree);
+    if (r < 0) {
+        close(dst);
+        errno = e;
+        return -1;
+    }
+    if (op->flags & HUSK_F_SOURCE_FD) {
+        struct stat fd_st, mnt_st;
+        close(dst);
+        current_step = HUSK_STEP_RACE;
+        dst = resolve(HUSK_S2_ROOT(op->flags), (const char *)(uintptr_t)op->s2, O_PATH, 0, false);
+        if (dst < 0 || fstat(op->fd, &fd_st) < 0 || fstat(dst, &mnt_st) < 0)
+            return -1;
+        if (fd_st.st_ino != mnt_st.st_ino || fd_st.st_dev != mnt_st.st_dev) {
+            errno = EXDEV;
+            return -1;
+        }
+    }
+    close(dst);
+    return 0;
+}
+
+/* Applies one "key\0value\0" entry to an fs context. A key prefixed by '@', '%' or '+'
+ * takes a path in the old root, the base or the new root, passed as a file descriptor. */
+static int apply_fs_option(int fsfd, const char *key, const char *value)
+{
+    unsigned root;
+    switch (key[0]) {
+    case '@':
+        root = HUSK_ROOT_OLD;
+        break;
+    case '%':
+        root = HUSK_ROOT_BASE;
+        break;
+    case '+':
+        root = HUSK_ROOT_NEW;
+        break;
+    default:
+        if (*value == 0)
+            return sys_fsconfig(fsfd, FSCONFIG_SET_FLAG, key, NULL, 0);
+        return sys_fsconfig(fsfd, FSCONFIG_SET_STRING, key, value, 0);
+    }
+    key++;
+    int fd = resolve(root, value, O_PATH | O_DIRECTORY, 0, false);
+    if (fd < 0)
+        return -1;
+    int r = sys_fsconfig(fsfd, FSCONFIG_SET_FD, key, NULL, fd);
+    if (r < 0 && errno == EINVAL) {
+        /* Kernels before 6.13 take layers only as paths: name the resolved directory. */
+        char path[64] = "/proc/self/fd/";
+        if (fmt_int(path + 14, sizeof path - 14, fd) >= 0)
+            r = sys_fsconfig(fsfd, FSCONFIG_SET_STRING, key, path, 0);
+        if (r < 0 && hostproc_fd >= 0) {
+            char alt[96] = "/oldroot/proc/self/fd/";
+            if (fmt_int(alt + 22, sizeof alt - 22, fd) >= 0)
+                r = sys_fsconfig(fsfd, FSCONFIG_SET_STRING, key, alt, 0);
+        }
+    }
+    int e = errno;
+    close(fd);
+    errno = e;
+    return r;
+}
+
+static int op_mount(const husk_op *op, int *option_index)
+{
+    const char *fstype = (const char *)(uintptr_t)op->s1;
+    if (prepare_destination(op, true) < 0)
+        return -1;
+    current_step = HUSK_STEP_MOUNT;
+    int fsfd = sys_fsopen(fstype, FSOPEN_CLOEXEC);
+    CHECK(fsfd);
+    const char *opt = (const char *)(uintptr_t)op->p1;
+    int index = 0;
+    while (opt != NULL && *opt) {
+        const char *key = opt;
+        const char *value = key + strlen(key) + 1;
+        current_step = HUSK_STEP_OPTION;
+        *option_index = index;
+        if (apply_fs_option(fsfd, key, value) < 0) {
+            int e = errno;
+            close(fsfd);
+            errno = e;
+            return -1;
+        }
+        opt = value + strlen(value) + 1;
+        index++;
+    }
+    current_step = HUSK_STEP_MOUNT;
+    if (sys_fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+        int e = errno;
+        close(fsfd);
+        errno = e;
+        return -1;
+    }
+    int mfd = sys_fsmount(fsfd, FSMOUNT_CLOEXEC, (unsigned)op->a);
+    int e = errno;
+    close(fsfd);
+    if (mfd < 0) {
+        errno = e;
+        return -1;
+    }
+    current_step = HUSK_STEP_DEST;
+    int dst = resolve(HUSK_S2_ROOT(op->flags), (const char *)(uintptr_t)op->s2, O_PATH | O_DIRECTORY, 0, false);
+    if (dst < 0) {
+        e = errno;
+        close(mfd);
+        errno = e;
+        return -1;
+    }
+    current_step = HUSK_STEP_MOUNT;
+    int r = sys_move_mount(mfd, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+    e = errno;
+    close(mfd);
+    close(dst);
+    errno = e;
+    return r;
+}
+
+static int op_mkdir(const husk_op *op)
+{
+    unsigned root = HUSK_S2_ROOT(op->flags);
+    const char *path = (const char *)(uintptr_t)op->s2;
+    current_step = HUSK_STEP_PARENTS;
+    CHECK(make_parents(root, path, op->b ? (mode_t)op->b : 0755));
+    current_step = HUSK_STEP_DEST;
+    int fd = resolve(root, path, O_PATH, 0, false);
+    if (fd >= 0) {
+        struct stat st;
+        int r = fstat(fd, &st);
+        close(fd);
+        CHECK(r);
+        if (!S_ISDIR(st.st_mode)) {
+            errno = ENOTDIR;
+            return -1;
+        }
+        return 0;
+    }
+    CHECK(ensure_node(root, path, true, op->mode));
+    return 0;
+}
+
+static int op_symlink(const husk_op *op)
+{
+    const char *target = (const char *)(uintptr_t)op->s1;
+    const char *path = (const char *)(uintptr_t)op->s2;
+    unsigned root = HUSK_S2_ROOT(op->flags);
+    current_step = HUSK_STEP_PARENTS;
+    CHECK(make_parents(root, path, op->b ? (mode_t)op->b : 0755));
+    char tmp[PATH_BUF];
+    const char *parent, *name;
+    CHECK(split_path(path, tmp, &parent, &name));
+    current_step = HUSK_STEP_DEST;
+    int pfd = resolve(root, parent, O_PATH | O_DIRECTORY, 0, false);
+    CHECK(pfd);
+    int r = symlinkat(target, pfd, name);
+    if (r < 0 && errno == EEXIST && (op->flags & HUSK_F_IDENTICAL_OK)) {
+        char existing[PATH_BUF];
+        ssize_t n = readlinkat(pfd, name, existing, sizeof existing - 1);
+        if (n >= 0) {
+            existing[n] = 0;
+            if (strcmp(existing, target) == 0)
+                r = 0;
+        }
+        if (r < 0) {
+            current_step = HUSK_STEP_EXISTS;
+            errno = EEXIST;
+        }
+    }
+    int e = errno;
+    close(pfd);
+    errno = e;
+    return r;
+}
+
+static int copy_data(int out, const husk_op *op)
+{
+    if (op->fd >= 0) {
+        char buf[8192];
+        for (;;) {
+            ssize_t n = read(op->fd, buf, sizeof buf);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0)
+                return -1;
+            if (n == 0)
+                return 0;
+            for (ssize_t off = 0; off < n;) {
+                ssize_t w = write(out, buf + off, (size_t)(n - off));
+                if (w < 0 && errno == EINTR)
+                    continue;
+                if (w < 0)
+                    return -1;
+                off += w;
+            }
+        }
+    }
+    const char *data = (const char *)(uintptr_t)op->p1;
+    for (uint64_t off = 0; off < op->c;) {
+        ssize_t w = write(out, data + off, (size_t)(op->c - off));
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -1;
+        off += (uint64_t)w;
+    }
+    return 0;
+}
+
+static int op_write_file(const husk_op *op)
+{
+    unsigned root = HUSK_S2_ROOT(op->flags);
+    const char *path = (const char *)(uintptr_t)op->s2;
+    current_step = HUSK_STEP_PARENTS;
+    CHECK(make_parents(root, path, op->b ? (mode_t)op->b : 0755));
+    if (!(op->flags & HUSK_F_BIND_DATA)) {
+        current_step = HUSK_STEP_DEST;
+        int fd = resolve(root, path, O_WRONLY | O_CREAT | O_TRUNC, op->mode, false);
+        CHECK(fd);
+        current_step = HUSK_STEP_DATA;
+        int r = copy_data(fd, op);
+        int e = errno;
+        close(fd);
+        errno = e;
+        return r;
+    }
+    /* Write a hidden file on the base tmpfs, bind it, then unlink it. */
+    char name[64] = "bindfile-";
+    fmt_int(name + 9, sizeof name - 9, (long)bindfile_counter++);
+    current_step = HUSK_STEP_DATA;
+    int fd = openat(AT_FDCWD, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600); /* cwd is the base */
+    CHECK(fd);
+    if (fchmod(fd, op->mode) < 0 || copy_data(fd, op) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    close(fd);
+    current_step = HUSK_STEP_DEST;
+    CHECK(ensure_node(root, path, false, 0444));
+    husk_op bind;
+    memset(&bind, 0, sizeof bind);
+    bind.kind = HUSK_OP_BIND;
+    bind.flags = HUSK_ROOT_BASE | (root << 2) | HUSK_F_NO_CREATE | (op->flags & HUSK_F_READONLY);
+    bind.fd = -1;
+    char src[80] = "/";
+    memcpy(src + 1, name, strlen(name) + 1);
+    bind.s1 = (uint64_t)(uintptr_t)src;
+    bind.s2 = op->s2;
+    bool skipped = false;
+    int r = op_bind(&bind, &skipped);
+    int e = errno;
+    unlinkat(AT_FDCWD, name, 0);
+    errno = e;
+    return r;
+}
+
+static int op_chmod(const husk_op *op)
+{
+    current_step = HUSK_STEP_DEST;
+    int fd = resolve(HUSK_S2_ROOT(op->flags), (const char *)(uintptr_t)op->s2, O_PATH, 0, false);
+    CHECK(fd);
+    /* fchmod refuses O_PATH descriptors; go through the descriptor's proc entry. */
+    char path[64] = "self/fd/";
+    fmt_int(path + 8, sizeof path - 8, fd);
+    int r = hostproc_fd >= 0 ? fchmodat(hostproc_fd, path, op->mode, 0) : -1;
+    if (hostproc_fd < 0) {
+        char full[80] = "/proc/self/fd/";
+        fmt_int(full + 14, sizeof full - 14, fd);
+        r = chmod(full, op->mode);
+    }
+    int e = errno;
+    close(fd);
+    errno = e;
+    return r;
+}
+
+static int op_remount_ro(const husk_op *op)
+{
+    current_step = HUSK_STEP_DEST;
+    int fd = resolve(HUSK_S2_ROOT(op->flags), (const char *)(uintptr_t)op->s2, O_PATH, 0, false);
+    CHECK(fd);
+    current_step = HUSK_STEP_ATTR;
+    int r = sys_mount_setattr(fd, "", AT_EMPTY_PATH, MOUNT_ATTR_RDONLY, 0);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return r;
+}
+
+static int op_write_proc(const husk_op *op)
+{
+    const char *path = (const char *)(uintptr_t)op->s1;
+    int fd = hostproc_fd >= 0 ? openat(hostproc_fd, path, O_WRONLY | O_CLOEXEC) : -1;
+    if (hostproc_fd < 0) {
+        char full[PATH_BUF] = "/proc/";
+        if (str_copy(full + 6, sizeof full - 6, path) == (size_t)-1)
+            return -1;
+        fd = open(full, O_WRONLY | O_CLOEXEC);
+    }
+    CHECK(fd);
+    current_step = HUSK_STEP_DATA;
+    husk_op copy = *op;
+    copy.fd = -1;
+    int r = copy_data(fd, &copy);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return r;
+}
+
+static int op_caps(const husk_op *op)
+{
+    const husk_caps *caps = (const husk_caps *)(uintptr_t)op->p1;
+    if (caps->flags & HUSK_CAPS_SET_SECUREBITS)
+        CHECK(prctl(PR_SET_SECUREBITS, caps->securebits, 0, 0, 0));
+    for (int cap = 0; cap < 64; cap++) {
+        if (caps->bounding & (1ULL << cap))
+            continue;
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+            return -1;
+    }
+    struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct data[2];
+    for (int i = 0; i < 2; i++) {
+        data[i].effective = (uint32_t)(caps->effective >> (32 * i));
+        data[i].permitted = (uint32_t)(caps->permitted >> (32 * i));
+        data[i].inheritable = (uint32_t)(caps->inheritable >> (32 * i));
+    }
+    CHECK(sys_capset(&hdr, data));
+    CHECK(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0));
+    for (int cap = 0; cap < 64; cap++) {
+        if (!(caps->ambient & (1ULL << cap)))
+            continue;
+        CHECK(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0));
+    }
+    return 0;
+}
+
+static int op_loopback_up(void)
+{
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    CHECK(s);
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    memcpy(ifr.ifr_name, "lo", 3);
+    int r = ioctl(s, SIOCGIFFLAGS, &ifr);
+    if (r == 0) {
+        ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+        r = ioctl(s, SIOCSIFFLAGS, &ifr);
+    }
+    int e = errno;
+    close(s);
+    errno = e;
+    return r;
+}
+
+static int op_lock_file(const husk_op *op)
+{
+    int fd = resolve(HUSK_S2_ROOT(op->flags), (const char *)(uintptr_t)op->s2, O_RDONLY, 0, false);
+    CHECK(fd);
+    struct flock l;
+    memset(&l, 0, sizeof l);
+    l.l_type = F_RDLCK;
+    l.l_whence = SEEK_SET;
+    /* An open-file-description lock survives the fork into husk-init, which keeps the fd. */
+    int r;
+    do
+        r = fcntl(fd, F_OFD_SETLKW, &l);
+    while (r < 0 && errno == EINTR);
+    if (r < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    /* Move it to the requested number so the plan knows which fd init keeps. */
+    if (op->fd >= 0 && op->fd != fd) {
+        if (dup3(fd, op->fd, 0) < 0) {
+            int e = errno;
+            close(fd);
+            errno = e;
+            return -1;
+        }
+        close(fd);
+    }
+    return 0;
+}
+
+static int send_fd(int fd)
+{
+    husk_report r;
+    memset(&r, 0, sizeof r);
+    r.kind = HUSK_REPORT_LISTENER;
+    struct iovec iov = { &r, sizeof r };
+    char control[CMSG_SPACE(sizeof(int))];
+    memset(control, 0, sizeof control);
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    ssize_t n;
+    do
+        n = sendmsg(channel_fd, &msg, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    return n < 0 ? -1 : 0;
+}
+
+static int op_seccomp(const husk_op *op)
+{
+    struct sock_fprog prog;
+    prog.len = (unsigned short)op->c;
+    prog.filter = (struct sock_filter *)(uintptr_t)op->p1;
+    int r = sys_seccomp(SECCOMP_SET_MODE_FILTER, (unsigned)op->a, &prog);
+    CHECK(r);
+    if ((op->a & SECCOMP_FILTER_FLAG_NEW_LISTENER) && r > 0) {
+        int e = send_fd(r);
+        close(r);
+        CHECK(e);
+    }
+    return 0;
+}
+
+/* execvp without allocation: PATH comes from the payload's environment. */
+static int op_exec(const husk_op *op)
+{
+    const char *file = (const char *)(uintptr_t)op->s1;
+    char *const *argv = (char *const *)(uintptr_t)op->p1;
+    char *const *envp = (char *const *)(uintptr_t)op->p2;
+    if (!(op->flags & HUSK_F_SEARCH_PATH) || strchr(file, '/') != NULL) {
+        execve(file, argv, envp);
+        return -1;
+    }
+    const char *path = "/usr/local/bin:/usr/bin:/bin";
+    for (char *const *e = envp; e && *e; e++) {
+        if (strncmp(*e, "PATH=", 5) == 0) {
+            path = *e + 5;
+            break;
+        }
+    }
+    bool saw_eacces = false;
+    size_t flen = strlen(file);
+    for (const char *p = path;; p++) {
+        const char *end = strchrnul(p, ':');
+        char buf[PATH_BUF];
+        size_t dlen = (size_t)(end - p);
+        if (dlen + flen + 2 <= sizeof buf) {
+            if (dlen == 0) {
+                memcpy(buf, file, flen + 1);
+            } else {
+                memcpy(buf, p, dlen);
+                buf[dlen] = '/';
+                memcpy(buf + dlen + 1, file, flen + 1);
+            }
+            execve(buf, argv, envp);
+            if (errno == EACCES)
+                saw_eacces = true;
+            else if (errno != ENOENT && errno != ENOTDIR && errno != ESTALE && errno != ENODEV && errno != ETIMEDOUT)
+                return -1;
+        }
+        if (*end == 0)
+            break;
+        p = end;
+    }
+    errno = saw_eacces ? EACCES : ENOENT;
+    return -1;
+}
+
+/* The parent side of a fork: become husk-init, reaping the child. */
+static _Noreturn void become_init(const husk_op *op, int index, pid_t child, int init_fd)
+{
+    current_step = HUSK_STEP_INIT;
+    const int32_t *keep = (const int32_t *)(uintptr_t)op->p1;
+    char pidbuf[24], fdbuf[24];
+    fmt_int(pidbuf, sizeof pidbuf, child);
+    int status_fd = (op->flags & HUSK_F_INIT_STATUS) ? op->fd : -1;
+    fmt_int(fdbuf, sizeof fdbuf, status_fd);
+    /* Everything the plan did not name closes on exec; the kept fds stay open. */
+    sys_close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+    for (uint64_t i = 0; i < op->a; i++)
+        fcntl(keep[i], F_SETFD, 0);
+    if (status_fd >= 0)
+        fcntl(status_fd, F_SETFD, 0);
+    /* husk-init needs no privilege: with no capabilities and an execute-only image, it
+     * starts non-dumpable, so the payload can neither read its memory nor open its file. */
+    prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
+                                 SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED,
+          0, 0, 0);
+    for (int cap = 0; cap < 64; cap++)
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno == EINVAL)
+            break;
+    struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    sys_capset(&hdr, data);
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    char *const argv[] = { (char *)"husk-init", pidbuf, fdbuf, NULL };
+    char *const envp[] = { NULL };
+    syscall(SYS_execveat, init_fd, "", argv, envp, AT_EMPTY_PATH);
+    /* The child is ours to stop when we cannot wait for it. */
+    kill(child, SIGKILL);
+    fail(index, HUSK_STEP_INIT, errno);
+}
+
+static int op_fork(const husk_op *op, int index, int init_fd)
+{
+    /* Signals for husk-init stay blocked across the exec, queued until it reads them. */
+    sigset_t block, old;
+    sigemptyset(&block);
+    int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD };
+    for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
+        sigaddset(&block, forwarded[i]);
+    sigprocmask(SIG_BLOCK, &block, &old);
+    pid_t child = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+    CHECK(child);
+    if (child == 0) {
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        /* Die with our new parent, which dies with the supervisor. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        if (op->flags & HUSK_F_REPORT_PID)
+            return send_own_pid(index);
+        return 0;
+    }
+    become_init(op, index, child, init_fd);
+}
+
+static void reset_signals(void)
+{
+    for (int sig = 1; sig < 65; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP)
+            continue;
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = (initially_ignored & (1ULL << (sig - 1))) ? SIG_IGN : SIG_DFL;
+        sigaction(sig, &sa, NULL);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* Tries each candidate directory; the first that works also becomes PWD in the payload's
+ * environment (the env slot in c points into the exec op's envp, which we own). */
+static int op_chdir(const husk_op *op)
+{
+    char *const *candidates = (char *const *)(uintptr_t)op->p1;
+    char *const *pwds = (char *const *)(uintptr_t)op->p2;
+    char **slot = (char **)(uintptr_t)op->c;
+    current_step = HUSK_STEP_DEST;
+    if (candidates == NULL)
+        return chdir((const char *)(uintptr_t)op->s2);
+    int e = ENOENT;
+    for (int i = 0; candidates[i] != NULL; i++) {
+        if (chdir(candidates[i]) == 0) {
+            if (slot != NULL && pwds != NULL)
+                *slot = pwds[i];
+            return 0;
+        }
+        e = errno;
+    }
+    errno = e;
+    return -1;
+}
+
+/* Sends our pid with SCM_CREDENTIALS: the kernel translates it into the supervisor's pid namespace. */
+static int send_own_pid(int index)
+{
+    husk_report r;
+    memset(&r, 0, sizeof r);
+    r.kind = HUSK_REPORT_PID;
+    r.op = index;
+    struct iovec iov = { &r, sizeof r };
+    char control[CMSG_SPACE(sizeof(struct ucred))];
+    memset(control, 0, sizeof control);
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_CREDENTIALS;
+    c->cmsg_len = CMSG_LEN(sizeof(struct ucred));
+    struct ucred cred;
+    cred.pid = getpid();
+    cred.uid = geteuid();
+    cred.gid = getegid();
+    memcpy(CMSG_DATA(c), &cred, sizeof cred);
+    ssize_t n;
+    do
+        n = sendmsg(channel_fd, &msg, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    return n < 0 ? -1 : 0;
+}
+
+static int run_op(const husk_op *op, int index, const husk_spawn_args *args, int *option_index)
+{
+    bool skipped = false;
+    current_step = HUSK_STEP_NONE;
+    switch (op->kind) {
+    case HUSK_OP_NOP:
+        return 0;
+    case HUSK_OP_WAIT_PARENT: {
+        char b;
+        ssize_t n;
+        do
+            n = recv(channel_fd, &b, 1, 0);
+        while (n < 0 && errno == EINTR);
+        if (n <= 0) /* the supervisor went away */
+            sys_exit(127);
+        /* Ids are mapped now (that needed our /proc files to belong to the caller): from here on,
+         * nothing may read this copy of the supervisor's memory. */
+        return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
+    case HUSK_OP_SETNS:
+        return setns(op->fd, (int)op->a);
+    case HUSK_OP_UNSHARE:
+        return unshare((int)op->a);
+    case HUSK_OP_FORK:
+        return op_fork(op, index, args->init_fd);
+    case HUSK_OP_ROOT_BEGIN:
+        return op_root_begin(op);
+    case HUSK_OP_ROOT_FINISH:
+        return op_root_finish();
+    case HUSK_OP_BIND:
+        return op_bind(op, &skipped);
+    case HUSK_OP_MOUNT:
+        return op_mount(op, option_index);
+    case HUSK_OP_MKDIR:
+        return op_mkdir(op);
+    case HUSK_OP_SYMLINK:
+        return op_symlink(op);
+    case HUSK_OP_WRITE_FILE:
+        return op_write_file(op);
+    case HUSK_OP_CHMOD:
+        return op_chmod(op);
+    case HUSK_OP_REMOUNT_RO:
+        return op_remount_ro(op);
+    case HUSK_OP_CHDIR:
+        return op_chdir(op);
+    case HUSK_OP_SETHOSTNAME: {
+        const char *name = (const char *)(uintptr_t)op->s1;
+        return sethostname(name, strlen(name));
+    }
+    case HUSK_OP_WRITE_PROC:
+        return op_write_proc(op);
+    case HUSK_OP_SETID:
+        CHECK(prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0));
+        if (op->flags & HUSK_F_SETGROUPS)
+            CHECK(setgroups(0, NULL));
+        CHECK(setresgid((gid_t)op->b, (gid_t)op->b, (gid_t)op->b));
+        CHECK(setresuid((uid_t)op->a, (uid_t)op->a, (uid_t)op->a));
+        return 0;
+    case HUSK_OP_CAPS:
+        return op_caps(op);
+    case HUSK_OP_PRCTL:
+        return prctl((int)op->a, (unsigned long)op->b, (unsigned long)op->c, 0, 0);
+    case HUSK_OP_RLIMIT: {
+        struct rlimit rl = { (rlim_t)op->b, (rlim_t)op->c };
+        return setrlimit((__rlimit_resource_t)op->a, &rl);
+    }
+    case HUSK_OP_SETSID:
+        return setsid() < 0 ? -1 : 0;
+    case HUSK_OP_DUP2:
+        if (op->fd == (int)op->a)
+            return fcntl(op->fd, F_SETFD, 0);
+        return dup3(op->fd, (int)op->a, 0);
+    case HUSK_OP_CLOEXEC_RANGE:
+        if (op->a > op->b)
+            return 0;
+        return sys_close_range((unsigned)op->a, (unsigned)op->b, CLOSE_RANGE_CLOEXEC);
+    case HUSK_OP_WAIT_FD: {
+        char b;
+        ssize_t n;
+        do
+            n = read(op->fd, &b, 1);
+        while (n < 0 && errno == EINTR);
+        close(op->fd);
+        return 0;
+    }
+    case HUSK_OP_LOCK_FILE:
+        return op_lock_file(op);
+    case HUSK_OP_SECCOMP:
+        return op_seccomp(op);
+    case HUSK_OP_EXEC:
+        return op_exec(op);
+    case HUSK_OP_LOOPBACK_UP:
+        return op_loopback_up();
+    case HUSK_OP_CLOSE:
+        close(op->fd);
+        return 0;
+    case HUSK_OP_UMASK:
+        umask(op->mode);
+        return 0;
+    case HUSK_OP_EXPECT_NO_USERNS:
+        if (unshare(CLONE_NEWUSER) == 0) {
+            errno = EEXIST;
+            return -1;
+        }
+        return 0;
+    case HUSK_OP_SIGNAL_MASK: {
+        sigset_t set;
+        sigemptyset(&set);
+        for (int sig = 1; sig <= 64; sig++)
+            if (op->a & (1ULL << (sig - 1)))
+                sigaddset(&set, sig);
+        return sigprocmask(SIG_SETMASK, &set, NULL);
+    }
+    case HUSK_OP_LANDLOCK_CREATE:
+        landlock_fd = (int)syscall(SYS_landlock_create_ruleset, (void *)(uintptr_t)op->p1, (size_t)op->c, 0);
+        return landlock_fd < 0 ? -1 : 0;
+    case HUSK_OP_LANDLOCK_RULE: {
+        if (op->b == 1) { /* LANDLOCK_RULE_PATH_BENEATH */
+            struct {
+                uint64_t allowed;
+                int32_t parent_fd;
+            } __attribute__((packed)) rule;
+            current_step = HUSK_STEP_DEST;
+            int fd = resolve(HUSK_S2_ROOT(op->flags), (const char *)(uintptr_t)op->s2, O_PATH, 0, false);
+            if (fd < 0)
+                return (op->flags & HUSK_F_TRY) && errno == ENOENT ? 0 : -1;
+            rule.allowed = op->a;
+            rule.parent_fd = fd;
+            int r = (int)syscall(SYS_landlock_add_rule, landlock_fd, 1, &rule, 0);
+            int e = errno;
+            close(fd);
+            errno = e;
+            return r;
+        }
+        struct {
+            uint64_t allowed;
+            uint64_t port;
+        } net = { op->a, op->c };
+        return (int)syscall(SYS_landlock_add_rule, landlock_fd, (int)op->b, &net, 0);
+    }
+    case HUSK_OP_LANDLOCK_RESTRICT: {
+        int r = (int)syscall(SYS_landlock_restrict_self, landlock_fd, (unsigned)op->a);
+        int e = errno;
+        close(landlock_fd);
+        landlock_fd = -1;
+        errno = e;
+        return r;
+    }
+    default:
+        errno = ENOSYS;
+        return -1;
+    }
+}
+
+static _Noreturn void child_main(const husk_spawn_args *args, int channel, pid_t supervisor)
+{
+    channel_fd = channel;
+    const husk_op *ops = (const husk_op *)(uintptr_t)args->ops;
+    /* Nothing may read our copy of the supervisor's memory. Only while the supervisor maps our
+     * ids (WAIT_PARENT, always first then) do our /proc files stay the caller's, as id mapping
+     * needs; no sandboxed code exists until long after. */
+    if (args->op_count == 0 || ops[0].kind != HUSK_OP_WAIT_PARENT)
+        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (!(args->clone_flags & CLONE_NEWPID) && getppid() != supervisor)
+        sys_exit(127);
+    reset_signals();
+    umask(0);
+
+    bool checked_mntns = false;
+    for (uint32_t i = 0; i < args->op_count; i++) {
+        const husk_op *op = &ops[i];
+        bool mounts = op->kind == HUSK_OP_ROOT_BEGIN || op->kind == HUSK_OP_BIND || op->kind == HUSK_OP_MOUNT ||
+                      op->kind == HUSK_OP_REMOUNT_RO;
+        if (mounts && !checked_mntns) {
+            /* A mount plan must never run in the supervisor's mount namespace. */
+            struct stat st;
+            if (stat("/proc/self/ns/mnt", &st) < 0)
+                fail((int)i, HUSK_STEP_NAMESPACE, errno);
+            if (!(args->flags & HUSK_SPAWN_MOUNTS) || (uint64_t)st.st_ino == args->host_mntns)
+                fail((int)i, HUSK_STEP_NAMESPACE, EPERM);
+            checked_mntns = true;
+        }
+        int option_index = 0;
+        if (run_op(op, (int)i, args, &option_index) < 0) {
+            int e = errno;
+            report(HUSK_REPORT_ERROR, (int)i, current_step, e, option_index);
+            sys_exit(127);
+        }
+    }
+    /* A plan always ends in exec; reaching here is a planning error. */
+    fail((int)args->op_count, HUSK_STEP_NONE, ENOEXEC);
+}
+
+HUSK_EXPORT int32_t husk_spawn(const husk_spawn_args *args, husk_spawn_result *result)
+{
+    int sv[2];
+    memset(result, 0, sizeof *result);
+    result->pid = -1;
+    result->pidfd = -1;
+    result->channel = -1;
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        result->error = errno;
+        return -1;
+    }
+    int one = 1;
+    setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
+    pid_t supervisor = getpid();
+    /* The runtime's signal handlers must never run in the child: block everything
+     * across the clone; the child resets dispositions before unblocking. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+
+    int pidfd = -1;
+    struct clone_args ca;
+    memset(&ca, 0, sizeof ca);
+    ca.flags = args->clone_flags | CLONE_PIDFD;
+    ca.pidfd = (uint64_t)(uintptr_t)&pidfd;
+    ca.exit_signal = 0; /* waited through the pidfd only, never by a SIGCHLD reaper */
+    if (args->cgroup_fd >= 0) {
+        ca.flags |= CLONE_INTO_CGROUP;
+        ca.cgroup = (uint64_t)args->cgroup_fd;
+    }
+    long pid = sys_clone3(&ca);
+    if (pid == 0) {
+        close(sv[0]);
+        child_main(args, sv[1], supervisor);
+    }
+    int e = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    close(sv[1]);
+    if (pid < 0) {
+        close(sv[0]);
+        result->error = e;
+        return -1;
+    }
+    result->pid = (int32_t)pid;
+    result->pidfd = pidfd;
+    result->channel = sv[0];
+    return 0;
+}
+
+/* A sealed, execute-only memfd holding husk-init, created once per supervisor. */
+HUSK_EXPORT int32_t husk_init_memfd(void)
+{
+    int fd = memfd_create("husk-init", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+    if (fd < 0 && errno == EINVAL)
+        fd = memfd_create("husk-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return -errno;
+    size_t len = (size_t)(husk_init_end - husk_init_start);
+    for (size_t off = 0; off < len;) {
+        ssize_t w = write(fd, husk_init_start + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            int e = errno;
+            close(fd);
+            return -e;
+        }
+        off += (size_t)w;
+    }
+    if (fchmod(fd, 0111) < 0 ||
+        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    fcntl(fd, F_ADD_SEALS, F_SEAL_EXEC); /* kernels before 6.3 lack it */
+    fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL);
+    return fd;
+}
+
+HUSK_EXPORT int32_t husk_abi_version(void)
+{
+    return 1;
+}
+
+/* Sizes and offsets for AbiTests: C's view of each shared struct. */
+HUSK_EXPORT int32_t husk_abi_layout(int32_t which, int32_t field)
+{
+#define OFF(t, f) ((int32_t)offsetof(t, f))
+    switch (which) {
+    case 0: { /* husk_op */
+        const int32_t v[] = { (int32_t)sizeof(husk_op), OFF(husk_op, kind), OFF(husk_op, flags), OFF(husk_op, fd),
+                              OFF(husk_op, mode), OFF(husk_op, a), OFF(husk_op, b), OFF(husk_op, c),
+                              OFF(husk_op, s1), OFF(husk_op, s2), OFF(husk_op, p1), OFF(husk_op, p2) };
+        return field < (int32_t)(sizeof v / sizeof v[0]) ? v[field] : -1;
+    }
+    case 1: {
+        const int32_t v[] = { (int32_t)sizeof(husk_spawn_args), OFF(husk_spawn_args, clone_flags),
+                              OFF(husk_spawn_args, ops), OFF(husk_spawn_args, op_count),
+                              OFF(husk_spawn_args, cgroup_fd), OFF(husk_spawn_args, init_fd),
+                              OFF(husk_spawn_args, flags), OFF(husk_spawn_args, host_mntns) };
+        return field < (int32_t)(sizeof v / sizeof v[0]) ? v[field] : -1;
+    }
+    case 2: {
+        const int32_t v[] = { (int32_t)sizeof(husk_spawn_result), OFF(husk_spawn_result, pid),
+                              OFF(husk_spawn_result, pidfd), OFF(husk_spawn_result, channel),
+                              OFF(husk_spawn_result, error) };
+        return field < (int32_t)(sizeof v / sizeof v[0]) ? v[field] : -1;
+    }
+    case 3: {
+        const int32_t v[] = { (int32_t)sizeof(husk_report), OFF(husk_report, kind), OFF(husk_report, op),
+                              OFF(husk_report, step), OFF(husk_report, error), OFF(husk_report, value) };
+        return field < (int32_t)(sizeof v / sizeof v[0]) ? v[field] : -1;
+    }
+    case 4: {
+        const int32_t v[] = { (int32_t)sizeof(husk_init_status), OFF(husk_init_status, magic),
+                              OFF(husk_init_status, wait_status), OFF(husk_init_status, user_usec),
+                              OFF(husk_init_status, system_usec), OFF(husk_init_status, max_rss_kib),
+                              OFF(husk_init_status, reserved) };
+        return field < (int32_t)(sizeof v / sizeof v[0]) ? v[field] : -1;
+    }
+    case 5: {
+        const int32_t v[] = { (int32_t)sizeof(husk_caps), OFF(husk_caps, bounding), OFF(husk_caps, effective),
+                              OFF(husk_caps, permitted), OFF(husk_caps, inheritable), OFF(husk_caps, ambient),
+                              OFF(husk_caps, securebits), OFF(husk_caps, flags) };
+        return field < (int32_t)(sizeof v / sizeof v[0]) ? v[field] : -1;
+    }
+    default:
+        return -1;
+    }
+#undef OFF
+}

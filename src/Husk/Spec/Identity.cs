@@ -1,0 +1,58 @@
+namespace Husk;
+
+/// <summary>How ids inside a new user namespace map to the host.</summary>
+public enum IdMapping
+{
+    /// <summary>
+    /// One id without helpers for an unprivileged caller (the caller to the inside id); for root, a
+    /// subordinate range so that the payload is never the host's uid 0.
+    /// </summary>
+    Auto,
+    /// <summary>Only the caller's id, mapped to the inside id, even for root.</summary>
+    Single,
+    /// <summary>The caller's id plus a whole subordinate range (/etc/subuid, newuidmap), for chown-heavy work.</summary>
+    SubordinateRange,
+    /// <summary>Nothing is written: another process maps ids (bwrap's --userns-block-fd).</summary>
+    External,
+}
+
+/// <summary>Who the payload is inside the sandbox.</summary>
+public sealed record Identity
+{
+    /// <summary>The uid inside, or null for the caller's own.</summary>
+    public uint? Uid { get; init; }
+    /// <summary>The gid inside, or null for the caller's own.</summary>
+    public uint? Gid { get; init; }
+    /// <summary>How the ids map to the host.</summary>
+    public IdMapping Mapping { get; init; } = IdMapping.Auto;
+
+    /// <summary>The caller as uid and gid 0 inside (mkosi's and the CLI's --become-root).</summary>
+    public static Identity Root { get; } = new() { Uid = 0, Gid = 0 };
+}
+
+/// <summary>Capability sets of the payload; bit N is capability N.</summary>
+public sealed record CapabilitySet
+{
+    /// <summary>Bounding set: nothing outside it can ever be gained, also not by exec as root.</summary>
+    public ulong Bounding { get; init; }
+    /// <summary>Permitted set.</summary>
+    public ulong Permitted { get; init; }
+    /// <summary>Effective set.</summary>
+    public ulong Effective { get; init; }
+    /// <summary>Inheritable set.</summary>
+    public ulong Inheritable { get; init; }
+    /// <summary>Ambient set, kept across exec by a non-root payload.</summary>
+    public ulong Ambient { get; init; }
+    /// <summary>Lock the securebits so root inside gains nothing by exec (no-root, no setuid fixup).</summary>
+    public bool LockSecureBits { get; init; }
+
+    /// <summary>No capabilities at all, secure bits locked: the native CLI's default.</summary>
+    public static CapabilitySet None { get; } = new() { LockSecureBits = true };
+
+    /// <summary>The given capabilities in every set, ambient included.</summary>
+    public static CapabilitySet Exactly(ulong caps) =>
+        new() { Bounding = caps, Permitted = caps, Effective = caps, Inheritable = caps, Ambient = caps };
+}
+
+/// <summary>A descriptor of the caller given to the payload under a number.</summary>
+public readonly record struct FdMapping(int HostFd, int SandboxFd);

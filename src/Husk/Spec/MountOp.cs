@@ -1,0 +1,126 @@
+using System.Collections.Immutable;
+
+namespace Husk;
+
+/// <summary>
+/// One filesystem operation, applied in order into the sandbox's new root. Destinations are
+/// absolute paths as the payload will see them; symlinks in them resolve inside the sandbox.
+/// </summary>
+public abstract record MountOp(string Destination)
+{
+    /// <summary>Mode of missing parent directories (0755 unless a front door derives another).</summary>
+    public int ParentMode { get; init; } = 0x1ED; // 0755
+}
+
+/// <summary>Which tree a bind source is looked up in.</summary>
+public enum SourceRoot
+{
+    /// <summary>The caller's filesystem.</summary>
+    Host,
+    /// <summary>The sandbox's root as built so far (mkosi's <c>+</c> prefix).</summary>
+    Sandbox,
+}
+
+/// <summary>Bind-mounts <paramref name="Source"/> (recursively) on the destination; always nosuid.</summary>
+public sealed record BindMount(string Source, string Destination) : MountOp(Destination)
+{
+    /// <summary>Read-only, recursively.</summary>
+    public bool ReadOnly { get; init; }
+    /// <summary>Keep device access (otherwise nodev).</summary>
+    public bool Devices { get; init; }
+    /// <summary>Skip silently when the source does not exist.</summary>
+    public bool Optional { get; init; }
+    /// <summary>Where the source is looked up.</summary>
+    public SourceRoot SourceRoot { get; init; } = SourceRoot.Host;
+    /// <summary>Bind a symlink source itself instead of its target.</summary>
+    public bool NoFollow { get; init; }
+}
+
+/// <summary>Bind-mounts what an open file descriptor of the caller names, checked against the fd after mounting.</summary>
+public sealed record BindFdMount(int Fd, string Destination) : MountOp(Destination)
+{
+    /// <summary>Read-only, recursively.</summary>
+    public bool ReadOnly { get; init; }
+}
+
+/// <summary>A fresh tmpfs.</summary>
+public sealed record TmpfsMount(string Destination) : MountOp(Destination)
+{
+    /// <summary>Size limit in bytes, or null for the kernel's default (half of RAM).</summary>
+    public long? Size { get; init; }
+    /// <summary>Mode of the tmpfs root.</summary>
+    public int Mode { get; init; } = 0x1ED;
+}
+
+/// <summary>A procfs for the sandbox's pid namespace (or the host's /proc bound when the pid namespace is shared).</summary>
+public sealed record ProcMount(string Destination) : MountOp(Destination);
+
+/// <summary>A minimal /dev: null zero full random urandom tty, stdio links, shm, a private devpts and ptmx.</summary>
+public sealed record DevMount(string Destination) : MountOp(Destination);
+
+/// <summary>A POSIX message queue filesystem.</summary>
+public sealed record MqueueMount(string Destination) : MountOp(Destination);
+
+/// <summary>Creates a directory; an existing one keeps its mode.</summary>
+public sealed record MakeDirectory(string Destination) : MountOp(Destination)
+{
+    /// <summary>Mode of the directory when it is created.</summary>
+    public int Mode { get; init; } = 0x1ED;
+}
+
+/// <summary>Creates a symlink; an identical existing one is fine.</summary>
+public sealed record MakeSymlink(string Target, string Destination) : MountOp(Destination);
+
+/// <summary>How a written file is placed.</summary>
+public enum FilePlacement
+{
+    /// <summary>Created in place.</summary>
+    Create,
+    /// <summary>Written to a hidden file and bind-mounted read-write.</summary>
+    Bind,
+    /// <summary>Written to a hidden file and bind-mounted read-only.</summary>
+    ReadOnlyBind,
+}
+
+/// <summary>Creates a file from bytes or from the contents of a descriptor of the caller.</summary>
+public sealed record WriteFile(string Destination) : MountOp(Destination)
+{
+    /// <summary>The contents, when not read from <see cref="Fd"/>.</summary>
+    public ImmutableArray<byte> Data { get; init; } = [];
+    /// <summary>A descriptor to copy the contents from, or null.</summary>
+    public int? Fd { get; init; }
+    /// <summary>Mode of the file.</summary>
+    public int Mode { get; init; } = 0x1B6; // 0666
+    /// <summary>How the file is placed.</summary>
+    public FilePlacement Placement { get; init; } = FilePlacement.Create;
+}
+
+/// <summary>Changes the mode of an existing path.</summary>
+public sealed record ChangeMode(string Destination, int Mode) : MountOp(Destination);
+
+/// <summary>Remounts a mount point read-only (not recursively).</summary>
+public sealed record RemountReadOnly(string Destination) : MountOp(Destination);
+
+/// <summary>Kinds of overlay mount.</summary>
+public enum OverlayKind
+{
+    /// <summary>Writes go to a host upper directory.</summary>
+    Persistent,
+    /// <summary>Writes go to an invisible tmpfs and vanish with the sandbox.</summary>
+    Temporary,
+    /// <summary>No upper layer: read-only.</summary>
+    ReadOnly,
+}
+
+/// <summary>An overlayfs; lower layers are host paths, the last one given on top.</summary>
+public sealed record OverlayMount(string Destination, ImmutableArray<string> Lowers) : MountOp(Destination)
+{
+    /// <summary>Persistent, temporary or read-only.</summary>
+    public OverlayKind Kind { get; init; } = OverlayKind.Temporary;
+    /// <summary>Host upper directory (persistent overlays).</summary>
+    public string? Upper { get; init; }
+    /// <summary>Host work directory, on the same filesystem as the upper (persistent overlays).</summary>
+    public string? Work { get; init; }
+    /// <summary>Where the upper and work directories of a temporary overlay live, or null for the hidden tmpfs.</summary>
+    public string? Storage { get; init; }
+}

@@ -1,0 +1,123 @@
+using System.Collections.Immutable;
+
+namespace Husk;
+
+/// <summary>
+/// Everything that defines a sandbox run. Immutable; front doors (the CLI, personalities, the library
+/// builder) produce one, <see cref="SandboxSpec.Validate"/> lists every problem at once, and the
+/// planner turns it into the native stage's operations.
+/// </summary>
+public sealed record SandboxSpec
+{
+    /// <summary>The command: the file to run and its arguments (argv).</summary>
+    public required ImmutableArray<string> Command { get; init; }
+    /// <summary>argv[0] for the payload, when it differs from the file.</summary>
+    public string? Argv0 { get; init; }
+    /// <summary>Look the file up in the payload's PATH when it has no slash.</summary>
+    public bool SearchPath { get; init; } = true;
+
+    /// <summary>Namespaces the sandbox gets its own of.</summary>
+    public NamespaceKinds Namespaces { get; init; } = NamespaceKinds.AllButTime;
+    /// <summary>Join this user namespace (an fd of the caller) instead of creating one.</summary>
+    public int? UserNamespaceFd { get; init; }
+    /// <summary>After setup, switch into this descendant user namespace (bwrap's --userns2).</summary>
+    public int? UserNamespace2Fd { get; init; }
+    /// <summary>Join this pid namespace (an fd of the caller); with <see cref="NamespaceKinds.Pid"/>, a new one is created under it.</summary>
+    public int? PidNamespaceFd { get; init; }
+    /// <summary>Make nested user namespaces impossible inside (bwrap's --disable-userns).</summary>
+    public bool DisableUserNamespaces { get; init; }
+    /// <summary>Fail unless nested user namespaces are already impossible.</summary>
+    public bool AssertUserNamespacesDisabled { get; init; }
+
+    /// <summary>Ids inside and how they map.</summary>
+    public Identity Identity { get; init; } = new();
+    /// <summary>Hostname inside (needs a UTS namespace).</summary>
+    public string? Hostname { get; init; }
+
+    /// <summary>
+    /// Filesystem operations applied in order into a fresh tmpfs root that becomes /. When null,
+    /// the sandbox keeps the caller's root (only a mount namespace, if any).
+    /// </summary>
+    public ImmutableArray<MountOp>? Mounts { get; init; } = [];
+    /// <summary>Host directory on which the hidden build root is mounted (default /tmp).</summary>
+    public string BuildBase { get; init; } = "/tmp";
+
+    /// <summary>The payload's environment as NAME=VALUE entries.</summary>
+    public ImmutableArray<string> Environment { get; init; } = [];
+    /// <summary>Working directory; null means the caller's if visible, else $HOME, else /.</summary>
+    public string? WorkingDirectory { get; init; }
+    /// <summary>Set PWD in the environment to the directory chosen.</summary>
+    public bool SetPwd { get; init; } = true;
+    /// <summary>umask of the payload; null keeps the caller's.</summary>
+    public uint? Umask { get; init; }
+
+    /// <summary>Start a new session (setsid), so the payload cannot inject input into the caller's terminal.</summary>
+    public bool NewSession { get; init; }
+    /// <summary>The payload is pid 1 itself (no husk-init reaper).</summary>
+    public bool AsPid1 { get; init; }
+    /// <summary>Keep every descriptor the caller did not mark close-on-exec (bwrap); otherwise only 0-2 and <see cref="Fds"/>.</summary>
+    public bool InheritFds { get; init; }
+    /// <summary>Descriptors given to the payload under a number.</summary>
+    public ImmutableArray<FdMapping> Fds { get; init; } = [];
+    /// <summary>Kept open by the sandbox's init while it runs (bwrap's --sync-fd).</summary>
+    public int? SyncFd { get; init; }
+    /// <summary>Block before exec until this descriptor is readable (bwrap's --block-fd).</summary>
+    public int? BlockFd { get; init; }
+    /// <summary>Paths (inside) the sandbox's init holds a read lock on while it runs.</summary>
+    public ImmutableArray<string> LockFiles { get; init; } = [];
+
+    /// <summary>The payload's capabilities.</summary>
+    public CapabilitySet Capabilities { get; init; } = CapabilitySet.None;
+    /// <summary>Set no_new_privs: exec can never gain privileges.</summary>
+    public bool NoNewPrivileges { get; init; } = true;
+    /// <summary>Classic BPF programs (8 bytes per instruction), installed last, in order.</summary>
+    public ImmutableArray<ImmutableArray<byte>> SeccompPrograms { get; init; } = [];
+
+    /// <summary>The supervisor's pid-namespace ancestry must not outlive it (always true for Husk; kept for clarity).</summary>
+    public bool DieWithParent { get; init; } = true;
+
+    /// <summary>Lists every problem with the spec, each a sentence a user can act on.</summary>
+    public ImmutableArray<string> Validate()
+    {
+        var problems = ImmutableArray.CreateBuilder<string>();
+        if (Command.IsDefaultOrEmpty || string.IsNullOrEmpty(Command[0]))
+            problems.Add("no command given: name the program to run");
+        bool mountNs = Namespaces.HasFlag(NamespaceKinds.Mount);
+        if (Mounts is { Length: > 0 } && !mountNs)
+            problems.Add("filesystem operations need a mount namespace: drop --share-mount or the operations");
+        if (Hostname is not null && !Namespaces.HasFlag(NamespaceKinds.Uts))
+            problems.Add("a hostname needs a UTS namespace: add --unshare-uts");
+        if (AsPid1 && !Namespaces.HasFlag(NamespaceKinds.Pid))
+            problems.Add("--as-pid-1 needs a pid namespace: add --unshare-pid");
+        if (AsPid1 && LockFiles.Length > 0)
+            problems.Add("--as-pid-1 cannot hold lock files: drop one of them");
+        if (UserNamespaceFd is not null && Namespaces.HasFlag(NamespaceKinds.User))
+            problems.Add("joining a user namespace and creating one are exclusive: drop --unshare-user or --userns");
+        if (DisableUserNamespaces && !Namespaces.HasFlag(NamespaceKinds.User))
+            problems.Add("--disable-userns needs a new user namespace: add --unshare-user");
+        if (Identity.Mapping == IdMapping.External && !Namespaces.HasFlag(NamespaceKinds.User))
+            problems.Add("external id mapping needs a new user namespace");
+        if (Hostname is { Length: > 64 })
+            problems.Add($"hostname is longer than 64 bytes: {Hostname}");
+        foreach (var op in Mounts ?? [])
+        {
+            if (!op.Destination.StartsWith('/'))
+                problems.Add($"destination must be an absolute path: {op.Destination}");
+            if (op is OverlayMount o)
+            {
+                if (o.Lowers.IsDefaultOrEmpty)
+                    problems.Add($"overlay on {o.Destination} has no lower layer");
+                if (o.Kind == OverlayKind.ReadOnly && o.Lowers.Length < 2)
+                    problems.Add($"read-only overlay on {o.Destination} needs at least two lower layers");
+                if (o.Kind == OverlayKind.Persistent && (o.Upper is null || o.Work is null))
+                    problems.Add($"overlay on {o.Destination} needs an upper and a work directory");
+            }
+        }
+        foreach (var env in Environment)
+        {
+            if (!env.Contains('='))
+                problems.Add($"environment entry without '=': {env}");
+        }
+        return problems.ToImmutable();
+    }
+}
