@@ -51,12 +51,28 @@ public sealed class SandboxProcess : IDisposable
     public void Kill() => Signal(9);
 
     /// <summary>Blocks until the sandbox exits and returns how the payload ended.</summary>
-    public SandboxExit WaitForExit()
+    public unsafe SandboxExit WaitForExit()
     {
         lock (_gate)
         {
             if (_exit is not null)
                 return _exit;
+        }
+        if (_status is not null && WaitForInitStatus(out var early))
+        {
+            // husk-init has the payload's status and is exiting: the kernel's teardown of the
+            // sandbox's namespaces goes on without us (a background reap collects husk-init).
+            lock (_gate)
+            {
+                if (_exit is null)
+                {
+                    _exit = early;
+                    _reapInBackground = true;
+                    _exitTask?.TrySetResult(early);
+                }
+            }
+            PidfdWatcher.Watch(_pidfd, Reap);
+            return _exit;
         }
         int err = WaitPidfd(_pidfd, WEXITED, out var info, out var usage);
         lock (_gate)
@@ -108,22 +124,74 @@ public sealed class SandboxProcess : IDisposable
             return await task.ConfigureAwait(false);
     }
 
+    private bool _reapInBackground;
+
+    private void Reap()
+    {
+        WaitPidfd(_pidfd, WEXITED, out _, out _);
+        lock (_gate)
+        {
+            _reaped = true;
+            if (_disposed)
+                _pidfd.Dispose();
+        }
+    }
+
+    private bool _reaped;
+    private bool _disposed;
+
+    /// <summary>Waits until husk-init writes the payload's status, or dies without writing it.</summary>
+    private unsafe bool WaitForInitStatus(out SandboxExit exit)
+    {
+        exit = null!;
+        bool a = false, b = false;
+        try
+        {
+            _pidfd.DangerousAddRef(ref a);
+            _status!.DangerousAddRef(ref b);
+            PollFd* fds = stackalloc PollFd[2];
+            fds[0] = new PollFd { Fd = _status.Fd, Events = POLLIN };
+            fds[1] = new PollFd { Fd = _pidfd.Fd, Events = POLLIN };
+            while (Poll(fds, 2, -1) < 0)
+            {
+                if (System.Runtime.InteropServices.Marshal.GetLastPInvokeError() != (int)Errno.EINTR)
+                    return false;
+            }
+        }
+        finally
+        {
+            if (a)
+                _pidfd.DangerousRelease();
+            if (b)
+                _status!.DangerousRelease();
+        }
+        if (!TryReadInitStatus(out var st))
+            return false;
+        exit = FromInitStatus(st);
+        return true;
+    }
+
+    private static SandboxExit FromInitStatus(InitStatus st)
+    {
+        int raw = st.WaitStatus;
+        int termSig = raw & 0x7f;
+        return new SandboxExit
+        {
+            ExitCode = termSig == 0 ? (raw >> 8) & 0xff : null,
+            Signal = termSig == 0 ? null : termSig,
+            CoreDumped = (raw & 0x80) != 0,
+            UserTime = TimeSpan.FromTicks(st.UserMicroseconds * 10),
+            SystemTime = TimeSpan.FromTicks(st.SystemMicroseconds * 10),
+            MaxResidentBytes = st.MaxRssKib * 1024,
+        };
+    }
+
     private SandboxExit Interpret(SigInfo info, RUsage usage)
     {
         // husk-init reports the payload's own status and its tree's usage.
         if (_status is not null && TryReadInitStatus(out var st))
         {
-            int raw = st.WaitStatus;
-            int termSig = raw & 0x7f;
-            return new SandboxExit
-            {
-                ExitCode = termSig == 0 ? (raw >> 8) & 0xff : null,
-                Signal = termSig == 0 ? null : termSig,
-                CoreDumped = (raw & 0x80) != 0,
-                UserTime = TimeSpan.FromTicks(st.UserMicroseconds * 10),
-                SystemTime = TimeSpan.FromTicks(st.SystemMicroseconds * 10),
-                MaxResidentBytes = st.MaxRssKib * 1024,
-            };
+            return FromInitStatus(st);
         }
         bool exited = info.Code == CLD_EXITED;
         return new SandboxExit
@@ -171,7 +239,13 @@ public sealed class SandboxProcess : IDisposable
             Kill();
             WaitForExit();
         }
-        _pidfd.Dispose();
+        lock (_gate)
+        {
+            _disposed = true;
+            // A background reap still needs the pidfd; it closes it when done.
+            if (!_reapInBackground || _reaped)
+                _pidfd.Dispose();
+        }
         _status?.Dispose();
         SeccompListener?.Dispose();
     }

@@ -10,7 +10,31 @@ namespace Husk.Launch;
 internal static class SpawnThread
 {
     private static readonly BlockingCollection<Action> Queue = new();
-    private static readonly Thread Thread = Start();
+    private static Thread? _thread;
+    private static readonly object Gate = new();
+
+    /// <summary>
+    /// Makes the calling thread the spawn thread. For a program whose main thread lives as long as
+    /// its sandboxes (the CLI), this saves starting another thread.
+    /// </summary>
+    public static void AdoptCurrentThread()
+    {
+        lock (Gate)
+        {
+            if (_thread is not null && _thread != Thread.CurrentThread)
+                throw new InvalidOperationException("the spawn thread is already running");
+            _thread = Thread.CurrentThread;
+        }
+    }
+
+    private static Thread Current
+    {
+        get
+        {
+            lock (Gate)
+                return _thread ??= Start();
+        }
+    }
 
     private static Thread Start()
     {
@@ -32,7 +56,8 @@ internal static class SpawnThread
     /// <summary>Runs <paramref name="work"/> on the spawn thread and returns its result.</summary>
     public static T Invoke<T>(Func<T> work)
     {
-        if (Thread.CurrentThread == Thread)
+        var spawnThread = Current;
+        if (Thread.CurrentThread == spawnThread)
             return work();
         using var done = new ManualResetEventSlim();
         T result = default!;

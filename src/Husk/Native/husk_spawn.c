@@ -3,7 +3,10 @@
  * C# decides everything and hands over a flat list of operations; this file
  * only clones and walks them with raw system calls. The child never returns
  * into managed code, never allocates and never uses stdio: a failing op sends
- * (op index, step, errno) on the channel and exits.
+ * (op index, step, errno) on the channel and exits. libc is used only for thin
+ * system-call wrappers: never for anything that takes a lock or coordinates
+ * threads (the setxid family broadcasts to a thread list that, after a raw
+ * clone3, names threads this process does not have).
  *
  * Paths inside the sandbox are resolved with openat2(RESOLVE_IN_ROOT) against
  * the root they belong to, so symlinks resolve the way the sandbox will see
@@ -14,7 +17,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/mount.h>
@@ -246,6 +248,7 @@ static int fmt_int(char *buf, size_t cap, long v)
 
 static int ensure_node(unsigned root, const char *path, bool dir, mode_t mode);
 static int send_own_pid(int index);
+static _Noreturn void become_init(const husk_op *op, int index, pid_t child, int init_fd);
 
 /* Opens the directory a root names. The new root is looked up by path each time, because
  * mounts stack on /newroot as the plan runs and a descriptor would keep seeing what lies beneath. */
@@ -1014,26 +1017,58 @@ static _Noreturn void become_init(const husk_op *op, int index, pid_t child, int
     fail(index, HUSK_STEP_INIT, errno);
 }
 
-static int op_fork(const husk_op *op, int index, int init_fd)
+/* Stacks for children forked with CLONE_VM: one per fork depth (at most three in a plan). */
+#define FORK_STACK_SIZE (128 * 1024)
+#define FORK_DEPTH 4
+static char fork_stacks[FORK_DEPTH][FORK_STACK_SIZE] __attribute__((aligned(64)));
+static int fork_depth;
+
+struct fork_ctx {
+    const husk_spawn_args *args;
+    const husk_op *op;
+    int index;
+    sigset_t mask;
+};
+
+static _Noreturn void run_ops(const husk_spawn_args *args, uint32_t start);
+
+static int fork_child(void *p)
 {
-    /* Signals for husk-init stay blocked across the exec, queued until it reads them. */
-    sigset_t block, old;
+    struct fork_ctx *ctx = p;
+    sigprocmask(SIG_SETMASK, &ctx->mask, NULL);
+    /* Die with our new parent, which dies with the supervisor. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if ((ctx->op->flags & HUSK_F_REPORT_PID) && send_own_pid(ctx->index) < 0)
+        fail(ctx->index, HUSK_STEP_NONE, errno);
+    run_ops(ctx->args, (uint32_t)ctx->index + 1);
+}
+
+/* The child continues with the next ops; the parent becomes husk-init, reaping it. The child
+ * shares our memory (CLONE_VM) and we sleep until it execs or exits (CLONE_VFORK), as
+ * posix_spawn does: copying this address space, a copy of the supervisor's, would cost more
+ * than the whole rest of the setup. */
+static int op_fork(const husk_op *op, int index, const husk_spawn_args *args)
+{
+    if (fork_depth >= FORK_DEPTH) {
+        errno = E2BIG;
+        return -1;
+    }
+    /* Signals for husk-init stay blocked across its exec, queued until it reads them. */
+    sigset_t block;
+    struct fork_ctx ctx;
+    ctx.args = args;
+    ctx.op = op;
+    ctx.index = index;
     sigemptyset(&block);
     int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD };
     for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
         sigaddset(&block, forwarded[i]);
-    sigprocmask(SIG_BLOCK, &block, &old);
-    pid_t child = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+    sigprocmask(SIG_BLOCK, &block, &ctx.mask);
+    char *stack_top = fork_stacks[fork_depth] + FORK_STACK_SIZE;
+    fork_depth++;
+    pid_t child = clone(fork_child, stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, &ctx);
     CHECK(child);
-    if (child == 0) {
-        sigprocmask(SIG_SETMASK, &old, NULL);
-        /* Die with our new parent, which dies with the supervisor. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-        if (op->flags & HUSK_F_REPORT_PID)
-            return send_own_pid(index);
-        return 0;
-    }
-    become_init(op, index, child, init_fd);
+    become_init(op, index, child, args->init_fd);
 }
 
 static void reset_signals(void)
@@ -1130,7 +1165,7 @@ static int run_op(const husk_op *op, int index, const husk_spawn_args *args, int
     case HUSK_OP_UNSHARE:
         return unshare((int)op->a);
     case HUSK_OP_FORK:
-        return op_fork(op, index, args->init_fd);
+        return op_fork(op, index, args);
     case HUSK_OP_ROOT_BEGIN:
         return op_root_begin(op);
     case HUSK_OP_ROOT_FINISH:
@@ -1158,11 +1193,13 @@ static int run_op(const husk_op *op, int index, const husk_spawn_args *args, int
     case HUSK_OP_WRITE_PROC:
         return op_write_proc(op);
     case HUSK_OP_SETID:
+        /* Raw calls: glibc's wrappers would signal every thread its (stale, copied) thread list
+         * names, and wait forever for them. */
         CHECK(prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0));
         if (op->flags & HUSK_F_SETGROUPS)
-            CHECK(setgroups(0, NULL));
-        CHECK(setresgid((gid_t)op->b, (gid_t)op->b, (gid_t)op->b));
-        CHECK(setresuid((uid_t)op->a, (uid_t)op->a, (uid_t)op->a));
+            CHECK(syscall(SYS_setgroups, 0, NULL));
+        CHECK(syscall(SYS_setresgid, (gid_t)op->b, (gid_t)op->b, (gid_t)op->b));
+        CHECK(syscall(SYS_setresuid, (uid_t)op->a, (uid_t)op->a, (uid_t)op->a));
         return 0;
     case HUSK_OP_CAPS:
         return op_caps(op);
@@ -1275,8 +1312,14 @@ static _Noreturn void child_main(const husk_spawn_args *args, int channel, pid_t
     reset_signals();
     umask(0);
 
-    bool checked_mntns = false;
-    for (uint32_t i = 0; i < args->op_count; i++) {
+    run_ops(args, 0);
+}
+
+static _Noreturn void run_ops(const husk_spawn_args *args, uint32_t start)
+{
+    const husk_op *ops = (const husk_op *)(uintptr_t)args->ops;
+    static bool checked_mntns;
+    for (uint32_t i = start; i < args->op_count; i++) {
         const husk_op *op = &ops[i];
         bool mounts = op->kind == HUSK_OP_ROOT_BEGIN || op->kind == HUSK_OP_BIND || op->kind == HUSK_OP_MOUNT ||
                       op->kind == HUSK_OP_REMOUNT_RO;
