@@ -1,43 +1,59 @@
-using Husk;
-using System.Collections.Immutable;
-
 namespace Husk.Cli;
 
+/// <summary>
+/// One binary, several front doors chosen by the name it is invoked as (busybox style): husk,
+/// bwrap, mkosi-sandbox, mbox, try. Each personality only turns its peer's arguments into a
+/// SandboxSpec; the engine does the rest.
+/// </summary>
 internal static class Program
 {
     private static int Main(string[] args)
     {
-        var sw = System.Diagnostics.Stopwatch.StartNew();
-        void T(string what) { if (Environment.GetEnvironmentVariable("HUSK_T") is not null) Console.Error.WriteLine($"{sw.Elapsed.TotalMilliseconds:F2} {what}"); }
-        T("main");
-        Launch.SpawnThread.AdoptCurrentThread();
-        var env = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
-            .Select(e => $"{e.Key}={e.Value}").ToImmutableArray();
-        var spec = new SandboxSpec
+        string argv0 = Argv0();
+        return PersonalityOf(argv0) switch
         {
-            Command = [.. args],
-            Environment = env,
-            Hostname = "husk",
-            Mounts = Environment.GetEnvironmentVariable("HUSK_X") switch {
-                "nodev" => [ new BindMount("/", "/") { ReadOnly = true }, new ProcMount("/proc"), new TmpfsMount("/tmp") ],
-                "bindonly" => [ new BindMount("/", "/") { ReadOnly = true } ],
-                "none" => [],
-                _ => [ new BindMount("/", "/") { ReadOnly = true }, new ProcMount("/proc"), new DevMount("/dev"), new TmpfsMount("/tmp") { Mode = 0x3FF | 0x200 } ] },
-            Namespaces = Environment.GetEnvironmentVariable("HUSK_N") == "nonet" ? NamespaceKinds.AllButTime & ~NamespaceKinds.Net : NamespaceKinds.AllButTime,
+            "bwrap" => Personalities.Bwrap.Run(argv0, args),
+            "mkosi-sandbox" => Personalities.MkosiSandbox.Run(argv0, args),
+            "mbox" => Personalities.Mbox.Run(argv0, args),
+            "try" => Personalities.Try.Run(argv0, args),
+            _ => HuskCommand.Run(args),
         };
-        T("spec");
+    }
+
+    /// <summary>argv[0] as the caller passed it.</summary>
+    internal static string Argv0()
+    {
         try
         {
-            using var p = Launch.Launcher.Start(spec);
-            T("started");
-            var exit = p.WaitForExit();
-            T("exited");
-            return exit.ShellStatus;
+            string cmdline = File.ReadAllText("/proc/self/cmdline");
+            int nul = cmdline.IndexOf('\0');
+            return nul >= 0 ? cmdline[..nul] : cmdline;
         }
-        catch (SandboxSetupException e)
+        catch (IOException)
         {
-            Console.Error.WriteLine(e.Message);
-            return 1;
+            return Environment.GetCommandLineArgs()[0];
         }
+    }
+
+    /// <summary>
+    /// The basename of argv[0], or of /proc/self/exe when argv[0] is that path (bubblewrap's tests
+    /// re-exec /proc/self/exe, which resolves to the hard link they were started through).
+    /// </summary>
+    internal static string PersonalityOf(string argv0)
+    {
+        string name = Path.GetFileName(argv0);
+        if (argv0 == "/proc/self/exe" || name == "exe")
+        {
+            try
+            {
+                name = Path.GetFileName(new FileInfo("/proc/self/exe").LinkTarget ?? name);
+            }
+            catch (IOException)
+            {
+            }
+        }
+        if (name.EndsWith(" (deleted)", StringComparison.Ordinal))
+            name = name[..^" (deleted)".Length];
+        return name;
     }
 }

@@ -12,6 +12,12 @@ internal sealed class LaunchHooks
     /// <summary>Called with the cloned child's pid after its ids are mapped and before it runs its ops.</summary>
     public Action<int>? BeforeRelease { get; init; }
 
+    /// <summary>
+    /// Called with the sandbox's pid (in the caller's pid namespace) as soon as it is known: before
+    /// <see cref="BeforeRelease"/> normally, after the child reports it when a pid namespace is joined.
+    /// </summary>
+    public Action<int>? SandboxPidKnown { get; init; }
+
     /// <summary>A cgroup directory fd to start the child in (CLONE_INTO_CGROUP), or null.</summary>
     public SafeFd? Cgroup { get; init; }
 }
@@ -79,11 +85,13 @@ internal static class Launcher
             try
             {
                 WriteIdMaps(plan.IdMaps, result.Pid);
+                if (!plan.ReportsPid)
+                    hooks?.SandboxPidKnown?.Invoke(result.Pid);
                 hooks?.BeforeRelease?.Invoke(result.Pid);
                 byte go = 1;
                 if (Send(channel.Fd, &go, 1, 0x4000 /* MSG_NOSIGNAL */) != 1)
                     throw new SandboxSetupException("husk: the sandbox died before it started", (Errno)Marshal.GetLastPInvokeError());
-                var outcome = ReadReports(channel.Fd, plan);
+                var outcome = ReadReports(channel.Fd, plan, hooks);
                 if (outcome.Error is { } error)
                 {
                     WaitPidfd(pidfd, WEXITED, out _, out _);
@@ -141,7 +149,7 @@ internal static class Launcher
     private const int MSG_CMSG_CLOEXEC = 0x40000000;
 
     /// <summary>Reads the child's messages until every child-side copy of the channel is closed by exec.</summary>
-    private static unsafe Outcome ReadReports(int channel, SpawnPlan plan)
+    private static unsafe Outcome ReadReports(int channel, SpawnPlan plan, LaunchHooks? hooks)
     {
         var outcome = new Outcome();
         Report report;
@@ -179,6 +187,7 @@ internal static class Launcher
             {
                 case ReportKind.Pid when credPid is not null:
                     outcome.SandboxPid = credPid;
+                    hooks?.SandboxPidKnown?.Invoke(credPid.Value);
                     break;
                 case ReportKind.Listener when passedFd is not null:
                     outcome.Listener = new SafeFd(passedFd.Value);

@@ -1,0 +1,69 @@
+using System.Runtime.InteropServices;
+using Husk.Launch;
+
+namespace Husk.Cli;
+
+/// <summary>
+/// Runs a spec to completion for a command-line front door: starts it, forwards signals, waits.
+/// Signals the terminal sends to the whole foreground group (SIGINT, SIGQUIT) already reach a
+/// payload that shares our process group, so they are forwarded only to one in a new session.
+/// </summary>
+internal static class SandboxRunner
+{
+    private const int SIGHUP = 1, SIGINT = 2, SIGQUIT = 3, SIGUSR1 = 10, SIGUSR2 = 12, SIGTERM = 15;
+
+    public static SandboxExit Run(SandboxSpec spec, LaunchHooks? hooks = null, Action<SandboxProcess>? started = null)
+    {
+        SpawnThread.AdoptCurrentThread();
+        SandboxProcess? process = null;
+        int pending = 0;
+        var gate = new object();
+        void Forward(PosixSignalContext ctx)
+        {
+            int sig = (int)ctx.Signal switch
+            {
+                (int)PosixSignal.SIGINT => SIGINT,
+                (int)PosixSignal.SIGQUIT => SIGQUIT,
+                (int)PosixSignal.SIGTERM => SIGTERM,
+                (int)PosixSignal.SIGHUP => SIGHUP,
+                var raw => raw,
+            };
+            ctx.Cancel = true;
+            if ((sig == SIGINT || sig == SIGQUIT) && !spec.NewSession)
+                return; // the payload got it from the terminal itself
+            lock (gate)
+            {
+                if (process is null)
+                    pending = sig;
+                else
+                    process.Signal(sig);
+            }
+        }
+        var registrations = new List<PosixSignalRegistration>
+        {
+            PosixSignalRegistration.Create(PosixSignal.SIGINT, Forward),
+            PosixSignalRegistration.Create(PosixSignal.SIGQUIT, Forward),
+            PosixSignalRegistration.Create(PosixSignal.SIGTERM, Forward),
+            PosixSignalRegistration.Create(PosixSignal.SIGHUP, Forward),
+            PosixSignalRegistration.Create((PosixSignal)SIGUSR1, Forward),
+            PosixSignalRegistration.Create((PosixSignal)SIGUSR2, Forward),
+        };
+        try
+        {
+            var p = Launcher.Start(spec, hooks);
+            lock (gate)
+            {
+                process = p;
+                if (pending != 0)
+                    p.Signal(pending);
+            }
+            started?.Invoke(p);
+            return p.WaitForExit();
+        }
+        finally
+        {
+            foreach (var r in registrations)
+                r.Dispose();
+        }
+    }
+}
