@@ -43,6 +43,8 @@ internal static partial class Interop
         public const uint LandlockCreate = 33;
         public const uint LandlockRule = 34;
         public const uint LandlockRestrict = 35;
+        public const uint SetCtty = 36;
+        public const uint OpenPty = 37;
     }
 
     internal static class OpFlags
@@ -67,6 +69,7 @@ internal static partial class Interop
         public const uint SendListener = 1u << 17;
         public const uint IdenticalOk = 1u << 18;
         public const uint Dir = 1u << 19;
+        public const uint PtySlave = 1u << 20;
 
         public static uint S1Root(uint root) => root & 3;
 
@@ -94,6 +97,7 @@ internal static partial class Interop
         public const int Error = 1;
         public const int Pid = 2;
         public const int Listener = 3;
+        public const int Terminal = 4;
     }
 
     internal const int SpawnMounts = 1;

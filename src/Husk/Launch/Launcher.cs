@@ -97,7 +97,7 @@ internal static class Launcher
                     WaitPidfd(pidfd, WEXITED, out _, out _);
                     throw error;
                 }
-                return new SandboxProcess(pidfd, result.Pid, outcome.SandboxPid ?? result.Pid, statusRead, outcome.Listener);
+                return new SandboxProcess(pidfd, result.Pid, outcome.SandboxPid ?? result.Pid, statusRead, outcome.Listener, outcome.Terminal);
             }
             catch
             {
@@ -122,6 +122,7 @@ internal static class Launcher
         public int? SandboxPid;
         public SandboxSetupException? Error;
         public SafeFd? Listener;
+        public SafeFd? Terminal;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -192,11 +193,14 @@ internal static class Launcher
                 case ReportKind.Listener when passedFd is not null:
                     outcome.Listener = new SafeFd(passedFd.Value);
                     break;
+                case ReportKind.Terminal when passedFd is not null:
+                    outcome.Terminal = new SafeFd(passedFd.Value);
+                    break;
                 case ReportKind.Error:
                     outcome.Error ??= Describe(plan, report);
                     break;
             }
-            if (passedFd is not null && report.Kind != ReportKind.Listener)
+            if (passedFd is not null && report.Kind is not (ReportKind.Listener or ReportKind.Terminal))
                 Close(passedFd.Value);
         }
     }

@@ -41,5 +41,12 @@ internal sealed class PlannedOp
     /// <summary>The spec element this op came from (a MountOp, or null for setup steps).</summary>
     public object? Origin { get; init; }
 
+    /// <summary>A copy with more flags set.</summary>
+    public PlannedOp WithFlags(uint flags) => new(Kind, Description)
+    {
+        Flags = Flags | flags, Fd = Fd, Mode = Mode, A = A, B = B, C = C, S1 = S1, S2 = S2, Data = Data, Strings = Strings,
+        Strings2 = Strings2, Ints = Ints, Caps = Caps, EnvSlot = EnvSlot, OptionDescriptions = OptionDescriptions, Origin = Origin,
+    };
+
     public override string ToString() => $"{Description} [{Kind}]";
 }

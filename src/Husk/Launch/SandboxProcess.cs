@@ -16,8 +16,9 @@ public sealed class SandboxProcess : IDisposable
     private TaskCompletionSource<SandboxExit>? _exitTask;
     private SandboxExit? _exit;
 
-    internal SandboxProcess(SafePidfd pidfd, int childPid, int sandboxPid, SafeFd? status, SafeFd? listener)
+    internal SandboxProcess(SafePidfd pidfd, int childPid, int sandboxPid, SafeFd? status, SafeFd? listener, SafeFd? terminal = null)
     {
+        TerminalMaster = terminal;
         _pidfd = pidfd;
         ChildPid = childPid;
         Pid = sandboxPid;
@@ -30,6 +31,13 @@ public sealed class SandboxProcess : IDisposable
 
     /// <summary>The pid of the process Husk cloned (differs from <see cref="Pid"/> when joining a pid namespace).</summary>
     public int ChildPid { get; }
+
+    /// <summary>The master side of the payload's pseudo-terminal (read its output, write its input), when the spec asked for one.</summary>
+    public Stream? Terminal => TerminalMaster is null ? null : _terminalStream ??= new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(TerminalMaster.DangerousGetHandle(), ownsHandle: false), FileAccess.ReadWrite, 1);
+
+    private FileStream? _terminalStream;
+
+    internal SafeFd? TerminalMaster { get; }
 
     /// <summary>The seccomp user-notification listener, when the spec asked for one.</summary>
     internal SafeFd? SeccompListener { get; }
@@ -248,5 +256,7 @@ public sealed class SandboxProcess : IDisposable
         }
         _status?.Dispose();
         SeccompListener?.Dispose();
+        _terminalStream?.Dispose();
+        TerminalMaster?.Dispose();
     }
 }

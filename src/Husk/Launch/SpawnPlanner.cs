@@ -54,8 +54,7 @@ internal static class SpawnPlanner
     private const uint MOUNT_ATTR_NOEXEC = 0x8;
     private const int PR_SET_NO_NEW_PRIVS = 38;
 
-    /// <summary>Lock-file descriptors sit this high so they never collide with the caller's.</summary>
-    internal const int LockFdBase = 0x7000;
+
 
     /// <summary>Subordinate range used for root when /etc/subuid names none for it.</summary>
     internal const uint RootFallbackRangeStart = 0x70000000;
@@ -71,8 +70,9 @@ internal static class SpawnPlanner
             throw new SandboxSpecException(problems);
 
         var ns = spec.Namespaces;
-        bool joinUser = spec.UserNamespaceFd is not null;
-        bool joinPid = spec.PidNamespaceFd is not null;
+        bool joinProcess = spec.JoinProcessFd is not null;
+        bool joinUser = spec.UserNamespaceFd is not null || (joinProcess && spec.JoinNamespaces.HasFlag(NamespaceKinds.User));
+        bool joinPid = spec.PidNamespaceFd is not null || (joinProcess && spec.JoinNamespaces.HasFlag(NamespaceKinds.Pid));
         bool newPid = ns.HasFlag(NamespaceKinds.Pid);
         ulong flags = NamespaceFlags(ns & ~NamespaceKinds.Pid & ~(joinUser ? NamespaceKinds.User : 0));
         // A pid namespace created at clone time makes the child pid 1; when joining one it is made by unshare later.
@@ -92,32 +92,53 @@ internal static class SpawnPlanner
         ops.Add(new PlannedOp(OpKind.WaitParent, "wait for the supervisor"));
 
         bool reportsPid = false;
-        if (joinUser)
+        // The last fork of the plan starts the payload: its husk-init reports the payload's status.
+        bool usesInit = !spec.AsPid1 && (newPid || spec.LockFiles.Length > 0 || spec.SyncFd is not null);
+        bool laterPidFork = newPid && !pidAtClone;
+        if (joinProcess)
+        {
+            // setns with a pidfd joins several namespaces at once; a pid namespace applies to children.
+            ops.Add(new PlannedOp(OpKind.SetNs, "join the sandbox's namespaces")
+            {
+                Fd = spec.JoinProcessFd!.Value,
+                A = NamespaceFlags(spec.JoinNamespaces),
+            });
+            if (unshareLater != 0)
+                ops.Add(new PlannedOp(OpKind.Unshare, "create namespaces") { A = unshareLater });
+            if (joinPid)
+            {
+                ops.Add(ForkOp("enter the pid namespace", reportPid: !newPid, status: !usesInit && !laterPidFork, keep: []));
+                reportsPid = !newPid;
+            }
+        }
+        else if (joinUser)
         {
             ops.Add(new PlannedOp(OpKind.SetNs, "join the user namespace") { Fd = spec.UserNamespaceFd!.Value, A = CLONE_NEWUSER });
             if (unshareLater != 0)
                 ops.Add(new PlannedOp(OpKind.Unshare, "create namespaces") { A = unshareLater });
         }
-        if (joinPid)
+        if (joinPid && !joinProcess)
         {
             ops.Add(new PlannedOp(OpKind.SetNs, "join the pid namespace") { Fd = spec.PidNamespaceFd!.Value, A = CLONE_NEWPID });
-            ops.Add(ForkOp("enter the pid namespace", reportPid: !newPid, status: false, keep: []));
+            ops.Add(ForkOp("enter the pid namespace", reportPid: !newPid, status: !usesInit && !laterPidFork, keep: []));
             reportsPid = !newPid;
         }
         if (newPid && !pidAtClone)
         {
             ops.Add(new PlannedOp(OpKind.Unshare, "create the pid namespace") { A = CLONE_NEWPID });
-            ops.Add(ForkOp("enter the new pid namespace", reportPid: true, status: false, keep: []));
+            ops.Add(ForkOp("enter the new pid namespace", reportPid: true, status: !usesInit, keep: []));
             reportsPid = true;
         }
 
         if (setUid is not null)
         {
+            // Supplementary groups can be cleared only where setgroups is allowed: not in a user
+            // namespace an unprivileged caller made (it denies setgroups).
             ops.Add(new PlannedOp(OpKind.SetId, "switch to the sandbox's ids")
             {
                 A = setUid.Value,
                 B = setGid!.Value,
-                Flags = OpFlags.SetGroups,
+                Flags = host.IsRoot ? OpFlags.SetGroups : 0,
             });
         }
 
@@ -141,7 +162,15 @@ internal static class SpawnPlanner
             ops.Add(new PlannedOp(OpKind.RootBegin, $"set up the sandbox root on {spec.BuildBase}") { S1 = spec.BuildBase });
             int tmpOverlays = 0;
             foreach (var op in spec.Mounts!.Value)
+            {
+                int first = ops.Count;
                 AddMountOp(ops, op, spec, host, ref tmpOverlays);
+                if (op.IfPresent)
+                {
+                    for (int i = first; i < ops.Count; i++)
+                        ops[i] = ops[i].WithFlags(OpFlags.Try | OpFlags.NoCreate);
+                }
+            }
             ops.Add(new PlannedOp(OpKind.RootFinish, "switch to the sandbox root"));
         }
 
@@ -159,15 +188,13 @@ internal static class SpawnPlanner
             ops.Add(new PlannedOp(OpKind.ExpectNoUserns, "check that user namespaces are disabled"));
 
         var keep = new List<int>();
-        for (int i = 0; i < spec.LockFiles.Length; i++)
+        foreach (string lockFile in spec.LockFiles)
         {
-            ops.Add(new PlannedOp(OpKind.LockFile, $"lock {spec.LockFiles[i]}")
+            ops.Add(new PlannedOp(OpKind.LockFile, $"lock {lockFile}")
             {
-                S2 = spec.LockFiles[i],
+                S2 = lockFile,
                 Flags = OpFlags.S2Root(OpFlags.RootCwd),
-                Fd = LockFdBase + i,
             });
-            keep.Add(LockFdBase + i);
         }
         if (spec.SyncFd is { } sync)
             keep.Add(sync);
@@ -191,20 +218,31 @@ internal static class SpawnPlanner
             EnvSlot = pwdSlot,
         });
 
+        if (spec.Terminal is { } size)
+        {
+            ops.Add(new PlannedOp(OpKind.OpenPty, "open the sandbox's pseudo-terminal")
+            {
+                S1 = "/dev/ptmx",
+                Data = [(byte)size.Rows, (byte)(size.Rows >> 8), (byte)size.Columns, (byte)(size.Columns >> 8), 0, 0, 0, 0],
+            });
+        }
         if (spec.BlockFd is { } block)
             ops.Add(new PlannedOp(OpKind.WaitFd, $"wait on fd {block}") { Fd = block });
 
-        bool usesInit = !spec.AsPid1 && (newPid || spec.LockFiles.Length > 0 || spec.SyncFd is not null);
         if (usesInit)
             ops.Add(ForkOp("start the payload under husk-init", reportPid: false, status: true, keep: keep.ToArray()));
 
         // From here on: the payload only.
         if (spec.SyncFd is { } syncFd && !spec.AsPid1)
             ops.Add(new PlannedOp(OpKind.Close, $"close fd {syncFd}") { Fd = syncFd });
-        foreach (var lockFd in keep.Where(k => k >= LockFdBase))
-            ops.Add(new PlannedOp(OpKind.Close, $"close fd {lockFd}") { Fd = lockFd });
-        if (spec.NewSession)
+        if (spec.NewSession || spec.Terminal is not null)
             ops.Add(new PlannedOp(OpKind.SetSid, "start a new session"));
+        if (spec.Terminal is not null)
+        {
+            for (int fd = 0; fd < 3; fd++)
+                ops.Add(new PlannedOp(OpKind.Dup2, $"use the terminal as fd {fd}") { Flags = OpFlags.PtySlave, A = (ulong)fd });
+            ops.Add(new PlannedOp(OpKind.SetCtty, "take the terminal as controlling terminal") { Fd = 0 });
+        }
         ops.Add(new PlannedOp(OpKind.Umask, "set the umask") { Mode = spec.Umask ?? host.Umask });
         AddFdLayout(ops, spec);
         if (spec.UserNamespace2Fd is { } userns2)
@@ -255,7 +293,7 @@ internal static class SpawnPlanner
             Ops = ops,
             IdMaps = idMaps,
             HasMounts = hasMounts,
-            UsesInit = usesInit,
+            UsesInit = ops.Any(o => o.Kind == OpKind.Fork && (o.Flags & OpFlags.InitStatus) != 0),
             ReportsPid = reportsPid,
             ExecOpIndex = execIndex,
         };
@@ -295,7 +333,7 @@ internal static class SpawnPlanner
         setGid = null;
         uint uid = spec.Identity.Uid ?? host.Uid;
         uint gid = spec.Identity.Gid ?? host.Gid;
-        if (spec.UserNamespaceFd is not null)
+        if (spec.UserNamespaceFd is not null || (spec.JoinProcessFd is not null && spec.JoinNamespaces.HasFlag(NamespaceKinds.User)))
         {
             if (spec.Identity.Uid is not null || spec.Identity.Gid is not null)
             {

@@ -30,10 +30,10 @@ enum {
     HUSK_OP_PRCTL = 19,        /* a = option, b = arg2, c = arg3 */
     HUSK_OP_RLIMIT = 20,       /* a = resource, b = soft, c = hard */
     HUSK_OP_SETSID = 21,
-    HUSK_OP_DUP2 = 22,         /* fd -> a */
+    HUSK_OP_DUP2 = 22,         /* fd -> a (with HUSK_F_PTY_SLAVE: the pty slave -> a) */
     HUSK_OP_CLOEXEC_RANGE = 23,/* a = first, b = last */
     HUSK_OP_WAIT_FD = 24,      /* read one byte from fd, then close it */
-    HUSK_OP_LOCK_FILE = 25,    /* s2 = path; the open file keeps a read lock (OFD) */
+    HUSK_OP_LOCK_FILE = 25,    /* s2 = path; the open file keeps a read lock (OFD), held by husk-init */
     HUSK_OP_SECCOMP = 26,      /* p1 = struct sock_filter[], c = count, a = seccomp flags */
     HUSK_OP_EXEC = 27,         /* s1 = file, p1 = argv, p2 = envp; flags: HUSK_F_SEARCH_PATH */
     HUSK_OP_LOOPBACK_UP = 28,
@@ -44,6 +44,8 @@ enum {
     HUSK_OP_LANDLOCK_CREATE = 33, /* p1 = ruleset attr, c = its size; the fd is kept in the child */
     HUSK_OP_LANDLOCK_RULE = 34,   /* s2 = path (a = access mask) or a = port rule; b = rule type */
     HUSK_OP_LANDLOCK_RESTRICT = 35,
+    HUSK_OP_SET_CTTY = 36,     /* fd becomes the controlling terminal (after setsid) */
+    HUSK_OP_OPEN_PTY = 37,     /* s1 = ptmx inside; the child keeps the slave, the master goes to the supervisor; p1 = winsize */
     HUSK_OP_COUNT
 };
 
@@ -71,6 +73,7 @@ enum {
 #define HUSK_F_SEND_LISTENER (1u << 17) /* seccomp: send the user-notify fd to the supervisor */
 #define HUSK_F_IDENTICAL_OK  (1u << 18) /* symlink: an identical existing link is fine */
 #define HUSK_F_DIR           (1u << 19) /* mount point is a directory even without a source */
+#define HUSK_F_PTY_SLAVE     (1u << 20) /* dup2: the source is the pty slave OPEN_PTY made */
 
 /* One operation: 72 bytes. */
 typedef struct husk_op {
@@ -111,6 +114,7 @@ enum {
     HUSK_REPORT_ERROR = 1,  /* op failed: op, step, error */
     HUSK_REPORT_PID = 2,    /* its SCM_CREDENTIALS carry the sandbox process pid, translated by the kernel */
     HUSK_REPORT_LISTENER = 3, /* a seccomp listener fd travels with this message */
+    HUSK_REPORT_TERMINAL = 4, /* the master of the sandbox's pseudo-terminal travels with this message */
 };
 
 typedef struct husk_report {

@@ -178,6 +178,10 @@ static int channel_fd = -1;     /* child end of the supervisor channel */
 static bool building;           /* between ROOT_BEGIN and ROOT_FINISH: /newroot and /oldroot exist */
 static int hostproc_fd = -1;    /* the host's /proc, opened before the pivot */
 static int landlock_fd = -1;
+static int pty_slave = -1;      /* OPEN_PTY's slave, until it becomes the payload's stdio */
+#define MAX_LOCKS 64
+static int lock_fds[MAX_LOCKS]; /* LOCK_FILE's descriptors: husk-init keeps them, the payload not */
+static int lock_count;
 static unsigned bindfile_counter;
 
 static void report(int kind, int op, int step, int error, int64_t value)
@@ -362,6 +366,19 @@ static int ensure_node(unsigned root, const char *path, bool dir, mode_t mode)
         return -1;
     }
     return 0;
+}
+
+/* With TRY and NO_CREATE, an op whose destination is missing or unreachable is skipped. */
+static bool destination_absent(const husk_op *op)
+{
+    if ((op->flags & (HUSK_F_TRY | HUSK_F_NO_CREATE)) != (HUSK_F_TRY | HUSK_F_NO_CREATE))
+        return false;
+    int fd = resolve(HUSK_S2_ROOT(op->flags), (const char *)(uintptr_t)op->s2, O_PATH, 0, false);
+    if (fd >= 0) {
+        close(fd);
+        return false;
+    }
+    return errno == ENOENT || errno == EACCES || errno == ENOTDIR;
 }
 
 static int prepare_destination(const husk_op *op, bool dir)
@@ -572,6 +589,8 @@ static int apply_fs_option(int fsfd, const char *key, const char *value)
 static int op_mount(const husk_op *op, int *option_index)
 {
     const char *fstype = (const char *)(uintptr_t)op->s1;
+    if (destination_absent(op))
+        return 0;
     if (prepare_destination(op, true) < 0)
         return -1;
     current_step = HUSK_STEP_MOUNT;
@@ -718,8 +737,11 @@ static int op_write_file(const husk_op *op)
 {
     unsigned root = HUSK_S2_ROOT(op->flags);
     const char *path = (const char *)(uintptr_t)op->s2;
+    if (destination_absent(op))
+        return 0;
     current_step = HUSK_STEP_PARENTS;
-    CHECK(make_parents(root, path, op->b ? (mode_t)op->b : 0755));
+    if (!(op->flags & HUSK_F_NO_CREATE))
+        CHECK(make_parents(root, path, op->b ? (mode_t)op->b : 0755));
     if (!(op->flags & HUSK_F_BIND_DATA)) {
         current_step = HUSK_STEP_DEST;
         int fd = resolve(root, path, O_WRONLY | O_CREAT | O_TRUNC, op->mode, false);
@@ -745,7 +767,8 @@ static int op_write_file(const husk_op *op)
     }
     close(fd);
     current_step = HUSK_STEP_DEST;
-    CHECK(ensure_node(root, path, false, 0444));
+    if (!(op->flags & HUSK_F_NO_CREATE))
+        CHECK(ensure_node(root, path, false, 0444));
     husk_op bind;
     memset(&bind, 0, sizeof bind);
     bind.kind = HUSK_OP_BIND;
@@ -882,24 +905,20 @@ static int op_lock_file(const husk_op *op)
         errno = e;
         return -1;
     }
-    /* Move it to the requested number so the plan knows which fd init keeps. */
-    if (op->fd >= 0 && op->fd != fd) {
-        if (dup3(fd, op->fd, 0) < 0) {
-            int e = errno;
-            close(fd);
-            errno = e;
-            return -1;
-        }
+    if (lock_count >= MAX_LOCKS) {
         close(fd);
+        errno = EMFILE;
+        return -1;
     }
+    lock_fds[lock_count++] = fd;
     return 0;
 }
 
-static int send_fd(int fd)
+static int send_fd(int fd, int kind)
 {
     husk_report r;
     memset(&r, 0, sizeof r);
-    r.kind = HUSK_REPORT_LISTENER;
+    r.kind = kind;
     struct iovec iov = { &r, sizeof r };
     char control[CMSG_SPACE(sizeof(int))];
     memset(control, 0, sizeof control);
@@ -921,6 +940,34 @@ static int send_fd(int fd)
     return n < 0 ? -1 : 0;
 }
 
+/* A pseudo-terminal from the sandbox's own devpts: the slave stays here as fd a, the master
+ * goes to the supervisor, which relays it to the caller's terminal. */
+static int op_open_pty(const husk_op *op)
+{
+    current_step = HUSK_STEP_DEST;
+    int master = open((const char *)(uintptr_t)op->s1, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    CHECK(master);
+    int unlock = 0;
+    int slave = -1;
+    current_step = HUSK_STEP_MOUNT;
+    if (ioctl(master, TIOCSPTLCK, &unlock) == 0 &&
+        (op->p1 == 0 || ioctl(master, TIOCSWINSZ, (void *)(uintptr_t)op->p1) == 0))
+        slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (slave < 0) {
+        int e = errno;
+        close(master);
+        errno = e;
+        return -1;
+    }
+    pty_slave = slave;
+    current_step = HUSK_STEP_DATA;
+    int r = send_fd(master, HUSK_REPORT_TERMINAL);
+    int e = errno;
+    close(master);
+    errno = e;
+    return r;
+}
+
 static int op_seccomp(const husk_op *op)
 {
     struct sock_fprog prog;
@@ -929,7 +976,7 @@ static int op_seccomp(const husk_op *op)
     int r = sys_seccomp(SECCOMP_SET_MODE_FILTER, (unsigned)op->a, &prog);
     CHECK(r);
     if ((op->a & SECCOMP_FILTER_FLAG_NEW_LISTENER) && r > 0) {
-        int e = send_fd(r);
+        int e = send_fd(r, HUSK_REPORT_LISTENER);
         close(r);
         CHECK(e);
     }
@@ -968,8 +1015,13 @@ static int op_exec(const husk_op *op)
                 memcpy(buf + dlen + 1, file, flen + 1);
             }
             execve(buf, argv, envp);
-            if (errno == EACCES)
+            /* EACCES counts only for a file that exists: a directory of PATH we may not search
+             * (root's, seen from a sandbox) must not turn "not found" into "permission denied". */
+            struct stat st;
+            if (errno == EACCES && stat(buf, &st) == 0)
                 saw_eacces = true;
+            else if (errno == EACCES)
+                errno = ENOENT;
             else if (errno != ENOENT && errno != ENOTDIR && errno != ESTALE && errno != ENODEV && errno != ETIMEDOUT)
                 return -1;
         }
@@ -994,6 +1046,8 @@ static _Noreturn void become_init(const husk_op *op, int index, pid_t child, int
     sys_close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
     for (uint64_t i = 0; i < op->a; i++)
         fcntl(keep[i], F_SETFD, 0);
+    for (int i = 0; i < lock_count; i++)
+        fcntl(lock_fds[i], F_SETFD, 0);
     if (status_fd >= 0)
         fcntl(status_fd, F_SETFD, 0);
     /* husk-init needs no privilege: with no capabilities and an execute-only image, it
@@ -1040,6 +1094,9 @@ static int fork_child(void *p)
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if ((ctx->op->flags & HUSK_F_REPORT_PID) && send_own_pid(ctx->index) < 0)
         fail(ctx->index, HUSK_STEP_NONE, errno);
+    /* The locks are husk-init's to hold; the payload does not get them. */
+    for (int i = 0; i < lock_count; i++)
+        close(lock_fds[i]);
     run_ops(ctx->args, (uint32_t)ctx->index + 1);
 }
 
@@ -1211,10 +1268,12 @@ static int run_op(const husk_op *op, int index, const husk_spawn_args *args, int
     }
     case HUSK_OP_SETSID:
         return setsid() < 0 ? -1 : 0;
-    case HUSK_OP_DUP2:
-        if (op->fd == (int)op->a)
-            return fcntl(op->fd, F_SETFD, 0);
-        return dup3(op->fd, (int)op->a, 0);
+    case HUSK_OP_DUP2: {
+        int from = (op->flags & HUSK_F_PTY_SLAVE) ? pty_slave : op->fd;
+        if (from == (int)op->a)
+            return fcntl(from, F_SETFD, 0);
+        return dup3(from, (int)op->a, 0);
+    }
     case HUSK_OP_CLOEXEC_RANGE:
         if (op->a > op->b)
             return 0;
@@ -1236,6 +1295,10 @@ static int run_op(const husk_op *op, int index, const husk_spawn_args *args, int
         return op_exec(op);
     case HUSK_OP_LOOPBACK_UP:
         return op_loopback_up();
+    case HUSK_OP_SET_CTTY:
+        return ioctl(op->fd, TIOCSCTTY, 0);
+    case HUSK_OP_OPEN_PTY:
+        return op_open_pty(op);
     case HUSK_OP_CLOSE:
         close(op->fd);
         return 0;

@@ -56,3 +56,6 @@ public sealed record CapabilitySet
 
 /// <summary>A descriptor of the caller given to the payload under a number.</summary>
 public readonly record struct FdMapping(int HostFd, int SandboxFd);
+
+/// <summary>A terminal window size in character cells.</summary>
+public readonly record struct TerminalSize(ushort Rows, ushort Columns);

@@ -10,6 +10,12 @@ public abstract record MountOp(string Destination)
 {
     /// <summary>Mode of missing parent directories (0755 unless a front door derives another).</summary>
     public int ParentMode { get; init; } = 0x1ED; // 0755
+
+    /// <summary>
+    /// Apply only when the destination already exists and can be reached; otherwise skip it (hiding
+    /// a secret the sandbox cannot see anyway, for instance). Nothing is created for it.
+    /// </summary>
+    public bool IfPresent { get; init; }
 }
 
 /// <summary>Which tree a bind source is looked up in.</summary>

@@ -24,6 +24,13 @@ public sealed record SandboxSpec
     public int? UserNamespace2Fd { get; init; }
     /// <summary>Join this pid namespace (an fd of the caller); with <see cref="NamespaceKinds.Pid"/>, a new one is created under it.</summary>
     public int? PidNamespaceFd { get; init; }
+    /// <summary>
+    /// Join the namespaces of a running process (a pidfd of the caller) before anything else,
+    /// as <c>husk enter</c> does; <see cref="JoinNamespaces"/> says which.
+    /// </summary>
+    public int? JoinProcessFd { get; init; }
+    /// <summary>The namespaces joined through <see cref="JoinProcessFd"/>.</summary>
+    public NamespaceKinds JoinNamespaces { get; init; }
     /// <summary>Make nested user namespaces impossible inside (bwrap's --disable-userns).</summary>
     public bool DisableUserNamespaces { get; init; }
     /// <summary>Fail unless nested user namespaces are already impossible.</summary>
@@ -53,6 +60,12 @@ public sealed record SandboxSpec
 
     /// <summary>Start a new session (setsid), so the payload cannot inject input into the caller's terminal.</summary>
     public bool NewSession { get; init; }
+    /// <summary>
+    /// Give the payload a pseudo-terminal of the sandbox's own (from its /dev/ptmx) as stdin, stdout,
+    /// stderr and controlling terminal, in a new session; the master is
+    /// <see cref="SandboxProcess.Terminal"/>. The value is the initial window size.
+    /// </summary>
+    public TerminalSize? Terminal { get; init; }
     /// <summary>The payload is pid 1 itself (no husk-init reaper).</summary>
     public bool AsPid1 { get; init; }
     /// <summary>Keep every descriptor the caller did not mark close-on-exec (bwrap); otherwise only 0-2 and <see cref="Fds"/>.</summary>
@@ -91,6 +104,10 @@ public sealed record SandboxSpec
             problems.Add("--as-pid-1 needs a pid namespace: add --unshare-pid");
         if (AsPid1 && LockFiles.Length > 0)
             problems.Add("--as-pid-1 cannot hold lock files: drop one of them");
+        if (JoinProcessFd is not null && (Namespaces & JoinNamespaces) != 0)
+            problems.Add("a namespace cannot be both joined and created: drop it from one of the two");
+        if (JoinProcessFd is not null && (UserNamespaceFd is not null || PidNamespaceFd is not null))
+            problems.Add("join either a process's namespaces or single namespaces by fd, not both");
         if (UserNamespaceFd is not null && Namespaces.HasFlag(NamespaceKinds.User))
             problems.Add("joining a user namespace and creating one are exclusive: drop --unshare-user or --userns");
         if (DisableUserNamespaces && !Namespaces.HasFlag(NamespaceKinds.User))

@@ -1,0 +1,106 @@
+using Husk.Cli.Run;
+using Husk.Interop;
+
+namespace Husk.Cli.Registry;
+
+/// <summary>
+/// <c>husk enter ID [CMD...]</c>: a new process in a running sandbox's namespaces (joined at once
+/// through a pidfd), with the same restrictions as its payload: no capabilities, no_new_privs.
+/// </summary>
+internal static class EnterCommand
+{
+    private static readonly (NamespaceKinds Kind, string Name)[] Kinds =
+    [
+        (NamespaceKinds.User, "user"), (NamespaceKinds.Mount, "mnt"), (NamespaceKinds.Pid, "pid"), (NamespaceKinds.Ipc, "ipc"),
+        (NamespaceKinds.Uts, "uts"), (NamespaceKinds.Net, "net"), (NamespaceKinds.Cgroup, "cgroup"), (NamespaceKinds.Time, "time"),
+    ];
+
+    public static int Execute(string id, string[] command, string? chdir, bool tty)
+    {
+        try
+        {
+            var entry = SandboxRegistry.Find(id);
+            using var pidfd = SandboxRegistry.Open(entry);
+            // Join only what the sandbox does not share with us (joining one's own user namespace is refused).
+            NamespaceKinds join = 0;
+            foreach (var (kind, name) in Kinds)
+            {
+                ulong theirs = Interop.Interop.NamespaceInode(name, entry.Pid);
+                if (theirs != 0 && theirs != Interop.Interop.NamespaceInode(name))
+                    join |= kind;
+            }
+            if (command.Length == 0)
+                command = [Environment.GetEnvironmentVariable("SHELL") is { Length: > 0 } sh ? sh : "/bin/sh"];
+            var spec = new SandboxSpec
+            {
+                Command = [.. command],
+                Namespaces = NamespaceKinds.None,
+                JoinProcessFd = pidfd.Fd,
+                JoinNamespaces = join,
+                Identity = join.HasFlag(NamespaceKinds.User) ? new Identity { Uid = entry.Uid, Gid = entry.Gid } : new Identity(),
+                Mounts = null,
+                Environment = [.. Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>().Select(e => $"{e.Key}={e.Value}")],
+                WorkingDirectory = chdir ?? "/",
+                NewSession = !tty,
+                Capabilities = CapabilitySet.None,
+                NoNewPrivileges = true,
+            };
+            var state = new RunState { Tty = tty };
+            return tty ? TtyRunner.Run(spec, state) : RunCommand.Run(spec, state);
+        }
+        catch (UsageException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            return 2;
+        }
+    }
+}
+
+/// <summary><c>husk kill ID</c>: signals a sandbox's pid 1 through a pidfd.</summary>
+internal static class KillCommand
+{
+    public static int Execute(string id, string signal)
+    {
+        try
+        {
+            int sig = Signals.Parse(signal) ?? throw new UsageException($"husk kill: unknown signal {signal}");
+            var entry = SandboxRegistry.Find(id);
+            using var pidfd = SandboxRegistry.Open(entry);
+            int err = Interop.Interop.PidfdSendSignal(pidfd, sig);
+            if (err != 0)
+            {
+                Console.Error.WriteLine($"husk kill: {entry.Id}: {SyscallException.Describe((Errno)err)}");
+                return 1;
+            }
+            return 0;
+        }
+        catch (UsageException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            return 2;
+        }
+    }
+}
+
+/// <summary>Signal names and numbers (Linux x86_64 and aarch64 share them).</summary>
+internal static class Signals
+{
+    private static readonly string[] Names =
+    [
+        "", "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2", "PIPE", "ALRM", "TERM",
+        "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG", "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
+    ];
+
+    public static int? Parse(string s)
+    {
+        if (int.TryParse(s, out int n))
+            return n is > 0 and < 65 ? n : null;
+        string name = s.ToUpperInvariant();
+        if (name.StartsWith("SIG", StringComparison.Ordinal))
+            name = name[3..];
+        int i = Array.IndexOf(Names, name);
+        return i > 0 ? i : null;
+    }
+
+    public static string Name(int sig) => sig > 0 && sig < Names.Length ? "SIG" + Names[sig] : $"signal {sig}";
+}

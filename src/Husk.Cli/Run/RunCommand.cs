@@ -1,0 +1,193 @@
+using System.Text;
+using Husk.Cli.Registry;
+using Husk.Launch;
+
+namespace Husk.Cli.Run;
+
+/// <summary>
+/// <c>husk run [OPTIONS] [--] COMMAND [ARGS...]</c>. Options are read in order (filesystem
+/// operations apply in the order given), up to <c>--</c> or the first word that is not an option.
+/// </summary>
+internal static class RunCommand
+{
+    public static int Execute(string[] args)
+    {
+        RunState state;
+        try
+        {
+            state = Parse(args, out bool help);
+            if (help)
+            {
+                Console.Out.Write(Help());
+                return 0;
+            }
+        }
+        catch (UsageException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            return 2;
+        }
+
+        SandboxSpec spec;
+        try
+        {
+            spec = state.BuildSpec();
+        }
+        catch (UsageException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            return 2;
+        }
+        var problems = spec.Validate();
+        if (problems.Length > 0)
+        {
+            Console.Error.WriteLine($"husk run: {problems[0]}");
+            return 2;
+        }
+        return state.Tty ? TtyRunner.Run(spec, state) : Run(spec, state);
+    }
+
+    internal static RunState Parse(string[] args, out bool help)
+    {
+        var state = new RunState();
+        help = false;
+        int i = 0;
+        for (; i < args.Length; i++)
+        {
+            string a = args[i];
+            if (a == "--")
+            {
+                i++;
+                break;
+            }
+            if (a is "-h" or "--help")
+            {
+                help = true;
+                return state;
+            }
+            if (!a.StartsWith('-') || a == "-")
+                break;
+            string name = a;
+            string? inline = null;
+            int eq = a.IndexOf('=');
+            if (a.StartsWith("--", StringComparison.Ordinal) && eq > 2)
+            {
+                name = a[..eq];
+                inline = a[(eq + 1)..];
+            }
+            var option = RunOptions.Find(name) ?? throw new UsageException($"husk run: unknown option {name} (see husk run --help)");
+            string[] values;
+            if (inline is not null)
+            {
+                if (option.Args.Length != 1)
+                    throw new UsageException($"husk run: {name} takes {(option.Args.Length == 0 ? "no value" : $"{option.Args.Length} arguments")}");
+                values = [inline];
+            }
+            else
+            {
+                if (i + option.Args.Length >= args.Length)
+                    throw new UsageException($"husk run: {name} needs {string.Join(' ', option.Args)}");
+                values = args[(i + 1)..(i + 1 + option.Args.Length)];
+                i += option.Args.Length;
+            }
+            option.Apply(state, values);
+        }
+        state.Command = [.. args[i..]];
+        return state;
+    }
+
+    internal static int Run(SandboxSpec spec, RunState state, Action<SandboxProcess>? started = null)
+    {
+        string id = SandboxRegistry.NewId();
+        bool registered = false;
+        var hooks = new LaunchHooks
+        {
+            SandboxPidKnown = pid =>
+            {
+                if (state.InfoFd is { } info)
+                {
+                    StatusJson.Write(info, StatusJson.Info(pid, spec.Namespaces));
+                    Interop.Interop.Close(info);
+                }
+                if (state.JsonStatusFd is { } js)
+                    StatusJson.Write(js, StatusJson.ChildPidLine(pid, spec.Namespaces));
+                try
+                {
+                    SandboxRegistry.Register(new SandboxEntry(id, state.Name, pid, SandboxRegistry.StartTicks(pid),
+                        Environment.ProcessId, DateTimeOffset.Now, SandboxRegistry.Describe(spec.Command))
+                    {
+                        Uid = spec.Identity.Uid ?? Interop.Interop.GetUid(),
+                        Gid = spec.Identity.Gid ?? Interop.Interop.GetGid(),
+                    });
+                    registered = true;
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
+                {
+                    Console.Error.WriteLine($"husk: warning: husk ps will not list this sandbox: {e.Message}");
+                }
+            },
+            BeforeRelease = _ =>
+            {
+                if (state.UsernsBlockFd is { } block)
+                {
+                    Span<byte> b = stackalloc byte[1];
+                    Interop.Interop.ReadExactly(block, b);
+                    Interop.Interop.Close(block);
+                }
+            },
+        };
+        try
+        {
+            var exit = SandboxRunner.Run(spec, hooks, started);
+            if (state.JsonStatusFd is { } js)
+                StatusJson.Write(js, StatusJson.ExitLine(exit.ShellStatus));
+            return exit.ShellStatus;
+        }
+        catch (SandboxSetupException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            return ExitCodeFor(e);
+        }
+        catch (SandboxSpecException e)
+        {
+            Console.Error.WriteLine($"husk run: {e.Problems[0]}");
+            return 2;
+        }
+        finally
+        {
+            if (registered)
+                SandboxRegistry.Unregister(id);
+        }
+    }
+
+    /// <summary>127 when the command is not found and 126 when it cannot run (as shells do), else 1.</summary>
+    internal static int ExitCodeFor(SandboxSetupException e) =>
+        e.IsExecFailure ? (e.Errno == Errno.ENOENT ? 127 : 126) : 1;
+
+    internal static string Help()
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine("Usage: husk run [OPTIONS] [--] COMMAND [ARGS...]");
+        sb.AppendLine();
+        sb.AppendLine("Runs COMMAND in a sandbox. By default: every namespace but time, the host's tree read-only,");
+        sb.AppendLine("fresh /proc, /dev, /tmp, /var/tmp and /run, secrets in the home directory hidden, no network,");
+        sb.AppendLine("no capabilities, no_new_privs and a new session. Filesystem operations apply in order.");
+        foreach (var group in RunOptions.All.GroupBy(o => o.Group))
+        {
+            sb.AppendLine();
+            sb.AppendLine(group.Key + ":");
+            foreach (var o in group)
+            {
+                string left = "  " + string.Join(", ", o.Aliases.Prepend(o.Name)) + (o.Args.Length > 0 ? " " + string.Join(' ', o.Args) : "");
+                sb.Append(left.PadRight(36));
+                if (left.Length >= 36)
+                    sb.AppendLine().Append(new string(' ', 36));
+                sb.AppendLine(o.Help);
+            }
+        }
+        sb.AppendLine();
+        sb.AppendLine("Exit status: the command's, 128+N when signal N killed it; 1 for a setup error, 2 for a usage");
+        sb.AppendLine("error, 126 or 127 when the command cannot be run or is not found.");
+        return sb.ToString();
+    }
+}

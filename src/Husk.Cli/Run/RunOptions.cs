@@ -1,0 +1,205 @@
+using System.Globalization;
+
+namespace Husk.Cli.Run;
+
+/// <summary>
+/// One option of <c>husk run</c>. The table below drives the ordered parser, the help text,
+/// shell completions and the documentation test, so all four always agree.
+/// </summary>
+internal sealed record RunOption(string Name, string Group, string[] Args, string Help, Action<RunState, string[]> Apply)
+{
+    public string[] Aliases { get; init; } = [];
+}
+
+/// <summary>A user mistake on the command line: exit 2 with one line.</summary>
+internal sealed class UsageException(string message) : Exception(message);
+
+internal static class RunOptions
+{
+    public const string Namespaces = "Namespaces";
+    public const string Identity = "Identity";
+    public const string FileSystem = "Filesystem mode";
+    public const string FsOps = "Filesystem operations (applied in order)";
+    public const string Process = "Process";
+    public const string Network = "Network";
+    public const string Output = "Status and synchronisation";
+
+    public static readonly IReadOnlyList<RunOption> All = Build();
+
+    private static readonly Dictionary<string, RunOption> ByName = All
+        .SelectMany(o => o.Aliases.Prepend(o.Name).Select(n => (n, o)))
+        .ToDictionary(p => p.n, p => p.o);
+
+    public static RunOption? Find(string name) => ByName.GetValueOrDefault(name);
+
+    private static List<RunOption> Build()
+    {
+        var list = new List<RunOption>();
+        void Add(string name, string group, string[] args, string help, Action<RunState, string[]> apply, params string[] aliases) =>
+            list.Add(new RunOption(name, group, args, help, apply) { Aliases = aliases });
+
+        foreach (var (kind, word, what) in new[]
+        {
+            (NamespaceKinds.User, "user", "user namespace"),
+            (NamespaceKinds.Mount, "mount", "mount namespace (the filesystem view)"),
+            (NamespaceKinds.Pid, "pid", "pid namespace (husk-init is pid 1)"),
+            (NamespaceKinds.Ipc, "ipc", "IPC namespace"),
+            (NamespaceKinds.Uts, "uts", "UTS namespace (hostname)"),
+            (NamespaceKinds.Net, "net", "network namespace with only loopback"),
+            (NamespaceKinds.Cgroup, "cgroup", "cgroup namespace"),
+            (NamespaceKinds.Time, "time", "time namespace (off by default)"),
+        })
+        {
+            var k = kind;
+            Add($"--unshare-{word}", Namespaces, [], $"New {what}.", (s, _) => s.Namespaces |= k);
+            Add($"--share-{word}", Namespaces, [], $"Share the caller's {what}.", (s, _) => s.Namespaces &= ~k);
+        }
+        Add("--unshare-all", Namespaces, [], "Every namespace but time (the default).", (s, _) => s.Namespaces |= NamespaceKinds.AllButTime);
+        Add("--userns", Namespaces, ["FD"], "Join the user namespace FD instead of creating one.", (s, a) => { s.UserNsFd = Fd(a[0], "--userns"); s.Namespaces &= ~NamespaceKinds.User; });
+        Add("--pidns", Namespaces, ["FD"], "Join the pid namespace FD (with --unshare-pid, create one under it).", (s, a) => s.PidNsFd = Fd(a[0], "--pidns"));
+        Add("--disable-userns", Namespaces, [], "Make nested user namespaces impossible inside.", (s, _) => s.DisableUserns = true);
+
+        Add("--become-root", Identity, [], "Be uid and gid 0 inside (mapped to the caller).", (s, _) => { s.Uid = 0; s.Gid = 0; });
+        Add("--uid", Identity, ["N"], "Uid inside.", (s, a) => s.Uid = Id(a[0], "--uid"));
+        Add("--gid", Identity, ["N"], "Gid inside.", (s, a) => s.Gid = Id(a[0], "--gid"));
+        Add("--map-subids", Identity, [], "Map a whole subordinate id range (/etc/subuid, newuidmap).", (s, _) => s.MapSubIds = true);
+        Add("--hostname", Identity, ["NAME"], "Hostname inside (default: husk).", (s, a) => s.Hostname = a[0]);
+
+        Add("--fs", FileSystem, ["MODE"], "ro (default: the host read-only), tmpfs (empty root), host (no isolation) or a root directory.",
+            (s, a) => s.FsMode = a[0]);
+        Add("--readonly", FileSystem, [], "With --fs host: the host tree read-only.", (s, _) => s.ReadOnly = true);
+        Add("--hide", FileSystem, ["PATH"], "Hide PATH (an empty directory or file in its place).", (s, a) => s.Hide.Add(Abs(a[0])));
+        Add("--show-secrets", FileSystem, [], "Do not hide ~/.ssh, ~/.gnupg and the other secrets by default.", (s, _) => s.ShowSecrets = true);
+
+        // Ordered filesystem operations.
+        Add("--bind", FsOps, ["SRC", "DST"], "Bind-mount SRC on DST, read-write.", (s, a) => s.AddMount(new BindMount(a[0], Abs(a[1]))));
+        Add("--bind-try", FsOps, ["SRC", "DST"], "As --bind; a missing SRC is skipped.", (s, a) => s.AddMount(new BindMount(a[0], Abs(a[1])) { Optional = true }));
+        Add("--ro-bind", FsOps, ["SRC", "DST"], "Bind-mount SRC on DST, read-only.", (s, a) => s.AddMount(new BindMount(a[0], Abs(a[1])) { ReadOnly = true }));
+        Add("--ro-bind-try", FsOps, ["SRC", "DST"], "As --ro-bind; a missing SRC is skipped.", (s, a) => s.AddMount(new BindMount(a[0], Abs(a[1])) { ReadOnly = true, Optional = true }));
+        Add("--dev-bind", FsOps, ["SRC", "DST"], "Bind-mount SRC on DST with device access.", (s, a) => s.AddMount(new BindMount(a[0], Abs(a[1])) { Devices = true }));
+        Add("--dev-bind-try", FsOps, ["SRC", "DST"], "As --dev-bind; a missing SRC is skipped.", (s, a) => s.AddMount(new BindMount(a[0], Abs(a[1])) { Devices = true, Optional = true }));
+        Add("--mount-ro", FsOps, ["HOST:DEST"], "Shorthand for --ro-bind HOST DEST.", (s, a) => { var (h, d) = Pair(a[0], "--mount-ro"); s.AddMount(new BindMount(h, d) { ReadOnly = true }); });
+        Add("--mount-rw", FsOps, ["HOST:DEST"], "Shorthand for --bind HOST DEST.", (s, a) => { var (h, d) = Pair(a[0], "--mount-rw"); s.AddMount(new BindMount(h, d)); });
+        Add("--tmpfs", FsOps, ["DST"], "A fresh tmpfs on DST (--size and --perms before it apply).", (s, a) => s.AddMount(new TmpfsMount(Abs(a[0])) { Size = s.TakeSize(), Mode = s.TakePerms() ?? 0x1ED }));
+        Add("--size", FsOps, ["BYTES"], "Size of the next --tmpfs (suffixes K, M, G).", (s, a) => s.PendingSize = Size(a[0]));
+        Add("--perms", FsOps, ["OCTAL"], "Mode of the next --tmpfs, --dir or --write.", (s, a) => s.PendingPerms = Mode(a[0], "--perms"));
+        Add("--proc", FsOps, ["DST"], "A procfs on DST.", (s, a) => s.AddMount(new ProcMount(Abs(a[0]))));
+        Add("--dev", FsOps, ["DST"], "A minimal /dev on DST.", (s, a) => s.AddMount(new DevMount(Abs(a[0]))));
+        Add("--mqueue", FsOps, ["DST"], "A POSIX message queue filesystem on DST.", (s, a) => s.AddMount(new MqueueMount(Abs(a[0]))));
+        Add("--dir", FsOps, ["DST"], "Create a directory.", (s, a) => s.AddMount(new MakeDirectory(Abs(a[0])) { Mode = s.TakePerms() ?? 0x1ED }));
+        Add("--symlink", FsOps, ["TARGET", "DST"], "Create a symlink.", (s, a) => s.AddMount(new MakeSymlink(a[0], Abs(a[1]))));
+        Add("--write", FsOps, ["DATA", "DST"], "Create DST holding DATA.", (s, a) => s.AddMount(new WriteFile(Abs(a[1])) { Data = [.. System.Text.Encoding.UTF8.GetBytes(a[0])], Mode = s.TakePerms() ?? 0x1A4 }));
+        Add("--file", FsOps, ["FD", "DST"], "Create DST from the contents of FD.", (s, a) => s.AddMount(new WriteFile(Abs(a[1])) { Fd = Fd(a[0], "--file"), Mode = s.TakePerms() ?? 0x1A4 }));
+        Add("--chmod", FsOps, ["OCTAL", "PATH"], "Change the mode of PATH.", (s, a) => s.AddMount(new ChangeMode(Abs(a[1]), Mode(a[0], "--chmod"))));
+        Add("--remount-ro", FsOps, ["DST"], "Remount the mount point DST read-only.", (s, a) => s.AddMount(new RemountReadOnly(Abs(a[0]))));
+        Add("--overlay-src", FsOps, ["DIR"], "A lower layer for the next overlay (the last given is on top).", (s, a) => s.OverlaySources.Add(a[0]));
+        Add("--overlay", FsOps, ["RW", "WORK", "DST"], "Overlay with upper RW and work dir WORK on DST.", (s, a) => s.AddOverlay(Abs(a[2]), OverlayKind.Persistent, a[0], a[1], "--overlay"));
+        Add("--tmp-overlay", FsOps, ["DST"], "Overlay whose writes vanish with the sandbox.", (s, a) => s.AddOverlay(Abs(a[0]), OverlayKind.Temporary, null, null, "--tmp-overlay"));
+        Add("--ro-overlay", FsOps, ["DST"], "Read-only overlay of two or more sources.", (s, a) => s.AddOverlay(Abs(a[0]), OverlayKind.ReadOnly, null, null, "--ro-overlay"));
+
+        Add("--chdir", Process, ["DIR"], "Working directory inside.", (s, a) => s.Chdir = a[0]);
+        Add("--setenv", Process, ["VAR", "VALUE"], "Set an environment variable.", (s, a) => s.EnvEdits.Add(env => env[a[0]] = a[1]));
+        Add("--env", Process, ["VAR=VALUE"], "Set an environment variable.", (s, a) =>
+        {
+            int eq = a[0].IndexOf('=');
+            if (eq <= 0)
+                throw new UsageException($"husk run: --env: expected VAR=VALUE: {a[0]}");
+            s.EnvEdits.Add(env => env[a[0][..eq]] = a[0][(eq + 1)..]);
+        });
+        Add("--unsetenv", Process, ["VAR"], "Unset an environment variable.", (s, a) => s.EnvEdits.Add(env => env.Remove(a[0])));
+        Add("--clearenv", Process, [], "Start from an empty environment.", (s, _) => s.EnvEdits.Add(env => env.Clear()));
+        Add("--argv0", Process, ["VALUE"], "argv[0] of the command.", (s, a) => s.Argv0 = a[0]);
+        Add("--pass-fd", Process, ["N"], "Give the payload descriptor N (only 0, 1 and 2 pass otherwise).", (s, a) => s.PassFds.Add(Fd(a[0], "--pass-fd")));
+        Add("--new-session", Process, [], "Start a new session (the default without --tty).", (s, _) => s.NewSession = true);
+        Add("--no-new-session", Process, [], "Stay in the caller's session (the payload could inject input into the terminal).", (s, _) => s.NewSession = false);
+        Add("--as-pid-1", Process, [], "The command is pid 1 (no husk-init).", (s, _) => s.AsPid1 = true);
+        Add("--die-with-parent", Process, [], "Accepted for compatibility: a sandbox never outlives husk.", (_, _) => { });
+        Add("--tty", Process, [], "Give the payload its own pseudo-terminal.", (s, _) => s.Tty = true);
+        Add("--name", Process, ["NAME"], "Name for husk ps, husk enter and husk kill.", (s, a) => s.Name = a[0]);
+
+        Add("--net", Network, ["MODE"], "none (default: loopback only) or host.", (s, a) =>
+        {
+            s.Namespaces = a[0] switch
+            {
+                "none" => s.Namespaces | NamespaceKinds.Net,
+                "host" => s.Namespaces & ~NamespaceKinds.Net,
+                "nat" or "bridge" => throw new UsageException($"husk run: --net {a[0]} is not available in this build yet: use none or host"),
+                _ => throw new UsageException($"husk run: --net: unknown mode {a[0]}: use none or host"),
+            };
+        });
+
+        Add("--info-fd", Output, ["FD"], "Write the sandbox pid and namespace ids to FD as JSON.", (s, a) => s.InfoFd = Fd(a[0], "--info-fd"));
+        Add("--json-status-fd", Output, ["FD"], "Write JSON status lines (child-pid, exit-code) to FD.", (s, a) => s.JsonStatusFd = Fd(a[0], "--json-status-fd"));
+        Add("--sync-fd", Output, ["FD"], "Keep FD open while the sandbox runs.", (s, a) => s.SyncFd = Fd(a[0], "--sync-fd"));
+        Add("--block-fd", Output, ["FD"], "Wait until FD is readable before running the command.", (s, a) => s.BlockFd = Fd(a[0], "--block-fd"));
+        Add("--userns-block-fd", Output, ["FD"], "Let another process map ids; wait on FD (needs --info-fd).", (s, a) => s.UsernsBlockFd = Fd(a[0], "--userns-block-fd"));
+        Add("--lock-file", Output, ["PATH"], "Hold a lock on PATH (inside) while the sandbox runs.", (s, a) => s.LockFiles.Add(Abs(a[0])));
+        return list;
+    }
+
+    private static string Abs(string path)
+    {
+        if (!path.StartsWith('/'))
+            throw new UsageException($"husk run: destination must be an absolute path: {path}");
+        return path;
+    }
+
+    private static (string, string) Pair(string value, string option)
+    {
+        int colon = value.IndexOf(':');
+        if (colon <= 0 || colon == value.Length - 1)
+            throw new UsageException($"husk run: {option}: expected HOST:DEST: {value}");
+        return (value[..colon], Abs(value[(colon + 1)..]));
+    }
+
+    internal static int Fd(string value, string option)
+    {
+        if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int fd))
+            throw new UsageException($"husk run: {option}: not a file descriptor: {value}");
+        return fd;
+    }
+
+    private static uint Id(string value, string option)
+    {
+        if (!uint.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out uint id) || id == uint.MaxValue)
+            throw new UsageException($"husk run: {option}: not an id: {value}");
+        return id;
+    }
+
+    internal static int Mode(string value, string option)
+    {
+        try
+        {
+            int mode = Convert.ToInt32(value, 8);
+            if (mode is < 0 or > 0xFFF)
+                throw new FormatException();
+            return mode;
+        }
+        catch (Exception e) when (e is FormatException or OverflowException or ArgumentException)
+        {
+            throw new UsageException($"husk run: {option}: not an octal mode: {value}");
+        }
+    }
+
+    /// <summary>Bytes with an optional K, M, G or T suffix (powers of 1024).</summary>
+    internal static long Size(string value)
+    {
+        string v = value.Trim();
+        long mult = 1;
+        if (v.Length > 0 && char.IsLetter(v[^1]))
+        {
+            mult = char.ToUpperInvariant(v[^1]) switch
+            {
+                'K' => 1L << 10,
+                'M' => 1L << 20,
+                'G' => 1L << 30,
+                'T' => 1L << 40,
+                _ => 0,
+            };
+            v = v[..^1];
+        }
+        if (mult == 0 || !long.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out long n) || n <= 0 || n > long.MaxValue / mult)
+            throw new UsageException($"husk run: --size: not a size: {value}");
+        return n * mult;
+    }
+}

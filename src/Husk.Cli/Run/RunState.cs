@@ -1,0 +1,201 @@
+using System.Collections.Immutable;
+
+namespace Husk.Cli.Run;
+
+/// <summary>What <c>husk run</c>'s options have said so far; <see cref="BuildSpec"/> turns it into a spec.</summary>
+internal sealed class RunState
+{
+    public NamespaceKinds Namespaces = NamespaceKinds.AllButTime;
+    public int? UserNsFd;
+    public int? PidNsFd;
+    public bool DisableUserns;
+    public uint? Uid;
+    public uint? Gid;
+    public bool MapSubIds;
+    public string? Hostname;
+    public string FsMode = "ro";
+    public bool ReadOnly;
+    public readonly List<string> Hide = [];
+    public bool ShowSecrets;
+    public readonly List<MountOp> Mounts = [];
+    public long? PendingSize;
+    public int? PendingPerms;
+    public readonly List<string> OverlaySources = [];
+    public string? Chdir;
+    public readonly List<Action<Dictionary<string, string>>> EnvEdits = [];
+    public string? Argv0;
+    public readonly List<int> PassFds = [];
+    public bool? NewSession;
+    public bool AsPid1;
+    public bool Tty;
+    public string? Name;
+    public int? InfoFd;
+    public int? JsonStatusFd;
+    public int? SyncFd;
+    public int? BlockFd;
+    public int? UsernsBlockFd;
+    public readonly List<string> LockFiles = [];
+    public List<string> Command = [];
+
+    /// <summary>Secrets under the home directory hidden unless --show-secrets.</summary>
+    internal static readonly string[] SecretPaths =
+    [
+        ".ssh", ".gnupg", ".aws", ".azure", ".config/gcloud", ".docker", ".kube", ".netrc", ".git-credentials",
+        ".password-store", ".local/share/keyrings", ".pki", ".mozilla", ".thunderbird", ".config/google-chrome",
+        ".config/chromium", ".config/BraveSoftware", ".config/gh", ".npmrc", ".pypirc", ".cargo/credentials.toml",
+        ".config/rclone", ".vault-token",
+    ];
+
+    public long? TakeSize()
+    {
+        var s = PendingSize;
+        PendingSize = null;
+        return s;
+    }
+
+    public int? TakePerms()
+    {
+        var p = PendingPerms;
+        PendingPerms = null;
+        return p;
+    }
+
+    public void AddMount(MountOp op)
+    {
+        if (op is not TmpfsMount && PendingSize is not null)
+            throw new UsageException("husk run: --size must be followed by --tmpfs");
+        Mounts.Add(op);
+    }
+
+    public void AddOverlay(string dst, OverlayKind kind, string? upper, string? work, string option)
+    {
+        if (OverlaySources.Count == 0)
+            throw new UsageException($"husk run: {option} needs at least one --overlay-src before it");
+        if (kind == OverlayKind.ReadOnly && OverlaySources.Count < 2)
+            throw new UsageException("husk run: --ro-overlay needs at least two --overlay-src before it");
+        Mounts.Add(new OverlayMount(dst, [.. OverlaySources]) { Kind = kind, Upper = upper, Work = work });
+        OverlaySources.Clear();
+    }
+
+    /// <summary>The mounts of the filesystem mode, before the user's own operations.</summary>
+    private List<MountOp> BaseMounts(string? home)
+    {
+        var mounts = new List<MountOp>();
+        switch (FsMode)
+        {
+            case "ro":
+                mounts.Add(new BindMount("/", "/") { ReadOnly = true });
+                break;
+            case "host":
+                mounts.Add(new BindMount("/", "/") { ReadOnly = ReadOnly, Devices = true });
+                mounts.Add(new ProcMount("/proc"));
+                return mounts;
+            case "tmpfs":
+                break;
+            case "overlay":
+                throw new UsageException("husk run: --fs overlay is not built yet: use ro (the default), tmpfs, host or a root directory");
+            default:
+                if (!FsMode.StartsWith('/') && !FsMode.StartsWith('.'))
+                    throw new UsageException($"husk run: --fs: unknown mode {FsMode}: use ro, tmpfs, host or a directory path");
+                string dir = Path.GetFullPath(FsMode);
+                if (!Directory.Exists(dir))
+                    throw new UsageException($"husk run: --fs: not a directory: {FsMode}");
+                mounts.Add(new BindMount(dir, "/") { ReadOnly = true });
+                break;
+        }
+        mounts.Add(new ProcMount("/proc"));
+        mounts.Add(new DevMount("/dev"));
+        mounts.Add(new TmpfsMount("/tmp") { Mode = 0x3FF | 0x200 });
+        if (FsMode == "ro")
+        {
+            mounts.Add(new TmpfsMount("/var/tmp") { Mode = 0x3FF | 0x200 });
+            // Sockets of the user's session (agents, the bus) live under /run; a read-only bind would
+            // not stop connect(), so /run is fresh.
+            mounts.Add(new TmpfsMount("/run") { Mode = 0x1ED });
+            if (!ShowSecrets && home is { Length: > 1 })
+            {
+                foreach (string rel in SecretPaths)
+                    AddHide(mounts, Path.Combine(home, rel), mustExist: false);
+            }
+        }
+        foreach (string path in Hide)
+            AddHide(mounts, path, mustExist: true);
+        return mounts;
+    }
+
+    private static void AddHide(List<MountOp> mounts, string path, bool mustExist)
+    {
+        FileSystemInfo info = new FileInfo(path);
+        if (Directory.Exists(path))
+        {
+            mounts.Add(new TmpfsMount(path) { Mode = 0x1C0, Size = 1 << 20, IfPresent = true });
+        }
+        else if (info.Exists)
+        {
+            mounts.Add(new WriteFile(path) { Mode = 0x100, Placement = FilePlacement.ReadOnlyBind, IfPresent = true });
+        }
+        else if (mustExist)
+        {
+            throw new UsageException($"husk run: --hide: no such file or directory: {path}");
+        }
+    }
+
+    public SandboxSpec BuildSpec()
+    {
+        if (PendingSize is not null)
+            throw new UsageException("husk run: --size must be followed by --tmpfs");
+        if (PendingPerms is not null)
+            throw new UsageException("husk run: --perms must be followed by --tmpfs, --dir or --write");
+        if (OverlaySources.Count > 0)
+            throw new UsageException("husk run: --overlay-src must be followed by --overlay, --tmp-overlay or --ro-overlay");
+        if (Command.Count == 0)
+            throw new UsageException("husk run: no command given: husk run [OPTIONS] -- COMMAND [ARGS...]");
+        if (UsernsBlockFd is not null && InfoFd is null)
+            throw new UsageException("husk run: --userns-block-fd needs --info-fd");
+
+        var env = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
+            env[(string)e.Key] = (string?)e.Value ?? "";
+        foreach (var edit in EnvEdits)
+            edit(env);
+
+        string? home = Environment.GetEnvironmentVariable("HOME");
+        var mounts = BaseMounts(home);
+        mounts.AddRange(Mounts);
+
+        var fds = PassFds.Select(fd => new FdMapping(fd, fd)).ToImmutableArray();
+        if (SyncFd is { } sync)
+            fds = fds.Add(new FdMapping(sync, sync));
+        bool newSession = NewSession ?? !Tty;
+        var spec = new SandboxSpec
+        {
+            Command = [.. Command],
+            Argv0 = Argv0,
+            Namespaces = UserNsFd is not null ? Namespaces & ~NamespaceKinds.User : Namespaces,
+            UserNamespaceFd = UserNsFd,
+            PidNamespaceFd = PidNsFd,
+            DisableUserNamespaces = DisableUserns,
+            Identity = new Identity
+            {
+                Uid = Uid,
+                Gid = Gid,
+                Mapping = UsernsBlockFd is not null ? IdMapping.External : MapSubIds ? IdMapping.SubordinateRange : IdMapping.Auto,
+            },
+            Hostname = Namespaces.HasFlag(NamespaceKinds.Uts) ? Hostname ?? "husk" : Hostname,
+            Mounts = Namespaces.HasFlag(NamespaceKinds.Mount) ? [.. mounts] : null,
+            Environment = [.. env.Select(kv => $"{kv.Key}={kv.Value}")],
+            WorkingDirectory = Chdir,
+            NewSession = newSession,
+            AsPid1 = AsPid1,
+            Fds = fds,
+            SyncFd = SyncFd,
+            BlockFd = BlockFd,
+            LockFiles = [.. LockFiles],
+            Capabilities = CapabilitySet.None,
+            NoNewPrivileges = true,
+        };
+        if (!Namespaces.HasFlag(NamespaceKinds.Mount) && (Mounts.Count > 0 || FsMode != "ro"))
+            throw new UsageException("husk run: filesystem options need a mount namespace: drop --share-mount");
+        return spec;
+    }
+}

@@ -1,0 +1,89 @@
+using System.Runtime.InteropServices;
+using Husk.Interop;
+using static Husk.Interop.Interop;
+
+namespace Husk.Cli.Run;
+
+/// <summary>
+/// <c>husk run --tty</c>: the payload gets a pseudo-terminal from the sandbox's own devpts as its
+/// controlling terminal, so it can neither inject input into the caller's terminal nor change its
+/// modes. The supervisor relays bytes between the two and passes window-size changes on.
+/// </summary>
+internal static unsafe class TtyRunner
+{
+    private const int TermiosSize = 128; // glibc's struct termios is 60 bytes; room to spare
+
+    public static int Run(SandboxSpec spec, RunState state)
+    {
+        WinSize ws = default;
+        bool haveSize = Ioctl(1, TIOCGWINSZ, &ws) == 0 || Ioctl(0, TIOCGWINSZ, &ws) == 0;
+        spec = spec with
+        {
+            Terminal = haveSize ? new TerminalSize(ws.Rows, ws.Cols) : new TerminalSize(24, 80),
+            NewSession = true,
+        };
+        bool raw = IsATty(0) == 1;
+        byte* saved = stackalloc byte[TermiosSize];
+        if (raw)
+            raw = MakeRaw(0, saved);
+        int master = -1;
+        Thread? output = null;
+        using var winch = PosixSignalRegistration.Create(PosixSignal.SIGWINCH, ctx =>
+        {
+            ctx.Cancel = true;
+            WinSize w;
+            if (master >= 0 && (Ioctl(1, TIOCGWINSZ, &w) == 0 || Ioctl(0, TIOCGWINSZ, &w) == 0))
+                Ioctl(master, TIOCSWINSZ, &w);
+        });
+        try
+        {
+            int status = RunCommand.Run(spec, state, started: p =>
+            {
+                master = p.TerminalMaster!.Fd;
+                int m = master;
+                new Thread(() => Pump(0, m)) { IsBackground = true, Name = "husk-tty-in" }.Start();
+                output = new Thread(() => Pump(m, 1)) { IsBackground = true, Name = "husk-tty-out" };
+                output.Start();
+            });
+            // The output pump ends with EIO once every process holding the terminal is gone.
+            output?.Join(TimeSpan.FromSeconds(2));
+            return status;
+        }
+        finally
+        {
+            if (raw)
+                TcSetAttr(0, TCSANOW, saved);
+        }
+    }
+
+    private static bool MakeRaw(int fd, byte* saved)
+    {
+        if (TcGetAttr(fd, saved) != 0)
+            return false;
+        byte* t = stackalloc byte[TermiosSize];
+        new Span<byte>(saved, TermiosSize).CopyTo(new Span<byte>(t, TermiosSize));
+        CfMakeRaw(t);
+        return TcSetAttr(fd, TCSANOW, t) == 0;
+    }
+
+    private static void Pump(int from, int to)
+    {
+        byte* buf = stackalloc byte[8192];
+        while (true)
+        {
+            nint n = Read(from, buf, 8192);
+            if (n < 0 && Marshal.GetLastPInvokeError() == (int)Errno.EINTR)
+                continue;
+            if (n <= 0)
+                return;
+            try
+            {
+                WriteAll(to, new ReadOnlySpan<byte>(buf, (int)n));
+            }
+            catch (SyscallException)
+            {
+                return;
+            }
+        }
+    }
+}
