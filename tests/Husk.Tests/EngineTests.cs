@@ -114,23 +114,6 @@ public class EngineTests
     }
 
     [Fact]
-    public void Failing_op_names_the_step_and_path_and_leaves_nothing_behind()
-    {
-        string before = TestEnvironment.HostMounts();
-        int fds = TestEnvironment.OpenFdCount();
-        var spec = TestEnvironment.Spec("/bin/true") with
-        {
-            Mounts = [new TmpfsMount("/x"), new BindMount("/no/such/source", "/x/y")],
-        };
-        var e = Assert.Throws<SandboxSetupException>(() => Launcher.Start(spec));
-        Assert.Equal(Errno.ENOENT, e.Errno);
-        Assert.Equal("husk: bind mount /no/such/source on /x/y: can't find source /no/such/source: No such file or directory", e.Message);
-        Assert.IsType<BindMount>(e.Origin);
-        Assert.Equal(before, TestEnvironment.HostMounts());
-        Assert.Equal(fds, TestEnvironment.OpenFdCount());
-    }
-
-    [Fact]
     public void Missing_command_is_an_exec_failure()
     {
         var spec = TestEnvironment.Spec("no-such-command-here") with { Environment = ["PATH=/usr/bin:/bin"] };

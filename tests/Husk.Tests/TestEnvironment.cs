@@ -9,6 +9,9 @@ internal static class TestEnvironment
 {
     public static readonly string Artifacts = FindArtifacts();
 
+    /// <summary>The repository (or the staged copy of what tests need from it: docs/).</summary>
+    public static string Repository => Environment.GetEnvironmentVariable("HUSK_REPOSITORY") is { Length: > 0 } r ? r : Path.GetDirectoryName(Artifacts)!;
+
     /// <summary>The NativeAOT CLI (artifacts/bin/husk).</summary>
     public static string Husk => Path.Combine(Artifacts, "bin", "husk");
 
@@ -123,4 +126,45 @@ internal static class TestEnvironment
     public static string HostMounts() => File.ReadAllText("/proc/self/mountinfo");
 
     public static int OpenFdCount() => Directory.GetFileSystemEntries("/proc/self/fd").Length;
+
+    /// <summary>This process's descriptors as "fd -> what it names".</summary>
+    public static HashSet<string> OpenFds()
+    {
+        var set = new HashSet<string>(StringComparer.Ordinal);
+        foreach (string fd in Directory.GetFileSystemEntries("/proc/self/fd"))
+        {
+            try
+            {
+                set.Add($"{Path.GetFileName(fd)} -> {new FileInfo(fd).LinkTarget}");
+            }
+            catch (IOException)
+            {
+                // closed while we looked
+            }
+        }
+        return set;
+    }
+
+    /// <summary>Descriptors open now that were not before (closed ones do not count: background reaps close pidfds).</summary>
+    public static string[] NewFds(HashSet<string> before) => [.. OpenFds().Where(f => !before.Contains(f) && !f.Contains("/proc/") )];
+
+    /// <summary>
+    /// A fresh directory a sandbox can see: not under /tmp, /var/tmp or /run, which husk run
+    /// replaces (under $HOME, which tests/run points at a staging directory).
+    /// </summary>
+    public static string ScratchDirectory(string prefix)
+    {
+        string? home = Environment.GetEnvironmentVariable("HOME");
+        string root = home is { Length: > 1 } && !home.StartsWith("/tmp", StringComparison.Ordinal) && Directory.Exists(home)
+            ? Path.Combine(home, "scratch")
+            : "/var/lib/husk-test-scratch";
+        Directory.CreateDirectory(root);
+        string dir = Path.Combine(root, $"{prefix}-{Guid.NewGuid():N}"[..(prefix.Length + 9)]);
+        Directory.CreateDirectory(dir);
+        return dir;
+    }
 }
+
+/// <summary>Tests that count the process's descriptors or mounts run alone.</summary>
+[CollectionDefinition("Serial", DisableParallelization = true)]
+public sealed class SerialCollection;

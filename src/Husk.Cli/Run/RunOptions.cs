@@ -38,20 +38,20 @@ internal static class RunOptions
         void Add(string name, string group, string[] args, string help, Action<RunState, string[]> apply, params string[] aliases) =>
             list.Add(new RunOption(name, group, args, help, apply) { Aliases = aliases });
 
-        foreach (var (kind, word, what) in new[]
+        foreach (var (kind, word, what, note) in new[]
         {
-            (NamespaceKinds.User, "user", "user namespace"),
-            (NamespaceKinds.Mount, "mount", "mount namespace (the filesystem view)"),
-            (NamespaceKinds.Pid, "pid", "pid namespace (husk-init is pid 1)"),
-            (NamespaceKinds.Ipc, "ipc", "IPC namespace"),
-            (NamespaceKinds.Uts, "uts", "UTS namespace (hostname)"),
-            (NamespaceKinds.Net, "net", "network namespace with only loopback"),
-            (NamespaceKinds.Cgroup, "cgroup", "cgroup namespace"),
-            (NamespaceKinds.Time, "time", "time namespace (off by default)"),
+            (NamespaceKinds.User, "user", "user namespace", ""),
+            (NamespaceKinds.Mount, "mount", "mount namespace", " (the filesystem view)"),
+            (NamespaceKinds.Pid, "pid", "pid namespace", " (husk-init is pid 1)"),
+            (NamespaceKinds.Ipc, "ipc", "IPC namespace", ""),
+            (NamespaceKinds.Uts, "uts", "UTS namespace", " (hostname)"),
+            (NamespaceKinds.Net, "net", "network namespace", " with only loopback"),
+            (NamespaceKinds.Cgroup, "cgroup", "cgroup namespace", ""),
+            (NamespaceKinds.Time, "time", "time namespace", " (off by default)"),
         })
         {
             var k = kind;
-            Add($"--unshare-{word}", Namespaces, [], $"New {what}.", (s, _) => s.Namespaces |= k);
+            Add($"--unshare-{word}", Namespaces, [], $"New {what}{note}.", (s, _) => s.Namespaces |= k);
             Add($"--share-{word}", Namespaces, [], $"Share the caller's {what}.", (s, _) => s.Namespaces &= ~k);
         }
         Add("--unshare-all", Namespaces, [], "Every namespace but time (the default).", (s, _) => s.Namespaces |= NamespaceKinds.AllButTime);

@@ -84,7 +84,19 @@ internal sealed class RunState
         switch (FsMode)
         {
             case "ro":
-                mounts.Add(new BindMount("/", "/") { ReadOnly = true });
+                // Each top-level entry of the host, read-only, on a root of our own: new mount points
+                // (--tmpfs /data) can be made in it, and it turns read-only once every op has run.
+                foreach (string entry in System.IO.Directory.EnumerateFileSystemEntries("/").Order(StringComparer.Ordinal))
+                {
+                    string name = Path.GetFileName(entry);
+                    if (name is "proc" or "dev" or "tmp" or "run")
+                        continue;
+                    var info = new FileInfo(entry);
+                    if (info.LinkTarget is { } target)
+                        mounts.Add(new MakeSymlink(target, entry));
+                    else
+                        mounts.Add(new BindMount(entry, entry) { ReadOnly = true, Optional = true });
+                }
                 break;
             case "host":
                 mounts.Add(new BindMount("/", "/") { ReadOnly = ReadOnly, Devices = true });
@@ -162,6 +174,8 @@ internal sealed class RunState
         string? home = Environment.GetEnvironmentVariable("HOME");
         var mounts = BaseMounts(home);
         mounts.AddRange(Mounts);
+        if (FsMode == "ro" || (FsMode == "tmpfs" && ReadOnly))
+            mounts.Add(new RemountReadOnly("/"));
 
         var fds = PassFds.Select(fd => new FdMapping(fd, fd)).ToImmutableArray();
         if (SyncFd is { } sync)

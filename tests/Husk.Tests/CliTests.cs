@@ -1,0 +1,279 @@
+using System.Text.Json;
+
+namespace Husk.Tests;
+
+/// <summary>The native CLI, driven as a user would: artifacts/bin/husk with real sandboxes.</summary>
+public class CliTests
+{
+    private static (int Code, string Stdout, string Stderr) Husk(params string[] args) =>
+        TestEnvironment.Exec(TestEnvironment.Husk, args);
+
+    private static (int Code, string Stdout, string Stderr) HuskWithHome(string home, params string[] args) =>
+        TestEnvironment.Exec(TestEnvironment.Husk, args, env: new Dictionary<string, string> { ["HOME"] = home });
+
+    [Fact]
+    public void Default_sandbox_isolates_everything_but_time()
+    {
+        var r = Husk("run", "--", TestEnvironment.Probe);
+        Assert.Equal(0, r.Code);
+        var probe = JsonDocument.Parse(r.Stdout).RootElement;
+        var host = JsonDocument.Parse(TestEnvironment.Exec(TestEnvironment.Probe, []).Stdout).RootElement;
+        foreach (string ns in new[] { "user", "mnt", "pid", "ipc", "uts", "net", "cgroup" })
+            Assert.NotEqual(host.GetProperty("ns").GetProperty(ns).GetString(), probe.GetProperty("ns").GetProperty(ns).GetString());
+        Assert.Equal("husk", probe.GetProperty("hostname").GetString());
+        Assert.Equal("0000000000000000", probe.GetProperty("status").GetProperty("CapBnd").GetString());
+        Assert.Equal("1", probe.GetProperty("status").GetProperty("NoNewPrivs").GetString());
+        // A new session: the payload is its own session leader.
+        Assert.Equal(probe.GetProperty("pid").GetInt32(), probe.GetProperty("sid").GetInt32());
+        var mounts = probe.GetProperty("mounts").EnumerateArray().ToDictionary(m => m.GetProperty("target").GetString()!, m => m, StringComparer.Ordinal);
+        Assert.Contains("ro", mounts["/"].GetProperty("options").GetString()!.Split(','));
+        Assert.Equal("proc", mounts["/proc"].GetProperty("fstype").GetString());
+        Assert.Equal("tmpfs", mounts["/tmp"].GetProperty("fstype").GetString());
+        Assert.Equal("tmpfs", mounts["/dev"].GetProperty("fstype").GetString());
+        Assert.Equal("devpts", mounts["/dev/pts"].GetProperty("fstype").GetString());
+    }
+
+    [Fact]
+    public void Host_tree_is_read_only_and_tmp_is_private()
+    {
+        string marker = $"husk-cli-{Guid.NewGuid():N}";
+        var r = Husk("run", "--", "/bin/sh", "-c", $"echo x > /tmp/{marker} && cat /tmp/{marker}; touch /usr/{marker} 2>&1; echo rc=$?");
+        Assert.Equal(0, r.Code);
+        Assert.StartsWith("x\n", r.Stdout);
+        Assert.Contains("Read-only file system", r.Stdout);
+        Assert.False(File.Exists($"/tmp/{marker}"));
+        Assert.False(File.Exists($"/usr/{marker}"));
+    }
+
+    [Fact]
+    public void Secrets_in_home_are_hidden_unless_shown()
+    {
+        string home = TestEnvironment.ScratchDirectory("home");
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(home, ".ssh"));
+            File.WriteAllText(Path.Combine(home, ".ssh", "id_ed25519"), "SECRET KEY\n");
+            File.WriteAllText(Path.Combine(home, ".netrc"), "machine example password hunter2\n");
+            File.WriteAllText(Path.Combine(home, "notes.txt"), "public\n");
+            string script = $"cat {home}/notes.txt; ls -A {home}/.ssh | wc -l; cat {home}/.netrc 2>&1 | head -c 40; echo";
+            var hidden = HuskWithHome(home, "run", "--", "/bin/sh", "-c", script);
+            Assert.Equal(0, hidden.Code);
+            Assert.StartsWith("public\n0\n", hidden.Stdout);
+            Assert.DoesNotContain("SECRET", hidden.Stdout);
+            Assert.DoesNotContain("hunter2", hidden.Stdout);
+            var shown = HuskWithHome(home, "run", "--show-secrets", "--", "/bin/sh", "-c", $"cat {home}/.ssh/id_ed25519 {home}/.netrc");
+            Assert.Equal(0, shown.Code);
+            Assert.Contains("SECRET KEY", shown.Stdout);
+            Assert.Contains("hunter2", shown.Stdout);
+        }
+        finally
+        {
+            Directory.Delete(home, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Exit_status_is_the_payloads_and_128_plus_signal()
+    {
+        Assert.Equal(5, Husk("run", "--", "/bin/sh", "-c", "exit 5").Code);
+        Assert.Equal(128 + 9, Husk("run", "--", "/bin/sh", "-c", "kill -KILL $$").Code);
+        Assert.Equal(0, Husk("run", "--as-pid-1", "--", "/bin/true").Code);
+    }
+
+    [Fact]
+    public void Usage_errors_exit_2_with_one_line()
+    {
+        foreach (var (args, message) in new (string[], string)[]
+        {
+            (["run", "--no-such-option", "x"], "husk run: unknown option --no-such-option (see husk run --help)"),
+            (["run"], "husk run: no command given: husk run [OPTIONS] -- COMMAND [ARGS...]"),
+            (["run", "--bind", "/usr"], "husk run: --bind needs SRC DST"),
+            (["run", "--tmpfs", "relative", "--", "true"], "husk run: destination must be an absolute path: relative"),
+            (["run", "--size", "12x", "--tmpfs", "/x", "--", "true"], "husk run: --size: not a size: 12x"),
+            (["run", "--fs", "nonsense", "--", "true"], "husk run: --fs: unknown mode nonsense: use ro, tmpfs, host or a directory path"),
+            (["run", "--overlay-src", "/usr", "--", "true"], "husk run: --overlay-src must be followed by --overlay, --tmp-overlay or --ro-overlay"),
+        })
+        {
+            var r = Husk(args);
+            Assert.Equal(2, r.Code);
+            Assert.Equal(message, r.Stderr.TrimEnd('\n'));
+        }
+    }
+
+    [Fact]
+    public void Setup_errors_exit_1_and_missing_commands_127()
+    {
+        var bad = Husk("run", "--bind", "/no/such/dir", "/x", "--", "/bin/true");
+        Assert.Equal(1, bad.Code);
+        Assert.Equal("husk: bind mount /no/such/dir on /x: can't find source /no/such/dir: No such file or directory", bad.Stderr.TrimEnd('\n'));
+        var missing = Husk("run", "--", "no-such-program-anywhere");
+        Assert.Equal(127, missing.Code);
+        Assert.Equal("husk: execvp no-such-program-anywhere: No such file or directory", missing.Stderr.TrimEnd('\n'));
+        var notExec = Husk("run", "--", "/etc/passwd");
+        Assert.Equal(126, notExec.Code);
+    }
+
+    [Fact]
+    public void Filesystem_options_apply_in_order()
+    {
+        var r = Husk("run", "--tmpfs", "/data", "--dir", "/data/a", "--write", "hello", "/data/a/f", "--tmpfs", "/data/a/hidden",
+            "--symlink", "a/f", "/data/link", "--perms", "0700", "--dir", "/data/private", "--ro-bind", "/etc/hostname", "/data/h",
+            "--", "/bin/sh", "-c", "cat /data/link; echo; stat -c '%a' /data/private; ls /data/a/hidden | wc -l; test -f /data/h && echo bound");
+        Assert.Equal(0, r.Code);
+        Assert.Equal(["hello", "700", "0", "bound"], r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    [Fact]
+    public void Info_and_json_status_fds_use_bubblewraps_format()
+    {
+        string dir = Directory.CreateTempSubdirectory("husk-fds").FullName;
+        try
+        {
+            // The shell opens the files as fds 3 and 4 for husk.
+            string info = Path.Combine(dir, "info"), status = Path.Combine(dir, "status");
+            var r = TestEnvironment.Exec("/bin/sh", ["-c", $"exec 3>{info} 4>{status}; exec {TestEnvironment.Husk} run --info-fd 3 --json-status-fd 4 -- /bin/sh -c 'exit 7'"]);
+            Assert.Equal(7, r.Code);
+            var infoDoc = JsonDocument.Parse(File.ReadAllText(info)).RootElement;
+            Assert.True(infoDoc.GetProperty("child-pid").GetInt32() > 0);
+            foreach (string ns in new[] { "cgroup", "ipc", "mnt", "net", "pid", "uts" })
+                Assert.True(infoDoc.GetProperty($"{ns}-namespace").GetUInt64() > 0);
+            string[] lines = File.ReadAllLines(status);
+            Assert.Equal(2, lines.Length);
+            Assert.Equal(infoDoc.GetProperty("child-pid").GetInt32(), JsonDocument.Parse(lines[0]).RootElement.GetProperty("child-pid").GetInt32());
+            Assert.Equal(7, JsonDocument.Parse(lines[1]).RootElement.GetProperty("exit-code").GetInt32());
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Only_stdio_and_passed_fds_reach_the_payload()
+    {
+        var r = TestEnvironment.Exec("/bin/sh", ["-c", $"exec 5</dev/null 6</dev/null; exec {TestEnvironment.Husk} run --pass-fd 6 -- /bin/sh -c 'ls /proc/self/fd'"]);
+        Assert.Equal(0, r.Code);
+        var fds = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToList();
+        Assert.Contains(6, fds);
+        Assert.DoesNotContain(5, fds);
+    }
+
+    [Fact]
+    public void Ps_enter_and_kill_manage_running_sandboxes()
+    {
+        string name = $"t{Guid.NewGuid():N}"[..12];
+        using var runner = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(TestEnvironment.Husk)
+        {
+            ArgumentList = { "run", "--name", name, "--", "/bin/sh", "-c", "echo started > /tmp/mark; exec sleep 60" },
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        })!;
+        try
+        {
+            string? id = null;
+            for (int i = 0; i < 100 && id is null; i++)
+            {
+                var ps = Husk("ps");
+                id = ps.Stdout.Split('\n').FirstOrDefault(l => l.Contains(name))?.Split(' ')[0];
+                if (id is null)
+                    Thread.Sleep(50);
+            }
+            Assert.NotNull(id);
+            // enter sees the sandbox's own /tmp, hostname and processes.
+            var enter = Husk("enter", name, "--", "/bin/sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10; do test -f /tmp/mark && break; sleep 0.1; done; cat /tmp/mark; hostname; ps -o comm= -p 2");
+            Assert.Equal(0, enter.Code);
+            Assert.Equal(["started", "husk", "sleep"], enter.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.Equal(0, Husk("kill", id!).Code);
+            Assert.True(runner.WaitForExit(10_000));
+            Assert.Equal(128 + 9, runner.ExitCode);
+            Assert.DoesNotContain(name, Husk("ps").Stdout);
+            Assert.Equal(2, Husk("kill", name).Code);
+        }
+        finally
+        {
+            if (!runner.HasExited)
+                runner.Kill();
+        }
+    }
+
+    [Fact]
+    public void Tty_gives_the_payload_its_own_terminal_through_a_real_terminal()
+    {
+        string session = $"husk{Guid.NewGuid():N}"[..16];
+        string socket = Path.Combine(Path.GetTempPath(), session + ".sock");
+        string tmux(params string[] a) => TestEnvironment.Exec("tmux", ["-S", socket, .. a]).Stdout;
+        try
+        {
+            tmux("new-session", "-d", "-s", session, "-x", "100", "-y", "30",
+                $"{TestEnvironment.Husk} run --tty -- /bin/sh; echo EXIT=$?; sleep 30");
+            string screen = "";
+            for (int i = 0; i < 50 && !screen.Contains('$'); i++)
+            {
+                Thread.Sleep(100);
+                screen = tmux("capture-pane", "-p", "-t", session);
+            }
+            tmux("send-keys", "-t", session, "tty; stty size; exit 4", "Enter");
+            for (int i = 0; i < 50 && !screen.Contains("EXIT="); i++)
+            {
+                Thread.Sleep(100);
+                screen = tmux("capture-pane", "-p", "-t", session);
+            }
+            Assert.Contains("/dev/pts/0", screen);
+            Assert.Contains("30 100", screen);
+            Assert.Contains("EXIT=4", screen);
+        }
+        finally
+        {
+            tmux("kill-server");
+            File.Delete(socket);
+        }
+    }
+
+    [Fact]
+    public void Install_puts_the_binary_links_man_pages_and_completions_under_the_prefix()
+    {
+        string prefix = Directory.CreateTempSubdirectory("husk-install").FullName;
+        try
+        {
+            var r = Husk("install", "--prefix", prefix);
+            Assert.Equal(0, r.Code);
+            string bin = Path.Combine(prefix, "bin");
+            var huskIno = new FileInfo(Path.Combine(bin, "husk"));
+            Assert.True(huskIno.Exists);
+            foreach (string name in new[] { "bwrap", "mkosi-sandbox", "mbox", "try" })
+            {
+                // Hard links: the same inode, so /proc/self/exe keeps the personality's name.
+                Assert.Equal(Inode(Path.Combine(bin, "husk")), Inode(Path.Combine(bin, name)));
+            }
+            Assert.True(File.Exists(Path.Combine(prefix, "share", "man", "man1", "husk.1")));
+            Assert.Contains("complete -F _husk husk", File.ReadAllText(Path.Combine(prefix, "share", "bash-completion", "completions", "husk")));
+            Assert.True(File.Exists(Path.Combine(prefix, "share", "zsh", "site-functions", "_husk")));
+            Assert.True(File.Exists(Path.Combine(prefix, "share", "fish", "vendor_completions.d", "husk.fish")));
+            Assert.Equal(0, TestEnvironment.Exec(Path.Combine(bin, "husk"), ["--version"]).Code);
+        }
+        finally
+        {
+            Directory.Delete(prefix, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Every_run_option_is_documented_in_the_man_page_and_completions()
+    {
+        string man = File.ReadAllText(Path.Combine(TestEnvironment.Repository, "docs", "man", "husk.1"));
+        string bash = Husk("completion", "bash").Stdout;
+        string help = Husk("run", "--help").Stdout;
+        foreach (var option in global::Husk.Cli.Run.RunOptions.All)
+        {
+            Assert.Contains(option.Name.Replace("-", "\\-"), man);
+            Assert.Contains(option.Name, bash);
+            Assert.Contains(option.Name, help);
+        }
+    }
+
+    private static ulong Inode(string path)
+    {
+        Assert.Equal(0, global::Husk.Interop.Interop.TryStat(path, out var st));
+        return st.Ino;
+    }
+}
