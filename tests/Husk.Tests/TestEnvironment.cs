@@ -145,8 +145,22 @@ internal static class TestEnvironment
         return set;
     }
 
-    /// <summary>Descriptors open now that were not before (closed ones do not count: background reaps close pidfds).</summary>
-    public static string[] NewFds(HashSet<string> before) => [.. OpenFds().Where(f => !before.Contains(f) && !f.Contains("/proc/") )];
+    /// <summary>
+    /// Descriptors open now that were not before. Closed ones do not count, and a sandbox whose
+    /// husk-init is still exiting holds its pidfd until the background reap: wait a little for those.
+    /// </summary>
+    public static string[] NewFds(HashSet<string> before)
+    {
+        string[] fresh = [];
+        for (int i = 0; i < 50; i++)
+        {
+            fresh = [.. OpenFds().Where(f => !before.Contains(f))];
+            if (fresh.Length == 0)
+                break;
+            Thread.Sleep(100);
+        }
+        return fresh;
+    }
 
     /// <summary>
     /// A fresh directory a sandbox can see: not under /tmp, /var/tmp or /run, which husk run
