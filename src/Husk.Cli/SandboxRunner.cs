@@ -14,7 +14,6 @@ internal static class SandboxRunner
 
     public static SandboxExit Run(SandboxSpec spec, LaunchHooks? hooks = null, Action<SandboxProcess>? started = null)
     {
-        SpawnThread.AdoptCurrentThread();
         SandboxProcess? process = null;
         int pending = 0;
         var gate = new object();

@@ -23,11 +23,11 @@ public class AbiTests
     public void Spawn_args_and_result_match()
     {
         Assert.Equal(C(1, 0), Marshal.SizeOf<SpawnArgs>());
-        string[] args = ["CloneFlags", "Ops", "OpCount", "CgroupFd", "InitFd", "Flags", "HostMountNamespace"];
+        string[] args = ["CloneFlags", "Ops", "OpCount", "CgroupFd", "InitFd", "Flags", "HostMountNamespace", "Channel", "ChannelPeer"];
         for (int i = 0; i < args.Length; i++)
             Assert.Equal(C(1, i + 1), Off<SpawnArgs>(args[i]));
         Assert.Equal(C(2, 0), Marshal.SizeOf<SpawnResult>());
-        string[] result = ["Pid", "Pidfd", "Channel", "Error"];
+        string[] result = ["Pid", "Pidfd", "Error", "Reserved"];
         for (int i = 0; i < result.Length; i++)
             Assert.Equal(C(2, i + 1), Off<SpawnResult>(result[i]));
     }
@@ -72,7 +72,7 @@ public class AbiTests
                 ["HUSK_OP_EXPECT_NO_USERNS"] = OpKind.ExpectNoUserns, ["HUSK_OP_SIGNAL_MASK"] = OpKind.SignalMask,
                 ["HUSK_OP_LANDLOCK_CREATE"] = OpKind.LandlockCreate, ["HUSK_OP_LANDLOCK_RULE"] = OpKind.LandlockRule,
                 ["HUSK_OP_LANDLOCK_RESTRICT"] = OpKind.LandlockRestrict, ["HUSK_OP_SET_CTTY"] = OpKind.SetCtty, ["HUSK_OP_OPEN_PTY"] = OpKind.OpenPty,
-                ["HUSK_REPORT_TERMINAL"] = ReportKind.Terminal,
+                ["HUSK_REPORT_TERMINAL"] = ReportKind.Terminal, ["HUSK_REPORT_HELLO"] = ReportKind.Hello,
                 ["HUSK_F_TRY"] = OpFlags.Try, ["HUSK_F_READONLY"] = OpFlags.ReadOnly, ["HUSK_F_DEVICES"] = OpFlags.Devices,
                 ["HUSK_F_IF_WRITABLE"] = OpFlags.IfWritable, ["HUSK_F_SOURCE_FD"] = OpFlags.SourceFd, ["HUSK_F_PARENTS"] = OpFlags.Parents,
                 ["HUSK_F_BIND_DATA"] = OpFlags.BindData, ["HUSK_F_SEARCH_PATH"] = OpFlags.SearchPath, ["HUSK_F_SETGROUPS"] = OpFlags.SetGroups,

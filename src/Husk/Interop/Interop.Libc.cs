@@ -67,6 +67,31 @@ internal static partial class Interop
     [LibraryImport(Libraries.Libc, EntryPoint = "send", SetLastError = true)]
     internal static unsafe partial nint Send(int fd, void* buf, nuint count, int flags);
 
+    [LibraryImport(Libraries.Libc, EntryPoint = "socketpair", SetLastError = true)]
+    private static unsafe partial int SocketPair(int domain, int type, int protocol, int* fds);
+
+    [LibraryImport(Libraries.Libc, EntryPoint = "setsockopt", SetLastError = true)]
+    private static unsafe partial int SetSockOpt(int fd, int level, int name, void* value, uint length);
+
+    /// <summary>A seqpacket socketpair whose first end receives SCM_CREDENTIALS.</summary>
+    internal static unsafe (SafeFd Parent, SafeFd Child) ChannelPair()
+    {
+        const int AF_UNIX = 1, SOCK_SEQPACKET = 5, SOCK_CLOEXEC = 0x80000, SOL_SOCKET = 1, SO_PASSCRED = 16;
+        int* fds = stackalloc int[2];
+        if (SocketPair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0)
+            throw SyscallException.FromLastError("socketpair");
+        var parent = new SafeFd(fds[0]);
+        var child = new SafeFd(fds[1]);
+        int one = 1;
+        if (SetSockOpt(fds[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof(int)) != 0)
+        {
+            parent.Dispose();
+            child.Dispose();
+            throw SyscallException.FromLastError("setsockopt", "SO_PASSCRED");
+        }
+        return (parent, child);
+    }
+
     [LibraryImport(Libraries.Libc, EntryPoint = "pipe2", SetLastError = true)]
     internal static unsafe partial int Pipe2(int* fds, int flags);
 

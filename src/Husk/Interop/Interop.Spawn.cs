@@ -98,6 +98,7 @@ internal static partial class Interop
         public const int Pid = 2;
         public const int Listener = 3;
         public const int Terminal = 4;
+        public const int Hello = 5;
     }
 
     internal const int SpawnMounts = 1;
@@ -129,6 +130,8 @@ internal static partial class Interop
         public int InitFd;
         public int Flags;
         public ulong HostMountNamespace;
+        public int Channel;
+        public int ChannelPeer;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -136,8 +139,8 @@ internal static partial class Interop
     {
         public int Pid;
         public int Pidfd;
-        public int Channel;
         public int Error;
+        public int Reserved;
     }
 
     [StructLayout(LayoutKind.Sequential)]

@@ -51,63 +51,125 @@ internal static class Launcher
         if (plan.UsesInit)
             (statusRead, statusWrite) = Pipe();
         var initFd = InitImage.Value;
-        SpawnResult result;
-        using (var native = new NativePlan(plan))
+        var (channel, childEnd) = ChannelPair();
+        using var native = new NativePlan(plan);
+        if (statusWrite is not null)
         {
-            if (statusWrite is not null)
+            for (int i = 0; i < native.Count; i++)
             {
-                for (int i = 0; i < native.Count; i++)
-                {
-                    if (native.Ops[i].Kind == OpKind.Fork && (native.Ops[i].Flags & OpFlags.InitStatus) != 0)
-                        native.Ops[i].Fd = statusWrite.Fd;
-                }
+                if (native.Ops[i].Kind == OpKind.Fork && (native.Ops[i].Flags & OpFlags.InitStatus) != 0)
+                    native.Ops[i].Fd = statusWrite.Fd;
             }
-            var args = new SpawnArgs
-            {
-                CloneFlags = plan.CloneFlags,
-                Ops = (ulong)native.Ops,
-                OpCount = (uint)native.Count,
-                CgroupFd = hooks?.Cgroup?.Fd ?? -1,
-                InitFd = initFd.Fd,
-                Flags = plan.HasMounts ? SpawnMounts : 0,
-                HostMountNamespace = host.MountNamespace,
-            };
-            result = SpawnThread.Invoke(() => Spawn(args));
+        }
+        var args = new SpawnArgs
+        {
+            CloneFlags = plan.CloneFlags,
+            Ops = (ulong)native.Ops,
+            OpCount = (uint)native.Count,
+            CgroupFd = hooks?.Cgroup?.Fd ?? -1,
+            InitFd = initFd.Fd,
+            Flags = plan.HasMounts ? SpawnMounts : 0,
+            HostMountNamespace = host.MountNamespace,
+            Channel = childEnd.Fd,
+            ChannelPeer = channel.Fd,
+        };
+        // The spawn thread sleeps in clone3 until the child execs; this thread serves the channel.
+        var spawn = SpawnThread.Run(() =>
+        {
+            var r = Spawn(args);
+            // The child has its own copies now: ours must go, or the channel would never reach EOF.
+            childEnd.Dispose();
             statusWrite?.Dispose();
-            if (result.Pid < 0)
+            return r;
+        });
+        SafePidfd? pidfd = null;
+        try
+        {
+            using (channel)
             {
-                statusRead?.Dispose();
-                throw CloneFailure((Errno)result.Error, plan.CloneFlags);
-            }
-
-            var pidfd = new SafePidfd(result.Pidfd);
-            using var channel = new SafeFd(result.Channel);
-            try
-            {
-                WriteIdMaps(plan.IdMaps, result.Pid);
-                if (!plan.ReportsPid)
-                    hooks?.SandboxPidKnown?.Invoke(result.Pid);
-                hooks?.BeforeRelease?.Invoke(result.Pid);
-                byte go = 1;
-                if (Send(channel.Fd, &go, 1, 0x4000 /* MSG_NOSIGNAL */) != 1)
-                    throw new SandboxSetupException("husk: the sandbox died before it started", (Errno)Marshal.GetLastPInvokeError());
-                var outcome = ReadReports(channel.Fd, plan, hooks);
-                if (outcome.Error is { } error)
+                int? childPid = ReadHello(channel.Fd);
+                if (childPid is null)
                 {
-                    WaitPidfd(pidfd, WEXITED, out _, out _);
-                    throw error;
+                    var failed = spawn.GetAwaiter().GetResult();
+                    if (failed.Pid < 0)
+                        throw CloneFailure((Errno)failed.Error, plan.CloneFlags);
+                    pidfd = new SafePidfd(failed.Pidfd);
+                    throw new SandboxSetupException("husk: the sandbox process died before it started", Errno.ECHILD);
                 }
-                return new SandboxProcess(pidfd, result.Pid, outcome.SandboxPid ?? result.Pid, statusRead, outcome.Listener, outcome.Terminal);
+                int pid = childPid.Value;
+                Outcome outcome;
+                try
+                {
+                    WriteIdMaps(plan.IdMaps, pid);
+                    if (!plan.ReportsPid)
+                        hooks?.SandboxPidKnown?.Invoke(pid);
+                    hooks?.BeforeRelease?.Invoke(pid);
+                    byte go = 1;
+                    if (Send(channel.Fd, &go, 1, 0x4000 /* MSG_NOSIGNAL */) != 1)
+                        throw new SandboxSetupException("husk: the sandbox died before it started", (Errno)Marshal.GetLastPInvokeError());
+                    outcome = ReadReports(channel.Fd, plan, hooks);
+                }
+                catch
+                {
+                    // The child may be waiting for us or for a --block-fd: kill it, so that clone3
+                    // (sleeping until it execs or dies) returns. It is our unreaped child: its pid is safe.
+                    using (var doomed = PidfdOpen(pid))
+                    {
+                        if (doomed is not null)
+                            PidfdSendSignal(doomed, 9);
+                    }
+                    channel.Dispose();
+                    var r = spawn.GetAwaiter().GetResult();
+                    if (r.Pid >= 0)
+                        pidfd = new SafePidfd(r.Pidfd);
+                    throw;
+                }
+                var result = spawn.GetAwaiter().GetResult();
+                pidfd = new SafePidfd(result.Pidfd);
+                if (outcome.Error is { } error)
+                    throw error;
+                var process = new SandboxProcess(pidfd, result.Pid, outcome.SandboxPid ?? result.Pid, statusRead, outcome.Listener, outcome.Terminal);
+                pidfd = null;
+                return process;
             }
-            catch
+        }
+        catch
+        {
+            if (pidfd is not null)
             {
                 PidfdSendSignal(pidfd, 9);
                 WaitPidfd(pidfd, WEXITED, out _, out _);
                 pidfd.Dispose();
-                statusRead?.Dispose();
-                throw;
             }
+            else
+            {
+                // clone3 is still sleeping for a child that may never exec: it ends with the channel.
+                spawn.ContinueWith(t =>
+                {
+                    if (t.IsCompletedSuccessfully && t.Result.Pid >= 0)
+                    {
+                        using var p = new SafePidfd(t.Result.Pidfd);
+                        PidfdSendSignal(p, 9);
+                        WaitPidfd(p, WEXITED, out _, out _);
+                    }
+                }, TaskScheduler.Default);
+            }
+            statusRead?.Dispose();
+            throw;
         }
+    }
+
+    /// <summary>The child's first message: its pid, in SCM_CREDENTIALS; null when the channel closed (clone failed).</summary>
+    private static unsafe int? ReadHello(int channel)
+    {
+        var msg = ReceiveOne(channel, out int? credPid, out int? passedFd);
+        if (passedFd is not null)
+            Close(passedFd.Value);
+        if (msg is null)
+            return null;
+        if (msg.Value.Kind != ReportKind.Hello || credPid is null)
+            throw new SandboxSetupException("husk: the sandbox sent an unexpected first message", Errno.EINVAL);
+        return credPid;
     }
 
     private static unsafe SpawnResult Spawn(SpawnArgs args)
@@ -149,14 +211,15 @@ internal static class Launcher
     private const int SCM_CREDENTIALS = 2;
     private const int MSG_CMSG_CLOEXEC = 0x40000000;
 
-    /// <summary>Reads the child's messages until every child-side copy of the channel is closed by exec.</summary>
-    private static unsafe Outcome ReadReports(int channel, SpawnPlan plan, LaunchHooks? hooks)
+    /// <summary>One message from the child, with the pid and descriptor it carries; null at end of stream.</summary>
+    private static unsafe Report? ReceiveOne(int channel, out int? credPid, out int? passedFd)
     {
-        var outcome = new Outcome();
         Report report;
         byte* control = stackalloc byte[128];
         while (true)
         {
+            credPid = null;
+            passedFd = null;
             var iov = new IoVec { Base = (nint)(&report), Length = (nuint)sizeof(Report) };
             var msg = new MsgHdr { Iov = (nint)(&iov), IovLength = 1, Control = (nint)control, ControlLength = 128 };
             nint n = RecvMsg(channel, &msg, MSG_CMSG_CLOEXEC);
@@ -168,9 +231,8 @@ internal static class Launcher
                 throw new SyscallException("recvmsg", "sandbox channel", (Errno)e);
             }
             if (n == 0)
-                return outcome;
-            // Walk the control messages: credentials carry a pid, rights carry a listener fd.
-            int? credPid = null, passedFd = null;
+                return null;
+            // Control messages: credentials carry a pid, rights carry a descriptor.
             for (nuint off = 0; off + 16 <= msg.ControlLength;)
             {
                 nuint len = *(nuint*)(control + off);
@@ -184,6 +246,16 @@ internal static class Launcher
                     passedFd = *(int*)(control + off + 16);
                 off += (len + 7) & ~(nuint)7;
             }
+            return report;
+        }
+    }
+
+    /// <summary>Reads the child's messages until every child-side copy of the channel is closed by exec.</summary>
+    private static Outcome ReadReports(int channel, SpawnPlan plan, LaunchHooks? hooks)
+    {
+        var outcome = new Outcome();
+        while (ReceiveOne(channel, out int? credPid, out int? passedFd) is { } report)
+        {
             switch (report.Kind)
             {
                 case ReportKind.Pid when credPid is not null:
@@ -203,6 +275,7 @@ internal static class Launcher
             if (passedFd is not null && report.Kind is not (ReportKind.Listener or ReportKind.Terminal))
                 Close(passedFd.Value);
         }
+        return outcome;
     }
 
     private static SandboxSetupException Describe(SpawnPlan plan, Report report)

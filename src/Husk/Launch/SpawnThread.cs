@@ -13,20 +13,6 @@ internal static class SpawnThread
     private static Thread? _thread;
     private static readonly object Gate = new();
 
-    /// <summary>
-    /// Makes the calling thread the spawn thread. For a program whose main thread lives as long as
-    /// its sandboxes (the CLI), this saves starting another thread.
-    /// </summary>
-    public static void AdoptCurrentThread()
-    {
-        lock (Gate)
-        {
-            if (_thread is not null && _thread != Thread.CurrentThread)
-                throw new InvalidOperationException("the spawn thread is already running");
-            _thread = Thread.CurrentThread;
-        }
-    }
-
     private static Thread Current
     {
         get
@@ -53,33 +39,27 @@ internal static class SpawnThread
             work();
     }
 
-    /// <summary>Runs <paramref name="work"/> on the spawn thread and returns its result.</summary>
-    public static T Invoke<T>(Func<T> work)
+    /// <summary>
+    /// Runs <paramref name="work"/> on the spawn thread. The spawn thread sleeps in clone3 until a
+    /// child execs, while the caller serves the child's channel, so the caller never is the spawn
+    /// thread.
+    /// </summary>
+    public static Task<T> Run<T>(Func<T> work)
     {
-        var spawnThread = Current;
-        if (Thread.CurrentThread == spawnThread)
-            return work();
-        using var done = new ManualResetEventSlim();
-        T result = default!;
-        Exception? error = null;
+        if (Thread.CurrentThread == Current)
+            throw new InvalidOperationException("husk: the spawn thread cannot wait for its own child");
+        var tcs = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
         Queue.Add(() =>
         {
             try
             {
-                result = work();
+                tcs.SetResult(work());
             }
             catch (Exception e)
             {
-                error = e;
-            }
-            finally
-            {
-                done.Set();
+                tcs.SetException(e);
             }
         });
-        done.Wait();
-        if (error is not null)
-            throw error;
-        return result;
+        return tcs.Task;
     }
 }

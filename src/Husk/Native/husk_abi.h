@@ -98,15 +98,20 @@ typedef struct husk_spawn_args {
     int32_t init_fd;        /* sealed memfd holding husk-init */
     int32_t flags;          /* HUSK_SPAWN_* */
     uint64_t host_mntns;    /* inode of the supervisor's mount namespace */
+    int32_t channel;        /* the child's end of the supervisor's seqpacket channel (close-on-exec) */
+    int32_t channel_peer;   /* the supervisor's end, which the child closes at once */
 } husk_spawn_args;
 
 #define HUSK_SPAWN_MOUNTS 1  /* the plan mounts: refuse to run in the host's mount namespace */
 
+/* husk_spawn returns once the child has exec'd (or died): it shares the caller's memory until
+ * then (CLONE_VM|CLONE_VFORK). Meanwhile another thread serves the channel: the child says hello
+ * with its pid, waits for its ids to be mapped and the go byte, then reports until exec. */
 typedef struct husk_spawn_result {
     int32_t pid;
     int32_t pidfd;
-    int32_t channel;        /* seqpacket socket: release the child, read its reports */
     int32_t error;          /* errno when husk_spawn itself failed */
+    int32_t reserved;
 } husk_spawn_result;
 
 /* A message from the child on the channel: 24 bytes. */
@@ -115,6 +120,7 @@ enum {
     HUSK_REPORT_PID = 2,    /* its SCM_CREDENTIALS carry the sandbox process pid, translated by the kernel */
     HUSK_REPORT_LISTENER = 3, /* a seccomp listener fd travels with this message */
     HUSK_REPORT_TERMINAL = 4, /* the master of the sandbox's pseudo-terminal travels with this message */
+    HUSK_REPORT_HELLO = 5,  /* first message: SCM_CREDENTIALS carry the cloned child's pid */
 };
 
 typedef struct husk_report {

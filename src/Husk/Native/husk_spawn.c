@@ -44,6 +44,7 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <pthread.h>
 
 #ifndef CLONE_INTO_CGROUP
 #define CLONE_INTO_CGROUP 0x200000000ULL
@@ -174,6 +175,8 @@ static _Noreturn void sys_exit(int code)
 
 /* ---- the child's state: static, because the child has its own copy ---- */
 
+/* The child's state. With CLONE_VM the child works in the supervisor's memory, so this is reset
+ * at the start of every child; husk_spawn runs one child chain at a time (spawn_lock). */
 static int channel_fd = -1;     /* child end of the supervisor channel */
 static bool building;           /* between ROOT_BEGIN and ROOT_FINISH: /newroot and /oldroot exist */
 static int hostproc_fd = -1;    /* the host's /proc, opened before the pivot */
@@ -208,6 +211,28 @@ static _Noreturn void fail(int op, int step, int error)
 
 /* Errors inside an op carry their step in this global, set just before the call. */
 static int current_step;
+static bool checked_mntns;       /* the first mount op checked we are not in the host's namespace */
+static bool own_memory;          /* a copy of the supervisor's memory (not borrowed with CLONE_VM) */
+static char *fork_stack_base;    /* stacks for the children the plan forks, one per depth */
+static int fork_depth;
+
+#define CHILD_STACK_SIZE (256 * 1024)
+#define FORK_DEPTH 4 /* forks a plan may contain; slot 0 is the first child's own stack */
+
+static void reset_child_state(void)
+{
+    channel_fd = -1;
+    building = false;
+    hostproc_fd = -1;
+    landlock_fd = -1;
+    pty_slave = -1;
+    lock_count = 0;
+    bindfile_counter = 0;
+    current_step = 0;
+    checked_mntns = false;
+    own_memory = false;
+    fork_depth = 0;
+}
 
 #define CHECK(expr)                                   \
     do {                                              \
@@ -251,7 +276,7 @@ static int fmt_int(char *buf, size_t cap, long v)
 /* ---- path resolution ---- */
 
 static int ensure_node(unsigned root, const char *path, bool dir, mode_t mode);
-static int send_own_pid(int index);
+static int send_own_pid_kind(int kind, int index);
 static _Noreturn void become_init(const husk_op *op, int index, pid_t child, int init_fd);
 
 /* Opens the directory a root names. The new root is looked up by path each time, because
@@ -1072,10 +1097,6 @@ static _Noreturn void become_init(const husk_op *op, int index, pid_t child, int
 }
 
 /* Stacks for children forked with CLONE_VM: one per fork depth (at most three in a plan). */
-#define FORK_STACK_SIZE (128 * 1024)
-#define FORK_DEPTH 4
-static char fork_stacks[FORK_DEPTH][FORK_STACK_SIZE] __attribute__((aligned(64)));
-static int fork_depth;
 
 struct fork_ctx {
     const husk_spawn_args *args;
@@ -1092,7 +1113,7 @@ static int fork_child(void *p)
     sigprocmask(SIG_SETMASK, &ctx->mask, NULL);
     /* Die with our new parent, which dies with the supervisor. */
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    if ((ctx->op->flags & HUSK_F_REPORT_PID) && send_own_pid(ctx->index) < 0)
+    if ((ctx->op->flags & HUSK_F_REPORT_PID) && send_own_pid_kind(HUSK_REPORT_PID, ctx->index) < 0)
         fail(ctx->index, HUSK_STEP_NONE, errno);
     /* The locks are husk-init's to hold; the payload does not get them. */
     for (int i = 0; i < lock_count; i++)
@@ -1121,8 +1142,8 @@ static int op_fork(const husk_op *op, int index, const husk_spawn_args *args)
     for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
         sigaddset(&block, forwarded[i]);
     sigprocmask(SIG_BLOCK, &block, &ctx.mask);
-    char *stack_top = fork_stacks[fork_depth] + FORK_STACK_SIZE;
     fork_depth++;
+    char *stack_top = fork_stack_base + (size_t)(fork_depth + 1) * CHILD_STACK_SIZE;
     pid_t child = clone(fork_child, stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, &ctx);
     CHECK(child);
     become_init(op, index, child, args->init_fd);
@@ -1166,34 +1187,18 @@ static int op_chdir(const husk_op *op)
     return -1;
 }
 
-/* Sends our pid with SCM_CREDENTIALS: the kernel translates it into the supervisor's pid namespace. */
-static int send_own_pid(int index)
+/* Sends a message the kernel stamps with our credentials (the supervisor's end has SO_PASSCRED),
+ * translating our pid into the supervisor's pid namespace. Passing SCM_CREDENTIALS ourselves
+ * would fail while our ids are still unmapped. */
+static int send_own_pid_kind(int kind, int index)
 {
     husk_report r;
     memset(&r, 0, sizeof r);
-    r.kind = HUSK_REPORT_PID;
+    r.kind = kind;
     r.op = index;
-    struct iovec iov = { &r, sizeof r };
-    char control[CMSG_SPACE(sizeof(struct ucred))];
-    memset(control, 0, sizeof control);
-    struct msghdr msg;
-    memset(&msg, 0, sizeof msg);
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_CREDENTIALS;
-    c->cmsg_len = CMSG_LEN(sizeof(struct ucred));
-    struct ucred cred;
-    cred.pid = getpid();
-    cred.uid = geteuid();
-    cred.gid = getegid();
-    memcpy(CMSG_DATA(c), &cred, sizeof cred);
     ssize_t n;
     do
-        n = sendmsg(channel_fd, &msg, MSG_NOSIGNAL);
+        n = send(channel_fd, &r, sizeof r, MSG_NOSIGNAL);
     while (n < 0 && errno == EINTR);
     return n < 0 ? -1 : 0;
 }
@@ -1214,8 +1219,8 @@ static int run_op(const husk_op *op, int index, const husk_spawn_args *args, int
         if (n <= 0) /* the supervisor went away */
             sys_exit(127);
         /* Ids are mapped now (that needed our /proc files to belong to the caller): from here on,
-         * nothing may read this copy of the supervisor's memory. */
-        return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+         * nothing may read a copy of the supervisor's memory. */
+        return own_memory ? prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) : 0;
     }
     case HUSK_OP_SETNS:
         return setns(op->fd, (int)op->a);
@@ -1360,28 +1365,41 @@ static int run_op(const husk_op *op, int index, const husk_spawn_args *args, int
     }
 }
 
-static _Noreturn void child_main(const husk_spawn_args *args, int channel, pid_t supervisor)
+/* Says hello with our pid (SCM_CREDENTIALS: the kernel translates it into the supervisor's pid
+ * namespace), so the supervisor can map our ids while its spawning thread waits for our exec. */
+static int send_hello(void)
 {
-    channel_fd = channel;
+    return send_own_pid_kind(HUSK_REPORT_HELLO, -1);
+}
+
+static _Noreturn void child_main(const husk_spawn_args *args, char *stacks, pid_t supervisor, bool copied)
+{
+    reset_child_state();
+    own_memory = copied;
+    channel_fd = args->channel;
+    /* Our copy of the supervisor's end would keep our own end from ever seeing EOF. */
+    close(args->channel_peer);
+    fork_stack_base = stacks;
     const husk_op *ops = (const husk_op *)(uintptr_t)args->ops;
-    /* Nothing may read our copy of the supervisor's memory. Only while the supervisor maps our
-     * ids (WAIT_PARENT, always first then) do our /proc files stay the caller's, as id mapping
-     * needs; no sandboxed code exists until long after. */
-    if (args->op_count == 0 || ops[0].kind != HUSK_OP_WAIT_PARENT)
+    /* A copy of the supervisor's memory must not be readable: it turns non-dumpable (once its
+     * ids are mapped: until then the supervisor needs its /proc files, see WAIT_PARENT). Borrowed
+     * memory (CLONE_VM) is the supervisor's own, not a copy, and dumpability belongs to the
+     * memory: setting it here would change the supervisor. No sandboxed code runs before exec. */
+    if (own_memory && (args->op_count == 0 || ops[0].kind != HUSK_OP_WAIT_PARENT))
         prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if (!(args->clone_flags & CLONE_NEWPID) && getppid() != supervisor)
         sys_exit(127);
     reset_signals();
     umask(0);
-
+    if (send_hello() < 0)
+        sys_exit(127);
     run_ops(args, 0);
 }
 
 static _Noreturn void run_ops(const husk_spawn_args *args, uint32_t start)
 {
     const husk_op *ops = (const husk_op *)(uintptr_t)args->ops;
-    static bool checked_mntns;
     for (uint32_t i = start; i < args->op_count; i++) {
         const husk_op *op = &ops[i];
         bool mounts = op->kind == HUSK_OP_ROOT_BEGIN || op->kind == HUSK_OP_BIND || op->kind == HUSK_OP_MOUNT ||
@@ -1406,24 +1424,82 @@ static _Noreturn void run_ops(const husk_spawn_args *args, uint32_t start)
     fail((int)args->op_count, HUSK_STEP_NONE, ENOEXEC);
 }
 
+/* clone3 with a new stack, calling fn(arg) in the child (glibc exports no clone3 wrapper). The
+ * child starts on the stack clone_args names; registers other than rax/x0 survive the call. */
+long husk_clone3_call(struct clone_args *args, size_t size, int (*fn)(void *), void *arg);
+#if defined(__x86_64__)
+__asm__(".text\n"
+        ".type husk_clone3_call, @function\n"
+        "husk_clone3_call:\n"
+        "  mov %rdx, %r8\n"          /* fn */
+        "  mov %rcx, %r9\n"          /* arg */
+        "  mov $435, %eax\n"         /* __NR_clone3 */
+        "  syscall\n"
+        "  test %rax, %rax\n"
+        "  jnz 1f\n"
+        "  xor %ebp, %ebp\n"
+        "  mov %r9, %rdi\n"
+        "  call *%r8\n"
+        "  mov %eax, %edi\n"
+        "  mov $231, %eax\n"         /* __NR_exit_group */
+        "  syscall\n"
+        "  hlt\n"
+        "1: ret\n"
+        ".size husk_clone3_call, .-husk_clone3_call\n");
+#elif defined(__aarch64__)
+__asm__(".text\n"
+        ".type husk_clone3_call, %function\n"
+        "husk_clone3_call:\n"
+        "  mov x10, x2\n"
+        "  mov x11, x3\n"
+        "  mov x8, #435\n"
+        "  svc #0\n"
+        "  cbnz x0, 1f\n"
+        "  mov x29, #0\n"
+        "  mov x30, #0\n"
+        "  mov x0, x11\n"
+        "  blr x10\n"
+        "  mov x8, #94\n"            /* __NR_exit_group */
+        "  svc #0\n"
+        "  brk #0\n"
+        "1: ret\n"
+        ".size husk_clone3_call, .-husk_clone3_call\n");
+#else
+#error "husk_spawn supports x86_64 and aarch64"
+#endif
+
+struct spawn_ctx {
+    const husk_spawn_args *args;
+    char *stacks;
+    pid_t supervisor;
+};
+
+static int spawn_child(void *p)
+{
+    struct spawn_ctx *ctx = p;
+    child_main(ctx->args, ctx->stacks, ctx->supervisor, false);
+}
+
+/* One child chain at a time works in our memory. */
+static pthread_mutex_t spawn_lock = PTHREAD_MUTEX_INITIALIZER;
+
 HUSK_EXPORT int32_t husk_spawn(const husk_spawn_args *args, husk_spawn_result *result)
 {
-    int sv[2];
     memset(result, 0, sizeof *result);
     result->pid = -1;
     result->pidfd = -1;
-    result->channel = -1;
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+    size_t region = (size_t)(FORK_DEPTH + 1) * CHILD_STACK_SIZE;
+    char *stacks = mmap(NULL, region, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+    if (stacks == MAP_FAILED) {
         result->error = errno;
         return -1;
     }
-    int one = 1;
-    setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
-    pid_t supervisor = getpid();
-    /* The runtime's signal handlers must never run in the child: block everything
-     * across the clone; the child resets dispositions before unblocking. */
+    struct spawn_ctx ctx = { args, stacks, getpid() };
+    /* The runtime's signal handlers must never run in the child: block everything across the
+     * clone; the child resets dispositions before unblocking. */
     sigset_t all, old;
     sigfillset(&all);
+    pthread_mutex_lock(&spawn_lock);
     pthread_sigmask(SIG_SETMASK, &all, &old);
 
     int pidfd = -1;
@@ -1436,22 +1512,34 @@ HUSK_EXPORT int32_t husk_spawn(const husk_spawn_args *args, husk_spawn_result *r
         ca.flags |= CLONE_INTO_CGROUP;
         ca.cgroup = (uint64_t)args->cgroup_fd;
     }
-    long pid = sys_clone3(&ca);
-    if (pid == 0) {
-        close(sv[0]);
-        child_main(args, sv[1], supervisor);
+    long pid;
+    if (!(args->clone_flags & CLONE_NEWTIME)) {
+        /* posix_spawn's way: the child borrows our memory and we sleep until it execs, instead of
+         * copying an address space the size of a .NET process. (A new time namespace cannot share
+         * memory with its parent, so it takes the copying path.) */
+        ca.flags |= CLONE_VM | CLONE_VFORK;
+        ca.stack = (uint64_t)(uintptr_t)stacks;
+        ca.stack_size = CHILD_STACK_SIZE;
+        pid = husk_clone3_call(&ca, sizeof ca, spawn_child, &ctx);
+        if (pid < 0) {
+            errno = (int)-pid;
+            pid = -1;
+        }
+    } else {
+        pid = sys_clone3(&ca);
+        if (pid == 0)
+            child_main(args, stacks, ctx.supervisor, true);
     }
     int e = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    close(sv[1]);
+    pthread_mutex_unlock(&spawn_lock);
+    munmap(stacks, region);
     if (pid < 0) {
-        close(sv[0]);
         result->error = e;
         return -1;
     }
     result->pid = (int32_t)pid;
     result->pidfd = pidfd;
-    result->channel = sv[0];
     return 0;
 }
 
@@ -1506,13 +1594,14 @@ HUSK_EXPORT int32_t husk_abi_layout(int32_t which, int32_t field)
         const int32_t v[] = { (int32_t)sizeof(husk_spawn_args), OFF(husk_spawn_args, clone_flags),
                               OFF(husk_spawn_args, ops), OFF(husk_spawn_args, op_count),
                               OFF(husk_spawn_args, cgroup_fd), OFF(husk_spawn_args, init_fd),
-                              OFF(husk_spawn_args, flags), OFF(husk_spawn_args, host_mntns) };
+                              OFF(husk_spawn_args, flags), OFF(husk_spawn_args, host_mntns),
+                              OFF(husk_spawn_args, channel), OFF(husk_spawn_args, channel_peer) };
         return field < (int32_t)(sizeof v / sizeof v[0]) ? v[field] : -1;
     }
     case 2: {
         const int32_t v[] = { (int32_t)sizeof(husk_spawn_result), OFF(husk_spawn_result, pid),
-                              OFF(husk_spawn_result, pidfd), OFF(husk_spawn_result, channel),
-                              OFF(husk_spawn_result, error) };
+                              OFF(husk_spawn_result, pidfd), OFF(husk_spawn_result, error),
+                              OFF(husk_spawn_result, reserved) };
         return field < (int32_t)(sizeof v / sizeof v[0]) ? v[field] : -1;
     }
     case 3: {

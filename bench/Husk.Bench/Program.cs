@@ -1,0 +1,90 @@
+using System.Collections.Immutable;
+using System.Diagnostics;
+using Husk;
+
+// Library launches: sandboxes per second from one warm process, against spawning bwrap per launch.
+// usage: Husk.Bench [seconds-per-measurement] [concurrency]
+double seconds = args.Length > 0 ? double.Parse(args[0], System.Globalization.CultureInfo.InvariantCulture) : 5;
+int concurrency = args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : Environment.ProcessorCount;
+
+string? bwrap = new[] { "/usr/bin/bwrap", "/usr/local/bin/bwrap" }.FirstOrDefault(File.Exists);
+var env = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>().Select(e => $"{e.Key}={e.Value}").ToImmutableArray();
+
+// The same isolation as: bwrap --unshare-all --ro-bind / / --dev /dev --proc /proc /bin/true
+var spec = new SandboxSpec
+{
+    Command = ["/bin/true"],
+    Environment = env,
+    Namespaces = NamespaceKinds.AllButTime,
+    Mounts = [new BindMount("/", "/") { ReadOnly = true }, new DevMount("/dev"), new ProcMount("/proc")],
+    NewSession = false,
+};
+
+double Rate(string name, int workers, Action launch)
+{
+    for (int i = 0; i < 5; i++)
+        launch(); // warm up
+    long count = 0;
+    var sw = Stopwatch.StartNew();
+    var threads = Enumerable.Range(0, workers).Select(_ => new Thread(() =>
+    {
+        while (sw.Elapsed.TotalSeconds < seconds)
+        {
+            launch();
+            Interlocked.Increment(ref count);
+        }
+    })).ToList();
+    threads.ForEach(t => t.Start());
+    threads.ForEach(t => t.Join());
+    double rate = count / sw.Elapsed.TotalSeconds;
+    Console.WriteLine($"{name,-44} {workers} worker(s)  {rate,8:F1} sandboxes/s  ({count} in {sw.Elapsed.TotalSeconds:F1} s)");
+    return rate;
+}
+
+void LaunchHusk()
+{
+    using var p = Sandbox.Start(spec);
+    var exit = p.WaitForExit();
+    if (exit.ExitCode != 0)
+        throw new InvalidOperationException($"husk: /bin/true exited {exit.ShellStatus}");
+}
+
+void LaunchBwrap()
+{
+    var psi = new ProcessStartInfo(bwrap!) { UseShellExecute = false };
+    foreach (string a in new[] { "--unshare-all", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "/bin/true" })
+        psi.ArgumentList.Add(a);
+    using var p = Process.Start(psi)!;
+    p.WaitForExit();
+    if (p.ExitCode != 0)
+        throw new InvalidOperationException($"bwrap exited {p.ExitCode}");
+}
+
+if (Environment.GetEnvironmentVariable("HUSK_PHASES") is not null)
+{
+    var sw0 = new Stopwatch();
+    double start = 0, wait = 0;
+    for (int i = 0; i < 60; i++)
+    {
+        sw0.Restart();
+        using var p = Sandbox.Start(spec);
+        double t1 = sw0.Elapsed.TotalMilliseconds;
+        p.WaitForExit();
+        double t2 = sw0.Elapsed.TotalMilliseconds;
+        if (i >= 10) { start += t1; wait += t2 - t1; }
+    }
+    Console.WriteLine($"start {start / 50:F2} ms, wait {wait / 50:F2} ms, rss {Environment.WorkingSet / 1048576} MiB");
+    return;
+}
+Console.WriteLine($"library launches, {seconds} s each, {Environment.ProcessorCount} cores, uid {Environment.UserName}");
+double huskSerial = Rate("Husk library (Sandbox.Start)", 1, LaunchHusk);
+double huskParallel = Rate("Husk library (Sandbox.Start)", concurrency, LaunchHusk);
+if (bwrap is null)
+{
+    Console.WriteLine("bwrap not found: install Debian's bubblewrap for the comparison");
+    return;
+}
+double bwrapSerial = Rate($"spawning {bwrap} per launch", 1, LaunchBwrap);
+double bwrapParallel = Rate($"spawning {bwrap} per launch", concurrency, LaunchBwrap);
+Console.WriteLine($"ratio (Husk / bwrap), 1 worker:  {huskSerial / bwrapSerial:F2}x");
+Console.WriteLine($"ratio (Husk / bwrap), {concurrency} workers: {huskParallel / bwrapParallel:F2}x");
