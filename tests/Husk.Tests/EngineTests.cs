@@ -4,6 +4,7 @@ using Husk.Launch;
 namespace Husk.Tests;
 
 /// <summary>Real sandboxes through the library, looked at from inside with the probe.</summary>
+[Collection(ProcessWideStateCollection.ProcessWideState)]
 public class EngineTests
 {
     [Fact]
