@@ -66,8 +66,11 @@ public sealed record SandboxSpec
     /// <summary>Paths (inside) the sandbox's init holds a read lock on while it runs.</summary>
     public ImmutableArray<string> LockFiles { get; init; } = [];
 
-    /// <summary>The payload's capabilities.</summary>
-    public CapabilitySet Capabilities { get; init; } = CapabilitySet.None;
+    /// <summary>
+    /// The payload's capabilities, or null to leave them as the caller's process has them and let
+    /// exec apply the usual rules (root in a new user namespace then keeps its full set).
+    /// </summary>
+    public CapabilitySet? Capabilities { get; init; } = CapabilitySet.None;
     /// <summary>Set no_new_privs: exec can never gain privileges.</summary>
     public bool NoNewPrivileges { get; init; } = true;
     /// <summary>Classic BPF programs (8 bytes per instruction), installed last, in order.</summary>

@@ -1,0 +1,53 @@
+using System.Text.Json;
+using Husk.Launch;
+
+namespace Husk.Tests;
+
+/// <summary>
+/// Spec options that relax the engine's defaults for peers that do so (mkosi-sandbox binds without
+/// nosuid, keeps the loopback down, shares its mounts...), each looked at from inside.
+/// </summary>
+public class SpecOptionTests
+{
+    private const int CapSysAdmin = 21;
+
+    /// <summary>A root with /usr and the probe, no /proc of its own (the host's is bound).</summary>
+    private static SandboxSpec Minimal(params MountOp[] extra) => TestEnvironment.Spec() with
+    {
+        Mounts =
+        [
+            new BindMount("/usr", "/usr") { ReadOnly = true },
+            new MakeSymlink("usr/bin", "/bin"),
+            new MakeSymlink("usr/lib", "/lib"),
+            new MakeSymlink("usr/lib64", "/lib64"),
+            new ProcMount("/proc"),
+            new BindMount(TestEnvironment.Probe, TestEnvironment.Probe),
+            .. extra,
+        ],
+    };
+
+    private static JsonElement Mount(JsonElement probe, string target) =>
+        probe.GetProperty("mounts").EnumerateArray().Last(m => m.GetProperty("target").GetString() == target);
+
+    private static string[] Flags(JsonElement mount) => mount.GetProperty("options").GetString()!.Split(',');
+
+    /// <summary>The host's per-mount flags of the mount holding path (a user namespace cannot clear them).</summary>
+    private static string[] HostFlags(string path)
+    {
+        var host = JsonDocument.Parse(TestEnvironment.Exec(TestEnvironment.Probe, []).Stdout).RootElement;
+        var best = host.GetProperty("mounts").EnumerateArray()
+            .Where(m => path == m.GetProperty("target").GetString() || path.StartsWith(m.GetProperty("target").GetString()!.TrimEnd('/') + "/", StringComparison.Ordinal))
+            .OrderBy(m => m.GetProperty("target").GetString()!.Length)
+            .Last();
+        return Flags(best);
+    }
+
+    [Fact]
+    public void Null_capabilities_leave_the_exec_rules_alone()
+    {
+        var probe = TestEnvironment.RunProbe(Minimal() with { Identity = Identity.Root, Capabilities = null, NoNewPrivileges = false });
+        ulong eff = Convert.ToUInt64(probe.GetProperty("status").GetProperty("CapEff").GetString(), 16);
+        Assert.NotEqual(0UL, eff & (1UL << CapSysAdmin)); // root in its user namespace keeps its full set
+        Assert.Equal("0", probe.GetProperty("status").GetProperty("NoNewPrivs").GetString());
+    }
+}
