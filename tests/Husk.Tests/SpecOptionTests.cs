@@ -50,4 +50,49 @@ public class SpecOptionTests
         Assert.NotEqual(0UL, eff & (1UL << CapSysAdmin)); // root in its user namespace keeps its full set
         Assert.Equal("0", probe.GetProperty("status").GetProperty("NoNewPrivs").GetString());
     }
+
+    [Fact]
+    public void Binds_and_tmpfs_can_keep_setuid_and_devices()
+    {
+        string dir = Directory.CreateTempSubdirectory("husk-attrs").FullName;
+        try
+        {
+            File.SetUnixFileMode(dir, (UnixFileMode)0x1FF);
+            var probe = TestEnvironment.RunProbe(Minimal(
+                new BindMount(dir, "/keep") { AllowSetuid = true, Devices = true },
+                new BindMount(dir, "/default"),
+                new TmpfsMount("/tkeep") { AllowSetuid = true, Devices = true },
+                new TmpfsMount("/tdefault")));
+            string[] host = HostFlags(dir);
+            string[] keep = Flags(Mount(probe, "/keep"));
+            Assert.Equal(host.Contains("nosuid"), keep.Contains("nosuid"));
+            Assert.Equal(host.Contains("nodev"), keep.Contains("nodev"));
+            Assert.Contains("nosuid", Flags(Mount(probe, "/default")));
+            Assert.Contains("nodev", Flags(Mount(probe, "/default")));
+            Assert.DoesNotContain("nosuid", Flags(Mount(probe, "/tkeep")));
+            Assert.DoesNotContain("nodev", Flags(Mount(probe, "/tkeep")));
+            Assert.Contains("nosuid", Flags(Mount(probe, "/tdefault")));
+            Assert.Contains("nodev", Flags(Mount(probe, "/tdefault")));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Root_tmpfs_flags_and_mode_follow_the_spec()
+    {
+        var plain = Mount(TestEnvironment.RunProbe(Minimal()), "/");
+        Assert.Contains("nosuid", Flags(plain));
+        Assert.Contains("nodev", Flags(plain));
+        Assert.Contains("mode=755", plain.GetProperty("super").GetString()!.Split(','));
+        var relaxed = Mount(TestEnvironment.RunProbe(Minimal() with
+        {
+            RootTmpfs = new RootTmpfs { Mode = 0x3FF, Devices = true, AllowSetuid = true },
+        }), "/");
+        Assert.DoesNotContain("nosuid", Flags(relaxed));
+        Assert.DoesNotContain("nodev", Flags(relaxed));
+        Assert.DoesNotContain(relaxed.GetProperty("super").GetString()!.Split(','), o => o.StartsWith("mode=", StringComparison.Ordinal));
+    }
 }

@@ -67,6 +67,7 @@ internal static partial class Interop
         public const uint SendListener = 1u << 17;
         public const uint IdenticalOk = 1u << 18;
         public const uint Dir = 1u << 19;
+        public const uint Setuid = 1u << 24;
 
         public static uint S1Root(uint root) => root & 3;
 

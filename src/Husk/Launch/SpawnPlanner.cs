@@ -53,6 +53,8 @@ internal static class SpawnPlanner
     private const uint MOUNT_ATTR_NODEV = 0x4;
     private const uint MOUNT_ATTR_NOEXEC = 0x8;
     private const int PR_SET_NO_NEW_PRIVS = 38;
+    private const ulong MS_NOSUID = 0x2;
+    private const ulong MS_NODEV = 0x4;
 
     /// <summary>Lock-file descriptors sit this high so they never collide with the caller's.</summary>
     internal const int LockFdBase = 0x7000;
@@ -138,7 +140,13 @@ internal static class SpawnPlanner
         bool hasMounts = spec.Mounts is not null && ns.HasFlag(NamespaceKinds.Mount);
         if (hasMounts)
         {
-            ops.Add(new PlannedOp(OpKind.RootBegin, $"set up the sandbox root on {spec.BuildBase}") { S1 = spec.BuildBase });
+            var rt = spec.RootTmpfs;
+            ops.Add(new PlannedOp(OpKind.RootBegin, $"set up the sandbox root on {spec.BuildBase}")
+            {
+                S1 = spec.BuildBase,
+                A = (rt.Devices ? 0 : MS_NODEV) | (rt.AllowSetuid ? 0 : MS_NOSUID),
+                S2 = "mode=" + Octal(rt.Mode),
+            });
             int tmpOverlays = 0;
             foreach (var op in spec.Mounts!.Value)
                 AddMountOp(ops, op, spec, host, ref tmpOverlays);
@@ -380,7 +388,8 @@ internal static class SpawnPlanner
                         | (b.ReadOnly ? OpFlags.ReadOnly : 0)
                         | (b.Devices ? OpFlags.Devices : 0)
                         | (b.Optional ? OpFlags.Try : 0)
-                        | (b.NoFollow ? OpFlags.NoFollow : 0),
+                        | (b.NoFollow ? OpFlags.NoFollow : 0)
+                        | (b.AllowSetuid ? OpFlags.Setuid : 0),
                 });
                 break;
             }
@@ -399,7 +408,8 @@ internal static class SpawnPlanner
                 var opts = new List<(string, string)> { ("mode", Octal(t.Mode)) };
                 if (t.Size is { } size)
                     opts.Add(("size", size.ToString(CultureInfo.InvariantCulture)));
-                ops.Add(MountFs("tmpfs", dst, opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, parentMode, $"mount tmpfs on {dst}", op));
+                uint attrs = (t.AllowSetuid ? 0 : MOUNT_ATTR_NOSUID) | (t.Devices ? 0 : MOUNT_ATTR_NODEV);
+                ops.Add(MountFs("tmpfs", dst, opts, attrs, parentMode, $"mount tmpfs on {dst}", op));
                 break;
             }
             case ProcMount:

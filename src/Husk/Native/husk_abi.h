@@ -13,7 +13,7 @@ enum {
     HUSK_OP_SETNS = 2,         /* fd, a = nstype */
     HUSK_OP_UNSHARE = 3,       /* a = CLONE_* flags */
     HUSK_OP_FORK = 4,          /* parent becomes husk-init waiting for the child; p1 = int32 fds it keeps, a = count, fd = status fd */
-    HUSK_OP_ROOT_BEGIN = 5,    /* s1 = base dir: tmpfs there, newroot + oldroot, pivot_root */
+    HUSK_OP_ROOT_BEGIN = 5,    /* s1 = base dir: tmpfs there (a = MS_* flags, s2 = options), newroot + oldroot, pivot_root */
     HUSK_OP_ROOT_FINISH = 6,   /* detach oldroot, pivot into newroot */
     HUSK_OP_BIND = 7,          /* s1 = source, s2 = destination (or fd = source fd) */
     HUSK_OP_MOUNT = 8,         /* s1 = fs type, s2 = destination, p1 = options block, a = MOUNT_ATTR_* */
@@ -71,6 +71,7 @@ enum {
 #define HUSK_F_SEND_LISTENER (1u << 17) /* seccomp: send the user-notify fd to the supervisor */
 #define HUSK_F_IDENTICAL_OK  (1u << 18) /* symlink: an identical existing link is fine */
 #define HUSK_F_DIR           (1u << 19) /* mount point is a directory even without a source */
+#define HUSK_F_SUID          (1u << 24) /* bind keeps setuid (no nosuid) */
 
 /* One operation: 72 bytes. */
 typedef struct husk_op {

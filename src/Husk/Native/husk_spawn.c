@@ -388,7 +388,7 @@ static int op_root_begin(const husk_op *op)
     current_step = HUSK_STEP_ATTR;
     CHECK(mount(NULL, "/", NULL, MS_SLAVE | MS_REC | MS_SILENT, NULL));
     current_step = HUSK_STEP_MOUNT;
-    CHECK(mount("tmpfs", base, "tmpfs", MS_NODEV | MS_NOSUID | MS_SILENT, "mode=0755"));
+    CHECK(mount("tmpfs", base, "tmpfs", (unsigned long)op->a | MS_SILENT, (const char *)(uintptr_t)op->s2));
     current_step = HUSK_STEP_DEST;
     CHECK(chdir(base));
     CHECK(mkdir("newroot", 0755));
@@ -483,12 +483,12 @@ static int op_bind(const husk_op *op, bool *skipped)
         return -1;
     }
     current_step = HUSK_STEP_ATTR;
-    uint64_t set = MOUNT_ATTR_NOSUID;
+    uint64_t set = (op->flags & HUSK_F_SUID) ? 0 : MOUNT_ATTR_NOSUID;
     if (!(op->flags & HUSK_F_DEVICES))
         set |= MOUNT_ATTR_NODEV;
     if (op->flags & HUSK_F_READONLY)
         set |= MOUNT_ATTR_RDONLY;
-    if (sys_mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, set, 0) < 0) {
+    if (set != 0 && sys_mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, set, 0) < 0) {
         e = errno;
         close(tree);
         errno = e;

@@ -21,13 +21,15 @@ public enum SourceRoot
     Sandbox,
 }
 
-/// <summary>Bind-mounts <paramref name="Source"/> (recursively) on the destination; always nosuid.</summary>
+/// <summary>Bind-mounts <paramref name="Source"/> (recursively) on the destination; nosuid unless asked.</summary>
 public sealed record BindMount(string Source, string Destination) : MountOp(Destination)
 {
     /// <summary>Read-only, recursively.</summary>
     public bool ReadOnly { get; init; }
     /// <summary>Keep device access (otherwise nodev).</summary>
     public bool Devices { get; init; }
+    /// <summary>Keep the source's setuid behaviour (otherwise nosuid), for peers that bind without it.</summary>
+    public bool AllowSetuid { get; init; }
     /// <summary>Skip silently when the source does not exist.</summary>
     public bool Optional { get; init; }
     /// <summary>Where the source is looked up.</summary>
@@ -43,13 +45,17 @@ public sealed record BindFdMount(int Fd, string Destination) : MountOp(Destinati
     public bool ReadOnly { get; init; }
 }
 
-/// <summary>A fresh tmpfs.</summary>
+/// <summary>A fresh tmpfs; nosuid and nodev unless asked.</summary>
 public sealed record TmpfsMount(string Destination) : MountOp(Destination)
 {
     /// <summary>Size limit in bytes, or null for the kernel's default (half of RAM).</summary>
     public long? Size { get; init; }
     /// <summary>Mode of the tmpfs root.</summary>
     public int Mode { get; init; } = 0x1ED;
+    /// <summary>Device nodes on it work (otherwise nodev).</summary>
+    public bool Devices { get; init; }
+    /// <summary>Setuid files on it work (otherwise nosuid).</summary>
+    public bool AllowSetuid { get; init; }
 }
 
 /// <summary>A procfs for the sandbox's pid namespace (or the host's /proc bound when the pid namespace is shared).</summary>

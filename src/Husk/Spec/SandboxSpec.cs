@@ -41,6 +41,8 @@ public sealed record SandboxSpec
     public ImmutableArray<MountOp>? Mounts { get; init; } = [];
     /// <summary>Host directory on which the hidden build root is mounted (default /tmp).</summary>
     public string BuildBase { get; init; } = "/tmp";
+    /// <summary>The tmpfs the new root is built on: its flags and mode show in the sandbox's mount table as those of /.</summary>
+    public RootTmpfs RootTmpfs { get; init; } = new();
 
     /// <summary>The payload's environment as NAME=VALUE entries.</summary>
     public ImmutableArray<string> Environment { get; init; } = [];
