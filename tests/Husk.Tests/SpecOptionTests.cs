@@ -95,4 +95,30 @@ public class SpecOptionTests
         Assert.DoesNotContain("nodev", Flags(relaxed));
         Assert.DoesNotContain(relaxed.GetProperty("super").GetString()!.Split(','), o => o.StartsWith("mode=", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public void Any_filesystem_mounts_with_its_options()
+    {
+        var probe = TestEnvironment.RunProbe(Minimal(
+            new FilesystemMount("devpts", "/pts") { Options = ["newinstance", "ptmxmode=0666", "mode=620"], AllowSetuid = true, Devices = true },
+            new FilesystemMount("tmpfs", "/small") { Options = ["size=1m", "mode=0700"], NoExec = true, ReadOnly = true }));
+        var pts = Mount(probe, "/pts");
+        Assert.Equal("devpts", pts.GetProperty("fstype").GetString());
+        Assert.Contains("ptmxmode=666", pts.GetProperty("super").GetString()!.Split(','));
+        Assert.DoesNotContain("nosuid", Flags(pts));
+        var small = Mount(probe, "/small");
+        Assert.Contains("size=1024k", small.GetProperty("super").GetString()!.Split(','));
+        Assert.Contains("mode=700", small.GetProperty("super").GetString()!.Split(','));
+        Assert.Contains("noexec", Flags(small));
+        Assert.Contains("ro", Flags(small));
+        Assert.Contains("nosuid", Flags(small));
+    }
+
+    [Fact]
+    public void Filesystem_options_that_look_like_paths_are_refused()
+    {
+        var spec = Minimal(new FilesystemMount("tmpfs", "/x") { Options = ["@lowerdir=/etc"] });
+        var e = Assert.Throws<SandboxSpecException>(() => Launcher.Start(spec));
+        Assert.Contains("not a plain key", e.Message);
+    }
 }

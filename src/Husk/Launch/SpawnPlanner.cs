@@ -465,6 +465,14 @@ internal static class SpawnPlanner
                     });
                 }
                 break;
+            case FilesystemMount f:
+            {
+                var opts = f.Options.Select(o => o.IndexOf('=') is int eq and >= 0 ? (o[..eq], o[(eq + 1)..]) : (o, "")).ToList();
+                uint attrs = (f.ReadOnly ? MOUNT_ATTR_RDONLY : 0) | (f.AllowSetuid ? 0 : MOUNT_ATTR_NOSUID)
+                    | (f.Devices ? 0 : MOUNT_ATTR_NODEV) | (f.NoExec ? MOUNT_ATTR_NOEXEC : 0);
+                ops.Add(MountFs(f.FilesystemType, dst, opts, attrs, parentMode, $"mount {f.FilesystemType} on {dst}", op));
+                break;
+            }
             case MqueueMount:
                 ops.Add(MountFs("mqueue", dst, [], 0, parentMode, $"mount mqueue on {dst}", op));
                 break;

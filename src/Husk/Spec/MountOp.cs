@@ -58,6 +58,24 @@ public sealed record TmpfsMount(string Destination) : MountOp(Destination)
     public bool AllowSetuid { get; init; }
 }
 
+/// <summary>
+/// Any filesystem the kernel can mount without a source device (devpts, mqueue, tmpfs, ...), with
+/// its options as given; nosuid and nodev unless asked.
+/// </summary>
+public sealed record FilesystemMount(string FilesystemType, string Destination) : MountOp(Destination)
+{
+    /// <summary>Options as "key=value", or "key" for a flag, applied in order.</summary>
+    public ImmutableArray<string> Options { get; init; } = [];
+    /// <summary>Read-only.</summary>
+    public bool ReadOnly { get; init; }
+    /// <summary>Device nodes on it work (otherwise nodev).</summary>
+    public bool Devices { get; init; }
+    /// <summary>Setuid files on it work (otherwise nosuid).</summary>
+    public bool AllowSetuid { get; init; }
+    /// <summary>Nothing on it can be executed (noexec).</summary>
+    public bool NoExec { get; init; }
+}
+
 /// <summary>A procfs for the sandbox's pid namespace (or the host's /proc bound when the pid namespace is shared).</summary>
 public sealed record ProcMount(string Destination) : MountOp(Destination);
 

@@ -108,6 +108,16 @@ public sealed record SandboxSpec
         {
             if (!op.Destination.StartsWith('/'))
                 problems.Add($"destination must be an absolute path: {op.Destination}");
+            if (op is FilesystemMount f)
+            {
+                if (string.IsNullOrEmpty(f.FilesystemType))
+                    problems.Add($"mount on {f.Destination} names no filesystem type");
+                foreach (string opt in f.Options)
+                {
+                    if (opt.Length == 0 || opt[0] is '@' or '%' or '+')
+                        problems.Add($"mount option of {f.Destination} is not a plain key: '{opt}'");
+                }
+            }
             if (op is OverlayMount o)
             {
                 if (o.Lowers.IsDefaultOrEmpty)
