@@ -121,4 +121,29 @@ public class SpecOptionTests
         var e = Assert.Throws<SandboxSpecException>(() => Launcher.Start(spec));
         Assert.Contains("not a plain key", e.Message);
     }
+
+    [Fact]
+    public void Symlinks_can_refuse_missing_parents_and_mount_over_files()
+    {
+        var noParents = Minimal(new MakeSymlink("x", "/no/such/dir/link") { CreateParents = false });
+        var e = Assert.Throws<SandboxSetupException>(() => Launcher.Start(noParents with { Command = ["/bin/true"] }));
+        Assert.Equal(Errno.ENOENT, e.Errno);
+        Assert.IsType<MakeSymlink>(e.Origin);
+
+        var (exit, output) = TestEnvironment.Run(Minimal(
+            new WriteFile("/etc/file") { Data = [.. "old\n"u8] },
+            new MakeSymlink("/etc/dangling-target", "/etc/link"),
+            new MakeSymlink("new-target", "/etc/file") { Overmount = true },
+            new MakeSymlink("other-target", "/etc/link") { Overmount = true },
+            new MakeSymlink("new-target", "/etc/file") { Overmount = true }) with
+        {
+            Command = ["/bin/sh", "-c", "readlink /etc/file /etc/link"],
+        });
+        Assert.Equal(0, exit.ExitCode);
+        Assert.Equal(["new-target", "other-target"], output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+
+        var overDir = Minimal(new MakeDirectory("/etc/dir"), new MakeSymlink("x", "/etc/dir") { Overmount = true });
+        e = Assert.Throws<SandboxSetupException>(() => Launcher.Start(overDir with { Command = ["/bin/true"] }));
+        Assert.Equal(Errno.EEXIST, e.Errno);
+    }
 }

@@ -482,7 +482,8 @@ internal static class SpawnPlanner
             case MakeSymlink s:
                 ops.Add(new PlannedOp(OpKind.Symlink, $"create symlink {dst}")
                 {
-                    S1 = s.Target, S2 = dst, B = parentMode, Origin = op, Flags = OpFlags.IdenticalOk,
+                    S1 = s.Target, S2 = dst, B = parentMode, Origin = op,
+                    Flags = OpFlags.IdenticalOk | (s.CreateParents ? 0 : OpFlags.NoParents) | (s.Overmount ? OpFlags.Overmount : 0),
                 });
                 break;
             case WriteFile w:

@@ -72,6 +72,8 @@ enum {
 #define HUSK_F_IDENTICAL_OK  (1u << 18) /* symlink: an identical existing link is fine */
 #define HUSK_F_DIR           (1u << 19) /* mount point is a directory even without a source */
 #define HUSK_F_SUID          (1u << 24) /* bind keeps setuid (no nosuid) */
+#define HUSK_F_NO_PARENTS    (1u << 25) /* symlink: a missing parent is an error */
+#define HUSK_F_OVERMOUNT     (1u << 26) /* symlink: mount a new link over a different non-directory */
 
 /* One operation: 72 bytes. */
 typedef struct husk_op {

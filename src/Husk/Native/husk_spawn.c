@@ -647,13 +647,36 @@ static int op_mkdir(const husk_op *op)
     return 0;
 }
 
+/* Mounts a fresh symlink over the non-directory name in pfd: it is made on the base under a
+ * scratch name, cloned as a mount, moved on top (without following name) and unlinked. */
+static int overmount_symlink(const char *target, int pfd, const char *name)
+{
+    if (!building) {
+        errno = EEXIST;
+        return -1;
+    }
+    char scratch[64] = "symlink-";
+    fmt_int(scratch + 8, sizeof scratch - 8, (long)bindfile_counter++);
+    current_step = HUSK_STEP_MOUNT;
+    CHECK(symlinkat(target, AT_FDCWD, scratch)); /* cwd is the base */
+    int tree = sys_open_tree(AT_FDCWD, scratch, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
+    int r = tree < 0 ? -1 : sys_move_mount(tree, "", pfd, name, MOVE_MOUNT_F_EMPTY_PATH);
+    int e = errno;
+    if (tree >= 0)
+        close(tree);
+    unlinkat(AT_FDCWD, scratch, 0);
+    errno = e;
+    return r;
+}
+
 static int op_symlink(const husk_op *op)
 {
     const char *target = (const char *)(uintptr_t)op->s1;
     const char *path = (const char *)(uintptr_t)op->s2;
     unsigned root = HUSK_S2_ROOT(op->flags);
     current_step = HUSK_STEP_PARENTS;
-    CHECK(make_parents(root, path, op->b ? (mode_t)op->b : 0755));
+    if (!(op->flags & HUSK_F_NO_PARENTS))
+        CHECK(make_parents(root, path, op->b ? (mode_t)op->b : 0755));
     char tmp[PATH_BUF];
     const char *parent, *name;
     CHECK(split_path(path, tmp, &parent, &name));
@@ -672,6 +695,20 @@ static int op_symlink(const husk_op *op)
         if (r < 0) {
             current_step = HUSK_STEP_EXISTS;
             errno = EEXIST;
+        }
+    }
+    if (r < 0 && errno == EEXIST && (op->flags & HUSK_F_OVERMOUNT)) {
+        /* Anything but a directory (as the sandbox will resolve it) gets a link mounted over it. */
+        struct stat st;
+        int fd = resolve(root, path, O_PATH, 0, false);
+        bool dir = fd >= 0 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+        if (fd >= 0)
+            close(fd);
+        if (dir) {
+            current_step = HUSK_STEP_EXISTS;
+            errno = EEXIST;
+        } else {
+            r = overmount_symlink(target, pfd, name);
         }
     }
     int e = errno;

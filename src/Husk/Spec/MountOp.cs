@@ -93,7 +93,16 @@ public sealed record MakeDirectory(string Destination) : MountOp(Destination)
 }
 
 /// <summary>Creates a symlink; an identical existing one is fine.</summary>
-public sealed record MakeSymlink(string Target, string Destination) : MountOp(Destination);
+public sealed record MakeSymlink(string Target, string Destination) : MountOp(Destination)
+{
+    /// <summary>Create missing parent directories (otherwise a missing parent is an error).</summary>
+    public bool CreateParents { get; init; } = true;
+    /// <summary>
+    /// When a different file or symlink (not a directory) is already there, mount a new symlink
+    /// over it instead of failing (mkosi-sandbox's --symlink).
+    /// </summary>
+    public bool Overmount { get; init; }
+}
 
 /// <summary>How a written file is placed.</summary>
 public enum FilePlacement
