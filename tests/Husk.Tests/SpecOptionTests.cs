@@ -146,4 +146,29 @@ public class SpecOptionTests
         e = Assert.Throws<SandboxSetupException>(() => Launcher.Start(overDir with { Command = ["/bin/true"] }));
         Assert.Equal(Errno.EEXIST, e.Errno);
     }
+
+    [Fact]
+    public void A_file_bind_can_go_onto_a_symlink_itself()
+    {
+        string dir = Directory.CreateTempSubdirectory("husk-onto").FullName;
+        try
+        {
+            File.SetUnixFileMode(dir, (UnixFileMode)0x1ED);
+            string file = Path.Combine(dir, "host");
+            File.WriteAllText(file, "host\n");
+            File.SetUnixFileMode(file, (UnixFileMode)0x1A4);
+            MountOp[] setup = [new WriteFile("/target") { Data = [.. "target\n"u8] }, new MakeSymlink("/target", "/link")];
+            string script = "cat /target /link";
+            var (exit, onto) = TestEnvironment.Run(Minimal([.. setup, new BindMount(file, "/link") { OntoSymlink = true }]) with { Command = ["/bin/sh", "-c", script] });
+            Assert.Equal(0, exit.ExitCode);
+            Assert.Equal("target\nhost\n", onto);
+            (exit, var through) = TestEnvironment.Run(Minimal([.. setup, new BindMount(file, "/link")]) with { Command = ["/bin/sh", "-c", script] });
+            Assert.Equal(0, exit.ExitCode);
+            Assert.Equal("host\nhost\n", through);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }

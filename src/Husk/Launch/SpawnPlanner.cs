@@ -389,7 +389,8 @@ internal static class SpawnPlanner
                         | (b.Devices ? OpFlags.Devices : 0)
                         | (b.Optional ? OpFlags.Try : 0)
                         | (b.NoFollow ? OpFlags.NoFollow : 0)
-                        | (b.AllowSetuid ? OpFlags.Setuid : 0),
+                        | (b.AllowSetuid ? OpFlags.Setuid : 0)
+                        | (b.OntoSymlink ? OpFlags.OntoSymlink : 0),
                 });
                 break;
             }

@@ -74,6 +74,7 @@ enum {
 #define HUSK_F_SUID          (1u << 24) /* bind keeps setuid (no nosuid) */
 #define HUSK_F_NO_PARENTS    (1u << 25) /* symlink: a missing parent is an error */
 #define HUSK_F_OVERMOUNT     (1u << 26) /* symlink: mount a new link over a different non-directory */
+#define HUSK_F_ONTO_SYMLINK  (1u << 27) /* bind: a non-directory goes on a destination symlink itself */
 
 /* One operation: 72 bytes. */
 typedef struct husk_op {

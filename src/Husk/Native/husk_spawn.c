@@ -468,7 +468,18 @@ static int op_bind(const husk_op *op, bool *skipped)
         close(src);
         return -1;
     }
-    if (prepare_destination(op, S_ISDIR(st.st_mode)) < 0) {
+    /* A non-directory may go on a symlink itself rather than on what it points to. */
+    int link = -1;
+    if ((op->flags & HUSK_F_ONTO_SYMLINK) && !S_ISDIR(st.st_mode)) {
+        current_step = HUSK_STEP_DEST;
+        struct stat lst;
+        link = resolve(HUSK_S2_ROOT(op->flags), (const char *)(uintptr_t)op->s2, O_PATH, 0, true);
+        if (link >= 0 && (fstat(link, &lst) < 0 || !S_ISLNK(lst.st_mode))) {
+            close(link);
+            link = -1;
+        }
+    }
+    if (link < 0 && prepare_destination(op, S_ISDIR(st.st_mode)) < 0) {
         int e = errno;
         close(src);
         errno = e;
@@ -479,6 +490,8 @@ static int op_bind(const husk_op *op, bool *skipped)
     int e = errno;
     close(src);
     if (tree < 0) {
+        if (link >= 0)
+            close(link);
         errno = e;
         return -1;
     }
@@ -491,11 +504,13 @@ static int op_bind(const husk_op *op, bool *skipped)
     if (set != 0 && sys_mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, set, 0) < 0) {
         e = errno;
         close(tree);
+        if (link >= 0)
+            close(link);
         errno = e;
         return -1;
     }
     current_step = HUSK_STEP_DEST;
-    int dst = resolve(HUSK_S2_ROOT(op->flags), (const char *)(uintptr_t)op->s2, O_PATH, 0, false);
+    int dst = link >= 0 ? link : resolve(HUSK_S2_ROOT(op->flags), (const char *)(uintptr_t)op->s2, O_PATH, 0, false);
     if (dst < 0) {
         e = errno;
         close(tree);

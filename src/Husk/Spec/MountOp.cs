@@ -36,6 +36,11 @@ public sealed record BindMount(string Source, string Destination) : MountOp(Dest
     public SourceRoot SourceRoot { get; init; } = SourceRoot.Host;
     /// <summary>Bind a symlink source itself instead of its target.</summary>
     public bool NoFollow { get; init; }
+    /// <summary>
+    /// When the source is not a directory and the destination is a symlink, mount on the symlink
+    /// itself instead of on what it points to (mkosi-sandbox's rule).
+    /// </summary>
+    public bool OntoSymlink { get; init; }
 }
 
 /// <summary>Bind-mounts what an open file descriptor of the caller names, checked against the fd after mounting.</summary>
