@@ -171,4 +171,39 @@ public class SpecOptionTests
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    [Fact]
+    public void Overlay_upper_can_live_in_the_sandbox_with_extra_options()
+    {
+        string dir = Directory.CreateTempSubdirectory("husk-ovl").FullName;
+        try
+        {
+            File.SetUnixFileMode(dir, (UnixFileMode)0x1ED);
+            File.WriteAllText(Path.Combine(dir, "lower"), "lower\n");
+            File.SetUnixFileMode(Path.Combine(dir, "lower"), (UnixFileMode)0x1A4);
+            var spec = Minimal(
+                new TmpfsMount("/o"),
+                new MakeDirectory("/o/upper") { Mode = 0x3FF | 0x200 },
+                new MakeDirectory("/o/work"),
+                new OverlayMount("/o", [dir])
+                {
+                    Kind = OverlayKind.Persistent,
+                    Upper = "/o/upper",
+                    Work = "/o/work",
+                    UpperRoot = SourceRoot.Sandbox,
+                    Options = ["userxattr", "index=off", "metacopy=off"],
+                });
+            var (exit, output) = TestEnvironment.Run(spec with
+            {
+                Command = ["/bin/sh", "-c", "stat -c %a /o; cat /o/lower; echo new > /o/new && cat /o/new; grep -c ' /o ' /proc/self/mountinfo"],
+            });
+            Assert.Equal(0, exit.ExitCode);
+            Assert.Equal(["1777", "lower", "new", "2"], output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.False(File.Exists(Path.Combine(dir, "new")));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }

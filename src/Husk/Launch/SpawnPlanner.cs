@@ -516,7 +516,12 @@ internal static class SpawnPlanner
                 // The kernel wants the top layer first; Husk's (and bwrap's) order puts it last.
                 for (int i = o.Lowers.Length - 1; i >= 0; i--)
                     opts.Add(("@lowerdir+", Path.GetFullPath(o.Lowers[i], host.WorkingDirectory)));
-                if (o.Kind == OverlayKind.Persistent)
+                if (o.Kind == OverlayKind.Persistent && o.UpperRoot == SourceRoot.Sandbox)
+                {
+                    opts.Add(("+upperdir", o.Upper!));
+                    opts.Add(("+workdir", o.Work!));
+                }
+                else if (o.Kind == OverlayKind.Persistent)
                 {
                     opts.Add(("@upperdir", Path.GetFullPath(o.Upper!, host.WorkingDirectory)));
                     opts.Add(("@workdir", Path.GetFullPath(o.Work!, host.WorkingDirectory)));
@@ -531,8 +536,10 @@ internal static class SpawnPlanner
                     opts.Add(("%upperdir", upper));
                     opts.Add(("%workdir", work));
                 }
-                if (spec.Namespaces.HasFlag(NamespaceKinds.User) || spec.UserNamespaceFd is not null)
+                var extra = o.Options.Select(x => x.IndexOf('=') is int eq and >= 0 ? (x[..eq], x[(eq + 1)..]) : (x, "")).ToList();
+                if ((spec.Namespaces.HasFlag(NamespaceKinds.User) || spec.UserNamespaceFd is not null) && !extra.Contains(("userxattr", "")))
                     opts.Add(("userxattr", ""));
+                opts.AddRange(extra);
                 ops.Add(MountFs("overlay", dst, opts, 0, parentMode, $"mount overlay on {dst}", op));
                 break;
             }

@@ -161,4 +161,8 @@ public sealed record OverlayMount(string Destination, ImmutableArray<string> Low
     public string? Work { get; init; }
     /// <summary>Where the upper and work directories of a temporary overlay live, or null for the hidden tmpfs.</summary>
     public string? Storage { get; init; }
+    /// <summary>Where <see cref="Upper"/> and <see cref="Work"/> are looked up: the host, or the sandbox's root as built so far.</summary>
+    public SourceRoot UpperRoot { get; init; } = SourceRoot.Host;
+    /// <summary>Further overlayfs options ("index=off", "metacopy=off", "userxattr"), applied after the layers.</summary>
+    public ImmutableArray<string> Options { get; init; } = [];
 }

@@ -126,6 +126,13 @@ public sealed record SandboxSpec
                     problems.Add($"read-only overlay on {o.Destination} needs at least two lower layers");
                 if (o.Kind == OverlayKind.Persistent && (o.Upper is null || o.Work is null))
                     problems.Add($"overlay on {o.Destination} needs an upper and a work directory");
+                if (o.UpperRoot == SourceRoot.Sandbox && (o.Upper is { } u && !u.StartsWith('/') || o.Work is { } w && !w.StartsWith('/')))
+                    problems.Add($"overlay on {o.Destination}: upper and work directories in the sandbox must be absolute paths");
+                foreach (string opt in o.Options)
+                {
+                    if (opt.Length == 0 || opt[0] is '@' or '%' or '+')
+                        problems.Add($"overlay option of {o.Destination} is not a plain key: '{opt}'");
+                }
             }
         }
         foreach (var env in Environment)
