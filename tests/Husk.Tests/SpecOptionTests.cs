@@ -206,4 +206,16 @@ public class SpecOptionTests
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    [Fact]
+    public void Loopback_can_stay_down()
+    {
+        const string bind = "python3 -c 'import socket; s=socket.socket(); s.bind((\"127.0.0.1\",0)); s.listen(); socket.create_connection(s.getsockname()); print(\"bound\")' 2>/dev/null || echo refused";
+        var (exit, down) = TestEnvironment.Run(TestEnvironment.Spec("/bin/sh", "-c", bind) with { BringUpLoopback = false });
+        Assert.Equal(0, exit.ExitCode);
+        Assert.Equal("refused\n", down);
+        (exit, var up) = TestEnvironment.Run(TestEnvironment.Spec("/bin/sh", "-c", bind));
+        Assert.Equal(0, exit.ExitCode);
+        Assert.Equal("bound\n", up);
+    }
 }

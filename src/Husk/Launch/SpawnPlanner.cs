@@ -123,7 +123,7 @@ internal static class SpawnPlanner
             });
         }
 
-        if (ns.HasFlag(NamespaceKinds.Net))
+        if (ns.HasFlag(NamespaceKinds.Net) && spec.BringUpLoopback)
             ops.Add(new PlannedOp(OpKind.LoopbackUp, "bring up the loopback interface"));
         if (spec.Hostname is not null)
             ops.Add(new PlannedOp(OpKind.SetHostname, $"set the hostname to {spec.Hostname}") { S1 = spec.Hostname });

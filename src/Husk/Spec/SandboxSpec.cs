@@ -44,6 +44,9 @@ public sealed record SandboxSpec
     /// <summary>The tmpfs the new root is built on: its flags and mode show in the sandbox's mount table as those of /.</summary>
     public RootTmpfs RootTmpfs { get; init; } = new();
 
+    /// <summary>Bring up the loopback interface of a new network namespace (otherwise it stays down).</summary>
+    public bool BringUpLoopback { get; init; } = true;
+
     /// <summary>The payload's environment as NAME=VALUE entries.</summary>
     public ImmutableArray<string> Environment { get; init; } = [];
     /// <summary>Working directory; null means the caller's if visible, else $HOME, else /.</summary>
