@@ -70,6 +70,9 @@ internal static partial class Program
             w.WriteString("fstype", f[dash + 1]);
             w.WriteString("source", Unescape(f[dash + 2]));
             w.WriteString("super", dash + 3 < f.Length ? f[dash + 3] : "");
+            // Optional fields: "shared:N", "master:N", "propagate_from:N", "unbindable"; none means private.
+            string[] tags = [.. f[6..dash].Select(t => t.Split(':')[0])];
+            w.WriteString("propagation", tags.Length == 0 ? "private" : string.Join(',', tags));
             w.WriteEndObject();
         }
         w.WriteEndArray();

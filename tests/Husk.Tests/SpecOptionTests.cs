@@ -218,4 +218,13 @@ public class SpecOptionTests
         Assert.Equal(0, exit.ExitCode);
         Assert.Equal("bound\n", up);
     }
+
+    [Fact]
+    public void Mounts_can_be_shared_in_the_sandbox()
+    {
+        var shared = TestEnvironment.RunProbe(Minimal(new TmpfsMount("/t")) with { RootPropagation = MountPropagation.Shared });
+        Assert.All(shared.GetProperty("mounts").EnumerateArray(), m => Assert.Equal("shared", m.GetProperty("propagation").GetString()));
+        var plain = TestEnvironment.RunProbe(Minimal(new TmpfsMount("/t")));
+        Assert.Equal("private", Mount(plain, "/t").GetProperty("propagation").GetString());
+    }
 }

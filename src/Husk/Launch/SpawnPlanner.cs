@@ -55,6 +55,7 @@ internal static class SpawnPlanner
     private const int PR_SET_NO_NEW_PRIVS = 38;
     private const ulong MS_NOSUID = 0x2;
     private const ulong MS_NODEV = 0x4;
+    private const ulong MS_SHARED = 1 << 20;
 
     /// <summary>Lock-file descriptors sit this high so they never collide with the caller's.</summary>
     internal const int LockFdBase = 0x7000;
@@ -150,7 +151,10 @@ internal static class SpawnPlanner
             int tmpOverlays = 0;
             foreach (var op in spec.Mounts!.Value)
                 AddMountOp(ops, op, spec, host, ref tmpOverlays);
-            ops.Add(new PlannedOp(OpKind.RootFinish, "switch to the sandbox root"));
+            ops.Add(new PlannedOp(OpKind.RootFinish, "switch to the sandbox root")
+            {
+                A = spec.RootPropagation == MountPropagation.Shared ? MS_SHARED : 0,
+            });
         }
 
         if (spec.DisableUserNamespaces)

@@ -14,7 +14,7 @@ enum {
     HUSK_OP_UNSHARE = 3,       /* a = CLONE_* flags */
     HUSK_OP_FORK = 4,          /* parent becomes husk-init waiting for the child; p1 = int32 fds it keeps, a = count, fd = status fd */
     HUSK_OP_ROOT_BEGIN = 5,    /* s1 = base dir: tmpfs there (a = MS_* flags, s2 = options), newroot + oldroot, pivot_root */
-    HUSK_OP_ROOT_FINISH = 6,   /* detach oldroot, pivot into newroot */
+    HUSK_OP_ROOT_FINISH = 6,   /* detach oldroot, pivot into newroot; a = MS_SHARED etc. applied to every mount, or 0 */
     HUSK_OP_BIND = 7,          /* s1 = source, s2 = destination (or fd = source fd) */
     HUSK_OP_MOUNT = 8,         /* s1 = fs type, s2 = destination, p1 = options block, a = MOUNT_ATTR_* */
     HUSK_OP_MKDIR = 9,         /* s2 = path, mode */

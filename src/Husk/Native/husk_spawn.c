@@ -402,7 +402,7 @@ static int op_root_begin(const husk_op *op)
     return 0;
 }
 
-static int op_root_finish(void)
+static int op_root_finish(const husk_op *op)
 {
     current_step = HUSK_STEP_ATTR;
     CHECK(mount("oldroot", "/oldroot", NULL, MS_REC | MS_PRIVATE | MS_SILENT, NULL));
@@ -417,6 +417,10 @@ static int op_root_finish(void)
     CHECK(chdir("/"));
     close(oldbase);
     building = false;
+    if (op->a != 0) {
+        current_step = HUSK_STEP_ATTR;
+        CHECK(mount(NULL, "/", NULL, (unsigned long)op->a | MS_REC | MS_SILENT, NULL));
+    }
     return 0;
 }
 
@@ -1221,7 +1225,7 @@ static int run_op(const husk_op *op, int index, const husk_spawn_args *args, int
     case HUSK_OP_ROOT_BEGIN:
         return op_root_begin(op);
     case HUSK_OP_ROOT_FINISH:
-        return op_root_finish();
+        return op_root_finish(op);
     case HUSK_OP_BIND:
         return op_bind(op, &skipped);
     case HUSK_OP_MOUNT:

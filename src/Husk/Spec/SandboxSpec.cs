@@ -43,6 +43,8 @@ public sealed record SandboxSpec
     public string BuildBase { get; init; } = "/tmp";
     /// <summary>The tmpfs the new root is built on: its flags and mode show in the sandbox's mount table as those of /.</summary>
     public RootTmpfs RootTmpfs { get; init; } = new();
+    /// <summary>Propagation of every mount in the sandbox once it is built.</summary>
+    public MountPropagation RootPropagation { get; init; } = MountPropagation.Private;
 
     /// <summary>Bring up the loopback interface of a new network namespace (otherwise it stays down).</summary>
     public bool BringUpLoopback { get; init; } = true;
