@@ -79,7 +79,7 @@ public class AbiTests
                 ["HUSK_F_NOFOLLOW"] = OpFlags.NoFollow, ["HUSK_F_SEND_LISTENER"] = OpFlags.SendListener, ["HUSK_F_IDENTICAL_OK"] = OpFlags.IdenticalOk,
                 ["HUSK_F_DIR"] = OpFlags.Dir, ["HUSK_F_SUID"] = OpFlags.Setuid,
                 ["HUSK_F_NO_PARENTS"] = OpFlags.NoParents, ["HUSK_F_OVERMOUNT"] = OpFlags.Overmount,
-                ["HUSK_F_ONTO_SYMLINK"] = OpFlags.OntoSymlink, ["HUSK_ROOT_OLD"] = OpFlags.RootOld, ["HUSK_ROOT_BASE"] = OpFlags.RootBase, ["HUSK_ROOT_CWD"] = OpFlags.RootCwd,
+                ["HUSK_F_ONTO_SYMLINK"] = OpFlags.OntoSymlink, ["HUSK_F_ENV_PID"] = OpFlags.EnvPid, ["HUSK_ROOT_OLD"] = OpFlags.RootOld, ["HUSK_ROOT_BASE"] = OpFlags.RootBase, ["HUSK_ROOT_CWD"] = OpFlags.RootCwd,
                 ["HUSK_REPORT_ERROR"] = ReportKind.Error, ["HUSK_REPORT_PID"] = ReportKind.Pid, ["HUSK_REPORT_LISTENER"] = ReportKind.Listener,
                 ["HUSK_STEP_SOURCE"] = Step.Source, ["HUSK_STEP_DEST"] = Step.Destination, ["HUSK_STEP_PARENTS"] = Step.Parents,
                 ["HUSK_STEP_MOUNT"] = Step.Mount, ["HUSK_STEP_ATTR"] = Step.Attributes, ["HUSK_STEP_DATA"] = Step.Data,

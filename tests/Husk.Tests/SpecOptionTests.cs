@@ -227,4 +227,23 @@ public class SpecOptionTests
         var plain = TestEnvironment.RunProbe(Minimal(new TmpfsMount("/t")));
         Assert.Equal("private", Mount(plain, "/t").GetProperty("propagation").GetString());
     }
+
+    [Fact]
+    public void Pid_variable_names_the_payloads_own_pid()
+    {
+        var probe = TestEnvironment.RunProbe(Minimal() with
+        {
+            Environment = ["LISTEN_PID=stale", "LISTEN_FDS=0"],
+            PidVariable = "LISTEN_PID",
+        });
+        Assert.Equal(probe.GetProperty("pid").GetInt32().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            probe.GetProperty("env").GetProperty("LISTEN_PID").GetString());
+        var noPidNs = TestEnvironment.RunProbe(Minimal() with
+        {
+            Namespaces = NamespaceKinds.AllButTime & ~NamespaceKinds.Pid,
+            PidVariable = "LISTEN_PID",
+        });
+        Assert.Equal(noPidNs.GetProperty("pid").GetInt32().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            noPidNs.GetProperty("env").GetProperty("LISTEN_PID").GetString());
+    }
 }

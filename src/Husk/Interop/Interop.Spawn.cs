@@ -71,6 +71,7 @@ internal static partial class Interop
         public const uint NoParents = 1u << 25;
         public const uint Overmount = 1u << 26;
         public const uint OntoSymlink = 1u << 27;
+        public const uint EnvPid = 1u << 28;
 
         public static uint S1Root(uint root) => root & 3;
 

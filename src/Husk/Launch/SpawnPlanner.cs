@@ -189,6 +189,8 @@ internal static class SpawnPlanner
             ? new[] { wd }
             : new[] { host.WorkingDirectory, host.Home, "/" }.Where(p => p is not null && p.StartsWith('/')).Distinct().ToArray();
         var env = spec.Environment.ToList();
+        if (spec.PidVariable is { } pidVar)
+            env.RemoveAll(e => e.StartsWith(pidVar + "=", StringComparison.Ordinal));
         int pwdSlot = -1;
         if (spec.SetPwd)
         {
@@ -252,13 +254,21 @@ internal static class SpawnPlanner
         var argv = spec.Command.ToArray();
         if (spec.Argv0 is not null)
             argv[0] = spec.Argv0;
+        int pidSlot = -1;
+        if (spec.PidVariable is not null)
+        {
+            // The child appends its pid to this entry just before exec.
+            pidSlot = env.Count;
+            env.Add(spec.PidVariable + "=");
+        }
         int execIndex = ops.Count;
         ops.Add(new PlannedOp(OpKind.Exec, $"execvp {spec.Command[0]}")
         {
             S1 = spec.Command[0],
             Strings = argv,
             Strings2 = env.ToArray(),
-            Flags = spec.SearchPath ? OpFlags.SearchPath : 0,
+            Flags = (spec.SearchPath ? OpFlags.SearchPath : 0) | (pidSlot >= 0 ? OpFlags.EnvPid : 0),
+            EnvSlot = pidSlot,
         });
 
         return new SpawnPlan

@@ -35,7 +35,7 @@ enum {
     HUSK_OP_WAIT_FD = 24,      /* read one byte from fd, then close it */
     HUSK_OP_LOCK_FILE = 25,    /* s2 = path; the open file keeps a read lock (OFD) */
     HUSK_OP_SECCOMP = 26,      /* p1 = struct sock_filter[], c = count, a = seccomp flags */
-    HUSK_OP_EXEC = 27,         /* s1 = file, p1 = argv, p2 = envp; flags: HUSK_F_SEARCH_PATH */
+    HUSK_OP_EXEC = 27,         /* s1 = file, p1 = argv, p2 = envp; flags: HUSK_F_SEARCH_PATH, HUSK_F_ENV_PID (c = envp slot) */
     HUSK_OP_LOOPBACK_UP = 28,
     HUSK_OP_CLOSE = 29,        /* fd */
     HUSK_OP_UMASK = 30,        /* mode */
@@ -75,6 +75,7 @@ enum {
 #define HUSK_F_NO_PARENTS    (1u << 25) /* symlink: a missing parent is an error */
 #define HUSK_F_OVERMOUNT     (1u << 26) /* symlink: mount a new link over a different non-directory */
 #define HUSK_F_ONTO_SYMLINK  (1u << 27) /* bind: a non-directory goes on a destination symlink itself */
+#define HUSK_F_ENV_PID       (1u << 28) /* exec: append our pid to the envp entry c points at */
 
 /* One operation: 72 bytes. */
 typedef struct husk_op {

@@ -998,6 +998,16 @@ static int op_exec(const husk_op *op)
     const char *file = (const char *)(uintptr_t)op->s1;
     char *const *argv = (char *const *)(uintptr_t)op->p1;
     char *const *envp = (char *const *)(uintptr_t)op->p2;
+    static char pid_entry[PATH_BUF];
+    if ((op->flags & HUSK_F_ENV_PID) && op->c != 0) {
+        /* "NAME=" becomes "NAME=<our pid>": only this process knows its pid as the payload sees it. */
+        char **slot = (char **)(uintptr_t)op->c;
+        size_t n = str_copy(pid_entry, sizeof pid_entry - 24, *slot);
+        if (n == (size_t)-1)
+            return -1;
+        fmt_int(pid_entry + n, 24, (long)getpid());
+        *slot = pid_entry;
+    }
     if (!(op->flags & HUSK_F_SEARCH_PATH) || strchr(file, '/') != NULL) {
         execve(file, argv, envp);
         return -1;

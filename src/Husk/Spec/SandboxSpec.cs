@@ -57,6 +57,8 @@ public sealed record SandboxSpec
     public bool SetPwd { get; init; } = true;
     /// <summary>umask of the payload; null keeps the caller's.</summary>
     public uint? Umask { get; init; }
+    /// <summary>An environment variable set to the payload's own pid at exec (socket activation's LISTEN_PID).</summary>
+    public string? PidVariable { get; init; }
 
     /// <summary>Start a new session (setsid), so the payload cannot inject input into the caller's terminal.</summary>
     public bool NewSession { get; init; }
@@ -140,6 +142,8 @@ public sealed record SandboxSpec
                 }
             }
         }
+        if (PidVariable is { } pidVar && (pidVar.Length == 0 || pidVar.Contains('=')))
+            problems.Add($"not a valid environment variable name: '{pidVar}'");
         foreach (var env in Environment)
         {
             if (!env.Contains('='))
