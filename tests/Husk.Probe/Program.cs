@@ -42,7 +42,8 @@ internal static partial class Program
             if (colon <= 0)
                 continue;
             string key = line[..colon];
-            if (key is "CapInh" or "CapPrm" or "CapEff" or "CapBnd" or "CapAmb" or "NoNewPrivs" or "Seccomp" or "Seccomp_filters" or "Groups" or "NSpid")
+            if (key is "CapInh" or "CapPrm" or "CapEff" or "CapBnd" or "CapAmb" or "NoNewPrivs" or "Seccomp" or "Seccomp_filters" or "Groups" or "NSpid"
+                or "SigIgn" or "SigBlk")
                 w.WriteString(key, line[(colon + 1)..].Trim());
         }
         w.WriteEndObject();

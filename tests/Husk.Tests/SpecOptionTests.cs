@@ -246,4 +246,20 @@ public class SpecOptionTests
         Assert.Equal(noPidNs.GetProperty("pid").GetInt32().ToString(System.Globalization.CultureInfo.InvariantCulture),
             noPidNs.GetProperty("env").GetProperty("LISTEN_PID").GetString());
     }
+
+    [Fact]
+    public void Signals_can_start_ignored()
+    {
+        // Not the probe: a .NET program ignores SIGPIPE itself.
+        static ulong Ignored(SandboxSpec spec)
+        {
+            var (exit, output) = TestEnvironment.Run(spec with { Command = ["/bin/sh", "-c", "exec grep SigIgn /proc/self/status"] });
+            Assert.Equal(0, exit.ExitCode);
+            return Convert.ToUInt64(output.Split(':')[1].Trim(), 16);
+        }
+        const ulong pipeAndXfsz = (1UL << 12) | (1UL << 24);
+        Assert.Equal(pipeAndXfsz, Ignored(Minimal() with { IgnoredSignals = [13, 25] }) & pipeAndXfsz);
+        Assert.Equal(0UL, Ignored(Minimal()) & pipeAndXfsz);
+        Assert.Throws<SandboxSpecException>(() => Launcher.Start(Minimal() with { IgnoredSignals = [9] }));
+    }
 }

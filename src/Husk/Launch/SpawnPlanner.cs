@@ -251,6 +251,14 @@ internal static class SpawnPlanner
             });
         }
 
+        if (spec.IgnoredSignals.Length > 0)
+        {
+            ulong ignore = 0;
+            foreach (int sig in spec.IgnoredSignals)
+                ignore |= 1UL << (sig - 1);
+            ops.Add(new PlannedOp(OpKind.SignalMask, "ignore signals") { A = 0, B = ignore });
+        }
+
         var argv = spec.Command.ToArray();
         if (spec.Argv0 is not null)
             argv[0] = spec.Argv0;

@@ -40,7 +40,7 @@ enum {
     HUSK_OP_CLOSE = 29,        /* fd */
     HUSK_OP_UMASK = 30,        /* mode */
     HUSK_OP_EXPECT_NO_USERNS = 31, /* unshare(CLONE_NEWUSER) must fail now */
-    HUSK_OP_SIGNAL_MASK = 32,  /* a = mask of signals 1..64 to block; 0 unblocks all */
+    HUSK_OP_SIGNAL_MASK = 32,  /* a = mask of signals 1..64 to block (0 unblocks all); b = mask of signals to ignore */
     HUSK_OP_LANDLOCK_CREATE = 33, /* p1 = ruleset attr, c = its size; the fd is kept in the child */
     HUSK_OP_LANDLOCK_RULE = 34,   /* s2 = path (a = access mask) or a = port rule; b = rule type */
     HUSK_OP_LANDLOCK_RESTRICT = 35,

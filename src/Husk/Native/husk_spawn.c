@@ -1320,7 +1320,16 @@ static int run_op(const husk_op *op, int index, const husk_spawn_args *args, int
         for (int sig = 1; sig <= 64; sig++)
             if (op->a & (1ULL << (sig - 1)))
                 sigaddset(&set, sig);
-        return sigprocmask(SIG_SETMASK, &set, NULL);
+        CHECK(sigprocmask(SIG_SETMASK, &set, NULL));
+        for (int sig = 1; sig <= 64; sig++) {
+            if (!(op->b & (1ULL << (sig - 1))))
+                continue;
+            struct sigaction sa;
+            memset(&sa, 0, sizeof sa);
+            sa.sa_handler = SIG_IGN;
+            CHECK(sigaction(sig, &sa, NULL));
+        }
+        return 0;
     }
     case HUSK_OP_LANDLOCK_CREATE:
         landlock_fd = (int)syscall(SYS_landlock_create_ruleset, (void *)(uintptr_t)op->p1, (size_t)op->c, 0);

@@ -59,6 +59,8 @@ public sealed record SandboxSpec
     public uint? Umask { get; init; }
     /// <summary>An environment variable set to the payload's own pid at exec (socket activation's LISTEN_PID).</summary>
     public string? PidVariable { get; init; }
+    /// <summary>Signals the payload starts with ignored, besides those the caller already ignored.</summary>
+    public ImmutableArray<int> IgnoredSignals { get; init; } = [];
 
     /// <summary>Start a new session (setsid), so the payload cannot inject input into the caller's terminal.</summary>
     public bool NewSession { get; init; }
@@ -144,6 +146,11 @@ public sealed record SandboxSpec
         }
         if (PidVariable is { } pidVar && (pidVar.Length == 0 || pidVar.Contains('=')))
             problems.Add($"not a valid environment variable name: '{pidVar}'");
+        foreach (int sig in IgnoredSignals)
+        {
+            if (sig is < 1 or > 64 or 9 or 19)
+                problems.Add($"signal {sig} cannot be ignored");
+        }
         foreach (var env in Environment)
         {
             if (!env.Contains('='))
