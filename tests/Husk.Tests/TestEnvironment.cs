@@ -89,7 +89,7 @@ internal static class TestEnvironment
     }
 
     /// <summary>Runs a program to completion and returns its exit code, stdout and stderr.</summary>
-    public static (int Code, string Stdout, string Stderr) Exec(string file, IEnumerable<string> args, string? stdin = null, IDictionary<string, string>? env = null, int timeoutMs = 60_000)
+    public static (int Code, string Stdout, string Stderr) Exec(string file, IEnumerable<string> args, string? stdin = null, IDictionary<string, string>? env = null, int timeoutMs = 60_000, string? cwd = null)
     {
         var psi = new ProcessStartInfo(file)
         {
@@ -97,6 +97,7 @@ internal static class TestEnvironment
             RedirectStandardError = true,
             RedirectStandardInput = true,
             UseShellExecute = false,
+            WorkingDirectory = cwd ?? "",
         };
         foreach (string a in args)
             psi.ArgumentList.Add(a);
