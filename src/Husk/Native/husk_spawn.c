@@ -666,16 +666,16 @@ static int op_mkdir(const husk_op *op)
     return 0;
 }
 
-/* Mounts a fresh symlink over the non-directory name in pfd: it is made on the base under a
- * scratch name, cloned as a mount, moved on top (without following name) and unlinked. */
+/* Mounts a fresh symlink over the non-directory name in pfd: it is made on the base as
+ * "symlink", cloned as a mount, moved on top (without following name) and unlinked. The name
+ * shows in the sandbox's mountinfo ("/symlink//deleted"), as it does under mkosi-sandbox. */
 static int overmount_symlink(const char *target, int pfd, const char *name)
 {
     if (!building) {
         errno = EEXIST;
         return -1;
     }
-    char scratch[64] = "symlink-";
-    fmt_int(scratch + 8, sizeof scratch - 8, (long)bindfile_counter++);
+    const char *scratch = "symlink";
     current_step = HUSK_STEP_MOUNT;
     CHECK(symlinkat(target, AT_FDCWD, scratch)); /* cwd is the base */
     int tree = sys_open_tree(AT_FDCWD, scratch, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
