@@ -140,7 +140,7 @@ public class SpecOptionTests
             Command = ["/bin/sh", "-c", "readlink /etc/file /etc/link; grep -c '^[^ ]* [^ ]* [^ ]* /symlink//deleted ' /proc/self/mountinfo"],
         });
         Assert.Equal(0, exit.ExitCode);
-        Assert.Equal(["new-target", "other-target"], output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Equal(["new-target", "other-target", "2"], output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
 
         var overDir = Minimal(new MakeDirectory("/etc/dir"), new MakeSymlink("x", "/etc/dir") { Overmount = true });
         e = Assert.Throws<SandboxSetupException>(() => Launcher.Start(overDir with { Command = ["/bin/true"] }));
@@ -191,14 +191,14 @@ public class SpecOptionTests
                     Upper = "/o/upper",
                     Work = "/o/work",
                     UpperRoot = SourceRoot.Sandbox,
-                    Options = ["userxattr", "index=off", "metacopy=off"],
+                    Options = ["userxattr", "index=off", "metacopy=off", "source=overlayfs"],
                 });
             var (exit, output) = TestEnvironment.Run(spec with
             {
-                Command = ["/bin/sh", "-c", "stat -c %a /o; cat /o/lower; echo new > /o/new && cat /o/new; grep -c ' /o ' /proc/self/mountinfo"],
+                Command = ["/bin/sh", "-c", "stat -c %a /o; cat /o/lower; echo new > /o/new && cat /o/new; grep -c ' /o ' /proc/self/mountinfo; grep -c ' /o .* overlay overlayfs ' /proc/self/mountinfo"],
             });
             Assert.Equal(0, exit.ExitCode);
-            Assert.Equal(["1777", "lower", "new", "2"], output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.Equal(["1777", "lower", "new", "2", "1"], output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
             Assert.False(File.Exists(Path.Combine(dir, "new")));
         }
         finally

@@ -561,6 +561,12 @@ internal static class SpawnPlanner
                 var extra = o.Options.Select(x => x.IndexOf('=') is int eq and >= 0 ? (x[..eq], x[(eq + 1)..]) : (x, "")).ToList();
                 if ((spec.Namespaces.HasFlag(NamespaceKinds.User) || spec.UserNamespaceFd is not null) && !extra.Contains(("userxattr", "")))
                     opts.Add(("userxattr", ""));
+                // A "source=" option names the mount's source (shown in mountinfo) instead of "overlay".
+                if (extra.FindIndex(x => x.Item1 == "source") is int src and >= 0)
+                {
+                    opts[0] = extra[src];
+                    extra.RemoveAt(src);
+                }
                 opts.AddRange(extra);
                 ops.Add(MountFs("overlay", dst, opts, 0, parentMode, $"mount overlay on {dst}", op));
                 break;

@@ -163,6 +163,9 @@ public sealed record OverlayMount(string Destination, ImmutableArray<string> Low
     public string? Storage { get; init; }
     /// <summary>Where <see cref="Upper"/> and <see cref="Work"/> are looked up: the host, or the sandbox's root as built so far.</summary>
     public SourceRoot UpperRoot { get; init; } = SourceRoot.Host;
-    /// <summary>Further overlayfs options ("index=off", "metacopy=off", "userxattr"), applied after the layers.</summary>
+    /// <summary>
+    /// Further overlayfs options ("index=off", "metacopy=off", "userxattr"), applied after the
+    /// layers; "source=NAME" names the mount's source instead of "overlay".
+    /// </summary>
     public ImmutableArray<string> Options { get; init; } = [];
 }

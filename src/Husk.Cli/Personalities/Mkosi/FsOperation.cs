@@ -163,7 +163,7 @@ internal sealed record OverlayOperation(ImmutableArray<string> Lowers, string Up
     /// <summary>The upper directory value that asks for a fresh tmpfs.</summary>
     public const string TmpfsUpper = "tmpfs";
 
-    private static readonly ImmutableArray<string> Options = ["userxattr", "index=off", "metacopy=off"];
+    private static readonly ImmutableArray<string> Options = ["userxattr", "index=off", "metacopy=off", "source=overlayfs"];
 
     /// <summary>Top layer first, as mkosi prints it (the lowers are kept in the order given).</summary>
     public override string Describe() =>
