@@ -14,8 +14,6 @@ internal static class ExitStatus
     {
         if (exit.Signal is not { } sig)
             return exit.ExitCode ?? 1;
-        Console.Out.Flush();
-        Console.Error.Flush();
         Interop.Interop.LowerSoftLimit(Interop.Interop.RLIMIT_CORE, 0);
         Interop.Interop.DefaultSignalAction(sig);
         Interop.Interop.Kill(Interop.Interop.GetPid(), sig);

@@ -40,12 +40,12 @@ internal static class MkosiSandbox
         }
         if (parsed.Help)
         {
-            Console.Error.WriteLine(HelpText(Console.IsErrorRedirected));
+            StandardError.WriteLine(HelpText(!StandardError.IsTerminal(2)));
             return 0;
         }
         if (parsed.Version)
         {
-            Console.Error.WriteLine(Version);
+            StandardError.WriteLine(Version);
             return 0;
         }
 
@@ -61,9 +61,9 @@ internal static class MkosiSandbox
 
         if (parsed.Debug)
         {
-            bool color = !Console.IsOutputRedirected && !Console.IsErrorRedirected && Environment.GetEnvironmentVariable("TERM") != "dumb";
+            bool color = StandardError.IsTerminal(1) && StandardError.IsTerminal(2) && System.Environment.GetEnvironmentVariable("TERM") != "dumb";
             foreach (var op in FsOrdering.Optimize(parsed.Operations))
-                Console.Error.WriteLine(color ? $"\x1b[0;38;5;245m+ {op.Describe()}\x1b[0m" : $"+ {op.Describe()}");
+                StandardError.WriteLine(color ? $"\x1b[0;38;5;245m+ {op.Describe()}\x1b[0m" : $"+ {op.Describe()}");
         }
 
         SandboxExit exit;
@@ -74,7 +74,7 @@ internal static class MkosiSandbox
         catch (SandboxSpecException e)
         {
             foreach (string problem in e.Problems)
-                Console.Error.WriteLine($"{Name}: {problem}");
+                StandardError.WriteLine($"{Name}: {problem}");
             return 1;
         }
         catch (SandboxSetupException e)
@@ -201,7 +201,7 @@ internal static class MkosiSandbox
 
     private static int Fail(string message)
     {
-        Console.Error.WriteLine($"{Name}: {message}");
+        StandardError.WriteLine($"{Name}: {message}");
         return 1;
     }
 

@@ -181,6 +181,21 @@ public class MkosiSandboxTests
         ], o.Stderr.Split('\n'));
     }
 
+    [Fact]
+    public void Nothing_but_its_own_lines_reaches_a_terminal()
+    {
+        // System.Console would switch a terminal's keypad mode ("\e[?1h\e=") under the payload's feet.
+        if (!File.Exists("/usr/bin/script"))
+            Assert.Skip("needs script(1) from util-linux for a pseudo-terminal");
+        string command = string.Join(' ', [.. MkosiHarness.Husk, .. MkosiHarness.Base, "--debug", "--bogus"]);
+        var (_, output, _) = TestEnvironment.Exec("/usr/bin/script", ["-qec", command, "/dev/null"]);
+        Assert.Equal("mkosi-sandbox: Unrecognized option --bogus\r\n", output);
+        command = string.Join(' ', [.. MkosiHarness.Husk, .. MkosiHarness.Base, "--debug", "true"]);
+        (_, output, _) = TestEnvironment.Exec("/usr/bin/script", ["-qec", command, "/dev/null"]);
+        Assert.StartsWith("\x1b[0;38;5;245m+ symlink /bin -> usr/bin\x1b[0m\r\n", output); // grey, as on a terminal
+        Assert.DoesNotContain("\x1b[?1h", output);
+    }
+
     /// <summary>Owner of what the sandbox creates, as find prints it: the caller, or root for root.</summary>
     private static string Ids() => TestEnvironment.IsRoot ? "0:0" : $"{TestEnvironment.Uid}:{TestEnvironment.Gid}";
 }
