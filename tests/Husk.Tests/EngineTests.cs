@@ -117,12 +117,14 @@ public class EngineTests
     [Fact]
     public void Failing_op_names_the_step_and_path_and_leaves_nothing_behind()
     {
-        string before = TestEnvironment.HostMounts();
-        int fds = TestEnvironment.OpenFdCount();
         var spec = TestEnvironment.Spec("/bin/true") with
         {
             Mounts = [new TmpfsMount("/x"), new BindMount("/no/such/source", "/x/y")],
         };
+        // The first launch of a process opens descriptors it keeps (husk-init's image): not a leak.
+        Assert.Throws<SandboxSetupException>(() => Launcher.Start(spec));
+        string before = TestEnvironment.HostMounts();
+        int fds = TestEnvironment.OpenFdCount();
         var e = Assert.Throws<SandboxSetupException>(() => Launcher.Start(spec));
         Assert.Equal(Errno.ENOENT, e.Errno);
         Assert.Equal("husk: bind mount /no/such/source on /x/y: can't find source /no/such/source: No such file or directory", e.Message);
@@ -214,6 +216,33 @@ public class EngineTests
         finally
         {
             Interop.Interop.Close(leaked);
+        }
+    }
+
+    [Fact]
+    public void Descriptors_mapped_onto_the_channels_number_do_not_hide_setup_errors()
+    {
+        // Map enough descriptors to 3, 4, ... that one of them lands on the child's channel to
+        // the supervisor (the lowest free number when the sandbox starts), then fail the exec.
+        int count = Directory.GetFileSystemEntries("/proc/self/fd").Length + 8;
+        var opened = new List<int>();
+        try
+        {
+            for (int i = 0; i < count; i++)
+            {
+                int fd = Interop.Interop.Fcntl(0, Interop.Interop.F_DUPFD_CLOEXEC, 600 + i);
+                Assert.True(fd >= 600);
+                opened.Add(fd);
+            }
+            var spec = TestEnvironment.Spec("/proc/version") with { Fds = [.. opened.Select((fd, i) => new FdMapping(fd, 3 + i))] };
+            var e = Assert.Throws<SandboxSetupException>(() => Launcher.Start(spec));
+            Assert.True(e.IsExecFailure);
+            Assert.Equal(Errno.EACCES, e.Errno);
+        }
+        finally
+        {
+            foreach (int fd in opened)
+                Interop.Interop.Close(fd);
         }
     }
 

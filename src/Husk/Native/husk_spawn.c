@@ -1280,6 +1280,13 @@ static int run_op(const husk_op *op, int index, const husk_spawn_args *args, int
     case HUSK_OP_DUP2:
         if (op->fd == (int)op->a)
             return fcntl(op->fd, F_SETFD, 0);
+        if ((int)op->a == channel_fd) {
+            /* The number asked for is our channel to the supervisor: move the channel away first,
+             * or later errors would be written into the payload's descriptor. */
+            int moved = fcntl(channel_fd, F_DUPFD_CLOEXEC, 3);
+            CHECK(moved);
+            channel_fd = moved;
+        }
         return dup3(op->fd, (int)op->a, 0);
     case HUSK_OP_CLOEXEC_RANGE:
         if (op->a > op->b)
