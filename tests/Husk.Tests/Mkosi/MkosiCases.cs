@@ -143,6 +143,28 @@ public static class MkosiCases
         new("map-delegate-zero") { Options = ["--map-delegate", "0"] },
         new("map-foreign") { Options = ["--map-foreign"], Command = ["true"], ErrorTextDiffers = true },
         new("suppress-chown-as-root") { Options = ["--suppress-chown"], Mode = CaseMode.RootOnly },
+        new("pack-many-fds") { Options = ["--pack-fds"], ExtraFds = 60, Script = "[ \"$LISTEN_PID\" = \"$$\" ] && echo listen-pid-is-the-payload" },
+        new("pack-many-fds-exec-failure") { Options = ["--pack-fds"], ExtraFds = 60, Command = ["/proc/version"], ErrorTextDiffers = true },
+        new("tmpfs-on-root") { Options = ["--tmpfs", "/", "--dir", "/after"], List = ["/after"] },
+        new("bind-root-same-dir") { Options = ["--bind", "/", "/", "--same-dir"] },
+        new("plus-relative-path") { Options = ["--dir", $"{F}/inside", "--write", "in", $"{F}/inside/f", "--bind", "+inside", "/x"], Script = "cat /x/f" },
+        new("overlay-upper-without-workdir") { Options = ["--overlay-lowerdir", $"{F}/a", "--overlay-upperdir", $"{F}/upper", "--overlay", "/o"], Command = ["true"], ErrorTextDiffers = true },
+        new("same-dir-missing") { Options = ["--same-dir"], Command = ["true"], ErrorTextDiffers = true },
+        new("bind-dir-onto-file") { Options = ["--write", "x", "/f", "--bind", $"{F}/sub", "/f"], Command = ["true"], ErrorTextDiffers = true },
+        new("nested")
+        {
+            // mkosi runs mkosi-sandbox inside mkosi-sandbox: the inner one reuses the outer one's privileges.
+            Options = ["--ro-bind", "/", "/", "--dev", "/dev", "--tmpfs", "/tmp"],
+            Command = ["sh", "-c", $"{MkosiHarness.Runner} --ro-bind /usr /usr --symlink usr/bin /bin --symlink usr/lib /lib --symlink usr/lib64 /lib64 " +
+                "--bind /proc /proc --tmpfs /tmp --unshare-net sh -c 'id; grep -E \"^Cap(Eff|Amb)\" /proc/self/status; cat /proc/self/uid_map; " +
+                "readlink /proc/self/ns/user /proc/self/ns/net | sort | uniq | wc -l'"],
+        },
+        new("nested-become-root")
+        {
+            Options = ["--ro-bind", "/", "/", "--dev", "/dev", "--tmpfs", "/tmp"],
+            Command = ["sh", "-c", $"{MkosiHarness.Runner} --ro-bind /usr /usr --symlink usr/bin /bin --symlink usr/lib /lib --symlink usr/lib64 /lib64 " +
+                "--bind /proc /proc --become-root --unshare-net sh -c 'id; grep -E \"^Cap(Eff|Amb)\" /proc/self/status; cat /proc/self/uid_map'"],
+        },
     ];
 
     /// <summary>The cases for xunit, by name.</summary>

@@ -18,6 +18,9 @@ internal static partial class MkosiHarness
     /// <summary>Placeholder for the fixture directory in a case's arguments and script.</summary>
     public const string Fixture = "@F";
 
+    /// <summary>Placeholder for the implementation under test's own command line (for nesting).</summary>
+    public const string Runner = "@RUNNER";
+
     /// <summary>
     /// The payload: a POSIX shell script printing sections. Extra lines from the case run last;
     /// the paths after the script are listed with find.
@@ -63,7 +66,7 @@ internal static partial class MkosiHarness
         string fixture = CreateFixture();
         try
         {
-            string F(string s) => s.Replace(Fixture, fixture, StringComparison.Ordinal);
+            string F(string s) => s.Replace(Runner, string.Join(' ', runner), StringComparison.Ordinal).Replace(Fixture, fixture, StringComparison.Ordinal);
             var argv = new List<string>(runner);
             argv.AddRange(Base);
             argv.AddRange(c.Options.Select(F));
@@ -71,11 +74,14 @@ internal static partial class MkosiHarness
                 argv.AddRange(command.Select(F));
             else
                 argv.AddRange(["sh", "-c", Report + "\n" + F(c.Script), "report", .. c.List.Select(F)]);
-            // exec keeps the wrapper's descriptors 5 and 7 (not close-on-exec) for the runner.
+            // The runner inherits descriptors 5 and 7 (and ExtraFds more from 100 up), as a caller
+            // of mkosi-sandbox passes them: open across exec.
             string wrapper = "import os, subprocess, sys\n" +
                 "a = os.open('/dev/null', os.O_RDONLY); os.dup2(a, 5); b = os.open('/proc/version', os.O_RDONLY); os.dup2(b, 7)\n" +
+                $"extra = list(range(100, 100 + {c.ExtraFds}))\n" +
+                "for fd in extra: os.dup2(a, fd)\n" +
                 "os.close(a); os.close(b)\n" +
-                "r = subprocess.run(sys.argv[1:], pass_fds=(5, 7), stdin=subprocess.DEVNULL)\n" +
+                "r = subprocess.run(sys.argv[1:], pass_fds=(5, 7, *extra), stdin=subprocess.DEVNULL)\n" +
                 "print('STATUS', r.returncode, file=sys.stderr)\n";
             var env = new Dictionary<string, string> { ["LC_ALL"] = "C", ["MKOSI_TEST_VAR"] = "host value" };
             var (_, stdout, stderr) = TestEnvironment.Exec("python3", ["-c", wrapper, .. argv], env: env, cwd: c.WorkingDirectory is { } wd ? F(wd) : fixture);
@@ -254,6 +260,8 @@ public sealed record MkosiCase(string Name)
     public bool ErrorTextDiffers { get; init; }
     /// <summary>Who the case applies to.</summary>
     public CaseMode Mode { get; init; }
+    /// <summary>How many more descriptors (from 100 up) the caller passes, besides 5 and 7.</summary>
+    public int ExtraFds { get; init; }
 
     public override string ToString() => Name;
 }
