@@ -42,7 +42,8 @@ internal static partial class Program
             if (colon <= 0)
                 continue;
             string key = line[..colon];
-            if (key is "CapInh" or "CapPrm" or "CapEff" or "CapBnd" or "CapAmb" or "NoNewPrivs" or "Seccomp" or "Seccomp_filters" or "Groups" or "NSpid")
+            if (key is "CapInh" or "CapPrm" or "CapEff" or "CapBnd" or "CapAmb" or "NoNewPrivs" or "Seccomp" or "Seccomp_filters" or "Groups" or "NSpid"
+                or "SigIgn" or "SigBlk")
                 w.WriteString(key, line[(colon + 1)..].Trim());
         }
         w.WriteEndObject();
@@ -70,6 +71,9 @@ internal static partial class Program
             w.WriteString("fstype", f[dash + 1]);
             w.WriteString("source", Unescape(f[dash + 2]));
             w.WriteString("super", dash + 3 < f.Length ? f[dash + 3] : "");
+            // Optional fields: "shared:N", "master:N", "propagate_from:N", "unbindable"; none means private.
+            string[] tags = [.. f[6..dash].Select(t => t.Split(':')[0])];
+            w.WriteString("propagation", tags.Length == 0 ? "private" : string.Join(',', tags));
             w.WriteEndObject();
         }
         w.WriteEndArray();

@@ -200,6 +200,33 @@ public class EngineTests
     }
 
     [Fact]
+    public void Descriptors_mapped_onto_the_channels_number_do_not_hide_setup_errors()
+    {
+        // Map enough descriptors to 3, 4, ... that one of them lands on the child's channel to
+        // the supervisor (the lowest free number when the sandbox starts), then fail the exec.
+        int count = Directory.GetFileSystemEntries("/proc/self/fd").Length + 8;
+        var opened = new List<int>();
+        try
+        {
+            for (int i = 0; i < count; i++)
+            {
+                int fd = Interop.Interop.Fcntl(0, Interop.Interop.F_DUPFD_CLOEXEC, 600 + i);
+                Assert.True(fd >= 600);
+                opened.Add(fd);
+            }
+            var spec = TestEnvironment.Spec("/proc/version") with { Fds = [.. opened.Select((fd, i) => new FdMapping(fd, 3 + i))] };
+            var e = Assert.Throws<SandboxSetupException>(() => Launcher.Start(spec));
+            Assert.True(e.IsExecFailure);
+            Assert.Equal(Errno.EACCES, e.Errno);
+        }
+        finally
+        {
+            foreach (int fd in opened)
+                Interop.Interop.Close(fd);
+        }
+    }
+
+    [Fact]
     public void Environment_and_working_directory_are_the_specs()
     {
         var probe = TestEnvironment.RunProbe(TestEnvironment.Spec() with

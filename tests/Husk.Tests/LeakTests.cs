@@ -3,7 +3,7 @@ using Husk.Launch;
 namespace Husk.Tests;
 
 /// <summary>Tests that count the process's descriptors and the host's mounts: they run alone.</summary>
-[Collection("Serial")]
+[Collection(ProcessWideStateCollection.ProcessWideState)]
 public class LeakTests
 {
     [Fact]
@@ -28,7 +28,7 @@ public class LeakTests
 }
 
 /// <summary>The engine under load, and its safety invariants at the native level.</summary>
-[Collection("Serial")]
+[Collection(ProcessWideStateCollection.ProcessWideState)]
 public class StressTests
 {
     [Fact]

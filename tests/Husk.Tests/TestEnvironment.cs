@@ -92,7 +92,7 @@ internal static class TestEnvironment
     }
 
     /// <summary>Runs a program to completion and returns its exit code, stdout and stderr.</summary>
-    public static (int Code, string Stdout, string Stderr) Exec(string file, IEnumerable<string> args, string? stdin = null, IDictionary<string, string>? env = null, int timeoutMs = 60_000)
+    public static (int Code, string Stdout, string Stderr) Exec(string file, IEnumerable<string> args, string? stdin = null, IDictionary<string, string>? env = null, int timeoutMs = 60_000, string? cwd = null)
     {
         var psi = new ProcessStartInfo(file)
         {
@@ -100,6 +100,7 @@ internal static class TestEnvironment
             RedirectStandardError = true,
             RedirectStandardInput = true,
             UseShellExecute = false,
+            WorkingDirectory = cwd ?? "",
         };
         foreach (string a in args)
             psi.ArgumentList.Add(a);
@@ -126,6 +127,22 @@ internal static class TestEnvironment
     public static string HostMounts() => File.ReadAllText("/proc/self/mountinfo");
 
     public static int OpenFdCount() => Directory.GetFileSystemEntries("/proc/self/fd").Length;
+
+    /// <summary>Deletes a tree, including what overlayfs leaves unreadable (its work/work is mode 000).</summary>
+    public static void DeleteTree(string dir)
+    {
+        foreach (string d in Directory.EnumerateDirectories(dir, "*", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = false, AttributesToSkip = 0 }).Prepend(dir))
+        {
+            try
+            {
+                File.SetUnixFileMode(d, (UnixFileMode)0x1C0);
+            }
+            catch (IOException)
+            {
+            }
+        }
+        Directory.Delete(dir, recursive: true);
+    }
 
     /// <summary>This process's descriptors as "fd -> what it names".</summary>
     public static HashSet<string> OpenFds()
@@ -181,7 +198,3 @@ internal static class TestEnvironment
         return dir;
     }
 }
-
-/// <summary>Tests that count the process's descriptors or mounts run alone.</summary>
-[CollectionDefinition("Serial", DisableParallelization = true)]
-public sealed class SerialCollection;

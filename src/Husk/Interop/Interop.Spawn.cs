@@ -70,6 +70,11 @@ internal static partial class Interop
         public const uint IdenticalOk = 1u << 18;
         public const uint Dir = 1u << 19;
         public const uint PtySlave = 1u << 20;
+        public const uint Setuid = 1u << 24;
+        public const uint NoParents = 1u << 25;
+        public const uint Overmount = 1u << 26;
+        public const uint OntoSymlink = 1u << 27;
+        public const uint EnvPid = 1u << 28;
 
         public static uint S1Root(uint root) => root & 3;
 

@@ -321,7 +321,9 @@ internal static class Launcher
             return " (the host's /proc is partly masked, as in most containers: run on the host, or give the container an unmasked /proc)";
         if (op.Kind == OpKind.Mount && op.S1 == "overlay" && errno == Errno.ELOOP)
             return " (overlay directories may not overlap)";
-        if (op.Kind == OpKind.Mount && op.S1 == "overlay" && errno is Errno.EPERM or Errno.EINVAL)
+        if (op.Kind == OpKind.Mount && op.S1 == "overlay" && errno == Errno.EINVAL)
+            return " (upper and work must be separate directories on one filesystem, not inside each other; overlayfs in a user namespace needs Linux 5.11 or later)";
+        if (op.Kind == OpKind.Mount && op.S1 == "overlay" && errno == Errno.EPERM)
             return " (this kernel may not allow overlayfs in a user namespace: it needs Linux 5.11 or later)";
         return "";
     }

@@ -53,6 +53,9 @@ internal static class SpawnPlanner
     private const uint MOUNT_ATTR_NODEV = 0x4;
     private const uint MOUNT_ATTR_NOEXEC = 0x8;
     private const int PR_SET_NO_NEW_PRIVS = 38;
+    private const ulong MS_NOSUID = 0x2;
+    private const ulong MS_NODEV = 0x4;
+    private const ulong MS_SHARED = 1 << 20;
 
 
 
@@ -142,7 +145,7 @@ internal static class SpawnPlanner
             });
         }
 
-        if (ns.HasFlag(NamespaceKinds.Net))
+        if (ns.HasFlag(NamespaceKinds.Net) && spec.BringUpLoopback)
             ops.Add(new PlannedOp(OpKind.LoopbackUp, "bring up the loopback interface"));
         if (spec.Hostname is not null)
             ops.Add(new PlannedOp(OpKind.SetHostname, $"set the hostname to {spec.Hostname}") { S1 = spec.Hostname });
@@ -159,7 +162,13 @@ internal static class SpawnPlanner
         bool hasMounts = spec.Mounts is not null && ns.HasFlag(NamespaceKinds.Mount);
         if (hasMounts)
         {
-            ops.Add(new PlannedOp(OpKind.RootBegin, $"set up the sandbox root on {spec.BuildBase}") { S1 = spec.BuildBase });
+            var rt = spec.RootTmpfs;
+            ops.Add(new PlannedOp(OpKind.RootBegin, $"set up the sandbox root on {spec.BuildBase}")
+            {
+                S1 = spec.BuildBase,
+                A = (rt.Devices ? 0 : MS_NODEV) | (rt.AllowSetuid ? 0 : MS_NOSUID),
+                S2 = "mode=" + Octal(rt.Mode),
+            });
             int tmpOverlays = 0;
             foreach (var op in spec.Mounts!.Value)
             {
@@ -171,7 +180,10 @@ internal static class SpawnPlanner
                         ops[i] = ops[i].WithFlags(OpFlags.Try | OpFlags.NoCreate);
                 }
             }
-            ops.Add(new PlannedOp(OpKind.RootFinish, "switch to the sandbox root"));
+            ops.Add(new PlannedOp(OpKind.RootFinish, "switch to the sandbox root")
+            {
+                A = spec.RootPropagation == MountPropagation.Shared ? MS_SHARED : 0,
+            });
         }
 
         if (spec.DisableUserNamespaces)
@@ -204,6 +216,8 @@ internal static class SpawnPlanner
             ? new[] { wd }
             : new[] { host.WorkingDirectory, host.Home, "/" }.Where(p => p is not null && p.StartsWith('/')).Distinct().ToArray();
         var env = spec.Environment.ToList();
+        if (spec.PidVariable is { } pidVar)
+            env.RemoveAll(e => e.StartsWith(pidVar + "=", StringComparison.Ordinal));
         int pwdSlot = -1;
         if (spec.SetPwd)
         {
@@ -275,16 +289,32 @@ internal static class SpawnPlanner
             });
         }
 
+        if (spec.IgnoredSignals.Length > 0)
+        {
+            ulong ignore = 0;
+            foreach (int sig in spec.IgnoredSignals)
+                ignore |= 1UL << (sig - 1);
+            ops.Add(new PlannedOp(OpKind.SignalMask, "ignore signals") { A = 0, B = ignore });
+        }
+
         var argv = spec.Command.ToArray();
         if (spec.Argv0 is not null)
             argv[0] = spec.Argv0;
+        int pidSlot = -1;
+        if (spec.PidVariable is not null)
+        {
+            // The child appends its pid to this entry just before exec.
+            pidSlot = env.Count;
+            env.Add(spec.PidVariable + "=");
+        }
         int execIndex = ops.Count;
         ops.Add(new PlannedOp(OpKind.Exec, $"execvp {spec.Command[0]}")
         {
             S1 = spec.Command[0],
             Strings = argv,
             Strings2 = env.ToArray(),
-            Flags = spec.SearchPath ? OpFlags.SearchPath : 0,
+            Flags = (spec.SearchPath ? OpFlags.SearchPath : 0) | (pidSlot >= 0 ? OpFlags.EnvPid : 0),
+            EnvSlot = pidSlot,
         });
 
         return new SpawnPlan
@@ -418,7 +448,9 @@ internal static class SpawnPlanner
                         | (b.ReadOnly ? OpFlags.ReadOnly : 0)
                         | (b.Devices ? OpFlags.Devices : 0)
                         | (b.Optional ? OpFlags.Try : 0)
-                        | (b.NoFollow ? OpFlags.NoFollow : 0),
+                        | (b.NoFollow ? OpFlags.NoFollow : 0)
+                        | (b.AllowSetuid ? OpFlags.Setuid : 0)
+                        | (b.OntoSymlink ? OpFlags.OntoSymlink : 0),
                 });
                 break;
             }
@@ -437,7 +469,8 @@ internal static class SpawnPlanner
                 var opts = new List<(string, string)> { ("mode", Octal(t.Mode)) };
                 if (t.Size is { } size)
                     opts.Add(("size", size.ToString(CultureInfo.InvariantCulture)));
-                ops.Add(MountFs("tmpfs", dst, opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, parentMode, $"mount tmpfs on {dst}", op));
+                uint attrs = (t.AllowSetuid ? 0 : MOUNT_ATTR_NOSUID) | (t.Devices ? 0 : MOUNT_ATTR_NODEV);
+                ops.Add(MountFs("tmpfs", dst, opts, attrs, parentMode, $"mount tmpfs on {dst}", op));
                 break;
             }
             case ProcMount:
@@ -493,6 +526,14 @@ internal static class SpawnPlanner
                     });
                 }
                 break;
+            case FilesystemMount f:
+            {
+                var opts = f.Options.Select(o => o.IndexOf('=') is int eq and >= 0 ? (o[..eq], o[(eq + 1)..]) : (o, "")).ToList();
+                uint attrs = (f.ReadOnly ? MOUNT_ATTR_RDONLY : 0) | (f.AllowSetuid ? 0 : MOUNT_ATTR_NOSUID)
+                    | (f.Devices ? 0 : MOUNT_ATTR_NODEV) | (f.NoExec ? MOUNT_ATTR_NOEXEC : 0);
+                ops.Add(MountFs(f.FilesystemType, dst, opts, attrs, parentMode, $"mount {f.FilesystemType} on {dst}", op));
+                break;
+            }
             case MqueueMount:
                 ops.Add(MountFs("mqueue", dst, [], 0, parentMode, $"mount mqueue on {dst}", op));
                 break;
@@ -502,7 +543,8 @@ internal static class SpawnPlanner
             case MakeSymlink s:
                 ops.Add(new PlannedOp(OpKind.Symlink, $"create symlink {dst}")
                 {
-                    S1 = s.Target, S2 = dst, B = parentMode, Origin = op, Flags = OpFlags.IdenticalOk,
+                    S1 = s.Target, S2 = dst, B = parentMode, Origin = op,
+                    Flags = OpFlags.IdenticalOk | (s.CreateParents ? 0 : OpFlags.NoParents) | (s.Overmount ? OpFlags.Overmount : 0),
                 });
                 break;
             case WriteFile w:
@@ -534,7 +576,12 @@ internal static class SpawnPlanner
                 // The kernel wants the top layer first; Husk's (and bwrap's) order puts it last.
                 for (int i = o.Lowers.Length - 1; i >= 0; i--)
                     opts.Add(("@lowerdir+", Path.GetFullPath(o.Lowers[i], host.WorkingDirectory)));
-                if (o.Kind == OverlayKind.Persistent)
+                if (o.Kind == OverlayKind.Persistent && o.UpperRoot == SourceRoot.Sandbox)
+                {
+                    opts.Add(("+upperdir", o.Upper!));
+                    opts.Add(("+workdir", o.Work!));
+                }
+                else if (o.Kind == OverlayKind.Persistent)
                 {
                     opts.Add(("@upperdir", Path.GetFullPath(o.Upper!, host.WorkingDirectory)));
                     opts.Add(("@workdir", Path.GetFullPath(o.Work!, host.WorkingDirectory)));
@@ -549,8 +596,16 @@ internal static class SpawnPlanner
                     opts.Add(("%upperdir", upper));
                     opts.Add(("%workdir", work));
                 }
-                if (spec.Namespaces.HasFlag(NamespaceKinds.User) || spec.UserNamespaceFd is not null)
+                var extra = o.Options.Select(x => x.IndexOf('=') is int eq and >= 0 ? (x[..eq], x[(eq + 1)..]) : (x, "")).ToList();
+                if ((spec.Namespaces.HasFlag(NamespaceKinds.User) || spec.UserNamespaceFd is not null) && !extra.Contains(("userxattr", "")))
                     opts.Add(("userxattr", ""));
+                // A "source=" option names the mount's source (shown in mountinfo) instead of "overlay".
+                if (extra.FindIndex(x => x.Item1 == "source") is int src and >= 0)
+                {
+                    opts[0] = extra[src];
+                    extra.RemoveAt(src);
+                }
+                opts.AddRange(extra);
                 ops.Add(MountFs("overlay", dst, opts, 0, parentMode, $"mount overlay on {dst}", op));
                 break;
             }

@@ -13,8 +13,8 @@ enum {
     HUSK_OP_SETNS = 2,         /* fd, a = nstype */
     HUSK_OP_UNSHARE = 3,       /* a = CLONE_* flags */
     HUSK_OP_FORK = 4,          /* parent becomes husk-init waiting for the child; p1 = int32 fds it keeps, a = count, fd = status fd */
-    HUSK_OP_ROOT_BEGIN = 5,    /* s1 = base dir: tmpfs there, newroot + oldroot, pivot_root */
-    HUSK_OP_ROOT_FINISH = 6,   /* detach oldroot, pivot into newroot */
+    HUSK_OP_ROOT_BEGIN = 5,    /* s1 = base dir: tmpfs there (a = MS_* flags, s2 = options), newroot + oldroot, pivot_root */
+    HUSK_OP_ROOT_FINISH = 6,   /* detach oldroot, pivot into newroot; a = MS_SHARED etc. applied to every mount, or 0 */
     HUSK_OP_BIND = 7,          /* s1 = source, s2 = destination (or fd = source fd) */
     HUSK_OP_MOUNT = 8,         /* s1 = fs type, s2 = destination, p1 = options block, a = MOUNT_ATTR_* */
     HUSK_OP_MKDIR = 9,         /* s2 = path, mode */
@@ -35,12 +35,12 @@ enum {
     HUSK_OP_WAIT_FD = 24,      /* read one byte from fd, then close it */
     HUSK_OP_LOCK_FILE = 25,    /* s2 = path; the open file keeps a read lock (OFD), held by husk-init */
     HUSK_OP_SECCOMP = 26,      /* p1 = struct sock_filter[], c = count, a = seccomp flags */
-    HUSK_OP_EXEC = 27,         /* s1 = file, p1 = argv, p2 = envp; flags: HUSK_F_SEARCH_PATH */
+    HUSK_OP_EXEC = 27,         /* s1 = file, p1 = argv, p2 = envp; flags: HUSK_F_SEARCH_PATH, HUSK_F_ENV_PID (c = envp slot) */
     HUSK_OP_LOOPBACK_UP = 28,
     HUSK_OP_CLOSE = 29,        /* fd */
     HUSK_OP_UMASK = 30,        /* mode */
     HUSK_OP_EXPECT_NO_USERNS = 31, /* unshare(CLONE_NEWUSER) must fail now */
-    HUSK_OP_SIGNAL_MASK = 32,  /* a = mask of signals 1..64 to block; 0 unblocks all */
+    HUSK_OP_SIGNAL_MASK = 32,  /* a = mask of signals 1..64 to block (0 unblocks all); b = mask of signals to ignore */
     HUSK_OP_LANDLOCK_CREATE = 33, /* p1 = ruleset attr, c = its size; the fd is kept in the child */
     HUSK_OP_LANDLOCK_RULE = 34,   /* s2 = path (a = access mask) or a = port rule; b = rule type */
     HUSK_OP_LANDLOCK_RESTRICT = 35,
@@ -74,6 +74,11 @@ enum {
 #define HUSK_F_IDENTICAL_OK  (1u << 18) /* symlink: an identical existing link is fine */
 #define HUSK_F_DIR           (1u << 19) /* mount point is a directory even without a source */
 #define HUSK_F_PTY_SLAVE     (1u << 20) /* dup2: the source is the pty slave OPEN_PTY made */
+#define HUSK_F_SUID          (1u << 24) /* bind keeps setuid (no nosuid) */
+#define HUSK_F_NO_PARENTS    (1u << 25) /* symlink: a missing parent is an error */
+#define HUSK_F_OVERMOUNT     (1u << 26) /* symlink: mount a new link over a different non-directory */
+#define HUSK_F_ONTO_SYMLINK  (1u << 27) /* bind: a non-directory goes on a destination symlink itself */
+#define HUSK_F_ENV_PID       (1u << 28) /* exec: append our pid to the envp entry c points at */
 
 /* One operation: 72 bytes. */
 typedef struct husk_op {

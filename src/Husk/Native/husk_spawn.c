@@ -430,7 +430,7 @@ static int op_root_begin(const husk_op *op)
     current_step = HUSK_STEP_ATTR;
     CHECK(mount(NULL, "/", NULL, MS_SLAVE | MS_REC | MS_SILENT, NULL));
     current_step = HUSK_STEP_MOUNT;
-    CHECK(mount("tmpfs", base, "tmpfs", MS_NODEV | MS_NOSUID | MS_SILENT, "mode=0755"));
+    CHECK(mount("tmpfs", base, "tmpfs", (unsigned long)op->a | MS_SILENT, (const char *)(uintptr_t)op->s2));
     current_step = HUSK_STEP_DEST;
     CHECK(chdir(base));
     CHECK(mkdir("newroot", 0755));
@@ -444,7 +444,7 @@ static int op_root_begin(const husk_op *op)
     return 0;
 }
 
-static int op_root_finish(void)
+static int op_root_finish(const husk_op *op)
 {
     current_step = HUSK_STEP_ATTR;
     CHECK(mount("oldroot", "/oldroot", NULL, MS_REC | MS_PRIVATE | MS_SILENT, NULL));
@@ -459,6 +459,10 @@ static int op_root_finish(void)
     CHECK(chdir("/"));
     close(oldbase);
     building = false;
+    if (op->a != 0) {
+        current_step = HUSK_STEP_ATTR;
+        CHECK(mount(NULL, "/", NULL, (unsigned long)op->a | MS_REC | MS_SILENT, NULL));
+    }
     return 0;
 }
 
@@ -510,7 +514,18 @@ static int op_bind(const husk_op *op, bool *skipped)
         close(src);
         return -1;
     }
-    if (prepare_destination(op, S_ISDIR(st.st_mode)) < 0) {
+    /* A non-directory may go on a symlink itself rather than on what it points to. */
+    int link = -1;
+    if ((op->flags & HUSK_F_ONTO_SYMLINK) && !S_ISDIR(st.st_mode)) {
+        current_step = HUSK_STEP_DEST;
+        struct stat lst;
+        link = resolve(HUSK_S2_ROOT(op->flags), (const char *)(uintptr_t)op->s2, O_PATH, 0, true);
+        if (link >= 0 && (fstat(link, &lst) < 0 || !S_ISLNK(lst.st_mode))) {
+            close(link);
+            link = -1;
+        }
+    }
+    if (link < 0 && prepare_destination(op, S_ISDIR(st.st_mode)) < 0) {
         int e = errno;
         close(src);
         errno = e;
@@ -521,23 +536,27 @@ static int op_bind(const husk_op *op, bool *skipped)
     int e = errno;
     close(src);
     if (tree < 0) {
+        if (link >= 0)
+            close(link);
         errno = e;
         return -1;
     }
     current_step = HUSK_STEP_ATTR;
-    uint64_t set = MOUNT_ATTR_NOSUID;
+    uint64_t set = (op->flags & HUSK_F_SUID) ? 0 : MOUNT_ATTR_NOSUID;
     if (!(op->flags & HUSK_F_DEVICES))
         set |= MOUNT_ATTR_NODEV;
     if (op->flags & HUSK_F_READONLY)
         set |= MOUNT_ATTR_RDONLY;
-    if (sys_mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, set, 0) < 0) {
+    if (set != 0 && sys_mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, set, 0) < 0) {
         e = errno;
         close(tree);
+        if (link >= 0)
+            close(link);
         errno = e;
         return -1;
     }
     current_step = HUSK_STEP_DEST;
-    int dst = resolve(HUSK_S2_ROOT(op->flags), (const char *)(uintptr_t)op->s2, O_PATH, 0, false);
+    int dst = link >= 0 ? link : resolve(HUSK_S2_ROOT(op->flags), (const char *)(uintptr_t)op->s2, O_PATH, 0, false);
     if (dst < 0) {
         e = errno;
         close(tree);
@@ -691,13 +710,36 @@ static int op_mkdir(const husk_op *op)
     return 0;
 }
 
+/* Mounts a fresh symlink over the non-directory name in pfd: it is made on the base as
+ * "symlink", cloned as a mount, moved on top (without following name) and unlinked. The name
+ * shows in the sandbox's mountinfo ("/symlink//deleted"), as it does under mkosi-sandbox. */
+static int overmount_symlink(const char *target, int pfd, const char *name)
+{
+    if (!building) {
+        errno = EEXIST;
+        return -1;
+    }
+    const char *scratch = "symlink";
+    current_step = HUSK_STEP_MOUNT;
+    CHECK(symlinkat(target, AT_FDCWD, scratch)); /* cwd is the base */
+    int tree = sys_open_tree(AT_FDCWD, scratch, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
+    int r = tree < 0 ? -1 : sys_move_mount(tree, "", pfd, name, MOVE_MOUNT_F_EMPTY_PATH);
+    int e = errno;
+    if (tree >= 0)
+        close(tree);
+    unlinkat(AT_FDCWD, scratch, 0);
+    errno = e;
+    return r;
+}
+
 static int op_symlink(const husk_op *op)
 {
     const char *target = (const char *)(uintptr_t)op->s1;
     const char *path = (const char *)(uintptr_t)op->s2;
     unsigned root = HUSK_S2_ROOT(op->flags);
     current_step = HUSK_STEP_PARENTS;
-    CHECK(make_parents(root, path, op->b ? (mode_t)op->b : 0755));
+    if (!(op->flags & HUSK_F_NO_PARENTS))
+        CHECK(make_parents(root, path, op->b ? (mode_t)op->b : 0755));
     char tmp[PATH_BUF];
     const char *parent, *name;
     CHECK(split_path(path, tmp, &parent, &name));
@@ -716,6 +758,20 @@ static int op_symlink(const husk_op *op)
         if (r < 0) {
             current_step = HUSK_STEP_EXISTS;
             errno = EEXIST;
+        }
+    }
+    if (r < 0 && errno == EEXIST && (op->flags & HUSK_F_OVERMOUNT)) {
+        /* Anything but a directory (as the sandbox will resolve it) gets a link mounted over it. */
+        struct stat st;
+        int fd = resolve(root, path, O_PATH, 0, false);
+        bool dir = fd >= 0 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+        if (fd >= 0)
+            close(fd);
+        if (dir) {
+            current_step = HUSK_STEP_EXISTS;
+            errno = EEXIST;
+        } else {
+            r = overmount_symlink(target, pfd, name);
         }
     }
     int e = errno;
@@ -1014,6 +1070,16 @@ static int op_exec(const husk_op *op)
     const char *file = (const char *)(uintptr_t)op->s1;
     char *const *argv = (char *const *)(uintptr_t)op->p1;
     char *const *envp = (char *const *)(uintptr_t)op->p2;
+    static char pid_entry[PATH_BUF];
+    if ((op->flags & HUSK_F_ENV_PID) && op->c != 0) {
+        /* "NAME=" becomes "NAME=<our pid>": only this process knows its pid as the payload sees it. */
+        char **slot = (char **)(uintptr_t)op->c;
+        size_t n = str_copy(pid_entry, sizeof pid_entry - 24, *slot);
+        if (n == (size_t)-1)
+            return -1;
+        fmt_int(pid_entry + n, 24, (long)getpid());
+        *slot = pid_entry;
+    }
     if (!(op->flags & HUSK_F_SEARCH_PATH) || strchr(file, '/') != NULL) {
         execve(file, argv, envp);
         return -1;
@@ -1231,7 +1297,7 @@ static int run_op(const husk_op *op, int index, const husk_spawn_args *args, int
     case HUSK_OP_ROOT_BEGIN:
         return op_root_begin(op);
     case HUSK_OP_ROOT_FINISH:
-        return op_root_finish();
+        return op_root_finish(op);
     case HUSK_OP_BIND:
         return op_bind(op, &skipped);
     case HUSK_OP_MOUNT:
@@ -1277,6 +1343,13 @@ static int run_op(const husk_op *op, int index, const husk_spawn_args *args, int
         int from = (op->flags & HUSK_F_PTY_SLAVE) ? pty_slave : op->fd;
         if (from == (int)op->a)
             return fcntl(from, F_SETFD, 0);
+        if ((int)op->a == channel_fd) {
+            /* The number asked for is our channel to the supervisor: move the channel away first,
+             * or later errors would be written into the payload's descriptor. */
+            int moved = fcntl(channel_fd, F_DUPFD_CLOEXEC, 3);
+            CHECK(moved);
+            channel_fd = moved;
+        }
         return dup3(from, (int)op->a, 0);
     }
     case HUSK_OP_CLOEXEC_RANGE:
@@ -1322,7 +1395,16 @@ static int run_op(const husk_op *op, int index, const husk_spawn_args *args, int
         for (int sig = 1; sig <= 64; sig++)
             if (op->a & (1ULL << (sig - 1)))
                 sigaddset(&set, sig);
-        return sigprocmask(SIG_SETMASK, &set, NULL);
+        CHECK(sigprocmask(SIG_SETMASK, &set, NULL));
+        for (int sig = 1; sig <= 64; sig++) {
+            if (!(op->b & (1ULL << (sig - 1))))
+                continue;
+            struct sigaction sa;
+            memset(&sa, 0, sizeof sa);
+            sa.sa_handler = SIG_IGN;
+            CHECK(sigaction(sig, &sa, NULL));
+        }
+        return 0;
     }
     case HUSK_OP_LANDLOCK_CREATE:
         landlock_fd = (int)syscall(SYS_landlock_create_ruleset, (void *)(uintptr_t)op->p1, (size_t)op->c, 0);

@@ -27,19 +27,26 @@ public enum SourceRoot
     Sandbox,
 }
 
-/// <summary>Bind-mounts <paramref name="Source"/> (recursively) on the destination; always nosuid.</summary>
+/// <summary>Bind-mounts <paramref name="Source"/> (recursively) on the destination; nosuid unless asked.</summary>
 public sealed record BindMount(string Source, string Destination) : MountOp(Destination)
 {
     /// <summary>Read-only, recursively.</summary>
     public bool ReadOnly { get; init; }
     /// <summary>Keep device access (otherwise nodev).</summary>
     public bool Devices { get; init; }
+    /// <summary>Keep the source's setuid behaviour (otherwise nosuid), for peers that bind without it.</summary>
+    public bool AllowSetuid { get; init; }
     /// <summary>Skip silently when the source does not exist.</summary>
     public bool Optional { get; init; }
     /// <summary>Where the source is looked up.</summary>
     public SourceRoot SourceRoot { get; init; } = SourceRoot.Host;
     /// <summary>Bind a symlink source itself instead of its target.</summary>
     public bool NoFollow { get; init; }
+    /// <summary>
+    /// When the source is not a directory and the destination is a symlink, mount on the symlink
+    /// itself instead of on what it points to (mkosi-sandbox's rule).
+    /// </summary>
+    public bool OntoSymlink { get; init; }
 }
 
 /// <summary>Bind-mounts what an open file descriptor of the caller names, checked against the fd after mounting.</summary>
@@ -49,13 +56,35 @@ public sealed record BindFdMount(int Fd, string Destination) : MountOp(Destinati
     public bool ReadOnly { get; init; }
 }
 
-/// <summary>A fresh tmpfs.</summary>
+/// <summary>A fresh tmpfs; nosuid and nodev unless asked.</summary>
 public sealed record TmpfsMount(string Destination) : MountOp(Destination)
 {
     /// <summary>Size limit in bytes, or null for the kernel's default (half of RAM).</summary>
     public long? Size { get; init; }
     /// <summary>Mode of the tmpfs root.</summary>
     public int Mode { get; init; } = 0x1ED;
+    /// <summary>Device nodes on it work (otherwise nodev).</summary>
+    public bool Devices { get; init; }
+    /// <summary>Setuid files on it work (otherwise nosuid).</summary>
+    public bool AllowSetuid { get; init; }
+}
+
+/// <summary>
+/// Any filesystem the kernel can mount without a source device (devpts, mqueue, tmpfs, ...), with
+/// its options as given; nosuid and nodev unless asked.
+/// </summary>
+public sealed record FilesystemMount(string FilesystemType, string Destination) : MountOp(Destination)
+{
+    /// <summary>Options as "key=value", or "key" for a flag, applied in order.</summary>
+    public ImmutableArray<string> Options { get; init; } = [];
+    /// <summary>Read-only.</summary>
+    public bool ReadOnly { get; init; }
+    /// <summary>Device nodes on it work (otherwise nodev).</summary>
+    public bool Devices { get; init; }
+    /// <summary>Setuid files on it work (otherwise nosuid).</summary>
+    public bool AllowSetuid { get; init; }
+    /// <summary>Nothing on it can be executed (noexec).</summary>
+    public bool NoExec { get; init; }
 }
 
 /// <summary>A procfs for the sandbox's pid namespace (or the host's /proc bound when the pid namespace is shared).</summary>
@@ -75,7 +104,16 @@ public sealed record MakeDirectory(string Destination) : MountOp(Destination)
 }
 
 /// <summary>Creates a symlink; an identical existing one is fine.</summary>
-public sealed record MakeSymlink(string Target, string Destination) : MountOp(Destination);
+public sealed record MakeSymlink(string Target, string Destination) : MountOp(Destination)
+{
+    /// <summary>Create missing parent directories (otherwise a missing parent is an error).</summary>
+    public bool CreateParents { get; init; } = true;
+    /// <summary>
+    /// When a different file or symlink (not a directory) is already there, mount a new symlink
+    /// over it instead of failing (mkosi-sandbox's --symlink).
+    /// </summary>
+    public bool Overmount { get; init; }
+}
 
 /// <summary>How a written file is placed.</summary>
 public enum FilePlacement
@@ -129,4 +167,11 @@ public sealed record OverlayMount(string Destination, ImmutableArray<string> Low
     public string? Work { get; init; }
     /// <summary>Where the upper and work directories of a temporary overlay live, or null for the hidden tmpfs.</summary>
     public string? Storage { get; init; }
+    /// <summary>Where <see cref="Upper"/> and <see cref="Work"/> are looked up: the host, or the sandbox's root as built so far.</summary>
+    public SourceRoot UpperRoot { get; init; } = SourceRoot.Host;
+    /// <summary>
+    /// Further overlayfs options ("index=off", "metacopy=off", "userxattr"), applied after the
+    /// layers; "source=NAME" names the mount's source instead of "overlay".
+    /// </summary>
+    public ImmutableArray<string> Options { get; init; } = [];
 }

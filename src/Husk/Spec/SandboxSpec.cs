@@ -48,6 +48,13 @@ public sealed record SandboxSpec
     public ImmutableArray<MountOp>? Mounts { get; init; } = [];
     /// <summary>Host directory on which the hidden build root is mounted (default /tmp).</summary>
     public string BuildBase { get; init; } = "/tmp";
+    /// <summary>The tmpfs the new root is built on: its flags and mode show in the sandbox's mount table as those of /.</summary>
+    public RootTmpfs RootTmpfs { get; init; } = new();
+    /// <summary>Propagation of every mount in the sandbox once it is built.</summary>
+    public MountPropagation RootPropagation { get; init; } = MountPropagation.Private;
+
+    /// <summary>Bring up the loopback interface of a new network namespace (otherwise it stays down).</summary>
+    public bool BringUpLoopback { get; init; } = true;
 
     /// <summary>The payload's environment as NAME=VALUE entries.</summary>
     public ImmutableArray<string> Environment { get; init; } = [];
@@ -57,6 +64,10 @@ public sealed record SandboxSpec
     public bool SetPwd { get; init; } = true;
     /// <summary>umask of the payload; null keeps the caller's.</summary>
     public uint? Umask { get; init; }
+    /// <summary>An environment variable set to the payload's own pid at exec (socket activation's LISTEN_PID).</summary>
+    public string? PidVariable { get; init; }
+    /// <summary>Signals the payload starts with ignored, besides those the caller already ignored.</summary>
+    public ImmutableArray<int> IgnoredSignals { get; init; } = [];
 
     /// <summary>Start a new session (setsid), so the payload cannot inject input into the caller's terminal.</summary>
     public bool NewSession { get; init; }
@@ -79,8 +90,11 @@ public sealed record SandboxSpec
     /// <summary>Paths (inside) the sandbox's init holds a read lock on while it runs.</summary>
     public ImmutableArray<string> LockFiles { get; init; } = [];
 
-    /// <summary>The payload's capabilities.</summary>
-    public CapabilitySet Capabilities { get; init; } = CapabilitySet.None;
+    /// <summary>
+    /// The payload's capabilities, or null to leave them as the caller's process has them and let
+    /// exec apply the usual rules (root in a new user namespace then keeps its full set).
+    /// </summary>
+    public CapabilitySet? Capabilities { get; init; } = CapabilitySet.None;
     /// <summary>Set no_new_privs: exec can never gain privileges.</summary>
     public bool NoNewPrivileges { get; init; } = true;
     /// <summary>Classic BPF programs (8 bytes per instruction), installed last, in order.</summary>
@@ -120,6 +134,16 @@ public sealed record SandboxSpec
         {
             if (!op.Destination.StartsWith('/'))
                 problems.Add($"destination must be an absolute path: {op.Destination}");
+            if (op is FilesystemMount f)
+            {
+                if (string.IsNullOrEmpty(f.FilesystemType))
+                    problems.Add($"mount on {f.Destination} names no filesystem type");
+                foreach (string opt in f.Options)
+                {
+                    if (opt.Length == 0 || opt[0] is '@' or '%' or '+')
+                        problems.Add($"mount option of {f.Destination} is not a plain key: '{opt}'");
+                }
+            }
             if (op is OverlayMount o)
             {
                 if (o.Lowers.IsDefaultOrEmpty)
@@ -128,7 +152,21 @@ public sealed record SandboxSpec
                     problems.Add($"read-only overlay on {o.Destination} needs at least two lower layers");
                 if (o.Kind == OverlayKind.Persistent && (o.Upper is null || o.Work is null))
                     problems.Add($"overlay on {o.Destination} needs an upper and a work directory");
+                if (o.UpperRoot == SourceRoot.Sandbox && (o.Upper is { } u && !u.StartsWith('/') || o.Work is { } w && !w.StartsWith('/')))
+                    problems.Add($"overlay on {o.Destination}: upper and work directories in the sandbox must be absolute paths");
+                foreach (string opt in o.Options)
+                {
+                    if (opt.Length == 0 || opt[0] is '@' or '%' or '+')
+                        problems.Add($"overlay option of {o.Destination} is not a plain key: '{opt}'");
+                }
             }
+        }
+        if (PidVariable is { } pidVar && (pidVar.Length == 0 || pidVar.Contains('=')))
+            problems.Add($"not a valid environment variable name: '{pidVar}'");
+        foreach (int sig in IgnoredSignals)
+        {
+            if (sig is < 1 or > 64 or 9 or 19)
+                problems.Add($"signal {sig} cannot be ignored");
         }
         foreach (var env in Environment)
         {

@@ -1,0 +1,13 @@
+namespace Husk;
+
+/// <summary>How mount and unmount events propagate between the sandbox's mounts.</summary>
+public enum MountPropagation
+{
+    /// <summary>Every mount is private: nothing propagates (the default).</summary>
+    Private,
+    /// <summary>
+    /// Every mount is shared in a peer group of its own, so mounts made inside propagate to
+    /// later copies of the sandbox's mount namespace; never to the host's (mkosi-sandbox's layout).
+    /// </summary>
+    Shared,
+}
