@@ -1,0 +1,138 @@
+namespace Husk.FileSystem;
+
+/// <summary>An entry of a host directory, as the overlay planner needs it.</summary>
+public readonly record struct DirectoryEntry(string Name, EntryKind Kind, int Mode, string? LinkTarget = null);
+
+/// <summary>What a directory entry is.</summary>
+public enum EntryKind
+{
+    /// <summary>A directory.</summary>
+    Directory,
+    /// <summary>A regular file.</summary>
+    File,
+    /// <summary>A symbolic link.</summary>
+    Symlink,
+    /// <summary>A device, socket or FIFO.</summary>
+    Other,
+}
+
+/// <summary>One overlay: the host directory that is its lower layer and where its upper and work live.</summary>
+public sealed record OverlayLayer(string Directory, string Upper, string Work, int Mode);
+
+/// <summary>The filesystem operations of the overlay mode, and the layers to create before the run.</summary>
+public sealed record OverlayPlan(IReadOnlyList<MountOp> Mounts, IReadOnlyList<OverlayLayer> Layers);
+
+/// <summary>
+/// Plans the overlay view of the host: the program sees the host's tree and can change it, every
+/// write landing in a layer under the sandbox root (<c>upperdir/&lt;path&gt;</c>, try's layout).
+/// Overlayfs refuses a lower directory with mounts below it (the kernel keeps those locked) and
+/// one that contains the upper layer (ELOOP), so a directory is overlaid whole only when neither
+/// holds; otherwise it is rebuilt as scaffolding and its entries are planned one by one, down to
+/// the mount points, which get overlays of their own. Entries directly in scaffolding cannot
+/// change (files are bound read-only, and the root turns read-only once every op has run).
+/// </summary>
+public static class OverlayPlanner
+{
+    /// <summary>Paths that get fresh filesystems instead of overlays (the CLI adds those mounts).</summary>
+    public static readonly string[] Fresh = ["/proc", "/dev", "/tmp", "/var/tmp", "/run", "/sys"];
+
+    /// <param name="mounts">The host's mount table.</param>
+    /// <param name="storage">The sandbox root: its upperdir/ and workdir/ hold the layers.</param>
+    /// <param name="list">Lists a host directory (the planner itself touches nothing).</param>
+    /// <param name="modeOf">The mode of a host directory.</param>
+    public static OverlayPlan Plan(IReadOnlyList<HostMount> mounts, string storage, Func<string, IEnumerable<DirectoryEntry>> list, Func<string, int> modeOf)
+    {
+        var overlayable = new HashSet<string>(HostMounts.Overlayable(mounts), StringComparer.Ordinal);
+        var mountPoints = new HashSet<string>(mounts.Select(m => m.MountPoint), StringComparer.Ordinal);
+        var ops = new List<MountOp>();
+        var layers = new List<OverlayLayer>();
+
+        bool Blocked(string dir) =>
+            mountPoints.Any(m => m != dir && HostMounts.IsUnder(m, dir)) || HostMounts.IsUnder(storage, dir);
+
+        void Cover(string dir)
+        {
+            if (Fresh.Any(f => dir == f))
+                return;
+            if (!Blocked(dir))
+            {
+                string upper = Path.Join(storage, "upperdir", dir);
+                string work = Path.Join(storage, "workdir", dir);
+                layers.Add(new OverlayLayer(dir, upper, work, modeOf(dir)));
+                ops.Add(new OverlayMount(dir, [dir])
+                {
+                    Kind = OverlayKind.Persistent,
+                    Upper = upper,
+                    Work = work,
+                    // Keep the upper layer plain: whiteouts and opaque marks only, no redirects or metacopy.
+                    Options = ["redirect_dir=off", "index=off", "metacopy=off"],
+                });
+                return;
+            }
+            if (dir != "/")
+                ops.Add(new MakeDirectory(dir) { Mode = modeOf(dir) });
+            foreach (var entry in list(dir).OrderBy(e => e.Name, StringComparer.Ordinal))
+            {
+                string path = dir == "/" ? "/" + entry.Name : dir + "/" + entry.Name;
+                if (HostMounts.IsUnder(path, storage) || HostMounts.IsUnder(storage, path) && path == storage)
+                    continue; // the sandbox root itself stays out of sight
+                if (mountPoints.Contains(path) && !overlayable.Contains(path))
+                {
+                    if (!Fresh.Contains(path))
+                        ops.Add(new MakeDirectory(path) { Mode = entry.Mode }); // a virtual filesystem's place, left empty
+                    continue;
+                }
+                switch (entry.Kind)
+                {
+                    case EntryKind.Directory:
+                        Cover(path);
+                        break;
+                    case EntryKind.Symlink:
+                        ops.Add(new MakeSymlink(entry.LinkTarget!, path));
+                        break;
+                    case EntryKind.File:
+                        ops.Add(new BindMount(path, path) { ReadOnly = true, Optional = true });
+                        break;
+                    default:
+                        break; // sockets and devices outside /dev are not the sandbox's business
+                }
+            }
+        }
+
+        Cover("/");
+        return new OverlayPlan(ops, layers);
+    }
+
+    /// <summary>Lists a directory of the host for <see cref="Plan"/>.</summary>
+    public static IEnumerable<DirectoryEntry> ListHost(string dir)
+    {
+        IEnumerable<string> names;
+        try
+        {
+            names = Directory.EnumerateFileSystemEntries(dir).ToList();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            yield break;
+        }
+        foreach (string path in names)
+        {
+            if (Interop.Interop.TryStat(path, out var st, followSymlinks: false) != 0)
+                continue;
+            uint type = st.Mode & Interop.Interop.S_IFMT;
+            var kind = type switch
+            {
+                Interop.Interop.S_IFDIR => EntryKind.Directory,
+                Interop.Interop.S_IFREG => EntryKind.File,
+                Interop.Interop.S_IFLNK => EntryKind.Symlink,
+                _ => EntryKind.Other,
+            };
+            string? target = kind == EntryKind.Symlink ? new FileInfo(path).LinkTarget : null;
+            yield return new DirectoryEntry(Path.GetFileName(path), kind, st.Mode & 0xFFF, target);
+        }
+    }
+
+    /// <summary>The mode of a host directory (0755 when it cannot be read).</summary>
+    public static int HostMode(string dir) =>
+        Interop.Interop.TryStat(dir, out var st) == 0 ? st.Mode & 0xFFF : 0x1ED;
+}
