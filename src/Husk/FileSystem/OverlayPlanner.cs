@@ -65,7 +65,7 @@ public static class OverlayPlanner
                     Upper = upper,
                     Work = work,
                     // Keep the upper layer plain: whiteouts and opaque marks only, no redirects or metacopy.
-                    Options = ["redirect_dir=off", "index=off", "metacopy=off"],
+                    Options = ["redirect_dir=nofollow", "index=off", "metacopy=off"],
                 });
                 return;
             }

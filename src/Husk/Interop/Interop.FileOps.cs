@@ -49,6 +49,9 @@ internal static partial class Interop
     [LibraryImport(Libraries.Libc, EntryPoint = "unlinkat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int Unlinkat(int dirfd, string path, int flags);
 
+    [LibraryImport(Libraries.Libc, EntryPoint = "lchown", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int Lchown(string path, uint uid, uint gid);
+
     [LibraryImport(Libraries.Libc, EntryPoint = "fchmod", SetLastError = true)]
     internal static partial int Fchmod(int fd, int mode);
 
