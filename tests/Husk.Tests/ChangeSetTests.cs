@@ -214,4 +214,19 @@ public class ChangeSetTests : IDisposable
         Assert.True(report.Complete);
         Assert.False(Directory.Exists(Host + "/tree"));
     }
+
+    [Fact]
+    public void A_manifest_of_originals_catches_host_edits_that_timestamps_would_not()
+    {
+        HostFile("/notes", "original\n");
+        var manifest = new Dictionary<string, string> { ["/notes"] = SandboxRoot.HashOf(Host + "/notes")! };
+        UpperFile("/notes", "sandbox's\n");
+        // Without a baseline time only the manifest can tell: unchanged host content is no conflict...
+        Assert.False(ChangeSet.Scan(Upper, Host, since: null, manifest).Single().Conflict);
+        // ...changed host content is, with a reason a user understands.
+        HostFile("/notes", "edited meanwhile\n");
+        var change = ChangeSet.Scan(Upper, Host, since: null, manifest).Single();
+        Assert.True(change.Conflict);
+        Assert.Equal("its content on the host differs from when the session began", change.ConflictReason);
+    }
 }

@@ -74,6 +74,7 @@ internal static class RunOptions
         Add("--discard", FileSystem, [], "Throw the changes away without asking.", (s, _) => s.AfterRun = "discard");
         Add("--include", FileSystem, ["GLOB"], "Review and commit only changes matching GLOB (repeatable).", (s, a) => s.Include.Add(a[0]));
         Add("--exclude", FileSystem, ["GLOB"], "Leave out changes matching GLOB (repeatable).", (s, a) => s.Exclude.Add(a[0]));
+        Add("--hash-originals", FileSystem, [], "Record content hashes of the working directory's files, so host edits during the session are conflicts.", (s, _) => s.HashOriginals = true);
         Add("--direct", FileSystem, ["PATH"], "Write PATH straight through to the host, outside review.", (s, a) => s.Direct.Add(Path.GetFullPath(a[0])));
         Add("--hide", FileSystem, ["PATH"], "Hide PATH (an empty directory or file in its place).", (s, a) => s.Hide.Add(Abs(a[0])));
         Add("--show-secrets", FileSystem, [], "Do not hide ~/.ssh, ~/.gnupg and the other secrets by default.", (s, _) => s.ShowSecrets = true);

@@ -23,6 +23,7 @@ internal sealed class RunState
     public Husk.FileSystem.SandboxRoot? Root;
     /// <summary>True when this run made the root (so discarding it removes the directory).</summary>
     public bool RootIsNew;
+    public bool HashOriginals;
     public bool ReadOnly;
     public readonly List<string> Hide = [];
     public bool ShowSecrets;
@@ -177,6 +178,8 @@ internal sealed class RunState
         if (Chdir is { } chdir && chdir.StartsWith('/'))
             ancestors.Add(chdir);
         Root.PrepareAncestors(plan.Layers, ancestors);
+        if (HashOriginals && RootIsNew)
+            Root.HashOriginals([Directory.GetCurrentDirectory()]);
         Root.PrepareLayers(plan.Layers, LayerOwner());
         return [.. plan.Mounts];
     }

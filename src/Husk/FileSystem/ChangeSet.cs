@@ -82,10 +82,23 @@ public static class ChangeSet
     /// <param name="upperRoot">The layer: <c>ROOT/upperdir</c>.</param>
     /// <param name="hostRoot">The tree it changes (the host's /, or another tree in tests).</param>
     /// <param name="since">When the session began: host paths changed after it are conflicts.</param>
-    public static List<Change> Scan(string upperRoot, string hostRoot = "/", DateTimeOffset? since = null)
+    /// <param name="manifest">Content hashes of host files when the session began (absolute host path to SHA-256).</param>
+    public static List<Change> Scan(string upperRoot, string hostRoot = "/", DateTimeOffset? since = null, IReadOnlyDictionary<string, string>? manifest = null)
     {
         var changes = new List<Change>();
         Walk(upperRoot, hostRoot, "", hostGone: false, changes, since);
+        if (manifest is null)
+            return changes;
+        // A recorded original whose host content differs now was changed meanwhile, whatever its ctime says.
+        for (int i = 0; i < changes.Count; i++)
+        {
+            var c = changes[i];
+            if (c.Conflict || c.HostNode != NodeKind.File || !manifest.TryGetValue(c.Path, out string? original))
+                continue;
+            string? now = SandboxRoot.HashOf(Join(hostRoot, c.Path));
+            if (now != original)
+                changes[i] = c with { Conflict = true, ConflictReason = "its content on the host differs from when the session began" };
+        }
         return changes;
     }
 

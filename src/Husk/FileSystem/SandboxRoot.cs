@@ -161,8 +161,69 @@ public sealed class SandboxRoot
 
     private static void Lchown(string path, uint uid, uint gid) => Interop.Interop.Lchown(path, uid, gid);
 
+    private string ManifestPath => System.IO.Path.Join(Path, "manifest.tsv");
+
+    /// <summary>
+    /// Records the content hash of every regular file under <paramref name="dirs"/> (mbox's -m),
+    /// so that a host file changed during the session is a conflict even when its ctime says
+    /// otherwise. Bounded: at most <paramref name="maxFiles"/> files.
+    /// </summary>
+    public int HashOriginals(IEnumerable<string> dirs, int maxFiles = 50_000)
+    {
+        var sb = new System.Text.StringBuilder();
+        int count = 0;
+        foreach (string dir in dirs)
+        {
+            var options = new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true, AttributesToSkip = FileAttributes.ReparsePoint };
+            foreach (string file in Directory.EnumerateFiles(dir, "*", options))
+            {
+                if (count >= maxFiles || file.StartsWith(Path + "/", StringComparison.Ordinal))
+                    continue;
+                if (HashOf(file) is not { } hash)
+                    continue;
+                sb.Append(Escape(file)).Append('\t').Append(hash).Append('\n');
+                count++;
+            }
+        }
+        File.WriteAllText(ManifestPath, sb.ToString());
+        return count;
+    }
+
+    private static string Escape(string path) => path.Replace("\\", "\\\\").Replace("\t", "\\t").Replace("\n", "\\n");
+
+    private static string Unescape(string path) =>
+        System.Text.RegularExpressions.Regex.Replace(path, @"\\(.)", m => m.Groups[1].Value switch { "t" => "\t", "n" => "\n", var x => x });
+
+    internal static string? HashOf(string file)
+    {
+        try
+        {
+            using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 16);
+            return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stream));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The manifest written by <see cref="HashOriginals"/>, if any.</summary>
+    public IReadOnlyDictionary<string, string>? Manifest()
+    {
+        if (!File.Exists(ManifestPath))
+            return null;
+        var map = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (string line in File.ReadLines(ManifestPath))
+        {
+            int tab = line.LastIndexOf('\t');
+            if (tab > 0)
+                map[Unescape(line[..tab])] = line[(tab + 1)..];
+        }
+        return map;
+    }
+
     /// <summary>The changes recorded in this root.</summary>
-    public List<Change> Changes() => ChangeSet.Scan(UpperDir, "/", Since);
+    public List<Change> Changes() => ChangeSet.Scan(UpperDir, "/", Since, Manifest());
 
     /// <summary>Removes the root and everything in it (overlayfs leaves its work/work unreadable: that is handled).</summary>
     public void Delete()
