@@ -131,6 +131,20 @@ public class EngineTests
     }
 
     [Fact]
+    public void Conflicting_symlink_names_the_target_already_there()
+    {
+        var spec = TestEnvironment.Spec("/bin/true") with
+        {
+            Mounts = [new MakeSymlink("/dev/null", "/x/link"), new MakeSymlink("/dev/null", "/x/link"), new MakeSymlink("/dev/full", "/x/link")],
+        };
+        var e = Assert.Throws<SandboxSetupException>(() => Launcher.Start(spec));
+        Assert.Equal(Errno.EEXIST, e.Errno);
+        Assert.Equal("/dev/null", e.Detail);
+        Assert.Same(spec.Mounts!.Value[2], e.Origin);
+        Assert.Equal("husk: create symlink /x/link: a different symlink already exists there (to /dev/null)", e.Message);
+    }
+
+    [Fact]
     public void Missing_command_is_an_exec_failure()
     {
         var spec = TestEnvironment.Spec("no-such-command-here") with { Environment = ["PATH=/usr/bin:/bin"] };

@@ -94,6 +94,7 @@ internal static partial class Interop
         public const int Error = 1;
         public const int Pid = 2;
         public const int Listener = 3;
+        public const int Detail = 4;
     }
 
     internal const int SpawnMounts = 1;

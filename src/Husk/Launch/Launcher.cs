@@ -152,11 +152,15 @@ internal static class Launcher
     private static unsafe Outcome ReadReports(int channel, SpawnPlan plan, LaunchHooks? hooks)
     {
         var outcome = new Outcome();
-        Report report;
+        string? detail = null;
+        int detailOp = -1;
+        // A report, optionally followed by text (DETAIL reports).
+        const int BufferSize = 4096 + 64;
+        byte* buffer = stackalloc byte[BufferSize];
         byte* control = stackalloc byte[128];
         while (true)
         {
-            var iov = new IoVec { Base = (nint)(&report), Length = (nuint)sizeof(Report) };
+            var iov = new IoVec { Base = (nint)buffer, Length = BufferSize };
             var msg = new MsgHdr { Iov = (nint)(&iov), IovLength = 1, Control = (nint)control, ControlLength = 128 };
             nint n = RecvMsg(channel, &msg, MSG_CMSG_CLOEXEC);
             if (n < 0)
@@ -168,6 +172,9 @@ internal static class Launcher
             }
             if (n == 0)
                 return outcome;
+            if (n < sizeof(Report))
+                continue;
+            Report report = *(Report*)buffer;
             // Walk the control messages: credentials carry a pid, rights carry a listener fd.
             int? credPid = null, passedFd = null;
             for (nuint off = 0; off + 16 <= msg.ControlLength;)
@@ -192,8 +199,12 @@ internal static class Launcher
                 case ReportKind.Listener when passedFd is not null:
                     outcome.Listener = new SafeFd(passedFd.Value);
                     break;
+                case ReportKind.Detail:
+                    detail = Encoding.UTF8.GetString(buffer + sizeof(Report), (int)n - sizeof(Report));
+                    detailOp = report.Op;
+                    break;
                 case ReportKind.Error:
-                    outcome.Error ??= Describe(plan, report);
+                    outcome.Error ??= Describe(plan, report, detailOp == report.Op ? detail : null);
                     break;
             }
             if (passedFd is not null && report.Kind != ReportKind.Listener)
@@ -201,19 +212,19 @@ internal static class Launcher
         }
     }
 
-    private static SandboxSetupException Describe(SpawnPlan plan, Report report)
+    private static SandboxSetupException Describe(SpawnPlan plan, Report report, string? detail)
     {
         var errno = (Errno)report.Error;
         PlannedOp? op = report.Op >= 0 && report.Op < plan.Ops.Count ? plan.Ops[report.Op] : null;
         string? option = op?.OptionDescriptions is { } opts && report.Step == Step.Option && report.Value >= 0 && report.Value < opts.Length
             ? opts[report.Value]
             : null;
-        string message = FormatError(op, report.Step, errno, option);
-        return new SandboxSetupException(message, errno, op, report.Step, option);
+        string message = FormatError(op, report.Step, errno, option, detail);
+        return new SandboxSetupException(message, errno, op, report.Step, option) { Detail = detail };
     }
 
     /// <summary>The native CLI's one-line message for a failed op.</summary>
-    internal static string FormatError(PlannedOp? op, int step, Errno errno, string? option)
+    internal static string FormatError(PlannedOp? op, int step, Errno errno, string? option, string? detail = null)
     {
         string err = SyscallException.Describe(errno);
         if (op is null)
@@ -227,6 +238,7 @@ internal static class Launcher
             Step.Attributes => $"{what}: can't set mount flags: {err}",
             Step.Data => $"{what}: can't write the data: {err}",
             Step.Option => $"{what}: option {option}: {err}",
+            Step.Exists when detail is not null => $"{what}: a different symlink already exists there (to {detail})",
             Step.Exists => $"{what}: a different file already exists there",
             Step.Race => $"{what}: the mounted file is not the one the descriptor names (it was replaced)",
             Step.Namespace => $"{what}: refusing to mount outside a new mount namespace",

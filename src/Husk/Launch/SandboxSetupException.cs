@@ -31,6 +31,9 @@ public sealed class SandboxSetupException : Exception
     /// <summary>For a mount, the option that was refused.</summary>
     public string? Option { get; }
 
+    /// <summary>What the native stage found in the way, when it says: for a symlink, the target of the different one already there.</summary>
+    public string? Detail { get; init; }
+
     /// <summary>What the operation was doing, e.g. "bind mount /etc on /etc".</summary>
     public string? Operation => Op?.Description;
 }

@@ -111,6 +111,7 @@ enum {
     HUSK_REPORT_ERROR = 1,  /* op failed: op, step, error */
     HUSK_REPORT_PID = 2,    /* its SCM_CREDENTIALS carry the sandbox process pid, translated by the kernel */
     HUSK_REPORT_LISTENER = 3, /* a seccomp listener fd travels with this message */
+    HUSK_REPORT_DETAIL = 4, /* text after the header explains the next error (e.g. an existing symlink's target) */
 };
 
 typedef struct husk_report {

@@ -196,6 +196,36 @@ static void report(int kind, int op, int step, int error, int64_t value)
     }
 }
 
+/* Text that explains the error about to be reported (sent first, as a DETAIL report). */
+static char error_detail[PATH_BUF];
+static size_t error_detail_len;
+
+static void set_error_detail(const char *text, size_t len)
+{
+    if (len >= sizeof error_detail)
+        len = sizeof error_detail - 1;
+    memcpy(error_detail, text, len);
+    error_detail_len = len;
+}
+
+static void report_detail(int op)
+{
+    if (error_detail_len == 0 || channel_fd < 0)
+        return;
+    char buf[sizeof(husk_report) + PATH_BUF];
+    husk_report r;
+    memset(&r, 0, sizeof r);
+    r.kind = HUSK_REPORT_DETAIL;
+    r.op = op;
+    memcpy(buf, &r, sizeof r);
+    memcpy(buf + sizeof r, error_detail, error_detail_len);
+    ssize_t n;
+    do
+        n = send(channel_fd, buf, sizeof r + error_detail_len, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    error_detail_len = 0;
+}
+
 static _Noreturn void fail(int op, int step, int error)
 {
     report(HUSK_REPORT_ERROR, op, step, error, 0);
@@ -668,6 +698,8 @@ static int op_symlink(const husk_op *op)
             existing[n] = 0;
             if (strcmp(existing, target) == 0)
                 r = 0;
+            else
+                set_error_detail(existing, (size_t)n);
         }
         if (r < 0) {
             current_step = HUSK_STEP_EXISTS;
@@ -1335,6 +1367,7 @@ static _Noreturn void run_ops(const husk_spawn_args *args, uint32_t start)
         int option_index = 0;
         if (run_op(op, (int)i, args, &option_index) < 0) {
             int e = errno;
+            report_detail((int)i);
             report(HUSK_REPORT_ERROR, (int)i, current_step, e, option_index);
             sys_exit(127);
         }
