@@ -126,6 +126,7 @@ public class EngineTests
         Assert.Equal(Errno.ENOENT, e.Errno);
         Assert.Equal("husk: bind mount /no/such/source on /x/y: can't find source /no/such/source: No such file or directory", e.Message);
         Assert.IsType<BindMount>(e.Origin);
+        Assert.Equal(SandboxSetupStage.Operation, e.Stage);
         Assert.Equal(before, TestEnvironment.HostMounts());
         Assert.Equal(fds, TestEnvironment.OpenFdCount());
     }
@@ -142,6 +143,16 @@ public class EngineTests
         Assert.Equal("/dev/null", e.Detail);
         Assert.Same(spec.Mounts!.Value[2], e.Origin);
         Assert.Equal("husk: create symlink /x/link: a different symlink already exists there (to /dev/null)", e.Message);
+    }
+
+    [Fact]
+    public void Clone_failure_says_it_is_one()
+    {
+        // Not a cgroup directory: clone3 refuses to start the child in it.
+        using var notCgroup = Interop.Interop.Open("/", Interop.Interop.O_RDONLY | Interop.Interop.O_CLOEXEC);
+        var e = Assert.Throws<SandboxSetupException>(() => Launcher.Start(TestEnvironment.Spec("/bin/true"), new LaunchHooks { Cgroup = notCgroup }));
+        Assert.Equal(SandboxSetupStage.Clone, e.Stage);
+        Assert.Null(e.Origin);
     }
 
     [Fact]

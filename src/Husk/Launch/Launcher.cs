@@ -90,7 +90,7 @@ internal static class Launcher
                 hooks?.BeforeRelease?.Invoke(result.Pid);
                 byte go = 1;
                 if (Send(channel.Fd, &go, 1, 0x4000 /* MSG_NOSIGNAL */) != 1)
-                    throw new SandboxSetupException("husk: the sandbox died before it started", (Errno)Marshal.GetLastPInvokeError());
+                    throw new SandboxSetupException("husk: the sandbox died before it started", (Errno)Marshal.GetLastPInvokeError()) { Stage = SandboxSetupStage.Start };
                 var outcome = ReadReports(channel.Fd, plan, hooks);
                 if (outcome.Error is { } error)
                 {
@@ -271,7 +271,7 @@ internal static class Launcher
             Errno.EINVAL when userns => "husk: this kernel does not support user namespaces (CONFIG_USER_NS): Husk needs them",
             _ => $"husk: creating the sandbox process failed: {SyscallException.Describe(errno)}",
         };
-        return new SandboxSetupException(msg, errno);
+        return new SandboxSetupException(msg, errno) { Stage = SandboxSetupStage.Clone };
     }
 
     /// <summary>Why unprivileged user namespaces are unavailable here, and the fix.</summary>
@@ -342,7 +342,7 @@ internal static class Launcher
             }
         }
         string hint = (Errno)err is Errno.EPERM or Errno.EACCES ? ": " + UserNamespaceHint() : "";
-        throw new SandboxSetupException($"husk: setting up the {name.Replace('_', ' ')} failed: {SyscallException.Describe((Errno)err)}{hint}", (Errno)err);
+        throw new SandboxSetupException($"husk: setting up the {name.Replace('_', ' ')} failed: {SyscallException.Describe((Errno)err)}{hint}", (Errno)err) { Stage = SandboxSetupStage.IdMapping };
     }
 
     private static void RunHelper(string tool, int pid, string map)
@@ -358,11 +358,11 @@ internal static class Launcher
         }
         catch (System.ComponentModel.Win32Exception e)
         {
-            throw new SandboxSetupException($"husk: --map-subids needs {tool} (Debian package uidmap): {e.Message}", Errno.ENOENT);
+            throw new SandboxSetupException($"husk: --map-subids needs {tool} (Debian package uidmap): {e.Message}", Errno.ENOENT) { Stage = SandboxSetupStage.IdMapping };
         }
         string stderr = proc.StandardError.ReadToEnd().Trim();
         proc.WaitForExit();
         if (proc.ExitCode != 0)
-            throw new SandboxSetupException($"husk: {tool} failed: {stderr}", Errno.EPERM);
+            throw new SandboxSetupException($"husk: {tool} failed: {stderr}", Errno.EPERM) { Stage = SandboxSetupStage.IdMapping };
     }
 }
