@@ -511,7 +511,7 @@ internal static class SpawnPlanner
                     opts.Add(("%upperdir", upper));
                     opts.Add(("%workdir", work));
                 }
-                if (spec.Namespaces.HasFlag(NamespaceKinds.User) || spec.UserNamespaceFd is not null)
+                if (o.UserXattr ?? (spec.Namespaces.HasFlag(NamespaceKinds.User) || spec.UserNamespaceFd is not null))
                     opts.Add(("userxattr", ""));
                 ops.Add(MountFs("overlay", dst, opts, 0, parentMode, $"mount overlay on {dst}", op));
                 break;

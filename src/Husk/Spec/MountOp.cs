@@ -123,4 +123,6 @@ public sealed record OverlayMount(string Destination, ImmutableArray<string> Low
     public string? Work { get; init; }
     /// <summary>Where the upper and work directories of a temporary overlay live, or null for the hidden tmpfs.</summary>
     public string? Storage { get; init; }
+    /// <summary>Keep overlayfs's own metadata in user.* extended attributes (userxattr); null: only in a user namespace, where trusted.* is out of reach.</summary>
+    public bool? UserXattr { get; init; }
 }
