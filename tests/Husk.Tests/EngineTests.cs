@@ -156,6 +156,16 @@ public class EngineTests
     }
 
     [Fact]
+    public void Null_capabilities_leave_them_to_exec()
+    {
+        // Root inside a new user namespace: exec keeps the namespace's full set unless the spec says otherwise.
+        var kept = TestEnvironment.RunProbe(TestEnvironment.Spec() with { Identity = Identity.Root, Capabilities = null });
+        Assert.NotEqual("0000000000000000", kept.GetProperty("status").GetProperty("CapEff").GetString());
+        var dropped = TestEnvironment.RunProbe(TestEnvironment.Spec() with { Identity = Identity.Root });
+        Assert.Equal("0000000000000000", dropped.GetProperty("status").GetProperty("CapEff").GetString());
+    }
+
+    [Fact]
     public void Missing_command_is_an_exec_failure()
     {
         var spec = TestEnvironment.Spec("no-such-command-here") with { Environment = ["PATH=/usr/bin:/bin"] };

@@ -66,8 +66,8 @@ public sealed record SandboxSpec
     /// <summary>Paths (inside) the sandbox's init holds a read lock on while it runs.</summary>
     public ImmutableArray<string> LockFiles { get; init; } = [];
 
-    /// <summary>The payload's capabilities.</summary>
-    public CapabilitySet Capabilities { get; init; } = CapabilitySet.None;
+    /// <summary>The payload's capabilities; null leaves them as the caller's (and exec's rules) make them.</summary>
+    public CapabilitySet? Capabilities { get; init; } = CapabilitySet.None;
     /// <summary>Set no_new_privs: exec can never gain privileges.</summary>
     public bool NoNewPrivileges { get; init; } = true;
     /// <summary>Classic BPF programs (8 bytes per instruction), installed last, in order.</summary>
