@@ -166,6 +166,18 @@ public class EngineTests
     }
 
     [Fact]
+    public void Disabled_user_namespaces_cannot_be_created_inside()
+    {
+        var (exit, output) = TestEnvironment.Run(TestEnvironment.Spec("/bin/sh", "-c",
+            "unshare -U true 2>/dev/null && echo created || echo refused; echo 5 > /proc/sys/user/max_user_namespaces 2>/dev/null; unshare -U true 2>/dev/null && echo created || echo refused") with
+        {
+            DisableUserNamespaces = true,
+        });
+        Assert.Equal(0, exit.ExitCode);
+        Assert.Equal(["refused", "refused"], output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    [Fact]
     public void Missing_command_is_an_exec_failure()
     {
         var spec = TestEnvironment.Spec("no-such-command-here") with { Environment = ["PATH=/usr/bin:/bin"] };

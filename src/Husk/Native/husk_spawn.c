@@ -831,12 +831,27 @@ static int op_remount_ro(const husk_op *op)
 static int op_write_proc(const husk_op *op)
 {
     const char *path = (const char *)(uintptr_t)op->s1;
+    /* Our own /proc files belong to root while we are not dumpable, and a nested user namespace
+     * (--disable-userns) maps nobody to root: be dumpable just for the open. No sandboxed code
+     * runs yet, and the write itself is checked against the opener's credentials. */
+    bool own = strncmp(path, "self/", 5) == 0;
+    if (own)
+        CHECK(prctl(PR_SET_DUMPABLE, 1, 0, 0, 0));
     int fd = hostproc_fd >= 0 ? openat(hostproc_fd, path, O_WRONLY | O_CLOEXEC) : -1;
     if (hostproc_fd < 0) {
         char full[PATH_BUF] = "/proc/";
         if (str_copy(full + 6, sizeof full - 6, path) == (size_t)-1)
             return -1;
         fd = open(full, O_WRONLY | O_CLOEXEC);
+    }
+    if (own) {
+        int e = errno;
+        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+            if (fd >= 0)
+                close(fd);
+            return -1;
+        }
+        errno = e;
     }
     CHECK(fd);
     current_step = HUSK_STEP_DATA;
