@@ -178,6 +178,50 @@ public class EngineTests
     }
 
     [Fact]
+    public void Lock_files_are_held_while_the_sandbox_runs()
+    {
+        string dir = Directory.CreateTempSubdirectory("husk-lock").FullName;
+        try
+        {
+            string file = Path.Combine(dir, "lock");
+            File.WriteAllText(file, "");
+            File.SetUnixFileMode(dir, (UnixFileMode)0x1FF);
+            File.SetUnixFileMode(file, (UnixFileMode)0x1B6);
+            // A write lock the test cannot take while the sandbox holds its read lock.
+            string[] tryLock = ["-c", "import fcntl,sys; f=open(sys.argv[1],'a'); fcntl.lockf(f, fcntl.LOCK_EX|fcntl.LOCK_NB)", file];
+            var (stdinRead, stdinWrite) = Interop.Interop.Pipe();
+            var (outRead, outWrite) = Interop.Interop.Pipe();
+            var spec = TestEnvironment.Spec("/bin/sh", "-c", "ls /proc/self/fd | wc -l; read x || true") with
+            {
+                LockFiles = [file],
+                Mounts = [.. TestEnvironment.Spec().Mounts!.Value, new BindMount(dir, dir)],
+                Fds = [new FdMapping(stdinRead.Fd, 0), new FdMapping(outWrite.Fd, 1)],
+            };
+            SandboxProcess p;
+            using (stdinRead)
+            using (outWrite)
+                p = Launcher.Start(spec);
+            using (p)
+            using (var reader = new StreamReader(new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(outRead.Release(), true), FileAccess.Read)))
+            {
+                // 0-2 and ls's own directory fd: the payload does not get the lock file's descriptor.
+                Assert.Equal("4", reader.ReadLine());
+                Assert.NotEqual(0, TestEnvironment.Exec("python3", tryLock).Code);
+                stdinWrite.Dispose();
+                Assert.Equal(0, p.WaitForExit().ExitCode);
+            }
+            // husk-init reports the payload's status first and exits (dropping the lock) just after.
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (TestEnvironment.Exec("python3", tryLock).Code != 0)
+                Assert.True(DateTime.UtcNow < deadline, "the lock was not released when the sandbox ended");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void Missing_command_is_an_exec_failure()
     {
         var spec = TestEnvironment.Spec("no-such-command-here") with { Environment = ["PATH=/usr/bin:/bin"] };

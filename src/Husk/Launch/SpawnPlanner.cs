@@ -54,9 +54,6 @@ internal static class SpawnPlanner
     private const uint MOUNT_ATTR_NOEXEC = 0x8;
     private const int PR_SET_NO_NEW_PRIVS = 38;
 
-    /// <summary>Lock-file descriptors sit this high so they never collide with the caller's.</summary>
-    internal const int LockFdBase = 0x7000;
-
     /// <summary>Subordinate range used for root when /etc/subuid names none for it.</summary>
     internal const uint RootFallbackRangeStart = 0x70000000;
     internal const uint RangeSize = 65536;
@@ -165,9 +162,7 @@ internal static class SpawnPlanner
             {
                 S2 = spec.LockFiles[i],
                 Flags = OpFlags.S2Root(OpFlags.RootCwd),
-                Fd = LockFdBase + i,
             });
-            keep.Add(LockFdBase + i);
         }
         if (spec.SyncFd is { } sync)
             keep.Add(sync);
@@ -201,8 +196,6 @@ internal static class SpawnPlanner
         // From here on: the payload only.
         if (spec.SyncFd is { } syncFd && !spec.AsPid1)
             ops.Add(new PlannedOp(OpKind.Close, $"close fd {syncFd}") { Fd = syncFd });
-        foreach (var lockFd in keep.Where(k => k >= LockFdBase))
-            ops.Add(new PlannedOp(OpKind.Close, $"close fd {lockFd}") { Fd = lockFd });
         if (spec.NewSession)
             ops.Add(new PlannedOp(OpKind.SetSid, "start a new session"));
         ops.Add(new PlannedOp(OpKind.Umask, "set the umask") { Mode = spec.Umask ?? host.Umask });

@@ -33,7 +33,7 @@ enum {
     HUSK_OP_DUP2 = 22,         /* fd -> a */
     HUSK_OP_CLOEXEC_RANGE = 23,/* a = first, b = last */
     HUSK_OP_WAIT_FD = 24,      /* read one byte from fd, then close it */
-    HUSK_OP_LOCK_FILE = 25,    /* s2 = path; the open file keeps a read lock (OFD) */
+    HUSK_OP_LOCK_FILE = 25,    /* s2 = path; the open file keeps a read lock (OFD); the next FORK's init keeps it */
     HUSK_OP_SECCOMP = 26,      /* p1 = struct sock_filter[], c = count, a = seccomp flags */
     HUSK_OP_EXEC = 27,         /* s1 = file, p1 = argv, p2 = envp; flags: HUSK_F_SEARCH_PATH */
     HUSK_OP_LOOPBACK_UP = 28,

@@ -910,8 +910,19 @@ static int op_loopback_up(void)
     return r;
 }
 
+/* Lock files stay open where they were opened (close-on-exec, so the payload drops them at its
+ * exec); husk-init keeps them. Fixed numbers could exceed RLIMIT_NOFILE or clobber the caller's. */
+#define MAX_HELD_FDS 64
+static int held_fds[MAX_HELD_FDS];
+static pid_t held_by[MAX_HELD_FDS]; /* memory is shared across CLONE_VM forks; fd tables are not */
+static int held_count;
+
 static int op_lock_file(const husk_op *op)
 {
+    if (held_count >= MAX_HELD_FDS) {
+        errno = EMFILE;
+        return -1;
+    }
     int fd = resolve(HUSK_S2_ROOT(op->flags), (const char *)(uintptr_t)op->s2, O_RDONLY, 0, false);
     CHECK(fd);
     struct flock l;
@@ -929,16 +940,9 @@ static int op_lock_file(const husk_op *op)
         errno = e;
         return -1;
     }
-    /* Move it to the requested number so the plan knows which fd init keeps. */
-    if (op->fd >= 0 && op->fd != fd) {
-        if (dup3(fd, op->fd, 0) < 0) {
-            int e = errno;
-            close(fd);
-            errno = e;
-            return -1;
-        }
-        close(fd);
-    }
+    held_fds[held_count] = fd;
+    held_by[held_count] = getpid();
+    held_count++;
     return 0;
 }
 
@@ -1041,6 +1045,9 @@ static _Noreturn void become_init(const husk_op *op, int index, pid_t child, int
     sys_close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
     for (uint64_t i = 0; i < op->a; i++)
         fcntl(keep[i], F_SETFD, 0);
+    for (int i = 0; i < held_count; i++)
+        if (held_by[i] == getpid())
+            fcntl(held_fds[i], F_SETFD, 0);
     if (status_fd >= 0)
         fcntl(status_fd, F_SETFD, 0);
     /* husk-init needs no privilege: with no capabilities and an execute-only image, it
