@@ -12,7 +12,7 @@ internal static class SandboxRunner
 {
     private const int SIGHUP = 1, SIGINT = 2, SIGQUIT = 3, SIGUSR1 = 10, SIGUSR2 = 12, SIGTERM = 15;
 
-    public static SandboxExit Run(SandboxSpec spec, LaunchHooks? hooks = null, Action<SandboxProcess>? started = null)
+    public static SandboxExit Run(SandboxSpec spec, LaunchHooks? hooks = null, Action<SandboxProcess>? started = null, HostContext? host = null)
     {
         SpawnThread.AdoptCurrentThread();
         SandboxProcess? process = null;
@@ -50,7 +50,7 @@ internal static class SandboxRunner
         };
         try
         {
-            var p = Launcher.Start(spec, hooks);
+            var p = Launcher.Start(spec, hooks, host);
             lock (gate)
             {
                 process = p;
