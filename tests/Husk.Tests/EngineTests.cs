@@ -222,6 +222,22 @@ public class EngineTests
     }
 
     [Fact]
+    public void Raising_only_ambient_capabilities_leaves_the_rest_alone()
+    {
+        // Root in its own user namespace has every capability but no inheritable ones, so none can
+        // become ambient: they are skipped, and exec gives root its full set as usual.
+        var probe = TestEnvironment.RunProbe(TestEnvironment.Spec() with
+        {
+            Identity = Identity.Root,
+            Capabilities = new CapabilitySet { Ambient = ulong.MaxValue, OnlyRaiseAmbient = true },
+        });
+        var status = probe.GetProperty("status");
+        Assert.Equal("0000000000000000", status.GetProperty("CapAmb").GetString());
+        Assert.NotEqual("0000000000000000", status.GetProperty("CapEff").GetString());
+        Assert.Equal(status.GetProperty("CapBnd").GetString(), status.GetProperty("CapEff").GetString());
+    }
+
+    [Fact]
     public void Missing_command_is_an_exec_failure()
     {
         var spec = TestEnvironment.Spec("no-such-command-here") with { Environment = ["PATH=/usr/bin:/bin"] };

@@ -171,6 +171,7 @@ internal static partial class Interop
     }
 
     internal const uint CapsSetSecureBits = 1;
+    internal const uint CapsOnlyRaiseAmbient = 2;
 
     [LibraryImport(Libraries.Husk, EntryPoint = "husk_spawn")]
     internal static unsafe partial int HuskSpawn(SpawnArgs* args, SpawnResult* result);

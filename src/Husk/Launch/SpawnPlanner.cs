@@ -214,7 +214,7 @@ internal static class SpawnPlanner
                     Inheritable = caps.Inheritable,
                     Ambient = caps.Ambient,
                     SecureBits = caps.LockSecureBits ? LockedSecureBits : 0,
-                    Flags = caps.LockSecureBits ? CapsSetSecureBits : 0,
+                    Flags = (caps.LockSecureBits ? CapsSetSecureBits : 0) | (caps.OnlyRaiseAmbient ? CapsOnlyRaiseAmbient : 0),
                 },
             });
         }

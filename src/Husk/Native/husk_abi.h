@@ -145,6 +145,7 @@ typedef struct husk_caps {
 } husk_caps;
 
 #define HUSK_CAPS_SET_SECUREBITS 1
+#define HUSK_CAPS_ONLY_RAISE_AMBIENT 2 /* touch nothing else; skip ambient caps that cannot be raised */
 
 /* Steps inside one op, so an error names what failed. */
 enum {

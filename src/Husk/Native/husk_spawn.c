@@ -867,6 +867,16 @@ static int op_write_proc(const husk_op *op)
 static int op_caps(const husk_op *op)
 {
     const husk_caps *caps = (const husk_caps *)(uintptr_t)op->p1;
+    if (caps->flags & HUSK_CAPS_ONLY_RAISE_AMBIENT) {
+        for (int cap = 0; cap < 64; cap++) {
+            if (!(caps->ambient & (1ULL << cap)))
+                continue;
+            /* EPERM: not permitted and inheritable; EINVAL: unknown to this kernel. */
+            if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0 && errno != EPERM && errno != EINVAL)
+                return -1;
+        }
+        return 0;
+    }
     if (caps->flags & HUSK_CAPS_SET_SECUREBITS)
         CHECK(prctl(PR_SET_SECUREBITS, caps->securebits, 0, 0, 0));
     for (int cap = 0; cap < 64; cap++) {
