@@ -62,7 +62,7 @@ internal static class BwrapPersonality
             Gid = GetGid(),
             UserNamespacesUsable = !options.UnshareUserTry || UserNamespacesUsable(),
             CgroupNamespaces = !(options.UnshareCgroup || options.UnshareCgroupTry) || TryStat("/proc/self/ns/cgroup", out _) == 0,
-            KnownCaps = uid == 0 && !options.CapsChanged ? (1UL << 41) - 1 : KnownCaps(),
+            KnownCaps = KnownCaps(),
         };
         BwrapSpecBuilder.Check(options, host);
         if (options.Command.Count == 0)

@@ -154,14 +154,14 @@ internal static class BwrapSpecBuilder
     /// <summary>
     /// bubblewrap's capability rules: the requested set (root's own by default, nothing otherwise)
     /// becomes the permitted, effective, inheritable and ambient sets; the bounding set shrinks to
-    /// it only in a new or joined user namespace. Root without --cap-add/--cap-drop keeps its
-    /// capabilities untouched.
+    /// it only in a new or joined user namespace. Root without --cap-add/--cap-drop keeps its sets
+    /// untouched, but its capabilities still become ambient where its inheritable set allows.
     /// </summary>
-    internal static CapabilitySet? CapabilitiesOf(BwrapOptions o, BwrapHost host)
+    internal static CapabilitySet CapabilitiesOf(BwrapOptions o, BwrapHost host)
     {
-        if (host.IsRoot && !o.CapsChanged)
-            return null;
         ulong caps = o.RequestedCaps & host.KnownCaps;
+        if (host.IsRoot && !o.CapsChanged)
+            return new CapabilitySet { Ambient = caps, OnlyRaiseAmbient = true };
         bool userns = o.UnshareUser || o.UsernsFd is not null;
         return new CapabilitySet
         {
