@@ -238,6 +238,32 @@ public class EngineTests
     }
 
     [Fact]
+    public unsafe void Supervisor_fds_are_closed_before_the_child_waits_for_its_ids()
+    {
+        var (read, write) = Interop.Interop.Pipe();
+        using (read)
+        {
+            int fd = Interop.Interop.Dup(write.Fd); // inheritable, like a caller's status pipe
+            write.Dispose();
+            bool eof = false;
+            var hooks = new LaunchHooks
+            {
+                // The supervisor closes its copy; end of file comes only if the child has closed its own.
+                BeforeRelease = _ =>
+                {
+                    Interop.Interop.Close(fd);
+                    var pfd = new Interop.Interop.PollFd { Fd = read.Fd, Events = Interop.Interop.POLLIN };
+                    byte b;
+                    eof = Interop.Interop.Poll(&pfd, 1, 5000) == 1 && Interop.Interop.Read(read.Fd, &b, 1) == 0;
+                },
+            };
+            using var p = Launcher.Start(TestEnvironment.Spec("/bin/true") with { InheritFds = true, SupervisorFds = [fd] }, hooks);
+            Assert.True(eof, "the sandbox still held the supervisor's descriptor while waiting");
+            Assert.Equal(0, p.WaitForExit().ExitCode);
+        }
+    }
+
+    [Fact]
     public void Missing_command_is_an_exec_failure()
     {
         var spec = TestEnvironment.Spec("no-such-command-here") with { Environment = ["PATH=/usr/bin:/bin"] };

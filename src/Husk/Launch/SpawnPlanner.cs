@@ -86,6 +86,8 @@ internal static class SpawnPlanner
 
         var ops = new List<PlannedOp>();
         var idMaps = PlanIdMaps(spec, host, subIds, out uint? setUid, out uint? setGid);
+        foreach (int fd in spec.SupervisorFds.Distinct())
+            ops.Add(new PlannedOp(OpKind.Close, $"close the supervisor's fd {fd}") { Fd = fd });
         ops.Add(new PlannedOp(OpKind.WaitParent, "wait for the supervisor"));
 
         bool reportsPid = false;

@@ -1368,7 +1368,10 @@ static _Noreturn void child_main(const husk_spawn_args *args, int channel, pid_t
     /* Nothing may read our copy of the supervisor's memory. Only while the supervisor maps our
      * ids (WAIT_PARENT, always first then) do our /proc files stay the caller's, as id mapping
      * needs; no sandboxed code exists until long after. */
-    if (args->op_count == 0 || ops[0].kind != HUSK_OP_WAIT_PARENT)
+    uint32_t first = 0;
+    while (first < args->op_count && ops[first].kind == HUSK_OP_CLOSE)
+        first++; /* the supervisor's own descriptors go first (SandboxSpec.SupervisorFds) */
+    if (first == args->op_count || ops[first].kind != HUSK_OP_WAIT_PARENT)
         prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if (!(args->clone_flags & CLONE_NEWPID) && getppid() != supervisor)
