@@ -16,7 +16,6 @@ internal static class SandboxRunner
     {
         SpawnThread.AdoptCurrentThread();
         SandboxProcess? process = null;
-        int pending = 0;
         var gate = new object();
         void Forward(PosixSignalContext ctx)
         {
@@ -28,15 +27,17 @@ internal static class SandboxRunner
                 (int)PosixSignal.SIGHUP => SIGHUP,
                 var raw => raw,
             };
-            ctx.Cancel = true;
             if ((sig == SIGINT || sig == SIGQUIT) && !spec.NewSession)
-                return; // the payload got it from the terminal itself
+            {
+                ctx.Cancel = true; // the payload (or the child still setting up) got it from the terminal itself
+                return;
+            }
             lock (gate)
             {
-                if (process is null)
-                    pending = sig;
-                else
-                    process.Signal(sig);
+                // Before the payload runs there is nobody to forward to: the signal's default action
+                // ends the supervisor, and the child, still setting up, dies with it.
+                ctx.Cancel = process is not null;
+                process?.Signal(sig);
             }
         }
         var registrations = new List<PosixSignalRegistration>
@@ -52,11 +53,7 @@ internal static class SandboxRunner
         {
             var p = Launcher.Start(spec, hooks, host);
             lock (gate)
-            {
                 process = p;
-                if (pending != 0)
-                    p.Signal(pending);
-            }
             started?.Invoke(p);
             return p.WaitForExit();
         }
