@@ -4,6 +4,7 @@ using Husk.Launch;
 namespace Husk.Tests;
 
 /// <summary>Real sandboxes through the library, looked at from inside with the probe.</summary>
+[Collection(ProcessWideState.Name)]
 public class EngineTests
 {
     [Fact]
@@ -116,8 +117,10 @@ public class EngineTests
     [Fact]
     public void Failing_op_names_the_step_and_path_and_leaves_nothing_behind()
     {
+        // The first sandbox of a process creates the husk-init image, which stays: not a leak.
+        TestEnvironment.Run(TestEnvironment.Spec("/bin/true"));
         string before = TestEnvironment.HostMounts();
-        int fds = TestEnvironment.OpenFdCount();
+        var fds = TestEnvironment.OpenFds();
         var spec = TestEnvironment.Spec("/bin/true") with
         {
             Mounts = [new TmpfsMount("/x"), new BindMount("/no/such/source", "/x/y")],
@@ -128,7 +131,8 @@ public class EngineTests
         Assert.IsType<BindMount>(e.Origin);
         Assert.Equal(SandboxSetupStage.Operation, e.Stage);
         Assert.Equal(before, TestEnvironment.HostMounts());
-        Assert.Equal(fds, TestEnvironment.OpenFdCount());
+        // Nothing new stays open (earlier sandboxes' pidfds may close meanwhile, reaped in the background).
+        Assert.Subset(fds, TestEnvironment.OpenFds());
     }
 
     [Fact]

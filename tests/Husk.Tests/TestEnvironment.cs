@@ -123,4 +123,7 @@ internal static class TestEnvironment
     public static string HostMounts() => File.ReadAllText("/proc/self/mountinfo");
 
     public static int OpenFdCount() => Directory.GetFileSystemEntries("/proc/self/fd").Length;
+
+    /// <summary>The test process's open descriptors.</summary>
+    public static HashSet<int> OpenFds() => [.. Directory.GetFileSystemEntries("/proc/self/fd").Select(p => int.Parse(Path.GetFileName(p), System.Globalization.CultureInfo.InvariantCulture))];
 }
