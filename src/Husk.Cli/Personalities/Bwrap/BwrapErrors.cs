@@ -159,6 +159,9 @@ internal sealed class BwrapErrors(BwrapOptions options, IReadOnlyDictionary<Moun
                 }
                 return $"Can't make symlink at {dest}: {err}";
             case BwrapOpKind.RemountReadOnly:
+                // mount_setattr refuses a path that is no mount point; bubblewrap looks it up in mountinfo.
+                if (step == Step.Attributes && e.Errno == Errno.EINVAL)
+                    return $"Can't remount readonly on {NewRoot(dest)}: Unable to find \"{NewRoot(dest)}\" in mount table";
                 return step == Step.Attributes
                     ? $"Can't remount readonly on {NewRoot(dest)}: Unable to remount destination \"{NewRoot(dest)}\" with correct flags: {mountErr}"
                     : $"Can't remount readonly on {NewRoot(dest)}: realpath(destination): {err}";

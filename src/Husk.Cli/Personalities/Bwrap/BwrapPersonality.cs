@@ -70,6 +70,7 @@ internal static class BwrapPersonality
         BwrapSpecBuilder.CheckIdentity(options, host);
 
         byte[]? seccomp = options.SeccompFd is { } seccompFd ? BwrapParser.ReadSeccomp(ReadAndClose, seccompFd) : null;
+        CheckDescriptors(options);
         var (spec, origins) = BwrapSpecBuilder.Build(options, host, seccomp);
 
         // Descriptors bubblewrap reads or keeps for itself must not reach the command.
@@ -162,6 +163,52 @@ internal static class BwrapPersonality
         Close(fd);
     }
 
+    /// <summary>
+    /// Whether <paramref name="fd"/> is one the caller gave us. Everything inherited across exec is
+    /// without close-on-exec, and everything the runtime opens has it: a number the caller did not
+    /// open may name one of the runtime's own descriptors here, where bubblewrap would see EBADF.
+    /// </summary>
+    internal static bool IsCallerFd(int fd)
+    {
+        int flags = Fcntl(fd, F_GETFD, 0);
+        return flags >= 0 && (flags & FD_CLOEXEC) == 0;
+    }
+
+    /// <summary>
+    /// Descriptors named on the command line that are not the caller's fail (or are ignored) as
+    /// bubblewrap's use of a closed descriptor would, before anything could touch the runtime's.
+    /// </summary>
+    private static void CheckDescriptors(BwrapOptions o)
+    {
+        string ebadf = BwrapLog.StrError(Errno.EBADF);
+        if (o.UsernsFd is { } userns && !IsCallerFd(userns))
+            throw new BwrapError($"Joining specified user namespace failed: {ebadf}");
+        if (o.InfoFd is { } info && !IsCallerFd(info))
+            throw new BwrapError($"Write to info_fd: {ebadf}");
+        if (o.JsonStatusFd is { } json && !IsCallerFd(json))
+            throw new BwrapError($"Write to info_fd: {ebadf}");
+        if (o.Userns2Fd is { } userns2 && !IsCallerFd(userns2))
+            throw new BwrapError($"Setting userns2 failed: {ebadf}");
+        if (o.PidnsFd is { } pidns && !IsCallerFd(pidns))
+            throw new BwrapError($"Setting pidns failed: {ebadf}");
+        foreach (var op in o.Ops)
+        {
+            if (op.Fd < 0 || IsCallerFd(op.Fd))
+                continue;
+            if (op.Kind is BwrapOpKind.BindFd or BwrapOpKind.ReadOnlyBindFd)
+                throw new BwrapError($"Can't find source path {op.Source}: {BwrapLog.StrError(Errno.ENOENT)}");
+            throw new BwrapError($"Can't write data to file {op.Dest}: {ebadf}");
+        }
+        // Waiting on or keeping a closed descriptor does nothing in bubblewrap.
+        if (o.SyncFd is { } sync && !IsCallerFd(sync))
+            o.SyncFd = null;
+        if (o.BlockFd is { } block && !IsCallerFd(block))
+            o.BlockFd = null;
+        if (o.UsernsBlockFd is { } usernsBlock && !IsCallerFd(usernsBlock))
+            o.UsernsBlockFd = null;
+        o.ConsumedFds.RemoveWhere(fd => !IsCallerFd(fd));
+    }
+
     private static void SetCloexec(int fd)
     {
         int flags = Fcntl(fd, F_GETFD, 0);
@@ -172,6 +219,8 @@ internal static class BwrapPersonality
     /// <summary>Reads a descriptor of the caller to its end, then closes it.</summary>
     private static unsafe (byte[]? Data, Errno Error) ReadAndClose(int fd)
     {
+        if (!IsCallerFd(fd))
+            return (null, Errno.EBADF);
         var buffer = new MemoryStream();
         byte* chunk = stackalloc byte[8192];
         try

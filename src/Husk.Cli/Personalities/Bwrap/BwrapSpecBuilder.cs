@@ -119,6 +119,8 @@ internal static class BwrapSpecBuilder
             NewSession = o.NewSession,
             AsPid1 = o.AsPid1,
             InheritFds = true,
+            // The sandbox must not hold what only bwrap writes to or reads from (readers wait for EOF).
+            SupervisorFds = [.. new[] { o.InfoFd, o.JsonStatusFd, o.UsernsBlockFd }.OfType<int>()],
             SyncFd = o.SyncFd,
             BlockFd = o.BlockFd,
             LockFiles = [.. o.LockFiles],
