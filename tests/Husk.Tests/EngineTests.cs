@@ -268,6 +268,31 @@ public class EngineTests
     }
 
     [Fact]
+    public void A_seccomp_filter_need_only_allow_prctl_for_the_next_one()
+    {
+        // The first program refuses seccomp(2) with ENOSYS and allows everything else, prctl included.
+        int seccompNr = System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture == System.Runtime.InteropServices.Architecture.Arm64 ? 277 : 317;
+        byte[] first = Bpf((0x20, 0, 0, 0), (0x15, 0, 1, (uint)seccompNr), (0x06, 0, 0, 0x00050000 | 38), (0x06, 0, 0, 0x7fff0000));
+        byte[] second = Bpf((0x06, 0, 0, 0x7fff0000));
+        var probe = TestEnvironment.RunProbe(TestEnvironment.Spec() with { SeccompPrograms = [[.. first], [.. second]] });
+        Assert.Equal("2", probe.GetProperty("status").GetProperty("Seccomp_filters").GetString());
+    }
+
+    /// <summary>Classic BPF instructions (code, jt, jf, k), 8 bytes each.</summary>
+    private static byte[] Bpf(params (ushort Code, byte Jt, byte Jf, uint K)[] insns)
+    {
+        var bytes = new byte[insns.Length * 8];
+        for (int i = 0; i < insns.Length; i++)
+        {
+            BitConverter.TryWriteBytes(bytes.AsSpan(i * 8), insns[i].Code);
+            bytes[i * 8 + 2] = insns[i].Jt;
+            bytes[i * 8 + 3] = insns[i].Jf;
+            BitConverter.TryWriteBytes(bytes.AsSpan(i * 8 + 4), insns[i].K);
+        }
+        return bytes;
+    }
+
+    [Fact]
     public void Missing_command_is_an_exec_failure()
     {
         var spec = TestEnvironment.Spec("no-such-command-here") with { Environment = ["PATH=/usr/bin:/bin"] };

@@ -987,7 +987,20 @@ static int op_seccomp(const husk_op *op)
     struct sock_fprog prog;
     prog.len = (unsigned short)op->c;
     prog.filter = (struct sock_filter *)(uintptr_t)op->p1;
-    int r = sys_seccomp(SECCOMP_SET_MODE_FILTER, (unsigned)op->a, &prog);
+    int r;
+    if (op->a == 0) {
+        /* Stacked filters: an earlier one need only allow prctl (bubblewrap's documented rule),
+         * so try that first; seccomp(2) next, for a filter that allows only it. */
+        r = prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
+        if (r < 0) {
+            int e = errno;
+            r = sys_seccomp(SECCOMP_SET_MODE_FILTER, 0, &prog);
+            if (r < 0)
+                errno = e;
+        }
+    } else {
+        r = sys_seccomp(SECCOMP_SET_MODE_FILTER, (unsigned)op->a, &prog);
+    }
     CHECK(r);
     if ((op->a & SECCOMP_FILTER_FLAG_NEW_LISTENER) && r > 0) {
         int e = send_fd(r);
