@@ -130,6 +130,15 @@ public sealed class BwrapCliTests : IDisposable
     }
 
     [Fact]
+    public void A_socket_can_be_bound_onto_itself()
+    {
+        // bubblewrap#409, which its suite tests with /dev/log when that is a socket.
+        var r = Sh("python3 -c 'import socket; socket.socket(socket.AF_UNIX).bind(\"sock\")' && " +
+            "$BWRAP --bind / / --bind \"$T/sock\" \"$T/sock\" test -S \"$T/sock\"");
+        Assert.Equal((0, ""), (r.Code, r.Stderr));
+    }
+
+    [Fact]
     public void Environment_argv0_and_args_from_a_descriptor()
     {
         var env = Sh("FOO=wrong BAR=baz $BWRAP --bind / / --setenv FOO bar --unsetenv BAR --chdir /usr sh -c 'echo \"$FOO${BAR:-}\" $PWD $0'");
