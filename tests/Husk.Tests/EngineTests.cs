@@ -293,6 +293,32 @@ public class EngineTests
     }
 
     [Fact]
+    public void Ids_can_be_switched_in_a_joined_user_namespace_that_denies_setgroups()
+    {
+        // An unprivileged caller's namespace denies setgroups; switching ids there must still work.
+        var (read, write) = Interop.Interop.Pipe();
+        using (read)
+        {
+            SandboxProcess first;
+            using (write)
+                first = Launcher.Start(TestEnvironment.Spec("/bin/sh", "-c", "read x || true") with { Fds = [new FdMapping(read.Fd, 0)] });
+            using (first)
+            {
+                using var userns = Interop.Interop.Open($"/proc/{first.Pid}/ns/user", Interop.Interop.O_RDONLY | Interop.Interop.O_CLOEXEC);
+                uint uid = TestEnvironment.IsRoot ? 0 : TestEnvironment.Uid, gid = TestEnvironment.IsRoot ? 0 : TestEnvironment.Gid;
+                var probe = TestEnvironment.RunProbe(TestEnvironment.Spec() with
+                {
+                    Namespaces = NamespaceKinds.AllButTime & ~NamespaceKinds.User,
+                    UserNamespaceFd = userns.Fd,
+                    Identity = new Identity { Uid = uid, Gid = gid },
+                });
+                Assert.Equal(uid, probe.GetProperty("uid").GetUInt32());
+                Assert.Equal(gid, probe.GetProperty("gid").GetUInt32());
+            }
+        }
+    }
+
+    [Fact]
     public void Missing_command_is_an_exec_failure()
     {
         var spec = TestEnvironment.Spec("no-such-command-here") with { Environment = ["PATH=/usr/bin:/bin"] };
