@@ -161,6 +161,11 @@ public class BwrapSpecTests
         Assert.Equal(known & ~(1UL << 5), caps.Effective);
         Assert.Equal(known & ~(1UL << 5), caps.Ambient);
         Assert.False(caps.LockSecureBits);
+        // Root lacking a capability (a container's bounding set) cannot be given it.
+        var lacking = Parse("--cap-add", "ALL", "--cap-drop", "CAP_SYS_ADMIN", "true");
+        var limitedRoot = Root with { PermittedCaps = known & ~(1UL << 24) };
+        BwrapSpecBuilder.Check(lacking, limitedRoot);
+        Assert.Equal(known & ~(1UL << 24) & ~(1UL << 21), BwrapSpecBuilder.CapabilitiesOf(lacking, limitedRoot).Permitted);
     }
 
     [Fact]

@@ -63,6 +63,7 @@ internal static class BwrapPersonality
             UserNamespacesUsable = !options.UnshareUserTry || UserNamespacesUsable(),
             CgroupNamespaces = !(options.UnshareCgroup || options.UnshareCgroupTry) || TryStat("/proc/self/ns/cgroup", out _) == 0,
             KnownCaps = KnownCaps(),
+            PermittedCaps = status.Permitted,
         };
         BwrapSpecBuilder.Check(options, host);
         if (options.Command.Count == 0)

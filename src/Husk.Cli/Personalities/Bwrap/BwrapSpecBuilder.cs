@@ -13,6 +13,8 @@ internal sealed record BwrapHost
     public bool UserNamespacesUsable { get; init; } = true;
     /// <summary>/proc/self/ns/cgroup exists.</summary>
     public bool CgroupNamespaces { get; init; } = true;
+    /// <summary>The caller's permitted capabilities (root's may lack some, e.g. in a container).</summary>
+    public ulong PermittedCaps { get; init; } = ulong.MaxValue;
 
     public bool IsRoot => Uid == 0;
 }
@@ -165,6 +167,10 @@ internal static class BwrapSpecBuilder
         if (host.IsRoot && !o.CapsChanged)
             return new CapabilitySet { Ambient = caps, OnlyRaiseAmbient = true };
         bool userns = o.UnshareUser || o.UsernsFd is not null;
+        // Root without a user namespace cannot gain what it lacks (--cap-add ALL in a container):
+        // bubblewrap's capset then fails and is ignored, dropping nothing; Husk keeps what it can.
+        if (host.IsRoot && !userns)
+            caps &= host.PermittedCaps;
         return new CapabilitySet
         {
             Bounding = userns ? caps : ulong.MaxValue,
