@@ -66,6 +66,7 @@ public class BwrapSpecTests
         Assert.Equal("Specifying --as-pid-1 and --lock-file is not permitted", Refusal(User, "--unshare-pid", "--as-pid-1", "--lock-file", "/l", "true"));
         Assert.Equal("Cannot create new cgroup namespace because the kernel does not support it",
             Refusal(User with { CgroupNamespaces = false }, "--unshare-cgroup", "true"));
+        Assert.Equal($"Can't set hostname to {new string('h', 65)}: Invalid argument", Refusal(User, "--unshare-uts", "--hostname", new string('h', 65), "true"));
         // Root asking for its own ids needs no user namespace.
         Assert.Equal(NamespaceKinds.Mount, Spec(Root, "--uid", "0", "--gid", "0", "true").Namespaces);
     }

@@ -66,6 +66,9 @@ internal static class BwrapSpecBuilder
             throw new BwrapError("Cannot create new cgroup namespace because the kernel does not support it");
         if (o.UnshareCgroupTry)
             o.UnshareCgroup = host.CgroupNamespaces;
+        // The kernel's limit, met by bubblewrap at sethostname(2).
+        if (o.Hostname is { } name && System.Text.Encoding.UTF8.GetByteCount(name) > 64)
+            throw new BwrapError($"Can't set hostname to {name}: {BwrapLog.StrError(Errno.EINVAL)}");
     }
 
     /// <summary>The spec, and for each mount op the bubblewrap op it came from (to word errors).</summary>
