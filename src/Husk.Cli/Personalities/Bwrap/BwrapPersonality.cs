@@ -30,6 +30,12 @@ internal static class BwrapPersonality
             log.Log(BwrapLog.Error, e.Message);
             return 1;
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or SyscallException)
+        {
+            // One line, as bubblewrap would print, rather than a runtime stack trace.
+            log.Log(BwrapLog.Error, e.Message);
+            return 1;
+        }
     }
 
     private static int RunCore(string argv0, string[] args, BwrapLog log)
