@@ -182,10 +182,12 @@ static bool building;           /* between ROOT_BEGIN and ROOT_FINISH: /newroot 
 static int hostproc_fd = -1;    /* the host's /proc, opened before the pivot */
 static int landlock_fd = -1;
 static int pty_slave = -1;      /* OPEN_PTY's slave, until it becomes the payload's stdio */
-#define MAX_LOCKS 64
-static int lock_fds[MAX_LOCKS]; /* LOCK_FILE's descriptors: husk-init keeps them, the payload not */
-static int lock_count;
 static unsigned bindfile_counter;
+#define MAX_HELD_FDS 64
+static int held_fds[MAX_HELD_FDS];
+static pid_t held_by[MAX_HELD_FDS]; /* memory is shared across CLONE_VM forks; fd tables are not */
+static int held_count;
+
 
 static void report(int kind, int op, int step, int error, int64_t value)
 {
@@ -201,6 +203,36 @@ static void report(int kind, int op, int step, int error, int64_t value)
             n = send(channel_fd, &r, sizeof r, MSG_NOSIGNAL);
         while (n < 0 && errno == EINTR);
     }
+}
+
+/* Text that explains the error about to be reported (sent first, as a DETAIL report). */
+static char error_detail[PATH_BUF];
+static size_t error_detail_len;
+
+static void set_error_detail(const char *text, size_t len)
+{
+    if (len >= sizeof error_detail)
+        len = sizeof error_detail - 1;
+    memcpy(error_detail, text, len);
+    error_detail_len = len;
+}
+
+static void report_detail(int op)
+{
+    if (error_detail_len == 0 || channel_fd < 0)
+        return;
+    char buf[sizeof(husk_report) + PATH_BUF];
+    husk_report r;
+    memset(&r, 0, sizeof r);
+    r.kind = HUSK_REPORT_DETAIL;
+    r.op = op;
+    memcpy(buf, &r, sizeof r);
+    memcpy(buf + sizeof r, error_detail, error_detail_len);
+    ssize_t n;
+    do
+        n = send(channel_fd, buf, sizeof r + error_detail_len, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    error_detail_len = 0;
 }
 
 static _Noreturn void fail(int op, int step, int error)
@@ -226,7 +258,7 @@ static void reset_child_state(void)
     hostproc_fd = -1;
     landlock_fd = -1;
     pty_slave = -1;
-    lock_count = 0;
+    held_count = 0;
     bindfile_counter = 0;
     current_step = 0;
     checked_mntns = false;
@@ -754,6 +786,8 @@ static int op_symlink(const husk_op *op)
             existing[n] = 0;
             if (strcmp(existing, target) == 0)
                 r = 0;
+            else
+                set_error_detail(existing, (size_t)n);
         }
         if (r < 0) {
             current_step = HUSK_STEP_EXISTS;
@@ -903,12 +937,28 @@ static int op_remount_ro(const husk_op *op)
 static int op_write_proc(const husk_op *op)
 {
     const char *path = (const char *)(uintptr_t)op->s1;
+    /* Our own /proc files belong to root while we are not dumpable, and a nested user namespace
+     * (--disable-userns) maps nobody to root: be dumpable just for the open. No sandboxed code
+     * runs yet, and the write itself is checked against the opener's credentials. (Borrowed
+     * memory is never made non-dumpable: dumpability belongs to the supervisor's memory.) */
+    bool own = own_memory && strncmp(path, "self/", 5) == 0;
+    if (own)
+        CHECK(prctl(PR_SET_DUMPABLE, 1, 0, 0, 0));
     int fd = hostproc_fd >= 0 ? openat(hostproc_fd, path, O_WRONLY | O_CLOEXEC) : -1;
     if (hostproc_fd < 0) {
         char full[PATH_BUF] = "/proc/";
         if (str_copy(full + 6, sizeof full - 6, path) == (size_t)-1)
             return -1;
         fd = open(full, O_WRONLY | O_CLOEXEC);
+    }
+    if (own) {
+        int e = errno;
+        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+            if (fd >= 0)
+                close(fd);
+            return -1;
+        }
+        errno = e;
     }
     CHECK(fd);
     current_step = HUSK_STEP_DATA;
@@ -921,9 +971,32 @@ static int op_write_proc(const husk_op *op)
     return r;
 }
 
+/* True when /proc/self/setgroups says "deny". */
+static bool setgroups_denied(void)
+{
+    int fd = hostproc_fd >= 0 ? openat(hostproc_fd, "self/setgroups", O_RDONLY | O_CLOEXEC)
+                              : open("/proc/self/setgroups", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    char buf[8];
+    ssize_t n = read(fd, buf, sizeof buf);
+    close(fd);
+    return n >= 4 && memcmp(buf, "deny", 4) == 0;
+}
+
 static int op_caps(const husk_op *op)
 {
     const husk_caps *caps = (const husk_caps *)(uintptr_t)op->p1;
+    if (caps->flags & HUSK_CAPS_ONLY_RAISE_AMBIENT) {
+        for (int cap = 0; cap < 64; cap++) {
+            if (!(caps->ambient & (1ULL << cap)))
+                continue;
+            /* EPERM: not permitted and inheritable; EINVAL: unknown to this kernel. */
+            if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0 && errno != EPERM && errno != EINVAL)
+                return -1;
+        }
+        return 0;
+    }
     if (caps->flags & HUSK_CAPS_SET_SECUREBITS)
         CHECK(prctl(PR_SET_SECUREBITS, caps->securebits, 0, 0, 0));
     for (int cap = 0; cap < 64; cap++) {
@@ -967,8 +1040,15 @@ static int op_loopback_up(void)
     return r;
 }
 
+/* Lock files stay open where they were opened (close-on-exec, so the payload drops them at its
+ * exec); husk-init keeps them. Fixed numbers could exceed RLIMIT_NOFILE or clobber the caller's. */
+
 static int op_lock_file(const husk_op *op)
 {
+    if (held_count >= MAX_HELD_FDS) {
+        errno = EMFILE;
+        return -1;
+    }
     int fd = resolve(HUSK_S2_ROOT(op->flags), (const char *)(uintptr_t)op->s2, O_RDONLY, 0, false);
     CHECK(fd);
     struct flock l;
@@ -986,12 +1066,9 @@ static int op_lock_file(const husk_op *op)
         errno = e;
         return -1;
     }
-    if (lock_count >= MAX_LOCKS) {
-        close(fd);
-        errno = EMFILE;
-        return -1;
-    }
-    lock_fds[lock_count++] = fd;
+    held_fds[held_count] = fd;
+    held_by[held_count] = getpid();
+    held_count++;
     return 0;
 }
 
@@ -1054,7 +1131,20 @@ static int op_seccomp(const husk_op *op)
     struct sock_fprog prog;
     prog.len = (unsigned short)op->c;
     prog.filter = (struct sock_filter *)(uintptr_t)op->p1;
-    int r = sys_seccomp(SECCOMP_SET_MODE_FILTER, (unsigned)op->a, &prog);
+    int r;
+    if (op->a == 0) {
+        /* Stacked filters: an earlier one need only allow prctl (bubblewrap's documented rule),
+         * so try that first; seccomp(2) next, for a filter that allows only it. */
+        r = prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
+        if (r < 0) {
+            int e = errno;
+            r = sys_seccomp(SECCOMP_SET_MODE_FILTER, 0, &prog);
+            if (r < 0)
+                errno = e;
+        }
+    } else {
+        r = sys_seccomp(SECCOMP_SET_MODE_FILTER, (unsigned)op->a, &prog);
+    }
     CHECK(r);
     if ((op->a & SECCOMP_FILTER_FLAG_NEW_LISTENER) && r > 0) {
         int e = send_fd(r, HUSK_REPORT_LISTENER);
@@ -1137,8 +1227,9 @@ static _Noreturn void become_init(const husk_op *op, int index, pid_t child, int
     sys_close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
     for (uint64_t i = 0; i < op->a; i++)
         fcntl(keep[i], F_SETFD, 0);
-    for (int i = 0; i < lock_count; i++)
-        fcntl(lock_fds[i], F_SETFD, 0);
+    for (int i = 0; i < held_count; i++)
+        if (held_by[i] == getpid())
+            fcntl(held_fds[i], F_SETFD, 0);
     if (status_fd >= 0)
         fcntl(status_fd, F_SETFD, 0);
     /* husk-init needs no privilege: with no capabilities and an execute-only image, it
@@ -1182,8 +1273,8 @@ static int fork_child(void *p)
     if ((ctx->op->flags & HUSK_F_REPORT_PID) && send_own_pid_kind(HUSK_REPORT_PID, ctx->index) < 0)
         fail(ctx->index, HUSK_STEP_NONE, errno);
     /* The locks are husk-init's to hold; the payload does not get them. */
-    for (int i = 0; i < lock_count; i++)
-        close(lock_fds[i]);
+    for (int i = 0; i < held_count; i++)
+        close(held_fds[i]);
     run_ops(ctx->args, (uint32_t)ctx->index + 1);
 }
 
@@ -1324,8 +1415,10 @@ static int run_op(const husk_op *op, int index, const husk_spawn_args *args, int
         /* Raw calls: glibc's wrappers would signal every thread its (stale, copied) thread list
          * names, and wait forever for them. */
         CHECK(prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0));
-        if (op->flags & HUSK_F_SETGROUPS)
-            CHECK(syscall(SYS_setgroups, 0, NULL));
+        /* Where setgroups is denied (a joined namespace mapped without helpers) nobody can change
+         * the groups, so there is nothing to clear. */
+        if ((op->flags & HUSK_F_SETGROUPS) && syscall(SYS_setgroups, 0, NULL) < 0 && !(errno == EPERM && setgroups_denied()))
+            return -1;
         CHECK(syscall(SYS_setresgid, (gid_t)op->b, (gid_t)op->b, (gid_t)op->b));
         CHECK(syscall(SYS_setresuid, (uid_t)op->a, (uid_t)op->a, (uid_t)op->a));
         return 0;
@@ -1467,7 +1560,10 @@ static _Noreturn void child_main(const husk_spawn_args *args, char *stacks, pid_
      * ids are mapped: until then the supervisor needs its /proc files, see WAIT_PARENT). Borrowed
      * memory (CLONE_VM) is the supervisor's own, not a copy, and dumpability belongs to the
      * memory: setting it here would change the supervisor. No sandboxed code runs before exec. */
-    if (own_memory && (args->op_count == 0 || ops[0].kind != HUSK_OP_WAIT_PARENT))
+    uint32_t first = 0;
+    while (first < args->op_count && ops[first].kind == HUSK_OP_CLOSE)
+        first++; /* the supervisor's own descriptors go first (SandboxSpec.SupervisorFds) */
+    if (own_memory && (first == args->op_count || ops[first].kind != HUSK_OP_WAIT_PARENT))
         prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if (!(args->clone_flags & CLONE_NEWPID) && getppid() != supervisor)
@@ -1498,6 +1594,7 @@ static _Noreturn void run_ops(const husk_spawn_args *args, uint32_t start)
         int option_index = 0;
         if (run_op(op, (int)i, args, &option_index) < 0) {
             int e = errno;
+            report_detail((int)i);
             report(HUSK_REPORT_ERROR, (int)i, current_step, e, option_index);
             sys_exit(127);
         }

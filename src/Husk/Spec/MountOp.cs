@@ -174,4 +174,6 @@ public sealed record OverlayMount(string Destination, ImmutableArray<string> Low
     /// layers; "source=NAME" names the mount's source instead of "overlay".
     /// </summary>
     public ImmutableArray<string> Options { get; init; } = [];
+    /// <summary>Keep overlayfs's own metadata in user.* extended attributes (userxattr); null: only in a user namespace, where trusted.* is out of reach.</summary>
+    public bool? UserXattr { get; init; }
 }
