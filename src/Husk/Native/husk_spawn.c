@@ -68,7 +68,6 @@
 #endif
 
 #define HUSK_EXPORT __attribute__((visibility("default")))
-#define PATH_BUF 4096
 
 /* The init program, linked in by husk_init_blob.S. */
 extern const unsigned char husk_init_start[];
@@ -173,20 +172,55 @@ static _Noreturn void sys_exit(int code)
         syscall(SYS_exit_group, code);
 }
 
-/* ---- the child's state: static, because the child has its own copy ---- */
-
-/* The child's state. With CLONE_VM the child works in the supervisor's memory, so this is reset
- * at the start of every child; husk_spawn runs one child chain at a time (spawn_lock). */
-static int channel_fd = -1;     /* child end of the supervisor channel */
-static bool building;           /* between ROOT_BEGIN and ROOT_FINISH: /newroot and /oldroot exist */
-static int hostproc_fd = -1;    /* the host's /proc, opened before the pivot */
-static int landlock_fd = -1;
-static int pty_slave = -1;      /* OPEN_PTY's slave, until it becomes the payload's stdio */
-static unsigned bindfile_counter;
+/* ---- the child's state ----
+ *
+ * The child works in the supervisor's memory (CLONE_VM) until it execs, and several spawning
+ * threads may each have a child at work at once. So its state lives in the region husk_spawn maps
+ * for that spawn (which also holds the child's stacks), reached through a thread-local pointer:
+ * the child runs on its spawning thread's TLS, and that thread sleeps in clone3 until the child
+ * execs (CLONE_VFORK), as does a child that vforks the payload. The macros below keep the code
+ * reading like plain variables. */
 #define MAX_HELD_FDS 64
-static int held_fds[MAX_HELD_FDS];
-static pid_t held_by[MAX_HELD_FDS]; /* memory is shared across CLONE_VM forks; fd tables are not */
-static int held_count;
+#define PATH_BUF 4096
+struct child_state {
+    int channel_fd;            /* child end of the supervisor channel */
+    bool building;             /* between ROOT_BEGIN and ROOT_FINISH: /newroot and /oldroot exist */
+    int hostproc_fd;           /* the host's /proc, opened before the pivot */
+    int landlock_fd;
+    int pty_slave;             /* OPEN_PTY's slave, until it becomes the payload's stdio */
+    unsigned bindfile_counter;
+    int held_fds[MAX_HELD_FDS];
+    pid_t held_by[MAX_HELD_FDS]; /* memory is shared across CLONE_VM forks; fd tables are not */
+    int held_count;
+    int current_step;          /* errors inside an op carry their step, set just before the call */
+    bool checked_mntns;        /* the first mount op checked we are not in the host's namespace */
+    bool own_memory;           /* a copy of the supervisor's memory (not borrowed with CLONE_VM) */
+    char *fork_stack_base;     /* stacks for the children the plan forks, one per depth */
+    int fork_depth;
+    size_t error_detail_len;
+    char error_detail[PATH_BUF]; /* text that explains the error about to be reported */
+    char pid_entry[PATH_BUF];  /* exec: "NAME=<pid>" for SandboxSpec.PidVariable */
+};
+
+/* initial-exec: no __tls_get_addr (which could allocate) when the child reads it. */
+static __thread struct child_state *cs __attribute__((tls_model("initial-exec")));
+
+#define channel_fd (cs->channel_fd)
+#define building (cs->building)
+#define hostproc_fd (cs->hostproc_fd)
+#define landlock_fd (cs->landlock_fd)
+#define pty_slave (cs->pty_slave)
+#define bindfile_counter (cs->bindfile_counter)
+#define held_fds (cs->held_fds)
+#define held_by (cs->held_by)
+#define held_count (cs->held_count)
+#define current_step (cs->current_step)
+#define checked_mntns (cs->checked_mntns)
+#define own_memory (cs->own_memory)
+#define fork_stack_base (cs->fork_stack_base)
+#define fork_depth (cs->fork_depth)
+#define error_detail (cs->error_detail)
+#define error_detail_len (cs->error_detail_len)
 
 
 static void report(int kind, int op, int step, int error, int64_t value)
@@ -206,8 +240,6 @@ static void report(int kind, int op, int step, int error, int64_t value)
 }
 
 /* Text that explains the error about to be reported (sent first, as a DETAIL report). */
-static char error_detail[PATH_BUF];
-static size_t error_detail_len;
 
 static void set_error_detail(const char *text, size_t len)
 {
@@ -241,18 +273,13 @@ static _Noreturn void fail(int op, int step, int error)
     sys_exit(127);
 }
 
-/* Errors inside an op carry their step in this global, set just before the call. */
-static int current_step;
-static bool checked_mntns;       /* the first mount op checked we are not in the host's namespace */
-static bool own_memory;          /* a copy of the supervisor's memory (not borrowed with CLONE_VM) */
-static char *fork_stack_base;    /* stacks for the children the plan forks, one per depth */
-static int fork_depth;
 
 #define CHILD_STACK_SIZE (256 * 1024)
 #define FORK_DEPTH 4 /* forks a plan may contain; slot 0 is the first child's own stack */
 
 static void reset_child_state(void)
 {
+    memset(cs, 0, sizeof *cs);
     channel_fd = -1;
     building = false;
     hostproc_fd = -1;
@@ -1160,15 +1187,14 @@ static int op_exec(const husk_op *op)
     const char *file = (const char *)(uintptr_t)op->s1;
     char *const *argv = (char *const *)(uintptr_t)op->p1;
     char *const *envp = (char *const *)(uintptr_t)op->p2;
-    static char pid_entry[PATH_BUF];
     if ((op->flags & HUSK_F_ENV_PID) && op->c != 0) {
         /* "NAME=" becomes "NAME=<our pid>": only this process knows its pid as the payload sees it. */
         char **slot = (char **)(uintptr_t)op->c;
-        size_t n = str_copy(pid_entry, sizeof pid_entry - 24, *slot);
+        size_t n = str_copy(cs->pid_entry, sizeof cs->pid_entry - 24, *slot);
         if (n == (size_t)-1)
             return -1;
-        fmt_int(pid_entry + n, 24, (long)getpid());
-        *slot = pid_entry;
+        fmt_int(cs->pid_entry + n, 24, (long)getpid());
+        *slot = cs->pid_entry;
     }
     if (!(op->flags & HUSK_F_SEARCH_PATH) || strchr(file, '/') != NULL) {
         execve(file, argv, envp);
@@ -1659,26 +1685,27 @@ static int spawn_child(void *p)
     child_main(ctx->args, ctx->stacks, ctx->supervisor, false);
 }
 
-/* One child chain at a time works in our memory. */
-static pthread_mutex_t spawn_lock = PTHREAD_MUTEX_INITIALIZER;
 
 HUSK_EXPORT int32_t husk_spawn(const husk_spawn_args *args, husk_spawn_result *result)
 {
     memset(result, 0, sizeof *result);
     result->pid = -1;
     result->pidfd = -1;
-    size_t region = (size_t)(FORK_DEPTH + 1) * CHILD_STACK_SIZE;
-    char *stacks = mmap(NULL, region, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
-    if (stacks == MAP_FAILED) {
+    /* One region per spawn: the child's state, then a stack per fork depth. */
+    size_t state_size = (sizeof(struct child_state) + 4095) & ~(size_t)4095;
+    size_t region = state_size + (size_t)(FORK_DEPTH + 1) * CHILD_STACK_SIZE;
+    char *base = mmap(NULL, region, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED) {
         result->error = errno;
         return -1;
     }
+    cs = (struct child_state *)base; /* this thread's TLS is the child's until it execs */
+    char *stacks = base + state_size;
     struct spawn_ctx ctx = { args, stacks, getpid() };
     /* The runtime's signal handlers must never run in the child: block everything across the
      * clone; the child resets dispositions before unblocking. */
     sigset_t all, old;
     sigfillset(&all);
-    pthread_mutex_lock(&spawn_lock);
     pthread_sigmask(SIG_SETMASK, &all, &old);
 
     int pidfd = -1;
@@ -1711,8 +1738,8 @@ HUSK_EXPORT int32_t husk_spawn(const husk_spawn_args *args, husk_spawn_result *r
     }
     int e = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_mutex_unlock(&spawn_lock);
-    munmap(stacks, region);
+    cs = NULL;
+    munmap(base, region);
     if (pid < 0) {
         result->error = e;
         return -1;
