@@ -148,3 +148,28 @@ public class OverlayTests : IDisposable
         }
     }
 }
+
+/// <summary>The overlay mode as root: the payload is a subordinate id, which must reach and own its layer.</summary>
+public class OverlayRootTests
+{
+    [Fact]
+    [Trait("Category", "Root")]
+    public void Root_gets_a_working_layer_as_its_subordinate_id_as_root()
+    {
+        if (!TestEnvironment.IsRoot)
+            Assert.Skip("needs root");
+        string project = Path.Combine("/var/lib/husk-test-scratch", $"rootproj-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(project);
+        try
+        {
+            var r = TestEnvironment.Exec("/bin/sh", ["-c", $"cd {project} && exec {TestEnvironment.Husk} run --commit -- /bin/sh -c 'echo made > new.txt; id -u'"]);
+            Assert.Equal(0, r.Code);
+            Assert.Equal("0\n", r.Stdout);
+            Assert.Equal("made\n", File.ReadAllText(Path.Combine(project, "new.txt")));
+        }
+        finally
+        {
+            Directory.Delete(project, recursive: true);
+        }
+    }
+}

@@ -108,7 +108,18 @@ public sealed class SandboxRoot
             File.SetUnixFileMode(layer.Upper, (UnixFileMode)(layer.Mode & 0xFFF));
         }
         if (owner is { } o)
+        {
             Chown(Path, o.Uid, o.Gid);
+            // The sandbox's ids must be able to reach the root through its private parents
+            // (search only: they cannot list them).
+            for (string? dir = System.IO.Path.GetDirectoryName(Path); dir is not null && dir != "/"; dir = System.IO.Path.GetDirectoryName(dir))
+            {
+                if (Interop.Interop.TryStat(dir, out var st) != 0)
+                    break;
+                if ((st.Mode & 0x1) == 0)
+                    File.SetUnixFileMode(dir, (UnixFileMode)((st.Mode & 0xFFF) | 0x49)); // +x for all
+            }
+        }
     }
 
     /// <summary>

@@ -39,7 +39,9 @@ internal static class Launcher
     {
         host ??= HostContext.Current();
         SubordinateIds? subIds = null;
-        if (spec.Namespaces.HasFlag(NamespaceKinds.User) && (host.IsRoot || spec.Identity.Mapping == IdMapping.SubordinateRange))
+        // Ranges matter only where a range is mapped: root's default, or --map-subids.
+        bool single = spec.Identity.Mapping is IdMapping.Single or IdMapping.External;
+        if (spec.Namespaces.HasFlag(NamespaceKinds.User) && !single && (host.IsRoot || spec.Identity.Mapping == IdMapping.SubordinateRange))
             subIds = SubordinateIds.Read(Environment.UserName, host.Uid);
         var plan = SpawnPlanner.Plan(spec, host, subIds);
         return Start(plan, host, hooks);
@@ -50,7 +52,8 @@ internal static class Launcher
         SafeFd? statusRead = null, statusWrite = null;
         if (plan.UsesInit)
             (statusRead, statusWrite) = Pipe();
-        var initFd = InitImage.Value;
+        // husk-init is needed only where the plan forks.
+        int initFd = plan.Ops.Any(o => o.Kind == OpKind.Fork) ? InitImage.Value.Fd : -1;
         var (channel, childEnd) = ChannelPair();
         using var native = new NativePlan(plan);
         if (statusWrite is not null)
@@ -67,7 +70,7 @@ internal static class Launcher
             Ops = (ulong)native.Ops,
             OpCount = (uint)native.Count,
             CgroupFd = hooks?.Cgroup?.Fd ?? -1,
-            InitFd = initFd.Fd,
+            InitFd = initFd,
             Flags = plan.HasMounts ? SpawnMounts : 0,
             HostMountNamespace = host.MountNamespace,
             Channel = childEnd.Fd,

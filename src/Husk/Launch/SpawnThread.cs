@@ -14,35 +14,43 @@ internal static class SpawnThread
     private static readonly BlockingCollection<Action> Queue = new();
     private static readonly HashSet<Thread> Threads = [];
     private static readonly object Gate = new();
-    private static bool _started;
+    private static int _idle;
 
-    /// <summary>How many spawning threads run: one per processor, at least two.</summary>
-    internal static int Count { get; } = Math.Max(2, Environment.ProcessorCount);
+    /// <summary>At most this many spawning threads: one per processor, at least two.</summary>
+    internal static int Max { get; } = Math.Max(2, Environment.ProcessorCount);
 
-    private static void EnsureStarted()
+    /// <summary>Starts another spawning thread when none is idle (a CLI needs one, a busy library more).</summary>
+    private static void EnsureCapacity()
     {
         lock (Gate)
         {
-            if (_started)
+            if (_idle > 0 || Threads.Count >= Max)
                 return;
-            for (int i = 0; i < Count; i++)
+            var t = new Thread(Run, maxStackSize: 1 << 20)
             {
-                var t = new Thread(Run, maxStackSize: 1 << 20)
-                {
-                    IsBackground = true,
-                    Name = $"husk-spawn-{i}",
-                };
-                Threads.Add(t);
-                t.Start();
-            }
-            _started = true;
+                IsBackground = true,
+                Name = $"husk-spawn-{Threads.Count}",
+            };
+            Threads.Add(t);
+            _idle++;
+            t.Start();
         }
     }
 
     private static void Run()
     {
         foreach (var work in Queue.GetConsumingEnumerable())
-            work();
+        {
+            Interlocked.Decrement(ref _idle);
+            try
+            {
+                work();
+            }
+            finally
+            {
+                Interlocked.Increment(ref _idle);
+            }
+        }
     }
 
     /// <summary>
@@ -51,7 +59,7 @@ internal static class SpawnThread
     /// </summary>
     public static Task<T> Run<T>(Func<T> work)
     {
-        EnsureStarted();
+        EnsureCapacity();
         lock (Gate)
         {
             if (Threads.Contains(Thread.CurrentThread))
