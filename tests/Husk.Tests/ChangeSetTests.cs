@@ -229,4 +229,25 @@ public class ChangeSetTests : IDisposable
         Assert.True(change.Conflict);
         Assert.Equal("its content on the host differs from when the session began", change.ConflictReason);
     }
+
+    [Fact]
+    public void DeletingARootOpensUpLockedDirectoriesAndNeverFollowsSymlinks()
+    {
+        var root = SandboxRoot.CreateOrOpen(Path.Combine(_dir, "root"));
+        string upper = root.UpperDir;
+        WriteFile(upper, "/etc/app/conf", "x");
+        WriteFile(upper, "/srv/data/file", "y");
+        HostFile("/keep/precious", "z");
+        File.CreateSymbolicLink(upper + "/etc/outside", Host + "/keep");
+        // overlayfs leaves work/work at mode 000; a payload can lock its own directories too.
+        Directory.CreateDirectory(root.Path + "/workdir/usr/work/work");
+        File.SetUnixFileMode(root.Path + "/workdir/usr/work/work", 0);
+        File.SetUnixFileMode(upper + "/srv/data", UnixFileMode.UserRead | UnixFileMode.UserExecute);
+        File.SetUnixFileMode(upper + "/etc/app", 0);
+
+        root.Delete();
+
+        Assert.False(Directory.Exists(root.Path));
+        Assert.Equal("z", File.ReadAllText(Host + "/keep/precious"));
+    }
 }

@@ -237,18 +237,44 @@ public sealed class SandboxRoot
     public List<Change> Changes() => ChangeSet.Scan(UpperDir, "/", Since, Manifest());
 
     /// <summary>Removes the root and everything in it (overlayfs leaves its work/work unreadable: that is handled).</summary>
-    public void Delete()
+    public void Delete() => DeleteTree(Path);
+
+    /// <summary>One pass over the tree; a directory the caller may not read or write is opened up first.</summary>
+    private static void DeleteTree(string dir)
     {
-        foreach (string d in Directory.EnumerateDirectories(Path, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 }).Prepend(Path))
+        FileSystemInfo[] entries;
+        try
+        {
+            entries = new DirectoryInfo(dir).GetFileSystemInfos();
+        }
+        catch (UnauthorizedAccessException)
+        {
+            OpenUp(dir);
+            entries = new DirectoryInfo(dir).GetFileSystemInfos();
+        }
+        foreach (var e in entries)
         {
             try
             {
-                File.SetUnixFileMode(d, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+                DeleteEntry(e);
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            catch (UnauthorizedAccessException)
             {
+                OpenUp(dir);
+                DeleteEntry(e);
             }
         }
-        Directory.Delete(Path, recursive: true);
+        Directory.Delete(dir);
     }
+
+    private static void DeleteEntry(FileSystemInfo e)
+    {
+        if (e is DirectoryInfo && e.LinkTarget is null)
+            DeleteTree(e.FullName);
+        else
+            e.Delete();
+    }
+
+    private static void OpenUp(string dir) =>
+        File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
 }
