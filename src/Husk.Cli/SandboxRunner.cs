@@ -12,7 +12,11 @@ internal static class SandboxRunner
 {
     private const int SIGHUP = 1, SIGINT = 2, SIGQUIT = 3, SIGUSR1 = 10, SIGUSR2 = 12, SIGTERM = 15;
 
-    public static SandboxExit Run(SandboxSpec spec, LaunchHooks? hooks = null, Action<SandboxProcess>? started = null, HostContext? host = null)
+    public static SandboxExit Run(SandboxSpec spec, LaunchHooks? hooks = null, Action<SandboxProcess>? started = null, HostContext? host = null) =>
+        RunToResult(spec, hooks, started, host).Exit!;
+
+    /// <summary>As <see cref="Run"/>, with the usage and verdict.</summary>
+    public static SandboxResult RunToResult(SandboxSpec spec, LaunchHooks? hooks = null, Action<SandboxProcess>? started = null, HostContext? host = null)
     {
         SandboxProcess? process = null;
         var gate = new object();
@@ -54,7 +58,7 @@ internal static class SandboxRunner
             lock (gate)
                 process = p;
             started?.Invoke(p);
-            return p.WaitForExit();
+            return p.WaitForResult();
         }
         finally
         {

@@ -136,9 +136,20 @@ internal static class RunCommand
                 }
             },
         };
+        var relays = new List<Thread>();
         try
         {
-            var exit = SandboxRunner.Run(spec, hooks, started);
+            var result = SandboxRunner.RunToResult(spec, hooks, p =>
+            {
+                started?.Invoke(p);
+                Relay(p.StandardOutput, 1, relays);
+                Relay(p.StandardError, 2, relays);
+            });
+            foreach (var relay in relays)
+                relay.Join();
+            var exit = result.Exit!;
+            if (spec.Limits.IsSupervised)
+                Report(state, result);
             if (state.JsonStatusFd is { } js)
                 StatusJson.Write(js, StatusJson.ExitLine(exit.ShellStatus));
             if (registered)
@@ -153,6 +164,8 @@ internal static class RunCommand
         catch (SandboxSetupException e)
         {
             Console.Error.WriteLine(e.Message);
+            if (spec.Limits.IsSupervised)
+                WriteReports(state, new SandboxResult { Usage = new ResourceUsage(), Verdict = Verdict.InternalError, Message = e.Message, Limits = spec.Limits });
             // A layer nothing could write to is of no use: remove a new one.
             if (state.Root is { } root && state.RootIsNew && root.Changes().Count == 0)
                 root.Delete();
@@ -167,6 +180,69 @@ internal static class RunCommand
         {
             if (registered)
                 SandboxRegistry.Unregister(id);
+        }
+    }
+
+    /// <summary>Copies a payload's piped output to our own descriptor (the stream counts it and ends at the output limit).</summary>
+    private static void Relay(Stream? from, int to, List<Thread> relays)
+    {
+        if (from is null)
+            return;
+        var t = new Thread(() =>
+        {
+            byte[] buffer = new byte[64 * 1024];
+            bool open = true;
+            int n;
+            while ((n = from.Read(buffer)) > 0)
+            {
+                if (!open)
+                    continue; // keep draining, so the payload is not blocked by a reader that left
+                try
+                {
+                    Interop.Interop.WriteAll(to, buffer.AsSpan(0, n));
+                }
+                catch (SyscallException)
+                {
+                    open = false;
+                }
+            }
+        }) { IsBackground = true, Name = $"husk-relay-{to}" };
+        t.Start();
+        relays.Add(t);
+    }
+
+    /// <summary>The verdict line (when it is not OK) and the reports asked for.</summary>
+    private static void Report(RunState state, SandboxResult result)
+    {
+        if (result.Verdict != Verdict.OK)
+            Console.Error.WriteLine($"husk: verdict {result.Verdict}: {result.Message}");
+        WriteReports(state, result);
+    }
+
+    private static void WriteReports(RunState state, SandboxResult result)
+    {
+        try
+        {
+            if (state.ReportFile is { } file)
+                File.WriteAllText(file, ResultReport.ToJson(result) + "\n");
+            if (state.MetaFile is { } meta)
+                File.WriteAllText(meta, ResultReport.ToIsolateMeta(result));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"husk: writing the report: {e.Message}");
+        }
+        if (state.ReportFd is { } fd)
+        {
+            try
+            {
+                Interop.Interop.WriteAll(fd, System.Text.Encoding.UTF8.GetBytes(ResultReport.ToJson(result) + "\n"));
+            }
+            catch (SyscallException e)
+            {
+                Console.Error.WriteLine($"husk: --report-fd: {e.Message}");
+            }
+            Interop.Interop.Close(fd);
         }
     }
 

@@ -22,6 +22,7 @@ internal static class RunOptions
     public const string FsOps = "Filesystem operations (applied in order)";
     public const string Process = "Process";
     public const string Network = "Network";
+    public const string Limits = "Limits (values take units: 512M, 1.5G; 1.5s, 250ms)";
     public const string Output = "Status and synchronisation";
 
     public static readonly IReadOnlyList<RunOption> All = Build();
@@ -136,6 +137,20 @@ internal static class RunOptions
             };
         });
 
+        Add("--time-limit", Limits, ["DURATION"], "CPU time of the whole tree; over it the tree is killed (TimeLimit).", (s, a) => s.Limits = s.Limits with { CpuTime = Duration(a[0], "--time-limit") });
+        Add("--wall-time", Limits, ["DURATION"], "Wall-clock time; over it the tree is killed (WallTimeLimit).", (s, a) => s.Limits = s.Limits with { WallTime = Duration(a[0], "--wall-time") });
+        Add("--memory", Limits, ["SIZE"], "Memory of the tree (cgroup charge, else resident memory); over it the tree is killed (MemoryLimit).", (s, a) => s.Limits = s.Limits with { MemoryBytes = LimitSize(a[0], "--memory") });
+        Add("--address-space", Limits, ["SIZE"], "Address space of each process (RLIMIT_AS): allocations beyond it fail.", (s, a) => s.Limits = s.Limits with { AddressSpaceBytes = LimitSize(a[0], "--address-space") });
+        Add("--pids", Limits, ["N"], $"Processes and threads of the tree (default with any limit: {ResourceLimits.DefaultProcesses}).", (s, a) => s.Limits = s.Limits with { Processes = Count(a[0], "--pids") });
+        Add("--output-limit", Limits, ["SIZE"], "Size of any file written, and stdout and stderr together (then piped through husk); over it: OutputLimit.", (s, a) => s.Limits = s.Limits with { OutputBytes = LimitSize(a[0], "--output-limit") });
+        Add("--open-files", Limits, ["N"], "Open descriptors per process (RLIMIT_NOFILE).", (s, a) => s.Limits = s.Limits with { OpenFiles = Count(a[0], "--open-files") });
+        Add("--stack", Limits, ["SIZE"], "Stack size per process (RLIMIT_STACK).", (s, a) => s.Limits = s.Limits with { StackBytes = LimitSize(a[0], "--stack") });
+        Add("--cpus", Limits, ["N"], "CPU bandwidth in CPUs, such as 0.5 (needs a cgroup).", (s, a) => s.Limits = s.Limits with { Cpus = Cpus(a[0]) });
+        Add("--cgroup-parent", Limits, ["PATH"], "Create the sandbox's cgroup under the cgroup directory PATH.", (s, a) => s.Limits = s.Limits with { CgroupParent = System.IO.Path.GetFullPath(a[0]) });
+
+        Add("--report", Output, ["FILE"], "Write the verdict, usage and limits to FILE as one JSON object.", (s, a) => s.ReportFile = a[0]);
+        Add("--report-fd", Output, ["FD"], "Write the JSON report to FD.", (s, a) => s.ReportFd = Fd(a[0], "--report-fd"));
+        Add("--meta", Output, ["FILE"], "Write isolate's meta file (time, time-wall, max-rss, exitcode, status, ...) to FILE.", (s, a) => s.MetaFile = a[0]);
         Add("--info-fd", Output, ["FD"], "Write the sandbox pid and namespace ids to FD as JSON.", (s, a) => s.InfoFd = Fd(a[0], "--info-fd"));
         Add("--json-status-fd", Output, ["FD"], "Write JSON status lines (child-pid, exit-code) to FD.", (s, a) => s.JsonStatusFd = Fd(a[0], "--json-status-fd"));
         Add("--sync-fd", Output, ["FD"], "Keep FD open while the sandbox runs.", (s, a) => s.SyncFd = Fd(a[0], "--sync-fd"));
@@ -151,6 +166,20 @@ internal static class RunOptions
             throw new UsageException($"husk run: destination must be an absolute path: {path}");
         return path;
     }
+
+    private static TimeSpan Duration(string value, string option) =>
+        Husk.Resources.LimitUnits.TryParseDuration(value, out var d) ? d : throw new UsageException($"husk run: {option}: {value}: expected a duration such as 1.5s or 250ms");
+
+    private static long LimitSize(string value, string option) =>
+        Husk.Resources.LimitUnits.TryParseSize(value, out long n) ? n : throw new UsageException($"husk run: {option}: {value}: expected a size such as 512M");
+
+    private static int Count(string value, string option) =>
+        int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n > 0 ? n : throw new UsageException($"husk run: {option}: {value}: expected a positive whole number");
+
+    private static double Cpus(string value) =>
+        double.TryParse(value, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double n) && n > 0 && n <= 4096
+            ? n
+            : throw new UsageException($"husk run: --cpus: {value}: expected a number of CPUs such as 0.5");
 
     private static (string, string) Pair(string value, string option)
     {

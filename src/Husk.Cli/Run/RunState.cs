@@ -45,6 +45,13 @@ internal sealed class RunState
     public int? BlockFd;
     public int? UsernsBlockFd;
     public readonly List<string> LockFiles = [];
+    public ResourceLimits Limits = ResourceLimits.None;
+    public string? ReportFile;
+    public int? ReportFd;
+    public string? MetaFile;
+
+    /// <summary>A report of the run is asked for: usage is measured even without limits.</summary>
+    public bool WantsReport => ReportFile is not null || ReportFd is not null || MetaFile is not null;
     public List<string> Command = [];
 
     /// <summary>Secrets under the home directory hidden unless --show-secrets.</summary>
@@ -212,6 +219,19 @@ internal sealed class RunState
         }
     }
 
+    /// <summary>
+    /// The limits, and the pipes they need: standard output and error go through husk (counted)
+    /// when an output limit or a report is asked for, except with --tty.
+    /// </summary>
+    private SandboxSpec WithLimits(SandboxSpec spec)
+    {
+        var limits = WantsReport ? Limits with { MeasureUsage = true } : Limits;
+        spec = spec with { Limits = limits };
+        if (limits.IsSupervised && !Tty && (limits.OutputBytes is not null || WantsReport))
+            spec = spec with { StandardOutput = StdioMode.Pipe, StandardError = StdioMode.Pipe };
+        return spec;
+    }
+
     public SandboxSpec BuildSpec()
     {
         if (PendingSize is not null)
@@ -269,6 +289,7 @@ internal sealed class RunState
             Capabilities = CapabilitySet.None,
             NoNewPrivileges = true,
         };
+        spec = WithLimits(spec);
         if (!Namespaces.HasFlag(NamespaceKinds.Mount) && (Mounts.Count > 0 || FsMode is not ("ro" or "overlay")))
             throw new UsageException("husk run: filesystem options need a mount namespace: drop --share-mount");
         return spec;

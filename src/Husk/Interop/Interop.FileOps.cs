@@ -40,6 +40,10 @@ internal static partial class Interop
     [LibraryImport(Libraries.Libc, EntryPoint = "mkdirat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int Mkdirat(int dirfd, string path, int mode);
 
+    /// <summary>access(2): 0 when the caller may (mode 2: write, 4: read), else -1.</summary>
+    [LibraryImport(Libraries.Libc, EntryPoint = "access", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int Access(string path, int mode);
+
     [LibraryImport(Libraries.Libc, EntryPoint = "symlinkat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int Symlinkat(string target, int dirfd, string path);
 

@@ -70,6 +70,7 @@ internal static partial class Interop
         public const uint IdenticalOk = 1u << 18;
         public const uint Dir = 1u << 19;
         public const uint PtySlave = 1u << 20;
+        public const uint Clamp = 1u << 21;
         public const uint Setuid = 1u << 24;
         public const uint NoParents = 1u << 25;
         public const uint Overmount = 1u << 26;
@@ -108,6 +109,8 @@ internal static partial class Interop
     }
 
     internal const int SpawnMounts = 1;
+    /// <summary>Sent to husk-init from outside: kill every process of the sandbox, reap them, report.</summary>
+    internal const int SignalKillTree = 64;
     internal const int InitMagic = 0x48534b31;
 
     [StructLayout(LayoutKind.Sequential)]
@@ -167,7 +170,7 @@ internal static partial class Interop
         public long UserMicroseconds;
         public long SystemMicroseconds;
         public long MaxRssKib;
-        public long Reserved;
+        public long WrittenBytes;
     }
 
     [StructLayout(LayoutKind.Sequential)]

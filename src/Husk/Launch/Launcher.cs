@@ -43,8 +43,24 @@ internal static class Launcher
         bool single = spec.Identity.Mapping is IdMapping.Single or IdMapping.External;
         if (spec.Namespaces.HasFlag(NamespaceKinds.User) && !single && (host.IsRoot || spec.Identity.Mapping == IdMapping.SubordinateRange))
             subIds = SubordinateIds.Read(Environment.UserName, host.Uid);
-        var plan = SpawnPlanner.Plan(spec, host, subIds);
-        return Start(plan, host, hooks);
+        using var stdio = StdioPipes.Create(spec, out var withFds);
+        var plan = SpawnPlanner.Plan(withFds, host, subIds);
+        var supervisor = spec.Limits.IsSupervised ? Resources.ResourceSupervisor.Prepare(spec, host) : null;
+        SandboxProcess process;
+        try
+        {
+            process = Start(plan, host, supervisor?.Hooks(hooks) ?? hooks);
+        }
+        catch
+        {
+            supervisor?.Dispose();
+            throw;
+        }
+        stdio.CloseChildEnds();
+        var (stdin, stdout, stderr) = stdio.TakeStreams(supervisor);
+        process.Attach(supervisor, stdin, stdout, stderr);
+        supervisor?.Started(process, plan.UsesInit);
+        return process;
     }
 
     internal static unsafe SandboxProcess Start(SpawnPlan plan, HostContext host, LaunchHooks? hooks)

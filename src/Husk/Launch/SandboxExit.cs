@@ -13,8 +13,16 @@ public sealed record SandboxExit
     public TimeSpan UserTime { get; init; }
     /// <summary>CPU time in kernel mode, likewise.</summary>
     public TimeSpan SystemTime { get; init; }
-    /// <summary>Largest resident set of any single process of the tree, in bytes.</summary>
+    /// <summary>
+    /// Largest resident set of any single process of the tree, in bytes, as wait4 reports it. The
+    /// payload starts from memory it borrowed from the supervisor until its exec, and the kernel
+    /// keeps that memory's high-water mark in the payload's ru_maxrss: this is at least the
+    /// supervisor's own peak. <see cref="ResourceUsage.PeakMemoryBytes"/> is the measured one.
+    /// </summary>
     public long MaxResidentBytes { get; init; }
+
+    /// <summary>Bytes the reaped tree passed to write calls (the init's I/O accounting), or null when unknown.</summary>
+    public long? WrittenBytes { get; init; }
 
     /// <summary>The status a shell would report: the exit code, or 128 + the signal.</summary>
     public int ShellStatus => ExitCode ?? 128 + (Signal ?? 0);

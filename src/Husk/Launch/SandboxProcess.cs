@@ -1,5 +1,7 @@
+using System.Diagnostics;
 using Husk.Interop;
 using Husk.Launch;
+using Husk.Resources;
 using static Husk.Interop.Interop;
 
 namespace Husk;
@@ -25,6 +27,36 @@ public sealed class SandboxProcess : IDisposable
         _status = status;
         SeccompListener = listener;
     }
+
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private TimeSpan? _wallTime;
+    private ResourceSupervisor? _supervisor;
+    private SandboxResult? _result;
+
+    /// <summary>Supervision and the standard streams, set up by the launcher once the payload runs.</summary>
+    internal void Attach(ResourceSupervisor? supervisor, Stream? stdin, Stream? stdout, Stream? stderr)
+    {
+        _supervisor = supervisor;
+        StandardInput = stdin;
+        StandardOutput = stdout;
+        StandardError = stderr;
+    }
+
+    /// <summary>The payload's standard input when the spec made it a pipe (<see cref="StdioMode.Pipe"/>): write to it, close it for end of file.</summary>
+    public Stream? StandardInput { get; private set; }
+
+    /// <summary>
+    /// The payload's standard output when the spec made it a pipe. Read it while the sandbox runs (a
+    /// full pipe blocks the payload); what is read counts against the output limit, and the stream
+    /// ends where the limit is reached.
+    /// </summary>
+    public Stream? StandardOutput { get; private set; }
+
+    /// <summary>The payload's standard error when the spec made it a pipe; counted like <see cref="StandardOutput"/>.</summary>
+    public Stream? StandardError { get; private set; }
+
+    /// <summary>The backend enforcing this sandbox's limits ("cgroup2", "cgroup1", "rlimit"), or "none" when it is unsupervised.</summary>
+    public string Backend => _supervisor?.Backend ?? "none";
 
     /// <summary>The pid (in the caller's pid namespace) of the sandbox's first process: its namespaces are the sandbox's.</summary>
     public int Pid { get; }
@@ -55,8 +87,46 @@ public sealed class SandboxProcess : IDisposable
     /// <summary>Sends a signal to the sandbox; false when it has already gone.</summary>
     public bool Signal(int signal) => PidfdSendSignal(_pidfd, signal) == 0;
 
-    /// <summary>Kills the whole sandbox (SIGKILL to its first process; the pid namespace takes the rest).</summary>
-    public void Kill() => Signal(9);
+    /// <summary>Kills the whole sandbox: SIGKILL to its first process (the pid namespace takes the rest) and to everything in its cgroup.</summary>
+    public void Kill()
+    {
+        Signal(9);
+        _supervisor?.KillCgroup();
+    }
+
+    /// <summary>Blocks until the sandbox exits and returns its outcome: exit, usage and verdict.</summary>
+    public SandboxResult WaitForResult() => Finish(WaitForExit());
+
+    /// <summary>Waits for the outcome (exit, usage, verdict) without blocking a thread; cancellation kills the whole tree.</summary>
+    public async Task<SandboxResult> WaitAsync(CancellationToken cancellationToken = default) =>
+        Finish(await WaitForExitAsync(cancellationToken).ConfigureAwait(false));
+
+    /// <summary>
+    /// Judges the run once: the supervisor reads the usage and removes its cgroup; an unsupervised
+    /// run gets the kernel's accounting and a verdict from its exit alone.
+    /// </summary>
+    private SandboxResult Finish(SandboxExit exit)
+    {
+        lock (_gate)
+        {
+            if (_result is not null)
+                return _result;
+            _wallTime ??= _clock.Elapsed;
+        }
+        SandboxResult result;
+        if (_supervisor is not null)
+        {
+            result = _supervisor.Finish(exit);
+        }
+        else
+        {
+            var usage = new ResourceUsage { UserTime = exit.UserTime, SystemTime = exit.SystemTime, WallTime = _wallTime.Value, WrittenBytes = exit.WrittenBytes };
+            var (verdict, message) = VerdictRules.Decide(exit, ResourceLimits.None, usage, null);
+            result = new SandboxResult { Exit = exit, Usage = usage, Verdict = verdict, Message = message };
+        }
+        lock (_gate)
+            return _result ??= result;
+    }
 
     /// <summary>Blocks until the sandbox exits and returns how the payload ended.</summary>
     public unsafe SandboxExit WaitForExit()
@@ -70,17 +140,21 @@ public sealed class SandboxProcess : IDisposable
         {
             // husk-init has the payload's status and is exiting: the kernel's teardown of the
             // sandbox's namespaces goes on without us (a background reap collects husk-init).
+            SandboxExit exit;
             lock (_gate)
             {
                 if (_exit is null)
                 {
                     _exit = early;
                     _reapInBackground = true;
-                    _exitTask?.TrySetResult(early);
                 }
+                exit = _exit;
             }
+            Finish(exit);
+            lock (_gate)
+                _exitTask?.TrySetResult(exit);
             PidfdWatcher.Watch(_pidfd, Reap);
-            return _exit;
+            return exit;
         }
         int err = WaitPidfd(_pidfd, WEXITED, out var info, out var usage);
         lock (_gate)
@@ -90,9 +164,11 @@ public sealed class SandboxProcess : IDisposable
             if (err != 0)
                 throw new SyscallException("waitid", $"pid {ChildPid}", (Errno)err);
             _exit = Interpret(info, usage);
-            _exitTask?.TrySetResult(_exit);
-            return _exit;
         }
+        Finish(_exit);
+        lock (_gate)
+            _exitTask?.TrySetResult(_exit);
+        return _exit;
     }
 
     /// <summary>Waits without blocking a thread; cancellation kills the sandbox.</summary>
@@ -191,6 +267,7 @@ public sealed class SandboxProcess : IDisposable
             UserTime = TimeSpan.FromTicks(st.UserMicroseconds * 10),
             SystemTime = TimeSpan.FromTicks(st.SystemMicroseconds * 10),
             MaxResidentBytes = st.MaxRssKib * 1024,
+            WrittenBytes = st.WrittenBytes >= 0 ? st.WrittenBytes : null,
         };
     }
 
@@ -255,6 +332,10 @@ public sealed class SandboxProcess : IDisposable
                 _pidfd.Dispose();
         }
         _status?.Dispose();
+        _supervisor?.Dispose();
+        StandardInput?.Dispose();
+        StandardOutput?.Dispose();
+        StandardError?.Dispose();
         SeccompListener?.Dispose();
         _terminalStream?.Dispose();
         TerminalMaster?.Dispose();

@@ -249,6 +249,7 @@ internal static class SpawnPlanner
             ops.Add(ForkOp("start the payload under husk-init", reportPid: false, status: true, keep: keep.ToArray()));
 
         // From here on: the payload only.
+        AddResourceLimits(ops, spec);
         if (spec.SyncFd is { } syncFd && !spec.AsPid1)
             ops.Add(new PlannedOp(OpKind.Close, $"close fd {syncFd}") { Fd = syncFd });
         if (spec.NewSession || spec.Terminal is not null)
@@ -329,6 +330,43 @@ internal static class SpawnPlanner
             ReportsPid = reportsPid,
             ExecOpIndex = execIndex,
         };
+    }
+
+    internal const int RLIMIT_CPU = 0, RLIMIT_FSIZE = 1, RLIMIT_STACK = 3, RLIMIT_CORE = 4, RLIMIT_NPROC = 6, RLIMIT_NOFILE = 7, RLIMIT_AS = 9;
+
+    /// <summary>
+    /// The payload's rlimits (husk-init has none): they are the rlimit backend's enforcement and the
+    /// cgroup backends' second line. Each is clamped to the hard limit the payload inherits.
+    /// </summary>
+    private static void AddResourceLimits(List<PlannedOp> ops, SandboxSpec spec)
+    {
+        var limits = spec.Limits;
+        if (!limits.IsSupervised)
+            return;
+        void Add(int resource, string what, ulong soft, ulong hard) =>
+            ops.Add(new PlannedOp(OpKind.Rlimit, $"set the {what} limit") { A = (ulong)resource, B = soft, C = hard, Flags = OpFlags.Clamp });
+        Add(RLIMIT_CORE, "core dump", 0, 0);
+        if (limits.CpuTime is { } cpu)
+        {
+            // A backstop only: the supervisor kills the tree at the limit, summed over every process.
+            ulong seconds = (ulong)Math.Ceiling(cpu.TotalSeconds) + 1;
+            Add(RLIMIT_CPU, "CPU time", seconds, seconds + 1);
+        }
+        if (limits.OutputBytes is { } output)
+            Add(RLIMIT_FSIZE, "file size", (ulong)output, (ulong)output);
+        if (limits.OpenFiles is { } files)
+            Add(RLIMIT_NOFILE, "open files", (ulong)files, (ulong)files);
+        if (limits.StackBytes is { } stack)
+            Add(RLIMIT_STACK, "stack", (ulong)stack, (ulong)stack);
+        if (limits.AddressSpaceBytes is { } address)
+            Add(RLIMIT_AS, "address space", (ulong)address, (ulong)address);
+        // RLIMIT_NPROC counts the tasks of one (user namespace, uid): in a user namespace of the
+        // sandbox's own it counts this sandbox alone (and husk-init, hence one more).
+        if (spec.Namespaces.HasFlag(NamespaceKinds.User) || spec.UserNamespaceFd is not null)
+        {
+            ulong tasks = (ulong)limits.EffectiveProcesses + (spec.AsPid1 ? 0UL : 1UL);
+            Add(RLIMIT_NPROC, "process", tasks, tasks);
+        }
     }
 
     // SECBIT_NOROOT | _LOCKED, NO_SETUID_FIXUP | _LOCKED, KEEP_CAPS_LOCKED
@@ -469,7 +507,8 @@ internal static class SpawnPlanner
             case TmpfsMount t:
             {
                 var opts = new List<(string, string)> { ("mode", Octal(t.Mode)) };
-                if (t.Size is { } size)
+                // Files in memory count against a memory limit: a tmpfs cannot grow past it.
+                if ((t.Size ?? spec.Limits.MemoryBytes) is { } size)
                     opts.Add(("size", size.ToString(CultureInfo.InvariantCulture)));
                 uint attrs = (t.AllowSetuid ? 0 : MOUNT_ATTR_NOSUID) | (t.Devices ? 0 : MOUNT_ATTR_NODEV);
                 ops.Add(MountFs("tmpfs", dst, opts, attrs, parentMode, $"mount tmpfs on {dst}", op));

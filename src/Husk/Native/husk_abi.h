@@ -28,7 +28,7 @@ enum {
     HUSK_OP_SETID = 17,        /* a = uid, b = gid; flags: HUSK_F_SETGROUPS */
     HUSK_OP_CAPS = 18,         /* p1 = struct husk_caps */
     HUSK_OP_PRCTL = 19,        /* a = option, b = arg2, c = arg3 */
-    HUSK_OP_RLIMIT = 20,       /* a = resource, b = soft, c = hard */
+    HUSK_OP_RLIMIT = 20,       /* a = resource, b = soft, c = hard; HUSK_F_CLAMP: no higher than the hard limit now */
     HUSK_OP_SETSID = 21,
     HUSK_OP_DUP2 = 22,         /* fd -> a (with HUSK_F_PTY_SLAVE: the pty slave -> a) */
     HUSK_OP_CLOEXEC_RANGE = 23,/* a = first, b = last */
@@ -74,6 +74,7 @@ enum {
 #define HUSK_F_IDENTICAL_OK  (1u << 18) /* symlink: an identical existing link is fine */
 #define HUSK_F_DIR           (1u << 19) /* mount point is a directory even without a source */
 #define HUSK_F_PTY_SLAVE     (1u << 20) /* dup2: the source is the pty slave OPEN_PTY made */
+#define HUSK_F_CLAMP         (1u << 21) /* rlimit: clamp both values to the current hard limit */
 #define HUSK_F_SUID          (1u << 24) /* bind keeps setuid (no nosuid) */
 #define HUSK_F_NO_PARENTS    (1u << 25) /* symlink: a missing parent is an error */
 #define HUSK_F_OVERMOUNT     (1u << 26) /* symlink: mount a new link over a different non-directory */
@@ -144,10 +145,14 @@ typedef struct husk_init_status {
     int64_t user_usec;      /* children's rusage, payload's tree */
     int64_t system_usec;
     int64_t max_rss_kib;
-    int64_t reserved;
+    int64_t written_bytes;  /* wchar of husk-init's I/O accounting (the reaped tree's writes), or -1 */
 } husk_init_status;
 
 #define HUSK_INIT_MAGIC 0x48534b31 /* "HSK1" */
+
+/* Sent to husk-init from outside the sandbox: kill every process in it (kill(-1) as pid 1),
+ * reap them all, then report the payload's status with the whole tree's usage. */
+#define HUSK_SIG_KILL_TREE 64
 
 typedef struct husk_caps {
     uint64_t bounding;      /* capabilities kept in the bounding set */

@@ -6,7 +6,7 @@
  * the whole process group, which reach the payload anyway) and exits with the payload's
  * status, after writing the raw status and the tree's resource usage to a status fd.
  *
- * usage: husk-init PAYLOAD_PID STATUS_FD */
+ * usage: husk-init PAYLOAD_PID STATUS_FD [IO_FD] */
 #include "husk_abi.h"
 
 #include <asm/unistd.h>
@@ -105,6 +105,26 @@ static long parse_long(const char *s)
 
 static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH };
 
+static int io_fd = -1;
+
+/* "wchar: N" from our /proc/PID/io: bytes passed to write calls by us and all we reaped. */
+static int64_t written_bytes(void)
+{
+    char buf[512];
+    if (io_fd < 0)
+        return -1;
+    long n = sc(__NR_pread64, io_fd, (long)buf, sizeof buf - 1, 0, 0);
+    if (n <= 0)
+        return -1;
+    buf[n] = 0;
+    for (long i = 0; i + 7 < n; i++) {
+        if (buf[i] == 'w' && buf[i + 1] == 'c' && buf[i + 2] == 'h' && buf[i + 3] == 'a' && buf[i + 4] == 'r' &&
+            buf[i + 5] == ':' && (i == 0 || buf[i - 1] == '\n'))
+            return parse_long(buf + i + 6 + (buf[i + 6] == ' '));
+    }
+    return -1;
+}
+
 static __attribute__((noreturn)) void finish(int status, int status_fd)
 {
     if (status_fd >= 0) {
@@ -118,6 +138,7 @@ static __attribute__((noreturn)) void finish(int status, int status_fd)
         st.user_usec = (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec;
         st.system_usec = (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
         st.max_rss_kib = ru.ru_maxrss;
+        st.written_bytes = written_bytes();
         long r;
         do
             r = sc(__NR_write, status_fd, (long)&st, sizeof st, 0, 0);
@@ -131,6 +152,38 @@ static __attribute__((noreturn)) void finish(int status, int status_fd)
     do_exit(code);
 }
 
+/* HUSK_SIG_KILL_TREE: the supervisor ends the sandbox over a limit. As pid 1, kill(-1) reaches
+ * every other process of the namespace (and new forks are killed on the next round); reaping them
+ * all puts the whole tree's CPU time in our RUSAGE_CHILDREN before the status goes out. Above a
+ * joined pid namespace kill(-1) would reach the caller's own processes: only the payload then. */
+static __attribute__((noreturn)) void kill_tree(long payload, int status_fd)
+{
+    int pid1 = sc(__NR_getpid, 0, 0, 0, 0, 0) == 1;
+    int status = SIGKILL;
+    for (;;) {
+        sc(__NR_kill, pid1 ? -1 : payload, SIGKILL, 0, 0, 0);
+        int st = 0;
+        long pid;
+        while ((pid = sc(__NR_wait4, -1, (long)&st, WNOHANG | __WALL, 0, 0)) > 0) {
+            if (pid == payload) {
+                status = st;
+                if (!pid1)
+                    finish(status, status_fd);
+            }
+        }
+        if (pid == -ECHILD)
+            finish(status, status_fd);
+        pid = sc(__NR_wait4, -1, (long)&st, __WALL, 0, 0);
+        if (pid == payload) {
+            status = st;
+            if (!pid1)
+                finish(status, status_fd);
+        } else if (pid == -ECHILD) {
+            finish(status, status_fd);
+        }
+    }
+}
+
 __attribute__((used, noreturn)) void init_main(long *sp)
 {
     long argc = sp[0];
@@ -140,12 +193,14 @@ __attribute__((used, noreturn)) void init_main(long *sp)
         do_exit(127);
     long payload = parse_long(argv[1]);
     int status_fd = (int)parse_long(argv[2]);
+    if (argc > 3)
+        io_fd = (int)parse_long(argv[3]);
 
     /* Above a joined pid namespace we are not pid 1: adopt orphans all the same. */
     if (sc(__NR_getpid, 0, 0, 0, 0, 0) != 1)
         sc(__NR_prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 
-    unsigned long mask = 1UL << (SIGCHLD - 1);
+    unsigned long mask = (1UL << (SIGCHLD - 1)) | (1UL << (HUSK_SIG_KILL_TREE - 1));
     for (unsigned i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
         mask |= 1UL << (forwarded[i] - 1);
     /* The stage blocked these before exec; signals that arrived since are queued. */
@@ -171,6 +226,8 @@ __attribute__((used, noreturn)) void init_main(long *sp)
             do_exit(127);
         if (si.ssi_signo == SIGCHLD)
             continue;
+        if (si.ssi_signo == HUSK_SIG_KILL_TREE)
+            kill_tree(payload, status_fd);
         /* The terminal signals the whole foreground group; forward only what was sent to us. */
         if ((int)si.ssi_code > 0)
             continue;

@@ -1245,10 +1245,16 @@ static _Noreturn void become_init(const husk_op *op, int index, pid_t child, int
 {
     current_step = HUSK_STEP_INIT;
     const int32_t *keep = (const int32_t *)(uintptr_t)op->p1;
-    char pidbuf[24], fdbuf[24];
+    char pidbuf[24], fdbuf[24], iobuf[24];
     fmt_int(pidbuf, sizeof pidbuf, child);
     int status_fd = (op->flags & HUSK_F_INIT_STATUS) ? op->fd : -1;
     fmt_int(fdbuf, sizeof fdbuf, status_fd);
+    /* Our own I/O accounting, which gathers what every process we reap wrote: opened now, read
+     * by husk-init itself at the end (the supervisor may not read a non-dumpable process's). */
+    int io_fd = -1;
+    if (status_fd >= 0)
+        io_fd = hostproc_fd >= 0 ? openat(hostproc_fd, "self/io", O_RDONLY) : open("/proc/self/io", O_RDONLY);
+    fmt_int(iobuf, sizeof iobuf, io_fd);
     /* Everything the plan did not name closes on exec; the kept fds stay open. */
     sys_close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
     for (uint64_t i = 0; i < op->a; i++)
@@ -1271,7 +1277,7 @@ static _Noreturn void become_init(const husk_op *op, int index, pid_t child, int
     memset(data, 0, sizeof data);
     sys_capset(&hdr, data);
     prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-    char *const argv[] = { (char *)"husk-init", pidbuf, fdbuf, NULL };
+    char *const argv[] = { (char *)"husk-init", pidbuf, fdbuf, iobuf, NULL };
     char *const envp[] = { NULL };
     syscall(SYS_execveat, init_fd, "", argv, envp, AT_EMPTY_PATH);
     /* The child is ours to stop when we cannot wait for it. */
@@ -1321,7 +1327,7 @@ static int op_fork(const husk_op *op, int index, const husk_spawn_args *args)
     ctx.op = op;
     ctx.index = index;
     sigemptyset(&block);
-    int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD };
+    int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD, HUSK_SIG_KILL_TREE };
     for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
         sigaddset(&block, forwarded[i]);
     sigprocmask(SIG_BLOCK, &block, &ctx.mask);
@@ -1454,6 +1460,14 @@ static int run_op(const husk_op *op, int index, const husk_spawn_args *args, int
         return prctl((int)op->a, (unsigned long)op->b, (unsigned long)op->c, 0, 0);
     case HUSK_OP_RLIMIT: {
         struct rlimit rl = { (rlim_t)op->b, (rlim_t)op->c };
+        struct rlimit now;
+        if ((op->flags & HUSK_F_CLAMP) && getrlimit((__rlimit_resource_t)op->a, &now) == 0) {
+            /* Only root in the initial namespace may raise a hard limit: lower, never fail. */
+            if (rl.rlim_max > now.rlim_max)
+                rl.rlim_max = now.rlim_max;
+            if (rl.rlim_cur > rl.rlim_max)
+                rl.rlim_cur = rl.rlim_max;
+        }
         return setrlimit((__rlimit_resource_t)op->a, &rl);
     }
     case HUSK_OP_SETSID:
@@ -1819,7 +1833,7 @@ HUSK_EXPORT int32_t husk_abi_layout(int32_t which, int32_t field)
         const int32_t v[] = { (int32_t)sizeof(husk_init_status), OFF(husk_init_status, magic),
                               OFF(husk_init_status, wait_status), OFF(husk_init_status, user_usec),
                               OFF(husk_init_status, system_usec), OFF(husk_init_status, max_rss_kib),
-                              OFF(husk_init_status, reserved) };
+                              OFF(husk_init_status, written_bytes) };
         return field < (int32_t)(sizeof v / sizeof v[0]) ? v[field] : -1;
     }
     case 5: {

@@ -105,6 +105,16 @@ public sealed record SandboxSpec
     /// <summary>Classic BPF programs (8 bytes per instruction), installed last, in order.</summary>
     public ImmutableArray<ImmutableArray<byte>> SeccompPrograms { get; init; } = [];
 
+    /// <summary>Quotas, usage measurement and verdicts; <see cref="ResourceLimits.None"/> (the default) runs unsupervised.</summary>
+    public ResourceLimits Limits { get; init; } = ResourceLimits.None;
+
+    /// <summary>The payload's standard input: the caller's, a pipe (<see cref="SandboxProcess.StandardInput"/>) or /dev/null.</summary>
+    public StdioMode StandardInput { get; init; }
+    /// <summary>The payload's standard output: the caller's, a pipe (<see cref="SandboxProcess.StandardOutput"/>, counted against the output limit) or /dev/null.</summary>
+    public StdioMode StandardOutput { get; init; }
+    /// <summary>The payload's standard error: the caller's, a pipe (<see cref="SandboxProcess.StandardError"/>, counted against the output limit) or /dev/null.</summary>
+    public StdioMode StandardError { get; init; }
+
     /// <summary>The supervisor's pid-namespace ancestry must not outlive it (always true for Husk; kept for clarity).</summary>
     public bool DieWithParent { get; init; } = true;
 
@@ -173,6 +183,14 @@ public sealed record SandboxSpec
             if (sig is < 1 or > 64 or 9 or 19)
                 problems.Add($"signal {sig} cannot be ignored");
         }
+        problems.AddRange(Limits.Validate());
+        foreach (var (mode, fd) in new[] { (StandardInput, 0), (StandardOutput, 1), (StandardError, 2) })
+        {
+            if (mode != StdioMode.Inherit && Fds.Any(m => m.SandboxFd == fd))
+                problems.Add($"descriptor {fd} is both mapped and set to {mode}: drop one of them");
+        }
+        if (Terminal is not null && (StandardInput | StandardOutput | StandardError) != StdioMode.Inherit)
+            problems.Add("a terminal is the payload's standard input and output: drop the pipes or the terminal");
         foreach (var env in Environment)
         {
             if (!env.Contains('='))

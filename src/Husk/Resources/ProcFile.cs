@@ -1,0 +1,112 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using Husk.Interop;
+using static Husk.Interop.Interop;
+
+namespace Husk.Resources;
+
+/// <summary>
+/// Small reads and writes of /proc and cgroup files with plain system calls: the supervisor
+/// samples them many times a second, and a missing file (a process that just exited, a
+/// controller that is off) is an answer, not an error.
+/// </summary>
+internal static class ProcFile
+{
+    [ThreadStatic]
+    private static byte[]? _buffer;
+
+    /// <summary>The file's text (up to 64 KiB), or null when it cannot be read.</summary>
+    public static unsafe string? ReadText(string path)
+    {
+        if (TryOpen(path, O_RDONLY, out var fd) != 0)
+            return null;
+        using (fd)
+        {
+            const int Max = 64 * 1024;
+            byte[] buffer = _buffer ??= new byte[Max];
+            int total = 0;
+            fixed (byte* p = buffer)
+            {
+                while (total < Max)
+                {
+                    nint n = Read(fd!.Fd, p + total, (nuint)(Max - total));
+                    if (n < 0 && Marshal.GetLastPInvokeError() == (int)Errno.EINTR)
+                        continue;
+                    if (n < 0)
+                        return null;
+                    if (n == 0)
+                        break;
+                    total += (int)n;
+                }
+            }
+            return Encoding.UTF8.GetString(buffer, 0, total);
+        }
+    }
+
+    /// <summary>"key value" lines (cpu.stat, memory.events, smaps_rollup's "Key: value kB") as a dictionary.</summary>
+    public static Dictionary<string, long> ReadKeyed(string path)
+    {
+        var result = new Dictionary<string, long>(StringComparer.Ordinal);
+        if (ReadText(path) is not { } text)
+            return result;
+        foreach (var line in text.AsSpan().EnumerateLines())
+        {
+            var l = line.Trim();
+            int sp = l.IndexOfAny(' ', '\t');
+            if (sp <= 0)
+                continue;
+            var key = l[..sp].TrimEnd(':');
+            var rest = l[(sp + 1)..].TrimStart();
+            int end = rest.IndexOfAny(' ', '\t');
+            if (end >= 0)
+                rest = rest[..end];
+            if (long.TryParse(rest, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out long v))
+                result[key.ToString()] = v;
+        }
+        return result;
+    }
+
+    /// <summary>The first number in the file ("max" and a missing file give null).</summary>
+    public static long? ReadNumber(string path)
+    {
+        var text = ReadText(path)?.Trim();
+        if (text is null)
+            return null;
+        int sp = text.IndexOfAny([' ', '\n']);
+        if (sp > 0)
+            text = text[..sp];
+        return long.TryParse(text, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out long v) ? v : null;
+    }
+
+    /// <summary>Writes a value the way cgroup files want it: one write, no truncation; 0 or the errno.</summary>
+    public static unsafe int TryWrite(string path, string value, bool create = false)
+    {
+        int err = TryOpen(path, O_WRONLY | (create ? O_CREAT | O_TRUNC : 0), out var fd, 0x1A4);
+        if (err != 0)
+            return err;
+        using (fd)
+        {
+            byte[] data = Encoding.ASCII.GetBytes(value);
+            fixed (byte* p = data)
+            {
+                while (true)
+                {
+                    nint n = Interop.Interop.Write(fd!.Fd, p, (nuint)data.Length);
+                    if (n == data.Length)
+                        return 0;
+                    int e = n < 0 ? Marshal.GetLastPInvokeError() : (int)Errno.EIO;
+                    if (e != (int)Errno.EINTR)
+                        return e;
+                }
+            }
+        }
+    }
+
+    /// <summary>Writes or throws a <see cref="SyscallException"/> naming the file.</summary>
+    public static void Write(string path, string value, bool create = false)
+    {
+        int err = TryWrite(path, value, create);
+        if (err != 0)
+            throw new SyscallException("write", path, (Errno)err);
+    }
+}

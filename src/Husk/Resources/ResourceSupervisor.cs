@@ -1,0 +1,422 @@
+using System.Diagnostics;
+using Husk.Launch;
+using static Husk.Resources.LimitUnits;
+
+namespace Husk.Resources;
+
+/// <summary>
+/// Enforces one sandbox's limits while it runs and measures what its tree used: chooses the
+/// backend before the clone (a cgroup of its own, or none), watches wall time, CPU time, memory
+/// and output on a timer, kills the tree over a limit (through husk-init, so every process is
+/// reaped and counted), and at the end reads the usage, removes the cgroup and gives the verdict.
+/// </summary>
+internal sealed class ResourceSupervisor : IDisposable
+{
+    private static readonly TimeSpan MinInterval = TimeSpan.FromMilliseconds(5);
+    private static readonly TimeSpan IdleInterval = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan MemoryInterval = TimeSpan.FromMilliseconds(10);
+
+    private readonly ResourceLimits _limits;
+    private readonly Cgroup? _cgroup;
+    private readonly List<string> _notes;
+    private readonly object _gate = new();
+    private readonly Stopwatch _wall = new();
+    private Timer? _timer;
+    private Timer? _backstop;
+    private SandboxProcess? _process;
+    private bool _usesInit;
+    private ProcessTree? _tree;
+    private (Verdict, string)? _killedFor;
+    private long _stdout, _stderr;
+    private long _peakMemory;
+    private int _peakTasks;
+    private TimeSpan _sampledCpu;
+    private SandboxResult? _result;
+    private readonly List<OutputPipeStream> _streams = [];
+
+    private ResourceSupervisor(ResourceLimits limits, Cgroup? cgroup, List<string> notes)
+    {
+        _limits = limits;
+        _cgroup = cgroup;
+        _notes = notes;
+    }
+
+    public ResourceLimits Limits => _limits;
+
+    /// <summary>"cgroup2", "cgroup1" or "rlimit".</summary>
+    public string Backend => _cgroup?.Backend ?? "rlimit";
+
+    /// <summary>Where the backend falls short of what was asked.</summary>
+    public IReadOnlyList<string> Notes => _notes;
+
+    internal Cgroup? Cgroup => _cgroup;
+
+    /// <summary>Chooses the backend for <paramref name="spec"/> and creates its cgroup.</summary>
+    public static ResourceSupervisor Prepare(SandboxSpec spec, HostContext host)
+    {
+        var limits = spec.Limits;
+        var notes = new List<string>();
+        Cgroup? cgroup = limits.Backend switch
+        {
+            LimitBackend.Rlimits => null,
+            LimitBackend.CgroupV2 => CreateV2(limits, host, required: true, out _),
+            LimitBackend.CgroupV1 => CreateV1(limits, required: true),
+            _ => ChooseAuto(limits, host),
+        };
+        if (cgroup is null && limits.Cpus is not null)
+            throw new SandboxSetupException("husk: --cpus needs a cgroup with the cpu controller, and none is available here (no delegated cgroup v2 subtree, not root)", Errno.EOPNOTSUPP) { Stage = SandboxSetupStage.Start };
+        if (cgroup is not { HasMemory: true })
+            notes.Add("memory is the tree's resident memory, sampled from /proc");
+        if (cgroup is not { HasPids: true })
+            notes.Add(spec.Namespaces.HasFlag(NamespaceKinds.User) || spec.UserNamespaceFd is not null
+                ? "processes are capped by RLIMIT_NPROC in the sandbox's user namespace"
+                : "processes are not capped: without a user namespace RLIMIT_NPROC would count all of the user's processes");
+        if (cgroup is null)
+            notes.Add("CPU time is the tree's, sampled from /proc and summed by husk-init at the end");
+        return new ResourceSupervisor(limits, cgroup, notes);
+    }
+
+    private static Cgroup? ChooseAuto(ResourceLimits limits, HostContext host)
+    {
+        if (limits.CgroupParent is { } parent)
+        {
+            bool v2 = Cgroup.Mounts().Any(m => m.FsType == "cgroup2" && (parent == m.MountPoint || parent.StartsWith(m.MountPoint + "/", StringComparison.Ordinal)));
+            return v2 ? CreateV2(limits, host, required: true, out _) : CreateV1(limits, required: true);
+        }
+        // A v2 hierarchy that gives every controller wanted is best; v1 as root next; then a v2 one
+        // without them (placement, kill, CPU accounting) where it does what was asked; then none.
+        var v2Parent = V2Parent(limits, host, out string? mount);
+        var controllers = v2Parent is null ? [] : V2Controllers(v2Parent, mount!);
+        if (v2Parent is not null && controllers.IsSupersetOf(["memory", "pids"]) && (limits.Cpus is null || controllers.Contains("cpu")))
+            return CreateV2(limits, host, required: false, out _);
+        if (host.IsRoot && CreateV1(limits, required: false) is { } v1)
+            return v1;
+        if (v2Parent is not null && (limits.MemoryBytes is null || controllers.Contains("memory")) && (limits.Cpus is null || controllers.Contains("cpu")))
+            return CreateV2(limits, host, required: false, out _);
+        return null;
+    }
+
+    private static string? V2Parent(ResourceLimits limits, HostContext host, out string? mount)
+    {
+        mount = CgroupV2.FindMount();
+        return mount is null ? null : CgroupV2.ChooseParent(mount, limits, host.IsRoot, out _);
+    }
+
+    /// <summary>Controllers the children of <paramref name="parent"/> can have (for husk/, not yet made, those of the root).</summary>
+    private static HashSet<string> V2Controllers(string parent, string mount)
+    {
+        string dir = Directory.Exists(parent) ? parent : mount;
+        return [.. (ProcFile.ReadText(Path.Combine(dir, "cgroup.controllers")) ?? "").Split([' ', '\n'], StringSplitOptions.RemoveEmptyEntries)];
+    }
+
+    private static Cgroup? CreateV2(ResourceLimits limits, HostContext host, bool required, out string? why)
+    {
+        why = null;
+        string? mount = CgroupV2.FindMount();
+        string? parent = mount is null ? null : CgroupV2.ChooseParent(mount, limits, host.IsRoot, out why);
+        if (mount is null)
+            why = "no cgroup v2 hierarchy is mounted";
+        if (parent is not null)
+        {
+            try
+            {
+                Directory.CreateDirectory(parent);
+                return CgroupV2.Create(parent, limits);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or SyscallException)
+            {
+                why = e.Message;
+            }
+        }
+        if (required)
+            throw new SandboxSetupException($"husk: cgroup v2: {why}", Errno.EOPNOTSUPP) { Stage = SandboxSetupStage.Start };
+        return null;
+    }
+
+    private static Cgroup? CreateV1(ResourceLimits limits, bool required)
+    {
+        var cg = CgroupV1.Create(limits, out string? why);
+        if (cg is null && required)
+            throw new SandboxSetupException($"husk: cgroup v1: {why}", Errno.EOPNOTSUPP) { Stage = SandboxSetupStage.Start };
+        return cg;
+    }
+
+    /// <summary>The launch hooks with the cgroup's placement added (CLONE_INTO_CGROUP, or a v1 move before release).</summary>
+    public LaunchHooks Hooks(LaunchHooks? inner) => new()
+    {
+        SandboxPidKnown = inner?.SandboxPidKnown,
+        BeforeRelease = pid =>
+        {
+            _cgroup?.Attach(pid);
+            inner?.BeforeRelease?.Invoke(pid);
+        },
+        Cgroup = _cgroup?.CloneFd ?? inner?.Cgroup,
+    };
+
+    /// <summary>The payload runs: start the clock and the watch.</summary>
+    public void Started(SandboxProcess process, bool usesInit)
+    {
+        lock (_gate)
+        {
+            _process = process;
+            _usesInit = usesInit;
+            _tree = new ProcessTree(process.Pid, usesInit);
+            _wall.Start();
+            _timer = new Timer(_ => Tick(), null, Next(TimeSpan.Zero), Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    /// <summary>When to look next: at the wall limit, before the CPU time can run out, often while memory is sampled.</summary>
+    private TimeSpan Next(TimeSpan cpu)
+    {
+        var next = IdleInterval;
+        if (_limits.WallTime is { } wall)
+            next = Min(next, wall - _wall.Elapsed);
+        if (_limits.CpuTime is { } limit)
+            next = Min(next, (limit - cpu) / Math.Max(1, Environment.ProcessorCount));
+        if (SamplesMemory && _limits.MemoryBytes is not null)
+            next = Min(next, MemoryInterval);
+        return next < MinInterval ? MinInterval : next;
+    }
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    /// <summary>Without a memory controller the supervisor measures memory itself.</summary>
+    private bool SamplesMemory => _cgroup is not { HasMemory: true };
+
+    private void Tick()
+    {
+        ProcessTree tree;
+        lock (_gate)
+        {
+            if (_result is not null || _killedFor is not null || _tree is null)
+                return;
+            tree = _tree;
+        }
+        var started = Stopwatch.GetTimestamp();
+        TimeSpan cpu = TimeSpan.Zero;
+        try
+        {
+            if (_limits.WallTime is { } wall && _wall.Elapsed >= wall)
+            {
+                Exceeded(Verdict.WallTimeLimit, $"wall time exceeded the limit of {FormatDuration(wall)}");
+                return;
+            }
+            if (_cgroup is not null)
+            {
+                var stats = _cgroup.Read();
+                cpu = stats.Total ?? TimeSpan.Zero;
+                if (stats.OomKills > 0 && _limits.MemoryBytes is { } m)
+                {
+                    Exceeded(Verdict.MemoryLimit, $"the OOM killer ended the tree at the memory limit of {FormatSize(m)}");
+                    return;
+                }
+            }
+            if (SamplesMemory || _cgroup is null || !_cgroup.HasPids)
+            {
+                var s = tree.Sample();
+                if (Environment.GetEnvironmentVariable("HUSK_DEBUG_SAMPLES") is not null)
+                    Console.Error.WriteLine($"sample {_wall.Elapsed.TotalMilliseconds:F0} ms, cost {Stopwatch.GetElapsedTime(started).TotalMilliseconds:F1} ms: {s}");
+                lock (_gate)
+                {
+                    _peakMemory = Math.Max(_peakMemory, Math.Max(s.Memory, s.LargestPeak));
+                    _peakTasks = Math.Max(_peakTasks, s.Tasks);
+                    _sampledCpu = s.Cpu > _sampledCpu ? s.Cpu : _sampledCpu;
+                }
+                if (_cgroup is null)
+                    cpu = s.Cpu;
+                if (SamplesMemory && _limits.MemoryBytes is { } mem && s.Memory > mem)
+                {
+                    Exceeded(Verdict.MemoryLimit, $"memory {FormatSize(s.Memory)} exceeded the limit of {FormatSize(mem)}");
+                    return;
+                }
+            }
+            if (_limits.CpuTime is { } limit && cpu >= limit)
+            {
+                Exceeded(Verdict.TimeLimit, $"CPU time {FormatDuration(cpu)} exceeded the limit of {FormatDuration(limit)}");
+                return;
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // The tree changed under us; look again soon.
+        }
+        lock (_gate)
+        {
+            if (_result is not null || _killedFor is not null)
+                return;
+            // Sampling a large tree costs: never spend more than a fifth of the time on it.
+            var cost = Stopwatch.GetElapsedTime(started);
+            var next = Next(cpu);
+            if (next < cost * 4)
+                next = cost * 4;
+            _timer?.Change(next, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    /// <summary>A pipe of the payload's output whose count the verdict waits for.</summary>
+    internal void Track(OutputPipeStream stream)
+    {
+        lock (_gate)
+            _streams.Add(stream);
+    }
+
+    /// <summary>Counts output read from the payload's pipes; returns how much of it may pass (the rest is over the limit).</summary>
+    public int Account(bool stderr, int bytes)
+    {
+        long before;
+        lock (_gate)
+        {
+            before = _stdout + _stderr;
+            if (stderr)
+                _stderr += bytes;
+            else
+                _stdout += bytes;
+        }
+        if (_limits.OutputBytes is not { } limit || before + bytes <= limit)
+            return bytes;
+        Exceeded(Verdict.OutputLimit, $"output exceeded the limit of {FormatSize(limit)}");
+        return (int)Math.Max(0, limit - before);
+    }
+
+    /// <summary>Records the first limit exceeded and kills the tree.</summary>
+    public void Exceeded(Verdict verdict, string message)
+    {
+        SandboxProcess? process;
+        lock (_gate)
+        {
+            if (_killedFor is not null || _result is not null)
+                return;
+            _killedFor = (verdict, message);
+            process = _process;
+        }
+        if (process is not null)
+            KillTree(process);
+    }
+
+    /// <summary>
+    /// Ends the tree. husk-init (pid 1) kills and reaps every process, so the tree's usage is
+    /// complete; if it has not reported within a second, SIGKILL and the cgroup finish the job.
+    /// </summary>
+    private void KillTree(SandboxProcess process)
+    {
+        if (_usesInit)
+        {
+            process.Signal(Interop.Interop.SignalKillTree);
+            lock (_gate)
+                _backstop = new Timer(_ => KillNow(process), null, TimeSpan.FromSeconds(1), Timeout.InfiniteTimeSpan);
+        }
+        else
+        {
+            KillNow(process);
+        }
+    }
+
+    private void KillNow(SandboxProcess process)
+    {
+        lock (_gate)
+        {
+            if (_result is not null)
+                return;
+        }
+        _cgroup?.Kill();
+        process.Signal(9);
+    }
+
+    /// <summary>Kills every process of the cgroup (the library's Kill, for trees outside a pid namespace).</summary>
+    public void KillCgroup() => _cgroup?.Kill();
+
+    /// <summary>
+    /// The payload has ended: stop watching, read the final usage, remove the cgroup, and judge.
+    /// </summary>
+    public SandboxResult Finish(SandboxExit exit)
+    {
+        lock (_gate)
+        {
+            if (_result is not null)
+                return _result;
+            _wall.Stop();
+            _timer?.Dispose();
+        }
+        // Output still in the pipes counts (a reader drains it once every writer is gone).
+        foreach (var stream in _streams.ToArray())
+            stream.WaitDrained(TimeSpan.FromSeconds(1));
+        lock (_gate)
+            _backstop?.Dispose();
+        var stats = _cgroup?.Read();
+        try
+        {
+            _cgroup?.Remove();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or SyscallException)
+        {
+            _notes.Add($"the cgroup {_cgroup!.Path} could not be removed: {e.Message}");
+        }
+        // husk-init's RUSAGE_CHILDREN covers every process it reaped, exactly; a cgroup also counts
+        // what was never reaped (no husk-init, or killed without it).
+        TimeSpan user = exit.UserTime, system = exit.SystemTime;
+        if (stats?.Total is { } total && total > user + system + TimeSpan.FromMilliseconds(20))
+        {
+            user = stats.Value.User ?? total;
+            system = stats.Value.System ?? TimeSpan.Zero;
+        }
+        else if (_cgroup is null && _sampledCpu > user + system + TimeSpan.FromMilliseconds(20))
+        {
+            user = _sampledCpu - system;
+        }
+        long peak;
+        int tasks;
+        lock (_gate)
+        {
+            peak = _cgroup is { HasMemory: true } && stats?.MemoryPeak is long p ? Math.Max(p, stats.Value.MemoryCurrent ?? 0) : _peakMemory;
+            tasks = Math.Max(_peakTasks, stats?.PidsPeak is int pp ? Math.Max(0, pp - (_usesInit ? 1 : 0)) : 0);
+        }
+        var usage = new ResourceUsage
+        {
+            UserTime = user,
+            SystemTime = system,
+            WallTime = _wall.Elapsed,
+            PeakMemoryBytes = peak,
+            StdoutBytes = Interlocked.Read(ref _stdout),
+            StderrBytes = Interlocked.Read(ref _stderr),
+            WrittenBytes = exit.WrittenBytes,
+            PeakProcesses = tasks,
+            OomKilled = stats?.OomKills > 0,
+        };
+        (Verdict, string)? killedFor;
+        lock (_gate)
+            killedFor = _killedFor;
+        var (verdict, message) = VerdictRules.Decide(exit, _limits, usage, killedFor);
+        var result = new SandboxResult
+        {
+            Exit = exit,
+            Usage = usage,
+            Verdict = verdict,
+            Message = message,
+            Limits = _limits,
+            Backend = Backend,
+            BackendNotes = [.. _notes],
+            KilledBySupervisor = killedFor is not null,
+        };
+        lock (_gate)
+            _result ??= result;
+        return _result;
+    }
+
+    /// <summary>Stops watching and removes the cgroup (a sandbox that never started, or was disposed).</summary>
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _timer?.Dispose();
+            _backstop?.Dispose();
+        }
+        try
+        {
+            _cgroup?.Remove();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or SyscallException)
+        {
+        }
+    }
+}
