@@ -19,7 +19,7 @@ public static class Sandbox
     /// result (no more than the output limit, or 64 MiB without one); a piped standard input gets
     /// end of file at once. A sandbox that cannot be set up gives <see cref="Verdict.InternalError"/>
     /// with the reason; a spec that cannot run throws <see cref="SandboxSpecException"/>.
-    /// Cancellation kills the whole tree.
+    /// Cancellation kills the whole tree, waits for it to end and throws <see cref="OperationCanceledException"/>.
     /// </summary>
     public static async Task<SandboxResult> RunAsync(SandboxSpec spec, CancellationToken cancellationToken = default)
     {
@@ -39,6 +39,8 @@ public static class Sandbox
             var stdout = Capture(process.StandardOutput, cap, process, cancellationToken);
             var stderr = Capture(process.StandardError, cap, process, cancellationToken);
             var result = await process.WaitAsync(cancellationToken).ConfigureAwait(false);
+            // The tree is gone by now (the wait killed it and saw it end).
+            cancellationToken.ThrowIfCancellationRequested();
             return result with { StandardOutput = await stdout.ConfigureAwait(false), StandardError = await stderr.ConfigureAwait(false) };
         }
     }

@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using System.Text.Json;
 
 // husk-probe [--read PATH]... [--write PATH]... [--exec PATH]...
+// husk-probe judge MODE [ARG] [--name COMM]: programs of known cost and misbehaviour (Judge.cs).
 // Prints one JSON object describing the process's view: ids, capabilities, namespaces, mounts,
 // descriptors, and whether each given path can be read, written or executed.
 internal static partial class Program
@@ -19,6 +20,8 @@ internal static partial class Program
 
     private static int Main(string[] args)
     {
+        if (args.Length > 0 && args[0] == "judge")
+            return Judge.Run(args[1..]);
         using var stdout = Console.OpenStandardOutput();
         using var w = new Utf8JsonWriter(stdout, new JsonWriterOptions { Indented = false });
         w.WriteStartObject();

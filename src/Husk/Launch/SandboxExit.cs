@@ -24,6 +24,9 @@ public sealed record SandboxExit
     /// <summary>Bytes the reaped tree passed to write calls (the init's I/O accounting), or null when unknown.</summary>
     public long? WrittenBytes { get; init; }
 
+    /// <summary>husk-init reaped the whole tree and reported it: the times are exactly the payload tree's.</summary>
+    internal bool ReapedByInit { get; init; }
+
     /// <summary>The status a shell would report: the exit code, or 128 + the signal.</summary>
     public int ShellStatus => ExitCode ?? 128 + (Signal ?? 0);
 }

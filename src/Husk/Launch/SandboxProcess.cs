@@ -268,6 +268,7 @@ public sealed class SandboxProcess : IDisposable
             SystemTime = TimeSpan.FromTicks(st.SystemMicroseconds * 10),
             MaxResidentBytes = st.MaxRssKib * 1024,
             WrittenBytes = st.WrittenBytes >= 0 ? st.WrittenBytes : null,
+            ReapedByInit = true,
         };
     }
 

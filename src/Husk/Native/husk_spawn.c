@@ -1264,6 +1264,8 @@ static _Noreturn void become_init(const husk_op *op, int index, pid_t child, int
             fcntl(held_fds[i], F_SETFD, 0);
     if (status_fd >= 0)
         fcntl(status_fd, F_SETFD, 0);
+    if (io_fd >= 0)
+        fcntl(io_fd, F_SETFD, 0);
     /* husk-init needs no privilege: with no capabilities and an execute-only image, it
      * starts non-dumpable, so the payload can neither read its memory nor open its file. */
     prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |

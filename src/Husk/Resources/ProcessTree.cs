@@ -8,7 +8,7 @@ internal readonly record struct TreeSample(int Processes, int Tasks, TimeSpan Cp
 
 /// <summary>
 /// Measures a process tree from /proc where no cgroup does: CPU time as the sum of every member's
-/// utime and stime plus what they reaped (cutime, cstime: the init reaps orphans), and memory as
+/// utime and stime plus what they reaped (cutime, cstime: the init reaps orphans; of the init itself, only that), and memory as
 /// resident anonymous and shared memory: the counters of /proc/PID/status for a single process, the
 /// proportional sets of smaps_rollup when several share pages (a forked tree shares its parent's
 /// pages; summing their resident sets would count them again for every child).
@@ -37,8 +37,9 @@ internal sealed class ProcessTree(int rootPid, bool rootIsInit)
             string name = Path.GetFileName(dir);
             if (name.Length == 0 || !char.IsAsciiDigit(name[0]) || !int.TryParse(name, NumberStyles.None, CultureInfo.InvariantCulture, out int pid) || _outside.Contains(pid))
                 continue;
-            if (ProcFile.ReadText($"/proc/{pid}/stat") is { } stat && ParseStat(stat, out int ppid, out long cpu, out int threads))
-                stats[pid] = (ppid, cpu, threads);
+            if (ProcFile.ReadText($"/proc/{pid}/stat") is { } stat && ParseStat(stat, out int ppid, out long cpu, out long reaped, out int threads))
+                // husk-init's own time is the stage's setup before its exec: only what it reaped counts.
+                stats[pid] = (ppid, pid == rootPid && rootIsInit ? reaped : cpu + reaped, threads);
         }
         var children = new Dictionary<int, List<int>>();
         foreach (var (pid, s) in stats)
@@ -93,10 +94,11 @@ internal sealed class ProcessTree(int rootPid, bool rootIsInit)
     }
 
     /// <summary>Fields of /proc/PID/stat after the command (which may hold spaces and parentheses).</summary>
-    internal static bool ParseStat(string stat, out int ppid, out long cpuTicks, out int threads)
+    internal static bool ParseStat(string stat, out int ppid, out long cpuTicks, out long reapedTicks, out int threads)
     {
         ppid = 0;
         cpuTicks = 0;
+        reapedTicks = 0;
         threads = 0;
         int close = stat.LastIndexOf(')');
         if (close < 0 || close + 2 >= stat.Length)
@@ -108,7 +110,8 @@ internal sealed class ProcessTree(int rootPid, bool rootIsInit)
         if (!int.TryParse(f[1], NumberStyles.Integer, CultureInfo.InvariantCulture, out ppid))
             return false;
         long Field(int i) => long.TryParse(f[i], NumberStyles.Integer, CultureInfo.InvariantCulture, out long v) ? v : 0;
-        cpuTicks = Field(11) + Field(12) + Field(13) + Field(14);
+        cpuTicks = Field(11) + Field(12);
+        reapedTicks = Field(13) + Field(14);
         threads = (int)Field(17);
         return true;
     }

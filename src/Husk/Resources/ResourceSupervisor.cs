@@ -31,6 +31,7 @@ internal sealed class ResourceSupervisor : IDisposable
     private long _peakMemory;
     private int _peakTasks;
     private TimeSpan _sampledCpu;
+    private TimeSpan _cpuBaseline;
     private SandboxResult? _result;
     private readonly List<OutputPipeStream> _streams = [];
 
@@ -161,6 +162,8 @@ internal sealed class ResourceSupervisor : IDisposable
             _process = process;
             _usesInit = usesInit;
             _tree = new ProcessTree(process.Pid, usesInit);
+            // The stage's setup (mounts, maps) ran in the cgroup too: only what follows is the payload's.
+            _cpuBaseline = _cgroup?.Read().Total ?? TimeSpan.Zero;
             _wall.Start();
             _timer = new Timer(_ => Tick(), null, Next(TimeSpan.Zero), Timeout.InfiniteTimeSpan);
         }
@@ -176,6 +179,9 @@ internal sealed class ResourceSupervisor : IDisposable
             next = Min(next, (limit - cpu) / Math.Max(1, Environment.ProcessorCount));
         if (SamplesMemory && _limits.MemoryBytes is not null)
             next = Min(next, MemoryInterval);
+        // Short runs are sampled too: often at first, less often as the run goes on.
+        if (SamplesMemory)
+            next = Min(next, _wall.Elapsed / 4);
         return next < MinInterval ? MinInterval : next;
     }
 
@@ -205,7 +211,7 @@ internal sealed class ResourceSupervisor : IDisposable
             if (_cgroup is not null)
             {
                 var stats = _cgroup.Read();
-                cpu = stats.Total ?? TimeSpan.Zero;
+                cpu = (stats.Total ?? TimeSpan.Zero) - _cpuBaseline;
                 if (stats.OomKills > 0 && _limits.MemoryBytes is { } m)
                 {
                     Exceeded(Verdict.MemoryLimit, $"the OOM killer ended the tree at the memory limit of {FormatSize(m)}");
@@ -353,14 +359,16 @@ internal sealed class ResourceSupervisor : IDisposable
             _notes.Add($"the cgroup {_cgroup!.Path} could not be removed: {e.Message}");
         }
         // husk-init's RUSAGE_CHILDREN covers every process it reaped, exactly; a cgroup also counts
-        // what was never reaped (no husk-init, or killed without it).
+        // what was never reaped (no husk-init, or it was killed before it could report).
         TimeSpan user = exit.UserTime, system = exit.SystemTime;
-        if (stats?.Total is { } total && total > user + system + TimeSpan.FromMilliseconds(20))
+        if (!exit.ReapedByInit && stats is { Total: { } whole } cg && whole - _cpuBaseline is var total && total > user + system)
         {
-            user = stats.Value.User ?? total;
-            system = stats.Value.System ?? TimeSpan.Zero;
+            // user and system of the cgroup, scaled to leave out the setup's share
+            double part = whole > TimeSpan.Zero ? total / whole : 1;
+            user = (cg.User ?? whole) * part;
+            system = (cg.System ?? TimeSpan.Zero) * part;
         }
-        else if (_cgroup is null && _sampledCpu > user + system + TimeSpan.FromMilliseconds(20))
+        else if (!exit.ReapedByInit && _cgroup is null && _sampledCpu > user + system)
         {
             user = _sampledCpu - system;
         }
@@ -368,7 +376,7 @@ internal sealed class ResourceSupervisor : IDisposable
         int tasks;
         lock (_gate)
         {
-            peak = _cgroup is { HasMemory: true } && stats?.MemoryPeak is long p ? Math.Max(p, stats.Value.MemoryCurrent ?? 0) : _peakMemory;
+            peak = _cgroup is { HasMemory: true } && stats?.MemoryPeak is long p ? Math.Max(p, stats.Value.MemoryCurrent ?? 0) : Math.Max(_peakMemory, ReapedPeak(exit));
             tasks = Math.Max(_peakTasks, stats?.PidsPeak is int pp ? Math.Max(0, pp - (_usesInit ? 1 : 0)) : 0);
         }
         var usage = new ResourceUsage
@@ -401,6 +409,18 @@ internal sealed class ResourceSupervisor : IDisposable
         lock (_gate)
             _result ??= result;
         return _result;
+    }
+
+    /// <summary>
+    /// The largest resident set of a reaped process (husk-init's RUSAGE_CHILDREN), where it is the
+    /// payload's own: the payload is vforked from the supervisor's memory, and exec keeps that
+    /// memory's high-water mark in its ru_maxrss, so only a value above the supervisor's own peak
+    /// can be the payload's; 0 otherwise (the samples then tell).
+    /// </summary>
+    private static long ReapedPeak(SandboxExit exit)
+    {
+        long own = ProcFile.ReadKeyed("/proc/self/status").GetValueOrDefault("VmHWM") * 1024;
+        return own > 0 && exit.MaxResidentBytes > own ? exit.MaxResidentBytes : 0;
     }
 
     /// <summary>Stops watching and removes the cgroup (a sandbox that never started, or was disposed).</summary>
