@@ -272,8 +272,9 @@ internal static class RunCommand
             }
         }
         sb.AppendLine();
-        sb.AppendLine("Exit status: the command's, 128+N when signal N killed it; 1 for a setup error, 2 for a usage");
-        sb.AppendLine("error, 126 or 127 when the command cannot be run or is not found.");
+        sb.AppendLine("Exit status: the command's, 128+N when signal N killed it (also a limit: the verdict is then");
+        sb.AppendLine("printed on stderr); 1 for a setup error, 2 for a usage error, 126 or 127 when the command cannot");
+        sb.AppendLine("be run or is not found.");
         return sb.ToString();
     }
 }
