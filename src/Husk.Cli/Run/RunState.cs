@@ -105,19 +105,7 @@ internal sealed class RunState
                 mounts.AddRange(PlanOverlay());
                 break;
             case "ro":
-                // Each top-level entry of the host, read-only, on a root of our own: new mount points
-                // (--tmpfs /data) can be made in it, and it turns read-only once every op has run.
-                foreach (string entry in System.IO.Directory.EnumerateFileSystemEntries("/").Order(StringComparer.Ordinal))
-                {
-                    string name = Path.GetFileName(entry);
-                    if (name is "proc" or "dev" or "tmp" or "run")
-                        continue;
-                    var info = new FileInfo(entry);
-                    if (info.LinkTarget is { } target)
-                        mounts.Add(new MakeSymlink(target, entry));
-                    else
-                        mounts.Add(new BindMount(entry, entry) { ReadOnly = true, Optional = true });
-                }
+                mounts.AddRange(SandboxSpecBuilder.HostEntriesReadOnly());
                 break;
             case "host":
                 mounts.Add(new BindMount("/", "/") { ReadOnly = ReadOnly, Devices = true });

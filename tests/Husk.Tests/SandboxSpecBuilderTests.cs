@@ -1,0 +1,68 @@
+using System.Text;
+using System.Text.Json;
+
+namespace Husk.Tests;
+
+/// <summary>The library's builder and RunAsync, as a program using the NuGet package would.</summary>
+public class SandboxSpecBuilderTests
+{
+    [Fact]
+    public async Task Builder_options_reach_the_payload()
+    {
+        var spec = new SandboxSpecBuilder(TestEnvironment.Probe, "--read", "/data/in", "--write", "/data/in")
+            .Tmpfs("/data", size: 1 << 20).Write("/data/in", "hello").Chmod(0x124, "/data/in")
+            .Hostname("judge").Chdir("/data").SetEnv("HUSK_X", "1").UnsetEnv("HOME")
+            .TimeLimit("5s").Memory("256M").Pids(16).OutputLimit("1M").OpenFiles(64).Stack("8M")
+            .PipeOutput()
+            .Build();
+        Assert.Equal(TimeSpan.FromSeconds(5), spec.Limits.CpuTime);
+        Assert.Equal(256L << 20, spec.Limits.MemoryBytes);
+        var result = await Sandbox.RunAsync(spec, TestContext.Current.CancellationToken);
+        Assert.True(result.Verdict == Verdict.OK, result.Message);
+        var probe = JsonDocument.Parse(Encoding.UTF8.GetString(result.StandardOutput!)).RootElement;
+        Assert.Equal("judge", probe.GetProperty("hostname").GetString());
+        Assert.Equal("/data", probe.GetProperty("cwd").GetString());
+        Assert.Equal("1", probe.GetProperty("env").GetProperty("HUSK_X").GetString());
+        Assert.False(probe.GetProperty("env").TryGetProperty("HOME", out _));
+        Assert.True(probe.GetProperty("access").GetProperty("read:/data/in").GetBoolean());
+        Assert.False(probe.GetProperty("access").GetProperty("write:/data/in").GetBoolean());
+        Assert.Equal(result.StandardOutput!.Length, result.Usage.StdoutBytes);
+    }
+
+    [Fact]
+    public void Every_problem_is_listed_at_once()
+    {
+        var e = Assert.Throws<SandboxSpecException>(() => new SandboxSpecBuilder("/bin/true").TimeLimit("soon").Memory("lots").Pids(0).Build());
+        Assert.Contains("time limit soon", e.Message);
+        Assert.Contains("memory lots", e.Message);
+        Assert.Contains("process limit", e.Message);
+    }
+
+    [Fact]
+    public async Task Start_gives_streams_and_a_verdict()
+    {
+        var spec = new SandboxSpecBuilder("/bin/sh", "-c", "read line; echo got $line; echo err >&2; exit 3")
+            .StandardInput(StdioMode.Pipe).PipeOutput().WallTime("10s").Build();
+        using var process = Sandbox.Start(spec);
+        await process.StandardInput!.WriteAsync("x\n"u8.ToArray(), TestContext.Current.CancellationToken);
+        process.StandardInput.Dispose();
+        string stdout = await new StreamReader(process.StandardOutput!).ReadToEndAsync(TestContext.Current.CancellationToken);
+        string stderr = await new StreamReader(process.StandardError!).ReadToEndAsync(TestContext.Current.CancellationToken);
+        var result = await process.WaitAsync(TestContext.Current.CancellationToken);
+        Assert.Equal("got x\n", stdout);
+        Assert.Equal("err\n", stderr);
+        Assert.Equal(Verdict.RuntimeError, result.Verdict);
+        Assert.Equal(3, result.Exit!.ExitCode);
+        Assert.Equal(6, result.Usage.StdoutBytes);
+        Assert.Equal(4, result.Usage.StderrBytes);
+    }
+
+    [Fact]
+    public async Task Many_sandboxes_at_once_from_many_threads()
+    {
+        var spec = new SandboxSpecBuilder(TestEnvironment.Probe, "judge", "exit", "0").TimeLimit("5s").Memory("128M").Pids(8).PipeOutput().Build();
+        var runs = Enumerable.Range(0, 24).Select(_ => Task.Run(() => Sandbox.RunAsync(spec, TestContext.Current.CancellationToken))).ToArray();
+        var results = await Task.WhenAll(runs);
+        Assert.All(results, r => Assert.True(r.Verdict == Verdict.OK, r.Message));
+    }
+}
