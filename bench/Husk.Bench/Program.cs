@@ -4,6 +4,14 @@ using Husk;
 
 // Library launches: sandboxes per second from one warm process, against spawning bwrap per launch.
 // usage: Husk.Bench [seconds-per-measurement] [concurrency]
+//        Husk.Bench judge [seconds-per-measurement] [concurrency] [path of husk]   (JudgeLoop.cs)
+if (args.Length > 0 && args[0] == "judge")
+{
+    JudgeLoop.Run(args.Length > 1 ? double.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 5,
+        args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : Environment.ProcessorCount,
+        args.Length > 3 ? args[3] : null);
+    return;
+}
 double seconds = args.Length > 0 ? double.Parse(args[0], System.Globalization.CultureInfo.InvariantCulture) : 5;
 int concurrency = args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : Environment.ProcessorCount;
 
@@ -20,26 +28,7 @@ var spec = new SandboxSpec
     NewSession = false,
 };
 
-double Rate(string name, int workers, Action launch)
-{
-    for (int i = 0; i < 5; i++)
-        launch(); // warm up
-    long count = 0;
-    var sw = Stopwatch.StartNew();
-    var threads = Enumerable.Range(0, workers).Select(_ => new Thread(() =>
-    {
-        while (sw.Elapsed.TotalSeconds < seconds)
-        {
-            launch();
-            Interlocked.Increment(ref count);
-        }
-    })).ToList();
-    threads.ForEach(t => t.Start());
-    threads.ForEach(t => t.Join());
-    double rate = count / sw.Elapsed.TotalSeconds;
-    Console.WriteLine($"{name,-44} {workers} worker(s)  {rate,8:F1} sandboxes/s  ({count} in {sw.Elapsed.TotalSeconds:F1} s)");
-    return rate;
-}
+double Rate(string name, int workers, Action launch) => Measure.Rate(name, workers, seconds, "sandboxes", launch);
 
 void LaunchHusk()
 {
