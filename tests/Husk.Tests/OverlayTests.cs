@@ -67,6 +67,24 @@ public class OverlayTests : IDisposable
     }
 
     [Fact]
+    public void The_sandbox_may_not_write_where_the_caller_may_not_on_the_host()
+    {
+        if (TestEnvironment.IsRoot)
+            Assert.Skip("root's payload is root inside and may write /usr as root may");
+        string root = Path.Combine(_roots, "perm");
+        // /usr and /etc are overlaid; the caller cannot write them on the host, so not in the sandbox either.
+        var run = Husk("run", "--root", root, "--keep", "--", "/bin/sh", "-c",
+            "touch /usr/husk-probe 2>&1; mkdir /etc/husk-probe 2>&1; test -w /usr && echo writable; echo mine > mine.txt; stat -c %A /usr");
+        Assert.Equal(0, run.Code);
+        Assert.Contains("touch: cannot touch '/usr/husk-probe': Permission denied", run.Stdout);
+        Assert.Contains("Permission denied", run.Stdout.Split('\n')[1]);
+        Assert.DoesNotContain("writable", run.Stdout);
+        Assert.EndsWith("dr-xr-xr-x\n", run.Stdout);
+        // What Husk prepared in the layer is not a change; the payload's file is.
+        Assert.Equal($"A {_project}/mine.txt\n", Husk("changes", root).Stdout);
+    }
+
+    [Fact]
     public void Commit_and_discard_without_asking_and_include_exclude_filter()
     {
         var commit = Husk("run", "--commit", "--exclude", "*.log", "--", "/bin/sh", "-c", "echo a > a.txt; echo l > b.log");

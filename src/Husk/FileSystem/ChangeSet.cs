@@ -83,10 +83,12 @@ public static class ChangeSet
     /// <param name="hostRoot">The tree it changes (the host's /, or another tree in tests).</param>
     /// <param name="since">When the session began: host paths changed after it are conflicts.</param>
     /// <param name="manifest">Content hashes of host files when the session began (absolute host path to SHA-256).</param>
-    public static List<Change> Scan(string upperRoot, string hostRoot = "/", DateTimeOffset? since = null, IReadOnlyDictionary<string, string>? manifest = null)
+    /// <param name="prepared">Directories Husk created in the layer with the mode it gave them (not changes while they keep it).</param>
+    public static List<Change> Scan(string upperRoot, string hostRoot = "/", DateTimeOffset? since = null, IReadOnlyDictionary<string, string>? manifest = null,
+        IReadOnlyDictionary<string, int>? prepared = null)
     {
         var changes = new List<Change>();
-        Walk(upperRoot, hostRoot, "", hostGone: false, changes, since);
+        Walk(upperRoot, hostRoot, "", hostGone: false, changes, since, prepared ?? new Dictionary<string, int>());
         if (manifest is null)
             return changes;
         // A recorded original whose host content differs now was changed meanwhile, whatever its ctime says.
@@ -102,7 +104,8 @@ public static class ChangeSet
         return changes;
     }
 
-    private static void Walk(string upperRoot, string hostRoot, string rel, bool hostGone, List<Change> changes, DateTimeOffset? since)
+    private static void Walk(string upperRoot, string hostRoot, string rel, bool hostGone, List<Change> changes, DateTimeOffset? since,
+        IReadOnlyDictionary<string, int> prepared)
     {
         string upperDir = Join(upperRoot, rel);
         IEnumerable<string> names;
@@ -152,10 +155,10 @@ public static class ChangeSet
                         changes.Add(change with { Kind = ChangeKind.TypeChanged });
                     else if (opaque)
                         changes.Add(change with { Kind = ChangeKind.Replaced });
-                    else if ((host.Mode & 0xFFF) != (up.Mode & 0xFFF))
+                    else if ((host.Mode & 0xFFF) != (up.Mode & 0xFFF) && !(prepared.TryGetValue(path, out int given) && given == (up.Mode & 0xFFF)))
                         changes.Add(change with { Kind = ChangeKind.MetadataOnly });
                     // Below a new, replaced or opaque directory, nothing of the host's shows through.
-                    Walk(upperRoot, hostRoot, path, hostGone || hostNode != NodeKind.Directory || opaque, changes, since);
+                    Walk(upperRoot, hostRoot, path, hostGone || hostNode != NodeKind.Directory || opaque, changes, since, prepared);
                     break;
                 case NodeKind.File:
                     if (hostNode == NodeKind.None)

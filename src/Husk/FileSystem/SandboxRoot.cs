@@ -95,18 +95,30 @@ public sealed class SandboxRoot
         w.WriteEndObject();
     }
 
-    /// <summary>Creates the upper and work directories of the layers, the uppers with the host directory's mode.</summary>
+    /// <summary>
+    /// Creates the upper and work directories of the layers. An upper's own attributes are what
+    /// the sandbox sees for the overlaid directory, and it is owned by the caller, not by the host
+    /// directory's owner; so that the sandbox may not write where the caller may not (/usr), its
+    /// owner bits are the caller's access to the host directory.
+    /// </summary>
     public void PrepareLayers(IEnumerable<OverlayLayer> layers, (uint Uid, uint Gid)? owner = null)
     {
+        var prepared = Prepared();
         foreach (var layer in layers)
         {
+            bool fresh = !prepared.ContainsKey(layer.Directory);
             foreach (string dir in new[] { layer.Upper, layer.Work })
             {
                 if (!Directory.Exists(dir))
                     Directory.CreateDirectory(dir);
             }
-            File.SetUnixFileMode(layer.Upper, (UnixFileMode)(layer.Mode & 0xFFF));
+            int mode = owner is null ? CallerView(layer.Directory, layer.Mode) : layer.Mode & 0xFFF;
+            File.SetUnixFileMode(layer.Upper, (UnixFileMode)mode);
+            if (fresh && Interop.Interop.TryStat(layer.Directory, out var st) == 0)
+                Utime(layer.Upper, st);
+            prepared[layer.Directory] = mode;
         }
+        SavePrepared(prepared);
         if (owner is { } o)
         {
             Chown(Path, o.Uid, o.Gid);
@@ -132,6 +144,9 @@ public sealed class SandboxRoot
     public void PrepareAncestors(IEnumerable<OverlayLayer> layers, IEnumerable<string> paths)
     {
         var list = layers.ToList();
+        var prepared = Prepared();
+        // A prepared directory may be closed to the caller (r-x): modes and times are set once everything exists.
+        var finish = new Dictionary<string, (string Host, int Mode)>(StringComparer.Ordinal);
         foreach (string target in paths)
         {
             var layer = list.Where(l => HostMounts.IsUnder(target, l.Directory)).MaxBy(l => l.Directory.Length);
@@ -140,17 +155,78 @@ public sealed class SandboxRoot
             string dir = layer.Directory;
             foreach (string part in target[dir.TrimEnd('/').Length..].Split('/', StringSplitOptions.RemoveEmptyEntries))
             {
+                string parentDir = dir;
                 dir = dir.TrimEnd('/') + "/" + part;
                 if (Interop.Interop.TryStat(dir, out var st, followSymlinks: false) != 0 || (st.Mode & Interop.Interop.S_IFMT) != Interop.Interop.S_IFDIR)
                     break;
                 string upper = System.IO.Path.Join(UpperDir, dir);
                 if (Directory.Exists(upper))
                     continue;
+                string parent = System.IO.Path.GetDirectoryName(upper)!;
+                if (Interop.Interop.TryStat(parent, out var ps) == 0 && !finish.ContainsKey(parent))
+                {
+                    finish[parent] = (parentDir, ps.Mode & 0xFFF);
+                    File.SetUnixFileMode(parent, (UnixFileMode)((ps.Mode & 0xFFF) | 0x1C0));
+                }
                 Directory.CreateDirectory(upper);
-                File.SetUnixFileMode(upper, (UnixFileMode)(st.Mode & 0xFFF));
-                Utime(upper, st);
+                int mode = CallerView(dir, st.Mode & 0xFFF);
+                finish[upper] = (dir, mode);
+                prepared[dir] = mode;
             }
         }
+        foreach (var (upper, (host, mode)) in finish)
+        {
+            File.SetUnixFileMode(upper, (UnixFileMode)mode);
+            if (Interop.Interop.TryStat(host, out var st) == 0)
+                Utime(upper, st);
+        }
+        SavePrepared(prepared);
+    }
+
+    /// <summary>
+    /// The mode a directory Husk creates in the layer gets: the host's, with the owner bits (the
+    /// caller owns it in the layer) replaced by what the caller may do to the host directory.
+    /// Root's payload runs as root inside and keeps the host's mode.
+    /// </summary>
+    internal static int CallerView(string hostDir, int hostMode)
+    {
+        if (Interop.Interop.GetEuid() == 0)
+            return hostMode & 0xFFF;
+        int owner = 0;
+        foreach (var (bit, access) in new[] { (4, Interop.Interop.R_OK), (2, Interop.Interop.W_OK), (1, Interop.Interop.X_OK) })
+        {
+            if (Interop.Interop.Faccessat(Interop.Interop.AT_FDCWD, hostDir, access, Interop.Interop.AT_EACCESS) == 0)
+                owner |= bit;
+        }
+        return (hostMode & 0xE3F) | (owner << 6);
+    }
+
+    private string PreparedPath => System.IO.Path.Join(Path, "prepared.tsv");
+
+    /// <summary>
+    /// The directories Husk created in the layer (overlay roots, ancestors) with the mode it gave
+    /// them: that mode is not a change the sandbox made.
+    /// </summary>
+    public Dictionary<string, int> Prepared()
+    {
+        var map = new Dictionary<string, int>(StringComparer.Ordinal);
+        if (!File.Exists(PreparedPath))
+            return map;
+        foreach (string line in File.ReadLines(PreparedPath))
+        {
+            int tab = line.IndexOf('\t');
+            if (tab > 0 && int.TryParse(line.AsSpan(0, tab), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out int mode))
+                map[Unescape(line[(tab + 1)..])] = mode;
+        }
+        return map;
+    }
+
+    private void SavePrepared(Dictionary<string, int> prepared)
+    {
+        var sb = new System.Text.StringBuilder();
+        foreach (var (path, mode) in prepared.OrderBy(p => p.Key, StringComparer.Ordinal))
+            sb.Append(mode.ToString("x", CultureInfo.InvariantCulture)).Append('\t').Append(Escape(path)).Append('\n');
+        File.WriteAllText(PreparedPath, sb.ToString());
     }
 
     /// <summary>The host directory's times, so the prepared directory is not a metadata change.</summary>
@@ -234,7 +310,7 @@ public sealed class SandboxRoot
     }
 
     /// <summary>The changes recorded in this root.</summary>
-    public List<Change> Changes() => ChangeSet.Scan(UpperDir, "/", Since, Manifest());
+    public List<Change> Changes() => ChangeSet.Scan(UpperDir, "/", Since, Manifest(), Prepared());
 
     /// <summary>Removes the root and everything in it (overlayfs leaves its work/work unreadable: that is handled).</summary>
     public void Delete() => DeleteTree(Path);
@@ -242,39 +318,17 @@ public sealed class SandboxRoot
     /// <summary>One pass over the tree; a directory the caller may not read or write is opened up first.</summary>
     private static void DeleteTree(string dir)
     {
-        FileSystemInfo[] entries;
-        try
+        const UnixFileMode rwx = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+        var info = new DirectoryInfo(dir);
+        if ((info.UnixFileMode & rwx) != rwx)
+            File.SetUnixFileMode(dir, info.UnixFileMode | rwx);
+        foreach (var e in info.GetFileSystemInfos())
         {
-            entries = new DirectoryInfo(dir).GetFileSystemInfos();
-        }
-        catch (UnauthorizedAccessException)
-        {
-            OpenUp(dir);
-            entries = new DirectoryInfo(dir).GetFileSystemInfos();
-        }
-        foreach (var e in entries)
-        {
-            try
-            {
-                DeleteEntry(e);
-            }
-            catch (UnauthorizedAccessException)
-            {
-                OpenUp(dir);
-                DeleteEntry(e);
-            }
+            if (e is DirectoryInfo && e.LinkTarget is null)
+                DeleteTree(e.FullName);
+            else
+                e.Delete();
         }
         Directory.Delete(dir);
     }
-
-    private static void DeleteEntry(FileSystemInfo e)
-    {
-        if (e is DirectoryInfo && e.LinkTarget is null)
-            DeleteTree(e.FullName);
-        else
-            e.Delete();
-    }
-
-    private static void OpenUp(string dir) =>
-        File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
 }
