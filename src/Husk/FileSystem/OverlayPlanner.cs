@@ -49,7 +49,8 @@ public sealed record OverlayPlanOptions
 
     /// <summary>
     /// Where <see cref="ExtraLowers"/> come from: a directory containing one of these is never
-    /// overlaid whole, since overlayfs refuses a lower layer inside another (ELOOP).
+    /// overlaid whole, since overlayfs refuses a lower layer inside another (ELOOP), and, like
+    /// the storage, they stay out of the payload's sight.
     /// </summary>
     public IReadOnlyList<string> LowerRoots { get; init; } = [];
 }
@@ -114,8 +115,8 @@ public static class OverlayPlanner
             foreach (var entry in list(dir).OrderBy(e => e.Name, StringComparer.Ordinal))
             {
                 string path = dir == "/" ? "/" + entry.Name : dir + "/" + entry.Name;
-                if (HostMounts.IsUnder(path, storage) || HostMounts.IsUnder(storage, path) && path == storage)
-                    continue; // the sandbox root itself stays out of sight
+                if (HostMounts.IsUnder(path, storage) || options.LowerRoots.Any(r => HostMounts.IsUnder(path, r)))
+                    continue; // the sandbox root (and other layers) stay out of sight
                 if (mountPoints.Contains(path) && !overlayable.Contains(path))
                 {
                     if (!fresh.Contains(path))

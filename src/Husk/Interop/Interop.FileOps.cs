@@ -49,6 +49,10 @@ internal static partial class Interop
     [LibraryImport(Libraries.Libc, EntryPoint = "unlinkat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int Unlinkat(int dirfd, string path, int flags);
 
+    /// <summary>access(2): 0 when the real ids may use the path as <paramref name="mode"/> asks (1 = execute).</summary>
+    [LibraryImport(Libraries.Libc, EntryPoint = "access", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int Access(string path, int mode);
+
     [LibraryImport(Libraries.Libc, EntryPoint = "mknodat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int Mknodat(int dirfd, string path, int mode, ulong dev);
 
