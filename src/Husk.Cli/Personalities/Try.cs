@@ -231,6 +231,8 @@ internal static class TryPersonality
                 return status;
             string summary = TrySandbox.Summary(changes);
             StandardError.Write(summary);
+            // An interactive shell in the sandbox took the terminal and cannot give it back.
+            Interop.Interop.TakeTerminalForeground(0);
             StandardError.Write("\nCommit these changes? [y/i/N] ");
             string answer = (ReadLine() ?? "").Trim(' ', '\t');
             switch (answer)
