@@ -25,7 +25,8 @@ public class LayerOptionTests : IDisposable
                 new("usr", EntryKind.Directory, 0x1ED), new("run", EntryKind.Directory, 0x1ED)],
         "/home" => [new("me", EntryKind.Directory, 0x1ED)],
         "/home/me" => [new("mnt", EntryKind.Directory, 0x1ED), new("src", EntryKind.Directory, 0x1ED), new("notes", EntryKind.File, 0x1A4)],
-        "/tmp" => [new("ws", EntryKind.Directory, 0x1ED), new("sbx", EntryKind.Directory, 0x1C0), new("loose", EntryKind.File, 0x1A4)],
+        "/tmp" => [new("ws", EntryKind.Directory, 0x1ED), new("sbx", EntryKind.Directory, 0x1C0), new("older", EntryKind.Directory, 0x1C0),
+                   new("loose", EntryKind.File, 0x1A4)],
         _ => [],
     };
 
@@ -75,6 +76,7 @@ public class LayerOptionTests : IDisposable
         Assert.DoesNotContain("/tmp", Overlaid(plan));
         Assert.Contains("/tmp/ws", Overlaid(plan));
         Assert.DoesNotContain(plan.Mounts, m => m.Destination.StartsWith("/tmp/sbx", StringComparison.Ordinal));
+        Assert.DoesNotContain(plan.Mounts, m => m.Destination.StartsWith("/tmp/older", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -95,5 +97,19 @@ public class LayerOptionTests : IDisposable
         Assert.True(report.Complete, string.Join("; ", report.Failed.Select(f => f.Change.Path + ": " + f.Reason)));
         Assert.Equal(0, TestEnvironment.Exec("test", ["-p", Path.Combine(host, "pipe")]).Code);
         Assert.Equal(0, TestEnvironment.Exec("test", ["-S", Path.Combine(host, "sock")]).Code);
+    }
+
+    [Fact]
+    public void Directories_on_the_way_to_a_layer_keep_the_host_modes_and_are_no_change()
+    {
+        string host = Path.Combine(_dir, "sticky");
+        Directory.CreateDirectory(Path.Combine(host, "ws"));
+        File.SetUnixFileMode(host, (UnixFileMode)0x3FF); // 0777 (set here: the umask drops bits from mkdir)
+        Assert.Equal(0, TestEnvironment.Exec("chmod", ["1777", host]).Code);
+        var root = SandboxRoot.CreateOrOpen(Path.Combine(_dir, "root"));
+        string dir = Path.Combine(host, "ws");
+        root.PrepareLayers([new OverlayLayer(dir, Path.Join(root.UpperDir, dir), Path.Join(root.WorkDir, dir), 0x1ED)]);
+        Assert.Equal(0x3FF | 0x200, (int)File.GetUnixFileMode(Path.Join(root.UpperDir, host)));
+        Assert.Empty(root.Changes());
     }
 }

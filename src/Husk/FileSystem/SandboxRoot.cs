@@ -100,6 +100,10 @@ public sealed class SandboxRoot
     {
         foreach (var layer in layers)
         {
+            // The directories on the way to a layer are in the change set's view too: they get the
+            // host's modes and times, or they would read as metadata changes (and a commit would
+            // chmod the host's /tmp or home directory).
+            CreateLikeHost(layer.Directory);
             foreach (string dir in new[] { layer.Upper, layer.Work })
             {
                 if (!Directory.Exists(dir))
@@ -136,6 +140,25 @@ public sealed class SandboxRoot
                 if (Directory.Exists(upper))
                     continue;
                 Directory.CreateDirectory(upper);
+                File.SetUnixFileMode(upper, (UnixFileMode)(st.Mode & 0xFFF));
+                Utime(upper, st);
+            }
+        }
+    }
+
+    /// <summary>Creates UpperDir/&lt;ancestors of hostDir&gt; that are missing, each with its host directory's mode and times.</summary>
+    private void CreateLikeHost(string hostDir)
+    {
+        string dir = "";
+        foreach (string part in hostDir.Split('/', StringSplitOptions.RemoveEmptyEntries).SkipLast(1))
+        {
+            dir += "/" + part;
+            string upper = System.IO.Path.Join(UpperDir, dir);
+            if (Directory.Exists(upper))
+                continue;
+            Directory.CreateDirectory(upper);
+            if (Interop.Interop.TryStat(dir, out var st) == 0)
+            {
                 File.SetUnixFileMode(upper, (UnixFileMode)(st.Mode & 0xFFF));
                 Utime(upper, st);
             }
