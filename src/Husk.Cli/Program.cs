@@ -14,7 +14,7 @@ internal static class Program
         {
             "bwrap" => Personalities.Bwrap.Run(argv0, args),
             "mkosi-sandbox" => Personalities.MkosiSandbox.Run(argv0, args),
-            "mbox" => Personalities.Mbox.Run(argv0, args),
+            "mbox" => Personalities.MboxPersonality.Run(argv0, args),
             "try" => Personalities.TryPersonality.Run(argv0, args),
             _ => HuskCommand.Run(args),
         };

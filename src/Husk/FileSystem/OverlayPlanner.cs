@@ -53,6 +53,15 @@ public sealed record OverlayPlanOptions
     /// the storage, they stay out of the payload's sight.
     /// </summary>
     public IReadOnlyList<string> LowerRoots { get; init; } = [];
+
+    /// <summary>
+    /// Paths that do not exist in the sandbox (mbox's <c>hide:</c>): left out of the view, and
+    /// the directories holding them are scaffolding (read-only) so that they can be left out.
+    /// </summary>
+    public IReadOnlyList<string> Hidden { get; init; } = [];
+
+    /// <summary>Paths inside hidden ones that are shown after all (mbox's <c>allow:</c>, which takes precedence).</summary>
+    public IReadOnlyList<string> Allowed { get; init; } = [];
 }
 
 /// <summary>
@@ -84,8 +93,14 @@ public static class OverlayPlanner
         var ops = new List<MountOp>();
         var layers = new List<OverlayLayer>();
 
+        bool IsHidden(string path) =>
+            options.Hidden.Any(h => HostMounts.IsUnder(path, h)) && !options.Allowed.Any(a => HostMounts.IsUnder(path, a));
+        bool AllowedBelow(string path) => options.Allowed.Any(a => a != path && HostMounts.IsUnder(a, path));
+
         bool Blocked(string dir) =>
             mountPoints.Any(m => m != dir && HostMounts.IsUnder(m, dir)) ||
+            options.Hidden.Any(h => h != dir && HostMounts.IsUnder(h, dir)) ||
+            (IsHidden(dir) && AllowedBelow(dir)) ||
             (HostMounts.IsUnder(storage, dir) && (!options.CoverStorage || storage == dir)) ||
             options.LowerRoots.Any(r => HostMounts.IsUnder(r, dir));
 
@@ -117,6 +132,8 @@ public static class OverlayPlanner
                 string path = dir == "/" ? "/" + entry.Name : dir + "/" + entry.Name;
                 if (HostMounts.IsUnder(path, storage) || options.LowerRoots.Any(r => HostMounts.IsUnder(path, r)))
                     continue; // the sandbox root (and other layers) stay out of sight
+                if (IsHidden(path) && !AllowedBelow(path))
+                    continue;
                 if (mountPoints.Contains(path) && !overlayable.Contains(path))
                 {
                     if (!fresh.Contains(path))

@@ -49,6 +49,23 @@ internal static partial class Interop
     [LibraryImport(Libraries.Libc, EntryPoint = "unlinkat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int Unlinkat(int dirfd, string path, int flags);
 
+    [LibraryImport(Libraries.Libc, EntryPoint = "realpath", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial nint RealpathRaw(string path, nint resolved);
+
+    [LibraryImport(Libraries.Libc, EntryPoint = "free")]
+    private static partial void FreeRaw(nint p);
+
+    /// <summary>realpath(3): the absolute path with every symlink resolved, or null when it does not exist.</summary>
+    internal static string? Realpath(string path)
+    {
+        nint p = RealpathRaw(path, 0);
+        if (p == 0)
+            return null;
+        string? result = Marshal.PtrToStringUTF8(p);
+        FreeRaw(p);
+        return result;
+    }
+
     /// <summary>access(2): 0 when the real ids may use the path as <paramref name="mode"/> asks (1 = execute).</summary>
     [LibraryImport(Libraries.Libc, EntryPoint = "access", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int Access(string path, int mode);
