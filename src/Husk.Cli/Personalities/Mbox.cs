@@ -129,7 +129,8 @@ internal static class MboxPersonality
             fuse = false;
         }
 
-        SandboxSpec Spec(IReadOnlyList<string> command) => BuildSpec(a, root, profile, command, fuse ? fuseOverlayfs : null);
+        var layers = new List<OverlayLayer>();
+        SandboxSpec Spec(IReadOnlyList<string> command) => BuildSpec(a, root, profile, command, fuse ? fuseOverlayfs : null, layers);
         var spec = Spec(a.Command);
         if (a.Debug)
         {
@@ -150,6 +151,10 @@ internal static class MboxPersonality
         {
             StandardError.WriteLine($"{name}: {(e.Message.StartsWith("husk: ", StringComparison.Ordinal) ? e.Message[6..] : e.Message)}");
             return Husk.Cli.Run.RunCommand.ExitCodeFor(e);
+        }
+        finally
+        {
+            root.PruneLayers(layers);
         }
         Interop.Interop.TakeTerminalForeground(0);
 
@@ -186,14 +191,14 @@ internal static class MboxPersonality
         return review.Run() ? status : 0;
     }
 
-    private static SandboxSpec BuildSpec(MboxArguments a, SandboxRoot root, MboxProfile profile, IReadOnlyList<string> command, string? fuseOverlayfs)
+    private static SandboxSpec BuildSpec(MboxArguments a, SandboxRoot root, MboxProfile profile, IReadOnlyList<string> command, string? fuseOverlayfs,
+        List<OverlayLayer> layers)
     {
         var options = new OverlayPlanOptions
         {
             Fresh = ["/proc", "/dev", "/sys"],
             OverlayVolatile = true,
-            // fuse-overlayfs would show a covered storage again: keep it out of sight instead.
-            CoverStorage = fuseOverlayfs is null,
+            CoverStorage = true,
             Hidden = profile.Hide,
             Allowed = profile.Allow,
         };
@@ -203,11 +208,18 @@ internal static class MboxPersonality
             ancestors.Add(home);
         root.PrepareAncestors(plan.Layers, ancestors);
         root.PrepareLayers(plan.Layers);
+        layers.Clear();
+        layers.AddRange(plan.Layers);
 
         var mounts = new List<MountOp>();
         var script = new StringBuilder("#!/bin/sh\n");
+        // The overlay of the directory holding the root goes last: the others find their layers
+        // through that path, and must not see them through an overlay.
+        var last = new StringBuilder();
         foreach (var op in plan.Mounts)
         {
+            if (fuseOverlayfs is not null && op is TmpfsMount { Destination: var cover } && cover == root.Path)
+                continue; // fuse-overlayfs opens its layers through this path: it is covered once they are open
             if (fuseOverlayfs is not null && op is OverlayMount o)
             {
                 // The host directory read-only as the mount point and lower layer; fuse-overlayfs,
@@ -216,7 +228,7 @@ internal static class MboxPersonality
                 mounts.Add(new BindMount(o.Destination, o.Destination) { ReadOnly = true });
                 if (Interop.Interop.Access(layer.Directory, 5) != 0)
                     continue; // a directory we cannot read (lost+found) cannot be a lower layer: it stays read-only
-                script.Append(CultureInfo.InvariantCulture,
+                (HostMounts.IsUnder(root.Path, layer.Directory) ? last : script).Append(CultureInfo.InvariantCulture,
                     $"{Quote(fuseOverlayfs)} -o {Quote($"lowerdir={layer.Directory},upperdir={layer.Upper},workdir={layer.Work},squash_to_root")} {Quote(layer.Directory)} 2>/dev/null ||\n")
                     .Append(CultureInfo.InvariantCulture, $"  echo {Quote($"mbox: -R: fuse-overlayfs could not overlay {layer.Directory}: it stays read-only")} >&2\n");
             }
@@ -233,8 +245,10 @@ internal static class MboxPersonality
         {
             mounts.Add(new BindMount("/dev/fuse", "/dev/fuse") { Devices = true });
             mounts.Add(new BindMount(root.Path, root.Path));
-            // The layers are open once mounted: the root leaves the payload's sight.
-            script.Append(CultureInfo.InvariantCulture, $"umount -l {Quote(root.Path)} 2>/dev/null || true\nexec \"$@\"\n");
+            script.Append(last);
+            // The layers are open once mounted: the root leaves the payload's sight, and the working
+            // directory is entered again, through the new mount.
+            script.Append(CultureInfo.InvariantCulture, $"mount -t tmpfs -o size=1m,mode=0700 tmpfs {Quote(root.Path)}\ncd \"$PWD\" 2>/dev/null || true\nexec \"$@\"\n");
             string wrapper = Path.Join(root.Path, "fuse-overlay.sh");
             File.WriteAllText(wrapper, script.ToString());
             commandLine = ["/bin/sh", wrapper, .. command];

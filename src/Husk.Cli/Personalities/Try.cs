@@ -221,6 +221,10 @@ internal static class TryPersonality
                 StandardError.WriteLine($"{name}: {message}");
                 return Husk.Cli.Run.RunCommand.ExitCodeFor(e);
             }
+            finally
+            {
+                root.PruneLayers(plan.Layers);
+            }
         }
 
         /// <summary>try's prompt_commit: the summary on stderr, then y (commit), i (choose in $EDITOR) or anything else (keep).</summary>

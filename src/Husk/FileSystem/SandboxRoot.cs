@@ -146,6 +146,32 @@ public sealed class SandboxRoot
         }
     }
 
+    /// <summary>
+    /// After a run: removes the upper directories of layers that stayed empty and mean nothing (not
+    /// opaque, the host's mode), so that a host directory removed meanwhile (a build's temporary
+    /// directory in /tmp) does not come back as a new one at commit.
+    /// </summary>
+    public void PruneLayers(IEnumerable<OverlayLayer> layers)
+    {
+        foreach (var layer in layers)
+        {
+            try
+            {
+                if (!Directory.Exists(layer.Upper) || Directory.EnumerateFileSystemEntries(layer.Upper).Any())
+                    continue;
+                if (Interop.Interop.ListXattrs(layer.Upper).Any(x => x.EndsWith(".opaque", StringComparison.Ordinal)))
+                    continue;
+                if (Interop.Interop.TryStat(layer.Directory, out var host, followSymlinks: false) == 0 &&
+                    Interop.Interop.TryStat(layer.Upper, out var up) == 0 && (host.Mode & 0xFFF) != (up.Mode & 0xFFF))
+                    continue; // a chmod of the directory: a change
+                Directory.Delete(layer.Upper);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+            }
+        }
+    }
+
     /// <summary>Creates UpperDir/&lt;ancestors of hostDir&gt; that are missing, each with its host directory's mode and times.</summary>
     private void CreateLikeHost(string hostDir)
     {
