@@ -112,4 +112,17 @@ public class LayerOptionTests : IDisposable
         Assert.Equal(0x3FF | 0x200, (int)File.GetUnixFileMode(Path.Join(root.UpperDir, host)));
         Assert.Empty(root.Changes());
     }
+
+    [Fact]
+    public void An_optional_overlay_whose_lower_vanished_is_skipped_and_a_required_one_fails()
+    {
+        string gone = $"/husk-vanished-{Guid.NewGuid():N}";
+        SandboxSpec With(bool optional) => TestEnvironment.Spec("/bin/sh", "-c", "test -d /mnt/view && ! test -e /mnt/view/x") with
+        {
+            Mounts = [.. TestEnvironment.Spec("true").Mounts!.Value, new TmpfsMount("/mnt"),
+                new OverlayMount("/mnt/view", [gone]) { Kind = OverlayKind.Temporary, Optional = optional }],
+        };
+        Assert.Equal(0, TestEnvironment.Run(With(optional: true)).Exit.ExitCode);
+        Assert.Throws<SandboxSetupException>(() => TestEnvironment.Run(With(optional: false)));
+    }
 }

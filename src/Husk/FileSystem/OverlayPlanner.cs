@@ -120,6 +120,8 @@ public static class OverlayPlanner
                     Work = work,
                     // Keep the upper layer plain: whiteouts and opaque marks only, no redirects or metacopy.
                     Options = ["redirect_dir=nofollow", "index=off", "metacopy=off"],
+                    // A directory can vanish between planning and mounting (a build's in /tmp).
+                    Optional = dir != "/",
                 });
                 if (options.CoverStorage && HostMounts.IsUnder(storage, dir))
                     ops.Add(new TmpfsMount(storage) { Mode = 0x1C0, Size = 1 << 20 });

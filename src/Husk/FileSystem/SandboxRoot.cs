@@ -148,7 +148,7 @@ public sealed class SandboxRoot
 
     /// <summary>
     /// After a run: removes the upper directories of layers that stayed empty and mean nothing (not
-    /// opaque, the host's mode), so that a host directory removed meanwhile (a build's temporary
+    /// opaque, still the mode they were prepared with), so that a host directory removed meanwhile (a build's temporary
     /// directory in /tmp) does not come back as a new one at commit.
     /// </summary>
     public void PruneLayers(IEnumerable<OverlayLayer> layers)
@@ -161,9 +161,10 @@ public sealed class SandboxRoot
                     continue;
                 if (Interop.Interop.ListXattrs(layer.Upper).Any(x => x.EndsWith(".opaque", StringComparison.Ordinal)))
                     continue;
-                if (Interop.Interop.TryStat(layer.Directory, out var host, followSymlinks: false) == 0 &&
-                    Interop.Interop.TryStat(layer.Upper, out var up) == 0 && (host.Mode & 0xFFF) != (up.Mode & 0xFFF))
-                    continue; // a chmod of the directory: a change
+                // Still the mode it was given from the host at the start: the payload did not chmod it
+                // (the host's may have changed meanwhile, which is not the sandbox's change).
+                if (Interop.Interop.TryStat(layer.Upper, out var up) == 0 && (up.Mode & 0xFFF) != (layer.Mode & 0xFFF))
+                    continue;
                 Directory.Delete(layer.Upper);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
