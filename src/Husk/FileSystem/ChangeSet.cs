@@ -78,6 +78,10 @@ public static class ChangeSet
 {
     private const string OverlayXattrPrefix = "user.overlay.";
     private const string TrustedOverlayPrefix = "trusted.overlay.";
+    private const string FuseOverlayPrefix = "user.fuseoverlayfs.";
+
+    /// <summary>fuse-overlayfs marks an opaque directory with this file (and a whiteout named .wh..opq) besides its xattr.</summary>
+    private static bool IsFuseOverlayMarker(string name) => name is ".wh..wh..opq" or ".wh..opq";
 
     /// <param name="upperRoot">The layer: <c>ROOT/upperdir</c>.</param>
     /// <param name="hostRoot">The tree it changes (the host's /, or another tree in tests).</param>
@@ -119,6 +123,8 @@ public static class ChangeSet
         }
         foreach (string name in names)
         {
+            if (IsFuseOverlayMarker(name))
+                continue;
             string path = rel + "/" + name;
             string upper = Join(upperRoot, path);
             if (TryStat(upper, out var up, followSymlinks: false) != 0)
@@ -213,13 +219,16 @@ public static class ChangeSet
 
     private static bool IsOpaque(string path)
     {
-        byte[]? v = GetXattr(path, OverlayXattrPrefix + "opaque") ?? GetXattr(path, TrustedOverlayPrefix + "opaque");
-        return v is { Length: > 0 } && v[0] == (byte)'y';
+        byte[]? v = GetXattr(path, OverlayXattrPrefix + "opaque") ?? GetXattr(path, TrustedOverlayPrefix + "opaque") ?? GetXattr(path, FuseOverlayPrefix + "opaque");
+        if (v is { Length: > 0 } && v[0] == (byte)'y')
+            return true;
+        return File.Exists(Path.Join(path, ".wh..wh..opq"));
     }
 
     /// <summary>Overlayfs's own attributes, which must never reach the host.</summary>
     public static bool IsOverlayInternal(string xattr) =>
-        xattr.StartsWith(OverlayXattrPrefix, StringComparison.Ordinal) || xattr.StartsWith(TrustedOverlayPrefix, StringComparison.Ordinal);
+        xattr.StartsWith(OverlayXattrPrefix, StringComparison.Ordinal) || xattr.StartsWith(TrustedOverlayPrefix, StringComparison.Ordinal) ||
+        xattr.StartsWith(FuseOverlayPrefix, StringComparison.Ordinal);
 
     private static bool SameContent(string a, string b)
     {

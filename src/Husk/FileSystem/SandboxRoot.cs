@@ -107,6 +107,10 @@ public sealed class SandboxRoot
         foreach (var layer in layers)
         {
             bool fresh = !prepared.ContainsKey(layer.Directory);
+            // The directories on the way to a layer are in the change set's view too: they get the
+            // host's modes and times, or they would read as metadata changes (and a commit would
+            // chmod the host's /tmp or home directory).
+            CreateLikeHost(layer.Directory);
             foreach (string dir in new[] { layer.Upper, layer.Work })
             {
                 if (!Directory.Exists(dir))
@@ -227,6 +231,54 @@ public sealed class SandboxRoot
         foreach (var (path, mode) in prepared.OrderBy(p => p.Key, StringComparer.Ordinal))
             sb.Append(mode.ToString("x", CultureInfo.InvariantCulture)).Append('\t').Append(Escape(path)).Append('\n');
         File.WriteAllText(PreparedPath, sb.ToString());
+    }
+
+    /// <summary>
+    /// After a run: removes the upper directories of layers that stayed empty and mean nothing (not
+    /// opaque, still the mode they were prepared with), so that a host directory removed meanwhile (a build's temporary
+    /// directory in /tmp) does not come back as a new one at commit.
+    /// </summary>
+    public void PruneLayers(IEnumerable<OverlayLayer> layers)
+    {
+        var prepared = Prepared();
+        foreach (var layer in layers)
+        {
+            try
+            {
+                if (!Directory.Exists(layer.Upper) || Directory.EnumerateFileSystemEntries(layer.Upper).Any())
+                    continue;
+                if (Interop.Interop.ListXattrs(layer.Upper).Any(x => x.EndsWith(".opaque", StringComparison.Ordinal)))
+                    continue;
+                // Still the mode it was given at the start: the payload did not chmod it
+                // (the host's may have changed meanwhile, which is not the sandbox's change).
+                int given = prepared.TryGetValue(layer.Directory, out int m) ? m : layer.Mode & 0xFFF;
+                if (Interop.Interop.TryStat(layer.Upper, out var up) == 0 && (up.Mode & 0xFFF) != given)
+                    continue;
+                Directory.Delete(layer.Upper);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+            }
+        }
+    }
+
+    /// <summary>Creates UpperDir/&lt;ancestors of hostDir&gt; that are missing, each with its host directory's mode and times.</summary>
+    private void CreateLikeHost(string hostDir)
+    {
+        string dir = "";
+        foreach (string part in hostDir.Split('/', StringSplitOptions.RemoveEmptyEntries).SkipLast(1))
+        {
+            dir += "/" + part;
+            string upper = System.IO.Path.Join(UpperDir, dir);
+            if (Directory.Exists(upper))
+                continue;
+            Directory.CreateDirectory(upper);
+            if (Interop.Interop.TryStat(dir, out var st) == 0)
+            {
+                File.SetUnixFileMode(upper, (UnixFileMode)(st.Mode & 0xFFF));
+                Utime(upper, st);
+            }
+        }
     }
 
     /// <summary>The host directory's times, so the prepared directory is not a metadata change.</summary>

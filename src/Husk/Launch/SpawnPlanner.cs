@@ -608,7 +608,8 @@ internal static class SpawnPlanner
                     extra.RemoveAt(src);
                 }
                 opts.AddRange(extra);
-                ops.Add(MountFs("overlay", dst, opts, 0, parentMode, $"mount overlay on {dst}", op));
+                var mount = MountFs("overlay", dst, opts, 0, parentMode, $"mount overlay on {dst}", op);
+                ops.Add(o.Optional ? mount.WithFlags(OpFlags.Try) : mount);
                 break;
             }
             default:

@@ -709,6 +709,9 @@ static int op_mount(const husk_op *op, int *option_index)
         if (apply_fs_option(fsfd, key, value) < 0) {
             int e = errno;
             close(fsfd);
+            /* TRY: a layer that vanished since the plan was made skips the mount. */
+            if ((op->flags & HUSK_F_TRY) && e == ENOENT && key[0] == '@')
+                return 0;
             errno = e;
             return -1;
         }
