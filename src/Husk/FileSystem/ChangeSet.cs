@@ -155,6 +155,10 @@ public static class ChangeSet
             {
                 case NodeKind.Directory:
                     bool opaque = IsOpaque(upper);
+                    // A directory Husk prepared, left empty, whose host directory went away meanwhile: not the sandbox's doing.
+                    if (hostNode == NodeKind.None && !opaque && prepared.TryGetValue(path, out int mode) && mode == (up.Mode & 0xFFF) &&
+                        !Directory.EnumerateFileSystemEntries(upper).Any())
+                        break;
                     if (hostNode == NodeKind.None)
                         changes.Add(change);
                     else if (hostNode != NodeKind.Directory)

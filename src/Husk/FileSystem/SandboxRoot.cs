@@ -188,21 +188,18 @@ public sealed class SandboxRoot
     }
 
     /// <summary>
-    /// The mode a directory Husk creates in the layer gets: the host's, with the owner bits (the
-    /// caller owns it in the layer) replaced by what the caller may do to the host directory.
-    /// Root's payload runs as root inside and keeps the host's mode.
+    /// The mode a directory Husk creates in the layer gets: the host's, with the owner's write bit
+    /// (the caller owns it in the layer) set as the caller may write the host directory or not. Root's
+    /// payload runs as root inside and keeps the host's mode. Read and search stay the host owner's:
+    /// the overlay checks the host directory with the mounter's rights anyway, and tools that walk
+    /// the layer must get in.
     /// </summary>
     internal static int CallerView(string hostDir, int hostMode)
     {
         if (Interop.Interop.GetEuid() == 0)
             return hostMode & 0xFFF;
-        int owner = 0;
-        foreach (var (bit, access) in new[] { (4, Interop.Interop.R_OK), (2, Interop.Interop.W_OK), (1, Interop.Interop.X_OK) })
-        {
-            if (Interop.Interop.Faccessat(Interop.Interop.AT_FDCWD, hostDir, access, Interop.Interop.AT_EACCESS) == 0)
-                owner |= bit;
-        }
-        return (hostMode & 0xE3F) | (owner << 6);
+        bool writable = Interop.Interop.Access(hostDir, 2) == 0; // W_OK
+        return writable ? (hostMode & 0xFFF) | 0x80 : hostMode & 0xF7F;
     }
 
     private string PreparedPath => System.IO.Path.Join(Path, "prepared.tsv");
@@ -223,6 +220,15 @@ public sealed class SandboxRoot
                 map[Unescape(line[(tab + 1)..])] = mode;
         }
         return map;
+    }
+
+    /// <summary>Takes over what another root prepared (its layer was copied into this one).</summary>
+    public void AdoptPrepared(SandboxRoot other)
+    {
+        var prepared = Prepared();
+        foreach (var (path, mode) in other.Prepared())
+            prepared.TryAdd(path, mode);
+        SavePrepared(prepared);
     }
 
     private void SavePrepared(Dictionary<string, int> prepared)

@@ -34,13 +34,6 @@ internal static partial class Interop
         }
     }
 
-    internal const int R_OK = 4, W_OK = 2, X_OK = 1;
-    internal const int AT_EACCESS = 0x200;
-
-    /// <summary>faccessat with the effective ids: 0 when the access is granted.</summary>
-    [LibraryImport(Libraries.Libc, EntryPoint = "faccessat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    internal static partial int Faccessat(int dirfd, string path, int mode, int flags);
-
     [LibraryImport(Libraries.Libc, EntryPoint = "openat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int Openat(int dirfd, string path, int flags, int mode);
 

@@ -222,6 +222,8 @@ internal sealed class TrySandbox
             if (!Directory.Exists(upper))
                 throw new TryExit(1, $"could not find directory {upper}");
             Merge(upper, UpperDir, "", include, exclude);
+            if (SandboxRoot.Open(lower) is { } lowerRoot)
+                (SandboxRoot.Open(Path) ?? throw new TryExit(1, $"could not find directory {UpperDir}")).AdoptPrepared(lowerRoot);
         }
     }
 
