@@ -171,8 +171,8 @@ internal static class TryPersonality
             var ancestors = new List<string> { Directory.GetCurrentDirectory() };
             if (Environment.GetEnvironmentVariable("HOME") is { Length: > 1 } home)
                 ancestors.Add(home);
-            root.PrepareAncestors(plan.Layers, ancestors);
-            root.PrepareLayers(plan.Layers);
+            root.PrepareAncestors(plan.Layers, ancestors, hostModes: true);
+            root.PrepareLayers(plan.Layers, hostModes: true);
 
             // The command is a script sourced by a little wrapper, as try runs it: TRY_SHELL stays
             // the process (no exec of the last command) and sees the words joined by spaces.

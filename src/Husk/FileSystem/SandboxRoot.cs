@@ -101,7 +101,10 @@ public sealed class SandboxRoot
     /// directory's owner; so that the sandbox may not write where the caller may not (/usr), its
     /// owner bits are the caller's access to the host directory.
     /// </summary>
-    public void PrepareLayers(IEnumerable<OverlayLayer> layers, (uint Uid, uint Gid)? owner = null)
+    /// <param name="layers">The plan's layers.</param>
+    /// <param name="owner">Root's sandboxes: the subordinate ids that get the layer.</param>
+    /// <param name="hostModes">Give the host's modes as they are (try's view: the caller may write everywhere).</param>
+    public void PrepareLayers(IEnumerable<OverlayLayer> layers, (uint Uid, uint Gid)? owner = null, bool hostModes = false)
     {
         var prepared = Prepared();
         foreach (var layer in layers)
@@ -116,7 +119,7 @@ public sealed class SandboxRoot
                 if (!Directory.Exists(dir))
                     Directory.CreateDirectory(dir);
             }
-            int mode = owner is null ? CallerView(layer.Directory, layer.Mode) : layer.Mode & 0xFFF;
+            int mode = owner is null && !hostModes ? CallerView(layer.Directory, layer.Mode) : layer.Mode & 0xFFF;
             File.SetUnixFileMode(layer.Upper, (UnixFileMode)mode);
             if (fresh && Interop.Interop.TryStat(layer.Directory, out var st) == 0)
                 Utime(layer.Upper, st);
@@ -143,9 +146,10 @@ public sealed class SandboxRoot
     /// directory, the home directory). Overlayfs must copy a directory up before writing below it,
     /// and copying up keeps the owner, which an unprivileged user namespace cannot do for root's
     /// directories (EOVERFLOW): /home is root's, /home/me is not. Present in the layer already, they
-    /// need no copy-up; they merge with the host's and are not changes.
+    /// need no copy-up; they merge with the host's and are not changes. Their modes follow
+    /// <see cref="CallerView"/> unless <paramref name="hostModes"/>.
     /// </summary>
-    public void PrepareAncestors(IEnumerable<OverlayLayer> layers, IEnumerable<string> paths)
+    public void PrepareAncestors(IEnumerable<OverlayLayer> layers, IEnumerable<string> paths, bool hostModes = false)
     {
         var list = layers.ToList();
         var prepared = Prepared();
@@ -173,7 +177,7 @@ public sealed class SandboxRoot
                     File.SetUnixFileMode(parent, (UnixFileMode)((ps.Mode & 0xFFF) | 0x1C0));
                 }
                 Directory.CreateDirectory(upper);
-                int mode = CallerView(dir, st.Mode & 0xFFF);
+                int mode = hostModes ? st.Mode & 0xFFF : CallerView(dir, st.Mode & 0xFFF);
                 finish[upper] = (dir, mode);
                 prepared[dir] = mode;
             }
