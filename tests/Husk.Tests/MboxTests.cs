@@ -197,37 +197,15 @@ public class MboxTests : IDisposable
     public void The_prompt_in_a_real_terminal_shows_a_diff_and_commits_all()
     {
         string root = NewRoot("tty");
-        string session = $"mbox{Guid.NewGuid():N}"[..16];
-        string socket = Path.Combine(_roots, session + ".sock");
-        string tmux(params string[] a) => TestEnvironment.Exec("tmux", ["-S", socket, .. a]).Stdout;
-        string screen = "";
-        bool Wait(string text)
-        {
-            for (int i = 0; i < 150; i++)
-            {
-                screen = tmux("capture-pane", "-p", "-J", "-S", "-200", "-t", session);
-                if (screen.Contains(text))
-                    return true;
-                Thread.Sleep(100);
-            }
-            return false;
-        }
-        try
-        {
-            tmux("new-session", "-d", "-s", session, "-x", "150", "-y", "50",
-                $"cd '{_project}' && {MboxBinary} -r '{root}' -- /bin/sh -c 'echo more >> kept.txt; echo hi > tty.txt'; echo EXIT=$?; sleep 30");
-            Assert.True(Wait("[q]uit ?>"), screen);
-            Assert.Contains($" > M:{_project}/kept.txt", screen);
-            tmux("send-keys", "-t", session, "d"); // one key, no Enter
-            Assert.True(Wait("+more"), screen);
-            tmux("send-keys", "-t", session, "C");
-            Assert.True(Wait("EXIT=0"), screen);
-            Assert.Equal("original\nmore\n", File.ReadAllText(Path.Combine(_project, "kept.txt")));
-            Assert.Equal("hi\n", File.ReadAllText(Path.Combine(_project, "tty.txt")));
-        }
-        finally
-        {
-            tmux("kill-server");
-        }
+        using var term = new TestTerminal(_roots,
+            $"cd '{_project}' && {MboxBinary} -r '{root}' -- /bin/sh -c 'echo more >> kept.txt; echo hi > tty.txt'; echo EXIT=$?; sleep 30");
+        Assert.True(term.WaitFor("[q]uit ?>"), term.Text);
+        Assert.Contains($" > M:{_project}/kept.txt", term.Text);
+        term.Send("d"); // one key, no Enter
+        Assert.True(term.WaitFor("+more"), term.Text);
+        term.Send("C");
+        Assert.True(term.WaitFor("EXIT=0"), term.Text);
+        Assert.Equal("original\nmore\n", File.ReadAllText(Path.Combine(_project, "kept.txt")));
+        Assert.Equal("hi\n", File.ReadAllText(Path.Combine(_project, "tty.txt")));
     }
 }

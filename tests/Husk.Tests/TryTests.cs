@@ -150,34 +150,11 @@ public class TryTests : IDisposable
     [Fact]
     public void The_commit_prompt_in_a_real_terminal()
     {
-        string session = $"try{Guid.NewGuid():N}"[..16];
-        string socket = Path.Combine(_tmp, session + ".sock");
-        string tmux(params string[] a) => TestEnvironment.Exec("tmux", ["-S", socket, .. a]).Stdout;
-        string screen = "";
-        bool Wait(string text)
-        {
-            for (int i = 0; i < 150; i++)
-            {
-                screen = tmux("capture-pane", "-p", "-J", "-S", "-200", "-t", session);
-                if (screen.Contains(text))
-                    return true;
-                Thread.Sleep(100);
-            }
-            return false;
-        }
-        try
-        {
-            tmux("new-session", "-d", "-s", session, "-x", "150", "-y", "50",
-                $"cd '{_project}' && TMPDIR='{_tmp}' SHELL=/bin/sh {TryBinary} 'echo hi > tty.txt'; echo EXIT=$?; sleep 30");
-            Assert.True(Wait("Commit these changes? [y/i/N]"), screen);
-            Assert.Contains($"{_project}/tty.txt (added)", screen);
-            tmux("send-keys", "-t", session, "y", "Enter");
-            Assert.True(Wait("EXIT=0"), screen);
-            Assert.Equal("hi\n", File.ReadAllText(Path.Combine(_project, "tty.txt")));
-        }
-        finally
-        {
-            tmux("kill-server");
-        }
+        using var term = new TestTerminal(_tmp, $"cd '{_project}' && TMPDIR='{_tmp}' {TryBinary} 'echo hi > tty.txt'; echo EXIT=$?; sleep 30");
+        Assert.True(term.WaitFor("Commit these changes? [y/i/N]"), term.Text);
+        Assert.Contains($"{_project}/tty.txt (added)", term.Text);
+        term.Send("y", "Enter");
+        Assert.True(term.WaitFor("EXIT=0"), term.Text);
+        Assert.Equal("hi\n", File.ReadAllText(Path.Combine(_project, "tty.txt")));
     }
 }

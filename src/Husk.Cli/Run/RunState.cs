@@ -170,8 +170,9 @@ internal sealed class RunState
         {
             throw new UsageException($"husk run: --root {path}: {e.Message}");
         }
+        // The root's directory is overlaid whole, the root itself covered (no read-only scaffolding there).
         var plan = Husk.FileSystem.OverlayPlanner.Plan(Husk.FileSystem.HostMounts.Read(), Root.Path,
-            Husk.FileSystem.OverlayPlanner.ListHost, Husk.FileSystem.OverlayPlanner.HostMode);
+            Husk.FileSystem.OverlayPlanner.ListHost, Husk.FileSystem.OverlayPlanner.HostMode, new() { CoverStorage = true });
         var ancestors = new List<string> { Directory.GetCurrentDirectory() };
         if (Environment.GetEnvironmentVariable("HOME") is { Length: > 1 } home)
             ancestors.Add(home);
