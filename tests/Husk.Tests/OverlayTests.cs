@@ -107,6 +107,55 @@ public class OverlayTests : IDisposable
     }
 
     [Fact]
+    public void Storage_caps_the_layer_and_its_changes_reach_the_root_at_exit()
+    {
+        string root = Path.Combine(_roots, "capped");
+        // The payload fills its 2 MiB and gets ENOSPC; everything else it did is kept as usual.
+        var run = Husk("run", "--storage", "2M", "--root", root, "--keep", "--", "/bin/sh", "-c",
+            Edits + "; ln -s kept.txt link; chmod 600 kept.txt; head -c 3000000 /dev/zero > big 2>/dev/null; echo fill=$?");
+        Assert.Equal(0, run.Code);
+        Assert.Equal("fill=1\n", run.Stdout);
+        Assert.True(new FileInfo(Path.Combine(root, "upperdir") + _project + "/big").Length < 2 << 20);
+        var changes = Husk("changes", root);
+        Assert.Equal(0, changes.Code);
+        string p = _project;
+        string[] expected = [$"M {p}/kept.txt", $"A {p}/added.txt", $"D {p}/doomed.txt", $"A {p}/made/", $"A {p}/made/deep/", $"A {p}/made/deep/file", $"D {p}/tree", $"A {p}/link -> kept.txt", $"A {p}/big"];
+        Assert.Equal(expected.Order(StringComparer.Ordinal), changes.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal));
+        // The host saw nothing; a commit applies the merged layer like any other.
+        Assert.Equal("original\n", File.ReadAllText(Path.Combine(_project, "kept.txt")));
+        Assert.Equal(0, Husk("commit", root, Path.Combine(_project, "kept.txt"), Path.Combine(_project, "made")).Code);
+        Assert.Equal("original\nchanged\n", File.ReadAllText(Path.Combine(_project, "kept.txt")));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(_project, "kept.txt")));
+        Assert.Equal("x\n", File.ReadAllText(Path.Combine(_project, "made", "deep", "file")));
+    }
+
+    [Fact]
+    public void Storage_refuses_to_resume_a_root_with_changes()
+    {
+        string root = Path.Combine(_roots, "resumed");
+        Assert.Equal(0, Husk("run", "--root", root, "--keep", "--", "/bin/sh", "-c", "echo one > step").Code);
+        var again = Husk("run", "--storage", "1M", "--root", root, "--keep", "--", "/bin/true");
+        Assert.Equal(2, again.Code);
+        Assert.Contains("--storage cannot resume", again.Stderr);
+        Assert.Single(again.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    [Fact]
+    public void A_root_directory_is_overlaid_and_stays_unchanged()
+    {
+        string rootfs = Path.Combine(_roots, "rootfs");
+        foreach (string d in new[] { "usr", "etc" })
+            Directory.CreateDirectory(Path.Combine(rootfs, d));
+        File.WriteAllText(Path.Combine(rootfs, "etc", "motd"), "rootfs\n");
+        var run = Husk("run", "--fs", rootfs, "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
+            "--symlink", "usr/lib64", "/lib64", "--", "/bin/sh", "-c", "cat /etc/motd; echo changed > /etc/motd; mkdir /new && echo ok");
+        Assert.Equal(0, run.Code);
+        Assert.Equal("rootfs\nok\n", run.Stdout);
+        Assert.Equal("rootfs\n", File.ReadAllText(Path.Combine(rootfs, "etc", "motd")));
+        Assert.False(Directory.Exists(Path.Combine(rootfs, "new")));
+    }
+
+    [Fact]
     public void The_layer_is_hidden_from_the_payload()
     {
         string root = Path.Combine(_roots, "hidden");

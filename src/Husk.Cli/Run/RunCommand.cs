@@ -136,15 +136,34 @@ internal static class RunCommand
                 }
             },
         };
+        Husk.Interop.SafeFd? storage = null;
         try
         {
-            var exit = SandboxRunner.Run(spec, hooks, started);
+            var exit = SandboxRunner.Run(spec, hooks, p =>
+            {
+                // The capped layer's tmpfs lives on while we hold it; it is moved to the root below.
+                (storage, p.LayerStorage) = (p.LayerStorage, null);
+                started?.Invoke(p);
+            });
             if (state.JsonStatusFd is { } js)
                 StatusJson.Write(js, StatusJson.ExitLine(exit.ShellStatus));
             if (registered)
             {
                 SandboxRegistry.Unregister(id);
                 registered = false;
+            }
+            try
+            {
+                state.MergeStorage(storage);
+            }
+            catch (IOException e)
+            {
+                Console.Error.WriteLine($"husk run: could not move the layer out of its storage into {state.Root!.Path}: {e.Message}");
+                return 1;
+            }
+            finally
+            {
+                storage?.Dispose();
             }
             if (reviewLayer && state.Root is not null)
                 Review.LayerCommands.AfterRun(state);
@@ -165,6 +184,7 @@ internal static class RunCommand
         }
         finally
         {
+            storage?.Dispose();
             if (registered)
                 SandboxRegistry.Unregister(id);
         }

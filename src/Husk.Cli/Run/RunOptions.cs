@@ -69,6 +69,8 @@ internal static class RunOptions
             (s, a) => s.FsMode = a[0]);
         Add("--readonly", FileSystem, [], "The host tree read-only: no layer (with --fs host too).", (s, _) => s.ReadOnly = true);
         Add("--root", FileSystem, ["DIR"], "Keep the layer in DIR (resumes an existing one); default: a new one under $XDG_RUNTIME_DIR or /var/tmp.", (s, a) => s.RootDir = a[0]);
+        Add("--storage", FileSystem, ["SIZE"], "Cap the writable layer at SIZE (suffixes K, M, G): it lives in a tmpfs of that size, moved to the root at exit; the payload gets ENOSPC.",
+            (s, a) => s.StorageSize = Size(a[0]) is > 0 and var size ? size : throw new UsageException($"husk run: --storage: not a size: {a[0]}"));
         Add("--keep", FileSystem, [], "Keep the layer for later without asking (husk changes|diff|commit|discard DIR).", (s, _) => s.AfterRun = "keep");
         Add("--commit", FileSystem, [], "Commit the changes to the host without asking (conflicts are left alone).", (s, _) => s.AfterRun = "commit");
         Add("--discard", FileSystem, [], "Throw the changes away without asking.", (s, _) => s.AfterRun = "discard");

@@ -24,6 +24,8 @@ internal sealed class RunState
     /// <summary>True when this run made the root (so discarding it removes the directory).</summary>
     public bool RootIsNew;
     public bool HashOriginals;
+    /// <summary>--storage: the writable layer lives in a tmpfs of this size.</summary>
+    public long? StorageSize;
     public bool ReadOnly;
     public readonly List<string> Hide = [];
     public bool ShowSecrets;
@@ -124,7 +126,9 @@ internal sealed class RunState
                 string dir = Path.GetFullPath(FsMode);
                 if (!Directory.Exists(dir))
                     throw new UsageException($"husk run: --fs: not a directory: {FsMode}");
-                mounts.Add(new BindMount(dir, "/") { ReadOnly = true });
+                // Overlaid, so the payload may write while the directory stays as it was; the
+                // writes vanish with the sandbox (--readonly: a read-only bind instead).
+                mounts.Add(ReadOnly ? new BindMount(dir, "/") { ReadOnly = true } : new OverlayMount("/", [dir]) { Kind = OverlayKind.Temporary });
                 break;
         }
         mounts.Add(new ProcMount("/proc"));
@@ -178,11 +182,56 @@ internal sealed class RunState
             ancestors.Add(home);
         if (Chdir is { } chdir && chdir.StartsWith('/'))
             ancestors.Add(chdir);
+        // A session's layer on disk cannot sit under the tmpfs one as a lower layer: overlayfs
+        // refuses a lower inside another lower of the same filesystem ("overlapping lowerdir").
+        if (StorageSize is not null && !RootIsNew && Root.Changes().Count > 0)
+            throw new UsageException($"husk run: --storage cannot resume {path}, which holds changes: commit or discard them (husk commit|discard), or run without --storage");
         Root.PrepareAncestors(plan.Layers, ancestors);
         if (HashOriginals && RootIsNew)
             Root.HashOriginals([Directory.GetCurrentDirectory()]);
         Root.PrepareLayers(plan.Layers, LayerOwner());
-        return [.. plan.Mounts];
+        if (StorageSize is null)
+            return [.. plan.Mounts];
+        // The layer's skeleton on disk (the directories prepared above, with the modes they were
+        // given) comes first, so copy-up never has to make a directory the caller's ids cannot own.
+        var skeleton = new List<MountOp> { new MakeDirectory(StorageLayer) { Mode = 0x1ED, InStorage = true } };
+        foreach (string dir in Directory.EnumerateDirectories(Root.UpperDir, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 }).Order(StringComparer.Ordinal))
+        {
+            if (Interop.Interop.TryStat(dir, out var st, followSymlinks: false) == 0 && (st.Mode & Interop.Interop.S_IFMT) == Interop.Interop.S_IFDIR)
+                skeleton.Add(new MakeDirectory(StorageLayer + dir[Root.UpperDir.Length..]) { Mode = st.Mode & 0xFFF, InStorage = true });
+        }
+        return [.. skeleton, .. plan.Mounts.Select(InStorage)];
+    }
+
+    /// <summary>
+    /// With --storage, an overlay's upper and work directories move from the root on disk to the
+    /// sandbox's capped tmpfs, under the same names; <see cref="MergeStorage"/> brings them back.
+    /// </summary>
+    private MountOp InStorage(MountOp op)
+    {
+        if (op is not OverlayMount { Kind: OverlayKind.Persistent, Upper: { } upper, Work: { } work } o || !Husk.FileSystem.HostMounts.IsUnder(upper, Root!.UpperDir))
+            return op;
+        return o with
+        {
+            UpperRoot = SourceRoot.Storage,
+            Upper = StorageLayer + upper[Root.UpperDir.Length..],
+            Work = StorageWork + work[Root.WorkDir.Length..],
+            UpperMode = Interop.Interop.TryStat(upper, out var st) == 0 ? st.Mode & 0xFFF : 0x1ED,
+        };
+    }
+
+    private const string StorageLayer = "/layer/upperdir", StorageWork = "/layer/workdir";
+
+    /// <summary>Moves the layer a --storage session kept in its tmpfs into the root on disk.</summary>
+    public void MergeStorage(Husk.Interop.SafeFd? storage)
+    {
+        if (StorageSize is null || Root is null)
+            return;
+        if (storage is null)
+            throw new IOException("the sandbox did not hand over its storage");
+        string source = $"/proc/self/fd/{storage.Fd}{StorageLayer}";
+        if (Directory.Exists(source))
+            Husk.FileSystem.LayerMerge.Merge(source, Root.UpperDir);
     }
 
     /// <summary>Root's payload runs as a subordinate id, which must own the layer it writes.</summary>
@@ -268,6 +317,7 @@ internal sealed class RunState
             BlockFd = BlockFd,
             LockFiles = [.. LockFiles],
             Capabilities = CapabilitySet.None,
+            RootTmpfs = new() { Size = StorageSize, KeepOpen = StorageSize is not null && Root is not null },
             NoNewPrivileges = true,
         };
         if (!Namespaces.HasFlag(NamespaceKinds.Mount) && (Mounts.Count > 0 || FsMode is not ("ro" or "overlay")))

@@ -169,7 +169,8 @@ internal static class SpawnPlanner
             {
                 S1 = spec.BuildBase,
                 A = (rt.Devices ? 0 : MS_NODEV) | (rt.AllowSetuid ? 0 : MS_NOSUID),
-                S2 = "mode=" + Octal(rt.Mode),
+                S2 = "mode=" + Octal(rt.Mode) + (rt.Size is { } cap ? $",size={cap}" : ""),
+                Flags = rt.KeepOpen ? OpFlags.SendBase : 0,
             });
             int tmpOverlays = 0;
             foreach (var op in spec.Mounts!.Value)
@@ -539,6 +540,13 @@ internal static class SpawnPlanner
             case MqueueMount:
                 ops.Add(MountFs("mqueue", dst, [], 0, parentMode, $"mount mqueue on {dst}", op));
                 break;
+            case MakeDirectory { InStorage: true } d:
+            {
+                string path = "/" + d.Destination.TrimStart('/');
+                ops.Add(new PlannedOp(OpKind.Mkdir, $"create {path} in the storage") { S2 = path, Mode = 0x1C0, B = 0x1C0, Flags = OpFlags.S2Root(OpFlags.RootBase), Origin = op });
+                ops.Add(new PlannedOp(OpKind.Chmod, $"chmod {Octal(d.Mode)} {path} in the storage") { S2 = path, Mode = (uint)d.Mode, Flags = OpFlags.S2Root(OpFlags.RootBase) | OpFlags.NoCreate, Origin = op });
+                break;
+            }
             case MakeDirectory d:
                 ops.Add(new PlannedOp(OpKind.Mkdir, $"create directory {dst}") { S2 = dst, Mode = (uint)d.Mode, B = parentMode, Origin = op });
                 break;
@@ -578,7 +586,17 @@ internal static class SpawnPlanner
                 // The kernel wants the top layer first; Husk's (and bwrap's) order puts it last.
                 for (int i = o.Lowers.Length - 1; i >= 0; i--)
                     opts.Add(("@lowerdir+", Path.GetFullPath(o.Lowers[i], host.WorkingDirectory)));
-                if (o.Kind == OverlayKind.Persistent && o.UpperRoot == SourceRoot.Sandbox)
+                if (o.Kind == OverlayKind.Persistent && o.UpperRoot == SourceRoot.Storage)
+                {
+                    // Made here, with the mode asked for whatever the umask, since it is the mount's root.
+                    string upper = "/" + o.Upper!.TrimStart('/'), work = "/" + o.Work!.TrimStart('/');
+                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {upper}") { S2 = upper, Mode = 0x1C0, B = 0x1C0, Flags = OpFlags.S2Root(OpFlags.RootBase), Origin = op });
+                    ops.Add(new PlannedOp(OpKind.Chmod, $"chmod {Octal(o.UpperMode)} {upper}") { S2 = upper, Mode = (uint)o.UpperMode, Flags = OpFlags.S2Root(OpFlags.RootBase) | OpFlags.NoCreate, Origin = op });
+                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {work}") { S2 = work, Mode = 0x1C0, B = 0x1C0, Flags = OpFlags.S2Root(OpFlags.RootBase), Origin = op });
+                    opts.Add(("%upperdir", upper));
+                    opts.Add(("%workdir", work));
+                }
+                else if (o.Kind == OverlayKind.Persistent && o.UpperRoot == SourceRoot.Sandbox)
                 {
                     opts.Add(("+upperdir", o.Upper!));
                     opts.Add(("+workdir", o.Work!));

@@ -336,6 +336,7 @@ static int fmt_int(char *buf, size_t cap, long v)
 
 static int ensure_node(unsigned root, const char *path, bool dir, mode_t mode);
 static int send_own_pid_kind(int kind, int index);
+static int send_fd(int fd, int kind);
 static _Noreturn void become_init(const husk_op *op, int index, pid_t child, int init_fd);
 
 /* Opens the directory a root names. The new root is looked up by path each time, because
@@ -500,6 +501,18 @@ static int op_root_begin(const husk_op *op)
     CHECK(chdir("/"));
     current_step = HUSK_STEP_DEST;
     building = true;
+    if (op->flags & HUSK_F_SEND_BASE) {
+        /* The open directory keeps the tmpfs alive after the sandbox is gone: the supervisor
+         * reads the layers kept there. */
+        current_step = HUSK_STEP_DATA;
+        int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        CHECK(fd);
+        int r = send_fd(fd, HUSK_REPORT_STORAGE);
+        int e = errno;
+        close(fd);
+        errno = e;
+        CHECK(r);
+    }
     return 0;
 }
 

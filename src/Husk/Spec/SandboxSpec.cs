@@ -159,6 +159,10 @@ public sealed record SandboxSpec
                     problems.Add($"overlay on {o.Destination} needs an upper and a work directory");
                 if (o.UpperRoot == SourceRoot.Sandbox && (o.Upper is { } u && !u.StartsWith('/') || o.Work is { } w && !w.StartsWith('/')))
                     problems.Add($"overlay on {o.Destination}: upper and work directories in the sandbox must be absolute paths");
+                if (o.UpperRoot == SourceRoot.Storage && o.Upper is null)
+                    problems.Add($"overlay on {o.Destination} needs an upper directory in the storage");
+                if (o.UpperRoot == SourceRoot.Storage && (o.Upper is { } su && su.Split('/').Contains("..") || o.Work is { } sw && sw.Split('/').Contains("..")))
+                    problems.Add($"overlay on {o.Destination}: upper and work directories in the storage may not contain '..'");
                 foreach (string opt in o.Options)
                 {
                     if (opt.Length == 0 || opt[0] is '@' or '%' or '+')
