@@ -53,6 +53,7 @@ internal static class SpawnPlanner
     private const uint MOUNT_ATTR_NODEV = 0x4;
     private const uint MOUNT_ATTR_NOEXEC = 0x8;
     private const int PR_SET_NO_NEW_PRIVS = 38;
+    private const ulong SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3;
     private const ulong MS_NOSUID = 0x2;
     private const ulong MS_NODEV = 0x4;
     private const ulong MS_SHARED = 1 << 20;
@@ -282,10 +283,13 @@ internal static class SpawnPlanner
         for (int i = 0; i < spec.SeccompPrograms.Length; i++)
         {
             var prog = spec.SeccompPrograms[i];
+            bool listener = spec.SeccompUserNotification && i == spec.SeccompPrograms.Length - 1;
             ops.Add(new PlannedOp(OpKind.Seccomp, $"install seccomp filter {i + 1}")
             {
                 Data = prog.ToArray(),
                 C = (ulong)(prog.Length / 8),
+                A = listener ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0,
+                Flags = listener ? OpFlags.SendListener : 0,
             });
         }
 
