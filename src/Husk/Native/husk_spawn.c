@@ -181,6 +181,8 @@ static int channel_fd = -1;     /* child end of the supervisor channel */
 static bool building;           /* between ROOT_BEGIN and ROOT_FINISH: /newroot and /oldroot exist */
 static int hostproc_fd = -1;    /* the host's /proc, opened before the pivot */
 static int landlock_fd = -1;
+/* LANDLOCK_ACCESS_FS_EXECUTE | WRITE_FILE | READ_FILE | TRUNCATE | IOCTL_DEV */
+#define LANDLOCK_FILE_RIGHTS ((1ULL << 0) | (1ULL << 1) | (1ULL << 2) | (1ULL << 14) | (1ULL << 15))
 static int pty_slave = -1;      /* OPEN_PTY's slave, until it becomes the payload's stdio */
 #define MAX_LOCKS 64
 static int lock_fds[MAX_LOCKS]; /* LOCK_FILE's descriptors: husk-init keeps them, the payload not */
@@ -1419,7 +1421,12 @@ static int run_op(const husk_op *op, int index, const husk_spawn_args *args, int
             int fd = resolve(HUSK_S2_ROOT(op->flags), (const char *)(uintptr_t)op->s2, O_PATH, 0, false);
             if (fd < 0)
                 return (op->flags & HUSK_F_TRY) && errno == ENOENT ? 0 : -1;
+            /* The kernel takes only file rights on a file (EINVAL otherwise): a bind of a file
+             * inherits what its mount point would grant a directory. */
+            struct stat st;
             rule.allowed = op->a;
+            if (fstat(fd, &st) == 0 && !S_ISDIR(st.st_mode))
+                rule.allowed &= LANDLOCK_FILE_RIGHTS;
             rule.parent_fd = fd;
             int r = (int)syscall(SYS_landlock_add_rule, landlock_fd, 1, &rule, 0);
             int e = errno;

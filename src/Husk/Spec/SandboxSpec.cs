@@ -97,6 +97,8 @@ public sealed record SandboxSpec
     public CapabilitySet? Capabilities { get; init; } = CapabilitySet.None;
     /// <summary>Set no_new_privs: exec can never gain privileges.</summary>
     public bool NoNewPrivileges { get; init; } = true;
+    /// <summary>A Landlock policy for the payload, applied once its root is built; null for none.</summary>
+    public Policy.LandlockPolicy? Landlock { get; init; }
     /// <summary>Classic BPF programs (8 bytes per instruction), installed last, in order.</summary>
     public ImmutableArray<ImmutableArray<byte>> SeccompPrograms { get; init; } = [];
     /// <summary>
