@@ -33,9 +33,10 @@ public static class SeccompCompiler
         }
 
         var table = SyscallTable.For(arch);
-        // Rules per number, highest priority first, then in the order given.
+        // Rules per number, highest priority first, then the last given first (a rule added later,
+        // by a profile over its base or an option over a profile, overrides).
         var byNumber = new SortedDictionary<int, List<SeccompRule>>();
-        foreach (var (rule, order) in policy.Rules.Select((r, i) => (r, i)).OrderByDescending(p => p.r.Priority).ThenBy(p => p.i))
+        foreach (var (rule, order) in policy.Rules.Select((r, i) => (r, i)).OrderByDescending(p => p.r.Priority).ThenByDescending(p => p.i))
         {
             if (table.Number(rule.Syscall) is not { } nr)
                 continue;

@@ -67,8 +67,9 @@ public sealed record ArgumentCondition(int Index, ArgumentComparison Comparison,
 
 /// <summary>
 /// A rule: system call <see cref="Syscall"/> gets <see cref="Action"/> when every condition holds.
-/// For one system call, rules are tried by descending <see cref="Priority"/>, then in the order
-/// given; the first whose conditions hold decides; when none does, the policy's default applies.
+/// For one system call, rules are tried by descending <see cref="Priority"/>, then from the last
+/// given to the first (what is added later overrides); the first whose conditions hold decides;
+/// when none does, the policy's default applies.
 /// </summary>
 public sealed record SeccompRule(string Syscall, SeccompAction Action)
 {

@@ -136,7 +136,7 @@ public class SeccompCompilerTests
     }
 
     [Fact]
-    public void Priorities_order_the_rules_of_one_call_then_the_order_given_decides()
+    public void Priorities_order_the_rules_of_one_call_then_the_last_given_wins()
     {
         var policy = new SeccompPolicy
         {
@@ -152,7 +152,8 @@ public class SeccompCompilerTests
         foreach (var arch in Arches)
         {
             Assert.Equal(Errno(5), Eval(policy, arch, "read", 5));
-            Assert.Equal(Errno(6), Eval(policy, arch, "read", 6)); // both ranges hold: the first given wins
+            Assert.Equal(Errno(9), Eval(policy, arch, "read", 6)); // both ranges hold: the last given wins
+            Assert.Equal(Errno(6), Eval(policy, arch, "read", 4));
             Assert.Equal(Errno(9), Eval(policy, arch, "read", 8));
             Assert.Equal(Allow, Eval(policy, arch, "read", 2));
             Assert.Equal(Errno(1), Eval(policy, arch, "write", 2));
