@@ -121,47 +121,50 @@ public sealed record LandlockPolicy
     /// <summary>
     /// Rules that mirror a mount plan: everything readable and executable, full access where a
     /// mount is writable (binds, tmpfs, overlays with an upper layer), nothing more. With
-    /// <paramref name="writableExecutes"/> false, writable places lose execution (W^X).
+    /// <paramref name="writableExecutes"/> false (W^X), only read-only mounts execute: as rights
+    /// add up along a path, the root then gets reading only and each read-only mount its own rule.
     /// </summary>
     public static ImmutableArray<LandlockPathRule> MirrorMounts(IEnumerable<MountOp> mounts, bool writableExecutes = true)
     {
         var write = writableExecutes ? LandlockFsAccess.All : LandlockFsAccess.ReadWrite;
-        var rules = new List<LandlockPathRule> { new("/", LandlockFsAccess.ReadExecute) };
+        var read = LandlockFsAccess.ReadFile | LandlockFsAccess.ReadDir;
+        var rules = new List<LandlockPathRule> { new("/", writableExecutes ? LandlockFsAccess.ReadExecute : read) };
         void Grant(MountOp op, string path, LandlockFsAccess access)
         {
-            rules.RemoveAll(r => r.Path == path && r.Access != LandlockFsAccess.ReadExecute);
+            rules.RemoveAll(r => r.Path == path && r.Path != "/");
             rules.Add(new LandlockPathRule(path, access) { Optional = op.IfPresent || op is BindMount { Optional: true } });
+        }
+        void ReadOnly(MountOp op)
+        {
+            if (writableExecutes)
+                rules.RemoveAll(r => r.Path == op.Destination && r.Path != "/");
+            else
+                Grant(op, op.Destination, LandlockFsAccess.ReadExecute);
         }
         foreach (var op in mounts)
         {
             switch (op)
             {
-                case BindMount { ReadOnly: false } b:
-                    Grant(op, b.Destination, write);
-                    break;
-                case BindFdMount { ReadOnly: false } bf:
-                    Grant(op, bf.Destination, write);
-                    break;
-                case TmpfsMount or MqueueMount:
+                case BindMount { ReadOnly: false } or BindFdMount { ReadOnly: false } or TmpfsMount or MqueueMount
+                    or FilesystemMount { ReadOnly: false } or OverlayMount { Kind: not OverlayKind.ReadOnly }:
                     Grant(op, op.Destination, write);
                     break;
-                case FilesystemMount { ReadOnly: false }:
-                    Grant(op, op.Destination, write);
-                    break;
-                case OverlayMount { Kind: not OverlayKind.ReadOnly }:
-                    Grant(op, op.Destination, write);
+                case BindMount or BindFdMount or FilesystemMount or OverlayMount:
+                    ReadOnly(op);
                     break;
                 case ProcMount:
-                    Grant(op, op.Destination, LandlockFsAccess.ReadExecute | LandlockFsAccess.WriteFile);
+                    // Writing a proc file (shells open with O_TRUNC) needs truncation too.
+                    Grant(op, op.Destination, read | LandlockFsAccess.WriteFile | LandlockFsAccess.Truncate);
                     break;
                 case DevMount:
                     // Device nodes are read, written and ioctl'd; /dev/shm holds POSIX shared memory.
-                    Grant(op, op.Destination, LandlockFsAccess.ReadFile | LandlockFsAccess.ReadDir | LandlockFsAccess.WriteFile
-                        | LandlockFsAccess.IoctlDev | LandlockFsAccess.Truncate);
+                    Grant(op, op.Destination, read | LandlockFsAccess.WriteFile | LandlockFsAccess.IoctlDev | LandlockFsAccess.Truncate);
                     Grant(op, op.Destination.TrimEnd('/') + "/shm", LandlockFsAccess.ReadWrite);
                     break;
+                case RemountReadOnly r when r.Destination == "/":
+                    break;
                 case RemountReadOnly r:
-                    rules.RemoveAll(x => x.Path == r.Destination && x.Access != LandlockFsAccess.ReadExecute);
+                    ReadOnly(r);
                     break;
             }
         }

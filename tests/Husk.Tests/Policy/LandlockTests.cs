@@ -38,8 +38,12 @@ public class LandlockTests
         Assert.True(rules.Single(r => r.Path == "/x").Optional);
         Assert.Equal(LandlockFsAccess.ReadWrite, rules.Single(r => r.Path == "/dev/shm").Access);
         Assert.False(rules.Single(r => r.Path == "/proc").Access.HasFlag(LandlockFsAccess.MakeReg));
-        var wx = LandlockPolicy.MirrorMounts([new TmpfsMount("/tmp")], writableExecutes: false);
-        Assert.False(wx.Single(r => r.Path == "/tmp").Access.HasFlag(LandlockFsAccess.Execute));
+        // W^X: rights add up along a path, so the root only reads and each read-only mount executes.
+        var wx = LandlockPolicy.MirrorMounts([new BindMount("/usr", "/usr") { ReadOnly = true }, new TmpfsMount("/tmp"), new BindMount("/x", "/tmp/x") { ReadOnly = true }], writableExecutes: false);
+        Assert.Equal(LandlockFsAccess.ReadFile | LandlockFsAccess.ReadDir, wx.Single(r => r.Path == "/").Access);
+        Assert.Equal(LandlockFsAccess.ReadWrite, wx.Single(r => r.Path == "/tmp").Access);
+        Assert.Equal(LandlockFsAccess.ReadExecute, wx.Single(r => r.Path == "/usr").Access);
+        Assert.Equal(LandlockFsAccess.ReadExecute, wx.Single(r => r.Path == "/tmp/x").Access);
     }
 
     [Fact]
