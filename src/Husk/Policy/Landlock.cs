@@ -132,7 +132,9 @@ public sealed record LandlockPolicy
         void Grant(MountOp op, string path, LandlockFsAccess access)
         {
             rules.RemoveAll(r => r.Path == path && r.Path != "/");
-            rules.Add(new LandlockPathRule(path, access) { Optional = op.IfPresent || op is BindMount { Optional: true } });
+            // Optional: a mount point the payload cannot reach (a hidden directory under a home it
+            // may not search) is skipped, as the payload could not use a rule there either.
+            rules.Add(new LandlockPathRule(path, access) { Optional = true });
         }
         void ReadOnly(MountOp op)
         {
