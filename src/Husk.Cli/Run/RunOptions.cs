@@ -59,7 +59,7 @@ internal static class RunOptions
         Add("--userns", Namespaces, ["FD"], "Join the user namespace FD instead of creating one.", (s, a) => { s.UserNsFd = Fd(a[0], "--userns"); s.Namespaces &= ~NamespaceKinds.User; });
         Add("--pidns", Namespaces, ["FD"], "Join the pid namespace FD (with --unshare-pid, create one under it).", (s, a) => s.PidNsFd = Fd(a[0], "--pidns"));
         Add("--disable-userns", Namespaces, [], "Make nested user namespaces impossible inside (the default).", (s, _) => s.DisableUserns = true);
-        Add("--allow-userns", Namespaces, [], "Allow nested user namespaces (and namespace flags in the seccomp profile).", (s, _) => s.DisableUserns = false);
+        Add("--allow-userns", Namespaces, [], "Allow nested sandboxes: user namespaces; namespace flags, clone3 and mounting in the seccomp profile; Landlock off unless --landlock says otherwise (it forbids mounting).", (s, _) => s.DisableUserns = false);
 
         Add("--become-root", Identity, [], "Be uid and gid 0 inside (mapped to the caller).", (s, _) => { s.Uid = 0; s.Gid = 0; });
         Add("--uid", Identity, ["N"], "Uid inside.", (s, a) => s.Uid = Id(a[0], "--uid"));

@@ -45,7 +45,8 @@ internal sealed class RunState
     public readonly List<string> AllowSyscalls = [];
     public readonly List<(string Name, int Errno)> DenySyscalls = [];
     public ulong Capabilities;
-    public string Landlock = "on";
+    /// <summary>off, on or strict; null: on, but off with --allow-userns (Landlock forbids every mount, so nested sandboxes).</summary>
+    public string? Landlock;
     public readonly List<ushort> TcpBind = [];
     public readonly List<ushort> TcpConnect = [];
     /// <summary>Profiles being applied, innermost last (to refuse include cycles).</summary>
@@ -96,8 +97,11 @@ internal sealed class RunState
             rules.Add(new SeccompRule(name, SeccompAction.Fail(errno)) { Priority = 2000 });
         if (DisableUserns == false)
         {
-            // Nested namespaces: clone and unshare without the namespace-flag conditions.
-            foreach (string name in new[] { "clone", "unshare", "setns" })
+            // Nested sandboxes: clone and unshare without the namespace-flag conditions, clone3 (Husk's
+            // own stage needs CLONE_PIDFD) and the mount family, which only works in a namespace the
+            // payload made itself (it holds no capabilities in the sandbox's own).
+            foreach (string name in new[] { "clone", "clone3", "unshare", "setns", "mount", "umount2", "pivot_root", "mount_setattr",
+                         "move_mount", "open_tree", "open_tree_attr", "fsopen", "fsconfig", "fsmount", "fspick" })
                 rules.Add(new SeccompRule(name, SeccompAction.Allow) { Priority = 500 });
         }
         if (SeccompUnconfined)
@@ -112,9 +116,10 @@ internal sealed class RunState
     /// <summary>The Landlock policy the options describe for these mounts, or none.</summary>
     internal LandlockPolicy? EffectiveLandlock(IEnumerable<MountOp> mounts)
     {
-        if (Landlock == "off")
+        string mode = Landlock ?? (DisableUserns == false ? "off" : "on");
+        if (mode == "off")
             return null;
-        bool strict = Landlock == "strict";
+        bool strict = mode == "strict";
         return new LandlockPolicy
         {
             Paths = LandlockPolicy.MirrorMounts(mounts, writableExecutes: !strict),

@@ -40,6 +40,10 @@ public class PolicyCliTests
         var nested = Husk("run", "--seccomp", "unconfined", "--", "unshare", "-U", "true");
         Assert.Equal((1, "unshare: unshare failed: No space left on device\n"), (nested.Code, nested.Stderr));
         Assert.Equal(0, Husk("run", "--allow-userns", "--", "unshare", "-U", "true").Code);
+        // Husk inside Husk needs both: clone3 and nested user namespaces.
+        Assert.Equal(1, Husk("run", "--", TestEnvironment.Husk, "run", "--", "/bin/true").Code);
+        var nestedHusk = Husk("run", "--allow-userns", "--", TestEnvironment.Husk, "run", "--", "/bin/true");
+        Assert.True(nestedHusk.Code == 0, nestedHusk.Stderr);
     }
 
     [Fact]
