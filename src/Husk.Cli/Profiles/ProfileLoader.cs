@@ -95,7 +95,6 @@ internal static partial class ProfileLoader
             if (doc.Root.TryGetValue("seccomp", out object? seccomp))
             {
                 state.SeccompProfile = SeccompFile.FromTable(doc, seccomp as TomlTable ?? throw doc.Error(doc.Root, "seccomp", "expected a table"), directory);
-                state.SeccompProfileName = source;
             }
         }
         finally

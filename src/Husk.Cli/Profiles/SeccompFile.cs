@@ -72,12 +72,8 @@ internal static class SeccompFile
             rules.Add(new SeccompRule(Known(doc, table, "allow", name), SeccompAction.Allow));
         foreach (string entry in doc.Strings(table, "deny"))
         {
-            int colon = entry.IndexOf(':');
-            string name = Known(doc, table, "deny", colon < 0 ? entry : entry[..colon]);
-            int errno = 1;
-            if (colon >= 0 && !ErrnoNames.TryParse(entry[(colon + 1)..], out errno))
-                throw doc.Error(table, "deny", $"not an errno name or number: {entry[(colon + 1)..]}");
-            rules.Add(new SeccompRule(name, SeccompAction.Fail(errno)));
+            var (name, errno, problem) = RunState.ParseDenial(entry);
+            rules.Add(problem is null ? new SeccompRule(name, SeccompAction.Fail(errno)) : throw doc.Error(table, "deny", problem));
         }
         if (table.TryGetValue("rule", out object? r))
         {

@@ -39,7 +39,6 @@ internal sealed class RunState
     public List<string> Command = [];
 
     // Policy.
-    public string SeccompProfileName = "default";
     public SeccompPolicy SeccompProfile = SeccompProfiles.Default;
     public bool SeccompUnconfined;
     public readonly List<string> AllowSyscalls = [];
@@ -57,7 +56,6 @@ internal sealed class RunState
         SeccompProfile = SeccompProfiles.BuiltIn.TryGetValue(nameOrFile, out var builtIn)
             ? builtIn
             : Profiles.SeccompFile.Load(nameOrFile);
-        SeccompProfileName = nameOrFile;
     }
 
     internal static string SyscallName(string name, string option)
@@ -67,14 +65,22 @@ internal sealed class RunState
         return name;
     }
 
-    internal static (string, int) DenyRule(string value)
+    internal static (string, int) DenyRule(string value) =>
+        ParseDenial(value) is var (name, errno, problem) && problem is null
+            ? (name, errno)
+            : throw new UsageException($"husk run: --deny-syscall: {problem}");
+
+    /// <summary>"NAME[:ERRNO]" (errno a name or number, EPERM when left out), or the problem with it.</summary>
+    internal static (string Name, int Errno, string? Problem) ParseDenial(string value)
     {
         int colon = value.IndexOf(':');
-        string name = SyscallName(colon < 0 ? value : value[..colon], "--deny-syscall");
+        string name = colon < 0 ? value : value[..colon];
+        if (!SyscallTable.IsKnown(name))
+            return (name, 0, $"unknown system call: {name}");
         int errno = 1;
         if (colon >= 0 && !ErrnoNames.TryParse(value[(colon + 1)..], out errno))
-            throw new UsageException($"husk run: --deny-syscall: not an errno name or number: {value[(colon + 1)..]}");
-        return (name, errno);
+            return (name, 0, $"not an errno name or number: {value[(colon + 1)..]}");
+        return (name, errno, null);
     }
 
     internal static ulong CapabilityMask(string name, string option)

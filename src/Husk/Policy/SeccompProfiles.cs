@@ -1,4 +1,3 @@
-using System.Collections.Frozen;
 using System.Collections.Immutable;
 
 namespace Husk.Policy;
@@ -21,7 +20,7 @@ public static class SeccompProfiles
     public const uint TIOCLINUX = 0x541C;
 
     /// <summary>System calls the default profile allows without conditions.</summary>
-    public static readonly FrozenSet<string> DefaultAllowed = FrozenSet.ToFrozenSet(
+    public static readonly IReadOnlySet<string> DefaultAllowed = new HashSet<string>(
     [
         // files and descriptors
         "read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev", "preadv2", "pwritev2",
@@ -98,11 +97,11 @@ public static class SeccompProfiles
     public static SeccompPolicy Judge { get; } = BuildJudge();
 
     /// <summary>Built-in policies by name.</summary>
-    public static readonly FrozenDictionary<string, SeccompPolicy> BuiltIn = new Dictionary<string, SeccompPolicy>
+    public static readonly IReadOnlyDictionary<string, SeccompPolicy> BuiltIn = new Dictionary<string, SeccompPolicy>(StringComparer.Ordinal)
     {
         ["default"] = Default,
         ["judge"] = Judge,
-    }.ToFrozenDictionary(StringComparer.Ordinal);
+    };
 
     /// <summary>System calls mkosi-sandbox's --suppress-chown makes successful no-ops.</summary>
     public static readonly ImmutableArray<string> ChownCalls = ["chown", "chown32", "fchown", "fchown32", "fchownat", "lchown", "lchown32"];

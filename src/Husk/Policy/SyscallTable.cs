@@ -1,5 +1,3 @@
-using System.Collections.Frozen;
-
 namespace Husk.Policy;
 
 /// <summary>
@@ -8,25 +6,32 @@ namespace Husk.Policy;
 /// </summary>
 public sealed class SyscallTable
 {
-    private static readonly SyscallTable X86_64 = new(SeccompArchitecture.X86_64, SyscallTables.X86_64);
-    private static readonly SyscallTable Aarch64 = new(SeccompArchitecture.Aarch64, SyscallTables.Aarch64);
+    // Built on first use, with plain dictionaries: husk run looks a few hundred names up once, which
+    // costs less than building frozen ones (measured in the cold start).
+    private static readonly Lazy<SyscallTable> X86_64 = new(() => new(SeccompArchitecture.X86_64, SyscallTables.X86_64));
+    private static readonly Lazy<SyscallTable> Aarch64 = new(() => new(SeccompArchitecture.Aarch64, SyscallTables.Aarch64));
 
-    private readonly FrozenDictionary<string, int> _byName;
-    private readonly FrozenDictionary<int, string> _byNumber;
+    private readonly Dictionary<string, int> _byName;
+    private readonly Dictionary<int, string> _byNumber;
 
     private SyscallTable(SeccompArchitecture arch, (string Name, int Number)[] rows)
     {
         Architecture = arch;
-        _byName = rows.ToFrozenDictionary(r => r.Name, r => r.Number, StringComparer.Ordinal);
-        _byNumber = rows.ToFrozenDictionary(r => r.Number, r => r.Name);
-        MaxNumber = rows.Max(r => r.Number);
+        _byName = new Dictionary<string, int>(rows.Length, StringComparer.Ordinal);
+        _byNumber = new Dictionary<int, string>(rows.Length);
+        foreach (var (name, number) in rows)
+        {
+            _byName[name] = number;
+            _byNumber[number] = name;
+            MaxNumber = Math.Max(MaxNumber, number);
+        }
     }
 
     /// <summary>The table of an architecture.</summary>
     public static SyscallTable For(SeccompArchitecture arch) => arch switch
     {
-        SeccompArchitecture.X86_64 => X86_64,
-        SeccompArchitecture.Aarch64 => Aarch64,
+        SeccompArchitecture.X86_64 => X86_64.Value,
+        SeccompArchitecture.Aarch64 => Aarch64.Value,
         _ => throw new ArgumentOutOfRangeException(nameof(arch)),
     };
 
@@ -34,7 +39,7 @@ public sealed class SyscallTable
     public static SyscallTable Native => For(SeccompArchitectures.Native);
 
     /// <summary>True when <paramref name="name"/> is a system call of any architecture Husk knows.</summary>
-    public static bool IsKnown(string name) => X86_64._byName.ContainsKey(name) || Aarch64._byName.ContainsKey(name);
+    public static bool IsKnown(string name) => X86_64.Value._byName.ContainsKey(name) || Aarch64.Value._byName.ContainsKey(name);
 
     /// <summary>The architecture.</summary>
     public SeccompArchitecture Architecture { get; }
