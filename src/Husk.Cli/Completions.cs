@@ -6,7 +6,7 @@ namespace Husk.Cli;
 /// <summary>Shell completion scripts, generated from the same tables as the help.</summary>
 internal static class Completions
 {
-    private static readonly string[] Commands = ["run", "ps", "enter", "kill", "install", "completion"];
+    private static readonly string[] Commands = ["run", "ps", "enter", "kill", "changes", "diff", "commit", "discard", "install", "completion"];
 
     public static string Script(string shell) => shell switch
     {

@@ -71,6 +71,48 @@ internal static class HuskCommand
         kill.SetAction(parse => KillCommand.Execute(parse.GetValue(killId)!, parse.GetValue(signal)!));
         root.Subcommands.Add(kill);
 
+        // The layer of an overlay sandbox, kept for later.
+        var changes = new Command("changes", "List the changes recorded in a sandbox root.");
+        var changesDir = new Argument<string>("dir") { Description = "The sandbox root (--root, or the path husk printed)." };
+        var include = new Option<string[]>("--include") { Description = "Only changes matching GLOB.", AllowMultipleArgumentsPerToken = false };
+        var exclude = new Option<string[]>("--exclude") { Description = "Leave out changes matching GLOB." };
+        changes.Arguments.Add(changesDir);
+        changes.Options.Add(include);
+        changes.Options.Add(exclude);
+        changes.SetAction(parse => Review.LayerCommands.Changes(parse.GetValue(changesDir)!, parse.GetValue(include) ?? [], parse.GetValue(exclude) ?? []));
+        root.Subcommands.Add(changes);
+
+        var diff = new Command("diff", "Show the changes of a sandbox root as unified diffs.");
+        var diffDir = new Argument<string>("dir") { Description = "The sandbox root." };
+        var diffPaths = new Argument<string[]>("paths") { Arity = ArgumentArity.ZeroOrMore, Description = "Only changes at or under these paths." };
+        diff.Arguments.Add(diffDir);
+        diff.Arguments.Add(diffPaths);
+        diff.SetAction(parse => Review.LayerCommands.Diff(parse.GetValue(diffDir)!, parse.GetValue(diffPaths) ?? []));
+        root.Subcommands.Add(diff);
+
+        var commit = new Command("commit", "Apply the changes of a sandbox root to the host, without asking.");
+        var commitDir = new Argument<string>("dir") { Description = "The sandbox root." };
+        var commitPaths = new Argument<string[]>("paths") { Arity = ArgumentArity.ZeroOrMore, Description = "Only changes at or under these paths." };
+        var force = new Option<bool>("--force") { Description = "Also apply changes whose host file changed since the session began." };
+        var recursive = new Option<bool>("--recursive") { Description = "Delete directories that are not empty." };
+        var commitInclude = new Option<string[]>("--include") { Description = "Only changes matching GLOB." };
+        var commitExclude = new Option<string[]>("--exclude") { Description = "Leave out changes matching GLOB." };
+        commit.Arguments.Add(commitDir);
+        commit.Arguments.Add(commitPaths);
+        commit.Options.Add(force);
+        commit.Options.Add(recursive);
+        commit.Options.Add(commitInclude);
+        commit.Options.Add(commitExclude);
+        commit.SetAction(parse => Review.LayerCommands.Commit(parse.GetValue(commitDir)!, parse.GetValue(commitPaths) ?? [], parse.GetValue(force),
+            parse.GetValue(recursive), parse.GetValue(commitInclude) ?? [], parse.GetValue(commitExclude) ?? []));
+        root.Subcommands.Add(commit);
+
+        var discard = new Command("discard", "Delete a sandbox root and the changes in it.");
+        var discardDir = new Argument<string>("dir") { Description = "The sandbox root." };
+        discard.Arguments.Add(discardDir);
+        discard.SetAction(parse => Review.LayerCommands.Discard(parse.GetValue(discardDir)!));
+        root.Subcommands.Add(discard);
+
         var install = new Command("install", "Install husk, its personality links, man pages and shell completions.");
         var prefix = new Option<string>("--prefix") { Description = "Installation prefix (default: ~/.local).", DefaultValueFactory = _ => Path.Combine(Environment.GetEnvironmentVariable("HOME") ?? "/root", ".local") };
         install.Options.Add(prefix);

@@ -12,10 +12,10 @@ internal static class Program
         string argv0 = Argv0();
         return PersonalityOf(argv0) switch
         {
-            "bwrap" => Personalities.Bwrap.Run(argv0, args),
+            "bwrap" => Personalities.Bwrap.BwrapPersonality.Run(argv0, args),
             "mkosi-sandbox" => Personalities.MkosiSandbox.Run(argv0, args),
-            "mbox" => Personalities.Mbox.Run(argv0, args),
-            "try" => Personalities.Try.Run(argv0, args),
+            "mbox" => Personalities.MboxPersonality.Run(argv0, args),
+            "try" => Personalities.TryPersonality.Run(argv0, args),
             _ => HuskCommand.Run(args),
         };
     }

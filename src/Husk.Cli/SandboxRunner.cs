@@ -12,10 +12,9 @@ internal static class SandboxRunner
 {
     private const int SIGHUP = 1, SIGINT = 2, SIGQUIT = 3, SIGUSR1 = 10, SIGUSR2 = 12, SIGTERM = 15;
 
-    public static SandboxExit Run(SandboxSpec spec, LaunchHooks? hooks = null, Action<SandboxProcess>? started = null)
+    public static SandboxExit Run(SandboxSpec spec, LaunchHooks? hooks = null, Action<SandboxProcess>? started = null, HostContext? host = null)
     {
         SandboxProcess? process = null;
-        int pending = 0;
         var gate = new object();
         void Forward(PosixSignalContext ctx)
         {
@@ -27,15 +26,17 @@ internal static class SandboxRunner
                 (int)PosixSignal.SIGHUP => SIGHUP,
                 var raw => raw,
             };
-            ctx.Cancel = true;
             if ((sig == SIGINT || sig == SIGQUIT) && !spec.NewSession)
-                return; // the payload got it from the terminal itself
+            {
+                ctx.Cancel = true; // the payload (or the child still setting up) got it from the terminal itself
+                return;
+            }
             lock (gate)
             {
-                if (process is null)
-                    pending = sig;
-                else
-                    process.Signal(sig);
+                // Before the payload runs there is nobody to forward to: the signal's default action
+                // ends the supervisor, and the child, still setting up, dies with it.
+                ctx.Cancel = process is not null;
+                process?.Signal(sig);
             }
         }
         var registrations = new List<PosixSignalRegistration>
@@ -49,13 +50,9 @@ internal static class SandboxRunner
         };
         try
         {
-            var p = Launcher.Start(spec, hooks);
+            var p = Launcher.Start(spec, hooks, host);
             lock (gate)
-            {
                 process = p;
-                if (pending != 0)
-                    p.Signal(pending);
-            }
             started?.Invoke(p);
             return p.WaitForExit();
         }

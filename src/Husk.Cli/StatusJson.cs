@@ -27,25 +27,18 @@ internal static class StatusJson
     }
 
     /// <summary>The multi-line object bwrap writes to --info-fd.</summary>
-    public static string Info(int pid, NamespaceKinds created)
-    {
-        var sb = new StringBuilder();
-        sb.Append(CultureInfo.InvariantCulture, $"{{\n    \"child-pid\": {pid}");
-        foreach (var (name, ino) in Namespaces(pid, created))
-            sb.Append(CultureInfo.InvariantCulture, $",\n    \"{name}-namespace\": {ino}");
-        sb.Append("\n}\n");
-        return sb.ToString();
-    }
+    public static string Info(int pid, NamespaceKinds created) => ChildPid(pid, created, "{\n    ", ",\n    ", "\n}\n");
 
     /// <summary>The first line bwrap writes to --json-status-fd.</summary>
-    public static string ChildPidLine(int pid, NamespaceKinds created)
+    public static string ChildPidLine(int pid, NamespaceKinds created) => ChildPid(pid, created, "{ ", ", ", " }\n");
+
+    private static string ChildPid(int pid, NamespaceKinds created, string open, string separator, string close)
     {
-        var sb = new StringBuilder();
-        sb.Append(CultureInfo.InvariantCulture, $"{{ \"child-pid\": {pid}");
+        var sb = new StringBuilder(open);
+        sb.Append(CultureInfo.InvariantCulture, $"\"child-pid\": {pid}");
         foreach (var (name, ino) in Namespaces(pid, created))
-            sb.Append(CultureInfo.InvariantCulture, $", \"{name}-namespace\": {ino}");
-        sb.Append(" }\n");
-        return sb.ToString();
+            sb.Append(separator).Append(CultureInfo.InvariantCulture, $"\"{name}-namespace\": {ino}");
+        return sb.Append(close).ToString();
     }
 
     /// <summary>The last line: the payload's status, 128+N when a signal killed it.</summary>

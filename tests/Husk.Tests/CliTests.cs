@@ -34,10 +34,10 @@ public class CliTests
     }
 
     [Fact]
-    public void Host_tree_is_read_only_and_tmp_is_private()
+    public void Host_tree_is_read_only_in_ro_mode_and_tmp_is_private()
     {
         string marker = $"husk-cli-{Guid.NewGuid():N}";
-        var r = Husk("run", "--", "/bin/sh", "-c", $"echo x > /tmp/{marker} && cat /tmp/{marker}; touch /usr/{marker} 2>&1; echo rc=$?");
+        var r = Husk("run", "--fs", "ro", "--", "/bin/sh", "-c", $"echo x > /tmp/{marker} && cat /tmp/{marker}; touch /usr/{marker} 2>&1; echo rc=$?");
         Assert.Equal(0, r.Code);
         Assert.StartsWith("x\n", r.Stdout);
         Assert.Contains("Read-only file system", r.Stdout);
@@ -90,7 +90,7 @@ public class CliTests
             (["run", "--bind", "/usr"], "husk run: --bind needs SRC DST"),
             (["run", "--tmpfs", "relative", "--", "true"], "husk run: destination must be an absolute path: relative"),
             (["run", "--size", "12x", "--tmpfs", "/x", "--", "true"], "husk run: --size: not a size: 12x"),
-            (["run", "--fs", "nonsense", "--", "true"], "husk run: --fs: unknown mode nonsense: use ro, tmpfs, host or a directory path"),
+            (["run", "--fs", "nonsense", "--", "true"], "husk run: --fs: unknown mode nonsense: use overlay, ro, tmpfs, host or a directory path"),
             (["run", "--overlay-src", "/usr", "--", "true"], "husk run: --overlay-src must be followed by --overlay, --tmp-overlay or --ro-overlay"),
         })
         {

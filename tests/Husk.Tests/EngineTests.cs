@@ -127,6 +127,189 @@ public class EngineTests
     }
 
     [Fact]
+    public void Conflicting_symlink_names_the_target_already_there()
+    {
+        var spec = TestEnvironment.Spec("/bin/true") with
+        {
+            Mounts = [new MakeSymlink("/dev/null", "/x/link"), new MakeSymlink("/dev/null", "/x/link"), new MakeSymlink("/dev/full", "/x/link")],
+        };
+        var e = Assert.Throws<SandboxSetupException>(() => Launcher.Start(spec));
+        Assert.Equal(Errno.EEXIST, e.Errno);
+        Assert.Equal("/dev/null", e.Detail);
+        Assert.Same(spec.Mounts!.Value[2], e.Origin);
+        Assert.Equal("husk: create symlink /x/link: a different symlink already exists there (to /dev/null)", e.Message);
+    }
+
+    [Fact]
+    public void Clone_failure_says_it_is_one()
+    {
+        // Not a cgroup directory: clone3 refuses to start the child in it.
+        using var notCgroup = Interop.Interop.Open("/", Interop.Interop.O_RDONLY | Interop.Interop.O_CLOEXEC);
+        var e = Assert.Throws<SandboxSetupException>(() => Launcher.Start(TestEnvironment.Spec("/bin/true"), new LaunchHooks { Cgroup = notCgroup }));
+        Assert.Equal(SandboxSetupStage.Clone, e.Stage);
+        Assert.Null(e.Origin);
+    }
+
+    [Fact]
+    public void Null_capabilities_leave_them_to_exec()
+    {
+        // Root inside a new user namespace: exec keeps the namespace's full set unless the spec says otherwise.
+        var kept = TestEnvironment.RunProbe(TestEnvironment.Spec() with { Identity = Identity.Root, Capabilities = null });
+        Assert.NotEqual("0000000000000000", kept.GetProperty("status").GetProperty("CapEff").GetString());
+        var dropped = TestEnvironment.RunProbe(TestEnvironment.Spec() with { Identity = Identity.Root });
+        Assert.Equal("0000000000000000", dropped.GetProperty("status").GetProperty("CapEff").GetString());
+    }
+
+    [Fact]
+    public void Disabled_user_namespaces_cannot_be_created_inside()
+    {
+        var (exit, output) = TestEnvironment.Run(TestEnvironment.Spec("/bin/sh", "-c",
+            "unshare -U true 2>/dev/null && echo created || echo refused; echo 5 > /proc/sys/user/max_user_namespaces 2>/dev/null; unshare -U true 2>/dev/null && echo created || echo refused") with
+        {
+            DisableUserNamespaces = true,
+        });
+        Assert.Equal(0, exit.ExitCode);
+        Assert.Equal(["refused", "refused"], output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    [Fact]
+    public void Lock_files_are_held_while_the_sandbox_runs()
+    {
+        string dir = Directory.CreateTempSubdirectory("husk-lock").FullName;
+        try
+        {
+            string file = Path.Combine(dir, "lock");
+            File.WriteAllText(file, "");
+            File.SetUnixFileMode(dir, (UnixFileMode)0x1FF);
+            File.SetUnixFileMode(file, (UnixFileMode)0x1B6);
+            // A write lock the test cannot take while the sandbox holds its read lock.
+            string[] tryLock = ["-c", "import fcntl,sys; f=open(sys.argv[1],'a'); fcntl.lockf(f, fcntl.LOCK_EX|fcntl.LOCK_NB)", file];
+            var (stdinRead, stdinWrite) = Interop.Interop.Pipe();
+            var (outRead, outWrite) = Interop.Interop.Pipe();
+            var spec = TestEnvironment.Spec("/bin/sh", "-c", "ls /proc/self/fd | wc -l; read x || true") with
+            {
+                LockFiles = [file],
+                Mounts = [.. TestEnvironment.Spec().Mounts!.Value, new BindMount(dir, dir)],
+                Fds = [new FdMapping(stdinRead.Fd, 0), new FdMapping(outWrite.Fd, 1)],
+            };
+            SandboxProcess p;
+            using (stdinRead)
+            using (outWrite)
+                p = Launcher.Start(spec);
+            using (p)
+            using (var reader = new StreamReader(new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(outRead.Release(), true), FileAccess.Read)))
+            {
+                // 0-2 and ls's own directory fd: the payload does not get the lock file's descriptor.
+                Assert.Equal("4", reader.ReadLine());
+                Assert.NotEqual(0, TestEnvironment.Exec("python3", tryLock).Code);
+                stdinWrite.Dispose();
+                Assert.Equal(0, p.WaitForExit().ExitCode);
+            }
+            // husk-init reports the payload's status first and exits (dropping the lock) just after.
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (TestEnvironment.Exec("python3", tryLock).Code != 0)
+                Assert.True(DateTime.UtcNow < deadline, "the lock was not released when the sandbox ended");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Raising_only_ambient_capabilities_leaves_the_rest_alone()
+    {
+        // Root in its own user namespace has every capability but no inheritable ones, so none can
+        // become ambient: they are skipped, and exec gives root its full set as usual.
+        var probe = TestEnvironment.RunProbe(TestEnvironment.Spec() with
+        {
+            Identity = Identity.Root,
+            Capabilities = new CapabilitySet { Ambient = ulong.MaxValue, OnlyRaiseAmbient = true },
+        });
+        var status = probe.GetProperty("status");
+        Assert.Equal("0000000000000000", status.GetProperty("CapAmb").GetString());
+        Assert.NotEqual("0000000000000000", status.GetProperty("CapEff").GetString());
+        Assert.Equal(status.GetProperty("CapBnd").GetString(), status.GetProperty("CapEff").GetString());
+    }
+
+    [Fact]
+    public unsafe void Supervisor_fds_are_closed_before_the_child_waits_for_its_ids()
+    {
+        var (read, write) = Interop.Interop.Pipe();
+        using (read)
+        {
+            int fd = Interop.Interop.Dup(write.Fd); // inheritable, like a caller's status pipe
+            write.Dispose();
+            bool eof = false;
+            var hooks = new LaunchHooks
+            {
+                // The supervisor closes its copy; end of file comes only if the child has closed its own.
+                BeforeRelease = _ =>
+                {
+                    Interop.Interop.Close(fd);
+                    var pfd = new Interop.Interop.PollFd { Fd = read.Fd, Events = Interop.Interop.POLLIN };
+                    byte b;
+                    eof = Interop.Interop.Poll(&pfd, 1, 5000) == 1 && Interop.Interop.Read(read.Fd, &b, 1) == 0;
+                },
+            };
+            using var p = Launcher.Start(TestEnvironment.Spec("/bin/true") with { InheritFds = true, SupervisorFds = [fd] }, hooks);
+            Assert.True(eof, "the sandbox still held the supervisor's descriptor while waiting");
+            Assert.Equal(0, p.WaitForExit().ExitCode);
+        }
+    }
+
+    [Fact]
+    public void A_seccomp_filter_need_only_allow_prctl_for_the_next_one()
+    {
+        // The first program refuses seccomp(2) with ENOSYS and allows everything else, prctl included.
+        int seccompNr = System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture == System.Runtime.InteropServices.Architecture.Arm64 ? 277 : 317;
+        byte[] first = Bpf((0x20, 0, 0, 0), (0x15, 0, 1, (uint)seccompNr), (0x06, 0, 0, 0x00050000 | 38), (0x06, 0, 0, 0x7fff0000));
+        byte[] second = Bpf((0x06, 0, 0, 0x7fff0000));
+        var probe = TestEnvironment.RunProbe(TestEnvironment.Spec() with { SeccompPrograms = [[.. first], [.. second]] });
+        Assert.Equal("2", probe.GetProperty("status").GetProperty("Seccomp_filters").GetString());
+    }
+
+    /// <summary>Classic BPF instructions (code, jt, jf, k), 8 bytes each.</summary>
+    private static byte[] Bpf(params (ushort Code, byte Jt, byte Jf, uint K)[] insns)
+    {
+        var bytes = new byte[insns.Length * 8];
+        for (int i = 0; i < insns.Length; i++)
+        {
+            BitConverter.TryWriteBytes(bytes.AsSpan(i * 8), insns[i].Code);
+            bytes[i * 8 + 2] = insns[i].Jt;
+            bytes[i * 8 + 3] = insns[i].Jf;
+            BitConverter.TryWriteBytes(bytes.AsSpan(i * 8 + 4), insns[i].K);
+        }
+        return bytes;
+    }
+
+    [Fact]
+    public void Ids_can_be_switched_in_a_joined_user_namespace_that_denies_setgroups()
+    {
+        // An unprivileged caller's namespace denies setgroups; switching ids there must still work.
+        var (read, write) = Interop.Interop.Pipe();
+        using (read)
+        {
+            SandboxProcess first;
+            using (write)
+                first = Launcher.Start(TestEnvironment.Spec("/bin/sh", "-c", "read x || true") with { Fds = [new FdMapping(read.Fd, 0)] });
+            using (first)
+            {
+                using var userns = Interop.Interop.Open($"/proc/{first.Pid}/ns/user", Interop.Interop.O_RDONLY | Interop.Interop.O_CLOEXEC);
+                uint uid = TestEnvironment.IsRoot ? 0 : TestEnvironment.Uid, gid = TestEnvironment.IsRoot ? 0 : TestEnvironment.Gid;
+                var probe = TestEnvironment.RunProbe(TestEnvironment.Spec() with
+                {
+                    Namespaces = NamespaceKinds.AllButTime & ~NamespaceKinds.User,
+                    UserNamespaceFd = userns.Fd,
+                    Identity = new Identity { Uid = uid, Gid = gid },
+                });
+                Assert.Equal(uid, probe.GetProperty("uid").GetUInt32());
+                Assert.Equal(gid, probe.GetProperty("gid").GetUInt32());
+            }
+        }
+    }
+
+    [Fact]
     public void Missing_command_is_an_exec_failure()
     {
         var spec = TestEnvironment.Spec("no-such-command-here") with { Environment = ["PATH=/usr/bin:/bin"] };

@@ -101,7 +101,7 @@ internal static class RunCommand
         return state;
     }
 
-    internal static int Run(SandboxSpec spec, RunState state, Action<SandboxProcess>? started = null)
+    internal static int Run(SandboxSpec spec, RunState state, Action<SandboxProcess>? started = null, bool reviewLayer = true)
     {
         string id = SandboxRegistry.NewId();
         bool registered = false;
@@ -146,11 +146,21 @@ internal static class RunCommand
             var exit = SandboxRunner.Run(spec, hooks, started);
             if (state.JsonStatusFd is { } js)
                 StatusJson.Write(js, StatusJson.ExitLine(exit.ShellStatus));
+            if (registered)
+            {
+                SandboxRegistry.Unregister(id);
+                registered = false;
+            }
+            if (reviewLayer && state.Root is not null)
+                Review.LayerCommands.AfterRun(state);
             return exit.ShellStatus;
         }
         catch (SandboxSetupException e)
         {
             Console.Error.WriteLine(e.Message);
+            // A layer nothing could write to is of no use: remove a new one.
+            if (state.Root is { } root && state.RootIsNew && root.Changes().Count == 0)
+                root.Delete();
             return ExitCodeFor(e);
         }
         catch (SandboxSpecException e)

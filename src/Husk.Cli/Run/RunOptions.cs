@@ -67,9 +67,17 @@ internal static class RunOptions
         Add("--map-subids", Identity, [], "Map a whole subordinate id range (/etc/subuid, newuidmap).", (s, _) => s.MapSubIds = true);
         Add("--hostname", Identity, ["NAME"], "Hostname inside (default: husk).", (s, a) => s.Hostname = a[0]);
 
-        Add("--fs", FileSystem, ["MODE"], "ro (default: the host read-only), tmpfs (empty root), host (no isolation) or a root directory.",
+        Add("--fs", FileSystem, ["MODE"], "overlay (default: the host, writes kept in a layer for review), ro (the host read-only), tmpfs (empty root), host (no isolation) or a root directory.",
             (s, a) => s.FsMode = a[0]);
-        Add("--readonly", FileSystem, [], "With --fs host: the host tree read-only.", (s, _) => s.ReadOnly = true);
+        Add("--readonly", FileSystem, [], "The host tree read-only: no layer (with --fs host too).", (s, _) => s.ReadOnly = true);
+        Add("--root", FileSystem, ["DIR"], "Keep the layer in DIR (resumes an existing one); default: a new one under $XDG_RUNTIME_DIR or /var/tmp.", (s, a) => s.RootDir = a[0]);
+        Add("--keep", FileSystem, [], "Keep the layer for later without asking (husk changes|diff|commit|discard DIR).", (s, _) => s.AfterRun = "keep");
+        Add("--commit", FileSystem, [], "Commit the changes to the host without asking (conflicts are left alone).", (s, _) => s.AfterRun = "commit");
+        Add("--discard", FileSystem, [], "Throw the changes away without asking.", (s, _) => s.AfterRun = "discard");
+        Add("--include", FileSystem, ["GLOB"], "Review and commit only changes matching GLOB (repeatable).", (s, a) => s.Include.Add(a[0]));
+        Add("--exclude", FileSystem, ["GLOB"], "Leave out changes matching GLOB (repeatable).", (s, a) => s.Exclude.Add(a[0]));
+        Add("--hash-originals", FileSystem, [], "Record content hashes of the working directory's files, so host edits during the session are conflicts.", (s, _) => s.HashOriginals = true);
+        Add("--direct", FileSystem, ["PATH"], "Write PATH straight through to the host, outside review.", (s, a) => s.Direct.Add(Path.GetFullPath(a[0])));
         Add("--hide", FileSystem, ["PATH"], "Hide PATH (an empty directory or file in its place).", (s, a) => s.Hide.Add(Abs(a[0])));
         Add("--show-secrets", FileSystem, [], "Do not hide ~/.ssh, ~/.gnupg and the other secrets by default.", (s, _) => s.ShowSecrets = true);
 

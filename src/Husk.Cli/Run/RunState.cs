@@ -14,7 +14,17 @@ internal sealed class RunState
     public uint? Gid;
     public bool MapSubIds;
     public string? Hostname;
-    public string FsMode = "ro";
+    public string FsMode = "overlay";
+    public string? RootDir;
+    public string? AfterRun;
+    public readonly List<string> Include = [];
+    public readonly List<string> Exclude = [];
+    public readonly List<string> Direct = [];
+    /// <summary>The layer of the overlay mode, once planned.</summary>
+    public Husk.FileSystem.SandboxRoot? Root;
+    /// <summary>True when this run made the root (so discarding it removes the directory).</summary>
+    public bool RootIsNew;
+    public bool HashOriginals;
     public bool ReadOnly;
     public readonly List<string> Hide = [];
     public bool ShowSecrets;
@@ -180,8 +190,12 @@ internal sealed class RunState
     private List<MountOp> BaseMounts(string? home)
     {
         var mounts = new List<MountOp>();
-        switch (FsMode)
+        string mode = FsMode == "overlay" && ReadOnly ? "ro" : FsMode;
+        switch (mode)
         {
+            case "overlay":
+                mounts.AddRange(PlanOverlay());
+                break;
             case "ro":
                 // Each top-level entry of the host, read-only, on a root of our own: new mount points
                 // (--tmpfs /data) can be made in it, and it turns read-only once every op has run.
@@ -203,11 +217,9 @@ internal sealed class RunState
                 return mounts;
             case "tmpfs":
                 break;
-            case "overlay":
-                throw new UsageException("husk run: --fs overlay is not built yet: use ro (the default), tmpfs, host or a root directory");
             default:
                 if (!FsMode.StartsWith('/') && !FsMode.StartsWith('.'))
-                    throw new UsageException($"husk run: --fs: unknown mode {FsMode}: use ro, tmpfs, host or a directory path");
+                    throw new UsageException($"husk run: --fs: unknown mode {FsMode}: use overlay, ro, tmpfs, host or a directory path");
                 string dir = Path.GetFullPath(FsMode);
                 if (!Directory.Exists(dir))
                     throw new UsageException($"husk run: --fs: not a directory: {FsMode}");
@@ -217,7 +229,9 @@ internal sealed class RunState
         mounts.Add(new ProcMount("/proc"));
         mounts.Add(new DevMount("/dev"));
         mounts.Add(new TmpfsMount("/tmp") { Mode = 0x3FF | 0x200 });
-        if (FsMode == "ro")
+        if (mode == "overlay")
+            mounts.Add(new BindMount("/sys", "/sys") { ReadOnly = true, Optional = true });
+        if (mode is "ro" or "overlay")
         {
             mounts.Add(new TmpfsMount("/var/tmp") { Mode = 0x3FF | 0x200 });
             // Sockets of the user's session (agents, the bus) live under /run; a read-only bind would
@@ -231,7 +245,53 @@ internal sealed class RunState
         }
         foreach (string path in Hide)
             AddHide(mounts, path, mustExist: true);
+        foreach (string path in Direct)
+        {
+            if (!System.IO.Path.Exists(path))
+                throw new UsageException($"husk run: --direct: no such file or directory: {path}");
+            mounts.Add(new BindMount(path, path));
+        }
         return mounts;
+    }
+
+    /// <summary>The overlay mode's mounts; creates (or resumes) the root holding the layer.</summary>
+    private List<MountOp> PlanOverlay()
+    {
+        if (!Namespaces.HasFlag(NamespaceKinds.User) && Interop.Interop.GetUid() != 0)
+            throw new UsageException("husk run: --fs overlay needs a user namespace: drop --share-user, or use --fs ro");
+        string path = RootDir is not null ? System.IO.Path.GetFullPath(RootDir) : Husk.FileSystem.SandboxRoot.DefaultLocation(Registry.SandboxRegistry.NewId());
+        RootIsNew = Husk.FileSystem.SandboxRoot.Open(path) is null;
+        try
+        {
+            Root = Husk.FileSystem.SandboxRoot.CreateOrOpen(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UsageException($"husk run: --root {path}: {e.Message}");
+        }
+        var plan = Husk.FileSystem.OverlayPlanner.Plan(Husk.FileSystem.HostMounts.Read(), Root.Path,
+            Husk.FileSystem.OverlayPlanner.ListHost, Husk.FileSystem.OverlayPlanner.HostMode);
+        var ancestors = new List<string> { Directory.GetCurrentDirectory() };
+        if (Environment.GetEnvironmentVariable("HOME") is { Length: > 1 } home)
+            ancestors.Add(home);
+        if (Chdir is { } chdir && chdir.StartsWith('/'))
+            ancestors.Add(chdir);
+        Root.PrepareAncestors(plan.Layers, ancestors);
+        if (HashOriginals && RootIsNew)
+            Root.HashOriginals([Directory.GetCurrentDirectory()]);
+        Root.PrepareLayers(plan.Layers, LayerOwner());
+        return [.. plan.Mounts];
+    }
+
+    /// <summary>Root's payload runs as a subordinate id, which must own the layer it writes.</summary>
+    private (uint, uint)? LayerOwner()
+    {
+        if (Interop.Interop.GetUid() != 0 || !Namespaces.HasFlag(NamespaceKinds.User))
+            return null;
+        var ids = Husk.Launch.SubordinateIds.Read("root", 0);
+        var uids = ids.RootRange ?? (Husk.Launch.SpawnPlanner.RootFallbackRangeStart, Husk.Launch.SpawnPlanner.RangeSize);
+        var gids = ids.RootGidRange ?? uids;
+        return (uids.Start + (Uid ?? 0), gids.Start + (Gid ?? 0));
     }
 
     private static void AddHide(List<MountOp> mounts, string path, bool mustExist)
@@ -271,9 +331,10 @@ internal sealed class RunState
             edit(env);
 
         string? home = Environment.GetEnvironmentVariable("HOME");
-        var mounts = BaseMounts(home);
+        var mounts = Namespaces.HasFlag(NamespaceKinds.Mount) ? BaseMounts(home) : [];
         mounts.AddRange(Mounts);
-        if (FsMode == "ro" || (FsMode == "tmpfs" && ReadOnly))
+        // The root of our own turns read-only once every op ran: only layers and binds take writes.
+        if (FsMode is "ro" or "overlay" || (FsMode == "tmpfs" && ReadOnly))
             mounts.Add(new RemountReadOnly("/"));
 
         var fds = PassFds.Select(fd => new FdMapping(fd, fd)).ToImmutableArray();
@@ -310,7 +371,7 @@ internal sealed class RunState
             SeccompPrograms = EffectiveSeccomp() is { } seccomp ? [SeccompCompiler.Compile(seccomp)] : [],
             Landlock = Namespaces.HasFlag(NamespaceKinds.Mount) ? EffectiveLandlock(mounts) : null,
         };
-        if (!Namespaces.HasFlag(NamespaceKinds.Mount) && (Mounts.Count > 0 || FsMode != "ro"))
+        if (!Namespaces.HasFlag(NamespaceKinds.Mount) && (Mounts.Count > 0 || FsMode is not ("ro" or "overlay")))
             throw new UsageException("husk run: filesystem options need a mount namespace: drop --share-mount");
         return spec;
     }

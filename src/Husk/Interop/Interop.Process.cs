@@ -20,6 +20,14 @@ internal static partial class Interop
     private const long SysPidfdSendSignal = 424;
     private const long SysPidfdOpen = 434;
 
+    internal const int PR_SET_PDEATHSIG = 1;
+
+    [LibraryImport(Libraries.Libc, EntryPoint = "prctl", SetLastError = true)]
+    internal static partial int Prctl(int option, nuint arg2, nuint arg3, nuint arg4, nuint arg5);
+
+    [LibraryImport(Libraries.Libc, EntryPoint = "getppid")]
+    internal static partial int GetPpid();
+
     [StructLayout(LayoutKind.Sequential, Size = 128)]
     internal struct SigInfo
     {

@@ -104,6 +104,7 @@ internal static partial class Interop
         public const int Listener = 3;
         public const int Terminal = 4;
         public const int Hello = 5;
+        public const int Detail = 6;
     }
 
     internal const int SpawnMounts = 1;
@@ -182,6 +183,7 @@ internal static partial class Interop
     }
 
     internal const uint CapsSetSecureBits = 1;
+    internal const uint CapsOnlyRaiseAmbient = 2;
 
     [LibraryImport(Libraries.Husk, EntryPoint = "husk_spawn")]
     internal static unsafe partial int HuskSpawn(SpawnArgs* args, SpawnResult* result);

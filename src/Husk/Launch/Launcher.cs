@@ -39,7 +39,9 @@ internal static class Launcher
     {
         host ??= HostContext.Current();
         SubordinateIds? subIds = null;
-        if (spec.Namespaces.HasFlag(NamespaceKinds.User) && (host.IsRoot || spec.Identity.Mapping == IdMapping.SubordinateRange))
+        // Ranges matter only where a range is mapped: root's default, or --map-subids.
+        bool single = spec.Identity.Mapping is IdMapping.Single or IdMapping.External;
+        if (spec.Namespaces.HasFlag(NamespaceKinds.User) && !single && (host.IsRoot || spec.Identity.Mapping == IdMapping.SubordinateRange))
             subIds = SubordinateIds.Read(Environment.UserName, host.Uid);
         var plan = SpawnPlanner.Plan(spec, host, subIds);
         return Start(plan, host, hooks);
@@ -50,7 +52,8 @@ internal static class Launcher
         SafeFd? statusRead = null, statusWrite = null;
         if (plan.UsesInit)
             (statusRead, statusWrite) = Pipe();
-        var initFd = InitImage.Value;
+        // husk-init is needed only where the plan forks.
+        int initFd = plan.Ops.Any(o => o.Kind == OpKind.Fork) ? InitImage.Value.Fd : -1;
         var (channel, childEnd) = ChannelPair();
         using var native = new NativePlan(plan);
         if (statusWrite is not null)
@@ -67,7 +70,7 @@ internal static class Launcher
             Ops = (ulong)native.Ops,
             OpCount = (uint)native.Count,
             CgroupFd = hooks?.Cgroup?.Fd ?? -1,
-            InitFd = initFd.Fd,
+            InitFd = initFd,
             Flags = plan.HasMounts ? SpawnMounts : 0,
             HostMountNamespace = host.MountNamespace,
             Channel = childEnd.Fd,
@@ -94,7 +97,7 @@ internal static class Launcher
                     if (failed.Pid < 0)
                         throw CloneFailure((Errno)failed.Error, plan.CloneFlags);
                     pidfd = new SafePidfd(failed.Pidfd);
-                    throw new SandboxSetupException("husk: the sandbox process died before it started", Errno.ECHILD);
+                    throw new SandboxSetupException("husk: the sandbox process died before it started", Errno.ECHILD) { Stage = SandboxSetupStage.Start };
                 }
                 int pid = childPid.Value;
                 Outcome outcome;
@@ -106,7 +109,7 @@ internal static class Launcher
                     hooks?.BeforeRelease?.Invoke(pid);
                     byte go = 1;
                     if (Send(channel.Fd, &go, 1, 0x4000 /* MSG_NOSIGNAL */) != 1)
-                        throw new SandboxSetupException("husk: the sandbox died before it started", (Errno)Marshal.GetLastPInvokeError());
+                        throw new SandboxSetupException("husk: the sandbox died before it started", (Errno)Marshal.GetLastPInvokeError()) { Stage = SandboxSetupStage.Start };
                     outcome = ReadReports(channel.Fd, plan, hooks);
                 }
                 catch
@@ -162,13 +165,13 @@ internal static class Launcher
     /// <summary>The child's first message: its pid, in SCM_CREDENTIALS; null when the channel closed (clone failed).</summary>
     private static unsafe int? ReadHello(int channel)
     {
-        var msg = ReceiveOne(channel, out int? credPid, out int? passedFd);
+        var msg = ReceiveOne(channel, out int? credPid, out int? passedFd, out _);
         if (passedFd is not null)
             Close(passedFd.Value);
         if (msg is null)
             return null;
         if (msg.Value.Kind != ReportKind.Hello || credPid is null)
-            throw new SandboxSetupException("husk: the sandbox sent an unexpected first message", Errno.EINVAL);
+            throw new SandboxSetupException("husk: the sandbox sent an unexpected first message", Errno.EINVAL) { Stage = SandboxSetupStage.Start };
         return credPid;
     }
 
@@ -211,16 +214,21 @@ internal static class Launcher
     private const int SCM_CREDENTIALS = 2;
     private const int MSG_CMSG_CLOEXEC = 0x40000000;
 
-    /// <summary>One message from the child, with the pid and descriptor it carries; null at end of stream.</summary>
-    private static unsafe Report? ReceiveOne(int channel, out int? credPid, out int? passedFd)
+    /// <summary>
+    /// One message from the child, with the pid and descriptor it carries and any text after the
+    /// header (DETAIL reports); null at end of stream.
+    /// </summary>
+    private static unsafe Report? ReceiveOne(int channel, out int? credPid, out int? passedFd, out string? text)
     {
-        Report report;
+        const int BufferSize = 4096 + 64;
+        byte* buffer = stackalloc byte[BufferSize];
         byte* control = stackalloc byte[128];
         while (true)
         {
             credPid = null;
             passedFd = null;
-            var iov = new IoVec { Base = (nint)(&report), Length = (nuint)sizeof(Report) };
+            text = null;
+            var iov = new IoVec { Base = (nint)buffer, Length = BufferSize };
             var msg = new MsgHdr { Iov = (nint)(&iov), IovLength = 1, Control = (nint)control, ControlLength = 128 };
             nint n = RecvMsg(channel, &msg, MSG_CMSG_CLOEXEC);
             if (n < 0)
@@ -246,7 +254,15 @@ internal static class Launcher
                     passedFd = *(int*)(control + off + 16);
                 off += (len + 7) & ~(nuint)7;
             }
-            return report;
+            if (n < sizeof(Report))
+            {
+                if (passedFd is not null)
+                    Close(passedFd.Value);
+                continue;
+            }
+            if (n > sizeof(Report))
+                text = Encoding.UTF8.GetString(buffer + sizeof(Report), (int)n - sizeof(Report));
+            return *(Report*)buffer;
         }
     }
 
@@ -254,7 +270,9 @@ internal static class Launcher
     private static Outcome ReadReports(int channel, SpawnPlan plan, LaunchHooks? hooks)
     {
         var outcome = new Outcome();
-        while (ReceiveOne(channel, out int? credPid, out int? passedFd) is { } report)
+        string? detail = null;
+        int detailOp = -1;
+        while (ReceiveOne(channel, out int? credPid, out int? passedFd, out string? text) is { } report)
         {
             switch (report.Kind)
             {
@@ -268,8 +286,12 @@ internal static class Launcher
                 case ReportKind.Terminal when passedFd is not null:
                     outcome.Terminal = new SafeFd(passedFd.Value);
                     break;
+                case ReportKind.Detail:
+                    detail = text;
+                    detailOp = report.Op;
+                    break;
                 case ReportKind.Error:
-                    outcome.Error ??= Describe(plan, report);
+                    outcome.Error ??= Describe(plan, report, detailOp == report.Op ? detail : null);
                     break;
             }
             if (passedFd is not null && report.Kind is not (ReportKind.Listener or ReportKind.Terminal))
@@ -278,19 +300,19 @@ internal static class Launcher
         return outcome;
     }
 
-    private static SandboxSetupException Describe(SpawnPlan plan, Report report)
+    private static SandboxSetupException Describe(SpawnPlan plan, Report report, string? detail)
     {
         var errno = (Errno)report.Error;
         PlannedOp? op = report.Op >= 0 && report.Op < plan.Ops.Count ? plan.Ops[report.Op] : null;
         string? option = op?.OptionDescriptions is { } opts && report.Step == Step.Option && report.Value >= 0 && report.Value < opts.Length
             ? opts[report.Value]
             : null;
-        string message = FormatError(op, report.Step, errno, option);
-        return new SandboxSetupException(message, errno, op, report.Step, option);
+        string message = FormatError(op, report.Step, errno, option, detail);
+        return new SandboxSetupException(message, errno, op, report.Step, option) { Detail = detail };
     }
 
     /// <summary>The native CLI's one-line message for a failed op.</summary>
-    internal static string FormatError(PlannedOp? op, int step, Errno errno, string? option)
+    internal static string FormatError(PlannedOp? op, int step, Errno errno, string? option, string? detail = null)
     {
         string err = SyscallException.Describe(errno);
         if (op is null)
@@ -304,6 +326,7 @@ internal static class Launcher
             Step.Attributes => $"{what}: can't set mount flags: {err}",
             Step.Data => $"{what}: can't write the data: {err}",
             Step.Option => $"{what}: option {option}: {err}",
+            Step.Exists when detail is not null => $"{what}: a different symlink already exists there (to {detail})",
             Step.Exists => $"{what}: a different file already exists there",
             Step.Race => $"{what}: the mounted file is not the one the descriptor names (it was replaced)",
             Step.Namespace => $"{what}: refusing to mount outside a new mount namespace",
@@ -338,7 +361,7 @@ internal static class Launcher
             Errno.EINVAL when userns => "husk: this kernel does not support user namespaces (CONFIG_USER_NS): Husk needs them",
             _ => $"husk: creating the sandbox process failed: {SyscallException.Describe(errno)}",
         };
-        return new SandboxSetupException(msg, errno);
+        return new SandboxSetupException(msg, errno) { Stage = SandboxSetupStage.Clone };
     }
 
     /// <summary>Why unprivileged user namespaces are unavailable here, and the fix.</summary>
@@ -409,7 +432,7 @@ internal static class Launcher
             }
         }
         string hint = (Errno)err is Errno.EPERM or Errno.EACCES ? ": " + UserNamespaceHint() : "";
-        throw new SandboxSetupException($"husk: setting up the {name.Replace('_', ' ')} failed: {SyscallException.Describe((Errno)err)}{hint}", (Errno)err);
+        throw new SandboxSetupException($"husk: setting up the {name.Replace('_', ' ')} failed: {SyscallException.Describe((Errno)err)}{hint}", (Errno)err) { Stage = SandboxSetupStage.IdMapping };
     }
 
     private static void RunHelper(string tool, int pid, string map)
@@ -425,11 +448,11 @@ internal static class Launcher
         }
         catch (System.ComponentModel.Win32Exception e)
         {
-            throw new SandboxSetupException($"husk: --map-subids needs {tool} (Debian package uidmap): {e.Message}", Errno.ENOENT);
+            throw new SandboxSetupException($"husk: --map-subids needs {tool} (Debian package uidmap): {e.Message}", Errno.ENOENT) { Stage = SandboxSetupStage.IdMapping };
         }
         string stderr = proc.StandardError.ReadToEnd().Trim();
         proc.WaitForExit();
         if (proc.ExitCode != 0)
-            throw new SandboxSetupException($"husk: {tool} failed: {stderr}", Errno.EPERM);
+            throw new SandboxSetupException($"husk: {tool} failed: {stderr}", Errno.EPERM) { Stage = SandboxSetupStage.IdMapping };
     }
 }

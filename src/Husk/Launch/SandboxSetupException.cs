@@ -17,6 +17,9 @@ public sealed class SandboxSetupException : Exception
     /// <summary>The error the kernel returned.</summary>
     public Errno Errno { get; }
 
+    /// <summary>Which part of starting the sandbox failed.</summary>
+    public SandboxSetupStage Stage { get; init; } = SandboxSetupStage.Operation;
+
     /// <summary>The spec element the failing operation came from (a <see cref="MountOp"/>), if any.</summary>
     public object? Origin => Op?.Origin;
 
@@ -31,6 +34,22 @@ public sealed class SandboxSetupException : Exception
     /// <summary>For a mount, the option that was refused.</summary>
     public string? Option { get; }
 
+    /// <summary>What the native stage found in the way, when it says: for a symlink, the target of the different one already there.</summary>
+    public string? Detail { get; init; }
+
     /// <summary>What the operation was doing, e.g. "bind mount /etc on /etc".</summary>
     public string? Operation => Op?.Description;
+}
+
+/// <summary>The parts of starting a sandbox, in order; front doors word their errors by it.</summary>
+public enum SandboxSetupStage
+{
+    /// <summary>Creating the process and its namespaces (clone3).</summary>
+    Clone,
+    /// <summary>Writing the new user namespace's id maps.</summary>
+    IdMapping,
+    /// <summary>Releasing the child to run its operations.</summary>
+    Start,
+    /// <summary>One of the operations the child runs (the op and step say which).</summary>
+    Operation,
 }

@@ -93,6 +93,8 @@ internal static class SpawnPlanner
 
         var ops = new List<PlannedOp>();
         var idMaps = PlanIdMaps(spec, host, subIds, out uint? setUid, out uint? setGid);
+        foreach (int fd in spec.SupervisorFds.Distinct())
+            ops.Add(new PlannedOp(OpKind.Close, $"close the supervisor's fd {fd}") { Fd = fd });
         ops.Add(new PlannedOp(OpKind.WaitParent, "wait for the supervisor"));
 
         bool reportsPid = false;
@@ -274,7 +276,7 @@ internal static class SpawnPlanner
                     Inheritable = caps.Inheritable,
                     Ambient = caps.Ambient,
                     SecureBits = caps.LockSecureBits ? LockedSecureBits : 0,
-                    Flags = caps.LockSecureBits ? CapsSetSecureBits : 0,
+                    Flags = (caps.LockSecureBits ? CapsSetSecureBits : 0) | (caps.OnlyRaiseAmbient ? CapsOnlyRaiseAmbient : 0),
                 },
             });
         }
@@ -646,7 +648,7 @@ internal static class SpawnPlanner
                     opts.Add(("%workdir", work));
                 }
                 var extra = o.Options.Select(x => x.IndexOf('=') is int eq and >= 0 ? (x[..eq], x[(eq + 1)..]) : (x, "")).ToList();
-                if ((spec.Namespaces.HasFlag(NamespaceKinds.User) || spec.UserNamespaceFd is not null) && !extra.Contains(("userxattr", "")))
+                if ((o.UserXattr ?? (spec.Namespaces.HasFlag(NamespaceKinds.User) || spec.UserNamespaceFd is not null)) && !extra.Contains(("userxattr", "")))
                     opts.Add(("userxattr", ""));
                 // A "source=" option names the mount's source (shown in mountinfo) instead of "overlay".
                 if (extra.FindIndex(x => x.Item1 == "source") is int src and >= 0)
@@ -655,7 +657,8 @@ internal static class SpawnPlanner
                     extra.RemoveAt(src);
                 }
                 opts.AddRange(extra);
-                ops.Add(MountFs("overlay", dst, opts, 0, parentMode, $"mount overlay on {dst}", op));
+                var mount = MountFs("overlay", dst, opts, 0, parentMode, $"mount overlay on {dst}", op);
+                ops.Add(o.Optional ? mount.WithFlags(OpFlags.Try) : mount);
                 break;
             }
             default:

@@ -126,6 +126,7 @@ enum {
     HUSK_REPORT_LISTENER = 3, /* a seccomp listener fd travels with this message */
     HUSK_REPORT_TERMINAL = 4, /* the master of the sandbox's pseudo-terminal travels with this message */
     HUSK_REPORT_HELLO = 5,  /* first message: SCM_CREDENTIALS carry the cloned child's pid */
+    HUSK_REPORT_DETAIL = 6, /* text after the header explains the next error (e.g. an existing symlink's target) */
 };
 
 typedef struct husk_report {
@@ -159,6 +160,7 @@ typedef struct husk_caps {
 } husk_caps;
 
 #define HUSK_CAPS_SET_SECUREBITS 1
+#define HUSK_CAPS_ONLY_RAISE_AMBIENT 2 /* touch nothing else; skip ambient caps that cannot be raised */
 
 /* Steps inside one op, so an error names what failed. */
 enum {

@@ -68,7 +68,6 @@
 #endif
 
 #define HUSK_EXPORT __attribute__((visibility("default")))
-#define PATH_BUF 4096
 
 /* The init program, linked in by husk_init_blob.S. */
 extern const unsigned char husk_init_start[];
@@ -173,21 +172,58 @@ static _Noreturn void sys_exit(int code)
         syscall(SYS_exit_group, code);
 }
 
-/* ---- the child's state: static, because the child has its own copy ---- */
+/* ---- the child's state ----
+ *
+ * The child works in the supervisor's memory (CLONE_VM) until it execs, and several spawning
+ * threads may each have a child at work at once. So its state lives in the region husk_spawn maps
+ * for that spawn (which also holds the child's stacks), reached through a thread-local pointer:
+ * the child runs on its spawning thread's TLS, and that thread sleeps in clone3 until the child
+ * execs (CLONE_VFORK), as does a child that vforks the payload. The macros below keep the code
+ * reading like plain variables. */
+#define MAX_HELD_FDS 64
+#define PATH_BUF 4096
+struct child_state {
+    int channel_fd;            /* child end of the supervisor channel */
+    bool building;             /* between ROOT_BEGIN and ROOT_FINISH: /newroot and /oldroot exist */
+    int hostproc_fd;           /* the host's /proc, opened before the pivot */
+    int landlock_fd;
+    int pty_slave;             /* OPEN_PTY's slave, until it becomes the payload's stdio */
+    unsigned bindfile_counter;
+    int held_fds[MAX_HELD_FDS];
+    pid_t held_by[MAX_HELD_FDS]; /* memory is shared across CLONE_VM forks; fd tables are not */
+    int held_count;
+    int current_step;          /* errors inside an op carry their step, set just before the call */
+    bool checked_mntns;        /* the first mount op checked we are not in the host's namespace */
+    bool own_memory;           /* a copy of the supervisor's memory (not borrowed with CLONE_VM) */
+    char *fork_stack_base;     /* stacks for the children the plan forks, one per depth */
+    int fork_depth;
+    size_t error_detail_len;
+    char error_detail[PATH_BUF]; /* text that explains the error about to be reported */
+    char pid_entry[PATH_BUF];  /* exec: "NAME=<pid>" for SandboxSpec.PidVariable */
+};
 
-/* The child's state. With CLONE_VM the child works in the supervisor's memory, so this is reset
- * at the start of every child; husk_spawn runs one child chain at a time (spawn_lock). */
-static int channel_fd = -1;     /* child end of the supervisor channel */
-static bool building;           /* between ROOT_BEGIN and ROOT_FINISH: /newroot and /oldroot exist */
-static int hostproc_fd = -1;    /* the host's /proc, opened before the pivot */
-static int landlock_fd = -1;
+/* initial-exec: no __tls_get_addr (which could allocate) when the child reads it. */
+static __thread struct child_state *cs __attribute__((tls_model("initial-exec")));
+
+#define channel_fd (cs->channel_fd)
+#define building (cs->building)
+#define hostproc_fd (cs->hostproc_fd)
+#define landlock_fd (cs->landlock_fd)
+#define pty_slave (cs->pty_slave)
+#define bindfile_counter (cs->bindfile_counter)
+#define held_fds (cs->held_fds)
+#define held_by (cs->held_by)
+#define held_count (cs->held_count)
+#define current_step (cs->current_step)
+#define checked_mntns (cs->checked_mntns)
+#define own_memory (cs->own_memory)
+#define fork_stack_base (cs->fork_stack_base)
+#define fork_depth (cs->fork_depth)
+#define error_detail (cs->error_detail)
+#define error_detail_len (cs->error_detail_len)
+
 /* LANDLOCK_ACCESS_FS_EXECUTE | WRITE_FILE | READ_FILE | TRUNCATE | IOCTL_DEV */
 #define LANDLOCK_FILE_RIGHTS ((1ULL << 0) | (1ULL << 1) | (1ULL << 2) | (1ULL << 14) | (1ULL << 15))
-static int pty_slave = -1;      /* OPEN_PTY's slave, until it becomes the payload's stdio */
-#define MAX_LOCKS 64
-static int lock_fds[MAX_LOCKS]; /* LOCK_FILE's descriptors: husk-init keeps them, the payload not */
-static int lock_count;
-static unsigned bindfile_counter;
 
 static void report(int kind, int op, int step, int error, int64_t value)
 {
@@ -205,30 +241,53 @@ static void report(int kind, int op, int step, int error, int64_t value)
     }
 }
 
+/* Text that explains the error about to be reported (sent first, as a DETAIL report). */
+
+static void set_error_detail(const char *text, size_t len)
+{
+    if (len >= sizeof error_detail)
+        len = sizeof error_detail - 1;
+    memcpy(error_detail, text, len);
+    error_detail_len = len;
+}
+
+static void report_detail(int op)
+{
+    if (error_detail_len == 0 || channel_fd < 0)
+        return;
+    char buf[sizeof(husk_report) + PATH_BUF];
+    husk_report r;
+    memset(&r, 0, sizeof r);
+    r.kind = HUSK_REPORT_DETAIL;
+    r.op = op;
+    memcpy(buf, &r, sizeof r);
+    memcpy(buf + sizeof r, error_detail, error_detail_len);
+    ssize_t n;
+    do
+        n = send(channel_fd, buf, sizeof r + error_detail_len, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    error_detail_len = 0;
+}
+
 static _Noreturn void fail(int op, int step, int error)
 {
     report(HUSK_REPORT_ERROR, op, step, error, 0);
     sys_exit(127);
 }
 
-/* Errors inside an op carry their step in this global, set just before the call. */
-static int current_step;
-static bool checked_mntns;       /* the first mount op checked we are not in the host's namespace */
-static bool own_memory;          /* a copy of the supervisor's memory (not borrowed with CLONE_VM) */
-static char *fork_stack_base;    /* stacks for the children the plan forks, one per depth */
-static int fork_depth;
 
 #define CHILD_STACK_SIZE (256 * 1024)
 #define FORK_DEPTH 4 /* forks a plan may contain; slot 0 is the first child's own stack */
 
 static void reset_child_state(void)
 {
+    memset(cs, 0, sizeof *cs);
     channel_fd = -1;
     building = false;
     hostproc_fd = -1;
     landlock_fd = -1;
     pty_slave = -1;
-    lock_count = 0;
+    held_count = 0;
     bindfile_counter = 0;
     current_step = 0;
     checked_mntns = false;
@@ -652,6 +711,9 @@ static int op_mount(const husk_op *op, int *option_index)
         if (apply_fs_option(fsfd, key, value) < 0) {
             int e = errno;
             close(fsfd);
+            /* TRY: a layer that vanished since the plan was made skips the mount. */
+            if ((op->flags & HUSK_F_TRY) && e == ENOENT && key[0] == '@')
+                return 0;
             errno = e;
             return -1;
         }
@@ -756,6 +818,8 @@ static int op_symlink(const husk_op *op)
             existing[n] = 0;
             if (strcmp(existing, target) == 0)
                 r = 0;
+            else
+                set_error_detail(existing, (size_t)n);
         }
         if (r < 0) {
             current_step = HUSK_STEP_EXISTS;
@@ -905,12 +969,28 @@ static int op_remount_ro(const husk_op *op)
 static int op_write_proc(const husk_op *op)
 {
     const char *path = (const char *)(uintptr_t)op->s1;
+    /* Our own /proc files belong to root while we are not dumpable, and a nested user namespace
+     * (--disable-userns) maps nobody to root: be dumpable just for the open. No sandboxed code
+     * runs yet, and the write itself is checked against the opener's credentials. (Borrowed
+     * memory is never made non-dumpable: dumpability belongs to the supervisor's memory.) */
+    bool own = own_memory && strncmp(path, "self/", 5) == 0;
+    if (own)
+        CHECK(prctl(PR_SET_DUMPABLE, 1, 0, 0, 0));
     int fd = hostproc_fd >= 0 ? openat(hostproc_fd, path, O_WRONLY | O_CLOEXEC) : -1;
     if (hostproc_fd < 0) {
         char full[PATH_BUF] = "/proc/";
         if (str_copy(full + 6, sizeof full - 6, path) == (size_t)-1)
             return -1;
         fd = open(full, O_WRONLY | O_CLOEXEC);
+    }
+    if (own) {
+        int e = errno;
+        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+            if (fd >= 0)
+                close(fd);
+            return -1;
+        }
+        errno = e;
     }
     CHECK(fd);
     current_step = HUSK_STEP_DATA;
@@ -923,9 +1003,32 @@ static int op_write_proc(const husk_op *op)
     return r;
 }
 
+/* True when /proc/self/setgroups says "deny". */
+static bool setgroups_denied(void)
+{
+    int fd = hostproc_fd >= 0 ? openat(hostproc_fd, "self/setgroups", O_RDONLY | O_CLOEXEC)
+                              : open("/proc/self/setgroups", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    char buf[8];
+    ssize_t n = read(fd, buf, sizeof buf);
+    close(fd);
+    return n >= 4 && memcmp(buf, "deny", 4) == 0;
+}
+
 static int op_caps(const husk_op *op)
 {
     const husk_caps *caps = (const husk_caps *)(uintptr_t)op->p1;
+    if (caps->flags & HUSK_CAPS_ONLY_RAISE_AMBIENT) {
+        for (int cap = 0; cap < 64; cap++) {
+            if (!(caps->ambient & (1ULL << cap)))
+                continue;
+            /* EPERM: not permitted and inheritable; EINVAL: unknown to this kernel. */
+            if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0 && errno != EPERM && errno != EINVAL)
+                return -1;
+        }
+        return 0;
+    }
     if (caps->flags & HUSK_CAPS_SET_SECUREBITS)
         CHECK(prctl(PR_SET_SECUREBITS, caps->securebits, 0, 0, 0));
     for (int cap = 0; cap < 64; cap++) {
@@ -969,8 +1072,15 @@ static int op_loopback_up(void)
     return r;
 }
 
+/* Lock files stay open where they were opened (close-on-exec, so the payload drops them at its
+ * exec); husk-init keeps them. Fixed numbers could exceed RLIMIT_NOFILE or clobber the caller's. */
+
 static int op_lock_file(const husk_op *op)
 {
+    if (held_count >= MAX_HELD_FDS) {
+        errno = EMFILE;
+        return -1;
+    }
     int fd = resolve(HUSK_S2_ROOT(op->flags), (const char *)(uintptr_t)op->s2, O_RDONLY, 0, false);
     CHECK(fd);
     struct flock l;
@@ -988,12 +1098,9 @@ static int op_lock_file(const husk_op *op)
         errno = e;
         return -1;
     }
-    if (lock_count >= MAX_LOCKS) {
-        close(fd);
-        errno = EMFILE;
-        return -1;
-    }
-    lock_fds[lock_count++] = fd;
+    held_fds[held_count] = fd;
+    held_by[held_count] = getpid();
+    held_count++;
     return 0;
 }
 
@@ -1056,7 +1163,20 @@ static int op_seccomp(const husk_op *op)
     struct sock_fprog prog;
     prog.len = (unsigned short)op->c;
     prog.filter = (struct sock_filter *)(uintptr_t)op->p1;
-    int r = sys_seccomp(SECCOMP_SET_MODE_FILTER, (unsigned)op->a, &prog);
+    int r;
+    if (op->a == 0) {
+        /* Stacked filters: an earlier one need only allow prctl (bubblewrap's documented rule),
+         * so try that first; seccomp(2) next, for a filter that allows only it. */
+        r = prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
+        if (r < 0) {
+            int e = errno;
+            r = sys_seccomp(SECCOMP_SET_MODE_FILTER, 0, &prog);
+            if (r < 0)
+                errno = e;
+        }
+    } else {
+        r = sys_seccomp(SECCOMP_SET_MODE_FILTER, (unsigned)op->a, &prog);
+    }
     CHECK(r);
     if ((op->a & SECCOMP_FILTER_FLAG_NEW_LISTENER) && r > 0) {
         int e = send_fd(r, HUSK_REPORT_LISTENER);
@@ -1072,15 +1192,14 @@ static int op_exec(const husk_op *op)
     const char *file = (const char *)(uintptr_t)op->s1;
     char *const *argv = (char *const *)(uintptr_t)op->p1;
     char *const *envp = (char *const *)(uintptr_t)op->p2;
-    static char pid_entry[PATH_BUF];
     if ((op->flags & HUSK_F_ENV_PID) && op->c != 0) {
         /* "NAME=" becomes "NAME=<our pid>": only this process knows its pid as the payload sees it. */
         char **slot = (char **)(uintptr_t)op->c;
-        size_t n = str_copy(pid_entry, sizeof pid_entry - 24, *slot);
+        size_t n = str_copy(cs->pid_entry, sizeof cs->pid_entry - 24, *slot);
         if (n == (size_t)-1)
             return -1;
-        fmt_int(pid_entry + n, 24, (long)getpid());
-        *slot = pid_entry;
+        fmt_int(cs->pid_entry + n, 24, (long)getpid());
+        *slot = cs->pid_entry;
     }
     if (!(op->flags & HUSK_F_SEARCH_PATH) || strchr(file, '/') != NULL) {
         execve(file, argv, envp);
@@ -1139,8 +1258,9 @@ static _Noreturn void become_init(const husk_op *op, int index, pid_t child, int
     sys_close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
     for (uint64_t i = 0; i < op->a; i++)
         fcntl(keep[i], F_SETFD, 0);
-    for (int i = 0; i < lock_count; i++)
-        fcntl(lock_fds[i], F_SETFD, 0);
+    for (int i = 0; i < held_count; i++)
+        if (held_by[i] == getpid())
+            fcntl(held_fds[i], F_SETFD, 0);
     if (status_fd >= 0)
         fcntl(status_fd, F_SETFD, 0);
     /* husk-init needs no privilege: with no capabilities and an execute-only image, it
@@ -1184,8 +1304,8 @@ static int fork_child(void *p)
     if ((ctx->op->flags & HUSK_F_REPORT_PID) && send_own_pid_kind(HUSK_REPORT_PID, ctx->index) < 0)
         fail(ctx->index, HUSK_STEP_NONE, errno);
     /* The locks are husk-init's to hold; the payload does not get them. */
-    for (int i = 0; i < lock_count; i++)
-        close(lock_fds[i]);
+    for (int i = 0; i < held_count; i++)
+        close(held_fds[i]);
     run_ops(ctx->args, (uint32_t)ctx->index + 1);
 }
 
@@ -1331,8 +1451,10 @@ static int run_op(const husk_op *op, int index, const husk_spawn_args *args, int
          * would belong to the host's root, which ids in a subordinate range cannot write. */
         int dumpable = own_memory ? 0 : prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
         CHECK(prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0));
-        if (op->flags & HUSK_F_SETGROUPS)
-            CHECK(syscall(SYS_setgroups, 0, NULL));
+        /* Where setgroups is denied (a joined namespace mapped without helpers) nobody can change
+         * the groups, so there is nothing to clear. */
+        if ((op->flags & HUSK_F_SETGROUPS) && syscall(SYS_setgroups, 0, NULL) < 0 && !(errno == EPERM && setgroups_denied()))
+            return -1;
         CHECK(syscall(SYS_setresgid, (gid_t)op->b, (gid_t)op->b, (gid_t)op->b));
         CHECK(syscall(SYS_setresuid, (uid_t)op->a, (uid_t)op->a, (uid_t)op->a));
         if (dumpable > 0)
@@ -1484,7 +1606,10 @@ static _Noreturn void child_main(const husk_spawn_args *args, char *stacks, pid_
      * ids are mapped: until then the supervisor needs its /proc files, see WAIT_PARENT). Borrowed
      * memory (CLONE_VM) is the supervisor's own, not a copy, and dumpability belongs to the
      * memory: setting it here would change the supervisor. No sandboxed code runs before exec. */
-    if (own_memory && (args->op_count == 0 || ops[0].kind != HUSK_OP_WAIT_PARENT))
+    uint32_t first = 0;
+    while (first < args->op_count && ops[first].kind == HUSK_OP_CLOSE)
+        first++; /* the supervisor's own descriptors go first (SandboxSpec.SupervisorFds) */
+    if (own_memory && (first == args->op_count || ops[first].kind != HUSK_OP_WAIT_PARENT))
         prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if (!(args->clone_flags & CLONE_NEWPID) && getppid() != supervisor)
@@ -1515,6 +1640,7 @@ static _Noreturn void run_ops(const husk_spawn_args *args, uint32_t start)
         int option_index = 0;
         if (run_op(op, (int)i, args, &option_index) < 0) {
             int e = errno;
+            report_detail((int)i);
             report(HUSK_REPORT_ERROR, (int)i, current_step, e, option_index);
             sys_exit(127);
         }
@@ -1579,26 +1705,27 @@ static int spawn_child(void *p)
     child_main(ctx->args, ctx->stacks, ctx->supervisor, false);
 }
 
-/* One child chain at a time works in our memory. */
-static pthread_mutex_t spawn_lock = PTHREAD_MUTEX_INITIALIZER;
 
 HUSK_EXPORT int32_t husk_spawn(const husk_spawn_args *args, husk_spawn_result *result)
 {
     memset(result, 0, sizeof *result);
     result->pid = -1;
     result->pidfd = -1;
-    size_t region = (size_t)(FORK_DEPTH + 1) * CHILD_STACK_SIZE;
-    char *stacks = mmap(NULL, region, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
-    if (stacks == MAP_FAILED) {
+    /* One region per spawn: the child's state, then a stack per fork depth. */
+    size_t state_size = (sizeof(struct child_state) + 4095) & ~(size_t)4095;
+    size_t region = state_size + (size_t)(FORK_DEPTH + 1) * CHILD_STACK_SIZE;
+    char *base = mmap(NULL, region, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED) {
         result->error = errno;
         return -1;
     }
+    cs = (struct child_state *)base; /* this thread's TLS is the child's until it execs */
+    char *stacks = base + state_size;
     struct spawn_ctx ctx = { args, stacks, getpid() };
     /* The runtime's signal handlers must never run in the child: block everything across the
      * clone; the child resets dispositions before unblocking. */
     sigset_t all, old;
     sigfillset(&all);
-    pthread_mutex_lock(&spawn_lock);
     pthread_sigmask(SIG_SETMASK, &all, &old);
 
     int pidfd = -1;
@@ -1631,8 +1758,8 @@ HUSK_EXPORT int32_t husk_spawn(const husk_spawn_args *args, husk_spawn_result *r
     }
     int e = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_mutex_unlock(&spawn_lock);
-    munmap(stacks, region);
+    cs = NULL;
+    munmap(base, region);
     if (pid < 0) {
         result->error = e;
         return -1;

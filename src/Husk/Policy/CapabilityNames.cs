@@ -1,4 +1,3 @@
-using System.Collections.Frozen;
 using System.Globalization;
 
 namespace Husk.Policy;
@@ -16,9 +15,6 @@ public static class CapabilityNames
         "checkpoint_restore",
     ];
 
-    private static readonly FrozenDictionary<string, int> ByName =
-        Names.Select((n, i) => (n, i)).ToFrozenDictionary(p => p.n, p => p.i, StringComparer.OrdinalIgnoreCase);
-
     /// <summary>The highest capability the running kernel knows (/proc/sys/kernel/cap_last_cap).</summary>
     public static int LastCapability { get; } = ReadLastCap();
 
@@ -29,9 +25,21 @@ public static class CapabilityNames
     public static bool TryParse(string name, out int cap)
     {
         string n = name.StartsWith("cap_", StringComparison.OrdinalIgnoreCase) ? name[4..] : name;
-        if (ByName.TryGetValue(n, out cap))
+        if (TryFind(n, out cap))
             return true;
         return int.TryParse(n, NumberStyles.None, CultureInfo.InvariantCulture, out cap) && cap <= LastCapability;
+    }
+
+    /// <summary>A bare name ("sys_admin", any case, no CAP_ prefix) to its number.</summary>
+    public static bool TryFind(ReadOnlySpan<char> bareName, out int cap)
+    {
+        for (cap = 0; cap < Names.Length; cap++)
+        {
+            if (bareName.Equals(Names[cap], StringComparison.OrdinalIgnoreCase))
+                return true;
+        }
+        cap = -1;
+        return false;
     }
 
     /// <summary>The canonical name, "CAP_SYS_ADMIN".</summary>

@@ -122,7 +122,8 @@ public sealed record LandlockPolicy
     /// Rules that mirror a mount plan: everything readable and executable, full access where a
     /// mount is writable (binds, tmpfs, overlays with an upper layer), nothing more. With
     /// <paramref name="writableExecutes"/> false (W^X), only read-only mounts execute: as rights
-    /// add up along a path, the root then gets reading only and each read-only mount its own rule.
+    /// add up along a path, the root then gets reading only and each read-only mount its own rule;
+    /// writable overlays (husk run's view of the host) count as read-only there.
     /// </summary>
     public static ImmutableArray<LandlockPathRule> MirrorMounts(IEnumerable<MountOp> mounts, bool writableExecutes = true)
     {
@@ -147,6 +148,11 @@ public sealed record LandlockPolicy
         {
             switch (op)
             {
+                case OverlayMount { Kind: not OverlayKind.ReadOnly } when !writableExecutes:
+                    // An overlay of the host's programs can be executable or writable, not both:
+                    // under W^X the host's view is executed and read, and writes go to tmpfs and binds.
+                    ReadOnly(op);
+                    break;
                 case BindMount { ReadOnly: false } or BindFdMount { ReadOnly: false } or TmpfsMount or MqueueMount
                     or FilesystemMount { ReadOnly: false } or OverlayMount { Kind: not OverlayKind.ReadOnly }:
                     Grant(op, op.Destination, write);

@@ -45,6 +45,12 @@ public sealed record CapabilitySet
     public ulong Ambient { get; init; }
     /// <summary>Lock the securebits so root inside gains nothing by exec (no-root, no setuid fixup).</summary>
     public bool LockSecureBits { get; init; }
+    /// <summary>
+    /// Leave the bounding, permitted, effective and inheritable sets (and securebits) as they are and
+    /// only raise each <see cref="Ambient"/> capability the process can (one that is not both permitted
+    /// and inheritable is skipped). bubblewrap does this for root.
+    /// </summary>
+    public bool OnlyRaiseAmbient { get; init; }
 
     /// <summary>No capabilities at all, secure bits locked: the native CLI's default.</summary>
     public static CapabilitySet None { get; } = new() { LockSecureBits = true };

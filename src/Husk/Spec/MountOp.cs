@@ -170,8 +170,15 @@ public sealed record OverlayMount(string Destination, ImmutableArray<string> Low
     /// <summary>Where <see cref="Upper"/> and <see cref="Work"/> are looked up: the host, or the sandbox's root as built so far.</summary>
     public SourceRoot UpperRoot { get; init; } = SourceRoot.Host;
     /// <summary>
+    /// Skip the mount (leaving an empty directory) when a host layer no longer exists, instead of
+    /// failing: the overlay planner's directories can vanish between planning and mounting.
+    /// </summary>
+    public bool Optional { get; init; }
+    /// <summary>
     /// Further overlayfs options ("index=off", "metacopy=off", "userxattr"), applied after the
     /// layers; "source=NAME" names the mount's source instead of "overlay".
     /// </summary>
     public ImmutableArray<string> Options { get; init; } = [];
+    /// <summary>Keep overlayfs's own metadata in user.* extended attributes (userxattr); null: only in a user namespace, where trusted.* is out of reach.</summary>
+    public bool? UserXattr { get; init; }
 }

@@ -83,6 +83,11 @@ public sealed record SandboxSpec
     public bool InheritFds { get; init; }
     /// <summary>Descriptors given to the payload under a number.</summary>
     public ImmutableArray<FdMapping> Fds { get; init; } = [];
+    /// <summary>
+    /// Descriptors only the supervisor uses (status and info pipes): the sandbox closes its copies the
+    /// moment it starts, before waiting for its ids, so a reader waiting for end of file is not held up.
+    /// </summary>
+    public ImmutableArray<int> SupervisorFds { get; init; } = [];
     /// <summary>Kept open by the sandbox's init while it runs (bwrap's --sync-fd).</summary>
     public int? SyncFd { get; init; }
     /// <summary>Block before exec until this descriptor is readable (bwrap's --block-fd).</summary>

@@ -1,0 +1,396 @@
+using System.Globalization;
+using System.Text.Json;
+
+namespace Husk.FileSystem;
+
+/// <summary>
+/// A sandbox root on disk: <c>upperdir/&lt;absolute path&gt;</c> holds the sandbox's writes,
+/// <c>workdir/</c> overlayfs's work directories (try's layout), and <c>husk.json</c> when the first
+/// session began (the baseline for conflicts) and what overlays it. Running again with the same
+/// root resumes on top of it.
+/// </summary>
+public sealed class SandboxRoot
+{
+    private SandboxRoot(string path, DateTimeOffset since)
+    {
+        Path = path;
+        Since = since;
+    }
+
+    /// <summary>The root directory.</summary>
+    public string Path { get; }
+
+    /// <summary>The sandbox's writes, at their absolute paths.</summary>
+    public string UpperDir => System.IO.Path.Join(Path, "upperdir");
+
+    /// <summary>Overlayfs's work directories.</summary>
+    public string WorkDir => System.IO.Path.Join(Path, "workdir");
+
+    /// <summary>When the first session on this root began: host changes after it are conflicts.</summary>
+    public DateTimeOffset Since { get; }
+
+    private string MetadataPath => System.IO.Path.Join(Path, "husk.json");
+
+    /// <summary>A new root's default place: the user's runtime directory, else /var/tmp (never /tmp, which sandboxes replace).</summary>
+    public static string DefaultLocation(string id)
+    {
+        string? runtime = Environment.GetEnvironmentVariable("XDG_RUNTIME_DIR");
+        string parent = runtime is { Length: > 0 } && Directory.Exists(runtime)
+            ? System.IO.Path.Join(runtime, "husk", "roots")
+            : $"/var/tmp/husk-{Interop.Interop.GetUid()}/roots";
+        return System.IO.Path.Join(parent, id);
+    }
+
+    /// <summary>Opens a root, creating it (private to the caller) when it does not exist yet.</summary>
+    public static SandboxRoot CreateOrOpen(string path)
+    {
+        path = System.IO.Path.GetFullPath(path);
+        var mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+        if (Open(path) is { } existing)
+            return existing;
+        string? parent = System.IO.Path.GetDirectoryName(path);
+        if (parent is not null && !Directory.Exists(parent))
+            Directory.CreateDirectory(parent, mode);
+        Directory.CreateDirectory(path, mode);
+        if (Directory.EnumerateFileSystemEntries(path).Any(e => System.IO.Path.GetFileName(e) is not ("upperdir" or "workdir" or "temproot")))
+            throw new IOException($"{path} is not empty and not a sandbox root: choose an empty or new directory");
+        Directory.CreateDirectory(System.IO.Path.Join(path, "upperdir"));
+        Directory.CreateDirectory(System.IO.Path.Join(path, "workdir"));
+        var root = new SandboxRoot(path, DateTimeOffset.UtcNow);
+        root.Save();
+        return root;
+    }
+
+    /// <summary>Opens an existing root; null when <paramref name="path"/> is not one.</summary>
+    public static SandboxRoot? Open(string path)
+    {
+        path = System.IO.Path.GetFullPath(path);
+        if (!Directory.Exists(System.IO.Path.Join(path, "upperdir")))
+            return null;
+        var since = File.GetCreationTimeUtc(System.IO.Path.Join(path, "upperdir"));
+        string meta = System.IO.Path.Join(path, "husk.json");
+        if (File.Exists(meta))
+        {
+            try
+            {
+                using var doc = JsonDocument.Parse(File.ReadAllBytes(meta));
+                if (doc.RootElement.TryGetProperty("since", out var s))
+                    return new SandboxRoot(path, DateTimeOffset.Parse(s.GetString()!, CultureInfo.InvariantCulture));
+            }
+            catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException)
+            {
+            }
+        }
+        // A root made by try (or an older Husk): its upperdir's age is the best baseline there is.
+        return new SandboxRoot(path, new DateTimeOffset(DateTime.SpecifyKind(since, DateTimeKind.Utc)));
+    }
+
+    private void Save()
+    {
+        using var stream = new FileStream(MetadataPath, FileMode.Create, FileAccess.Write);
+        using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
+        w.WriteStartObject();
+        w.WriteNumber("version", 1);
+        w.WriteString("since", Since.ToString("O", CultureInfo.InvariantCulture));
+        w.WriteEndObject();
+    }
+
+    /// <summary>
+    /// Creates the upper and work directories of the layers. An upper's own attributes are what
+    /// the sandbox sees for the overlaid directory, and it is owned by the caller, not by the host
+    /// directory's owner; so that the sandbox may not write where the caller may not (/usr), its
+    /// owner bits are the caller's access to the host directory.
+    /// </summary>
+    /// <param name="layers">The plan's layers.</param>
+    /// <param name="owner">Root's sandboxes: the subordinate ids that get the layer.</param>
+    /// <param name="hostModes">Give the host's modes as they are (try's view: the caller may write everywhere).</param>
+    public void PrepareLayers(IEnumerable<OverlayLayer> layers, (uint Uid, uint Gid)? owner = null, bool hostModes = false)
+    {
+        var prepared = Prepared();
+        foreach (var layer in layers)
+        {
+            bool fresh = !prepared.ContainsKey(layer.Directory);
+            // The directories on the way to a layer are in the change set's view too: they get the
+            // host's modes and times, or they would read as metadata changes (and a commit would
+            // chmod the host's /tmp or home directory).
+            CreateLikeHost(layer.Directory);
+            foreach (string dir in new[] { layer.Upper, layer.Work })
+            {
+                if (!Directory.Exists(dir))
+                    Directory.CreateDirectory(dir);
+            }
+            int mode = owner is null && !hostModes ? CallerView(layer.Directory, layer.Mode) : layer.Mode & 0xFFF;
+            File.SetUnixFileMode(layer.Upper, (UnixFileMode)mode);
+            if (fresh && Interop.Interop.TryStat(layer.Directory, out var st) == 0)
+                Utime(layer.Upper, st);
+            prepared[layer.Directory] = mode;
+        }
+        SavePrepared(prepared);
+        if (owner is { } o)
+        {
+            Chown(Path, o.Uid, o.Gid);
+            // The sandbox's ids must be able to reach the root through its private parents
+            // (search only: they cannot list them).
+            for (string? dir = System.IO.Path.GetDirectoryName(Path); dir is not null && dir != "/"; dir = System.IO.Path.GetDirectoryName(dir))
+            {
+                if (Interop.Interop.TryStat(dir, out var st) != 0)
+                    break;
+                if ((st.Mode & 0x1) == 0)
+                    File.SetUnixFileMode(dir, (UnixFileMode)((st.Mode & 0xFFF) | 0x49)); // +x for all
+            }
+        }
+    }
+
+    /// <summary>
+    /// Creates, in the layer, the directories on the way to <paramref name="paths"/> (the working
+    /// directory, the home directory). Overlayfs must copy a directory up before writing below it,
+    /// and copying up keeps the owner, which an unprivileged user namespace cannot do for root's
+    /// directories (EOVERFLOW): /home is root's, /home/me is not. Present in the layer already, they
+    /// need no copy-up; they merge with the host's and are not changes. Their modes follow
+    /// <see cref="CallerView"/> unless <paramref name="hostModes"/>.
+    /// </summary>
+    public void PrepareAncestors(IEnumerable<OverlayLayer> layers, IEnumerable<string> paths, bool hostModes = false)
+    {
+        var list = layers.ToList();
+        var prepared = Prepared();
+        // A prepared directory may be closed to the caller (r-x): modes and times are set once everything exists.
+        var finish = new Dictionary<string, (string Host, int Mode)>(StringComparer.Ordinal);
+        foreach (string target in paths)
+        {
+            var layer = list.Where(l => HostMounts.IsUnder(target, l.Directory)).MaxBy(l => l.Directory.Length);
+            if (layer is null)
+                continue;
+            string dir = layer.Directory;
+            foreach (string part in target[dir.TrimEnd('/').Length..].Split('/', StringSplitOptions.RemoveEmptyEntries))
+            {
+                string parentDir = dir;
+                dir = dir.TrimEnd('/') + "/" + part;
+                if (Interop.Interop.TryStat(dir, out var st, followSymlinks: false) != 0 || (st.Mode & Interop.Interop.S_IFMT) != Interop.Interop.S_IFDIR)
+                    break;
+                string upper = System.IO.Path.Join(UpperDir, dir);
+                if (Directory.Exists(upper))
+                    continue;
+                string parent = System.IO.Path.GetDirectoryName(upper)!;
+                if (Interop.Interop.TryStat(parent, out var ps) == 0 && !finish.ContainsKey(parent))
+                {
+                    finish[parent] = (parentDir, ps.Mode & 0xFFF);
+                    File.SetUnixFileMode(parent, (UnixFileMode)((ps.Mode & 0xFFF) | 0x1C0));
+                }
+                Directory.CreateDirectory(upper);
+                int mode = hostModes ? st.Mode & 0xFFF : CallerView(dir, st.Mode & 0xFFF);
+                finish[upper] = (dir, mode);
+                prepared[dir] = mode;
+            }
+        }
+        foreach (var (upper, (host, mode)) in finish)
+        {
+            File.SetUnixFileMode(upper, (UnixFileMode)mode);
+            if (Interop.Interop.TryStat(host, out var st) == 0)
+                Utime(upper, st);
+        }
+        SavePrepared(prepared);
+    }
+
+    /// <summary>
+    /// The mode a directory Husk creates in the layer gets: the host's, with the owner's write bit
+    /// (the caller owns it in the layer) set as the caller may write the host directory or not. Root's
+    /// payload runs as root inside and keeps the host's mode. Read and search stay the host owner's:
+    /// the overlay checks the host directory with the mounter's rights anyway, and tools that walk
+    /// the layer must get in.
+    /// </summary>
+    internal static int CallerView(string hostDir, int hostMode)
+    {
+        if (Interop.Interop.GetEuid() == 0)
+            return hostMode & 0xFFF;
+        bool writable = Interop.Interop.Access(hostDir, 2) == 0; // W_OK
+        return writable ? (hostMode & 0xFFF) | 0x80 : hostMode & 0xF7F;
+    }
+
+    private string PreparedPath => System.IO.Path.Join(Path, "prepared.tsv");
+
+    /// <summary>
+    /// The directories Husk created in the layer (overlay roots, ancestors) with the mode it gave
+    /// them: that mode is not a change the sandbox made.
+    /// </summary>
+    public Dictionary<string, int> Prepared()
+    {
+        var map = new Dictionary<string, int>(StringComparer.Ordinal);
+        if (!File.Exists(PreparedPath))
+            return map;
+        foreach (string line in File.ReadLines(PreparedPath))
+        {
+            int tab = line.IndexOf('\t');
+            if (tab > 0 && int.TryParse(line.AsSpan(0, tab), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out int mode))
+                map[Unescape(line[(tab + 1)..])] = mode;
+        }
+        return map;
+    }
+
+    /// <summary>Takes over what another root prepared (its layer was copied into this one).</summary>
+    public void AdoptPrepared(SandboxRoot other)
+    {
+        var prepared = Prepared();
+        foreach (var (path, mode) in other.Prepared())
+            prepared.TryAdd(path, mode);
+        SavePrepared(prepared);
+    }
+
+    private void SavePrepared(Dictionary<string, int> prepared)
+    {
+        var sb = new System.Text.StringBuilder();
+        foreach (var (path, mode) in prepared.OrderBy(p => p.Key, StringComparer.Ordinal))
+            sb.Append(mode.ToString("x", CultureInfo.InvariantCulture)).Append('\t').Append(Escape(path)).Append('\n');
+        File.WriteAllText(PreparedPath, sb.ToString());
+    }
+
+    /// <summary>
+    /// After a run: removes the upper directories of layers that stayed empty and mean nothing (not
+    /// opaque, still the mode they were prepared with), so that a host directory removed meanwhile (a build's temporary
+    /// directory in /tmp) does not come back as a new one at commit.
+    /// </summary>
+    public void PruneLayers(IEnumerable<OverlayLayer> layers)
+    {
+        var prepared = Prepared();
+        foreach (var layer in layers)
+        {
+            try
+            {
+                if (!Directory.Exists(layer.Upper) || Directory.EnumerateFileSystemEntries(layer.Upper).Any())
+                    continue;
+                if (Interop.Interop.ListXattrs(layer.Upper).Any(x => x.EndsWith(".opaque", StringComparison.Ordinal)))
+                    continue;
+                // Still the mode it was given at the start: the payload did not chmod it
+                // (the host's may have changed meanwhile, which is not the sandbox's change).
+                int given = prepared.TryGetValue(layer.Directory, out int m) ? m : layer.Mode & 0xFFF;
+                if (Interop.Interop.TryStat(layer.Upper, out var up) == 0 && (up.Mode & 0xFFF) != given)
+                    continue;
+                Directory.Delete(layer.Upper);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+            }
+        }
+    }
+
+    /// <summary>Creates UpperDir/&lt;ancestors of hostDir&gt; that are missing, each with its host directory's mode and times.</summary>
+    private void CreateLikeHost(string hostDir)
+    {
+        string dir = "";
+        foreach (string part in hostDir.Split('/', StringSplitOptions.RemoveEmptyEntries).SkipLast(1))
+        {
+            dir += "/" + part;
+            string upper = System.IO.Path.Join(UpperDir, dir);
+            if (Directory.Exists(upper))
+                continue;
+            Directory.CreateDirectory(upper);
+            if (Interop.Interop.TryStat(dir, out var st) == 0)
+            {
+                File.SetUnixFileMode(upper, (UnixFileMode)(st.Mode & 0xFFF));
+                Utime(upper, st);
+            }
+        }
+    }
+
+    /// <summary>The host directory's times, so the prepared directory is not a metadata change.</summary>
+    private static unsafe void Utime(string path, Interop.Interop.Statx st)
+    {
+        Interop.Interop.TimeSpec* times = stackalloc Interop.Interop.TimeSpec[2];
+        times[0] = new Interop.Interop.TimeSpec { Seconds = st.AtimeSec, Nanoseconds = st.AtimeNsec };
+        times[1] = new Interop.Interop.TimeSpec { Seconds = st.MtimeSec, Nanoseconds = st.MtimeNsec };
+        Interop.Interop.Utimensat(Interop.Interop.AT_FDCWD, path, times, 0);
+    }
+
+    /// <summary>Gives the whole tree to the sandbox's mapped ids (root's sandboxes run as a subordinate id).</summary>
+    private static void Chown(string path, uint uid, uint gid)
+    {
+        Lchown(path, uid, gid);
+        foreach (string entry in Directory.EnumerateFileSystemEntries(path, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 }))
+            Lchown(entry, uid, gid);
+    }
+
+    private static void Lchown(string path, uint uid, uint gid) => Interop.Interop.Lchown(path, uid, gid);
+
+    private string ManifestPath => System.IO.Path.Join(Path, "manifest.tsv");
+
+    /// <summary>
+    /// Records the content hash of every regular file under <paramref name="dirs"/> (mbox's -m),
+    /// so that a host file changed during the session is a conflict even when its ctime says
+    /// otherwise. Bounded: at most <paramref name="maxFiles"/> files.
+    /// </summary>
+    public int HashOriginals(IEnumerable<string> dirs, int maxFiles = 50_000)
+    {
+        var sb = new System.Text.StringBuilder();
+        int count = 0;
+        foreach (string dir in dirs)
+        {
+            var options = new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true, AttributesToSkip = FileAttributes.ReparsePoint };
+            foreach (string file in Directory.EnumerateFiles(dir, "*", options))
+            {
+                if (count >= maxFiles || file.StartsWith(Path + "/", StringComparison.Ordinal))
+                    continue;
+                if (HashOf(file) is not { } hash)
+                    continue;
+                sb.Append(Escape(file)).Append('\t').Append(hash).Append('\n');
+                count++;
+            }
+        }
+        File.WriteAllText(ManifestPath, sb.ToString());
+        return count;
+    }
+
+    private static string Escape(string path) => path.Replace("\\", "\\\\").Replace("\t", "\\t").Replace("\n", "\\n");
+
+    private static string Unescape(string path) =>
+        System.Text.RegularExpressions.Regex.Replace(path, @"\\(.)", m => m.Groups[1].Value switch { "t" => "\t", "n" => "\n", var x => x });
+
+    internal static string? HashOf(string file)
+    {
+        try
+        {
+            using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 16);
+            return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stream));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The manifest written by <see cref="HashOriginals"/>, if any.</summary>
+    public IReadOnlyDictionary<string, string>? Manifest()
+    {
+        if (!File.Exists(ManifestPath))
+            return null;
+        var map = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (string line in File.ReadLines(ManifestPath))
+        {
+            int tab = line.LastIndexOf('\t');
+            if (tab > 0)
+                map[Unescape(line[..tab])] = line[(tab + 1)..];
+        }
+        return map;
+    }
+
+    /// <summary>The changes recorded in this root.</summary>
+    public List<Change> Changes() => ChangeSet.Scan(UpperDir, "/", Since, Manifest(), Prepared());
+
+    /// <summary>Removes the root and everything in it (overlayfs leaves its work/work unreadable: that is handled).</summary>
+    public void Delete() => DeleteTree(Path);
+
+    /// <summary>One pass over the tree; a directory the caller may not read or write is opened up first.</summary>
+    private static void DeleteTree(string dir)
+    {
+        const UnixFileMode rwx = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+        var info = new DirectoryInfo(dir);
+        if ((info.UnixFileMode & rwx) != rwx)
+            File.SetUnixFileMode(dir, info.UnixFileMode | rwx);
+        foreach (var e in info.GetFileSystemInfos())
+        {
+            if (e is DirectoryInfo && e.LinkTarget is null)
+                DeleteTree(e.FullName);
+            else
+                e.Delete();
+        }
+        Directory.Delete(dir);
+    }
+}
