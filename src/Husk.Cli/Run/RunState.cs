@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Husk.Policy;
 
 namespace Husk.Cli.Run;
 
@@ -8,7 +9,7 @@ internal sealed class RunState
     public NamespaceKinds Namespaces = NamespaceKinds.AllButTime;
     public int? UserNsFd;
     public int? PidNsFd;
-    public bool DisableUserns;
+    public bool? DisableUserns;
     public uint? Uid;
     public uint? Gid;
     public bool MapSubIds;
@@ -48,6 +49,104 @@ internal sealed class RunState
     public int? UsernsBlockFd;
     public readonly List<string> LockFiles = [];
     public List<string> Command = [];
+
+    // Policy.
+    public SeccompPolicy SeccompProfile = SeccompProfiles.Default;
+    public bool SeccompUnconfined;
+    public readonly List<string> AllowSyscalls = [];
+    public readonly List<(string Name, int Errno)> DenySyscalls = [];
+    public ulong Capabilities;
+    /// <summary>off, on or strict; null: on, but off with --allow-userns (Landlock forbids every mount, so nested sandboxes).</summary>
+    public string? Landlock;
+    public readonly List<ushort> TcpBind = [];
+    public readonly List<ushort> TcpConnect = [];
+    /// <summary>Profiles being applied, innermost last (to refuse include cycles).</summary>
+    internal readonly List<string> ProfileStack = [];
+
+    public void SetSeccompProfile(string nameOrFile)
+    {
+        SeccompProfile = SeccompProfiles.BuiltIn.TryGetValue(nameOrFile, out var builtIn)
+            ? builtIn
+            : Profiles.SeccompFile.Load(nameOrFile);
+    }
+
+    internal static string SyscallName(string name, string option)
+    {
+        if (!SyscallTable.IsKnown(name))
+            throw new UsageException($"husk run: {option}: unknown system call: {name}");
+        return name;
+    }
+
+    internal static (string, int) DenyRule(string value) =>
+        ParseDenial(value) is var (name, errno, problem) && problem is null
+            ? (name, errno)
+            : throw new UsageException($"husk run: --deny-syscall: {problem}");
+
+    /// <summary>"NAME[:ERRNO]" (errno a name or number, EPERM when left out), or the problem with it.</summary>
+    internal static (string Name, int Errno, string? Problem) ParseDenial(string value)
+    {
+        int colon = value.IndexOf(':');
+        string name = colon < 0 ? value : value[..colon];
+        if (!SyscallTable.IsKnown(name))
+            return (name, 0, $"unknown system call: {name}");
+        int errno = 1;
+        if (colon >= 0 && !ErrnoNames.TryParse(value[(colon + 1)..], out errno))
+            return (name, 0, $"not an errno name or number: {value[(colon + 1)..]}");
+        return (name, errno, null);
+    }
+
+    internal static ulong CapabilityMask(string name, string option)
+    {
+        if (name.Equals("ALL", StringComparison.OrdinalIgnoreCase))
+            return CapabilityNames.All;
+        if (!CapabilityNames.TryParse(name, out int cap))
+            throw new UsageException($"husk run: {option}: unknown capability: {name}");
+        return 1UL << cap;
+    }
+
+    /// <summary>The seccomp filter the options describe, or none.</summary>
+    internal SeccompPolicy? EffectiveSeccomp()
+    {
+        var rules = ImmutableArray.CreateBuilder<SeccompRule>();
+        // --allow-syscall wins over the profile's own rules, --deny-syscall over everything.
+        foreach (string name in AllowSyscalls)
+            rules.Add(new SeccompRule(name, SeccompAction.Allow) { Priority = 1000 });
+        foreach (var (name, errno) in DenySyscalls)
+            rules.Add(new SeccompRule(name, SeccompAction.Fail(errno)) { Priority = 2000 });
+        if (DisableUserns == false)
+        {
+            // Nested sandboxes: clone and unshare without the namespace-flag conditions, clone3 (Husk's
+            // own stage needs CLONE_PIDFD) and the mount family, which only works in a namespace the
+            // payload made itself (it holds no capabilities in the sandbox's own).
+            foreach (string name in new[] { "clone", "clone3", "unshare", "setns", "mount", "umount2", "pivot_root", "mount_setattr",
+                         "move_mount", "open_tree", "open_tree_attr", "fsopen", "fsconfig", "fsmount", "fspick" })
+                rules.Add(new SeccompRule(name, SeccompAction.Allow) { Priority = 500 });
+        }
+        if (SeccompUnconfined)
+        {
+            if (DenySyscalls.Count == 0)
+                return null;
+            return new SeccompPolicy { DefaultAction = SeccompAction.Allow, ForeignAction = SeccompAction.Allow, UnknownAction = null, Rules = rules.ToImmutable() };
+        }
+        return SeccompProfile.With(rules.ToImmutable());
+    }
+
+    /// <summary>The Landlock policy the options describe for these mounts, or none.</summary>
+    internal LandlockPolicy? EffectiveLandlock(IEnumerable<MountOp> mounts)
+    {
+        string mode = Landlock ?? (DisableUserns == false ? "off" : "on");
+        if (mode == "off")
+            return null;
+        bool strict = mode == "strict";
+        return new LandlockPolicy
+        {
+            Paths = LandlockPolicy.MirrorMounts(mounts, writableExecutes: !strict),
+            RestrictTcp = strict || TcpBind.Count > 0 || TcpConnect.Count > 0,
+            TcpBindPorts = [.. TcpBind],
+            TcpConnectPorts = [.. TcpConnect],
+            Strict = strict,
+        };
+    }
 
     /// <summary>Secrets under the home directory hidden unless --show-secrets.</summary>
     internal static readonly string[] SecretPaths =
@@ -299,7 +398,8 @@ internal sealed class RunState
             Namespaces = UserNsFd is not null ? Namespaces & ~NamespaceKinds.User : Namespaces,
             UserNamespaceFd = UserNsFd,
             PidNamespaceFd = PidNsFd,
-            DisableUserNamespaces = DisableUserns,
+            // On by default where it can be (a new user namespace); asked for explicitly, validation says why not.
+            DisableUserNamespaces = DisableUserns ?? (Namespaces.HasFlag(NamespaceKinds.User) && UserNsFd is null),
             Identity = new Identity
             {
                 Uid = Uid,
@@ -316,9 +416,11 @@ internal sealed class RunState
             SyncFd = SyncFd,
             BlockFd = BlockFd,
             LockFiles = [.. LockFiles],
-            Capabilities = CapabilitySet.None,
+            Capabilities = Capabilities == 0 ? CapabilitySet.None : CapabilitySet.Exactly(Capabilities) with { LockSecureBits = true },
             RootTmpfs = new() { Size = StorageSize, KeepOpen = StorageSize is not null && Root is not null },
             NoNewPrivileges = true,
+            SeccompPrograms = EffectiveSeccomp() is { } seccomp ? [SeccompCompiler.Compile(seccomp)] : [],
+            Landlock = Namespaces.HasFlag(NamespaceKinds.Mount) ? EffectiveLandlock(mounts) : null,
         };
         if (!Namespaces.HasFlag(NamespaceKinds.Mount) && (Mounts.Count > 0 || FsMode is not ("ro" or "overlay")))
             throw new UsageException("husk run: filesystem options need a mount namespace: drop --share-mount");

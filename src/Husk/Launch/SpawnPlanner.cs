@@ -53,6 +53,7 @@ internal static class SpawnPlanner
     private const uint MOUNT_ATTR_NODEV = 0x4;
     private const uint MOUNT_ATTR_NOEXEC = 0x8;
     private const int PR_SET_NO_NEW_PRIVS = 38;
+    private const ulong SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3;
     private const ulong MS_NOSUID = 0x2;
     private const ulong MS_NODEV = 0x4;
     private const ulong MS_SHARED = 1 << 20;
@@ -282,13 +283,19 @@ internal static class SpawnPlanner
         }
         if (spec.NoNewPrivileges)
             ops.Add(new PlannedOp(OpKind.Prctl, "set no_new_privs") { A = PR_SET_NO_NEW_PRIVS, B = 1 });
+        // Landlock needs no_new_privs or CAP_SYS_ADMIN, which the capabilities above may have dropped.
+        if (spec.Landlock is { } landlock)
+            AddLandlock(ops, landlock, host.LandlockAbi);
         for (int i = 0; i < spec.SeccompPrograms.Length; i++)
         {
             var prog = spec.SeccompPrograms[i];
+            bool listener = spec.SeccompUserNotification && i == spec.SeccompPrograms.Length - 1;
             ops.Add(new PlannedOp(OpKind.Seccomp, $"install seccomp filter {i + 1}")
             {
                 Data = prog.ToArray(),
                 C = (ulong)(prog.Length / 8),
+                A = listener ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0,
+                Flags = listener ? OpFlags.SendListener : 0,
             });
         }
 
@@ -330,6 +337,48 @@ internal static class SpawnPlanner
             ReportsPid = reportsPid,
             ExecOpIndex = execIndex,
         };
+    }
+
+    /// <summary>
+    /// Create a ruleset with every right the kernel's ABI knows, add the rules (resolved in the
+    /// built root), restrict. Best effort down to the kernel's ABI unless the policy is strict.
+    /// </summary>
+    private static void AddLandlock(List<PlannedOp> ops, Policy.LandlockPolicy policy, int abi)
+    {
+        if (policy.Strict && abi < policy.RequiredAbi)
+            throw new SandboxSpecException([$"Landlock ABI {abi} of this kernel lacks {string.Join(", ", policy.Missing(abi))}: the strict Landlock policy needs ABI {policy.RequiredAbi}"]);
+        if (abi < 1)
+            return;
+        ulong fs = (ulong)Policy.LandlockPolicy.FsAccessOf(abi);
+        ulong net = abi >= 4 && policy.RestrictTcp ? 3UL : 0;
+        ulong scoped = abi >= 6 ? (policy.ScopeAbstractUnixSockets ? 1UL : 0) | (policy.ScopeSignals ? 2UL : 0) : 0;
+        int size = abi >= 6 ? 24 : abi >= 4 ? 16 : 8;
+        var attr = new byte[24];
+        BitConverter.TryWriteBytes(attr.AsSpan(0), fs);
+        BitConverter.TryWriteBytes(attr.AsSpan(8), net);
+        BitConverter.TryWriteBytes(attr.AsSpan(16), scoped);
+        ops.Add(new PlannedOp(OpKind.LandlockCreate, $"create a Landlock ruleset (ABI {abi})") { Data = attr[..size], C = (ulong)size });
+        foreach (var rule in policy.Paths)
+        {
+            ulong access = (ulong)rule.Access & fs;
+            if (access == 0)
+                continue;
+            ops.Add(new PlannedOp(OpKind.LandlockRule, $"allow {rule.Access} beneath {rule.Path} (Landlock)")
+            {
+                S2 = rule.Path,
+                A = access,
+                B = 1, // LANDLOCK_RULE_PATH_BENEATH
+                Flags = OpFlags.S2Root(OpFlags.RootCwd) | (rule.Optional ? OpFlags.Try : 0),
+            });
+        }
+        if (net != 0)
+        {
+            foreach (ushort port in policy.TcpBindPorts)
+                ops.Add(new PlannedOp(OpKind.LandlockRule, $"allow binding TCP port {port} (Landlock)") { A = 1, B = 2, C = port });
+            foreach (ushort port in policy.TcpConnectPorts)
+                ops.Add(new PlannedOp(OpKind.LandlockRule, $"allow connecting to TCP port {port} (Landlock)") { A = 2, B = 2, C = port });
+        }
+        ops.Add(new PlannedOp(OpKind.LandlockRestrict, "enforce the Landlock ruleset"));
     }
 
     // SECBIT_NOROOT | _LOCKED, NO_SETUID_FIXUP | _LOCKED, KEEP_CAPS_LOCKED
