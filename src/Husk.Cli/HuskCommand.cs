@@ -119,6 +119,17 @@ internal static class HuskCommand
         install.SetAction(parse => InstallCommand.Execute(parse.GetValue(prefix)!));
         root.Subcommands.Add(install);
 
+        var profile = new Command("profile", "List profiles, or show one (profiles hold husk run options and a seccomp policy).");
+        var profileList = new Command("list", "List the built-in profiles and those in ~/.config/husk/profiles and /etc/husk/profiles.");
+        profileList.SetAction(_ => Profiles.ProfileCommand.List());
+        var profileShow = new Command("show", "Print a profile's TOML.");
+        var profileName = new Argument<string>("name") { Description = "A profile name or a file." };
+        profileShow.Arguments.Add(profileName);
+        profileShow.SetAction(parse => Profiles.ProfileCommand.Show(parse.GetValue(profileName)!));
+        profile.Subcommands.Add(profileList);
+        profile.Subcommands.Add(profileShow);
+        root.Subcommands.Add(profile);
+
         var completion = new Command("completion", "Print a shell completion script.");
         var shell = new Argument<string>("shell") { Description = "bash, zsh or fish." };
         shell.AcceptOnlyFromAmong("bash", "zsh", "fish");

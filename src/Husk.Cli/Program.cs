@@ -14,8 +14,8 @@ internal static class Program
         {
             "bwrap" => Personalities.Bwrap.BwrapPersonality.Run(argv0, args),
             "mkosi-sandbox" => Personalities.MkosiSandbox.Run(argv0, args),
-            "mbox" => Personalities.Mbox.Run(argv0, args),
-            "try" => Personalities.Try.Run(argv0, args),
+            "mbox" => Personalities.MboxPersonality.Run(argv0, args),
+            "try" => Personalities.TryPersonality.Run(argv0, args),
             _ => HuskCommand.Run(args),
         };
     }

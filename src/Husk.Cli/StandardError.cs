@@ -10,11 +10,14 @@ namespace Husk.Cli;
 /// </summary>
 internal static class StandardError
 {
-    public static void WriteLine(string text)
+    public static void WriteLine(string text) => Write(text + "\n");
+
+    /// <summary>Text as it is, without a newline (a prompt).</summary>
+    public static void Write(string text)
     {
         try
         {
-            Interop.Interop.WriteAll(2, Encoding.UTF8.GetBytes(text + "\n"));
+            Interop.Interop.WriteAll(2, Encoding.UTF8.GetBytes(text));
         }
         catch (SyscallException)
         {

@@ -5,8 +5,14 @@ using System.Text.Json;
 // husk-probe judge MODE [ARG] [--name COMM]: programs of known cost and misbehaviour (Judge.cs).
 // Prints one JSON object describing the process's view: ids, capabilities, namespaces, mounts,
 // descriptors, and whether each given path can be read, written or executed.
+// husk-probe syscall NR [ARG...]: makes one raw system call and prints {"ret":R,"errno":E}; an
+// argument is a number (decimal or 0x hex), s:TEXT (a pointer to that string) or buf:N (a pointer
+// to N zero bytes).
 internal static partial class Program
 {
+    [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true)]
+    private static partial long Syscall(long nr, nint a0, nint a1, nint a2, nint a3, nint a4, nint a5);
+
     [LibraryImport("libc", EntryPoint = "getuid")] private static partial uint GetUid();
     [LibraryImport("libc", EntryPoint = "geteuid")] private static partial uint GetEuid();
     [LibraryImport("libc", EntryPoint = "getgid")] private static partial uint GetGid();
@@ -22,6 +28,8 @@ internal static partial class Program
     {
         if (args.Length > 0 && args[0] == "judge")
             return Judge.Run(args[1..]);
+        if (args.Length > 0 && args[0] == "syscall")
+            return RawSyscall(args[1..]);
         using var stdout = Console.OpenStandardOutput();
         using var w = new Utf8JsonWriter(stdout, new JsonWriterOptions { Indented = false });
         w.WriteStartObject();
@@ -105,6 +113,33 @@ internal static partial class Program
         w.Flush();
         stdout.WriteByte((byte)'\n');
         return 0;
+    }
+
+    private static int RawSyscall(string[] args)
+    {
+        var a = new nint[6];
+        for (int i = 1; i < args.Length && i <= 6; i++)
+        {
+            string v = args[i];
+            if (v.StartsWith("s:", StringComparison.Ordinal))
+                a[i - 1] = Marshal.StringToCoTaskMemUTF8(v[2..]);
+            else if (v.StartsWith("buf:", StringComparison.Ordinal))
+                a[i - 1] = Marshal.AllocHGlobal(int.Parse(v[4..])) is var p && Zero(p, int.Parse(v[4..])) ? p : 0;
+            else if (v.StartsWith("0x", StringComparison.Ordinal))
+                a[i - 1] = (nint)ulong.Parse(v[2..], System.Globalization.NumberStyles.HexNumber);
+            else
+                a[i - 1] = (nint)long.Parse(v);
+        }
+        long ret = Syscall(long.Parse(args[0]), a[0], a[1], a[2], a[3], a[4], a[5]);
+        int errno = ret == -1 ? Marshal.GetLastPInvokeError() : 0;
+        Console.Out.Write($"{{\"ret\":{ret},\"errno\":{errno}}}\n");
+        return 0;
+    }
+
+    private static unsafe bool Zero(nint p, int n)
+    {
+        new Span<byte>((void*)p, n).Clear();
+        return true;
     }
 
     private static string? Read(string path) => Safe(() => File.ReadAllText(path));

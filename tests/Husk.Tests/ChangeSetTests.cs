@@ -250,4 +250,27 @@ public class ChangeSetTests : IDisposable
         Assert.False(Directory.Exists(root.Path));
         Assert.Equal("z", File.ReadAllText(Host + "/keep/precious"));
     }
+
+    [Fact]
+    public void Directories_Husk_prepared_are_changes_only_when_the_sandbox_changed_them()
+    {
+        Directory.CreateDirectory(Host + "/usr");
+        File.SetUnixFileMode(Host + "/usr", (UnixFileMode)0x1ED);
+        Directory.CreateDirectory(Upper + "/usr");
+        File.SetUnixFileMode(Upper + "/usr", (UnixFileMode)0x16D); // r-x for the caller, as prepared
+        Directory.CreateDirectory(Upper + "/gone");
+        Directory.CreateDirectory(Upper + "/gone-but-used");
+        UpperFile("/gone-but-used/file", "x");
+        var prepared = new Dictionary<string, int> { ["/usr"] = 0x16D, ["/gone"] = ModeOf(Upper + "/gone"), ["/gone-but-used"] = ModeOf(Upper + "/gone-but-used") };
+
+        var changes = ChangeSet.Scan(Upper, Host, prepared: prepared).ToDictionary(c => c.Path);
+
+        Assert.Equal(["/gone-but-used", "/gone-but-used/file"], changes.Keys.Order(StringComparer.Ordinal));
+        // Without the record, the same layer reads as a mode change and a new directory.
+        var unrecorded = ChangeSet.Scan(Upper, Host).ToDictionary(c => c.Path);
+        Assert.Equal(ChangeKind.MetadataOnly, unrecorded["/usr"].Kind);
+        Assert.Equal(ChangeKind.Added, unrecorded["/gone"].Kind);
+    }
+
+    private static int ModeOf(string path) => (int)File.GetUnixFileMode(path);
 }

@@ -199,34 +199,13 @@ public class CliTests
     [Fact]
     public void Tty_gives_the_payload_its_own_terminal_through_a_real_terminal()
     {
-        string session = $"husk{Guid.NewGuid():N}"[..16];
-        string socket = Path.Combine(Path.GetTempPath(), session + ".sock");
-        string tmux(params string[] a) => TestEnvironment.Exec("tmux", ["-S", socket, .. a]).Stdout;
-        try
-        {
-            tmux("new-session", "-d", "-s", session, "-x", "100", "-y", "30",
-                $"{TestEnvironment.Husk} run --tty -- /bin/sh; echo EXIT=$?; sleep 30");
-            string screen = "";
-            for (int i = 0; i < 50 && !screen.Contains('$'); i++)
-            {
-                Thread.Sleep(100);
-                screen = tmux("capture-pane", "-p", "-t", session);
-            }
-            tmux("send-keys", "-t", session, "tty; stty size; exit 4", "Enter");
-            for (int i = 0; i < 50 && !screen.Contains("EXIT="); i++)
-            {
-                Thread.Sleep(100);
-                screen = tmux("capture-pane", "-p", "-t", session);
-            }
-            Assert.Contains("/dev/pts/0", screen);
-            Assert.Contains("30 100", screen);
-            Assert.Contains("EXIT=4", screen);
-        }
-        finally
-        {
-            tmux("kill-server");
-            File.Delete(socket);
-        }
+        using var term = new TestTerminal(Path.GetTempPath(), $"{TestEnvironment.Husk} run --tty -- /bin/sh; echo EXIT=$?; sleep 30", 100, 30);
+        Assert.True(term.WaitFor("$", 5), term.Text);
+        term.Send("tty; stty size; exit 4", "Enter");
+        Assert.True(term.WaitFor("EXIT="), term.Text);
+        Assert.Contains("/dev/pts/0", term.Text);
+        Assert.Contains("30 100", term.Text);
+        Assert.Contains("EXIT=4", term.Text);
     }
 
     [Fact]

@@ -57,6 +57,19 @@ public class EngineTests
     }
 
     [Fact]
+    [Trait("Category", "Root")]
+    public void Nested_user_namespaces_can_be_disabled_as_root()
+    {
+        if (!TestEnvironment.IsRoot)
+            Assert.Skip("needs root");
+        // The payload's ids are a subordinate range: the nested namespace's setgroups and maps were
+        // written once the id switch had left the process non-dumpable (its /proc files the host root's).
+        var (exit, output) = TestEnvironment.Run(TestEnvironment.Spec("/bin/sh", "-c", "unshare -U true 2>/dev/null && echo nested || echo refused") with { DisableUserNamespaces = true });
+        Assert.Equal(0, exit.ExitCode);
+        Assert.Equal("refused\n", output);
+    }
+
+    [Fact]
     public void Filesystem_ops_build_the_root_in_order()
     {
         string dir = Directory.CreateTempSubdirectory("husk-fsops").FullName;

@@ -67,6 +67,24 @@ public class OverlayTests : IDisposable
     }
 
     [Fact]
+    public void The_sandbox_may_not_write_where_the_caller_may_not_on_the_host()
+    {
+        if (TestEnvironment.IsRoot)
+            Assert.Skip("root's payload is root inside and may write /usr as root may");
+        string root = Path.Combine(_roots, "perm");
+        // /usr and /etc are overlaid; the caller cannot write them on the host, so not in the sandbox either.
+        var run = Husk("run", "--root", root, "--keep", "--", "/bin/sh", "-c",
+            "touch /usr/husk-probe 2>&1; mkdir /etc/husk-probe 2>&1; test -w /usr && echo writable; echo mine > mine.txt; stat -c %A /usr");
+        Assert.Equal(0, run.Code);
+        Assert.Contains("touch: cannot touch '/usr/husk-probe': Permission denied", run.Stdout);
+        Assert.Contains("Permission denied", run.Stdout.Split('\n')[1]);
+        Assert.DoesNotContain("writable", run.Stdout);
+        Assert.EndsWith("dr-xr-xr-x\n", run.Stdout);
+        // What Husk prepared in the layer is not a change; the payload's file is.
+        Assert.Equal($"A {_project}/mine.txt\n", Husk("changes", root).Stdout);
+    }
+
+    [Fact]
     public void Commit_and_discard_without_asking_and_include_exclude_filter()
     {
         var commit = Husk("run", "--commit", "--exclude", "*.log", "--", "/bin/sh", "-c", "echo a > a.txt; echo l > b.log");
@@ -89,11 +107,63 @@ public class OverlayTests : IDisposable
     }
 
     [Fact]
+    public void Storage_caps_the_layer_and_its_changes_reach_the_root_at_exit()
+    {
+        string root = Path.Combine(_roots, "capped");
+        // The payload fills its 2 MiB and gets ENOSPC; everything else it did is kept as usual.
+        var run = Husk("run", "--storage", "2M", "--root", root, "--keep", "--", "/bin/sh", "-c",
+            Edits + "; ln -s kept.txt link; chmod 600 kept.txt; head -c 3000000 /dev/zero > big 2>/dev/null; echo fill=$?");
+        Assert.Equal(0, run.Code);
+        Assert.Equal("fill=1\n", run.Stdout);
+        Assert.True(new FileInfo(Path.Combine(root, "upperdir") + _project + "/big").Length < 2 << 20);
+        var changes = Husk("changes", root);
+        Assert.Equal(0, changes.Code);
+        string p = _project;
+        string[] expected = [$"M {p}/kept.txt", $"A {p}/added.txt", $"D {p}/doomed.txt", $"A {p}/made/", $"A {p}/made/deep/", $"A {p}/made/deep/file", $"D {p}/tree", $"A {p}/link -> kept.txt", $"A {p}/big"];
+        Assert.Equal(expected.Order(StringComparer.Ordinal), changes.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal));
+        // The host saw nothing; a commit applies the merged layer like any other.
+        Assert.Equal("original\n", File.ReadAllText(Path.Combine(_project, "kept.txt")));
+        Assert.Equal(0, Husk("commit", root, Path.Combine(_project, "kept.txt"), Path.Combine(_project, "made")).Code);
+        Assert.Equal("original\nchanged\n", File.ReadAllText(Path.Combine(_project, "kept.txt")));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(_project, "kept.txt")));
+        Assert.Equal("x\n", File.ReadAllText(Path.Combine(_project, "made", "deep", "file")));
+    }
+
+    [Fact]
+    public void Storage_refuses_to_resume_a_root_with_changes()
+    {
+        string root = Path.Combine(_roots, "resumed");
+        Assert.Equal(0, Husk("run", "--root", root, "--keep", "--", "/bin/sh", "-c", "echo one > step").Code);
+        var again = Husk("run", "--storage", "1M", "--root", root, "--keep", "--", "/bin/true");
+        Assert.Equal(2, again.Code);
+        Assert.Contains("--storage cannot resume", again.Stderr);
+        Assert.Single(again.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    [Fact]
+    public void A_root_directory_is_overlaid_and_stays_unchanged()
+    {
+        string rootfs = Path.Combine(_roots, "rootfs");
+        foreach (string d in new[] { "usr", "etc" })
+            Directory.CreateDirectory(Path.Combine(rootfs, d));
+        File.WriteAllText(Path.Combine(rootfs, "etc", "motd"), "rootfs\n");
+        var run = Husk("run", "--fs", rootfs, "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
+            "--symlink", "usr/lib64", "/lib64", "--", "/bin/sh", "-c", "cat /etc/motd; echo changed > /etc/motd; mkdir /new && echo ok");
+        Assert.Equal(0, run.Code);
+        Assert.Equal("rootfs\nok\n", run.Stdout);
+        Assert.Equal("rootfs\n", File.ReadAllText(Path.Combine(rootfs, "etc", "motd")));
+        Assert.False(Directory.Exists(Path.Combine(rootfs, "new")));
+    }
+
+    [Fact]
     public void The_layer_is_hidden_from_the_payload()
     {
         string root = Path.Combine(_roots, "hidden");
-        var run = Husk("run", "--root", root, "--keep", "--", "/bin/sh", "-c", $"ls -d {root} 2>/dev/null && echo visible || echo hidden");
-        Assert.Equal("hidden\n", run.Stdout);
+        // At most an empty directory stands where the root is: its layers are out of sight.
+        var run = Husk("run", "--root", root, "--keep", "--", "/bin/sh", "-c", $"echo x > written; ls -A {root} 2>/dev/null | wc -l; touch {root}/new 2>/dev/null; echo done");
+        Assert.Equal("0\ndone\n", run.Stdout);
+        Assert.True(File.Exists(Path.Combine(root, "upperdir") + _project + "/written"));
+        Assert.False(File.Exists(Path.Combine(root, "new")));
     }
 
     [Fact]
@@ -114,38 +184,16 @@ public class OverlayTests : IDisposable
     [Fact]
     public void Review_at_exit_in_a_real_terminal_shows_a_diff_and_commits()
     {
-        string session = $"husk{Guid.NewGuid():N}"[..16];
-        string socket = Path.Combine(_roots, session + ".sock");
-        string tmux(params string[] a) => TestEnvironment.Exec("tmux", ["-S", socket, .. a]).Stdout;
-        string screen = "";
-        bool Wait(string text)
-        {
-            for (int i = 0; i < 100; i++)
-            {
-                screen = tmux("capture-pane", "-p", "-J", "-S", "-200", "-t", session);
-                if (screen.Contains(text))
-                    return true;
-                Thread.Sleep(100);
-            }
-            return false;
-        }
-        try
-        {
-            tmux("new-session", "-d", "-s", session, "-x", "150", "-y", "50",
-                $"cd '{_project}' && {TestEnvironment.Husk} run -- /bin/sh -c 'echo more >> kept.txt; echo hi > review.txt'; echo EXIT=$?; sleep 30");
-            Assert.True(Wait("[q]uit (keep)?"), screen);
-            Assert.Contains("2 change(s)", screen);
-            tmux("send-keys", "-t", session, "d", "Enter");
-            Assert.True(Wait("+more"), screen);
-            tmux("send-keys", "-t", session, "C", "Enter");
-            Assert.True(Wait("EXIT=0"), screen);
-            Assert.Equal("original\nmore\n", File.ReadAllText(Path.Combine(_project, "kept.txt")));
-            Assert.Equal("hi\n", File.ReadAllText(Path.Combine(_project, "review.txt")));
-        }
-        finally
-        {
-            tmux("kill-server");
-        }
+        using var term = new TestTerminal(_roots,
+            $"cd '{_project}' && {TestEnvironment.Husk} run -- /bin/sh -c 'echo more >> kept.txt; echo hi > review.txt'; echo EXIT=$?; sleep 30");
+        Assert.True(term.WaitFor("[q]uit (keep)?"), term.Text);
+        Assert.Contains("2 change(s)", term.Text);
+        term.Send("d", "Enter");
+        Assert.True(term.WaitFor("+more"), term.Text);
+        term.Send("C", "Enter");
+        Assert.True(term.WaitFor("EXIT=0"), term.Text);
+        Assert.Equal("original\nmore\n", File.ReadAllText(Path.Combine(_project, "kept.txt")));
+        Assert.Equal("hi\n", File.ReadAllText(Path.Combine(_project, "review.txt")));
     }
 }
 

@@ -1,11 +1,392 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using Husk.Cli.Personalities.Mbox;
+using Husk.FileSystem;
+using Husk.Launch;
+
 namespace Husk.Cli.Personalities;
 
-/// <summary>The mbox personality (the layered-filesystem issue builds it).</summary>
-internal static class Mbox
+/// <summary>
+/// The mbox personality: tsgates/mbox (the ATC'13 sandbox, version 4.7 of its strace base) on the
+/// Husk engine. mbox redirected every path syscall into a sandbox directory with ptrace; here the
+/// host is overlaid instead (one overlay per directory that can be overlaid whole), which keeps
+/// mbox's promise (the program sees the host and believes it changes it) without tracing. Same
+/// options, profile format, "Sandbox Root:" listing, one-key prompt and exit statuses; -c and -d
+/// (strace's counting and tracing) wait for the tracing work.
+/// </summary>
+internal static class MboxPersonality
 {
+    /// <summary>What mbox -V reports (its configure.ac).</summary>
+    public const string Version = "4.7";
+
+    private const string Meta = "mbox.meta";
+
     public static int Run(string argv0, string[] args)
     {
-        Console.Error.WriteLine("mbox: not yet supported by this build of husk (it comes with the layered filesystem)");
-        return 1;
+        string name = Path.GetFileName(argv0);
+        MboxArguments a;
+        try
+        {
+            a = MboxArguments.Parse(args);
+        }
+        catch (MboxUsage)
+        {
+            StandardError.Write(MboxArguments.Usage(name));
+            return 1;
+        }
+        if (a.Help)
+        {
+            MboxReview.Out(MboxArguments.Usage(name));
+            return 0;
+        }
+        if (a.Version)
+        {
+            MboxReview.Out($"mbox -- version {Version}\n");
+            return 0;
+        }
+        if (a.Command.Count == 0)
+        {
+            StandardError.Write(MboxArguments.Usage(name));
+            return 1;
+        }
+        if (a.CountCalls || a.Trace)
+        {
+            StandardError.WriteLine($"{name}: {(a.CountCalls ? "-c (counting syscalls)" : "-d (tracing syscalls)")} is not yet supported by husk: it comes with the tracing work");
+            return 1;
+        }
+        try
+        {
+            return Sandbox(name, a);
+        }
+        catch (MboxFailure e)
+        {
+            StandardError.WriteLine($"{name}: {e.Message}");
+            return 1;
+        }
     }
+
+    private sealed class MboxFailure(string message) : Exception(message);
+
+    private static int Sandbox(string name, MboxArguments a)
+    {
+        if (a.ChangeDirectory is { } cd)
+        {
+            try
+            {
+                Directory.SetCurrentDirectory(cd);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new MboxFailure($"failed to chdir to {cd}: {Describe(e)}");
+            }
+        }
+        string rootDir;
+        if (a.Root is { } r)
+        {
+            rootDir = r.Length > 1 ? r.TrimEnd('/') : r;
+            if (!Path.Exists(rootDir))
+                throw new MboxFailure($"Failed to access {rootDir}: No such file or directory");
+        }
+        else
+        {
+            rootDir = $"/tmp/sandbox-{Environment.ProcessId}";
+            Directory.CreateDirectory(rootDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+        SandboxRoot root;
+        try
+        {
+            root = SandboxRoot.CreateOrOpen(rootDir);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new MboxFailure($"{rootDir}: {e.Message}");
+        }
+        MboxProfile profile = new();
+        if (a.Profile is { } p)
+        {
+            try
+            {
+                profile = MboxProfile.Load(p);
+            }
+            catch (MboxProfileException e)
+            {
+                throw new MboxFailure(e.Message);
+            }
+        }
+
+        string hpwd = Directory.GetCurrentDirectory();
+        if (a.Test && !CheckConditions(a.Command[0], "pre", root, hpwd))
+            return 1;
+
+        bool fuse = a.FakeRoot && Interop.Interop.GetUid() != 0;
+        if (a.FakeRoot)
+            StandardError.WriteLine($"{name}: -R: chown to other users is not emulated yet (it comes with the syscall policy work) and fails as in any user namespace");
+        string? fuseOverlayfs = fuse ? FindOnPath("fuse-overlayfs") : null;
+        if (fuse && (fuseOverlayfs is null || !File.Exists("/dev/fuse")))
+        {
+            StandardError.WriteLine($"{name}: -R: fuse-overlayfs is not installed (Debian: apt install fuse-overlayfs), so files of other users, root's included, stay read-only in the sandbox");
+            fuse = false;
+        }
+
+        var layers = new List<OverlayLayer>();
+        SandboxSpec Spec(IReadOnlyList<string> command) => BuildSpec(a, root, profile, command, fuse ? fuseOverlayfs : null, layers);
+        var spec = Spec(a.Command);
+        if (a.Debug)
+        {
+            foreach (var op in spec.Mounts ?? [])
+                StandardError.WriteLine($"{name}: {op}");
+        }
+
+        int status;
+        try
+        {
+            status = SandboxRunner.Run(spec).ShellStatus;
+        }
+        catch (SandboxSpecException e)
+        {
+            throw new MboxFailure(e.Problems[0]);
+        }
+        catch (SandboxSetupException e)
+        {
+            StandardError.WriteLine($"{name}: {(e.Message.StartsWith("husk: ", StringComparison.Ordinal) ? e.Message[6..] : e.Message)}");
+            return Husk.Cli.Run.RunCommand.ExitCodeFor(e);
+        }
+        finally
+        {
+            root.PruneLayers(layers);
+        }
+        Interop.Interop.TakeTerminalForeground(0);
+
+        if (a.Test && !CheckConditions(a.Command[0], "post", root, hpwd))
+            return 1;
+
+        StandardError.WriteLine("Network Summary:");
+        StandardError.WriteLine(a.NoNetwork
+            ? " > none: a network namespace of its own (loopback only)"
+            : " > shared with the host; connections are not logged yet (that comes with the network work)");
+        if (profile.Network.Count > 0)
+            StandardError.WriteLine($" > {profile.Network.Count} [network] rule(s) of the profile are not enforced yet");
+
+        var manifest = a.Md5 ? RecordOriginals(root) : null;
+        if (!a.Interactive)
+            return status;
+
+        var review = new MboxReview(root.Path,
+            () => MarkConflicts(root.Changes(), manifest),
+            () =>
+            {
+                string shell = Environment.GetEnvironmentVariable("SHELL") is { Length: > 0 } s ? s : "/bin/sh";
+                try
+                {
+                    return SandboxRunner.Run(Spec([shell])).ShellStatus;
+                }
+                catch (SandboxSetupException e)
+                {
+                    StandardError.WriteLine($"{name}: {e.Message}");
+                    return 1;
+                }
+            },
+            changes => Committer.Apply(changes, "/", force: false, recursive: true));
+        return review.Run() ? status : 0;
+    }
+
+    private static SandboxSpec BuildSpec(MboxArguments a, SandboxRoot root, MboxProfile profile, IReadOnlyList<string> command, string? fuseOverlayfs,
+        List<OverlayLayer> layers)
+    {
+        var options = new OverlayPlanOptions
+        {
+            Fresh = ["/proc", "/dev", "/sys"],
+            OverlayVolatile = true,
+            CoverStorage = true,
+            Hidden = profile.Hide,
+            Allowed = profile.Allow,
+        };
+        var plan = OverlayPlanner.Plan(HostMounts.Read(), root.Path, OverlayPlanner.ListHost, OverlayPlanner.HostMode, options);
+        var ancestors = new List<string> { Directory.GetCurrentDirectory() };
+        if (Environment.GetEnvironmentVariable("HOME") is { Length: > 1 } home)
+            ancestors.Add(home);
+        root.PrepareAncestors(plan.Layers, ancestors);
+        root.PrepareLayers(plan.Layers);
+        layers.Clear();
+        layers.AddRange(plan.Layers);
+
+        var mounts = new List<MountOp>();
+        var script = new StringBuilder("#!/bin/sh\n");
+        // The overlay of the directory holding the root goes last: the others find their layers
+        // through that path, and must not see them through an overlay.
+        var last = new StringBuilder();
+        foreach (var op in plan.Mounts)
+        {
+            if (fuseOverlayfs is not null && op is TmpfsMount { Destination: var cover } && cover == root.Path)
+                continue; // fuse-overlayfs opens its layers through this path: it is covered once they are open
+            if (fuseOverlayfs is not null && op is OverlayMount o)
+            {
+                // The host directory read-only as the mount point and lower layer; fuse-overlayfs,
+                // squashing owners to root, is mounted over it inside before the command runs.
+                var layer = plan.Layers.First(l => l.Directory == o.Destination);
+                mounts.Add(new BindMount(o.Destination, o.Destination) { ReadOnly = true });
+                if (Interop.Interop.Access(layer.Directory, 5) != 0)
+                    continue; // a directory we cannot read (lost+found) cannot be a lower layer: it stays read-only
+                (HostMounts.IsUnder(root.Path, layer.Directory) ? last : script).Append(CultureInfo.InvariantCulture,
+                    $"{Quote(fuseOverlayfs)} -o {Quote($"lowerdir={layer.Directory},upperdir={layer.Upper},workdir={layer.Work},squash_to_root")} {Quote(layer.Directory)} 2>/dev/null ||\n")
+                    .Append(CultureInfo.InvariantCulture, $"  echo {Quote($"mbox: -R: fuse-overlayfs could not overlay {layer.Directory}: it stays read-only")} >&2\n");
+            }
+            else
+            {
+                mounts.Add(op);
+            }
+        }
+        mounts.Add(new ProcMount("/proc"));
+        mounts.Add(new DevMount("/dev"));
+        mounts.Add(new BindMount("/sys", "/sys") { ReadOnly = true, Optional = true });
+        var commandLine = command.ToList();
+        if (fuseOverlayfs is not null)
+        {
+            mounts.Add(new BindMount("/dev/fuse", "/dev/fuse") { Devices = true });
+            mounts.Add(new BindMount(root.Path, root.Path));
+            script.Append(last);
+            // The layers are open once mounted: the root leaves the payload's sight, and the working
+            // directory is entered again, through the new mount.
+            script.Append(CultureInfo.InvariantCulture, $"mount -t tmpfs -o size=1m,mode=0700 tmpfs {Quote(root.Path)}\ncd \"$PWD\" 2>/dev/null || true\nexec \"$@\"\n");
+            string wrapper = Path.Join(root.Path, "fuse-overlay.sh");
+            File.WriteAllText(wrapper, script.ToString());
+            commandLine = ["/bin/sh", wrapper, .. command];
+        }
+        foreach (string direct in profile.Direct)
+            mounts.Add(new BindMount(direct, direct));
+        mounts.Add(new RemountReadOnly("/"));
+
+        var env = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
+            env[(string)e.Key] = (string?)e.Value ?? "";
+        foreach (string e in a.Environment)
+        {
+            int eq = e.IndexOf('=');
+            if (eq > 0)
+                env[e[..eq]] = e[(eq + 1)..];
+        }
+        return new SandboxSpec
+        {
+            Command = [.. commandLine],
+            Namespaces = NamespaceKinds.User | NamespaceKinds.Mount | NamespaceKinds.Pid | (a.NoNetwork ? NamespaceKinds.Net : 0),
+            Identity = a.FakeRoot ? new Identity { Uid = 0, Gid = 0, Mapping = IdMapping.Single } : new Identity { Mapping = IdMapping.Single },
+            Mounts = [.. mounts],
+            Environment = [.. env.Select(kv => $"{kv.Key}={kv.Value}")],
+            NewSession = false,
+            // -R: root of its own user namespace with its capabilities (fuse-overlayfs mounts with them).
+            Capabilities = a.FakeRoot ? null : CapabilitySet.None,
+        };
+    }
+
+    /// <summary>mbox's -t: each "# pre:" (or "# post:") line of the script is a shell command that must succeed.</summary>
+    private static bool CheckConditions(string script, string key, SandboxRoot root, string hpwd)
+    {
+        string[] lines;
+        try
+        {
+            lines = File.ReadAllLines(script);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new MboxFailure($"fopen: {Describe(e)}");
+        }
+        foreach (string line in lines)
+        {
+            if (!line.StartsWith($"# {key}:", StringComparison.Ordinal) && !line.StartsWith($"#{key}:", StringComparison.Ordinal))
+                continue;
+            string cmd = line[(line.IndexOf(':') + 1)..];
+            var psi = new System.Diagnostics.ProcessStartInfo("/bin/sh") { UseShellExecute = false };
+            psi.ArgumentList.Add("-c");
+            psi.ArgumentList.Add(cmd);
+            // The sandbox's view of the working and home directories, in the layer.
+            psi.Environment["SPWD"] = Environment.GetEnvironmentVariable("SPWD") ?? root.UpperDir + hpwd;
+            psi.Environment["HPWD"] = Environment.GetEnvironmentVariable("HPWD") ?? hpwd;
+            if (Environment.GetEnvironmentVariable("HOME") is { } home)
+                psi.Environment["SHOME"] = Environment.GetEnvironmentVariable("SHOME") ?? root.UpperDir + home;
+            using var p = System.Diagnostics.Process.Start(psi)!;
+            p.WaitForExit();
+            if (p.ExitCode != 0)
+            {
+                StandardError.WriteLine($"mbox: the {key} condition failed:{cmd}");
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// mbox's -m: the md5 of each host file the sandbox changed, recorded the first time it is
+    /// seen (ROOT/mbox.meta, "M:path:md5" lines as mbox's .meta) and printed; a later commit leaves
+    /// alone a file whose host content no longer has that sum.
+    /// </summary>
+    private static Dictionary<string, string> RecordOriginals(SandboxRoot root)
+    {
+        string file = Path.Join(root.Path, Meta);
+        var manifest = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (File.Exists(file))
+        {
+            foreach (string line in File.ReadAllLines(file))
+            {
+                int last = line.LastIndexOf(':');
+                if (line.StartsWith("M:", StringComparison.Ordinal) && last > 2)
+                    manifest[line[2..last]] = line[(last + 1)..];
+            }
+        }
+        foreach (var c in root.Changes())
+        {
+            if (c.HostNode == NodeKind.File && !manifest.ContainsKey(c.Path) && Md5(c.Path) is { } sum)
+                manifest[c.Path] = sum;
+        }
+        File.WriteAllLines(file, manifest.Select(kv => $"M:{kv.Key}:{kv.Value}"));
+        if (manifest.Count > 0)
+        {
+            StandardError.WriteLine("MD5 Sums of original files:");
+            foreach (var (path, sum) in manifest)
+                StandardError.WriteLine($" > {Review.LayerCommands.Escape(path)} ({sum})");
+        }
+        return manifest;
+    }
+
+    private static List<Change> MarkConflicts(List<Change> changes, Dictionary<string, string>? manifest)
+    {
+        if (manifest is null)
+            return changes;
+        return [.. changes.Select(c => !c.Conflict && manifest.TryGetValue(c.Path, out var sum) && Md5(c.Path) is { } now && now != sum
+            ? c with { Conflict = true, ConflictReason = "its content changed on the host since the sandbox first changed it (md5)" }
+            : c)];
+    }
+
+    private static string? Md5(string path)
+    {
+        try
+        {
+            using var f = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            return Convert.ToHexStringLower(MD5.HashData(f));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    private static string? FindOnPath(string program)
+    {
+        foreach (string dir in (Environment.GetEnvironmentVariable("PATH") ?? "/usr/local/bin:/usr/bin:/bin").Split(':', StringSplitOptions.RemoveEmptyEntries))
+        {
+            string candidate = Path.Join(dir, program);
+            if (File.Exists(candidate) && Interop.Interop.Access(candidate, 1) == 0)
+                return candidate;
+        }
+        return null;
+    }
+
+    private static string Quote(string s) => "'" + s.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+
+    private static string Describe(Exception e) => e switch
+    {
+        DirectoryNotFoundException or FileNotFoundException => "No such file or directory",
+        UnauthorizedAccessException => "Permission denied",
+        _ => e.Message,
+    };
 }

@@ -4,6 +4,8 @@ using System.Text;
 using Husk.Cli.Personalities.Mkosi;
 using Husk.Launch;
 
+using Husk.Policy;
+
 namespace Husk.Cli.Personalities;
 
 /// <summary>
@@ -108,11 +110,13 @@ internal static class MkosiSandbox
                 ? "--map-foreign in a new user namespace is not supported yet"
                 : "--map-foreign without CAP_CHOWN needs systemd-nsresourced (systemd 260 or later), which Husk does not use");
         }
-        if (a.SuppressSync || (a.SuppressChown && (newUserNs || host.SingleUserNamespace)))
-        {
-            throw new MkosiUsageException(
-                $"{(a.SuppressChown ? "--suppress-chown" : "--suppress-sync")} is not supported yet (it needs Husk's seccomp compiler)");
-        }
+        // sandbox.py's filter: chown() and friends (only where ids cannot be changed anyway) and sync()
+        // and friends succeed without doing anything.
+        var suppressed = new List<string>();
+        if (a.SuppressChown && (newUserNs || host.SingleUserNamespace))
+            suppressed.AddRange(SeccompProfiles.ChownCalls);
+        if (a.SuppressSync)
+            suppressed.AddRange(SeccompProfiles.SyncCalls);
 
         var ns = NamespaceKinds.Mount;
         if (newUserNs)
@@ -163,6 +167,7 @@ internal static class MkosiSandbox
             InheritFds = false,
             Capabilities = caps,
             NoNewPrivileges = false,
+            SeccompPrograms = suppressed.Count > 0 ? [SeccompCompiler.Compile(SeccompProfiles.SuccessfulNoOps(suppressed))] : [],
             PidVariable = listen ? "LISTEN_PID" : null,
             // Python ignores these and os.execvp keeps them ignored.
             IgnoredSignals = [SIGPIPE, SIGXFSZ],
@@ -292,8 +297,8 @@ internal static class MkosiSandbox
             ("   --become-root", "Be root (uid and gid 0) in the sandbox"),
             ("   --map-foreign", "Map the foreign UID range (only where nothing needs mapping)"),
             ("   --map-delegate N", "Not supported: needs systemd-nsresourced"),
-            ("   --suppress-chown", "Not supported yet: make chown() calls succeed doing nothing"),
-            ("   --suppress-sync", "Not supported yet: make sync() calls succeed doing nothing"),
+            ("   --suppress-chown", "Make chown() syscalls in the sandbox a noop"),
+            ("   --suppress-sync", "Make sync() syscalls in the sandbox a noop"),
             ("   --unshare-net", "Use a network namespace of its own when possible"),
             ("   --unshare-ipc", "Use an IPC namespace of its own"),
             ("   --pack-fds", "Pass inherited descriptors as 3, 4, ... with LISTEN_FDS and LISTEN_PID"),

@@ -38,6 +38,11 @@ internal static class RunCommand
             Console.Error.WriteLine(e.Message);
             return 2;
         }
+        if (spec.Landlock is { Strict: false } landlock && Policy.LandlockPolicy.KernelAbi < landlock.RequiredAbi)
+        {
+            // Best effort, and said so: what this kernel's Landlock cannot enforce.
+            Console.Error.WriteLine($"husk: warning: Landlock ABI {Policy.LandlockPolicy.KernelAbi} of this kernel: without {string.Join(", ", landlock.Missing(Policy.LandlockPolicy.KernelAbi))}");
+        }
         var problems = spec.Validate();
         if (problems.Length > 0)
         {
@@ -137,10 +142,13 @@ internal static class RunCommand
             },
         };
         var relays = new List<Thread>();
+        Husk.Interop.SafeFd? storage = null;
         try
         {
             var result = SandboxRunner.RunToResult(spec, hooks, p =>
             {
+                // The capped layer's tmpfs lives on while we hold it; it is moved to the root below.
+                (storage, p.LayerStorage) = (p.LayerStorage, null);
                 started?.Invoke(p);
                 Relay(p.StandardOutput, 1, relays);
                 Relay(p.StandardError, 2, relays);
@@ -156,6 +164,19 @@ internal static class RunCommand
             {
                 SandboxRegistry.Unregister(id);
                 registered = false;
+            }
+            try
+            {
+                state.MergeStorage(storage);
+            }
+            catch (IOException e)
+            {
+                Console.Error.WriteLine($"husk run: could not move the layer out of its storage into {state.Root!.Path}: {e.Message}");
+                return 1;
+            }
+            finally
+            {
+                storage?.Dispose();
             }
             if (reviewLayer && state.Root is not null)
                 Review.LayerCommands.AfterRun(state);
@@ -178,6 +199,7 @@ internal static class RunCommand
         }
         finally
         {
+            storage?.Dispose();
             if (registered)
                 SandboxRegistry.Unregister(id);
         }
@@ -257,7 +279,9 @@ internal static class RunCommand
         sb.AppendLine();
         sb.AppendLine("Runs COMMAND in a sandbox. By default: every namespace but time, the host's tree read-only,");
         sb.AppendLine("fresh /proc, /dev, /tmp, /var/tmp and /run, secrets in the home directory hidden, no network,");
-        sb.AppendLine("no capabilities, no_new_privs and a new session. Filesystem operations apply in order.");
+        sb.AppendLine("no capabilities, no_new_privs, locked securebits, the default seccomp profile, Landlock rules");
+        sb.AppendLine("that mirror the mounts, no nested user namespaces and a new session. Filesystem operations");
+        sb.AppendLine("apply in order; a --profile applies its options where it is given.");
         foreach (var group in RunOptions.All.GroupBy(o => o.Group))
         {
             sb.AppendLine();

@@ -22,7 +22,8 @@ internal static class RunOptions
     public const string FsOps = "Filesystem operations (applied in order)";
     public const string Process = "Process";
     public const string Network = "Network";
-    public const string Limits = "Limits (values take units: 512M, 1.5G; 1.5s, 250ms)";
+    public const string Limits = "Limits";
+    public const string Policy = "Policy";
     public const string Output = "Status and synchronisation";
 
     public static readonly IReadOnlyList<RunOption> All = Build();
@@ -58,7 +59,8 @@ internal static class RunOptions
         Add("--unshare-all", Namespaces, [], "Every namespace but time (the default).", (s, _) => s.Namespaces |= NamespaceKinds.AllButTime);
         Add("--userns", Namespaces, ["FD"], "Join the user namespace FD instead of creating one.", (s, a) => { s.UserNsFd = Fd(a[0], "--userns"); s.Namespaces &= ~NamespaceKinds.User; });
         Add("--pidns", Namespaces, ["FD"], "Join the pid namespace FD (with --unshare-pid, create one under it).", (s, a) => s.PidNsFd = Fd(a[0], "--pidns"));
-        Add("--disable-userns", Namespaces, [], "Make nested user namespaces impossible inside.", (s, _) => s.DisableUserns = true);
+        Add("--disable-userns", Namespaces, [], "Make nested user namespaces impossible inside (the default).", (s, _) => s.DisableUserns = true);
+        Add("--allow-userns", Namespaces, [], "Allow nested sandboxes: user namespaces; namespace flags, clone3 and mounting in the seccomp profile; Landlock off unless --landlock says otherwise (it forbids mounting).", (s, _) => s.DisableUserns = false);
 
         Add("--become-root", Identity, [], "Be uid and gid 0 inside (mapped to the caller).", (s, _) => { s.Uid = 0; s.Gid = 0; });
         Add("--uid", Identity, ["N"], "Uid inside.", (s, a) => s.Uid = Id(a[0], "--uid"));
@@ -70,6 +72,8 @@ internal static class RunOptions
             (s, a) => s.FsMode = a[0]);
         Add("--readonly", FileSystem, [], "The host tree read-only: no layer (with --fs host too).", (s, _) => s.ReadOnly = true);
         Add("--root", FileSystem, ["DIR"], "Keep the layer in DIR (resumes an existing one); default: a new one under $XDG_RUNTIME_DIR or /var/tmp.", (s, a) => s.RootDir = a[0]);
+        Add("--storage", FileSystem, ["SIZE"], "Cap the writable layer at SIZE (suffixes K, M, G): it lives in a tmpfs of that size, moved to the root at exit; the payload gets ENOSPC.",
+            (s, a) => s.StorageSize = Size(a[0]) is > 0 and var size ? size : throw new UsageException($"husk run: --storage: not a size: {a[0]}"));
         Add("--keep", FileSystem, [], "Keep the layer for later without asking (husk changes|diff|commit|discard DIR).", (s, _) => s.AfterRun = "keep");
         Add("--commit", FileSystem, [], "Commit the changes to the host without asking (conflicts are left alone).", (s, _) => s.AfterRun = "commit");
         Add("--discard", FileSystem, [], "Throw the changes away without asking.", (s, _) => s.AfterRun = "discard");
@@ -151,6 +155,26 @@ internal static class RunOptions
         Add("--report", Output, ["FILE"], "Write the verdict, usage and limits to FILE as one JSON object.", (s, a) => s.ReportFile = a[0]);
         Add("--report-fd", Output, ["FD"], "Write the JSON report to FD.", (s, a) => s.ReportFd = Fd(a[0], "--report-fd"));
         Add("--meta", Output, ["FILE"], "Write isolate's meta file (time, time-wall, max-rss, exitcode, status, ...) to FILE.", (s, a) => s.MetaFile = a[0]);
+        Add("--profile", Policy, ["NAME|FILE"], "Apply a profile's options here (husk profile list shows the built-in ones).", (s, a) => Profiles.ProfileLoader.Apply(s, a[0]));
+        Add("--seccomp", Policy, ["MODE"], "default (the seccomp profile applies) or unconfined (no filter but --deny-syscall).", (s, a) => s.SeccompUnconfined = a[0] switch
+        {
+            "unconfined" => true,
+            "default" => false,
+            _ => throw new UsageException($"husk run: --seccomp: unknown mode {a[0]}: use default or unconfined"),
+        });
+        Add("--seccomp-profile", Policy, ["NAME|FILE"], "The system call policy: default, judge, or a TOML file.", (s, a) => s.SetSeccompProfile(a[0]));
+        Add("--allow-syscall", Policy, ["NAME"], "Allow a system call whatever the profile says.", (s, a) => s.AllowSyscalls.Add(RunState.SyscallName(a[0], "--allow-syscall")));
+        Add("--deny-syscall", Policy, ["NAME[:ERRNO]"], "Fail a system call with ERRNO (a name or number; default EPERM).", (s, a) => s.DenySyscalls.Add(RunState.DenyRule(a[0])));
+        Add("--cap-add", Policy, ["CAP"], "Keep capability CAP inside (a name with or without CAP_, or ALL).", (s, a) => s.Capabilities |= RunState.CapabilityMask(a[0], "--cap-add"));
+        Add("--cap-drop", Policy, ["CAP"], "Drop capability CAP again (or ALL); the payload starts with none.", (s, a) => s.Capabilities &= ~RunState.CapabilityMask(a[0], "--cap-drop"));
+        Add("--landlock", Policy, ["MODE"], "off, on (default: filesystem rules that mirror the mounts, scoping) or strict (no TCP, no exec where writable, every ABI feature).", (s, a) => s.Landlock = a[0] switch
+        {
+            "off" or "on" or "strict" => a[0],
+            _ => throw new UsageException($"husk run: --landlock: unknown mode {a[0]}: use off, on or strict"),
+        });
+        Add("--tcp-bind", Policy, ["PORT"], "With Landlock: allow binding TCP port PORT; once given, other ports are refused.", (s, a) => s.TcpBind.Add(Port(a[0], "--tcp-bind")));
+        Add("--tcp-connect", Policy, ["PORT"], "With Landlock: allow connecting to TCP port PORT; once given, other ports are refused.", (s, a) => s.TcpConnect.Add(Port(a[0], "--tcp-connect")));
+
         Add("--info-fd", Output, ["FD"], "Write the sandbox pid and namespace ids to FD as JSON.", (s, a) => s.InfoFd = Fd(a[0], "--info-fd"));
         Add("--json-status-fd", Output, ["FD"], "Write JSON status lines (child-pid, exit-code) to FD.", (s, a) => s.JsonStatusFd = Fd(a[0], "--json-status-fd"));
         Add("--sync-fd", Output, ["FD"], "Keep FD open while the sandbox runs.", (s, a) => s.SyncFd = Fd(a[0], "--sync-fd"));
@@ -187,6 +211,13 @@ internal static class RunOptions
         if (colon <= 0 || colon == value.Length - 1)
             throw new UsageException($"husk run: {option}: expected HOST:DEST: {value}");
         return (value[..colon], Abs(value[(colon + 1)..]));
+    }
+
+    private static ushort Port(string value, string option)
+    {
+        if (!ushort.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out ushort port))
+            throw new UsageException($"husk run: {option}: not a port: {value}");
+        return port;
     }
 
     internal static int Fd(string value, string option)

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Husk.Policy;
 
 namespace Husk.Cli.Run;
 
@@ -8,7 +9,7 @@ internal sealed class RunState
     public NamespaceKinds Namespaces = NamespaceKinds.AllButTime;
     public int? UserNsFd;
     public int? PidNsFd;
-    public bool DisableUserns;
+    public bool? DisableUserns;
     public uint? Uid;
     public uint? Gid;
     public bool MapSubIds;
@@ -24,6 +25,8 @@ internal sealed class RunState
     /// <summary>True when this run made the root (so discarding it removes the directory).</summary>
     public bool RootIsNew;
     public bool HashOriginals;
+    /// <summary>--storage: the writable layer lives in a tmpfs of this size.</summary>
+    public long? StorageSize;
     public bool ReadOnly;
     public readonly List<string> Hide = [];
     public bool ShowSecrets;
@@ -53,6 +56,104 @@ internal sealed class RunState
     /// <summary>A report of the run is asked for: usage is measured even without limits.</summary>
     public bool WantsReport => ReportFile is not null || ReportFd is not null || MetaFile is not null;
     public List<string> Command = [];
+
+    // Policy.
+    public SeccompPolicy SeccompProfile = SeccompProfiles.Default;
+    public bool SeccompUnconfined;
+    public readonly List<string> AllowSyscalls = [];
+    public readonly List<(string Name, int Errno)> DenySyscalls = [];
+    public ulong Capabilities;
+    /// <summary>off, on or strict; null: on, but off with --allow-userns (Landlock forbids every mount, so nested sandboxes).</summary>
+    public string? Landlock;
+    public readonly List<ushort> TcpBind = [];
+    public readonly List<ushort> TcpConnect = [];
+    /// <summary>Profiles being applied, innermost last (to refuse include cycles).</summary>
+    internal readonly List<string> ProfileStack = [];
+
+    public void SetSeccompProfile(string nameOrFile)
+    {
+        SeccompProfile = SeccompProfiles.BuiltIn.TryGetValue(nameOrFile, out var builtIn)
+            ? builtIn
+            : Profiles.SeccompFile.Load(nameOrFile);
+    }
+
+    internal static string SyscallName(string name, string option)
+    {
+        if (!SyscallTable.IsKnown(name))
+            throw new UsageException($"husk run: {option}: unknown system call: {name}");
+        return name;
+    }
+
+    internal static (string, int) DenyRule(string value) =>
+        ParseDenial(value) is var (name, errno, problem) && problem is null
+            ? (name, errno)
+            : throw new UsageException($"husk run: --deny-syscall: {problem}");
+
+    /// <summary>"NAME[:ERRNO]" (errno a name or number, EPERM when left out), or the problem with it.</summary>
+    internal static (string Name, int Errno, string? Problem) ParseDenial(string value)
+    {
+        int colon = value.IndexOf(':');
+        string name = colon < 0 ? value : value[..colon];
+        if (!SyscallTable.IsKnown(name))
+            return (name, 0, $"unknown system call: {name}");
+        int errno = 1;
+        if (colon >= 0 && !ErrnoNames.TryParse(value[(colon + 1)..], out errno))
+            return (name, 0, $"not an errno name or number: {value[(colon + 1)..]}");
+        return (name, errno, null);
+    }
+
+    internal static ulong CapabilityMask(string name, string option)
+    {
+        if (name.Equals("ALL", StringComparison.OrdinalIgnoreCase))
+            return CapabilityNames.All;
+        if (!CapabilityNames.TryParse(name, out int cap))
+            throw new UsageException($"husk run: {option}: unknown capability: {name}");
+        return 1UL << cap;
+    }
+
+    /// <summary>The seccomp filter the options describe, or none.</summary>
+    internal SeccompPolicy? EffectiveSeccomp()
+    {
+        var rules = ImmutableArray.CreateBuilder<SeccompRule>();
+        // --allow-syscall wins over the profile's own rules, --deny-syscall over everything.
+        foreach (string name in AllowSyscalls)
+            rules.Add(new SeccompRule(name, SeccompAction.Allow) { Priority = 1000 });
+        foreach (var (name, errno) in DenySyscalls)
+            rules.Add(new SeccompRule(name, SeccompAction.Fail(errno)) { Priority = 2000 });
+        if (DisableUserns == false)
+        {
+            // Nested sandboxes: clone and unshare without the namespace-flag conditions, clone3 (Husk's
+            // own stage needs CLONE_PIDFD) and the mount family, which only works in a namespace the
+            // payload made itself (it holds no capabilities in the sandbox's own).
+            foreach (string name in new[] { "clone", "clone3", "unshare", "setns", "mount", "umount2", "pivot_root", "mount_setattr",
+                         "move_mount", "open_tree", "open_tree_attr", "fsopen", "fsconfig", "fsmount", "fspick" })
+                rules.Add(new SeccompRule(name, SeccompAction.Allow) { Priority = 500 });
+        }
+        if (SeccompUnconfined)
+        {
+            if (DenySyscalls.Count == 0)
+                return null;
+            return new SeccompPolicy { DefaultAction = SeccompAction.Allow, ForeignAction = SeccompAction.Allow, UnknownAction = null, Rules = rules.ToImmutable() };
+        }
+        return SeccompProfile.With(rules.ToImmutable());
+    }
+
+    /// <summary>The Landlock policy the options describe for these mounts, or none.</summary>
+    internal LandlockPolicy? EffectiveLandlock(IEnumerable<MountOp> mounts)
+    {
+        string mode = Landlock ?? (DisableUserns == false ? "off" : "on");
+        if (mode == "off")
+            return null;
+        bool strict = mode == "strict";
+        return new LandlockPolicy
+        {
+            Paths = LandlockPolicy.MirrorMounts(mounts, writableExecutes: !strict),
+            RestrictTcp = strict || TcpBind.Count > 0 || TcpConnect.Count > 0,
+            TcpBindPorts = [.. TcpBind],
+            TcpConnectPorts = [.. TcpConnect],
+            Strict = strict,
+        };
+    }
 
     /// <summary>Secrets under the home directory hidden unless --show-secrets.</summary>
     internal static readonly string[] SecretPaths =
@@ -119,7 +220,9 @@ internal sealed class RunState
                 string dir = Path.GetFullPath(FsMode);
                 if (!Directory.Exists(dir))
                     throw new UsageException($"husk run: --fs: not a directory: {FsMode}");
-                mounts.Add(new BindMount(dir, "/") { ReadOnly = true });
+                // Overlaid, so the payload may write while the directory stays as it was; the
+                // writes vanish with the sandbox (--readonly: a read-only bind instead).
+                mounts.Add(ReadOnly ? new BindMount(dir, "/") { ReadOnly = true } : new OverlayMount("/", [dir]) { Kind = OverlayKind.Temporary });
                 break;
         }
         mounts.Add(new ProcMount("/proc"));
@@ -165,18 +268,64 @@ internal sealed class RunState
         {
             throw new UsageException($"husk run: --root {path}: {e.Message}");
         }
+        // The root's directory is overlaid whole, the root itself covered (no read-only scaffolding there).
         var plan = Husk.FileSystem.OverlayPlanner.Plan(Husk.FileSystem.HostMounts.Read(), Root.Path,
-            Husk.FileSystem.OverlayPlanner.ListHost, Husk.FileSystem.OverlayPlanner.HostMode);
+            Husk.FileSystem.OverlayPlanner.ListHost, Husk.FileSystem.OverlayPlanner.HostMode, new() { CoverStorage = true });
         var ancestors = new List<string> { Directory.GetCurrentDirectory() };
         if (Environment.GetEnvironmentVariable("HOME") is { Length: > 1 } home)
             ancestors.Add(home);
         if (Chdir is { } chdir && chdir.StartsWith('/'))
             ancestors.Add(chdir);
+        // A session's layer on disk cannot sit under the tmpfs one as a lower layer: overlayfs
+        // refuses a lower inside another lower of the same filesystem ("overlapping lowerdir").
+        if (StorageSize is not null && !RootIsNew && Root.Changes().Count > 0)
+            throw new UsageException($"husk run: --storage cannot resume {path}, which holds changes: commit or discard them (husk commit|discard), or run without --storage");
         Root.PrepareAncestors(plan.Layers, ancestors);
         if (HashOriginals && RootIsNew)
             Root.HashOriginals([Directory.GetCurrentDirectory()]);
         Root.PrepareLayers(plan.Layers, LayerOwner());
-        return [.. plan.Mounts];
+        if (StorageSize is null)
+            return [.. plan.Mounts];
+        // The layer's skeleton on disk (the directories prepared above, with the modes they were
+        // given) comes first, so copy-up never has to make a directory the caller's ids cannot own.
+        var skeleton = new List<MountOp> { new MakeDirectory(StorageLayer) { Mode = 0x1ED, InStorage = true } };
+        foreach (string dir in Directory.EnumerateDirectories(Root.UpperDir, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 }).Order(StringComparer.Ordinal))
+        {
+            if (Interop.Interop.TryStat(dir, out var st, followSymlinks: false) == 0 && (st.Mode & Interop.Interop.S_IFMT) == Interop.Interop.S_IFDIR)
+                skeleton.Add(new MakeDirectory(StorageLayer + dir[Root.UpperDir.Length..]) { Mode = st.Mode & 0xFFF, InStorage = true });
+        }
+        return [.. skeleton, .. plan.Mounts.Select(InStorage)];
+    }
+
+    /// <summary>
+    /// With --storage, an overlay's upper and work directories move from the root on disk to the
+    /// sandbox's capped tmpfs, under the same names; <see cref="MergeStorage"/> brings them back.
+    /// </summary>
+    private MountOp InStorage(MountOp op)
+    {
+        if (op is not OverlayMount { Kind: OverlayKind.Persistent, Upper: { } upper, Work: { } work } o || !Husk.FileSystem.HostMounts.IsUnder(upper, Root!.UpperDir))
+            return op;
+        return o with
+        {
+            UpperRoot = SourceRoot.Storage,
+            Upper = StorageLayer + upper[Root.UpperDir.Length..],
+            Work = StorageWork + work[Root.WorkDir.Length..],
+            UpperMode = Interop.Interop.TryStat(upper, out var st) == 0 ? st.Mode & 0xFFF : 0x1ED,
+        };
+    }
+
+    private const string StorageLayer = "/layer/upperdir", StorageWork = "/layer/workdir";
+
+    /// <summary>Moves the layer a --storage session kept in its tmpfs into the root on disk.</summary>
+    public void MergeStorage(Husk.Interop.SafeFd? storage)
+    {
+        if (StorageSize is null || Root is null)
+            return;
+        if (storage is null)
+            throw new IOException("the sandbox did not hand over its storage");
+        string source = $"/proc/self/fd/{storage.Fd}{StorageLayer}";
+        if (Directory.Exists(source))
+            Husk.FileSystem.LayerMerge.Merge(source, Root.UpperDir);
     }
 
     /// <summary>Root's payload runs as a subordinate id, which must own the layer it writes.</summary>
@@ -257,7 +406,8 @@ internal sealed class RunState
             Namespaces = UserNsFd is not null ? Namespaces & ~NamespaceKinds.User : Namespaces,
             UserNamespaceFd = UserNsFd,
             PidNamespaceFd = PidNsFd,
-            DisableUserNamespaces = DisableUserns,
+            // On by default where it can be (a new user namespace); asked for explicitly, validation says why not.
+            DisableUserNamespaces = DisableUserns ?? (Namespaces.HasFlag(NamespaceKinds.User) && UserNsFd is null),
             Identity = new Identity
             {
                 Uid = Uid,
@@ -274,8 +424,11 @@ internal sealed class RunState
             SyncFd = SyncFd,
             BlockFd = BlockFd,
             LockFiles = [.. LockFiles],
-            Capabilities = CapabilitySet.None,
+            Capabilities = Capabilities == 0 ? CapabilitySet.None : CapabilitySet.Exactly(Capabilities) with { LockSecureBits = true },
+            RootTmpfs = new() { Size = StorageSize, KeepOpen = StorageSize is not null && Root is not null },
             NoNewPrivileges = true,
+            SeccompPrograms = EffectiveSeccomp() is { } seccomp ? [SeccompCompiler.Compile(seccomp)] : [],
+            Landlock = Namespaces.HasFlag(NamespaceKinds.Mount) ? EffectiveLandlock(mounts) : null,
         };
         spec = WithLimits(spec);
         if (!Namespaces.HasFlag(NamespaceKinds.Mount) && (Mounts.Count > 0 || FsMode is not ("ro" or "overlay")))

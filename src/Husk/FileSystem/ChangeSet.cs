@@ -78,15 +78,21 @@ public static class ChangeSet
 {
     private const string OverlayXattrPrefix = "user.overlay.";
     private const string TrustedOverlayPrefix = "trusted.overlay.";
+    private const string FuseOverlayPrefix = "user.fuseoverlayfs.";
+
+    /// <summary>fuse-overlayfs marks an opaque directory with this file (and a whiteout named .wh..opq) besides its xattr.</summary>
+    private static bool IsFuseOverlayMarker(string name) => name is ".wh..wh..opq" or ".wh..opq";
 
     /// <param name="upperRoot">The layer: <c>ROOT/upperdir</c>.</param>
     /// <param name="hostRoot">The tree it changes (the host's /, or another tree in tests).</param>
     /// <param name="since">When the session began: host paths changed after it are conflicts.</param>
     /// <param name="manifest">Content hashes of host files when the session began (absolute host path to SHA-256).</param>
-    public static List<Change> Scan(string upperRoot, string hostRoot = "/", DateTimeOffset? since = null, IReadOnlyDictionary<string, string>? manifest = null)
+    /// <param name="prepared">Directories Husk created in the layer with the mode it gave them (not changes while they keep it).</param>
+    public static List<Change> Scan(string upperRoot, string hostRoot = "/", DateTimeOffset? since = null, IReadOnlyDictionary<string, string>? manifest = null,
+        IReadOnlyDictionary<string, int>? prepared = null)
     {
         var changes = new List<Change>();
-        Walk(upperRoot, hostRoot, "", hostGone: false, changes, since);
+        Walk(upperRoot, hostRoot, "", hostGone: false, changes, since, prepared ?? new Dictionary<string, int>());
         if (manifest is null)
             return changes;
         // A recorded original whose host content differs now was changed meanwhile, whatever its ctime says.
@@ -102,7 +108,8 @@ public static class ChangeSet
         return changes;
     }
 
-    private static void Walk(string upperRoot, string hostRoot, string rel, bool hostGone, List<Change> changes, DateTimeOffset? since)
+    private static void Walk(string upperRoot, string hostRoot, string rel, bool hostGone, List<Change> changes, DateTimeOffset? since,
+        IReadOnlyDictionary<string, int> prepared)
     {
         string upperDir = Join(upperRoot, rel);
         IEnumerable<string> names;
@@ -116,6 +123,8 @@ public static class ChangeSet
         }
         foreach (string name in names)
         {
+            if (IsFuseOverlayMarker(name))
+                continue;
             string path = rel + "/" + name;
             string upper = Join(upperRoot, path);
             if (TryStat(upper, out var up, followSymlinks: false) != 0)
@@ -146,16 +155,20 @@ public static class ChangeSet
             {
                 case NodeKind.Directory:
                     bool opaque = IsOpaque(upper);
+                    // A directory Husk prepared, left empty, whose host directory went away meanwhile: not the sandbox's doing.
+                    if (hostNode == NodeKind.None && !opaque && prepared.TryGetValue(path, out int mode) && mode == (up.Mode & 0xFFF) &&
+                        !Directory.EnumerateFileSystemEntries(upper).Any())
+                        break;
                     if (hostNode == NodeKind.None)
                         changes.Add(change);
                     else if (hostNode != NodeKind.Directory)
                         changes.Add(change with { Kind = ChangeKind.TypeChanged });
                     else if (opaque)
                         changes.Add(change with { Kind = ChangeKind.Replaced });
-                    else if ((host.Mode & 0xFFF) != (up.Mode & 0xFFF))
+                    else if ((host.Mode & 0xFFF) != (up.Mode & 0xFFF) && !(prepared.TryGetValue(path, out int given) && given == (up.Mode & 0xFFF)))
                         changes.Add(change with { Kind = ChangeKind.MetadataOnly });
                     // Below a new, replaced or opaque directory, nothing of the host's shows through.
-                    Walk(upperRoot, hostRoot, path, hostGone || hostNode != NodeKind.Directory || opaque, changes, since);
+                    Walk(upperRoot, hostRoot, path, hostGone || hostNode != NodeKind.Directory || opaque, changes, since, prepared);
                     break;
                 case NodeKind.File:
                     if (hostNode == NodeKind.None)
@@ -210,13 +223,16 @@ public static class ChangeSet
 
     private static bool IsOpaque(string path)
     {
-        byte[]? v = GetXattr(path, OverlayXattrPrefix + "opaque") ?? GetXattr(path, TrustedOverlayPrefix + "opaque");
-        return v is { Length: > 0 } && v[0] == (byte)'y';
+        byte[]? v = GetXattr(path, OverlayXattrPrefix + "opaque") ?? GetXattr(path, TrustedOverlayPrefix + "opaque") ?? GetXattr(path, FuseOverlayPrefix + "opaque");
+        if (v is { Length: > 0 } && v[0] == (byte)'y')
+            return true;
+        return File.Exists(Path.Join(path, ".wh..wh..opq"));
     }
 
     /// <summary>Overlayfs's own attributes, which must never reach the host.</summary>
     public static bool IsOverlayInternal(string xattr) =>
-        xattr.StartsWith(OverlayXattrPrefix, StringComparison.Ordinal) || xattr.StartsWith(TrustedOverlayPrefix, StringComparison.Ordinal);
+        xattr.StartsWith(OverlayXattrPrefix, StringComparison.Ordinal) || xattr.StartsWith(TrustedOverlayPrefix, StringComparison.Ordinal) ||
+        xattr.StartsWith(FuseOverlayPrefix, StringComparison.Ordinal);
 
     private static bool SameContent(string a, string b)
     {

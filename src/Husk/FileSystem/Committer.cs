@@ -29,6 +29,8 @@ public sealed class CommitReport
 /// half-applies a file; where a rename cannot work (a bind-mounted target, a file with other hard
 /// links, a directory we may not write) it is written in place and the report says so.
 /// Deletions come last; a directory that is not empty is deleted only with <c>recursive</c>.
+/// Device nodes are never committed; FIFOs and sockets only when asked (try moves them): a FIFO
+/// is made anew and a socket is bound anew (nothing listens on it, as on the layer's).
 /// </summary>
 public static partial class Committer
 {
@@ -38,7 +40,8 @@ public static partial class Committer
     /// <param name="targetRoot">The tree they apply to: the host's / normally.</param>
     /// <param name="force">Apply conflicting changes too.</param>
     /// <param name="recursive">Delete (or replace) directories that are not empty.</param>
-    public static CommitReport Apply(IReadOnlyList<Change> changes, string targetRoot = "/", bool force = false, bool recursive = false)
+    /// <param name="specials">Recreate FIFOs and sockets instead of refusing them (devices are always refused).</param>
+    public static CommitReport Apply(IReadOnlyList<Change> changes, string targetRoot = "/", bool force = false, bool recursive = false, bool specials = false)
     {
         var report = new CommitReport();
         using var root = Open(targetRoot, O_PATH | O_DIRECTORY);
@@ -53,7 +56,7 @@ public static partial class Committer
             }
             try
             {
-                string? note = ApplyOne(root.Fd, change, recursive);
+                string? note = ApplyOne(root.Fd, change, recursive, specials);
                 report.Applied.Add(change);
                 if (note is not null)
                     report.Notes.Add($"{change.Path}: {note}");
@@ -117,7 +120,7 @@ public static partial class Committer
         return new SafeFd(fd);
     }
 
-    private static string? ApplyOne(int root, Change c, bool recursive)
+    private static string? ApplyOne(int root, Change c, bool recursive, bool specials)
     {
         var (parentRel, name) = Split(c.Path);
         using var parentPath = OpenDirectory(root, parentRel, create: c.Kind != ChangeKind.Deleted);
@@ -126,8 +129,10 @@ public static partial class Committer
 
         if (c.Kind == ChangeKind.Deleted)
             return Delete(dir, c, name, recursive);
-        if (c.Node == NodeKind.Special)
-            throw new CommitException("device nodes, sockets and FIFOs are not committed");
+        uint specialType = c.Node == NodeKind.Special && c.LayerPath is not null && TryStat(c.LayerPath, out var layerSt, followSymlinks: false) == 0
+            ? layerSt.Mode & S_IFMT : 0;
+        if (c.Node == NodeKind.Special && !(specials && specialType is S_IFIFO or S_IFSOCK))
+            throw new CommitException(specials ? "device nodes are not committed" : "device nodes, sockets and FIFOs are not committed");
         if (c.Kind == ChangeKind.MetadataOnly)
         {
             SetMetadata(dir, name, c);
@@ -154,6 +159,9 @@ public static partial class Committer
                 return ReplaceWithSymlink(dir, name, c.LinkTarget!);
             case NodeKind.File:
                 return WriteFile(dir, name, c);
+            case NodeKind.Special:
+                MakeSpecial(dir, name, c, specialType);
+                return null;
             default:
                 throw new CommitException("unknown kind of change");
         }
@@ -171,6 +179,31 @@ public static partial class Committer
             throw Fail("cannot put the symlink in place", e);
         }
         return null;
+    }
+
+    /// <summary>A FIFO or a socket in place of whatever non-directory is there.</summary>
+    private static void MakeSpecial(int dir, string name, Change c, uint type)
+    {
+        if (TryStatAt(dir, name, out var existing) == 0)
+        {
+            if ((existing.Mode & S_IFMT) == S_IFDIR)
+                throw new CommitException("a directory is in the way");
+            if (Unlinkat(dir, name, 0) != 0)
+                throw Fail("cannot remove what is there", Marshal.GetLastPInvokeError());
+        }
+        if (type == S_IFIFO)
+        {
+            if (Mknodat(dir, name, (int)S_IFIFO | (c.Mode & 0xFFF), 0) != 0)
+                throw Fail("cannot create the FIFO", Marshal.GetLastPInvokeError());
+        }
+        else
+        {
+            // bind() takes a path: reach the directory through its descriptor, never by name.
+            int e = MakeUnixSocketFile($"/proc/self/fd/{dir}/{name}");
+            if (e != 0)
+                throw Fail("cannot create the socket", e);
+        }
+        SetMetadata(dir, name, c);
     }
 
     private static string TempName(string name) => $".{(name.Length > 40 ? name[..40] : name)}.husk-{Random.Shared.Next():x8}";

@@ -43,7 +43,9 @@ public static class HostMounts
     /// filesystems (and tmpfs outside /dev, /run, /tmp and /proc), the last mount at each point, none
     /// below a virtual one.
     /// </summary>
-    public static IReadOnlyList<string> Overlayable(IReadOnlyList<HostMount> mounts)
+    /// <param name="mounts">The mount table.</param>
+    /// <param name="includeVolatile">Also overlay what is below /run, /tmp and /var/tmp (try shows the host's there).</param>
+    public static IReadOnlyList<string> Overlayable(IReadOnlyList<HostMount> mounts, bool includeVolatile = false)
     {
         // The last mount on a path is the one visible there.
         var visible = new Dictionary<string, HostMount>(StringComparer.Ordinal);
@@ -54,8 +56,9 @@ public static class HostMounts
         {
             if (Virtual.Contains(m.FsType))
                 continue;
-            if (IsUnder(m.MountPoint, "/proc") || IsUnder(m.MountPoint, "/sys") || IsUnder(m.MountPoint, "/dev") ||
-                IsUnder(m.MountPoint, "/run") || IsUnder(m.MountPoint, "/tmp") || IsUnder(m.MountPoint, "/var/tmp"))
+            if (IsUnder(m.MountPoint, "/proc") || IsUnder(m.MountPoint, "/sys") || IsUnder(m.MountPoint, "/dev"))
+                continue;
+            if (!includeVolatile && (IsUnder(m.MountPoint, "/run") || IsUnder(m.MountPoint, "/tmp") || IsUnder(m.MountPoint, "/var/tmp")))
                 continue;
             // Below a virtual mount (e.g. /proc/sys/fs/binfmt_misc) nothing is overlaid.
             if (visible.Values.Any(v => Virtual.Contains(v.FsType) && v.MountPoint != m.MountPoint && IsUnder(m.MountPoint, v.MountPoint)))

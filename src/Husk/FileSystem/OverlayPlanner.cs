@@ -22,6 +22,48 @@ public sealed record OverlayLayer(string Directory, string Upper, string Work, i
 /// <summary>The filesystem operations of the overlay mode, and the layers to create before the run.</summary>
 public sealed record OverlayPlan(IReadOnlyList<MountOp> Mounts, IReadOnlyList<OverlayLayer> Layers);
 
+/// <summary>Choices a front door makes about the overlay view; the defaults are <c>husk run</c>'s.</summary>
+public sealed record OverlayPlanOptions
+{
+    /// <summary>Paths left to fresh filesystems (the front door mounts them), never overlaid.</summary>
+    public IReadOnlyList<string> Fresh { get; init; } = OverlayPlanner.Fresh;
+
+    /// <summary>Overlay what is mounted below /run, /tmp and /var/tmp too (try shows the host's there).</summary>
+    public bool OverlayVolatile { get; init; }
+
+    /// <summary>
+    /// Overlay a directory whole even when the storage is inside it, and cover the storage with an
+    /// empty tmpfs right after. The kernel refuses a lower layer nested in another at mount time,
+    /// but an upper inside a lower only fails (ELOOP) when looked up through the overlay, which
+    /// the cover prevents. Without it such a directory becomes scaffolding, and nothing can be
+    /// created directly in it (a storage in /tmp would make /tmp itself read-only).
+    /// </summary>
+    public bool CoverStorage { get; init; }
+
+    /// <summary>
+    /// Further lower layers of the overlay of a host directory, put above it (the last given on
+    /// top): try's hide layer and its -L sandboxes. Given the host directory, returns existing
+    /// directories only.
+    /// </summary>
+    public Func<string, IReadOnlyList<string>>? ExtraLowers { get; init; }
+
+    /// <summary>
+    /// Where <see cref="ExtraLowers"/> come from: a directory containing one of these is never
+    /// overlaid whole, since overlayfs refuses a lower layer inside another (ELOOP), and, like
+    /// the storage, they stay out of the payload's sight.
+    /// </summary>
+    public IReadOnlyList<string> LowerRoots { get; init; } = [];
+
+    /// <summary>
+    /// Paths that do not exist in the sandbox (mbox's <c>hide:</c>): left out of the view, and
+    /// the directories holding them are scaffolding (read-only) so that they can be left out.
+    /// </summary>
+    public IReadOnlyList<string> Hidden { get; init; } = [];
+
+    /// <summary>Paths inside hidden ones that are shown after all (mbox's <c>allow:</c>, which takes precedence).</summary>
+    public IReadOnlyList<string> Allowed { get; init; } = [];
+}
+
 /// <summary>
 /// Plans the overlay view of the host: the program sees the host's tree and can change it, every
 /// write landing in a layer under the sandbox root (<c>upperdir/&lt;path&gt;</c>, try's layout).
@@ -40,33 +82,49 @@ public static class OverlayPlanner
     /// <param name="storage">The sandbox root: its upperdir/ and workdir/ hold the layers.</param>
     /// <param name="list">Lists a host directory (the planner itself touches nothing).</param>
     /// <param name="modeOf">The mode of a host directory.</param>
-    public static OverlayPlan Plan(IReadOnlyList<HostMount> mounts, string storage, Func<string, IEnumerable<DirectoryEntry>> list, Func<string, int> modeOf)
+    /// <param name="options">The front door's choices (null: husk run's).</param>
+    public static OverlayPlan Plan(IReadOnlyList<HostMount> mounts, string storage, Func<string, IEnumerable<DirectoryEntry>> list, Func<string, int> modeOf,
+        OverlayPlanOptions? options = null)
     {
-        var overlayable = new HashSet<string>(HostMounts.Overlayable(mounts), StringComparer.Ordinal);
+        options ??= new OverlayPlanOptions();
+        var fresh = options.Fresh;
+        var overlayable = new HashSet<string>(HostMounts.Overlayable(mounts, options.OverlayVolatile), StringComparer.Ordinal);
         var mountPoints = new HashSet<string>(mounts.Select(m => m.MountPoint), StringComparer.Ordinal);
         var ops = new List<MountOp>();
         var layers = new List<OverlayLayer>();
 
+        bool IsHidden(string path) =>
+            options.Hidden.Any(h => HostMounts.IsUnder(path, h)) && !options.Allowed.Any(a => HostMounts.IsUnder(path, a));
+        bool AllowedBelow(string path) => options.Allowed.Any(a => a != path && HostMounts.IsUnder(a, path));
+
         bool Blocked(string dir) =>
-            mountPoints.Any(m => m != dir && HostMounts.IsUnder(m, dir)) || HostMounts.IsUnder(storage, dir);
+            mountPoints.Any(m => m != dir && HostMounts.IsUnder(m, dir)) ||
+            options.Hidden.Any(h => h != dir && HostMounts.IsUnder(h, dir)) ||
+            (IsHidden(dir) && AllowedBelow(dir)) ||
+            (HostMounts.IsUnder(storage, dir) && (!options.CoverStorage || storage == dir)) ||
+            options.LowerRoots.Any(r => HostMounts.IsUnder(r, dir));
 
         void Cover(string dir)
         {
-            if (Fresh.Any(f => dir == f))
+            if (fresh.Any(f => dir == f))
                 return;
             if (!Blocked(dir))
             {
                 string upper = Path.Join(storage, "upperdir", dir);
                 string work = Path.Join(storage, "workdir", dir);
                 layers.Add(new OverlayLayer(dir, upper, work, modeOf(dir)));
-                ops.Add(new OverlayMount(dir, [dir])
+                ops.Add(new OverlayMount(dir, [dir, .. options.ExtraLowers?.Invoke(dir) ?? []])
                 {
                     Kind = OverlayKind.Persistent,
                     Upper = upper,
                     Work = work,
                     // Keep the upper layer plain: whiteouts and opaque marks only, no redirects or metacopy.
                     Options = ["redirect_dir=nofollow", "index=off", "metacopy=off"],
+                    // A directory can vanish between planning and mounting (a build's in /tmp).
+                    Optional = dir != "/",
                 });
+                if (options.CoverStorage && HostMounts.IsUnder(storage, dir))
+                    ops.Add(new TmpfsMount(storage) { Mode = 0x1C0, Size = 1 << 20 });
                 return;
             }
             if (dir != "/")
@@ -74,11 +132,13 @@ public static class OverlayPlanner
             foreach (var entry in list(dir).OrderBy(e => e.Name, StringComparer.Ordinal))
             {
                 string path = dir == "/" ? "/" + entry.Name : dir + "/" + entry.Name;
-                if (HostMounts.IsUnder(path, storage) || HostMounts.IsUnder(storage, path) && path == storage)
-                    continue; // the sandbox root itself stays out of sight
+                if (HostMounts.IsUnder(path, storage) || options.LowerRoots.Any(r => HostMounts.IsUnder(path, r)))
+                    continue; // the sandbox root (and other layers) stay out of sight
+                if (IsHidden(path) && !AllowedBelow(path))
+                    continue;
                 if (mountPoints.Contains(path) && !overlayable.Contains(path))
                 {
-                    if (!Fresh.Contains(path))
+                    if (!fresh.Contains(path))
                         ops.Add(new MakeDirectory(path) { Mode = entry.Mode }); // a virtual filesystem's place, left empty
                     continue;
                 }

@@ -95,18 +95,37 @@ public sealed class SandboxRoot
         w.WriteEndObject();
     }
 
-    /// <summary>Creates the upper and work directories of the layers, the uppers with the host directory's mode.</summary>
-    public void PrepareLayers(IEnumerable<OverlayLayer> layers, (uint Uid, uint Gid)? owner = null)
+    /// <summary>
+    /// Creates the upper and work directories of the layers. An upper's own attributes are what
+    /// the sandbox sees for the overlaid directory, and it is owned by the caller, not by the host
+    /// directory's owner; so that the sandbox may not write where the caller may not (/usr), its
+    /// owner bits are the caller's access to the host directory.
+    /// </summary>
+    /// <param name="layers">The plan's layers.</param>
+    /// <param name="owner">Root's sandboxes: the subordinate ids that get the layer.</param>
+    /// <param name="hostModes">Give the host's modes as they are (try's view: the caller may write everywhere).</param>
+    public void PrepareLayers(IEnumerable<OverlayLayer> layers, (uint Uid, uint Gid)? owner = null, bool hostModes = false)
     {
+        var prepared = Prepared();
         foreach (var layer in layers)
         {
+            bool fresh = !prepared.ContainsKey(layer.Directory);
+            // The directories on the way to a layer are in the change set's view too: they get the
+            // host's modes and times, or they would read as metadata changes (and a commit would
+            // chmod the host's /tmp or home directory).
+            CreateLikeHost(layer.Directory);
             foreach (string dir in new[] { layer.Upper, layer.Work })
             {
                 if (!Directory.Exists(dir))
                     Directory.CreateDirectory(dir);
             }
-            File.SetUnixFileMode(layer.Upper, (UnixFileMode)(layer.Mode & 0xFFF));
+            int mode = owner is null && !hostModes ? CallerView(layer.Directory, layer.Mode) : layer.Mode & 0xFFF;
+            File.SetUnixFileMode(layer.Upper, (UnixFileMode)mode);
+            if (fresh && Interop.Interop.TryStat(layer.Directory, out var st) == 0)
+                Utime(layer.Upper, st);
+            prepared[layer.Directory] = mode;
         }
+        SavePrepared(prepared);
         if (owner is { } o)
         {
             Chown(Path, o.Uid, o.Gid);
@@ -127,11 +146,15 @@ public sealed class SandboxRoot
     /// directory, the home directory). Overlayfs must copy a directory up before writing below it,
     /// and copying up keeps the owner, which an unprivileged user namespace cannot do for root's
     /// directories (EOVERFLOW): /home is root's, /home/me is not. Present in the layer already, they
-    /// need no copy-up; they merge with the host's and are not changes.
+    /// need no copy-up; they merge with the host's and are not changes. Their modes follow
+    /// <see cref="CallerView"/> unless <paramref name="hostModes"/>.
     /// </summary>
-    public void PrepareAncestors(IEnumerable<OverlayLayer> layers, IEnumerable<string> paths)
+    public void PrepareAncestors(IEnumerable<OverlayLayer> layers, IEnumerable<string> paths, bool hostModes = false)
     {
         var list = layers.ToList();
+        var prepared = Prepared();
+        // A prepared directory may be closed to the caller (r-x): modes and times are set once everything exists.
+        var finish = new Dictionary<string, (string Host, int Mode)>(StringComparer.Ordinal);
         foreach (string target in paths)
         {
             var layer = list.Where(l => HostMounts.IsUnder(target, l.Directory)).MaxBy(l => l.Directory.Length);
@@ -140,13 +163,128 @@ public sealed class SandboxRoot
             string dir = layer.Directory;
             foreach (string part in target[dir.TrimEnd('/').Length..].Split('/', StringSplitOptions.RemoveEmptyEntries))
             {
+                string parentDir = dir;
                 dir = dir.TrimEnd('/') + "/" + part;
                 if (Interop.Interop.TryStat(dir, out var st, followSymlinks: false) != 0 || (st.Mode & Interop.Interop.S_IFMT) != Interop.Interop.S_IFDIR)
                     break;
                 string upper = System.IO.Path.Join(UpperDir, dir);
                 if (Directory.Exists(upper))
                     continue;
+                string parent = System.IO.Path.GetDirectoryName(upper)!;
+                if (Interop.Interop.TryStat(parent, out var ps) == 0 && !finish.ContainsKey(parent))
+                {
+                    finish[parent] = (parentDir, ps.Mode & 0xFFF);
+                    File.SetUnixFileMode(parent, (UnixFileMode)((ps.Mode & 0xFFF) | 0x1C0));
+                }
                 Directory.CreateDirectory(upper);
+                int mode = hostModes ? st.Mode & 0xFFF : CallerView(dir, st.Mode & 0xFFF);
+                finish[upper] = (dir, mode);
+                prepared[dir] = mode;
+            }
+        }
+        foreach (var (upper, (host, mode)) in finish)
+        {
+            File.SetUnixFileMode(upper, (UnixFileMode)mode);
+            if (Interop.Interop.TryStat(host, out var st) == 0)
+                Utime(upper, st);
+        }
+        SavePrepared(prepared);
+    }
+
+    /// <summary>
+    /// The mode a directory Husk creates in the layer gets: the host's, with the owner's write bit
+    /// (the caller owns it in the layer) set as the caller may write the host directory or not. Root's
+    /// payload runs as root inside and keeps the host's mode. Read and search stay the host owner's:
+    /// the overlay checks the host directory with the mounter's rights anyway, and tools that walk
+    /// the layer must get in.
+    /// </summary>
+    internal static int CallerView(string hostDir, int hostMode)
+    {
+        if (Interop.Interop.GetEuid() == 0)
+            return hostMode & 0xFFF;
+        bool writable = Interop.Interop.Access(hostDir, 2) == 0; // W_OK
+        return writable ? (hostMode & 0xFFF) | 0x80 : hostMode & 0xF7F;
+    }
+
+    private string PreparedPath => System.IO.Path.Join(Path, "prepared.tsv");
+
+    /// <summary>
+    /// The directories Husk created in the layer (overlay roots, ancestors) with the mode it gave
+    /// them: that mode is not a change the sandbox made.
+    /// </summary>
+    public Dictionary<string, int> Prepared()
+    {
+        var map = new Dictionary<string, int>(StringComparer.Ordinal);
+        if (!File.Exists(PreparedPath))
+            return map;
+        foreach (string line in File.ReadLines(PreparedPath))
+        {
+            int tab = line.IndexOf('\t');
+            if (tab > 0 && int.TryParse(line.AsSpan(0, tab), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out int mode))
+                map[Unescape(line[(tab + 1)..])] = mode;
+        }
+        return map;
+    }
+
+    /// <summary>Takes over what another root prepared (its layer was copied into this one).</summary>
+    public void AdoptPrepared(SandboxRoot other)
+    {
+        var prepared = Prepared();
+        foreach (var (path, mode) in other.Prepared())
+            prepared.TryAdd(path, mode);
+        SavePrepared(prepared);
+    }
+
+    private void SavePrepared(Dictionary<string, int> prepared)
+    {
+        var sb = new System.Text.StringBuilder();
+        foreach (var (path, mode) in prepared.OrderBy(p => p.Key, StringComparer.Ordinal))
+            sb.Append(mode.ToString("x", CultureInfo.InvariantCulture)).Append('\t').Append(Escape(path)).Append('\n');
+        File.WriteAllText(PreparedPath, sb.ToString());
+    }
+
+    /// <summary>
+    /// After a run: removes the upper directories of layers that stayed empty and mean nothing (not
+    /// opaque, still the mode they were prepared with), so that a host directory removed meanwhile (a build's temporary
+    /// directory in /tmp) does not come back as a new one at commit.
+    /// </summary>
+    public void PruneLayers(IEnumerable<OverlayLayer> layers)
+    {
+        var prepared = Prepared();
+        foreach (var layer in layers)
+        {
+            try
+            {
+                if (!Directory.Exists(layer.Upper) || Directory.EnumerateFileSystemEntries(layer.Upper).Any())
+                    continue;
+                if (Interop.Interop.ListXattrs(layer.Upper).Any(x => x.EndsWith(".opaque", StringComparison.Ordinal)))
+                    continue;
+                // Still the mode it was given at the start: the payload did not chmod it
+                // (the host's may have changed meanwhile, which is not the sandbox's change).
+                int given = prepared.TryGetValue(layer.Directory, out int m) ? m : layer.Mode & 0xFFF;
+                if (Interop.Interop.TryStat(layer.Upper, out var up) == 0 && (up.Mode & 0xFFF) != given)
+                    continue;
+                Directory.Delete(layer.Upper);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+            }
+        }
+    }
+
+    /// <summary>Creates UpperDir/&lt;ancestors of hostDir&gt; that are missing, each with its host directory's mode and times.</summary>
+    private void CreateLikeHost(string hostDir)
+    {
+        string dir = "";
+        foreach (string part in hostDir.Split('/', StringSplitOptions.RemoveEmptyEntries).SkipLast(1))
+        {
+            dir += "/" + part;
+            string upper = System.IO.Path.Join(UpperDir, dir);
+            if (Directory.Exists(upper))
+                continue;
+            Directory.CreateDirectory(upper);
+            if (Interop.Interop.TryStat(dir, out var st) == 0)
+            {
                 File.SetUnixFileMode(upper, (UnixFileMode)(st.Mode & 0xFFF));
                 Utime(upper, st);
             }
@@ -234,7 +372,7 @@ public sealed class SandboxRoot
     }
 
     /// <summary>The changes recorded in this root.</summary>
-    public List<Change> Changes() => ChangeSet.Scan(UpperDir, "/", Since, Manifest());
+    public List<Change> Changes() => ChangeSet.Scan(UpperDir, "/", Since, Manifest(), Prepared());
 
     /// <summary>Removes the root and everything in it (overlayfs leaves its work/work unreadable: that is handled).</summary>
     public void Delete() => DeleteTree(Path);
@@ -242,39 +380,17 @@ public sealed class SandboxRoot
     /// <summary>One pass over the tree; a directory the caller may not read or write is opened up first.</summary>
     private static void DeleteTree(string dir)
     {
-        FileSystemInfo[] entries;
-        try
+        const UnixFileMode rwx = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+        var info = new DirectoryInfo(dir);
+        if ((info.UnixFileMode & rwx) != rwx)
+            File.SetUnixFileMode(dir, info.UnixFileMode | rwx);
+        foreach (var e in info.GetFileSystemInfos())
         {
-            entries = new DirectoryInfo(dir).GetFileSystemInfos();
-        }
-        catch (UnauthorizedAccessException)
-        {
-            OpenUp(dir);
-            entries = new DirectoryInfo(dir).GetFileSystemInfos();
-        }
-        foreach (var e in entries)
-        {
-            try
-            {
-                DeleteEntry(e);
-            }
-            catch (UnauthorizedAccessException)
-            {
-                OpenUp(dir);
-                DeleteEntry(e);
-            }
+            if (e is DirectoryInfo && e.LinkTarget is null)
+                DeleteTree(e.FullName);
+            else
+                e.Delete();
         }
         Directory.Delete(dir);
     }
-
-    private static void DeleteEntry(FileSystemInfo e)
-    {
-        if (e is DirectoryInfo && e.LinkTarget is null)
-            DeleteTree(e.FullName);
-        else
-            e.Delete();
-    }
-
-    private static void OpenUp(string dir) =>
-        File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
 }

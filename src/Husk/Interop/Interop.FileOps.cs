@@ -40,10 +40,6 @@ internal static partial class Interop
     [LibraryImport(Libraries.Libc, EntryPoint = "mkdirat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int Mkdirat(int dirfd, string path, int mode);
 
-    /// <summary>access(2): 0 when the caller may (mode 2: write, 4: read), else -1.</summary>
-    [LibraryImport(Libraries.Libc, EntryPoint = "access", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    internal static partial int Access(string path, int mode);
-
     [LibraryImport(Libraries.Libc, EntryPoint = "symlinkat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int Symlinkat(string target, int dirfd, string path);
 
@@ -52,6 +48,59 @@ internal static partial class Interop
 
     [LibraryImport(Libraries.Libc, EntryPoint = "unlinkat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int Unlinkat(int dirfd, string path, int flags);
+
+    [LibraryImport(Libraries.Libc, EntryPoint = "realpath", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial nint RealpathRaw(string path, nint resolved);
+
+    [LibraryImport(Libraries.Libc, EntryPoint = "free")]
+    private static partial void FreeRaw(nint p);
+
+    /// <summary>realpath(3): the absolute path with every symlink resolved, or null when it does not exist.</summary>
+    internal static string? Realpath(string path)
+    {
+        nint p = RealpathRaw(path, 0);
+        if (p == 0)
+            return null;
+        string? result = Marshal.PtrToStringUTF8(p);
+        FreeRaw(p);
+        return result;
+    }
+
+    /// <summary>access(2): 0 when the real ids may use the path as <paramref name="mode"/> asks (1 = execute).</summary>
+    [LibraryImport(Libraries.Libc, EntryPoint = "access", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int Access(string path, int mode);
+
+    [LibraryImport(Libraries.Libc, EntryPoint = "mknodat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int Mknodat(int dirfd, string path, int mode, ulong dev);
+
+    [LibraryImport(Libraries.Libc, EntryPoint = "socket", SetLastError = true)]
+    private static partial int SocketRaw(int domain, int type, int protocol);
+
+    [LibraryImport(Libraries.Libc, EntryPoint = "bind", SetLastError = true)]
+    private static unsafe partial int BindRaw(int fd, byte* addr, uint length);
+
+    /// <summary>
+    /// Creates a Unix socket file at <paramref name="path"/> by binding a datagram socket there and
+    /// closing it (nothing listens on it); 0 or the errno.
+    /// </summary>
+    internal static unsafe int MakeUnixSocketFile(string path)
+    {
+        const int AF_UNIX = 1, SOCK_DGRAM = 2, SOCK_CLOEXEC = 0x80000;
+        byte[] name = System.Text.Encoding.UTF8.GetBytes(path);
+        if (name.Length > 107)
+            return (int)Errno.ENAMETOOLONG;
+        int fd = SocketRaw(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            return Marshal.GetLastPInvokeError();
+        byte* addr = stackalloc byte[110];
+        new Span<byte>(addr, 110).Clear();
+        addr[0] = AF_UNIX; // sa_family_t, little-endian on every architecture Husk builds for
+        name.CopyTo(new Span<byte>(addr + 2, 108));
+        int r = BindRaw(fd, addr, (uint)(2 + name.Length + 1));
+        int e = r == 0 ? 0 : Marshal.GetLastPInvokeError();
+        Close(fd);
+        return e;
+    }
 
     [LibraryImport(Libraries.Libc, EntryPoint = "lchown", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int Lchown(string path, uint uid, uint gid);

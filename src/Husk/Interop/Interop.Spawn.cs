@@ -74,6 +74,7 @@ internal static partial class Interop
         public const uint Setuid = 1u << 24;
         public const uint NoParents = 1u << 25;
         public const uint Overmount = 1u << 26;
+        public const uint SendBase = 1u << 29;
         public const uint OntoSymlink = 1u << 27;
         public const uint EnvPid = 1u << 28;
 
@@ -106,6 +107,7 @@ internal static partial class Interop
         public const int Terminal = 4;
         public const int Hello = 5;
         public const int Detail = 6;
+        public const int Storage = 7;
     }
 
     internal const int SpawnMounts = 1;

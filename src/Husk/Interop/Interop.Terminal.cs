@@ -39,6 +39,39 @@ internal static partial class Interop
     [LibraryImport(Libraries.Libc, EntryPoint = "tcsetattr", SetLastError = true)]
     internal static unsafe partial int TcSetAttr(int fd, int action, void* termios);
 
+    [LibraryImport(Libraries.Libc, EntryPoint = "tcgetpgrp", SetLastError = true)]
+    private static partial int TcGetPgrp(int fd);
+
+    [LibraryImport(Libraries.Libc, EntryPoint = "tcsetpgrp", SetLastError = true)]
+    private static partial int TcSetPgrp(int fd, int pgrp);
+
+    [LibraryImport(Libraries.Libc, EntryPoint = "pthread_sigmask")]
+    private static unsafe partial int PthreadSigmask(int how, ulong* set, ulong* old);
+
+    /// <summary>
+    /// Makes this process's group the foreground one of the terminal on <paramref name="fd"/> again,
+    /// after a payload sharing the terminal took it (an interactive shell in a pid namespace cannot
+    /// give it back: our group is not visible there). SIGTTOU is blocked meanwhile, so a background
+    /// caller may do it. False when the descriptor is no terminal or it failed.
+    /// </summary>
+    internal static unsafe bool TakeTerminalForeground(int fd)
+    {
+        if (IsATty(fd) != 1)
+            return false;
+        int mine = GetPgrp();
+        if (TcGetPgrp(fd) == mine)
+            return true;
+        const int SIG_BLOCK = 0, SIG_SETMASK = 2, SIGTTOU = 22;
+        ulong* set = stackalloc ulong[16];
+        ulong* old = stackalloc ulong[16];
+        new Span<ulong>(set, 16).Clear();
+        set[0] = 1UL << (SIGTTOU - 1);
+        PthreadSigmask(SIG_BLOCK, set, old);
+        int r = TcSetPgrp(fd, mine);
+        PthreadSigmask(SIG_SETMASK, old, null);
+        return r == 0;
+    }
+
     [LibraryImport(Libraries.Libc, EntryPoint = "cfmakeraw")]
     internal static unsafe partial void CfMakeRaw(void* termios);
 

@@ -13,6 +13,8 @@ internal sealed record HostContext
     /// <summary>The terminal on stdout, if any (bound as /dev/console).</summary>
     public string? Tty { get; init; }
     public uint Umask { get; init; } = 0x12; // 022
+    /// <summary>The kernel's Landlock ABI (0: none).</summary>
+    public int LandlockAbi { get; init; } = Policy.LandlockPolicy.KernelAbi;
 
     public bool IsRoot => Uid == 0;
 

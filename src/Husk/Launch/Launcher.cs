@@ -147,7 +147,10 @@ internal static class Launcher
                 pidfd = new SafePidfd(result.Pidfd);
                 if (outcome.Error is { } error)
                     throw error;
-                var process = new SandboxProcess(pidfd, result.Pid, outcome.SandboxPid ?? result.Pid, statusRead, outcome.Listener, outcome.Terminal);
+                var process = new SandboxProcess(pidfd, result.Pid, outcome.SandboxPid ?? result.Pid, statusRead, outcome.Listener, outcome.Terminal)
+                {
+                    LayerStorage = outcome.Storage,
+                };
                 pidfd = null;
                 return process;
             }
@@ -204,6 +207,7 @@ internal static class Launcher
         public SandboxSetupException? Error;
         public SafeFd? Listener;
         public SafeFd? Terminal;
+        public SafeFd? Storage;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -302,6 +306,9 @@ internal static class Launcher
                 case ReportKind.Terminal when passedFd is not null:
                     outcome.Terminal = new SafeFd(passedFd.Value);
                     break;
+                case ReportKind.Storage when passedFd is not null:
+                    outcome.Storage = new SafeFd(passedFd.Value);
+                    break;
                 case ReportKind.Detail:
                     detail = text;
                     detailOp = report.Op;
@@ -310,7 +317,7 @@ internal static class Launcher
                     outcome.Error ??= Describe(plan, report, detailOp == report.Op ? detail : null);
                     break;
             }
-            if (passedFd is not null && report.Kind is not (ReportKind.Listener or ReportKind.Terminal))
+            if (passedFd is not null && report.Kind is not (ReportKind.Listener or ReportKind.Terminal or ReportKind.Storage))
                 Close(passedFd.Value);
         }
         return outcome;

@@ -74,6 +74,12 @@ public sealed class SandboxProcess : IDisposable
     /// <summary>The seccomp user-notification listener, when the spec asked for one.</summary>
     internal SafeFd? SeccompListener { get; }
 
+    /// <summary>
+    /// The root tmpfs of the sandbox's build, open as a directory, when <see cref="RootTmpfs.KeepOpen"/>
+    /// asked for it: layers kept there outlive the sandbox as long as this stays open.
+    /// </summary>
+    internal SafeFd? LayerStorage { get; set; }
+
     /// <summary>True once the sandbox has exited and been reaped.</summary>
     public bool HasExited
     {
@@ -338,6 +344,7 @@ public sealed class SandboxProcess : IDisposable
         StandardOutput?.Dispose();
         StandardError?.Dispose();
         SeccompListener?.Dispose();
+        LayerStorage?.Dispose();
         _terminalStream?.Dispose();
         TerminalMaster?.Dispose();
     }

@@ -53,6 +53,7 @@ internal static class SpawnPlanner
     private const uint MOUNT_ATTR_NODEV = 0x4;
     private const uint MOUNT_ATTR_NOEXEC = 0x8;
     private const int PR_SET_NO_NEW_PRIVS = 38;
+    private const ulong SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3;
     private const ulong MS_NOSUID = 0x2;
     private const ulong MS_NODEV = 0x4;
     private const ulong MS_SHARED = 1 << 20;
@@ -169,7 +170,8 @@ internal static class SpawnPlanner
             {
                 S1 = spec.BuildBase,
                 A = (rt.Devices ? 0 : MS_NODEV) | (rt.AllowSetuid ? 0 : MS_NOSUID),
-                S2 = "mode=" + Octal(rt.Mode),
+                S2 = "mode=" + Octal(rt.Mode) + (rt.Size is { } cap ? $",size={cap}" : ""),
+                Flags = rt.KeepOpen ? OpFlags.SendBase : 0,
             });
             int tmpOverlays = 0;
             foreach (var op in spec.Mounts!.Value)
@@ -282,13 +284,19 @@ internal static class SpawnPlanner
         }
         if (spec.NoNewPrivileges)
             ops.Add(new PlannedOp(OpKind.Prctl, "set no_new_privs") { A = PR_SET_NO_NEW_PRIVS, B = 1 });
+        // Landlock needs no_new_privs or CAP_SYS_ADMIN, which the capabilities above may have dropped.
+        if (spec.Landlock is { } landlock)
+            AddLandlock(ops, landlock, host.LandlockAbi);
         for (int i = 0; i < spec.SeccompPrograms.Length; i++)
         {
             var prog = spec.SeccompPrograms[i];
+            bool listener = spec.SeccompUserNotification && i == spec.SeccompPrograms.Length - 1;
             ops.Add(new PlannedOp(OpKind.Seccomp, $"install seccomp filter {i + 1}")
             {
                 Data = prog.ToArray(),
                 C = (ulong)(prog.Length / 8),
+                A = listener ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0,
+                Flags = listener ? OpFlags.SendListener : 0,
             });
         }
 
@@ -367,6 +375,48 @@ internal static class SpawnPlanner
             ulong tasks = (ulong)limits.EffectiveProcesses + (spec.AsPid1 ? 0UL : 1UL);
             Add(RLIMIT_NPROC, "process", tasks, tasks);
         }
+    }
+
+    /// <summary>
+    /// Create a ruleset with every right the kernel's ABI knows, add the rules (resolved in the
+    /// built root), restrict. Best effort down to the kernel's ABI unless the policy is strict.
+    /// </summary>
+    private static void AddLandlock(List<PlannedOp> ops, Policy.LandlockPolicy policy, int abi)
+    {
+        if (policy.Strict && abi < policy.RequiredAbi)
+            throw new SandboxSpecException([$"Landlock ABI {abi} of this kernel lacks {string.Join(", ", policy.Missing(abi))}: the strict Landlock policy needs ABI {policy.RequiredAbi}"]);
+        if (abi < 1)
+            return;
+        ulong fs = (ulong)Policy.LandlockPolicy.FsAccessOf(abi);
+        ulong net = abi >= 4 && policy.RestrictTcp ? 3UL : 0;
+        ulong scoped = abi >= 6 ? (policy.ScopeAbstractUnixSockets ? 1UL : 0) | (policy.ScopeSignals ? 2UL : 0) : 0;
+        int size = abi >= 6 ? 24 : abi >= 4 ? 16 : 8;
+        var attr = new byte[24];
+        BitConverter.TryWriteBytes(attr.AsSpan(0), fs);
+        BitConverter.TryWriteBytes(attr.AsSpan(8), net);
+        BitConverter.TryWriteBytes(attr.AsSpan(16), scoped);
+        ops.Add(new PlannedOp(OpKind.LandlockCreate, $"create a Landlock ruleset (ABI {abi})") { Data = attr[..size], C = (ulong)size });
+        foreach (var rule in policy.Paths)
+        {
+            ulong access = (ulong)rule.Access & fs;
+            if (access == 0)
+                continue;
+            ops.Add(new PlannedOp(OpKind.LandlockRule, $"allow {rule.Access} beneath {rule.Path} (Landlock)")
+            {
+                S2 = rule.Path,
+                A = access,
+                B = 1, // LANDLOCK_RULE_PATH_BENEATH
+                Flags = OpFlags.S2Root(OpFlags.RootCwd) | (rule.Optional ? OpFlags.Try : 0),
+            });
+        }
+        if (net != 0)
+        {
+            foreach (ushort port in policy.TcpBindPorts)
+                ops.Add(new PlannedOp(OpKind.LandlockRule, $"allow binding TCP port {port} (Landlock)") { A = 1, B = 2, C = port });
+            foreach (ushort port in policy.TcpConnectPorts)
+                ops.Add(new PlannedOp(OpKind.LandlockRule, $"allow connecting to TCP port {port} (Landlock)") { A = 2, B = 2, C = port });
+        }
+        ops.Add(new PlannedOp(OpKind.LandlockRestrict, "enforce the Landlock ruleset"));
     }
 
     // SECBIT_NOROOT | _LOCKED, NO_SETUID_FIXUP | _LOCKED, KEEP_CAPS_LOCKED
@@ -578,6 +628,13 @@ internal static class SpawnPlanner
             case MqueueMount:
                 ops.Add(MountFs("mqueue", dst, [], 0, parentMode, $"mount mqueue on {dst}", op));
                 break;
+            case MakeDirectory { InStorage: true } d:
+            {
+                string path = "/" + d.Destination.TrimStart('/');
+                ops.Add(new PlannedOp(OpKind.Mkdir, $"create {path} in the storage") { S2 = path, Mode = 0x1C0, B = 0x1C0, Flags = OpFlags.S2Root(OpFlags.RootBase), Origin = op });
+                ops.Add(new PlannedOp(OpKind.Chmod, $"chmod {Octal(d.Mode)} {path} in the storage") { S2 = path, Mode = (uint)d.Mode, Flags = OpFlags.S2Root(OpFlags.RootBase) | OpFlags.NoCreate, Origin = op });
+                break;
+            }
             case MakeDirectory d:
                 ops.Add(new PlannedOp(OpKind.Mkdir, $"create directory {dst}") { S2 = dst, Mode = (uint)d.Mode, B = parentMode, Origin = op });
                 break;
@@ -617,7 +674,17 @@ internal static class SpawnPlanner
                 // The kernel wants the top layer first; Husk's (and bwrap's) order puts it last.
                 for (int i = o.Lowers.Length - 1; i >= 0; i--)
                     opts.Add(("@lowerdir+", Path.GetFullPath(o.Lowers[i], host.WorkingDirectory)));
-                if (o.Kind == OverlayKind.Persistent && o.UpperRoot == SourceRoot.Sandbox)
+                if (o.Kind == OverlayKind.Persistent && o.UpperRoot == SourceRoot.Storage)
+                {
+                    // Made here, with the mode asked for whatever the umask, since it is the mount's root.
+                    string upper = "/" + o.Upper!.TrimStart('/'), work = "/" + o.Work!.TrimStart('/');
+                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {upper}") { S2 = upper, Mode = 0x1C0, B = 0x1C0, Flags = OpFlags.S2Root(OpFlags.RootBase), Origin = op });
+                    ops.Add(new PlannedOp(OpKind.Chmod, $"chmod {Octal(o.UpperMode)} {upper}") { S2 = upper, Mode = (uint)o.UpperMode, Flags = OpFlags.S2Root(OpFlags.RootBase) | OpFlags.NoCreate, Origin = op });
+                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {work}") { S2 = work, Mode = 0x1C0, B = 0x1C0, Flags = OpFlags.S2Root(OpFlags.RootBase), Origin = op });
+                    opts.Add(("%upperdir", upper));
+                    opts.Add(("%workdir", work));
+                }
+                else if (o.Kind == OverlayKind.Persistent && o.UpperRoot == SourceRoot.Sandbox)
                 {
                     opts.Add(("+upperdir", o.Upper!));
                     opts.Add(("+workdir", o.Work!));
@@ -647,7 +714,8 @@ internal static class SpawnPlanner
                     extra.RemoveAt(src);
                 }
                 opts.AddRange(extra);
-                ops.Add(MountFs("overlay", dst, opts, 0, parentMode, $"mount overlay on {dst}", op));
+                var mount = MountFs("overlay", dst, opts, 0, parentMode, $"mount overlay on {dst}", op);
+                ops.Add(o.Optional ? mount.WithFlags(OpFlags.Try) : mount);
                 break;
             }
             default:

@@ -79,6 +79,7 @@ enum {
 #define HUSK_F_NO_PARENTS    (1u << 25) /* symlink: a missing parent is an error */
 #define HUSK_F_OVERMOUNT     (1u << 26) /* symlink: mount a new link over a different non-directory */
 #define HUSK_F_ONTO_SYMLINK  (1u << 27) /* bind: a non-directory goes on a destination symlink itself */
+#define HUSK_F_SEND_BASE     (1u << 29) /* root begin: send the supervisor an open directory of the base tmpfs */
 #define HUSK_F_ENV_PID       (1u << 28) /* exec: append our pid to the envp entry c points at */
 
 /* One operation: 72 bytes. */
@@ -128,6 +129,7 @@ enum {
     HUSK_REPORT_TERMINAL = 4, /* the master of the sandbox's pseudo-terminal travels with this message */
     HUSK_REPORT_HELLO = 5,  /* first message: SCM_CREDENTIALS carry the cloned child's pid */
     HUSK_REPORT_DETAIL = 6, /* text after the header explains the next error (e.g. an existing symlink's target) */
+    HUSK_REPORT_STORAGE = 7, /* the base tmpfs (layers of storage-backed overlays) travels with this message */
 };
 
 typedef struct husk_report {

@@ -222,6 +222,8 @@ static __thread struct child_state *cs __attribute__((tls_model("initial-exec"))
 #define error_detail (cs->error_detail)
 #define error_detail_len (cs->error_detail_len)
 
+/* LANDLOCK_ACCESS_FS_EXECUTE | WRITE_FILE | READ_FILE | TRUNCATE | IOCTL_DEV */
+#define LANDLOCK_FILE_RIGHTS ((1ULL << 0) | (1ULL << 1) | (1ULL << 2) | (1ULL << 14) | (1ULL << 15))
 
 static void report(int kind, int op, int step, int error, int64_t value)
 {
@@ -336,6 +338,7 @@ static int fmt_int(char *buf, size_t cap, long v)
 
 static int ensure_node(unsigned root, const char *path, bool dir, mode_t mode);
 static int send_own_pid_kind(int kind, int index);
+static int send_fd(int fd, int kind);
 static _Noreturn void become_init(const husk_op *op, int index, pid_t child, int init_fd);
 
 /* Opens the directory a root names. The new root is looked up by path each time, because
@@ -500,6 +503,18 @@ static int op_root_begin(const husk_op *op)
     CHECK(chdir("/"));
     current_step = HUSK_STEP_DEST;
     building = true;
+    if (op->flags & HUSK_F_SEND_BASE) {
+        /* The open directory keeps the tmpfs alive after the sandbox is gone: the supervisor
+         * reads the layers kept there. */
+        current_step = HUSK_STEP_DATA;
+        int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        CHECK(fd);
+        int r = send_fd(fd, HUSK_REPORT_STORAGE);
+        int e = errno;
+        close(fd);
+        errno = e;
+        CHECK(r);
+    }
     return 0;
 }
 
@@ -709,6 +724,9 @@ static int op_mount(const husk_op *op, int *option_index)
         if (apply_fs_option(fsfd, key, value) < 0) {
             int e = errno;
             close(fsfd);
+            /* TRY: a layer that vanished since the plan was made skips the mount. */
+            if ((op->flags & HUSK_F_TRY) && e == ENOENT && key[0] == '@')
+                return 0;
             errno = e;
             return -1;
         }
@@ -1448,6 +1466,11 @@ static int run_op(const husk_op *op, int index, const husk_spawn_args *args, int
     case HUSK_OP_SETID:
         /* Raw calls: glibc's wrappers would signal every thread its (stale, copied) thread list
          * names, and wait forever for them. */
+    {
+        /* Changing ids makes the memory non-dumpable, and borrowed memory is the supervisor's:
+         * put its flag back, or our /proc files (a nested user namespace's setgroups and maps)
+         * would belong to the host's root, which ids in a subordinate range cannot write. */
+        int dumpable = own_memory ? 0 : prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
         CHECK(prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0));
         /* Where setgroups is denied (a joined namespace mapped without helpers) nobody can change
          * the groups, so there is nothing to clear. */
@@ -1455,7 +1478,10 @@ static int run_op(const husk_op *op, int index, const husk_spawn_args *args, int
             return -1;
         CHECK(syscall(SYS_setresgid, (gid_t)op->b, (gid_t)op->b, (gid_t)op->b));
         CHECK(syscall(SYS_setresuid, (uid_t)op->a, (uid_t)op->a, (uid_t)op->a));
+        if (dumpable > 0)
+            CHECK(prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0));
         return 0;
+    }
     case HUSK_OP_CAPS:
         return op_caps(op);
     case HUSK_OP_PRCTL:
@@ -1552,9 +1578,16 @@ static int run_op(const husk_op *op, int index, const husk_spawn_args *args, int
             } __attribute__((packed)) rule;
             current_step = HUSK_STEP_DEST;
             int fd = resolve(HUSK_S2_ROOT(op->flags), (const char *)(uintptr_t)op->s2, O_PATH, 0, false);
+            /* An optional rule on a path this process cannot reach (missing, or behind a directory
+             * it may not search) would grant nothing the payload, with the same ids, could use. */
             if (fd < 0)
-                return (op->flags & HUSK_F_TRY) && errno == ENOENT ? 0 : -1;
+                return (op->flags & HUSK_F_TRY) && (errno == ENOENT || errno == EACCES) ? 0 : -1;
+            /* The kernel takes only file rights on a file (EINVAL otherwise): a bind of a file
+             * inherits what its mount point would grant a directory. */
+            struct stat st;
             rule.allowed = op->a;
+            if (fstat(fd, &st) == 0 && !S_ISDIR(st.st_mode))
+                rule.allowed &= LANDLOCK_FILE_RIGHTS;
             rule.parent_fd = fd;
             int r = (int)syscall(SYS_landlock_add_rule, landlock_fd, 1, &rule, 0);
             int e = errno;

@@ -25,6 +25,11 @@ public enum SourceRoot
     Host,
     /// <summary>The sandbox's root as built so far (mkosi's <c>+</c> prefix).</summary>
     Sandbox,
+    /// <summary>
+    /// The hidden tmpfs the sandbox is built on (<see cref="SandboxSpec.RootTmpfs"/>), never
+    /// visible to the payload: upper layers there are capped by its size.
+    /// </summary>
+    Storage,
 }
 
 /// <summary>Bind-mounts <paramref name="Source"/> (recursively) on the destination; nosuid unless asked.</summary>
@@ -101,6 +106,11 @@ public sealed record MakeDirectory(string Destination) : MountOp(Destination)
 {
     /// <summary>Mode of the directory when it is created.</summary>
     public int Mode { get; init; } = 0x1ED;
+    /// <summary>
+    /// Made in the sandbox's hidden storage (<see cref="SourceRoot.Storage"/>) rather than its root,
+    /// with exactly <see cref="Mode"/>: the skeleton of upper layers kept there.
+    /// </summary>
+    public bool InStorage { get; init; }
 }
 
 /// <summary>Creates a symlink; an identical existing one is fine.</summary>
@@ -167,8 +177,15 @@ public sealed record OverlayMount(string Destination, ImmutableArray<string> Low
     public string? Work { get; init; }
     /// <summary>Where the upper and work directories of a temporary overlay live, or null for the hidden tmpfs.</summary>
     public string? Storage { get; init; }
-    /// <summary>Where <see cref="Upper"/> and <see cref="Work"/> are looked up: the host, or the sandbox's root as built so far.</summary>
+    /// <summary>Where <see cref="Upper"/> and <see cref="Work"/> are looked up: the host, the sandbox's root as built so far, or its hidden storage (where they are created).</summary>
     public SourceRoot UpperRoot { get; init; } = SourceRoot.Host;
+    /// <summary>Mode given to <see cref="Upper"/> when it is created in <see cref="SourceRoot.Storage"/> (it becomes the mount's root directory).</summary>
+    public int UpperMode { get; init; } = 0x1ED;
+    /// <summary>
+    /// Skip the mount (leaving an empty directory) when a host layer no longer exists, instead of
+    /// failing: the overlay planner's directories can vanish between planning and mounting.
+    /// </summary>
+    public bool Optional { get; init; }
     /// <summary>
     /// Further overlayfs options ("index=off", "metacopy=off", "userxattr"), applied after the
     /// layers; "source=NAME" names the mount's source instead of "overlay".

@@ -12,4 +12,15 @@ public sealed record RootTmpfs
     public bool Devices { get; init; }
     /// <summary>Setuid files created directly in / work (otherwise nosuid).</summary>
     public bool AllowSetuid { get; init; }
+    /// <summary>
+    /// Caps the tmpfs that holds the sandbox's root while it is built, and the upper layers of
+    /// overlays whose <see cref="OverlayMount.UpperRoot"/> is <see cref="SourceRoot.Storage"/>:
+    /// a payload that fills it gets ENOSPC. Null: the kernel's default (half of RAM).
+    /// </summary>
+    public long? Size { get; init; }
+    /// <summary>
+    /// Hand the supervisor an open directory of this tmpfs (SandboxProcess.LayerStorage),
+    /// so the layers kept in it can be read after the sandbox has ended.
+    /// </summary>
+    public bool KeepOpen { get; init; }
 }

@@ -102,8 +102,15 @@ public sealed record SandboxSpec
     public CapabilitySet? Capabilities { get; init; } = CapabilitySet.None;
     /// <summary>Set no_new_privs: exec can never gain privileges.</summary>
     public bool NoNewPrivileges { get; init; } = true;
+    /// <summary>A Landlock policy for the payload, applied once its root is built; null for none.</summary>
+    public Policy.LandlockPolicy? Landlock { get; init; }
     /// <summary>Classic BPF programs (8 bytes per instruction), installed last, in order.</summary>
     public ImmutableArray<ImmutableArray<byte>> SeccompPrograms { get; init; } = [];
+    /// <summary>
+    /// Install the last of <see cref="SeccompPrograms"/> with a user-notification listener: its
+    /// notify actions go to the supervisor, which holds the listener.
+    /// </summary>
+    public bool SeccompUserNotification { get; init; }
 
     /// <summary>Quotas, usage measurement and verdicts; <see cref="ResourceLimits.None"/> (the default) runs unsupervised.</summary>
     public ResourceLimits Limits { get; init; } = ResourceLimits.None;
@@ -169,12 +176,23 @@ public sealed record SandboxSpec
                     problems.Add($"overlay on {o.Destination} needs an upper and a work directory");
                 if (o.UpperRoot == SourceRoot.Sandbox && (o.Upper is { } u && !u.StartsWith('/') || o.Work is { } w && !w.StartsWith('/')))
                     problems.Add($"overlay on {o.Destination}: upper and work directories in the sandbox must be absolute paths");
+                if (o.UpperRoot == SourceRoot.Storage && o.Upper is null)
+                    problems.Add($"overlay on {o.Destination} needs an upper directory in the storage");
+                if (o.UpperRoot == SourceRoot.Storage && (o.Upper is { } su && su.Split('/').Contains("..") || o.Work is { } sw && sw.Split('/').Contains("..")))
+                    problems.Add($"overlay on {o.Destination}: upper and work directories in the storage may not contain '..'");
                 foreach (string opt in o.Options)
                 {
                     if (opt.Length == 0 || opt[0] is '@' or '%' or '+')
                         problems.Add($"overlay option of {o.Destination} is not a plain key: '{opt}'");
                 }
             }
+        }
+        if (SeccompUserNotification && SeccompPrograms.IsDefaultOrEmpty)
+            problems.Add("a seccomp user-notification listener needs a seccomp program");
+        foreach (var prog in SeccompPrograms)
+        {
+            if (prog.IsDefaultOrEmpty || prog.Length % 8 != 0 || prog.Length / 8 > 4096)
+                problems.Add("a seccomp program must hold 1 to 4096 instructions of 8 bytes");
         }
         if (PidVariable is { } pidVar && (pidVar.Length == 0 || pidVar.Contains('=')))
             problems.Add($"not a valid environment variable name: '{pidVar}'");

@@ -143,6 +143,8 @@ public static class MkosiCases
         new("map-delegate-zero") { Options = ["--map-delegate", "0"] },
         new("map-foreign") { Options = ["--map-foreign"], Command = ["true"], ErrorTextDiffers = true },
         new("suppress-chown-as-root") { Options = ["--suppress-chown"], Mode = CaseMode.RootOnly },
+        new("suppress-chown") { Options = ["--tmpfs", "/t", "--suppress-chown"], Script = "touch /t/f && chown 12345:12345 /t/f && echo chowned && stat -c %u /t/f" },
+        new("suppress-sync") { Options = ["--tmpfs", "/t", "--suppress-sync"], Script = "echo x > /t/f && sync && sync -f /t/f && dd if=/t/f of=/t/g conv=fsync status=none && echo synced" },
         new("pack-many-fds") { Options = ["--pack-fds"], ExtraFds = 60, Script = "[ \"$LISTEN_PID\" = \"$$\" ] && echo listen-pid-is-the-payload" },
         new("pack-many-fds-exec-failure") { Options = ["--pack-fds"], ExtraFds = 60, Command = ["/proc/version"], ErrorTextDiffers = true },
         new("tmpfs-on-root") { Options = ["--tmpfs", "/", "--dir", "/after"], List = ["/after"] },

@@ -380,7 +380,7 @@ internal sealed class BwrapParser
                     ulong mask;
                     if (string.Equals(Arg(1), "ALL", StringComparison.OrdinalIgnoreCase))
                         mask = ulong.MaxValue;
-                    else if (CapabilityNames.TryParse(Arg(1), out int cap))
+                    else if (LibcapNames.TryParse(Arg(1), out int cap))
                         mask = 1UL << cap;
                     else
                         throw new BwrapError($"unknown cap: {Arg(1)}");

@@ -1,0 +1,110 @@
+namespace Husk.Cli.Personalities.Mbox;
+
+/// <summary>An mbox usage error: the usage on stderr, exit 1.</summary>
+internal sealed class MboxUsage : Exception;
+
+/// <summary>
+/// mbox's command line, read like its getopt string "+bcdDhqvVxyzistnRm" "e:o:O:S:E:I:C:r:p:":
+/// grouped flags, a value in the rest of the word or the next one, options ending at the first
+/// word that is not one (or <c>--</c>). The strace options mbox inherited are accepted.
+/// </summary>
+internal sealed class MboxArguments
+{
+    public string? Root;
+    public bool NoNetwork;
+    public bool FakeRoot;
+    public bool Interactive = true;
+    public string? Profile;
+    public string? ChangeDirectory;
+    public bool CountCalls;
+    public bool Trace;
+    public bool Debug;
+    public bool Md5;
+    public bool Seccomp;
+    public bool Test;
+    public bool Help;
+    public bool Version;
+    public readonly List<string> Environment = [];
+    public List<string> Command = [];
+
+    private const string Flags = "bcdDhqvVxyzistnRm";
+    private const string WithValue = "eoOSEICrp";
+
+    public static MboxArguments Parse(string[] args)
+    {
+        var a = new MboxArguments();
+        int i = 0;
+        for (; i < args.Length; i++)
+        {
+            string word = args[i];
+            if (word == "--")
+            {
+                i++;
+                break;
+            }
+            if (word.Length < 2 || word[0] != '-')
+                break;
+            for (int j = 1; j < word.Length; j++)
+            {
+                char opt = word[j];
+                if (WithValue.Contains(opt))
+                {
+                    string value = j + 1 < word.Length ? word[(j + 1)..] : i + 1 < args.Length ? args[++i] : throw new MboxUsage();
+                    a.Apply(opt, value);
+                    break;
+                }
+                if (!Flags.Contains(opt))
+                    throw new MboxUsage();
+                a.Apply(opt, null);
+                if (a.Help || a.Version)
+                    return a;
+            }
+        }
+        a.Command = [.. args[i..]];
+        return a;
+    }
+
+    private void Apply(char opt, string? value)
+    {
+        switch (opt)
+        {
+            case 'c': CountCalls = true; break;
+            case 'd': Trace = true; break;
+            case 'D': Debug = true; break;
+            case 'h': Help = true; break;
+            case 'V': Version = true; break;
+            case 'i': Interactive = false; break;
+            case 's': Seccomp = true; break;
+            case 't': Test = true; Interactive = false; break;
+            case 'n': NoNetwork = true; break;
+            case 'R': FakeRoot = true; break;
+            case 'm': Md5 = true; break;
+            case 'C': ChangeDirectory = value; break;
+            case 'r': Root = value; break;
+            case 'p': Profile = value; break;
+            case 'E': Environment.Add(value!); break;
+            default: break; // b q v x y z e o O S I: strace's output options, with no trace to act on
+        }
+    }
+
+    public static string Usage(string name) => $"""
+        usage: {name} [-r root] [-s] [PROG]
+
+                -h      : print this help, -V: print the version
+                -E var  : put var=val in the environment of the command
+
+                -m      : keep md5 sums of the original files (conflicts are found with them)
+                -c      : count syscalls (not yet in husk)
+                -d      : trace syscalls to stderr (not yet in husk)
+                -D      : debug: print the sandbox's filesystem plan
+                -p file : load a profile ([fs] hide:, allow:, direct:; [network])
+                -t      : unit-test mode: check the script's # pre: and # post: conditions
+                -n      : no network access
+                -i      : no interactive session at the end
+                -s      : seccomp instead of ptrace (husk needs neither: accepted)
+                -R      : run as root (fakeroot)
+                -C path : change directory first
+                -r path : sandbox root (default: /tmp/sandbox-PID)
+
+        """;
+}

@@ -1,0 +1,211 @@
+using Husk.FileSystem;
+
+namespace Husk.Tests;
+
+/// <summary>
+/// The mbox personality through artifacts/bin/mbox: its sandbox root listing, one-key prompt,
+/// options, profile format and exit statuses, on the overlay engine.
+/// </summary>
+public class MboxTests : IDisposable
+{
+    private readonly string _project = TestEnvironment.ScratchDirectory("mboxproj");
+    private readonly string _roots = TestEnvironment.ScratchDirectory("mboxroots");
+
+    public MboxTests()
+    {
+        File.WriteAllText(Path.Combine(_project, "kept.txt"), "original\n");
+        File.WriteAllText(Path.Combine(_project, "doomed.txt"), "delete me\n");
+        File.WriteAllText(Path.Combine(_project, "secret"), "hidden\n");
+        Directory.CreateDirectory(Path.Combine(_project, "data"));
+    }
+
+    public void Dispose()
+    {
+        TestEnvironment.DeleteTree(_project);
+        TestEnvironment.DeleteTree(_roots);
+    }
+
+    private static string MboxBinary => Path.Combine(TestEnvironment.Artifacts, "bin", "mbox");
+
+    private (int Code, string Stdout, string Stderr) Mbox(string? stdin, params string[] args) =>
+        TestEnvironment.Exec(MboxBinary, args, stdin: stdin, env: new Dictionary<string, string> { ["SHELL"] = "/bin/sh" }, cwd: _project);
+
+    private string NewRoot(string name)
+    {
+        string root = Path.Combine(_roots, name);
+        Directory.CreateDirectory(root);
+        return root;
+    }
+
+    private const string Edits = "echo more >> kept.txt; echo new > added.txt; rm doomed.txt";
+
+    [Fact]
+    public void Without_the_session_changes_stay_in_the_root_and_the_status_passes_through()
+    {
+        string root = NewRoot("r1");
+        var run = Mbox(null, "-i", "-r", root, "--", "/bin/sh", "-c", Edits + "; cat kept.txt; exit 7");
+        Assert.Equal(7, run.Code);
+        Assert.Equal("original\nmore\n", run.Stdout);
+        Assert.Contains("Network Summary:\n > shared with the host", run.Stderr);
+        Assert.Equal("original\n", File.ReadAllText(Path.Combine(_project, "kept.txt")));
+        Assert.True(File.Exists(Path.Combine(_project, "doomed.txt")));
+        var changes = TestEnvironment.Exec(TestEnvironment.Husk, ["changes", root]);
+        Assert.Contains($"M {_project}/kept.txt", changes.Stdout);
+        Assert.Contains($"A {_project}/added.txt", changes.Stdout);
+        Assert.Contains($"D {_project}/doomed.txt", changes.Stdout);
+    }
+
+    [Fact]
+    public void The_session_lists_the_root_and_takes_one_key_per_change()
+    {
+        string root = NewRoot("r2");
+        // Additions and modifications first, deletions last: added.txt, kept.txt, doomed.txt.
+        var run = Mbox("c i c", "-r", root, "--", "/bin/sh", "-c", Edits);
+        Assert.Equal(0, run.Code);
+        Assert.Contains($"Sandbox Root:\n > {root}\n > N:{_project}/added.txt\n > M:{_project}/kept.txt\n > D:{_project}/doomed.txt\n", run.Stdout);
+        Assert.Contains($"N:{_project}/added.txt\n [C]ommit all, [c]ommit, [i]gnore, [d]iff, [l]ist tree, [s]hell, [q]uit ?> \n  > Commiting {_project}/added.txt", run.Stdout);
+        Assert.Equal("new\n", File.ReadAllText(Path.Combine(_project, "added.txt")));
+        Assert.Equal("original\n", File.ReadAllText(Path.Combine(_project, "kept.txt")));
+        Assert.False(File.Exists(Path.Combine(_project, "doomed.txt")));
+    }
+
+    [Fact]
+    public void Quit_keeps_the_root_and_exits_0()
+    {
+        string root = NewRoot("r3");
+        var run = Mbox("q", "-r", root, "--", "/bin/sh", "-c", Edits + "; exit 5");
+        Assert.Equal(0, run.Code);
+        Assert.Equal("original\n", File.ReadAllText(Path.Combine(_project, "kept.txt")));
+        Assert.NotEmpty(TestEnvironment.Exec(TestEnvironment.Husk, ["changes", root]).Stdout);
+    }
+
+    [Fact]
+    public void Options_and_messages_are_mboxs()
+    {
+        var help = Mbox(null, "-h");
+        Assert.Equal(0, help.Code);
+        Assert.StartsWith("usage: mbox [-r root] [-s] [PROG]", help.Stdout);
+        var none = Mbox(null);
+        Assert.Equal(1, none.Code);
+        Assert.StartsWith("usage: mbox", none.Stderr);
+        Assert.Equal(1, Mbox(null, "-Q", "true").Code);
+        Assert.Equal("mbox -- version 4.7\n", Mbox(null, "-V").Stdout);
+        var count = Mbox(null, "-c", "true");
+        Assert.Equal((1, "mbox: -c (counting syscalls) is not yet supported by husk: it comes with the tracing work\n"), (count.Code, count.Stderr));
+        var trace = Mbox(null, "-d", "true");
+        Assert.Equal(1, trace.Code);
+        Assert.Contains("-d (tracing syscalls) is not yet supported", trace.Stderr);
+        var noRoot = Mbox(null, "-r", Path.Combine(_roots, "nowhere"), "true");
+        Assert.Equal((1, $"mbox: Failed to access {_roots}/nowhere: No such file or directory\n"), (noRoot.Code, noRoot.Stderr));
+        var cd = Mbox(null, "-i", "-r", NewRoot("cd"), "-C", "data", "--", "/bin/pwd");
+        Assert.Equal((0, $"{_project}/data\n"), (cd.Code, cd.Stdout));
+        var env = Mbox(null, "-i", "-r", NewRoot("env"), "-E", "MBOX_TEST=yes", "--", "/bin/sh", "-c", "echo $MBOX_TEST");
+        Assert.Equal("yes\n", env.Stdout);
+    }
+
+    [Fact]
+    public void N_gives_a_network_namespace_of_its_own()
+    {
+        var run = Mbox(null, "-i", "-n", "-r", NewRoot("net"), "--", "/bin/cat", "/proc/net/dev");
+        Assert.Equal(0, run.Code);
+        var interfaces = run.Stdout.Split('\n').Skip(2).Where(l => l.Contains(':')).Select(l => l.Split(':')[0].Trim()).ToList();
+        Assert.Equal(["lo"], interfaces);
+        Assert.Contains(" > none: a network namespace of its own", run.Stderr);
+    }
+
+    [Fact]
+    public void A_profile_hides_allows_and_writes_directly()
+    {
+        Directory.CreateDirectory(Path.Combine(_project, "private", "open"));
+        File.WriteAllText(Path.Combine(_project, "private", "closed"), "x\n");
+        string profile = Path.Combine(_roots, "p.profile");
+        File.WriteAllText(profile, $"""
+            # a profile in mbox's format
+            [fs]
+                hide: {_project}/secret
+                hide: {_project}/private
+                allow: {_project}/private/open
+                direct: {_project}/data
+            """);
+        string root = NewRoot("prof");
+        var run = Mbox(null, "-i", "-p", profile, "-r", root, "--", "/bin/sh", "-c",
+            "test ! -e secret && test -d private/open && test ! -e private/closed && echo through > data/direct.txt");
+        Assert.True(run.Code == 0, run.Stderr);
+        Assert.Equal("through\n", File.ReadAllText(Path.Combine(_project, "data", "direct.txt")));
+        Assert.Equal("hidden\n", File.ReadAllText(Path.Combine(_project, "secret")));
+        Assert.Empty(TestEnvironment.Exec(TestEnvironment.Husk, ["changes", root]).Stdout);
+
+        File.WriteAllText(profile, "[apparmor]\n");
+        var bad = Mbox(null, "-i", "-p", profile, "-r", root, "true");
+        Assert.Equal((1, "mbox: Not supported yet: [apparmor]\n"), (bad.Code, bad.Stderr));
+    }
+
+    [Fact]
+    public void Profile_lines_parse_as_mbox_reads_them()
+    {
+        var profile = MboxProfile.Parse(
+        [
+            "[fs]", "  hide: ~", "\tallow: ~/src", "direct: /var/data", "# comment", "",
+            "[network]", "kill: 0.0.0.0", "block: 192.168.1.0", "allow: 192.168.1.1:22", "log: 10.0.0.1:80",
+        ], "/home/me", p => p.Replace("//", "/", StringComparison.Ordinal));
+        Assert.Equal(["/home/me/"], profile.Hide);
+        Assert.Equal(["/home/me/src"], profile.Allow);
+        Assert.Equal(["/var/data"], profile.Direct);
+        Assert.Equal([MboxNetworkAction.Kill, MboxNetworkAction.Block, MboxNetworkAction.Allow, MboxNetworkAction.Log], profile.Network.Select(r => r.Action));
+        Assert.Equal(22, profile.Network[2].Port);
+        Assert.Null(profile.Network[0].Port);
+
+        Assert.Equal("Unknown option: deny: 1.2.3.4", Assert.Throws<MboxProfileException>(() => MboxProfile.Parse(["[network]", "deny: 1.2.3.4"], null)).Message);
+        Assert.Equal("Error reading net address: block: remote", Assert.Throws<MboxProfileException>(() => MboxProfile.Parse(["[network]", "block: remote"], null)).Message);
+        Assert.Equal("Incorrect path in profile file at line 2", Assert.Throws<MboxProfileException>(() => MboxProfile.Parse(["[fs]", "hide: /nope"], null, _ => null)).Message);
+    }
+
+    [Fact]
+    public void Fakeroot_is_root_inside_and_can_change_roots_files_in_the_layer()
+    {
+        bool fuse = File.Exists("/usr/bin/fuse-overlayfs") && File.Exists("/dev/fuse");
+        string root = NewRoot("fakeroot");
+        var run = Mbox(null, "-i", "-R", "-r", root, "--", "/bin/sh", "-c", "id -u; echo sandboxed >> /etc/hostname && echo written");
+        Assert.Equal(0, run.Code);
+        Assert.StartsWith("0\n", run.Stdout);
+        Assert.Contains("chown to other users is not emulated yet", run.Stderr);
+        if (!TestEnvironment.IsRoot && !fuse)
+        {
+            Assert.Contains("fuse-overlayfs is not installed", run.Stderr);
+            return;
+        }
+        Assert.Contains("written", run.Stdout);
+        Assert.DoesNotContain("sandboxed", File.ReadAllText("/etc/hostname"));
+        Assert.Contains("M /etc/hostname", TestEnvironment.Exec(TestEnvironment.Husk, ["changes", root]).Stdout);
+    }
+
+    [Fact]
+    public void Test_mode_checks_pre_and_post_conditions()
+    {
+        string script = Path.Combine(_project, "t.sh");
+        File.WriteAllText(script, "#!/bin/sh\n# pre: test -f \"$HPWD/kept.txt\"\n# post: grep -q more \"$SPWD/kept.txt\"\necho more >> kept.txt\n");
+        File.SetUnixFileMode(script, (UnixFileMode)0x1ED);
+        var ok = Mbox(null, "-t", "-r", NewRoot("t1"), script);
+        Assert.True(ok.Code == 0, ok.Stderr);
+        File.WriteAllText(script, "#!/bin/sh\n# post: test -f \"$SPWD/never\"\ntrue\n");
+        var failed = Mbox(null, "-t", "-r", NewRoot("t2"), script);
+        Assert.Equal(1, failed.Code);
+        Assert.Contains("the post condition failed", failed.Stderr);
+    }
+
+    [Fact]
+    public void The_prompt_in_a_real_terminal_shows_a_diff_and_commits_all()
+    {
+        string root = NewRoot("tty");
+        using var term = new TestTerminal(_roots,
+            $"cd '{_project}' && {MboxBinary} -r '{root}' -- /bin/sh -c 'echo more >> kept.txt; echo hi > tty.txt'; echo EXIT=$?; sleep 30");
+        Assert.True(term.WaitFor("[q]uit ?>"), term.Text);
+        Assert.Contains($" > M:{_project}/kept.txt", term.Text);
+        term.Send("d"); // one key, no Enter
+        Assert.True(term.WaitFor("+more"), term.Text);
+        term.Send("C");
+        Assert.True(term.WaitFor("EXIT=0"), term.Text);
+        Assert.Equal("original\nmore\n", File.ReadAllText(Path.Combine(_project, "kept.txt")));
+        Assert.Equal("hi\n", File.ReadAllText(Path.Combine(_project, "tty.txt")));
+    }
+}
