@@ -90,14 +90,22 @@ public class CgroupTests : IDisposable
         Assert.Equal(("/sys/fs/cgroup/unified", "cgroup2"), (mounts[0].MountPoint, mounts[0].FsType));
         Assert.Contains("cpuacct", mounts[2].Options);
     }
+}
 
+/// <summary>
+/// The drivers for real, as root. Alone (no other sandbox runs meanwhile), so that no cgroup of
+/// this process may be left in the hierarchies afterwards.
+/// </summary>
+[Collection(ProcessWideStateCollection.ProcessWideState)]
+[Trait("Category", "Root")]
+public class CgroupRootTests
+{
     private static string? V2Mount() => Cgroup.Mounts().Where(m => m.FsType == "cgroup2").Select(m => m.MountPoint).FirstOrDefault();
 
     private static string[] OurCgroups(string parent) =>
         Directory.Exists(parent) ? Directory.GetDirectories(parent, $"husk-{Environment.ProcessId}-*").Where(d => !d.EndsWith("-supervisor", StringComparison.Ordinal)).ToArray() : [];
 
     [Fact]
-    [Trait("Category", "Root")]
     public async Task V2_for_real_as_root()
     {
         if (!TestEnvironment.IsRoot)
@@ -117,7 +125,6 @@ public class CgroupTests : IDisposable
     }
 
     [Fact]
-    [Trait("Category", "Root")]
     public async Task V1_for_real_as_root()
     {
         if (!TestEnvironment.IsRoot)
@@ -137,7 +144,6 @@ public class CgroupTests : IDisposable
     }
 
     [Fact]
-    [Trait("Category", "Root")]
     public void A_new_husk_removes_the_cgroups_of_crashed_runs_as_root()
     {
         if (!TestEnvironment.IsRoot)

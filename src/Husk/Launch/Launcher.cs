@@ -43,6 +43,20 @@ internal static class Launcher
         bool single = spec.Identity.Mapping is IdMapping.Single or IdMapping.External;
         if (spec.Namespaces.HasFlag(NamespaceKinds.User) && !single && (host.IsRoot || spec.Identity.Mapping == IdMapping.SubordinateRange))
             subIds = SubordinateIds.Read(Environment.UserName, host.Uid);
+        var callback = spec.SyscallCallback;
+        if (callback is not null)
+        {
+            if (spec.Validate() is { Length: > 0 } problems)
+                throw new SandboxSpecException(problems);
+            // Its filter goes last, with the listener; the verdict needs the supervisor.
+            spec = spec with
+            {
+                SyscallCallback = null,
+                SeccompPrograms = spec.SeccompPrograms.Add(callback.Compile()),
+                SeccompUserNotification = true,
+                Limits = spec.Limits.IsSupervised ? spec.Limits : spec.Limits with { MeasureUsage = true },
+            };
+        }
         using var stdio = StdioPipes.Create(spec, out var withFds);
         var plan = SpawnPlanner.Plan(withFds, host, subIds);
         var supervisor = spec.Limits.IsSupervised ? Resources.ResourceSupervisor.Prepare(spec, host) : null;
@@ -59,6 +73,8 @@ internal static class Launcher
         stdio.CloseChildEnds();
         var (stdin, stdout, stderr) = stdio.TakeStreams(supervisor);
         process.Attach(supervisor, stdin, stdout, stderr);
+        if (callback is not null && process.SeccompListener is { } listener)
+            process.Notifier = Tracing.SyscallNotifier.Start(listener, callback, supervisor, process.Kill);
         supervisor?.Started(process, plan.UsesInit);
         return process;
     }

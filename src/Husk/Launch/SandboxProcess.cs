@@ -74,6 +74,9 @@ public sealed class SandboxProcess : IDisposable
     /// <summary>The seccomp user-notification listener, when the spec asked for one.</summary>
     internal SafeFd? SeccompListener { get; }
 
+    /// <summary>Serves <see cref="SandboxSpec.SyscallCallback"/> while the sandbox runs.</summary>
+    internal Tracing.SyscallNotifier? Notifier { get; set; }
+
     /// <summary>
     /// The root tmpfs of the sandbox's build, open as a directory, when <see cref="RootTmpfs.KeepOpen"/>
     /// asked for it: layers kept there outlive the sandbox as long as this stays open.
@@ -343,6 +346,7 @@ public sealed class SandboxProcess : IDisposable
         StandardInput?.Dispose();
         StandardOutput?.Dispose();
         StandardError?.Dispose();
+        Notifier?.Dispose();
         SeccompListener?.Dispose();
         LayerStorage?.Dispose();
         _terminalStream?.Dispose();

@@ -112,6 +112,12 @@ public sealed record SandboxSpec
     /// </summary>
     public bool SeccompUserNotification { get; init; }
 
+    /// <summary>
+    /// A syscall policy decided at run time by a callback (seccomp user notification): allow,
+    /// deny with an errno, or kill (<see cref="Verdict.RestrictedFunction"/>). The run is supervised.
+    /// </summary>
+    public Policy.SyscallCallback? SyscallCallback { get; init; }
+
     /// <summary>Quotas, usage measurement and verdicts; <see cref="ResourceLimits.None"/> (the default) runs unsupervised.</summary>
     public ResourceLimits Limits { get; init; } = ResourceLimits.None;
 
@@ -202,6 +208,15 @@ public sealed record SandboxSpec
                 problems.Add($"signal {sig} cannot be ignored");
         }
         problems.AddRange(Limits.Validate());
+        if (SyscallCallback is { } callback)
+        {
+            if (SeccompUserNotification)
+                problems.Add("a syscall callback and a notify action of a seccomp profile both need the one listener: drop one of them");
+            foreach (string name in callback.Syscalls.Where(n => Policy.SyscallTable.Native.Number(n) is null))
+                problems.Add($"the syscall callback names an unknown system call: {name}");
+            if (callback.Syscalls.IsDefaultOrEmpty)
+                problems.Add("the syscall callback names no system call");
+        }
         foreach (var (mode, fd) in new[] { (StandardInput, 0), (StandardOutput, 1), (StandardError, 2) })
         {
             if (mode != StdioMode.Inherit && Fds.Any(m => m.SandboxFd == fd))

@@ -39,6 +39,7 @@ public sealed class SandboxSpecBuilder
     private string? _hostname, _argv0, _chdir;
     private ResourceLimits _limits = ResourceLimits.None;
     private StdioMode _stdin, _stdout, _stderr;
+    private Policy.SyscallCallback? _syscallCallback;
 
     /// <summary>A builder for a sandbox that runs <paramref name="command"/> with <paramref name="args"/>.</summary>
     public SandboxSpecBuilder(string command, params string[] args)
@@ -191,6 +192,13 @@ public sealed class SandboxSpecBuilder
     /// <summary>Standard output and error as pipes: <see cref="Sandbox.RunAsync"/> captures them, and husk counts them.</summary>
     public SandboxSpecBuilder PipeOutput() => StandardOutput(StdioMode.Pipe).StandardError(StdioMode.Pipe);
 
+    /// <summary>
+    /// A syscall policy callback: the named system calls stop and <paramref name="decide"/> allows,
+    /// denies (errno) or kills (<see cref="Verdict.RestrictedFunction"/>) each.
+    /// </summary>
+    public SandboxSpecBuilder OnSyscall(IEnumerable<string> syscalls, Func<Policy.SyscallRequest, Policy.SyscallDecision> decide) =>
+        Do(() => _syscallCallback = new Policy.SyscallCallback([.. syscalls], decide));
+
     // ---- limits ----
 
     /// <summary><c>--time-limit</c>: CPU time of the whole tree.</summary>
@@ -308,6 +316,7 @@ public sealed class SandboxSpecBuilder
             StandardInput = _stdin,
             StandardOutput = _stdout,
             StandardError = _stderr,
+            SyscallCallback = _syscallCallback,
         };
         var problems = _problems.Concat(spec.Validate()).ToImmutableArray();
         if (problems.Length > 0)

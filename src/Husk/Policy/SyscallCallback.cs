@@ -1,0 +1,65 @@
+using System.Collections.Immutable;
+
+namespace Husk.Policy;
+
+/// <summary>A system call the payload is making, stopped until the callback decides.</summary>
+/// <param name="Pid">The calling thread's id in the supervisor's pid namespace.</param>
+/// <param name="Name">The system call's name ("openat"), or its number as text when the table lacks it.</param>
+/// <param name="Number">The system call's number on this architecture.</param>
+/// <param name="Arguments">The six raw arguments (pointers point into the payload's memory).</param>
+public sealed record SyscallRequest(int Pid, string Name, int Number, ImmutableArray<ulong> Arguments);
+
+/// <summary>What happens to a system call the callback saw.</summary>
+public readonly record struct SyscallDecision
+{
+    private SyscallDecision(SyscallDecisionKind kind, Errno errno) => (Kind, Errno) = (kind, errno);
+
+    /// <summary>Allow, Deny or Kill.</summary>
+    public SyscallDecisionKind Kind { get; }
+
+    /// <summary>The error a denied call returns.</summary>
+    public Errno Errno { get; }
+
+    /// <summary>The call goes ahead as if no filter had stopped it.</summary>
+    public static SyscallDecision Allow => new(SyscallDecisionKind.Allow, 0);
+
+    /// <summary>The call fails with <paramref name="errno"/> (EPERM by default) and the payload goes on.</summary>
+    public static SyscallDecision Deny(Errno errno = Errno.EPERM) => new(SyscallDecisionKind.Deny, errno);
+
+    /// <summary>The whole tree is killed; the verdict is <see cref="Verdict.RestrictedFunction"/>.</summary>
+    public static SyscallDecision Kill => new(SyscallDecisionKind.Kill, Errno.EPERM);
+}
+
+/// <summary>The kinds of <see cref="SyscallDecision"/>.</summary>
+public enum SyscallDecisionKind
+{
+    /// <summary>Let the call run.</summary>
+    Allow,
+
+    /// <summary>Fail the call with an errno.</summary>
+    Deny,
+
+    /// <summary>Kill the sandbox (RestrictedFunction).</summary>
+    Kill,
+}
+
+/// <summary>
+/// A syscall policy decided at run time: the named system calls stop (seccomp user notification)
+/// and <see cref="Decide"/> says what happens to each, on a thread of the supervisor's. The
+/// filter adds to the seccomp profile, which still applies: a call the profile refuses never
+/// reaches the callback. The payload's arguments are only read here, never trusted: a pointer's
+/// target can change after the decision (check paths with Landlock or mounts instead).
+/// </summary>
+/// <param name="Syscalls">Names of the system calls the callback sees.</param>
+/// <param name="Decide">Called once per stopped call; it must not block for long (the caller waits).</param>
+public sealed record SyscallCallback(ImmutableArray<string> Syscalls, Func<SyscallRequest, SyscallDecision> Decide)
+{
+    /// <summary>The BPF filter that sends <see cref="Syscalls"/> to the listener and allows the rest.</summary>
+    internal ImmutableArray<byte> Compile() => SeccompCompiler.Compile(new SeccompPolicy
+    {
+        DefaultAction = SeccompAction.Allow,
+        ForeignAction = SeccompAction.Allow, // the profile's own filter decides about other architectures
+        UnknownAction = null,
+        Rules = [.. Syscalls.Select(name => new SeccompRule(name, SeccompAction.UserNotify))],
+    });
+}

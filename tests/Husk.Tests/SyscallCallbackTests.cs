@@ -1,0 +1,63 @@
+using System.Collections.Concurrent;
+using Husk.Policy;
+
+namespace Husk.Tests;
+
+/// <summary>The syscall policy callback (seccomp user notification): allow, deny with an errno, kill.</summary>
+public class SyscallCallbackTests
+{
+    private static async Task<(SandboxResult Result, string Name)> Run(string mode, string? arg, string syscall, Func<SyscallRequest, SyscallDecision> decide)
+    {
+        string name = "hj" + Guid.NewGuid().ToString("N")[..10];
+        string[] command = arg is null ? [TestEnvironment.Probe, "judge", mode, "--name", name] : [TestEnvironment.Probe, "judge", mode, arg, "--name", name];
+        var spec = TestEnvironment.Spec(command) with
+        {
+            Limits = JudgeBattery.Bounded,
+            StandardOutput = StdioMode.Pipe,
+            StandardError = StdioMode.Pipe,
+            Identity = new Identity { Uid = 1000, Gid = 1000 },
+            SyscallCallback = new SyscallCallback([syscall], decide),
+        };
+        return (await Sandbox.RunAsync(spec, TestContext.Current.CancellationToken), name);
+    }
+
+    [Fact]
+    public async Task Kill_is_a_restricted_function_and_ends_the_tree()
+    {
+        var seen = new ConcurrentBag<SyscallRequest>();
+        var (result, name) = await Run("setuid", null, "setuid", r => { seen.Add(r); return SyscallDecision.Kill; });
+        Assert.True(result.Verdict == Verdict.RestrictedFunction, $"{result.Verdict}: {result.Message}");
+        Assert.Equal("RF", result.LibsandboxCode);
+        Assert.Contains("setuid", result.Message);
+        var request = Assert.Single(seen);
+        Assert.Equal("setuid", request.Name);
+        Assert.Equal(0UL, request.Arguments[0]);
+        Assert.Empty(JudgeBattery.Survivors(name));
+    }
+
+    [Fact]
+    public async Task Deny_fails_the_call_with_the_errno_and_the_payload_goes_on()
+    {
+        var seen = new ConcurrentBag<SyscallRequest>();
+        var (result, _) = await Run("socket", "127.0.0.1:9", "socket", r => { seen.Add(r); return SyscallDecision.Deny(Errno.EACCES); });
+        Assert.Equal(Verdict.RuntimeError, result.Verdict);
+        Assert.Equal(1, result.Exit!.ExitCode); // the probe saw socket() fail and exited 1
+        Assert.Contains(seen, r => r.Name == "socket" && r.Arguments[0] == 2); // AF_INET
+    }
+
+    [Fact]
+    public async Task Allow_lets_the_call_run()
+    {
+        int calls = 0;
+        var (result, _) = await Run("exit", "0", "exit_group", _ => { Interlocked.Increment(ref calls); return SyscallDecision.Allow; });
+        Assert.True(result.Verdict == Verdict.OK, result.Message);
+        Assert.Equal(1, calls);
+    }
+
+    [Fact]
+    public void Unknown_names_are_refused()
+    {
+        var spec = TestEnvironment.Spec("/bin/true") with { SyscallCallback = new SyscallCallback(["no_such_call"], _ => SyscallDecision.Allow) };
+        Assert.Contains(spec.Validate(), p => p.Contains("no_such_call"));
+    }
+}
