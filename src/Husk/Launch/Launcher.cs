@@ -20,6 +20,9 @@ internal sealed class LaunchHooks
 
     /// <summary>A cgroup directory fd to start the child in (CLONE_INTO_CGROUP), or null.</summary>
     public SafeFd? Cgroup { get; init; }
+
+    /// <summary>Called with the seccomp listener as soon as it arrives, before the payload's exec (which it may stop).</summary>
+    public Action<SafeFd>? ListenerReceived { get; init; }
 }
 
 /// <summary>Starts sandboxes: plans, clones on the spawn thread, maps ids, releases, collects the outcome.</summary>
@@ -60,21 +63,38 @@ internal static class Launcher
         using var stdio = StdioPipes.Create(spec, out var withFds);
         var plan = SpawnPlanner.Plan(withFds, host, subIds);
         var supervisor = spec.Limits.IsSupervised ? Resources.ResourceSupervisor.Prepare(spec, host) : null;
+        var launchHooks = supervisor?.Hooks(hooks) ?? hooks;
+        Tracing.SyscallNotifier? notifier = null;
+        if (callback is not null)
+        {
+            // The notifier must serve from the moment the filter is in: the payload's own exec is stopped too.
+            launchHooks = new LaunchHooks
+            {
+                BeforeRelease = launchHooks?.BeforeRelease,
+                SandboxPidKnown = launchHooks?.SandboxPidKnown,
+                Cgroup = launchHooks?.Cgroup,
+                ListenerReceived = listener => notifier = Tracing.SyscallNotifier.Start(listener, callback),
+            };
+        }
         SandboxProcess process;
         try
         {
-            process = Start(plan, host, supervisor?.Hooks(hooks) ?? hooks);
+            process = Start(plan, host, launchHooks);
         }
         catch
         {
+            notifier?.Dispose();
             supervisor?.Dispose();
             throw;
         }
         stdio.CloseChildEnds();
         var (stdin, stdout, stderr) = stdio.TakeStreams(supervisor);
         process.Attach(supervisor, stdin, stdout, stderr);
-        if (callback is not null && process.SeccompListener is { } listener)
-            process.Notifier = Tracing.SyscallNotifier.Start(listener, callback, supervisor, process.Kill);
+        if (notifier is not null)
+        {
+            process.Notifier = notifier;
+            notifier.Arm(supervisor, process.Kill);
+        }
         supervisor?.Started(process, plan.UsesInit);
         return process;
     }
@@ -318,6 +338,7 @@ internal static class Launcher
                     break;
                 case ReportKind.Listener when passedFd is not null:
                     outcome.Listener = new SafeFd(passedFd.Value);
+                    hooks?.ListenerReceived?.Invoke(outcome.Listener);
                     break;
                 case ReportKind.Terminal when passedFd is not null:
                     outcome.Terminal = new SafeFd(passedFd.Value);

@@ -152,6 +152,7 @@ internal sealed class ResourceSupervisor : IDisposable
             inner?.BeforeRelease?.Invoke(pid);
         },
         Cgroup = _cgroup?.CloneFd ?? inner?.Cgroup,
+        ListenerReceived = inner?.ListenerReceived,
     };
 
     /// <summary>The payload runs: start the clock and the watch.</summary>

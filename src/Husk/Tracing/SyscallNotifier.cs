@@ -42,25 +42,33 @@ internal sealed class SyscallNotifier : IDisposable
 
     private readonly SafeFd _listener;
     private readonly SyscallCallback _callback;
-    private readonly ResourceSupervisor? _supervisor;
-    private readonly Action _kill;
     private readonly Thread _thread;
+    private readonly ManualResetEventSlim _armed = new();
+    private ResourceSupervisor? _supervisor;
+    private Action? _kill;
+    private bool _payloadExecuted;
     private volatile bool _stopped;
 
-    private SyscallNotifier(SafeFd listener, SyscallCallback callback, ResourceSupervisor? supervisor, Action kill)
+    private SyscallNotifier(SafeFd listener, SyscallCallback callback)
     {
         _listener = listener;
         _callback = callback;
-        _supervisor = supervisor;
-        _kill = kill;
         _thread = new Thread(Serve) { IsBackground = true, Name = "husk-syscall-policy" };
     }
 
-    public static SyscallNotifier Start(SafeFd listener, SyscallCallback callback, ResourceSupervisor? supervisor, Action kill)
+    /// <summary>Serves from now on: the stage's exec of the payload passes; anything else waits for <see cref="Arm"/>.</summary>
+    public static SyscallNotifier Start(SafeFd listener, SyscallCallback callback)
     {
-        var n = new SyscallNotifier(listener, callback, supervisor, kill);
+        var n = new SyscallNotifier(listener, callback);
         n._thread.Start();
         return n;
+    }
+
+    /// <summary>The payload runs: its calls go to the callback, and a kill ends the tree through the supervisor.</summary>
+    public void Arm(ResourceSupervisor? supervisor, Action kill)
+    {
+        (_supervisor, _kill) = (supervisor, kill);
+        _armed.Set();
     }
 
     private unsafe void Serve()
@@ -82,7 +90,17 @@ internal sealed class SyscallNotifier : IDisposable
             var args = ImmutableArray.Create(req.Args[0], req.Args[1], req.Args[2], req.Args[3], req.Args[4], req.Args[5]);
             string name = table.Name(req.Nr) ?? req.Nr.ToString(System.Globalization.CultureInfo.InvariantCulture);
             SyscallDecision decision;
-            try
+            if (!_payloadExecuted && name is "execve" or "execveat")
+            {
+                // The first exec is the stage starting the payload: nothing of the payload has run yet.
+                _payloadExecuted = true;
+                decision = SyscallDecision.Allow;
+            }
+            else if (!WaitArmed())
+            {
+                return;
+            }
+            else try
             {
                 decision = _callback.Decide(new SyscallRequest((int)req.Pid, name, req.Nr, args));
             }
@@ -103,12 +121,22 @@ internal sealed class SyscallNotifier : IDisposable
                     break;
                 default:
                     _supervisor?.Exceeded(Verdict.RestrictedFunction, $"the syscall policy refused {name}");
-                    _kill();
+                    _kill?.Invoke();
                     resp.Error = -(int)Errno.EPERM;
                     break;
             }
             Ioctl(_listener.Fd, SECCOMP_IOCTL_NOTIF_SEND, &resp);
         }
+    }
+
+    private bool WaitArmed()
+    {
+        while (!_armed.Wait(200))
+        {
+            if (_stopped)
+                return false;
+        }
+        return true;
     }
 
     public void Dispose()
