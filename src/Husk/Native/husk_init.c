@@ -226,8 +226,11 @@ __attribute__((used, noreturn)) void init_main(long *sp)
             do_exit(127);
         if (si.ssi_signo == SIGCHLD)
             continue;
-        if (si.ssi_signo == HUSK_SIG_KILL_TREE)
+        /* Only from the supervisor: a sender outside our pid namespace shows as pid 0. */
+        if (si.ssi_signo == HUSK_SIG_KILL_TREE && (si.ssi_pid == 0 || sc(__NR_getpid, 0, 0, 0, 0, 0) != 1))
             kill_tree(payload, status_fd);
+        if (si.ssi_signo == HUSK_SIG_KILL_TREE)
+            continue;
         /* The terminal signals the whole foreground group; forward only what was sent to us. */
         if ((int)si.ssi_code > 0)
             continue;
