@@ -23,16 +23,10 @@ internal static class Program
     /// <summary>argv[0] as the caller passed it.</summary>
     internal static string Argv0()
     {
-        try
-        {
-            string cmdline = File.ReadAllText("/proc/self/cmdline");
-            int nul = cmdline.IndexOf('\0');
-            return nul >= 0 ? cmdline[..nul] : cmdline;
-        }
-        catch (IOException)
-        {
-            return Environment.GetCommandLineArgs()[0];
-        }
+        // argv[0] ends within the first 8 KiB (PATH_MAX is 4096).
+        if (Interop.Interop.ReadSmallFile("/proc/self/cmdline", 8192) is { } cmdline && cmdline.IndexOf('\0') is int nul and >= 0)
+            return cmdline[..nul];
+        return Environment.GetCommandLineArgs()[0];
     }
 
     /// <summary>

@@ -55,6 +55,7 @@ internal static class SandboxRunner
         try
         {
             var p = Launcher.Start(spec, hooks, host);
+            p.LeaveZombie = true;
             lock (gate)
                 process = p;
             started?.Invoke(p);

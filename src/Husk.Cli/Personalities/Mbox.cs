@@ -120,8 +120,6 @@ internal static class MboxPersonality
             return 1;
 
         bool fuse = a.FakeRoot && Interop.Interop.GetUid() != 0;
-        if (a.FakeRoot)
-            StandardError.WriteLine($"{name}: -R: chown to other users is not emulated yet (it comes with the syscall policy work) and fails as in any user namespace");
         string? fuseOverlayfs = fuse ? FindOnPath("fuse-overlayfs") : null;
         if (fuse && (fuseOverlayfs is null || !File.Exists("/dev/fuse")))
         {
@@ -274,8 +272,11 @@ internal static class MboxPersonality
             Mounts = [.. mounts],
             Environment = [.. env.Select(kv => $"{kv.Key}={kv.Value}")],
             NewSession = false,
-            // -R: root of its own user namespace with its capabilities (fuse-overlayfs mounts with them).
+            // -R: root of its own user namespace with its capabilities (fuse-overlayfs mounts with them);
+            // chown() and friends succeed without doing anything, as under mkosi's --suppress-chown
+            // (only root's own ids exist here, so package managers would fail on them otherwise).
             Capabilities = a.FakeRoot ? null : CapabilitySet.None,
+            SeccompPrograms = a.FakeRoot ? [Husk.Policy.SeccompCompiler.Compile(Husk.Policy.SeccompProfiles.SuccessfulNoOps(Husk.Policy.SeccompProfiles.ChownCalls))] : [],
         };
     }
 

@@ -18,7 +18,7 @@ namespace Husk.Cli.Profiles;
 /// ro-bind = [["/src", "/src"]]     # several arguments: an array, or an array of arrays
 /// [seccomp]                        # see SeccompFile
 /// </code>
-/// Values may use ${NAME} for an environment variable (${PWD}: the current directory).
+/// Values may use ${NAME} for an environment variable, ${NAME:-DEFAULT} with a default (${PWD}: the current directory).
 /// </summary>
 internal static partial class ProfileLoader
 {
@@ -155,10 +155,13 @@ internal static partial class ProfileLoader
         string name = m.Groups[1].Value;
         if (name == "PWD")
             return Environment.CurrentDirectory;
-        return Environment.GetEnvironmentVariable(name) ?? throw doc.Error(run, key, $"${{{name}}} is not set");
+        return Environment.GetEnvironmentVariable(name) is { } v && (v.Length > 0 || !m.Groups[2].Success) ? v
+            : m.Groups[2].Success ? m.Groups[3].Value
+            : throw doc.Error(run, key, $"${{{name}}} is not set (write ${{{name}:-DEFAULT}} for a default)");
     });
 
-    [GeneratedRegex(@"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")]
+    // ${NAME}, or ${NAME:-DEFAULT} (DEFAULT when NAME is unset or empty, as in sh).
+    [GeneratedRegex(@"\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}")]
     private static partial Regex Variable();
 
     /// <summary>The profiles husk can find: (name, description, where).</summary>

@@ -14,7 +14,8 @@ internal sealed record HostContext
     public string? Tty { get; init; }
     public uint Umask { get; init; } = 0x12; // 022
     /// <summary>The kernel's Landlock ABI (0: none).</summary>
-    public int LandlockAbi { get; init; } = Policy.LandlockPolicy.KernelAbi;
+    public int LandlockAbi { get => _landlockAbi ??= Policy.LandlockPolicy.KernelAbi; init => _landlockAbi = value; }
+    private int? _landlockAbi; // read when a plan uses Landlock, not on every start
 
     public bool IsRoot => Uid == 0;
 

@@ -155,14 +155,15 @@ public sealed class SandboxProcess : IDisposable
                 if (_exit is null)
                 {
                     _exit = early;
-                    _reapInBackground = true;
+                    _reapInBackground = !LeaveZombie;
                 }
                 exit = _exit;
             }
             Finish(exit);
             lock (_gate)
                 _exitTask?.TrySetResult(exit);
-            PidfdWatcher.Watch(_pidfd, Reap);
+            if (!LeaveZombie)
+                PidfdWatcher.Watch(_pidfd, Reap);
             return exit;
         }
         int err = WaitPidfd(_pidfd, WEXITED, out var info, out var usage);
@@ -218,6 +219,12 @@ public sealed class SandboxProcess : IDisposable
     }
 
     private bool _reapInBackground;
+
+    /// <summary>
+    /// A command-line caller about to exit sets this: once husk-init has given the payload's
+    /// status, its exit is not waited for (no watcher thread); the zombie goes with the caller.
+    /// </summary>
+    internal bool LeaveZombie { get; set; }
 
     private void Reap()
     {

@@ -168,6 +168,13 @@ public class PolicyCliTests
             Assert.StartsWith($"husk: profile {dir}/bad.toml, line 2, key 'unshare-pid': a flag takes the value true", Husk("run", "--profile", Path.Combine(dir, "bad.toml"), "--", "true").Stderr);
             File.WriteAllText(Path.Combine(dir, "bad.toml"), "[run]\nfly = true\n");
             Assert.StartsWith($"husk: profile {dir}/bad.toml, line 2, key 'fly': not a husk run option", Husk("run", "--profile", Path.Combine(dir, "bad.toml"), "--", "true").Stderr);
+            // ${NAME} must be set; ${NAME:-DEFAULT} falls back when it is unset or empty.
+            File.WriteAllText(Path.Combine(dir, "vars.toml"), "[run]\nsetenv = [[\"A\", \"${HUSK_T_SET}\"], [\"B\", \"${HUSK_T_UNSET:-fallback}\"], [\"C\", \"${HUSK_T_EMPTY:-}x\"]]\n");
+            var vars = TestEnvironment.Exec(TestEnvironment.Husk, ["run", "--profile", Path.Combine(dir, "vars.toml"), "--", "/bin/sh", "-c", "echo $A $B $C"],
+                env: new Dictionary<string, string> { ["HUSK_T_SET"] = "given", ["HUSK_T_EMPTY"] = "" });
+            Assert.Equal((0, "given fallback x\n"), (vars.Code, vars.Stdout));
+            File.WriteAllText(Path.Combine(dir, "vars.toml"), "[run]\nhostname = \"${HUSK_T_UNSET}\"\n");
+            Assert.StartsWith($"husk: profile {dir}/vars.toml, line 2, key 'hostname': ${{HUSK_T_UNSET}} is not set", Husk("run", "--profile", Path.Combine(dir, "vars.toml"), "--", "true").Stderr);
             File.WriteAllText(Path.Combine(dir, "loop.toml"), "include = [\"loop.toml\"]\n");
             Assert.Contains("includes itself", Husk("run", "--profile", Path.Combine(dir, "loop.toml"), "--", "true").Stderr);
         }

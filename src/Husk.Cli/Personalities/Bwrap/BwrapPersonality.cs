@@ -320,19 +320,5 @@ internal static class BwrapPersonality
         return (prm, eff);
     }
 
-    private static string? ReadSmallFile(string path)
-    {
-        try
-        {
-            return File.ReadAllText(path);
-        }
-        catch (IOException)
-        {
-            return null;
-        }
-        catch (UnauthorizedAccessException)
-        {
-            return null;
-        }
-    }
+    private static string? ReadSmallFile(string path) => Interop.Interop.ReadSmallFile(path);
 }
