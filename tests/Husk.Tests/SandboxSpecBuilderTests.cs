@@ -30,6 +30,27 @@ public class SandboxSpecBuilderTests
     }
 
     [Fact]
+    public async Task Builder_gives_husk_runs_policy_walls_and_their_options()
+    {
+        static async Task<string> Run(SandboxSpecBuilder b) =>
+            Encoding.UTF8.GetString((await Sandbox.RunAsync(b.PipeOutput().Build(), TestContext.Current.CancellationToken)).StandardOutput!);
+        const string script = "grep -E '^(Seccomp|NoNewPrivs|CapEff):' /proc/self/status | tr -d '\\t'; unshare -U true 2>/dev/null && echo userns || echo no-userns; " +
+            "mkdir /tmp/d 2>/dev/null && echo mkdir || echo no-mkdir; cp /bin/true /tmp/t && /tmp/t 2>/dev/null && echo exec || echo noexec";
+        // The defaults: the default seccomp profile, no_new_privs, no capabilities, no nested user namespaces.
+        Assert.Equal("CapEff:0000000000000000\nNoNewPrivs:1\nSeccomp:2\nno-userns\nmkdir\nexec\n", await Run(new SandboxSpecBuilder("/bin/sh", "-c", script)));
+        // Options: a denied call, a kept capability, Landlock strict (nothing executes where the sandbox writes).
+        var tightened = new SandboxSpecBuilder("/bin/sh", "-c", script).DenySyscall("mkdir").DenySyscall("mkdirat").CapAdd("CAP_NET_RAW").Landlock("strict");
+        Assert.Equal("CapEff:0000000000002000\nNoNewPrivs:1\nSeccomp:2\nno-userns\nno-mkdir\nnoexec\n", await Run(tightened));
+        // No filter at all, Landlock off.
+        Assert.Contains("Seccomp:0", await Run(new SandboxSpecBuilder("/bin/sh", "-c", script).SeccompUnconfined().Landlock("off")));
+        var e = Assert.Throws<SandboxSpecException>(() => new SandboxSpecBuilder("/bin/true").DenySyscall("frobnicate").CapAdd("cap_flying").Landlock("maybe").SeccompProfile("lenient").Build());
+        Assert.Contains("unknown system call: frobnicate", e.Message);
+        Assert.Contains("unknown capability: cap_flying", e.Message);
+        Assert.Contains("Landlock mode maybe", e.Message);
+        Assert.Contains("no built-in seccomp profile named lenient", e.Message);
+    }
+
+    [Fact]
     public void Every_problem_is_listed_at_once()
     {
         var e = Assert.Throws<SandboxSpecException>(() => new SandboxSpecBuilder("/bin/true").TimeLimit("soon").Memory("lots").Pids(0).Build());

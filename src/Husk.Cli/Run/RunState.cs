@@ -112,48 +112,12 @@ internal sealed class RunState
     }
 
     /// <summary>The seccomp filter the options describe, or none.</summary>
-    internal SeccompPolicy? EffectiveSeccomp()
-    {
-        var rules = ImmutableArray.CreateBuilder<SeccompRule>();
-        // --allow-syscall wins over the profile's own rules, --deny-syscall over everything.
-        foreach (string name in AllowSyscalls)
-            rules.Add(new SeccompRule(name, SeccompAction.Allow) { Priority = 1000 });
-        foreach (var (name, errno) in DenySyscalls)
-            rules.Add(new SeccompRule(name, SeccompAction.Fail(errno)) { Priority = 2000 });
-        if (DisableUserns == false)
-        {
-            // Nested sandboxes: clone and unshare without the namespace-flag conditions, clone3 (Husk's
-            // own stage needs CLONE_PIDFD) and the mount family, which only works in a namespace the
-            // payload made itself (it holds no capabilities in the sandbox's own).
-            foreach (string name in new[] { "clone", "clone3", "unshare", "setns", "mount", "umount2", "pivot_root", "mount_setattr",
-                         "move_mount", "open_tree", "open_tree_attr", "fsopen", "fsconfig", "fsmount", "fspick" })
-                rules.Add(new SeccompRule(name, SeccompAction.Allow) { Priority = 500 });
-        }
-        if (SeccompUnconfined)
-        {
-            if (DenySyscalls.Count == 0)
-                return null;
-            return new SeccompPolicy { DefaultAction = SeccompAction.Allow, ForeignAction = SeccompAction.Allow, UnknownAction = null, Rules = rules.ToImmutable() };
-        }
-        return SeccompProfile.With(rules.ToImmutable());
-    }
+    internal SeccompPolicy? EffectiveSeccomp() =>
+        PolicyDefaults.Seccomp(SeccompProfile, SeccompUnconfined, AllowSyscalls, DenySyscalls, allowUserNamespaces: DisableUserns == false);
 
     /// <summary>The Landlock policy the options describe for these mounts, or none.</summary>
-    internal LandlockPolicy? EffectiveLandlock(IEnumerable<MountOp> mounts)
-    {
-        string mode = Landlock ?? (DisableUserns == false ? "off" : "on");
-        if (mode == "off")
-            return null;
-        bool strict = mode == "strict";
-        return new LandlockPolicy
-        {
-            Paths = LandlockPolicy.MirrorMounts(mounts, writableExecutes: !strict),
-            RestrictTcp = strict || TcpBind.Count > 0 || TcpConnect.Count > 0,
-            TcpBindPorts = [.. TcpBind],
-            TcpConnectPorts = [.. TcpConnect],
-            Strict = strict,
-        };
-    }
+    internal LandlockPolicy? EffectiveLandlock(IEnumerable<MountOp> mounts) =>
+        PolicyDefaults.Landlock(Landlock, allowUserNamespaces: DisableUserns == false, mounts, TcpBind, TcpConnect);
 
     /// <summary>Secrets under the home directory hidden unless --show-secrets.</summary>
     internal static readonly string[] SecretPaths =
@@ -424,7 +388,7 @@ internal sealed class RunState
             SyncFd = SyncFd,
             BlockFd = BlockFd,
             LockFiles = [.. LockFiles],
-            Capabilities = Capabilities == 0 ? CapabilitySet.None : CapabilitySet.Exactly(Capabilities) with { LockSecureBits = true },
+            Capabilities = PolicyDefaults.Capabilities(Capabilities),
             RootTmpfs = new() { Size = StorageSize, KeepOpen = StorageSize is not null && Root is not null },
             NoNewPrivileges = true,
             SeccompPrograms = EffectiveSeccomp() is { } seccomp ? [SeccompCompiler.Compile(seccomp)] : [],

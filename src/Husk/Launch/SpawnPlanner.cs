@@ -251,7 +251,6 @@ internal static class SpawnPlanner
             ops.Add(ForkOp("start the payload under husk-init", reportPid: false, status: true, keep: keep.ToArray()));
 
         // From here on: the payload only.
-        AddResourceLimits(ops, spec);
         if (spec.SyncFd is { } syncFd && !spec.AsPid1)
             ops.Add(new PlannedOp(OpKind.Close, $"close fd {syncFd}") { Fd = syncFd });
         if (spec.NewSession || spec.Terminal is not null)
@@ -287,6 +286,9 @@ internal static class SpawnPlanner
         // Landlock needs no_new_privs or CAP_SYS_ADMIN, which the capabilities above may have dropped.
         if (spec.Landlock is { } landlock)
             AddLandlock(ops, landlock, host.LandlockAbi);
+        // Limits last, once the stage has made every descriptor it needs: a low RLIMIT_NOFILE would
+        // refuse the Landlock ruleset of a caller holding many descriptors, or a dup2 to a high fd.
+        AddResourceLimits(ops, spec);
         for (int i = 0; i < spec.SeccompPrograms.Length; i++)
         {
             var prog = spec.SeccompPrograms[i];

@@ -34,7 +34,14 @@ public sealed class SandboxSpecBuilder
     private string? _rootDirectory;
     private NamespaceKinds _namespaces = NamespaceKinds.AllButTime;
     private int? _userNamespaceFd, _pidNamespaceFd;
-    private bool _disableUserNamespaces, _asPid1, _newSession = true, _mapSubIds;
+    private bool? _disableUserNamespaces;
+    private bool _asPid1, _newSession = true, _mapSubIds, _seccompUnconfined;
+    private Policy.SeccompPolicy _seccompProfile = Policy.SeccompProfiles.Default;
+    private readonly List<string> _allowSyscalls = [];
+    private readonly List<(string Name, int Errno)> _denySyscalls = [];
+    private ulong _capabilities;
+    private string? _landlock;
+    private readonly List<ushort> _tcpBind = [], _tcpConnect = [];
     private uint? _uid, _gid;
     private string? _hostname, _argv0, _chdir;
     private ResourceLimits _limits = ResourceLimits.None;
@@ -63,8 +70,14 @@ public sealed class SandboxSpecBuilder
     /// <summary><c>--pidns FD</c>: join the pid namespace open at <paramref name="fd"/>.</summary>
     public SandboxSpecBuilder PidNamespace(int fd) => Do(() => _pidNamespaceFd = fd);
 
-    /// <summary><c>--disable-userns</c>: the payload cannot create user namespaces of its own.</summary>
+    /// <summary><c>--disable-userns</c>: the payload cannot create user namespaces of its own (the default in a new user namespace).</summary>
     public SandboxSpecBuilder DisableUserNamespaces() => Do(() => _disableUserNamespaces = true);
+
+    /// <summary>
+    /// <c>--allow-userns</c>: nested sandboxes may run: user namespaces, and in the seccomp profile
+    /// namespace flags, clone3 and mounting; Landlock off unless <see cref="Landlock"/> says otherwise.
+    /// </summary>
+    public SandboxSpecBuilder AllowUserNamespaces() => Do(() => _disableUserNamespaces = false);
 
     /// <summary><c>--become-root</c>: uid and gid 0 inside.</summary>
     public SandboxSpecBuilder BecomeRoot() => Do(() => (_uid, _gid) = (0u, 0u));
@@ -199,6 +212,81 @@ public sealed class SandboxSpecBuilder
     public SandboxSpecBuilder OnSyscall(IEnumerable<string> syscalls, Func<Policy.SyscallRequest, Policy.SyscallDecision> decide) =>
         Do(() => _syscallCallback = new Policy.SyscallCallback([.. syscalls], decide));
 
+    // ---- policy ----
+
+    /// <summary><c>--seccomp-profile NAME</c>: a built-in system call policy (default, judge).</summary>
+    public SandboxSpecBuilder SeccompProfile(string name) => Do(() =>
+    {
+        if (Policy.SeccompProfiles.BuiltIn.TryGetValue(name, out var profile))
+            _seccompProfile = profile;
+        else
+            _problems.Add($"no built-in seccomp profile named {name}: use {string.Join(" or ", Policy.SeccompProfiles.BuiltIn.Keys)}, or pass a SeccompPolicy");
+    });
+
+    /// <summary><c>--seccomp-profile FILE</c>'s equivalent: a system call policy of your own.</summary>
+    public SandboxSpecBuilder SeccompProfile(Policy.SeccompPolicy policy) => Do(() => _seccompProfile = policy);
+
+    /// <summary><c>--seccomp unconfined</c>: no filter but the <see cref="DenySyscall"/> rules.</summary>
+    public SandboxSpecBuilder SeccompUnconfined() => Do(() => _seccompUnconfined = true);
+
+    /// <summary><c>--allow-syscall NAME</c>: allow a system call whatever the profile says.</summary>
+    public SandboxSpecBuilder AllowSyscall(string name) => Do(() =>
+    {
+        if (KnownSyscall(name))
+            _allowSyscalls.Add(name);
+    });
+
+    /// <summary><c>--deny-syscall NAME[:ERRNO]</c>: fail a system call with <paramref name="errno"/> (EPERM unless given).</summary>
+    public SandboxSpecBuilder DenySyscall(string name, int errno = 1) => Do(() =>
+    {
+        if (errno is < 1 or > 4095)
+            _problems.Add($"not an errno: {errno}");
+        else if (KnownSyscall(name))
+            _denySyscalls.Add((name, errno));
+    });
+
+    private bool KnownSyscall(string name)
+    {
+        if (Policy.SyscallTable.IsKnown(name))
+            return true;
+        _problems.Add($"unknown system call: {name}");
+        return false;
+    }
+
+    /// <summary><c>--cap-add CAP</c>: keep capability CAP inside (a name with or without CAP_, or ALL).</summary>
+    public SandboxSpecBuilder CapAdd(string capability) => Do(() => _capabilities |= CapabilityMask(capability));
+
+    /// <summary><c>--cap-drop CAP</c>: drop capability CAP again (or ALL); the payload starts with none.</summary>
+    public SandboxSpecBuilder CapDrop(string capability) => Do(() => _capabilities &= ~CapabilityMask(capability));
+
+    private ulong CapabilityMask(string name)
+    {
+        if (name.Equals("ALL", StringComparison.OrdinalIgnoreCase))
+            return Policy.CapabilityNames.All;
+        if (Policy.CapabilityNames.TryParse(name, out int cap))
+            return 1UL << cap;
+        _problems.Add($"unknown capability: {name}");
+        return 0;
+    }
+
+    /// <summary>
+    /// <c>--landlock MODE</c>: off, on (the default: filesystem rules that mirror the mounts, and
+    /// scoping) or strict (no TCP, nothing executes where the sandbox can write, every ABI feature).
+    /// </summary>
+    public SandboxSpecBuilder Landlock(string mode) => Do(() =>
+    {
+        if (mode is "off" or "on" or "strict")
+            _landlock = mode;
+        else
+            _problems.Add($"Landlock mode {mode}: use off, on or strict");
+    });
+
+    /// <summary><c>--tcp-bind PORT</c>: with Landlock, binding TCP port PORT is allowed; once given, other ports are refused.</summary>
+    public SandboxSpecBuilder TcpBind(ushort port) => Do(() => _tcpBind.Add(port));
+
+    /// <summary><c>--tcp-connect PORT</c>: with Landlock, connecting to TCP port PORT is allowed; once given, other ports are refused.</summary>
+    public SandboxSpecBuilder TcpConnect(ushort port) => Do(() => _tcpConnect.Add(port));
+
     // ---- limits ----
 
     /// <summary><c>--time-limit</c>: CPU time of the whole tree.</summary>
@@ -301,7 +389,7 @@ public sealed class SandboxSpecBuilder
             Namespaces = _userNamespaceFd is not null ? _namespaces & ~NamespaceKinds.User : _namespaces,
             UserNamespaceFd = _userNamespaceFd,
             PidNamespaceFd = _pidNamespaceFd,
-            DisableUserNamespaces = _disableUserNamespaces,
+            DisableUserNamespaces = _disableUserNamespaces ?? (_namespaces.HasFlag(NamespaceKinds.User) && _userNamespaceFd is null),
             Identity = new Identity { Uid = _uid, Gid = _gid, Mapping = _mapSubIds ? IdMapping.SubordinateRange : IdMapping.Auto },
             Hostname = _namespaces.HasFlag(NamespaceKinds.Uts) ? _hostname ?? "husk" : _hostname,
             Mounts = mountNs ? [.. mounts] : null,
@@ -310,8 +398,11 @@ public sealed class SandboxSpecBuilder
             NewSession = _newSession,
             AsPid1 = _asPid1,
             Fds = [.. _fds],
-            Capabilities = CapabilitySet.None,
+            Capabilities = Policy.PolicyDefaults.Capabilities(_capabilities),
             NoNewPrivileges = true,
+            SeccompPrograms = Policy.PolicyDefaults.Seccomp(_seccompProfile, _seccompUnconfined, _allowSyscalls, _denySyscalls, _disableUserNamespaces == false) is { } seccomp
+                ? [Policy.SeccompCompiler.Compile(seccomp)] : [],
+            Landlock = mountNs ? Policy.PolicyDefaults.Landlock(_landlock, _disableUserNamespaces == false, mounts, _tcpBind, _tcpConnect) : null,
             Limits = _limits,
             StandardInput = _stdin,
             StandardOutput = _stdout,
