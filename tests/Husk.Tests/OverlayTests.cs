@@ -130,6 +130,28 @@ public class OverlayTests : IDisposable
     }
 
     [Fact]
+    public void A_hostile_capped_layer_arrives_as_it_is_and_a_commit_stays_inside_the_tree()
+    {
+        string root = Path.Combine(_roots, "hostile");
+        // Symlinks out of the tree, a directory replaced by a symlink to /etc, a name with a newline.
+        var run = Husk("run", "--storage", "4M", "--root", root, "--keep", "--", "/bin/sh", "-c",
+            "ln -s /etc evil; rm -r tree && ln -s /etc tree; d=$(printf 'a\\nb'); mkdir \"$d\" && echo x > \"$d/f\"; ln -s ../../../../../../etc/passwd up");
+        Assert.Equal(0, run.Code);
+        string layer = Path.Combine(root, "upperdir") + _project;
+        Assert.Equal("/etc", new FileInfo(Path.Combine(layer, "evil")).LinkTarget);
+        Assert.Equal("/etc", new FileInfo(Path.Combine(layer, "tree")).LinkTarget);
+        Assert.Equal("x\n", File.ReadAllText(Path.Combine(layer, "a\nb", "f")));
+        var commit = Husk("commit", "--recursive", root);
+        Assert.True(commit.Code == 0, commit.Stderr);
+        // The links are links in the tree; nothing was written through them.
+        Assert.Equal("/etc", new FileInfo(Path.Combine(_project, "tree")).LinkTarget);
+        Assert.Equal("/etc", new FileInfo(Path.Combine(_project, "evil")).LinkTarget);
+        Assert.Equal("x\n", File.ReadAllText(Path.Combine(_project, "a\nb", "f")));
+        Assert.False(File.Exists("/etc/f"));
+        Assert.False(File.Exists("/etc/sub/leaf"));
+    }
+
+    [Fact]
     public void Storage_refuses_to_resume_a_root_with_changes()
     {
         string root = Path.Combine(_roots, "resumed");

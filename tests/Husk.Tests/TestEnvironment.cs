@@ -131,7 +131,8 @@ internal static class TestEnvironment
     /// <summary>Deletes a tree, including what overlayfs leaves unreadable (its work/work is mode 000).</summary>
     public static void DeleteTree(string dir)
     {
-        foreach (string d in Directory.EnumerateDirectories(dir, "*", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = false, AttributesToSkip = 0 }).Prepend(dir))
+        // Never a symlink: chmod follows it (a layer's link to /etc would open up the host's /etc).
+        foreach (string d in Directory.EnumerateDirectories(dir, "*", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = false, AttributesToSkip = FileAttributes.ReparsePoint }).Prepend(dir))
         {
             try
             {
