@@ -51,6 +51,30 @@ public class SandboxSpecBuilderTests
     }
 
     [Fact]
+    public async Task Tty_gives_the_payload_a_terminal_of_its_own()
+    {
+        var spec = new SandboxSpecBuilder("/bin/sh", "-c", "tty; stty size").Tty(30, 100).WallTime("10s").Build();
+        using var process = Sandbox.Start(spec);
+        var output = new MemoryStream();
+        var buffer = new byte[4096];
+        try
+        {
+            int n;
+            while ((n = await process.Terminal!.ReadAsync(buffer, TestContext.Current.CancellationToken)) > 0)
+                output.Write(buffer, 0, n);
+        }
+        catch (IOException)
+        {
+            // EIO: the last holder of the terminal's other side has gone.
+        }
+        var result = await process.WaitAsync(TestContext.Current.CancellationToken);
+        string text = Encoding.UTF8.GetString(output.ToArray());
+        Assert.True(result.Verdict == Verdict.OK, result.Message);
+        Assert.Contains("/dev/pts/0", text);
+        Assert.Contains("30 100", text);
+    }
+
+    [Fact]
     public void Every_problem_is_listed_at_once()
     {
         var e = Assert.Throws<SandboxSpecException>(() => new SandboxSpecBuilder("/bin/true").TimeLimit("soon").Memory("lots").Pids(0).Build());

@@ -35,6 +35,8 @@ public sealed class SandboxSpecBuilder
     private NamespaceKinds _namespaces = NamespaceKinds.AllButTime;
     private int? _userNamespaceFd, _pidNamespaceFd;
     private bool? _disableUserNamespaces;
+    private TerminalSize? _terminal;
+    private bool _dieWithParent = true;
     private bool _asPid1, _newSession = true, _mapSubIds, _seccompUnconfined;
     private Policy.SeccompPolicy _seccompProfile = Policy.SeccompProfiles.Default;
     private readonly List<string> _allowSyscalls = [];
@@ -201,6 +203,16 @@ public sealed class SandboxSpecBuilder
 
     /// <summary>Standard error: the caller's (default), a pipe (counted against the output limit) or /dev/null.</summary>
     public SandboxSpecBuilder StandardError(StdioMode mode) => Do(() => _stderr = mode);
+
+    /// <summary>
+    /// <c>--tty</c>: the payload gets a pseudo-terminal of the sandbox's own, <paramref name="rows"/> by
+    /// <paramref name="columns"/>, as its stdin, stdout, stderr and controlling terminal; read and
+    /// write it through <see cref="SandboxProcess.Terminal"/>.
+    /// </summary>
+    public SandboxSpecBuilder Tty(ushort rows = 24, ushort columns = 80) => Do(() => _terminal = new TerminalSize(rows, columns));
+
+    /// <summary><c>--die-with-parent</c> (the default) or not: whether the sandbox is killed when the process that started it dies.</summary>
+    public SandboxSpecBuilder DieWithParent(bool die = true) => Do(() => _dieWithParent = die);
 
     /// <summary>Standard output and error as pipes: <see cref="Sandbox.RunAsync"/> captures them, and husk counts them.</summary>
     public SandboxSpecBuilder PipeOutput() => StandardOutput(StdioMode.Pipe).StandardError(StdioMode.Pipe);
@@ -396,6 +408,8 @@ public sealed class SandboxSpecBuilder
             Environment = [.. _env.Select(kv => $"{kv.Key}={kv.Value}")],
             WorkingDirectory = _chdir,
             NewSession = _newSession,
+            Terminal = _terminal,
+            DieWithParent = _dieWithParent,
             AsPid1 = _asPid1,
             Fds = [.. _fds],
             Capabilities = Policy.PolicyDefaults.Capabilities(_capabilities),
