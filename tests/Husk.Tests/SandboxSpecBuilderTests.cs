@@ -75,6 +75,30 @@ public class SandboxSpecBuilderTests
     }
 
     [Fact]
+    public async Task Home_secrets_are_hidden_unless_shown_and_hide_hides_more()
+    {
+        string home = TestEnvironment.ScratchDirectory("home");
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(home, ".ssh"));
+            File.WriteAllText(Path.Combine(home, ".ssh", "id_ed25519"), "secret\n");
+            File.WriteAllText(Path.Combine(home, ".netrc"), "secret\n");
+            File.WriteAllText(Path.Combine(home, "notes"), "notes\n");
+            string script = $"cat {home}/.ssh/id_ed25519 {home}/.netrc {home}/notes 2>/dev/null";
+            async Task<string> Run(SandboxSpecBuilder b) =>
+                Encoding.UTF8.GetString((await Sandbox.RunAsync(b.SecretsUnder(home).PipeOutput().Build(), TestContext.Current.CancellationToken)).StandardOutput!);
+            Assert.Equal("notes\n", await Run(new SandboxSpecBuilder("/bin/sh", "-c", script)));
+            Assert.Equal("secret\nsecret\nnotes\n", await Run(new SandboxSpecBuilder("/bin/sh", "-c", script).ShowSecrets()));
+            Assert.Equal("", await Run(new SandboxSpecBuilder("/bin/sh", "-c", script).Hide(Path.Combine(home, "notes"))));
+            Assert.Contains("nothing to hide", Assert.Throws<SandboxSpecException>(() => new SandboxSpecBuilder("/bin/true").Hide(Path.Combine(home, "nope")).Build()).Message);
+        }
+        finally
+        {
+            TestEnvironment.DeleteTree(home);
+        }
+    }
+
+    [Fact]
     public void Every_problem_is_listed_at_once()
     {
         var e = Assert.Throws<SandboxSpecException>(() => new SandboxSpecBuilder("/bin/true").TimeLimit("soon").Memory("lots").Pids(0).Build());

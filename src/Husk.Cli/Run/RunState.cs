@@ -119,15 +119,6 @@ internal sealed class RunState
     internal LandlockPolicy? EffectiveLandlock(IEnumerable<MountOp> mounts) =>
         PolicyDefaults.Landlock(Landlock, allowUserNamespaces: DisableUserns == false, mounts, TcpBind, TcpConnect);
 
-    /// <summary>Secrets under the home directory hidden unless --show-secrets.</summary>
-    internal static readonly string[] SecretPaths =
-    [
-        ".ssh", ".gnupg", ".aws", ".azure", ".config/gcloud", ".docker", ".kube", ".netrc", ".git-credentials",
-        ".password-store", ".local/share/keyrings", ".pki", ".mozilla", ".thunderbird", ".config/google-chrome",
-        ".config/chromium", ".config/BraveSoftware", ".config/gh", ".npmrc", ".pypirc", ".cargo/credentials.toml",
-        ".config/rclone", ".vault-token",
-    ];
-
     public long? TakeSize()
     {
         var s = PendingSize;
@@ -200,14 +191,11 @@ internal sealed class RunState
             // Sockets of the user's session (agents, the bus) live under /run; a read-only bind would
             // not stop connect(), so /run is fresh.
             mounts.Add(new TmpfsMount("/run") { Mode = 0x1ED });
-            if (!ShowSecrets && home is { Length: > 1 })
-            {
-                foreach (string rel in SecretPaths)
-                    AddHide(mounts, Path.Combine(home, rel), mustExist: false);
-            }
+            if (!ShowSecrets)
+                mounts.AddRange(Husk.FileSystem.Hiding.HideHomeSecrets(home));
         }
         foreach (string path in Hide)
-            AddHide(mounts, path, mustExist: true);
+            mounts.Add(Husk.FileSystem.Hiding.Hide(path) ?? throw new UsageException($"husk run: --hide: no such file or directory: {path}"));
         foreach (string path in Direct)
         {
             if (!System.IO.Path.Exists(path))
@@ -301,23 +289,6 @@ internal sealed class RunState
         var uids = ids.RootRange ?? (Husk.Launch.SpawnPlanner.RootFallbackRangeStart, Husk.Launch.SpawnPlanner.RangeSize);
         var gids = ids.RootGidRange ?? uids;
         return (uids.Start + (Uid ?? 0), gids.Start + (Gid ?? 0));
-    }
-
-    private static void AddHide(List<MountOp> mounts, string path, bool mustExist)
-    {
-        FileSystemInfo info = new FileInfo(path);
-        if (Directory.Exists(path))
-        {
-            mounts.Add(new TmpfsMount(path) { Mode = 0x1C0, Size = 1 << 20, IfPresent = true });
-        }
-        else if (info.Exists)
-        {
-            mounts.Add(new WriteFile(path) { Mode = 0x100, Placement = FilePlacement.ReadOnlyBind, IfPresent = true });
-        }
-        else if (mustExist)
-        {
-            throw new UsageException($"husk run: --hide: no such file or directory: {path}");
-        }
     }
 
     /// <summary>

@@ -36,7 +36,8 @@ public sealed class SandboxSpecBuilder
     private int? _userNamespaceFd, _pidNamespaceFd;
     private bool? _disableUserNamespaces;
     private TerminalSize? _terminal;
-    private bool _dieWithParent = true;
+    private bool _dieWithParent = true, _showSecrets;
+    private string? _home = System.Environment.GetEnvironmentVariable("HOME");
     private bool _asPid1, _newSession = true, _mapSubIds, _seccompUnconfined;
     private Policy.SeccompPolicy _seccompProfile = Policy.SeccompProfiles.Default;
     private readonly List<string> _allowSyscalls = [];
@@ -168,6 +169,21 @@ public sealed class SandboxSpecBuilder
 
     /// <summary>Any filesystem operation of the spec's own, in order with the others.</summary>
     public SandboxSpecBuilder Mount(MountOp op) => Do(() => _mounts.Add(op));
+
+    /// <summary><c>--hide PATH</c>: an empty directory or file in PATH's place.</summary>
+    public SandboxSpecBuilder Hide(string path) => Do(() =>
+    {
+        if (FileSystem.Hiding.Hide(path) is { } op)
+            _mounts.Add(op);
+        else
+            _problems.Add($"nothing to hide at {path}: no such file or directory");
+    });
+
+    /// <summary>The home directory whose secrets are hidden (default: $HOME when the builder was made).</summary>
+    public SandboxSpecBuilder SecretsUnder(string home) => Do(() => _home = home);
+
+    /// <summary><c>--show-secrets</c>: do not hide ~/.ssh, ~/.gnupg and the other secrets of the home directory (hidden by default over the host's tree).</summary>
+    public SandboxSpecBuilder ShowSecrets() => Do(() => _showSecrets = true);
 
     // ---- process ----
 
@@ -471,6 +487,11 @@ public sealed class SandboxSpecBuilder
             yield return new TmpfsMount("/var/tmp") { Mode = 0x3FF | 0x200 };
             // The session's sockets live under /run: a read-only bind would not stop connect().
             yield return new TmpfsMount("/run") { Mode = 0x1ED };
+            if (!_showSecrets)
+            {
+                foreach (var op in FileSystem.Hiding.HideHomeSecrets(_home))
+                    yield return op;
+            }
         }
     }
 }
