@@ -48,13 +48,9 @@ public class CliTests
     [Fact]
     public void Secrets_in_home_are_hidden_unless_shown()
     {
-        string home = TestEnvironment.ScratchDirectory("home");
+        string home = TestEnvironment.HomeWithSecrets();
         try
         {
-            Directory.CreateDirectory(Path.Combine(home, ".ssh"));
-            File.WriteAllText(Path.Combine(home, ".ssh", "id_ed25519"), "SECRET KEY\n");
-            File.WriteAllText(Path.Combine(home, ".netrc"), "machine example password hunter2\n");
-            File.WriteAllText(Path.Combine(home, "notes.txt"), "public\n");
             string script = $"cat {home}/notes.txt; ls -A {home}/.ssh | wc -l; cat {home}/.netrc 2>&1 | head -c 40; echo";
             var hidden = HuskWithHome(home, "run", "--", "/bin/sh", "-c", script);
             Assert.Equal(0, hidden.Code);

@@ -77,19 +77,15 @@ public class SandboxSpecBuilderTests
     [Fact]
     public async Task Home_secrets_are_hidden_unless_shown_and_hide_hides_more()
     {
-        string home = TestEnvironment.ScratchDirectory("home");
+        string home = TestEnvironment.HomeWithSecrets();
         try
         {
-            Directory.CreateDirectory(Path.Combine(home, ".ssh"));
-            File.WriteAllText(Path.Combine(home, ".ssh", "id_ed25519"), "secret\n");
-            File.WriteAllText(Path.Combine(home, ".netrc"), "secret\n");
-            File.WriteAllText(Path.Combine(home, "notes"), "notes\n");
-            string script = $"cat {home}/.ssh/id_ed25519 {home}/.netrc {home}/notes 2>/dev/null";
+            string script = $"cat {home}/.ssh/id_ed25519 {home}/.netrc {home}/notes.txt 2>/dev/null";
             async Task<string> Run(SandboxSpecBuilder b) =>
                 Encoding.UTF8.GetString((await Sandbox.RunAsync(b.SecretsUnder(home).PipeOutput().Build(), TestContext.Current.CancellationToken)).StandardOutput!);
-            Assert.Equal("notes\n", await Run(new SandboxSpecBuilder("/bin/sh", "-c", script)));
-            Assert.Equal("secret\nsecret\nnotes\n", await Run(new SandboxSpecBuilder("/bin/sh", "-c", script).ShowSecrets()));
-            Assert.Equal("", await Run(new SandboxSpecBuilder("/bin/sh", "-c", script).Hide(Path.Combine(home, "notes"))));
+            Assert.Equal("public\n", await Run(new SandboxSpecBuilder("/bin/sh", "-c", script)));
+            Assert.Equal("SECRET KEY\nmachine example password hunter2\npublic\n", await Run(new SandboxSpecBuilder("/bin/sh", "-c", script).ShowSecrets()));
+            Assert.Equal("", await Run(new SandboxSpecBuilder("/bin/sh", "-c", script).Hide(Path.Combine(home, "notes.txt"))));
             Assert.Contains("nothing to hide", Assert.Throws<SandboxSpecException>(() => new SandboxSpecBuilder("/bin/true").Hide(Path.Combine(home, "nope")).Build()).Message);
         }
         finally

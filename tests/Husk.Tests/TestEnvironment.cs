@@ -126,6 +126,17 @@ internal static class TestEnvironment
     /// <summary>The host's own mount table, to check that nothing leaked into it.</summary>
     public static string HostMounts() => File.ReadAllText("/proc/self/mountinfo");
 
+    /// <summary>A scratch home directory with secrets (.ssh/id_ed25519, .netrc) and an ordinary notes.txt.</summary>
+    public static string HomeWithSecrets()
+    {
+        string home = ScratchDirectory("home");
+        Directory.CreateDirectory(Path.Combine(home, ".ssh"));
+        File.WriteAllText(Path.Combine(home, ".ssh", "id_ed25519"), "SECRET KEY\n");
+        File.WriteAllText(Path.Combine(home, ".netrc"), "machine example password hunter2\n");
+        File.WriteAllText(Path.Combine(home, "notes.txt"), "public\n");
+        return home;
+    }
+
     public static int OpenFdCount() => Directory.GetFileSystemEntries("/proc/self/fd").Length;
 
     /// <summary>Deletes a tree, including what overlayfs leaves unreadable (its work/work is mode 000).</summary>
