@@ -58,6 +58,15 @@ internal static partial class Interop
     [LibraryImport(Libraries.Libc, EntryPoint = "read", SetLastError = true)]
     internal static unsafe partial nint Read(int fd, void* buf, nuint count);
 
+    [LibraryImport(Libraries.Libc, EntryPoint = "usleep")]
+    private static partial int Usleep(uint microseconds);
+
+    /// <summary>
+    /// Waits before polling again: 100 µs, doubling up to 2 ms (Thread.Sleep's millisecond is far
+    /// longer than a sandbox's last process takes to leave its cgroup).
+    /// </summary>
+    internal static void Backoff(int attempt) => Usleep(100u << Math.Min(attempt, 4));
+
     /// <summary>
     /// A small file (under /proc or /sys) read with plain open and read: on the start path this
     /// spares the runtime FileStream's set-up. Null when it cannot be opened or read.

@@ -104,7 +104,7 @@ internal abstract class Cgroup : IDisposable
         string procs = System.IO.Path.Combine(dir, "cgroup.procs");
         string relative = dir;
         var deadline = DateTime.UtcNow + timeout;
-        while (true)
+        for (int attempt = 0; ; attempt++)
         {
             string? text = ProcFile.ReadText(procs);
             if (text is null || text.Trim().Length == 0)
@@ -122,7 +122,7 @@ internal abstract class Cgroup : IDisposable
             }
             if (DateTime.UtcNow > deadline)
                 return false;
-            Thread.Sleep(2);
+            Interop.Interop.Backoff(attempt);
         }
     }
 
@@ -133,7 +133,7 @@ internal abstract class Cgroup : IDisposable
             return true;
         KillListed(dir, timeout);
         var deadline = DateTime.UtcNow + timeout;
-        while (true)
+        for (int attempt = 0; ; attempt++)
         {
             try
             {
@@ -147,7 +147,7 @@ internal abstract class Cgroup : IDisposable
             catch (IOException) when (DateTime.UtcNow < deadline)
             {
                 // EBUSY while the last processes finish exiting.
-                Thread.Sleep(2);
+                Interop.Interop.Backoff(attempt);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
