@@ -256,8 +256,8 @@ internal sealed class CgroupV2 : Cgroup
         }
         Kill();
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
-        while (Populated && DateTime.UtcNow < deadline)
-            Thread.Sleep(1);
+        for (int attempt = 0; Populated && DateTime.UtcNow < deadline; attempt++)
+            Interop.Interop.Backoff(attempt);
         KillAndRemove(Path, "cgroup.procs", TimeSpan.FromSeconds(5));
     }
 }
