@@ -166,7 +166,8 @@ internal static class MkosiSandbox
             Fds = fds.ToImmutable(),
             InheritFds = false,
             Capabilities = caps,
-            NoNewPrivileges = false,
+            // libseccomp sets no_new_privs when it loads sandbox.py's filter (its NNP attribute defaults to on).
+            NoNewPrivileges = suppressed.Count > 0,
             SeccompPrograms = suppressed.Count > 0 ? [SeccompCompiler.Compile(SeccompProfiles.SuccessfulNoOps(suppressed))] : [],
             PidVariable = listen ? "LISTEN_PID" : null,
             // Python ignores these and os.execvp keeps them ignored.

@@ -80,6 +80,9 @@ public class MkosiSpecTests
         Assert.Single(Build(Nested, "--suppress-chown").SeccompPrograms);
         Assert.Single(Build(Root, "--suppress-sync").SeccompPrograms);
         Assert.Empty(Build(Root, "--suppress-chown").SeccompPrograms); // root can chown: sandbox.py installs nothing
+        // libseccomp sets no_new_privs along with a filter, and only then.
+        Assert.True(Build(Root, "--suppress-sync").NoNewPrivileges);
+        Assert.False(Build(Root, "--suppress-chown").NoNewPrivileges);
         Assert.Contains("nsresourced", Assert.Throws<MkosiUsageException>(() => Build(Unprivileged, "--map-foreign")).Message);
     }
 
