@@ -23,8 +23,9 @@ internal static class Program
     /// <summary>argv[0] as the caller passed it.</summary>
     internal static string Argv0()
     {
-        // argv[0] ends within the first 8 KiB (PATH_MAX is 4096).
-        if (Interop.Interop.ReadSmallFile("/proc/self/cmdline", 8192) is { } cmdline && cmdline.IndexOf('\0') is int nul and >= 0)
+        // Plain open and read: on the start path FileStream's set-up is not worth it. argv[0]
+        // ends within the 64 KiB read (PATH_MAX is 4096).
+        if (Husk.Resources.ProcFile.ReadText("/proc/self/cmdline") is { } cmdline && cmdline.IndexOf('\0') is int nul and >= 0)
             return cmdline[..nul];
         return Environment.GetCommandLineArgs()[0];
     }

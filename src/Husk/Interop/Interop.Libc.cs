@@ -67,41 +67,6 @@ internal static partial class Interop
     /// </summary>
     internal static void Backoff(int attempt) => Usleep(100u << Math.Min(attempt, 4));
 
-    /// <summary>
-    /// A small file (under /proc or /sys) read with plain open and read: on the start path this
-    /// spares the runtime FileStream's set-up. Null when it cannot be opened or read.
-    /// </summary>
-    internal static unsafe string? ReadSmallFile(string path, int max = 16384)
-    {
-        int fd = OpenRaw(path, O_CLOEXEC, 0);
-        if (fd < 0)
-            return null;
-        try
-        {
-            byte[] buffer = new byte[max];
-            int total = 0;
-            fixed (byte* p = buffer)
-            {
-                while (total < max)
-                {
-                    nint n = Read(fd, p + total, (nuint)(max - total));
-                    if (n < 0 && Marshal.GetLastPInvokeError() == 4) // EINTR
-                        continue;
-                    if (n < 0)
-                        return null;
-                    if (n == 0)
-                        break;
-                    total += (int)n;
-                }
-            }
-            return System.Text.Encoding.UTF8.GetString(buffer, 0, total);
-        }
-        finally
-        {
-            Close(fd);
-        }
-    }
-
     [LibraryImport(Libraries.Libc, EntryPoint = "write", SetLastError = true)]
     internal static unsafe partial nint Write(int fd, void* buf, nuint count);
 

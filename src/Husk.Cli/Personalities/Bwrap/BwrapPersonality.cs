@@ -320,5 +320,5 @@ internal static class BwrapPersonality
         return (prm, eff);
     }
 
-    private static string? ReadSmallFile(string path) => Interop.Interop.ReadSmallFile(path);
+    private static string? ReadSmallFile(string path) => Husk.Resources.ProcFile.ReadText(path);
 }
