@@ -152,6 +152,24 @@ public class OverlayTests : IDisposable
     }
 
     [Fact]
+    public void A_capped_layer_keeps_opaque_directories_and_user_xattrs()
+    {
+        string root = Path.Combine(_roots, "xattrs");
+        // A directory removed and made again is opaque in the layer; a user xattr travels with its file.
+        var run = Husk("run", "--storage", "4M", "--root", root, "--keep", "--", "/bin/sh", "-c",
+            "rm -r tree && mkdir tree && echo n > tree/new && echo a > noted && setfattr -n user.note -v kept noted");
+        Assert.True(run.Code == 0, run.Stderr);
+        string layer = Path.Combine(root, "upperdir") + _project;
+        string Xattr(string path, string name) => TestEnvironment.Exec("getfattr", ["--only-values", "-n", name, path]).Stdout;
+        Assert.Equal("y", Xattr(Path.Combine(layer, "tree"), "user.overlay.opaque"));
+        Assert.Equal("kept", Xattr(Path.Combine(layer, "noted"), "user.note"));
+        Assert.Equal(["new"], Directory.EnumerateFileSystemEntries(Path.Combine(layer, "tree")).Select(Path.GetFileName));
+        // Resumed without --storage, the opaque directory still hides the host's old content.
+        var again = Husk("run", "--root", root, "--keep", "--", "/bin/ls", "tree");
+        Assert.Equal("new\n", again.Stdout);
+    }
+
+    [Fact]
     public void Storage_refuses_to_resume_a_root_with_changes()
     {
         string root = Path.Combine(_roots, "resumed");
@@ -160,6 +178,8 @@ public class OverlayTests : IDisposable
         Assert.Equal(2, again.Code);
         Assert.Contains("--storage cannot resume", again.Stderr);
         Assert.Single(again.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        var bad = Husk("run", "--storage", "lots", "--", "/bin/true");
+        Assert.Equal((2, "husk run: --storage: not a size: lots\n"), (bad.Code, bad.Stderr));
     }
 
     [Fact]

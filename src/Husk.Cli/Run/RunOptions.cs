@@ -73,7 +73,7 @@ internal static class RunOptions
         Add("--readonly", FileSystem, [], "The host tree read-only: no layer (with --fs host too).", (s, _) => s.ReadOnly = true);
         Add("--root", FileSystem, ["DIR"], "Keep the layer in DIR (resumes an existing one); default: a new one under $XDG_RUNTIME_DIR or /var/tmp.", (s, a) => s.RootDir = a[0]);
         Add("--storage", FileSystem, ["SIZE"], "Cap the writable layer at SIZE (suffixes K, M, G): it lives in a tmpfs of that size, moved to the root at exit; the payload gets ENOSPC.",
-            (s, a) => s.StorageSize = Size(a[0]) is > 0 and var size ? size : throw new UsageException($"husk run: --storage: not a size: {a[0]}"));
+            (s, a) => s.StorageSize = Size(a[0], "--storage"));
         Add("--keep", FileSystem, [], "Keep the layer for later without asking (husk changes|diff|commit|discard DIR).", (s, _) => s.AfterRun = "keep");
         Add("--commit", FileSystem, [], "Commit the changes to the host without asking (conflicts are left alone).", (s, _) => s.AfterRun = "commit");
         Add("--discard", FileSystem, [], "Throw the changes away without asking.", (s, _) => s.AfterRun = "discard");
@@ -94,7 +94,7 @@ internal static class RunOptions
         Add("--mount-ro", FsOps, ["HOST:DEST"], "Shorthand for --ro-bind HOST DEST.", (s, a) => { var (h, d) = Pair(a[0], "--mount-ro"); s.AddMount(new BindMount(h, d) { ReadOnly = true }); });
         Add("--mount-rw", FsOps, ["HOST:DEST"], "Shorthand for --bind HOST DEST.", (s, a) => { var (h, d) = Pair(a[0], "--mount-rw"); s.AddMount(new BindMount(h, d)); });
         Add("--tmpfs", FsOps, ["DST"], "A fresh tmpfs on DST (--size and --perms before it apply).", (s, a) => s.AddMount(new TmpfsMount(Abs(a[0])) { Size = s.TakeSize(), Mode = s.TakePerms() ?? 0x1ED }));
-        Add("--size", FsOps, ["BYTES"], "Size of the next --tmpfs (suffixes K, M, G).", (s, a) => s.PendingSize = Size(a[0]));
+        Add("--size", FsOps, ["BYTES"], "Size of the next --tmpfs (suffixes K, M, G).", (s, a) => s.PendingSize = Size(a[0], "--size"));
         Add("--perms", FsOps, ["OCTAL"], "Mode of the next --tmpfs, --dir or --write.", (s, a) => s.PendingPerms = Mode(a[0], "--perms"));
         Add("--proc", FsOps, ["DST"], "A procfs on DST.", (s, a) => s.AddMount(new ProcMount(Abs(a[0]))));
         Add("--dev", FsOps, ["DST"], "A minimal /dev on DST.", (s, a) => s.AddMount(new DevMount(Abs(a[0]))));
@@ -250,7 +250,7 @@ internal static class RunOptions
     }
 
     /// <summary>Bytes with an optional K, M, G or T suffix (powers of 1024).</summary>
-    internal static long Size(string value)
+    internal static long Size(string value, string option)
     {
         string v = value.Trim();
         long mult = 1;
@@ -267,7 +267,7 @@ internal static class RunOptions
             v = v[..^1];
         }
         if (mult == 0 || !long.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out long n) || n <= 0 || n > long.MaxValue / mult)
-            throw new UsageException($"husk run: --size: not a size: {value}");
+            throw new UsageException($"husk run: {option}: not a size: {value}");
         return n * mult;
     }
 }
