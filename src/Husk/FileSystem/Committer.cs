@@ -299,12 +299,7 @@ public static partial class Committer
                 SetXattr(to, x, v);
         }
         if (TryFstat(from, out var st) == 0)
-        {
-            TimeSpec* times = stackalloc TimeSpec[2];
-            times[0] = new TimeSpec { Seconds = st.AtimeSec, Nanoseconds = st.AtimeNsec };
-            times[1] = new TimeSpec { Seconds = st.MtimeSec, Nanoseconds = st.MtimeNsec };
-            Futimens(to, times);
-        }
+            SetTimes(to, st);
         if (Fsync(to) != 0)
             throw Fail("cannot sync the file", Marshal.GetLastPInvokeError());
     }
@@ -322,12 +317,7 @@ public static partial class Committer
         if (Fchmodat(AT_FDCWD, self, c.Mode & 0xFFF, 0) != 0)
             throw Fail("cannot change the mode", Marshal.GetLastPInvokeError());
         if (c.LayerPath is not null && TryStat(c.LayerPath, out var st, followSymlinks: false) == 0)
-        {
-            TimeSpec* times = stackalloc TimeSpec[2];
-            times[0] = new TimeSpec { Seconds = st.AtimeSec, Nanoseconds = st.AtimeNsec };
-            times[1] = new TimeSpec { Seconds = st.MtimeSec, Nanoseconds = st.MtimeNsec };
-            Utimensat(AT_FDCWD, self, times, 0);
-        }
+            SetTimes(self, st);
     }
 
     private static string? Delete(int dir, Change c, string name, bool recursive)

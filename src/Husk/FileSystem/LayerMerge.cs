@@ -88,35 +88,30 @@ public static class LayerMerge
             if (type != S_IFLNK)
             {
                 Fchmodat(AT_FDCWD, to, st.Mode & 0xFFF, 0);
-                foreach (string x in ListXattrs(from))
-                {
-                    if (!x.StartsWith("user.", StringComparison.Ordinal) || (ChangeSet.IsOverlayInternal(x) && x != "user.overlay.opaque"))
-                        continue;
-                    if (GetXattr(from, x) is not { } value)
-                        continue;
-                    int fd = Openat(AT_FDCWD, to, O_PATH_FOR_XATTR, 0);
-                    if (fd >= 0)
-                    {
-                        using var f = new SafeFd(fd);
-                        SetXattr(f.Fd, x, value);
-                    }
-                }
+                CopyUserXattrs(from, to);
             }
             if (root)
                 Lchown(to, st.Uid, st.Gid);
-            SetTimes(to, st);
+            SetTimes(to, st, AT_SYMLINK_NOFOLLOW);
         }
     }
 
-    // fsetxattr needs a real descriptor; opening read-only works for files and directories alike.
-    private const int O_PATH_FOR_XATTR = 0 /* O_RDONLY */ | 0x80000 /* O_CLOEXEC */ | 0x20000 /* O_NOFOLLOW */ | 0x800 /* O_NONBLOCK */;
-
-    private static unsafe void SetTimes(string path, Statx st)
+    /// <summary>User xattrs but overlayfs's own, except the opaque marker, which the layer needs.</summary>
+    private static void CopyUserXattrs(string from, string to)
     {
-        TimeSpec* times = stackalloc TimeSpec[2];
-        times[0] = new TimeSpec { Seconds = st.AtimeSec, Nanoseconds = st.AtimeNsec };
-        times[1] = new TimeSpec { Seconds = st.MtimeSec, Nanoseconds = st.MtimeNsec };
-        Utimensat(AT_FDCWD, path, times, AT_SYMLINK_NOFOLLOW);
+        string[] names = [.. ListXattrs(from).Where(x => x.StartsWith("user.", StringComparison.Ordinal) && (!ChangeSet.IsOverlayInternal(x) || x == "user.overlay.opaque"))];
+        if (names.Length == 0)
+            return;
+        // fsetxattr needs a real descriptor; read-only (non-blocking for a FIFO) suits every type here.
+        int fd = Openat(AT_FDCWD, to, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0);
+        if (fd < 0)
+            return;
+        using var f = new SafeFd(fd);
+        foreach (string x in names)
+        {
+            if (GetXattr(from, x) is { } value)
+                SetXattr(f.Fd, x, value);
+        }
     }
 
     private static void Remove(string path, Statx st)

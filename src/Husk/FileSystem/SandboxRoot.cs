@@ -292,13 +292,7 @@ public sealed class SandboxRoot
     }
 
     /// <summary>The host directory's times, so the prepared directory is not a metadata change.</summary>
-    private static unsafe void Utime(string path, Interop.Interop.Statx st)
-    {
-        Interop.Interop.TimeSpec* times = stackalloc Interop.Interop.TimeSpec[2];
-        times[0] = new Interop.Interop.TimeSpec { Seconds = st.AtimeSec, Nanoseconds = st.AtimeNsec };
-        times[1] = new Interop.Interop.TimeSpec { Seconds = st.MtimeSec, Nanoseconds = st.MtimeNsec };
-        Interop.Interop.Utimensat(Interop.Interop.AT_FDCWD, path, times, 0);
-    }
+    private static void Utime(string path, Interop.Interop.Statx st) => Interop.Interop.SetTimes(path, st);
 
     /// <summary>Gives the whole tree to the sandbox's mapped ids (root's sandboxes run as a subordinate id).</summary>
     private static void Chown(string path, uint uid, uint gid)

@@ -127,6 +127,28 @@ internal static partial class Interop
     [LibraryImport(Libraries.Libc, EntryPoint = "utimensat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static unsafe partial int Utimensat(int dirfd, string path, TimeSpec* times, int flags);
 
+    /// <summary>Gives <paramref name="path"/> the access and modification times of <paramref name="st"/> (utimensat's flags).</summary>
+    internal static unsafe int SetTimes(string path, in Statx st, int flags = 0)
+    {
+        TimeSpec* times = stackalloc TimeSpec[2];
+        TimesOf(st, times);
+        return Utimensat(AT_FDCWD, path, times, flags);
+    }
+
+    /// <summary>Gives the open file <paramref name="fd"/> the access and modification times of <paramref name="st"/>.</summary>
+    internal static unsafe int SetTimes(int fd, in Statx st)
+    {
+        TimeSpec* times = stackalloc TimeSpec[2];
+        TimesOf(st, times);
+        return Futimens(fd, times);
+    }
+
+    private static unsafe void TimesOf(in Statx st, TimeSpec* times)
+    {
+        times[0] = new TimeSpec { Seconds = st.AtimeSec, Nanoseconds = st.AtimeNsec };
+        times[1] = new TimeSpec { Seconds = st.MtimeSec, Nanoseconds = st.MtimeNsec };
+    }
+
     [LibraryImport(Libraries.Libc, EntryPoint = "readlinkat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static unsafe partial nint ReadlinkatRaw(int dirfd, string path, byte* buf, nuint size);
 
