@@ -33,34 +33,8 @@ internal sealed class MboxArguments
     public static MboxArguments Parse(string[] args)
     {
         var a = new MboxArguments();
-        int i = 0;
-        for (; i < args.Length; i++)
-        {
-            string word = args[i];
-            if (word == "--")
-            {
-                i++;
-                break;
-            }
-            if (word.Length < 2 || word[0] != '-')
-                break;
-            for (int j = 1; j < word.Length; j++)
-            {
-                char opt = word[j];
-                if (WithValue.Contains(opt))
-                {
-                    string value = j + 1 < word.Length ? word[(j + 1)..] : i + 1 < args.Length ? args[++i] : throw new MboxUsage();
-                    a.Apply(opt, value);
-                    break;
-                }
-                if (!Flags.Contains(opt))
-                    throw new MboxUsage();
-                a.Apply(opt, null);
-                if (a.Help || a.Version)
-                    return a;
-            }
-        }
-        a.Command = [.. args[i..]];
+        if (ShortOptions.Parse(args, Flags, WithValue, a.Apply, () => a.Help || a.Version, () => new MboxUsage()) is int operands)
+            a.Command = [.. args[operands..]];
         return a;
     }
 

@@ -46,46 +46,9 @@ internal sealed class TryArguments
     public static TryArguments Parse(string[] args)
     {
         var a = new TryArguments();
-        int i = 0;
-        for (; i < args.Length; i++)
-        {
-            string word = args[i];
-            if (word == "--")
-            {
-                i++;
-                break;
-            }
-            if (word.Length < 2 || word[0] != '-')
-                break;
-            for (int j = 1; j < word.Length; j++)
-            {
-                char opt = word[j];
-                if (WithValue.Contains(opt))
-                {
-                    string value;
-                    if (j + 1 < word.Length)
-                    {
-                        value = word[(j + 1)..];
-                    }
-                    else if (i + 1 < args.Length)
-                    {
-                        value = args[++i];
-                    }
-                    else
-                    {
-                        throw new TryExit(0, usage: true); // a missing value: getopts' ':' case, which try answers with its usage
-                    }
-                    a.Apply(opt, value);
-                    break;
-                }
-                if (!Flags.Contains(opt))
-                    throw new TryExit(0, usage: true);
-                a.Apply(opt, null);
-                if (a.Version)
-                    return a;
-            }
-        }
-        a.Rest = [.. args[i..]];
+        // A missing value is getopts' ':' case, which try answers with its usage.
+        if (ShortOptions.Parse(args, Flags, WithValue, a.Apply, () => a.Version, () => new TryExit(0, usage: true)) is int operands)
+            a.Rest = [.. args[operands..]];
         return a;
     }
 
