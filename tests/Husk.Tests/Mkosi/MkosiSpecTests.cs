@@ -1,5 +1,6 @@
 using Husk.Cli.Personalities;
 using Husk.Cli.Personalities.Mkosi;
+using Husk.Launch;
 
 namespace Husk.Tests.Mkosi;
 
@@ -76,10 +77,10 @@ public class MkosiSpecTests
     [Fact]
     public void Suppress_options_install_a_filter_where_sandbox_py_would()
     {
-        Assert.Single(Build(Unprivileged, "--suppress-chown").SeccompPrograms);
-        Assert.Single(Build(Nested, "--suppress-chown").SeccompPrograms);
-        Assert.Single(Build(Root, "--suppress-sync").SeccompPrograms);
-        Assert.Empty(Build(Root, "--suppress-chown").SeccompPrograms); // root can chown: sandbox.py installs nothing
+        Assert.Single(SpawnPlanner.SeccompPrograms(Build(Unprivileged, "--suppress-chown")));
+        Assert.Single(SpawnPlanner.SeccompPrograms(Build(Nested, "--suppress-chown")));
+        Assert.Single(SpawnPlanner.SeccompPrograms(Build(Root, "--suppress-sync")));
+        Assert.Empty(SpawnPlanner.SeccompPrograms(Build(Root, "--suppress-chown"))); // root can chown: sandbox.py installs nothing
         // libseccomp sets no_new_privs along with a filter, and only then.
         Assert.True(Build(Root, "--suppress-sync").NoNewPrivileges);
         Assert.False(Build(Root, "--suppress-chown").NoNewPrivileges);
