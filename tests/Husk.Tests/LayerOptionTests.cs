@@ -1,4 +1,5 @@
 using Husk.FileSystem;
+using Husk.Layers;
 
 namespace Husk.Tests;
 

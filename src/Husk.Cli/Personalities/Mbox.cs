@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Husk.Cli.Personalities.Mbox;
 using Husk.FileSystem;
+using Husk.Layers;
 using Husk.Launch;
 
 namespace Husk.Cli.Personalities;

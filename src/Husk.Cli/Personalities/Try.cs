@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using Husk.Cli.Personalities.Try;
 using Husk.FileSystem;
+using Husk.Layers;
 using Husk.Launch;
 
 namespace Husk.Cli.Personalities;

@@ -1,6 +1,7 @@
 using System.Text;
 using Husk.Cli.Run;
 using Husk.FileSystem;
+using Husk.Layers;
 using Microsoft.Win32.SafeHandles;
 
 namespace Husk.Cli.Review;

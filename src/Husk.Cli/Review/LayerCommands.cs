@@ -1,6 +1,7 @@
 using System.Text;
 using Husk.Cli.Run;
 using Husk.FileSystem;
+using Husk.Layers;
 
 namespace Husk.Cli.Review;
 

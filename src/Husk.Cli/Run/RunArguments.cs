@@ -129,7 +129,7 @@ internal sealed class RunArguments
 
     /// <summary>The layer's root: --root, or a new one named after the sandbox's id.</summary>
     public string LayerRoot(string id) =>
-        RootDir is not null ? Path.GetFullPath(RootDir) : Husk.FileSystem.SandboxRoot.DefaultLocation(id);
+        RootDir is not null ? Path.GetFullPath(RootDir) : Husk.Layers.SandboxRoot.DefaultLocation(id);
 
     /// <summary>The filesystem mode the options chose (--fs, --readonly, --root, --storage).</summary>
     private FileSystemSpec FileSystemMode(string id, NamespaceKinds namespaces)

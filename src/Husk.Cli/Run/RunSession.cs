@@ -1,5 +1,6 @@
 using Husk.Cli.Registry;
 using Husk.FileSystem;
+using Husk.Layers;
 using Husk.Launch;
 
 namespace Husk.Cli.Run;

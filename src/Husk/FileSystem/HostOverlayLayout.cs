@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Husk.Launch;
+using Husk.Layers;
 
 namespace Husk.FileSystem;
 

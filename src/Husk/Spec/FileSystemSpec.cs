@@ -38,7 +38,7 @@ public abstract record FileSystemSpec
 
     /// <summary>
     /// The host's tree through overlays whose writes land in a layer under <paramref name="root"/>
-    /// (<c>husk run</c>'s default), to review and commit afterwards (<see cref="FileSystem.SandboxRoot"/>).
+    /// (<c>husk run</c>'s default), to review and commit afterwards (<see cref="Layers.SandboxRoot"/>).
     /// </summary>
     public static HostOverlayFileSystem HostOverlay(string root) => new(root);
 

@@ -115,7 +115,7 @@ public sealed class SandboxSpecBuilder
     /// <c>husk run</c>'s default view: the host's tree through overlays whose writes land in a layer
     /// under <paramref name="root"/> (created, or resumed when it exists), capped at
     /// <paramref name="storage"/> bytes when given (<c>--storage</c>). After the run, review and commit
-    /// the changes with <see cref="Husk.FileSystem.SandboxRoot"/>.
+    /// the changes with <see cref="Husk.Layers.SandboxRoot"/>.
     /// </summary>
     public SandboxSpecBuilder HostOverlay(string root, long? storage = null) =>
         FileSystem(FileSystemSpec.HostOverlay(Path.GetFullPath(root)) with { StorageSize = storage });
