@@ -83,12 +83,13 @@ public class PlanGoldenTests
         var layout = spec.FileSystem is HostOverlayFileSystem fs ? Husk.FileSystem.HostOverlayLayout.Plan(fs, spec, host) : null;
         layout?.AssumePrepared([("/home", 0x1ED), ("/home/me", 0x1ED)], new Dictionary<string, int>());
         string text = Render(SpawnPlanner.Plan(spec, host, layout: layout));
-        string file = Path.Combine(TestEnvironment.Repository, "tests", "Husk.Tests", "Golden", name + ".plan");
         if (Environment.GetEnvironmentVariable("HUSK_UPDATE_GOLDEN") == "1")
         {
-            File.WriteAllText(file, text);
+            // Recorded in the checkout (found from the test binary's place, as the artifacts are).
+            File.WriteAllText(Path.Combine(Path.GetDirectoryName(TestEnvironment.Artifacts)!, "tests", "Husk.Tests", "Golden", name + ".plan"), text);
             return;
         }
+        string file = Path.Combine(AppContext.BaseDirectory, "Golden", name + ".plan");
         Assert.True(File.Exists(file), $"no golden plan {file}: run with HUSK_UPDATE_GOLDEN=1 to record it");
         Assert.Equal(File.ReadAllText(file), text);
     }
