@@ -50,7 +50,7 @@ internal static partial class InstallCommand
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            Console.Error.WriteLine($"husk install: {e.Message}");
+            Console.Error.WriteLine($"husk install: {ErrorText.Of(e)}");
             return 1;
         }
     }

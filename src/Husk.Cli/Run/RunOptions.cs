@@ -57,8 +57,8 @@ internal static class RunOptions
             Add($"--share-{word}", Namespaces, [], $"Share the caller's {what}.", (s, _) => s.Namespaces &= ~k);
         }
         Add("--unshare-all", Namespaces, [], "Every namespace but time (the default).", (s, _) => s.Namespaces |= NamespaceKinds.AllButTime);
-        Add("--userns", Namespaces, ["FD"], "Join the user namespace FD instead of creating one.", (s, a) => { s.UserNsFd = Fd(a[0], "--userns"); s.Namespaces &= ~NamespaceKinds.User; });
-        Add("--pidns", Namespaces, ["FD"], "Join the pid namespace FD (with --unshare-pid, create one under it).", (s, a) => s.PidNsFd = Fd(a[0], "--pidns"));
+        Add("--userns", Namespaces, ["FD"], "Join the user namespace FD instead of creating one.", (s, a) => { s.UserNsFd = NamespaceFd(a[0], "--userns", "--share-user"); s.Namespaces &= ~NamespaceKinds.User; });
+        Add("--pidns", Namespaces, ["FD"], "Join the pid namespace FD (with --unshare-pid, create one under it).", (s, a) => s.PidNsFd = NamespaceFd(a[0], "--pidns", "--share-pid"));
         Add("--disable-userns", Namespaces, [], "Make nested user namespaces impossible inside (the default).", (s, _) => s.DisableUserns = true);
         Add("--allow-userns", Namespaces, [], "Allow nested sandboxes: user namespaces; namespace flags, clone3 and mounting in the seccomp profile; Landlock off unless --landlock says otherwise (it forbids mounting).", (s, _) => s.DisableUserns = false);
 
@@ -165,7 +165,11 @@ internal static class RunOptions
         Add("--seccomp-profile", Policy, ["NAME|FILE"], "The system call policy: default, judge, or a TOML file.", (s, a) => s.SetSeccompProfile(a[0]));
         Add("--allow-syscall", Policy, ["NAME"], "Allow a system call whatever the profile says.", (s, a) => s.AllowSyscalls.Add(RunState.SyscallName(a[0], "--allow-syscall")));
         Add("--deny-syscall", Policy, ["NAME[:ERRNO]"], "Fail a system call with ERRNO (a name or number; default EPERM).", (s, a) => s.DenySyscalls.Add(RunState.DenyRule(a[0])));
-        Add("--cap-add", Policy, ["CAP"], "Keep capability CAP inside (a name with or without CAP_, or ALL).", (s, a) => s.Capabilities |= RunState.CapabilityMask(a[0], "--cap-add"));
+        Add("--cap-add", Policy, ["CAP"], "Keep capability CAP inside (a name with or without CAP_, or ALL).", (s, a) =>
+        {
+            s.Capabilities |= RunState.CapabilityMask(a[0], "--cap-add");
+            s.CapAddAll |= a[0].Equals("ALL", StringComparison.OrdinalIgnoreCase);
+        });
         Add("--cap-drop", Policy, ["CAP"], "Drop capability CAP again (or ALL); the payload starts with none.", (s, a) => s.Capabilities &= ~RunState.CapabilityMask(a[0], "--cap-drop"));
         Add("--landlock", Policy, ["MODE"], "off, on (default: filesystem rules that mirror the mounts, scoping) or strict (no TCP, no exec where writable, every ABI feature).", (s, a) => s.Landlock = a[0] switch
         {
@@ -219,6 +223,12 @@ internal static class RunOptions
             throw new UsageException($"husk run: {option}: not a port: {value}");
         return port;
     }
+
+    /// <summary>A namespace's descriptor; "host" (microbox's spelling) points at the option that shares the caller's.</summary>
+    private static int NamespaceFd(string value, string option, string share) =>
+        value == "host"
+            ? throw new UsageException($"husk run: {option} host: {option} takes the descriptor of a namespace to join; {share} keeps the caller's")
+            : Fd(value, option);
 
     internal static int Fd(string value, string option)
     {
