@@ -86,7 +86,7 @@ public class CliTests
             (["run"], "husk run: no command given: husk run [OPTIONS] -- COMMAND [ARGS...]"),
             (["run", "--bind", "/usr"], "husk run: --bind needs SRC DST"),
             (["run", "--tmpfs", "relative", "--", "true"], "husk run: destination must be an absolute path: relative"),
-            (["run", "--size", "12x", "--tmpfs", "/x", "--", "true"], "husk run: --size: not a size: 12x"),
+            (["run", "--size", "12x", "--tmpfs", "/x", "--", "true"], "husk run: --size: 12x: expected a size such as 512M, 1.5G or 2GB"),
             (["run", "--fs", "nonsense", "--", "true"], "husk run: --fs: unknown mode nonsense: use overlay, ro, tmpfs, host or a directory path"),
             (["run", "--overlay-src", "/usr", "--", "true"], "husk run: --overlay-src must be followed by --overlay, --tmp-overlay or --ro-overlay"),
         })

@@ -215,7 +215,19 @@ public class OverlayTests : IDisposable
         Assert.Contains("--storage cannot resume", again.Stderr);
         Assert.Single(again.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         var bad = Husk("run", "--storage", "lots", "--", "/bin/true");
-        Assert.Equal((2, "husk run: --storage: not a size: lots\n"), (bad.Code, bad.Stderr));
+        Assert.Equal((2, "husk run: --storage: lots: expected a size such as 512M, 1.5G or 2GB\n"), (bad.Code, bad.Stderr));
+    }
+
+    [Fact]
+    public void Storage_caps_tmp_var_tmp_and_run_together_with_the_layer()
+    {
+        // microbox's spelling (2MB) is read as --memory reads it. The layer and the scratch
+        // directories share the 2 MiB: 1.5 MiB in /tmp leaves no room for 1.5 MiB more anywhere.
+        string write(string path) => $"head -c 1572864 /dev/zero > {path} 2>/dev/null && echo ok:{path} || echo full:{path}";
+        var run = Husk("run", "--storage", "2MB", "--discard", "--", "/bin/sh", "-c",
+            $"{write("/tmp/a")}; {write("/var/tmp/b")}; {write("/run/c")}; {write("layered")}; rm /tmp/a; {write("/var/tmp/b")}; stat -c %a /tmp /var/tmp");
+        Assert.True(run.Code == 0, run.Stderr);
+        Assert.Equal(["ok:/tmp/a", "full:/var/tmp/b", "full:/run/c", "full:layered", "ok:/var/tmp/b", "1777", "1777"], run.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
     }
 
     [Fact]

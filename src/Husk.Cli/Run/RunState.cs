@@ -212,15 +212,15 @@ internal sealed class RunState
         }
         mounts.Add(new ProcMount("/proc"));
         mounts.Add(new DevMount("/dev"));
-        mounts.Add(new TmpfsMount("/tmp") { Mode = 0x3FF | 0x200 });
+        mounts.AddRange(Scratch("/tmp", 0x3FF | 0x200));
         if (mode == "overlay")
             mounts.Add(new BindMount("/sys", "/sys") { ReadOnly = true, Optional = true });
         if (mode is "ro" or "overlay")
         {
-            mounts.Add(new TmpfsMount("/var/tmp") { Mode = 0x3FF | 0x200 });
+            mounts.AddRange(Scratch("/var/tmp", 0x3FF | 0x200));
             // Sockets of the user's session (agents, the bus) live under /run; a read-only bind would
             // not stop connect(), so /run is fresh.
-            mounts.Add(new TmpfsMount("/run") { Mode = 0x1ED });
+            mounts.AddRange(Scratch("/run", 0x1ED));
             if (!ShowSecrets)
                 mounts.AddRange(Husk.FileSystem.Hiding.HideHomeSecrets(home));
         }
@@ -233,6 +233,18 @@ internal sealed class RunState
             mounts.Add(new BindMount(path, path));
         }
         return mounts;
+    }
+
+    /// <summary>
+    /// A fresh, empty /tmp, /var/tmp or /run: its own tmpfs; with --storage a directory of the
+    /// capped tmpfs the layer lives in, so that everything the sandbox writes shares that one size.
+    /// </summary>
+    private IEnumerable<MountOp> Scratch(string path, int mode)
+    {
+        if (StorageSize is null)
+            return [new TmpfsMount(path) { Mode = mode }];
+        string inStorage = "/scratch" + path;
+        return [new MakeDirectory(inStorage) { Mode = mode, InStorage = true }, new BindMount(inStorage, path) { SourceRoot = SourceRoot.Storage }];
     }
 
     /// <summary>The overlay mode's mounts; creates (or resumes) the root holding the layer.</summary>
