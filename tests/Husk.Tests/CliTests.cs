@@ -282,7 +282,9 @@ public class CliTests
                 // Hard links: the same inode, so /proc/self/exe keeps the personality's name.
                 Assert.Equal(Inode(Path.Combine(bin, "husk")), Inode(Path.Combine(bin, name)));
             }
-            Assert.True(File.Exists(Path.Combine(prefix, "share", "man", "man1", "husk.1")));
+            // Every front door's page, the personalities' rendered from Markdown to roff.
+            foreach (string page in new[] { "husk", "bwrap", "mkosi-sandbox", "mbox", "try" })
+                Assert.StartsWith(".TH ", File.ReadAllText(Path.Combine(prefix, "share", "man", "man1", page + ".1")));
             Assert.Contains("complete -F _husk husk", File.ReadAllText(Path.Combine(prefix, "share", "bash-completion", "completions", "husk")));
             Assert.True(File.Exists(Path.Combine(prefix, "share", "zsh", "site-functions", "_husk")));
             Assert.True(File.Exists(Path.Combine(prefix, "share", "fish", "vendor_completions.d", "husk.fish")));
