@@ -59,7 +59,8 @@ internal static class HuskCommand
         }
         else
         {
-            what = parse.Errors[0].Message.TrimEnd('.');
+            // One line, though System.CommandLine lists the accepted values one per line.
+            what = string.Join(' ', parse.Errors[0].Message.Split(['\n', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).TrimEnd('.');
         }
         return $"{command}: {what} (see {command} --help)";
     }

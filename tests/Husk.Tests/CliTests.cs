@@ -107,6 +107,7 @@ public class CliTests
             (["frob"], "husk: unknown command frob (see husk --help)"),
             (["discard"], "husk discard: missing DIR (see husk discard --help)"),
             (["profile"], "husk profile: no command given: list|show (see husk profile --help)"),
+            (["completion", "csh"], "husk completion: Argument 'csh' not recognized. Must be one of: 'bash' 'zsh' 'fish' (see husk completion --help)"),
         })
         {
             var r = Husk(args);
