@@ -103,7 +103,7 @@ public class AbiTests
         }
         finally
         {
-            Directory.Delete(dir, recursive: true);
+            TestEnvironment.DeleteTree(dir);
         }
     }
 }

@@ -39,6 +39,8 @@ internal sealed class RunArguments
     public long? StorageSize;
     public bool ReadOnly;
     public bool SeccompUnconfined;
+    /// <summary>--cap-add ALL was given: where the caller's user namespace is shared, that is every capability the caller has.</summary>
+    public bool CapAddAll;
     public long? PendingSize;
     public int? PendingPerms;
     public readonly List<string> OverlaySources = [];
@@ -90,6 +92,34 @@ internal sealed class RunArguments
         if (colon >= 0 && !ErrnoNames.TryParse(value[(colon + 1)..], out errno))
             return (name, 0, $"not an errno name or number: {value[(colon + 1)..]}");
         return (name, errno, null);
+    }
+
+    /// <summary>
+    /// The capabilities the payload can keep when it shares the caller's user namespace: only those
+    /// the caller has. ALL gives those; a capability named that the caller lacks is a usage error naming it.
+    /// </summary>
+    internal static ulong KeepableCapabilities(ulong requested, bool all, ulong held)
+    {
+        ulong missing = requested & ~held;
+        if (missing == 0)
+            return requested;
+        if (all)
+            return requested & held;
+        var names = Enumerable.Range(0, 64).Where(c => (missing & (1UL << c)) != 0).Select(CapabilityNames.Name).ToList();
+        throw new UsageException($"husk run: --cap-add {string.Join(", ", names)}: the caller does not have {(names.Count == 1 ? "it" : "them")}, and with --share-user the payload keeps only the caller's capabilities");
+    }
+
+    /// <summary>
+    /// Allowing a call that creates namespaces does not make nested user namespaces possible
+    /// (max_user_namespaces is 0 inside: they fail with ENOSPC); asked for without saying which is
+    /// meant, that is a usage error naming --allow-userns.
+    /// </summary>
+    private static void CheckNamespaceCalls(SandboxSpec s)
+    {
+        if (s.NestedUserNamespaces != NestedUserNamespaces.Auto || !s.Namespaces.HasFlag(NamespaceKinds.User) || s.UserNamespaceFd is not null)
+            return;
+        if (s.Seccomp.Allow.FirstOrDefault(c => c is "unshare" or "clone" or "clone3") is { } call)
+            throw new UsageException($"husk run: --allow-syscall {call}: nested user namespaces stay impossible inside (they fail with ENOSPC): add --allow-userns to allow them, or --disable-userns to keep them off");
     }
 
     internal static string Capability(string name, string option) =>
@@ -177,6 +207,11 @@ internal sealed class RunArguments
 
         var b = Spec.Command(Command[0], [.. Command.Skip(1)]).NewSession(NewSession ?? !Tty);
         var current = b.Current;
+        CheckNamespaceCalls(current);
+        if (!current.Namespaces.HasFlag(NamespaceKinds.User) && current.UserNamespaceFd is null && current.Capabilities is { Bounding: not 0 } caps)
+        {
+            b = b.KeepCapabilities(KeepableCapabilities(caps.Bounding, CapAddAll, ProcessCapabilities.Current().Permitted));
+        }
         bool mountNs = current.Namespaces.HasFlag(NamespaceKinds.Mount);
         if (!mountNs && (current.Mounts.Length > 0 || FsMode is not ("ro" or "overlay")))
             throw new UsageException("husk run: filesystem options need a mount namespace: drop --share-mount");

@@ -117,6 +117,12 @@ internal static class RunCommand
         return state;
     }
 
+    /// <summary>The setup error in husk run's words, naming the option it came from where the engine cannot know it.</summary>
+    internal static string SetupMessage(RunArguments state, SandboxSetupException e) =>
+        e.Op?.Kind == Interop.Interop.OpKind.Chdir && state.Spec.Current.WorkingDirectory is { } dir
+            ? $"husk run: --chdir {dir}: {SyscallException.Describe(e.Errno)}"
+            : e.Message;
+
     /// <summary>127 when the command is not found and 126 when it cannot run (as shells do), else 1.</summary>
     internal static int ExitCodeFor(SandboxSetupException e) =>
         e.IsExecFailure ? (e.Errno == Errno.ENOENT ? 127 : 126) : 1;
@@ -126,11 +132,12 @@ internal static class RunCommand
         var sb = new StringBuilder();
         sb.AppendLine("Usage: husk run [OPTIONS] [--] COMMAND [ARGS...]");
         sb.AppendLine();
-        sb.AppendLine("Runs COMMAND in a sandbox. By default: every namespace but time, the host's tree read-only,");
-        sb.AppendLine("fresh /proc, /dev, /tmp, /var/tmp and /run, secrets in the home directory hidden, no network,");
-        sb.AppendLine("no capabilities, no_new_privs, locked securebits, the default seccomp profile, Landlock rules");
-        sb.AppendLine("that mirror the mounts, no nested user namespaces and a new session. Filesystem operations");
-        sb.AppendLine("apply in order; a --profile applies its options where it is given.");
+        sb.AppendLine("Runs COMMAND in a sandbox. By default: every namespace but time, the host's tree through an");
+        sb.AppendLine("overlay whose writes land in a layer reviewed at exit (--fs ro: read-only), fresh /proc, /dev,");
+        sb.AppendLine("/tmp, /var/tmp and /run, secrets in the home directory hidden, no network, no capabilities,");
+        sb.AppendLine("no_new_privs, locked securebits, the default seccomp profile, Landlock rules that mirror the");
+        sb.AppendLine("mounts, no nested user namespaces and a new session. Filesystem operations apply in order; a");
+        sb.AppendLine("--profile applies its options where it is given. Sizes: 4096, 512M, 1.5G, 2GB (powers of 1024).");
         foreach (var group in RunOptions.All.GroupBy(o => o.Group))
         {
             sb.AppendLine();

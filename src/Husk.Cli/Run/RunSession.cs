@@ -39,7 +39,7 @@ internal sealed class RunSession(RunArguments arguments, string id)
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                Console.Error.WriteLine($"husk run: --root {overlay.Root}: {e.Message}");
+                Console.Error.WriteLine($"husk run: --root {overlay.Root}: {ErrorText.Detail(e, overlay.Root)}");
                 return 2;
             }
             if (overlay.StorageSize is not null && !rootIsNew && root.Changes().Count > 0)
@@ -101,7 +101,7 @@ internal sealed class RunSession(RunArguments arguments, string id)
             }
             catch (IOException e)
             {
-                Console.Error.WriteLine($"husk run: could not move the layer out of its storage into {root!.Path}: {e.Message}");
+                Console.Error.WriteLine($"husk run: could not move the layer out of its storage into {root!.Path}: {ErrorText.Of(e)}");
                 return 1;
             }
             if (reviewLayer && root is not null)
@@ -110,12 +110,12 @@ internal sealed class RunSession(RunArguments arguments, string id)
         }
         catch (SandboxSetupException e)
         {
-            Console.Error.WriteLine(e.Message);
+            Console.Error.WriteLine(RunCommand.SetupMessage(state, e));
             if (spec.Limits.IsSupervised)
                 WriteReports(state, new SandboxResult { Usage = new ResourceUsage(), Verdict = Verdict.InternalError, Message = e.Message, Limits = spec.Limits });
             // A layer nothing could write to is of no use: remove a new one.
             if (root is not null && rootIsNew && root.Changes().Count == 0)
-                root.Delete();
+                Review.LayerCommands.Delete(root);
             return RunCommand.ExitCodeFor(e);
         }
         catch (SandboxSpecException e)
@@ -147,7 +147,7 @@ internal sealed class RunSession(RunArguments arguments, string id)
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
         {
-            Console.Error.WriteLine($"husk: warning: husk ps will not list this sandbox: {e.Message}");
+            Console.Error.WriteLine($"husk: warning: husk ps will not list this sandbox: {ErrorText.Of(e)}");
             return false;
         }
     }
@@ -190,17 +190,10 @@ internal sealed class RunSession(RunArguments arguments, string id)
 
     private static void WriteReports(RunArguments state, SandboxResult result)
     {
-        try
-        {
-            if (state.ReportFile is { } file)
-                File.WriteAllText(file, ResultReport.ToJson(result) + "\n");
-            if (state.MetaFile is { } meta)
-                File.WriteAllText(meta, ResultReport.ToIsolateMeta(result));
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            Console.Error.WriteLine($"husk: writing the report: {e.Message}");
-        }
+        if (state.ReportFile is { } file)
+            WriteReport("--report", file, ResultReport.ToJson(result) + "\n");
+        if (state.MetaFile is { } meta)
+            WriteReport("--meta", meta, ResultReport.ToIsolateMeta(result));
         if (state.ReportFd is { } fd)
         {
             try
@@ -212,6 +205,20 @@ internal sealed class RunSession(RunArguments arguments, string id)
                 Console.Error.WriteLine($"husk: --report-fd: {e.Message}");
             }
             Interop.Interop.Close(fd);
+        }
+    }
+
+    private static void WriteReport(string option, string file, string text)
+    {
+        try
+        {
+            File.WriteAllText(file, text);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // /dev/stdout reopens the descriptor's file, which a pipe or terminal of another user refuses.
+            string hint = file is "/dev/stdout" or "/dev/stderr" ? $" (--report-fd {(file == "/dev/stdout" ? 1 : 2)} writes to the open descriptor)" : "";
+            Console.Error.WriteLine($"husk: {option} {file}: {ErrorText.Detail(e, file)}{hint}");
         }
     }
 }

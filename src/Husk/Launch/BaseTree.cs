@@ -46,22 +46,23 @@ internal static class BaseTree
             default:
                 throw new ArgumentOutOfRangeException(nameof(spec), spec.FileSystem.GetType().Name, "unknown filesystem mode");
         }
+        long? storage = (spec.FileSystem as HostOverlayFileSystem)?.StorageSize;
         if (standard)
         {
             mounts.Add(new ProcMount("/proc"));
             mounts.Add(new DevMount("/dev"));
             if (volatileFresh)
-                mounts.Add(new TmpfsMount("/tmp") { Mode = 0x3FF | 0x200 });
+                mounts.AddRange(Scratch("/tmp", 0x3FF | 0x200, storage));
             if (spec.FileSystem is HostOverlayFileSystem)
                 mounts.Add(new BindMount("/sys", "/sys") { ReadOnly = true, Optional = true });
             if (hostView)
             {
                 if (volatileFresh)
                 {
-                    mounts.Add(new TmpfsMount("/var/tmp") { Mode = 0x3FF | 0x200 });
+                    mounts.AddRange(Scratch("/var/tmp", 0x3FF | 0x200, storage));
                     // Sockets of the user's session (agents, the bus) live under /run; a read-only
                     // bind would not stop connect(), so /run is fresh.
-                    mounts.Add(new TmpfsMount("/run") { Mode = 0x1ED });
+                    mounts.AddRange(Scratch("/run", 0x1ED, storage));
                 }
                 if (!spec.ShowSecrets)
                     mounts.AddRange(Hiding.HideHomeSecrets(spec.SecretsHome ?? host.Home, view));
@@ -77,6 +78,18 @@ internal static class BaseTree
         if (closeRoot)
             mounts.Add(new RemountReadOnly("/"));
         return mounts;
+    }
+
+    /// <summary>
+    /// A fresh, empty /tmp, /var/tmp or /run: its own tmpfs; with a capped layer a directory of the
+    /// capped tmpfs the layer lives in, so that everything the sandbox writes shares that one size.
+    /// </summary>
+    private static IEnumerable<MountOp> Scratch(string path, int mode, long? storage)
+    {
+        if (storage is null)
+            return [new TmpfsMount(path) { Mode = mode }];
+        string inStorage = "/scratch" + path;
+        return [new MakeDirectory(inStorage) { Mode = mode, InStorage = true }, new BindMount(inStorage, path) { SourceRoot = SourceRoot.Storage }];
     }
 
     /// <summary>

@@ -275,15 +275,16 @@ public sealed class SandboxSpecBuilder
 
     /// <summary><c>--cap-add CAP</c>: keep capability CAP inside (a name with or without CAP_, or ALL).</summary>
     public SandboxSpecBuilder CapAdd(string capability) =>
-        CapabilityMask(capability) is { } mask ? Capabilities(Kept() | mask) : Problem($"unknown capability: {capability}");
+        CapabilityMask(capability) is { } mask ? KeepCapabilities(Kept() | mask) : Problem($"unknown capability: {capability}");
 
     /// <summary><c>--cap-drop CAP</c>: drop capability CAP again (or ALL); the payload starts with none.</summary>
     public SandboxSpecBuilder CapDrop(string capability) =>
-        CapabilityMask(capability) is { } mask ? Capabilities(Kept() & ~mask) : Problem($"unknown capability: {capability}");
+        CapabilityMask(capability) is { } mask ? KeepCapabilities(Kept() & ~mask) : Problem($"unknown capability: {capability}");
 
     private ulong Kept() => _spec.Capabilities?.Bounding ?? 0;
 
-    private SandboxSpecBuilder Capabilities(ulong kept) => With(s => s with { Capabilities = Policy.PolicyDefaults.Capabilities(kept) });
+    /// <summary>Exactly these capabilities (bit N is capability N) in every set, securebits locked; none: an empty set.</summary>
+    internal SandboxSpecBuilder KeepCapabilities(ulong kept) => With(s => s with { Capabilities = Policy.PolicyDefaults.Capabilities(kept) });
 
     internal static ulong? CapabilityMask(string name)
     {
