@@ -64,6 +64,30 @@ public class RunLimitsCliTests : IDisposable
         Assert.Contains("husk: verdict OutputLimit", r.Stderr);
     }
 
+    [Theory]
+    [InlineData("head -c 200000 /dev/zero > f; exit 0")] // head dies of SIGXFSZ, the shell goes on
+    [InlineData("trap '' XFSZ; head -c 200000 /dev/zero > f; exit 0")] // head gets EFBIG instead
+    public void A_file_written_past_the_output_limit_is_an_output_limit_whoever_wrote_it(string script)
+    {
+        string work = TestEnvironment.ScratchDirectory("cutfile");
+        try
+        {
+            var r = TestEnvironment.Exec(TestEnvironment.Husk, ["run", "--discard", "--output-limit", "64K", "--report", Path.Combine(work, "r.json"), "--", "/bin/sh", "-c", script], cwd: work);
+            Assert.Equal(0, r.Code); // the payload's own status
+            Assert.Contains($"husk: verdict OutputLimit: a file went past the size limit of 64 KiB: {work}/f\n", r.Stderr);
+            Assert.Equal("OutputLimit", JsonDocument.Parse(File.ReadAllText(Path.Combine(work, "r.json"))).RootElement.GetProperty("verdict").GetString());
+
+            // Exactly the limit is within it.
+            var exact = TestEnvironment.Exec(TestEnvironment.Husk, ["run", "--discard", "--output-limit", "64K", "--", "/bin/sh", "-c", "head -c 65536 /dev/zero > f"], cwd: work);
+            Assert.Equal(0, exact.Code);
+            Assert.DoesNotContain("verdict", exact.Stderr);
+        }
+        finally
+        {
+            TestEnvironment.DeleteTree(work);
+        }
+    }
+
     [Fact]
     public void A_non_zero_exit_is_a_runtime_error_with_its_status()
     {
