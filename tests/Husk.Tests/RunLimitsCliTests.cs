@@ -56,6 +56,21 @@ public class RunLimitsCliTests : IDisposable
     }
 
     [Fact]
+    public void A_program_too_short_to_sample_reports_one_process_and_never_a_silent_zero()
+    {
+        var r = TestEnvironment.Exec(TestEnvironment.Husk, ["run", "--memory", "1G", "--report", In("r.json"), "--meta", In("meta"), "--", "/bin/true"]);
+        Assert.Equal(0, r.Code);
+        var report = JsonDocument.Parse(File.ReadAllText(In("r.json"))).RootElement;
+        Assert.True(report.GetProperty("peak_processes").GetInt32() >= 1);
+        long peak = report.GetProperty("peak_memory_bytes").GetInt64();
+        var notes = report.GetProperty("backend_notes").EnumerateArray().Select(n => n.GetString()!).ToList();
+        // Either it was seen (a resident set is never below a page), or the report says it was not measured.
+        Assert.True(peak >= 4096 || notes.Any(n => n.Contains("peak memory 0 means not measured", StringComparison.Ordinal)),
+            $"peak {peak}, notes: {string.Join("; ", notes)}");
+        Assert.Contains($"max-rss:{peak / 1024}\n", File.ReadAllText(In("meta")));
+    }
+
+    [Fact]
     public void Output_limit_cuts_standard_output()
     {
         var r = TestEnvironment.Exec(TestEnvironment.Husk, ["run", "--output-limit", "64K", "--", TestEnvironment.Probe, "judge", "output-flood"]);

@@ -167,6 +167,8 @@ internal sealed class ResourceSupervisor : IDisposable
             _process = process;
             _usesInit = usesInit;
             _tree = new ProcessTree(process.Pid, usesInit);
+            if (SamplesMemory)
+                _peakMemory = _tree.QuickPeak();
             // The stage's setup (mounts, maps) ran in the cgroup too: only what follows is the payload's.
             _cpuBaseline = _cgroup?.Read().Total ?? TimeSpan.Zero;
             _wall.Start();
@@ -382,8 +384,11 @@ internal sealed class ResourceSupervisor : IDisposable
         lock (_gate)
         {
             peak = _cgroup is { HasMemory: true } && stats?.MemoryPeak is long p ? Math.Max(p, stats.Value.MemoryCurrent ?? 0) : Math.Max(_peakMemory, ReapedPeak(exit));
-            tasks = Math.Max(_peakTasks, stats?.PidsPeak is int pp ? Math.Max(0, pp - (_usesInit ? 1 : 0)) : 0);
+            // The payload ran: one process at least, however briefly.
+            tasks = Math.Max(1, Math.Max(_peakTasks, stats?.PidsPeak is int pp ? Math.Max(0, pp - (_usesInit ? 1 : 0)) : 0));
         }
+        if (peak == 0 && SamplesMemory)
+            _notes.Add("the payload ended before its memory could be sampled: peak memory 0 means not measured (its kernel rusage includes Husk's own memory from before the exec, so it cannot stand in)");
         var usage = new ResourceUsage
         {
             UserTime = user,
