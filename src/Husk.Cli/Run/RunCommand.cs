@@ -158,6 +158,8 @@ internal static class RunCommand
             var exit = result.Exit!;
             if (spec.Limits.IsSupervised)
                 Report(state, result);
+            else if (result.Verdict == Verdict.RestrictedFunction)
+                VerdictLine(result); // the policy's own kill is said even where nothing else is judged
             if (state.JsonStatusFd is { } js)
                 StatusJson.Write(js, StatusJson.ExitLine(exit.ShellStatus));
             if (registered)
@@ -237,9 +239,11 @@ internal static class RunCommand
     private static void Report(RunState state, SandboxResult result)
     {
         if (result.Verdict != Verdict.OK)
-            Console.Error.WriteLine($"husk: verdict {result.Verdict}: {result.Message}");
+            VerdictLine(result);
         WriteReports(state, result);
     }
+
+    private static void VerdictLine(SandboxResult result) => Console.Error.WriteLine($"husk: verdict {result.Verdict}: {result.Message}");
 
     private static void WriteReports(RunState state, SandboxResult result)
     {

@@ -363,7 +363,7 @@ internal static class SpawnPlanner
             Add(RLIMIT_CPU, "CPU time", seconds, seconds + 1);
         }
         if (limits.OutputBytes is { } output)
-            Add(RLIMIT_FSIZE, "file size", (ulong)output, (ulong)output);
+            Add(RLIMIT_FSIZE, "file size", Resources.CutFiles.Rlimit(output), Resources.CutFiles.Rlimit(output));
         if (limits.OpenFiles is { } files)
             Add(RLIMIT_NOFILE, "open files", (ulong)files, (ulong)files);
         if (limits.StackBytes is { } stack)
