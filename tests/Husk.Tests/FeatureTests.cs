@@ -50,6 +50,40 @@ public class FeatureTests
     }
 
     [Fact]
+    public async Task A_file_cut_at_the_output_limit_in_a_persistent_overlay_is_an_output_limit_through_the_library()
+    {
+        string dir = TestEnvironment.ScratchDirectory("cutlib");
+        try
+        {
+            foreach (string d in new[] { "lower", "upper", "work" })
+                Directory.CreateDirectory(Path.Combine(dir, d));
+            // The program ignores SIGXFSZ, gets EFBIG, and exits 0 all the same.
+            var spec = TestEnvironment.Spec("/bin/sh", "-c", "trap '' XFSZ; head -c 200000 /dev/zero > /tmp/o/f; exit 0") with
+            {
+                Mounts =
+                [
+                    .. TestEnvironment.Spec().Mounts,
+                    new OverlayMount("/tmp/o", [Path.Combine(dir, "lower")])
+                    {
+                        Kind = OverlayKind.Persistent, Upper = Path.Combine(dir, "upper"), Work = Path.Combine(dir, "work"),
+                    },
+                ],
+                Limits = new ResourceLimits { OutputBytes = 64 << 10 },
+                StandardError = StdioMode.Pipe,
+            };
+            var result = await Sandbox.RunAsync(spec, TestContext.Current.CancellationToken);
+            Assert.Equal(0, result.Exit!.ExitCode);
+            Assert.True(result.Verdict == Verdict.OutputLimit, $"{result.Verdict}: {result.Message}");
+            Assert.Equal("a file went past the size limit of 64 KiB: /tmp/o/f", result.Message);
+            Assert.Equal((64 << 10) + 1, new FileInfo(Path.Combine(dir, "upper", "f")).Length);
+        }
+        finally
+        {
+            TestEnvironment.DeleteTree(dir);
+        }
+    }
+
+    [Fact]
     public void Overlays_stack_layers_keep_writes_where_asked_and_leave_lowers_alone()
     {
         string dir = TestEnvironment.ScratchDirectory("overlay");

@@ -189,6 +189,40 @@ public class LimitTests
         text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(':', 2)).ToDictionary(p => p[0], p => p[1]);
 
     [Fact]
+    public void A_cut_file_is_one_modified_in_the_run_and_longer_than_the_limit()
+    {
+        string dir = TestEnvironment.ScratchDirectory("cutfiles");
+        try
+        {
+            var since = DateTime.UtcNow - TimeSpan.FromSeconds(1);
+            Directory.CreateDirectory(Path.Combine(dir, "upper", "sub"));
+            File.WriteAllBytes(Path.Combine(dir, "upper", "exact"), new byte[100]); // reached the limit, not past it
+            File.WriteAllBytes(Path.Combine(dir, "upper", "old"), new byte[500]);
+            File.SetLastWriteTimeUtc(Path.Combine(dir, "upper", "old"), since - TimeSpan.FromHours(1)); // copied up, not written
+            var places = new List<(string, string)> { (Path.Combine(dir, "upper"), "/data") };
+            Assert.Null(CutFiles.Find(places, 100, since, out bool exhausted));
+            Assert.False(exhausted);
+            File.WriteAllBytes(Path.Combine(dir, "upper", "sub", "cut"), new byte[101]);
+            Assert.Equal("/data/sub/cut", CutFiles.Find(places, 100, since, out _));
+
+            var spec = TestEnvironment.Spec("true") with
+            {
+                Mounts =
+                [
+                    new OverlayMount("/data", ["/x"]) { Kind = OverlayKind.Persistent, Upper = "/u", Work = "/w" },
+                    new OverlayMount("/t", ["/x"]) { Kind = OverlayKind.Temporary },
+                    new BindMount("/y", "/y"),
+                ],
+            };
+            Assert.Equal([("/u", "/data")], CutFiles.Places(spec.Mounts));
+        }
+        finally
+        {
+            TestEnvironment.DeleteTree(dir);
+        }
+    }
+
+    [Fact]
     public void Supervised_plans_set_the_payloads_rlimits()
     {
         var spec = TestEnvironment.Spec("/bin/true") with
@@ -202,7 +236,8 @@ public class LimitTests
         var rlimits = plan.Ops.Where(o => o.Kind == Husk.Interop.Interop.OpKind.Rlimit).ToDictionary(o => (int)o.A, o => (o.B, o.C));
         Assert.Equal((0UL, 0UL), rlimits[Launch.SpawnPlanner.RLIMIT_CORE]);
         Assert.Equal((3UL, 4UL), rlimits[Launch.SpawnPlanner.RLIMIT_CPU]);
-        Assert.Equal((1000UL, 1000UL), rlimits[Launch.SpawnPlanner.RLIMIT_FSIZE]);
+        // One byte above the limit: a file cut there was written past it (CutFiles).
+        Assert.Equal((1001UL, 1001UL), rlimits[Launch.SpawnPlanner.RLIMIT_FSIZE]);
         Assert.Equal((64UL, 64UL), rlimits[Launch.SpawnPlanner.RLIMIT_NOFILE]);
         Assert.Equal((8UL << 20, 8UL << 20), rlimits[Launch.SpawnPlanner.RLIMIT_STACK]);
         Assert.Equal((1UL << 30, 1UL << 30), rlimits[Launch.SpawnPlanner.RLIMIT_AS]);

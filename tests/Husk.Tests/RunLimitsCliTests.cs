@@ -56,12 +56,51 @@ public class RunLimitsCliTests : IDisposable
     }
 
     [Fact]
+    public void A_program_too_short_to_sample_reports_one_process_and_never_a_silent_zero()
+    {
+        var r = TestEnvironment.Exec(TestEnvironment.Husk, ["run", "--memory", "1G", "--report", In("r.json"), "--meta", In("meta"), "--", "/bin/true"]);
+        Assert.Equal(0, r.Code);
+        var report = JsonDocument.Parse(File.ReadAllText(In("r.json"))).RootElement;
+        Assert.True(report.GetProperty("peak_processes").GetInt32() >= 1);
+        long peak = report.GetProperty("peak_memory_bytes").GetInt64();
+        var notes = report.GetProperty("backend_notes").EnumerateArray().Select(n => n.GetString()!).ToList();
+        // Either it was seen (a resident set is never below a page), or the report says it was not measured.
+        Assert.True(peak >= 4096 || notes.Any(n => n.Contains("peak memory 0 means not measured", StringComparison.Ordinal)),
+            $"peak {peak}, notes: {string.Join("; ", notes)}");
+        Assert.Contains($"max-rss:{peak / 1024}\n", File.ReadAllText(In("meta")));
+    }
+
+    [Fact]
     public void Output_limit_cuts_standard_output()
     {
         var r = TestEnvironment.Exec(TestEnvironment.Husk, ["run", "--output-limit", "64K", "--", TestEnvironment.Probe, "judge", "output-flood"]);
         Assert.Equal(137, r.Code);
         Assert.Equal(64 * 1024, r.Stdout.Length);
         Assert.Contains("husk: verdict OutputLimit", r.Stderr);
+    }
+
+    [Theory]
+    [InlineData("head -c 200000 /dev/zero > f; exit 0")] // head dies of SIGXFSZ, the shell goes on
+    [InlineData("trap '' XFSZ; head -c 200000 /dev/zero > f; exit 0")] // head gets EFBIG instead
+    public void A_file_written_past_the_output_limit_is_an_output_limit_whoever_wrote_it(string script)
+    {
+        string work = TestEnvironment.ScratchDirectory("cutfile");
+        try
+        {
+            var r = TestEnvironment.Exec(TestEnvironment.Husk, ["run", "--discard", "--output-limit", "64K", "--report", Path.Combine(work, "r.json"), "--", "/bin/sh", "-c", script], cwd: work);
+            Assert.Equal(0, r.Code); // the payload's own status
+            Assert.Contains($"husk: verdict OutputLimit: a file went past the size limit of 64 KiB: {work}/f\n", r.Stderr);
+            Assert.Equal("OutputLimit", JsonDocument.Parse(File.ReadAllText(Path.Combine(work, "r.json"))).RootElement.GetProperty("verdict").GetString());
+
+            // Exactly the limit is within it.
+            var exact = TestEnvironment.Exec(TestEnvironment.Husk, ["run", "--discard", "--output-limit", "64K", "--", "/bin/sh", "-c", "head -c 65536 /dev/zero > f"], cwd: work);
+            Assert.Equal(0, exact.Code);
+            Assert.DoesNotContain("verdict", exact.Stderr);
+        }
+        finally
+        {
+            TestEnvironment.DeleteTree(work);
+        }
     }
 
     [Fact]

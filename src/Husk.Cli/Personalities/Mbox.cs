@@ -83,18 +83,13 @@ internal static class MboxPersonality
                 throw new MboxFailure($"failed to chdir to {cd}: {ErrorText.Reason(e)}");
             }
         }
-        string rootDir;
-        if (a.Root is { } r)
-        {
-            rootDir = r.Length > 1 ? r.TrimEnd('/') : r;
-            if (!Path.Exists(rootDir))
-                throw new MboxFailure($"Failed to access {rootDir}: No such file or directory");
-        }
-        else
-        {
-            rootDir = $"/tmp/sandbox-{Environment.ProcessId}";
-            Directory.CreateDirectory(rootDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        }
+        // Before the root exists: a refused profile leaves nothing behind.
+        var profile = a.Profile is { } p ? LoadProfile(p) : new MboxProfile();
+
+        // mbox's default root, /tmp/sandbox-PID, is removed at the end unless changes are kept in
+        // it; a root named with -r is the user's, and is made when it does not exist yet.
+        bool temporary = a.Root is null;
+        string rootDir = a.Root is { } r ? (r.Length > 1 ? r.TrimEnd('/') : r) : $"/tmp/sandbox-{Environment.ProcessId}";
         SandboxRoot root;
         try
         {
@@ -102,21 +97,45 @@ internal static class MboxPersonality
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new MboxFailure($"{rootDir}: {ErrorText.Detail(e, rootDir)}");
+            throw new MboxFailure($"Failed to access {rootDir}: {ErrorText.Detail(e, rootDir)}");
         }
-        MboxProfile profile = new();
-        if (a.Profile is { } p)
+        int kept = -1; // changes left in the root; -1 when the run did not get that far
+        try
         {
-            try
-            {
-                profile = MboxProfile.Load(p);
-            }
-            catch (MboxProfileException e)
-            {
-                throw new MboxFailure(e.Message);
-            }
+            return Session(name, a, root, profile, out kept);
         }
+        finally
+        {
+            if (kept < 0)
+                kept = root.Changes().Count;
+            if (kept > 0)
+                StandardError.WriteLine($"{name}: {kept} change(s) kept in {root.Path}: husk changes {root.Path} lists them, husk commit {root.Path} applies them");
+            else if (temporary)
+                root.Delete();
+        }
+    }
 
+    /// <summary>Reads -p's profile and refuses what Husk cannot enforce, before anything runs.</summary>
+    private static MboxProfile LoadProfile(string file)
+    {
+        MboxProfile profile;
+        try
+        {
+            profile = MboxProfile.Load(file);
+        }
+        catch (MboxProfileException e)
+        {
+            throw new MboxFailure(e.Message);
+        }
+        // A rule that is not enforced would let through what it names.
+        if (profile.Network.FirstOrDefault() is { } rule)
+            throw new MboxFailure($"{file}:{rule.Line}: {rule.Action.ToString().ToLowerInvariant()}: [network] rules are not enforced by husk yet (the network allowlist comes with a later issue): remove them, or use -n for no network at all");
+        return profile;
+    }
+
+    private static int Session(string name, MboxArguments a, SandboxRoot root, MboxProfile profile, out int kept)
+    {
+        kept = -1;
         string hpwd = Directory.GetCurrentDirectory();
         if (a.Test && !CheckConditions(a.Command[0], "pre", root, hpwd))
             return 1;
@@ -165,12 +184,11 @@ internal static class MboxPersonality
         StandardError.WriteLine(a.NoNetwork
             ? " > none: a network namespace of its own (loopback only)"
             : " > shared with the host; connections are not logged yet (that comes with the network work)");
-        if (profile.Network.Count > 0)
-            StandardError.WriteLine($" > {profile.Network.Count} [network] rule(s) of the profile are not enforced yet");
 
         var manifest = a.Md5 ? RecordOriginals(root) : null;
-        if (!a.Interactive)
-            return status;
+        kept = root.Changes().Count;
+        if (!a.Interactive || kept == 0)
+            return status; // nothing to review: the session is skipped
 
         var review = new MboxReview(root.Path,
             () => MarkConflicts(root.Changes(), manifest),
@@ -188,7 +206,9 @@ internal static class MboxPersonality
                 }
             },
             changes => Committer.Apply(changes, "/", force: false, recursive: true));
-        return review.Run() ? status : 0;
+        bool finished = review.Run();
+        kept = review.Kept;
+        return finished ? status : 0;
     }
 
     private static SandboxSpec BuildSpec(MboxArguments a, SandboxRoot root, MboxProfile profile, IReadOnlyList<string> command, string? fuseOverlayfs,

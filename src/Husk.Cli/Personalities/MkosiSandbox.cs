@@ -71,7 +71,14 @@ internal static class MkosiSandbox
         SandboxExit exit;
         try
         {
-            exit = SandboxRunner.Run(spec);
+            // --exec-fd: our copy closes once the command is executed, so the caller reading the
+            // other end sees end of file then (as when sandbox.py's execvp closed it); setup failures
+            // close it at our exit.
+            exit = SandboxRunner.Run(spec, started: _ =>
+            {
+                foreach (int fd in parsed.ExecFds.Distinct())
+                    Interop.Interop.Close(fd);
+            });
         }
         catch (SandboxSpecException e)
         {
@@ -139,12 +146,14 @@ internal static class MkosiSandbox
         }
 
         var env = PayloadEnvironment(host.Environment, a.SetEnv, a.UnsetEnv);
+        // sandbox.py made --exec-fd descriptors close-on-exec: neither passed nor packed.
+        var passed = inherited.Where(fd => !a.ExecFds.Contains(fd)).ToList();
         var fds = ImmutableArray.CreateBuilder<FdMapping>();
-        for (int i = 0; i < inherited.Count; i++)
-            fds.Add(new FdMapping(inherited[i], a.PackFds ? 3 + i : inherited[i]));
-        bool listen = a.PackFds && inherited.Count > 0;
+        for (int i = 0; i < passed.Count; i++)
+            fds.Add(new FdMapping(passed[i], a.PackFds ? 3 + i : passed[i]));
+        bool listen = a.PackFds && passed.Count > 0;
         if (listen)
-            Set(env, "LISTEN_FDS", inherited.Count.ToString(CultureInfo.InvariantCulture));
+            Set(env, "LISTEN_FDS", passed.Count.ToString(CultureInfo.InvariantCulture));
 
         var context = new ExpandContext(host.Umask, null);
         return new SandboxSpec
@@ -279,6 +288,7 @@ internal static class MkosiSandbox
             ("   --version", "Print the mkosi-sandbox version this follows and exit"),
             ("   --tmpfs DST", "Mount a fresh tmpfs on DST"),
             ("   --dev DST", "Mount a minimal /dev on DST"),
+            ("   --proc DST", "Bind mount the host's /proc on DST (mkosi 25 and 26)"),
             ("   --dir DST", "Create the directory DST"),
             ("   --bind SRC DST", "Bind mount SRC (on the host, or in the sandbox with +SRC) on DST"),
             ("   --bind-try SRC DST", "The same, skipped when SRC does not exist"),
@@ -306,6 +316,7 @@ internal static class MkosiSandbox
             ("   --unshare-net", "Use a network namespace of its own when possible"),
             ("   --unshare-ipc", "Use an IPC namespace of its own"),
             ("   --pack-fds", "Pass inherited descriptors as 3, 4, ... with LISTEN_FDS and LISTEN_PID"),
+            ("   --exec-fd FD", "Close FD when the command is executed (mkosi 25)"),
             ("   --debug", "Print each filesystem operation, in the order it runs"),
         ];
         foreach (var (option, text) in options)

@@ -87,6 +87,8 @@ internal sealed class RunSession(RunArguments arguments, string id)
             var exit = result.Exit!;
             if (spec.Limits.IsSupervised)
                 Report(state, result);
+            else if (result.Verdict == Verdict.RestrictedFunction)
+                VerdictLine(result); // the policy's own kill is said even where nothing else is judged
             if (state.JsonStatusFd is { } js)
                 StatusJson.Write(js, StatusJson.ExitLine(exit.ShellStatus));
             if (registered)
@@ -184,9 +186,11 @@ internal sealed class RunSession(RunArguments arguments, string id)
     private static void Report(RunArguments state, SandboxResult result)
     {
         if (result.Verdict != Verdict.OK)
-            Console.Error.WriteLine($"husk: verdict {result.Verdict}: {result.Message}");
+            VerdictLine(result);
         WriteReports(state, result);
     }
+
+    private static void VerdictLine(SandboxResult result) => Console.Error.WriteLine($"husk: verdict {result.Verdict}: {result.Message}");
 
     private static void WriteReports(RunArguments state, SandboxResult result)
     {

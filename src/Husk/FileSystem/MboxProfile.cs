@@ -17,7 +17,11 @@ internal enum MboxNetworkAction
 }
 
 /// <summary>One <c>[network]</c> line: an IPv4 address (trailing zero octets match any) and an optional port.</summary>
-internal sealed record MboxNetworkRule(MboxNetworkAction Action, IPAddress Address, int? Port);
+internal sealed record MboxNetworkRule(MboxNetworkAction Action, IPAddress Address, int? Port)
+{
+    /// <summary>The rule's line in its profile (1-based), for messages.</summary>
+    public int Line { get; init; }
+}
 
 /// <summary>A line of a profile that mbox would refuse.</summary>
 internal sealed class MboxProfileException(string message) : Exception(message);
@@ -29,6 +33,10 @@ internal sealed class MboxProfileException(string message) : Exception(message);
 /// <c>[network]</c> section of <c>kill:</c>, <c>block:</c>, <c>allow:</c> and <c>log:</c> lines
 /// (IPv4[:port]). Lines may be indented; <c>#</c> starts a comment line. Any other section is
 /// refused, as mbox refuses it.
+/// Two readings differ from mbox's, both towards refusing rather than running with less isolation
+/// than asked: lines before any section header are read as <c>[fs]</c> (profiles are often
+/// written without the header, and mbox would skip those lines: hiding nothing), and an
+/// unknown key in <c>[fs]</c> is refused (mbox skips it), naming the file, line and key.
 /// </summary>
 internal sealed record MboxProfile
 {
@@ -53,18 +61,21 @@ internal sealed record MboxProfile
         {
             throw new MboxProfileException($"open {file}: {ErrorText.Reason(e)}");
         }
-        return Parse(lines, home ?? Environment.GetEnvironmentVariable("HOME"));
+        return Parse(lines, home ?? Environment.GetEnvironmentVariable("HOME"), source: file);
     }
 
-    /// <summary>Parses the lines of a profile; <paramref name="resolve"/> is realpath (null: the path does not exist).</summary>
-    public static MboxProfile Parse(IEnumerable<string> lines, string? home, Func<string, string?>? resolve = null)
+    /// <summary>
+    /// Parses the lines of a profile; <paramref name="resolve"/> is realpath (null: the path does
+    /// not exist); <paramref name="source"/> names the file in messages.
+    /// </summary>
+    public static MboxProfile Parse(IEnumerable<string> lines, string? home, Func<string, string?>? resolve = null, string source = "profile")
     {
         resolve ??= Interop.Interop.Realpath;
         var hide = new List<string>();
         var allow = new List<string>();
         var direct = new List<string>();
         var network = new List<MboxNetworkRule>();
-        string section = "";
+        string section = "fs"; // headerless lines are [fs] (see the type's summary)
         int number = 0;
         foreach (string raw in lines)
         {
@@ -86,7 +97,7 @@ internal sealed record MboxProfile
                     : line.StartsWith("allow:", StringComparison.Ordinal) ? allow
                     : null;
                 if (list is null)
-                    continue; // mbox ignores other lines of [fs]
+                    throw new MboxProfileException($"{source}:{number}: {Key(line)}: unknown key in [fs] (husk knows hide:, allow: and direct:)");
                 string value = Value(line);
                 if (value.StartsWith('~'))
                     value = (home ?? "") + "/" + value[1..];
@@ -101,11 +112,15 @@ internal sealed record MboxProfile
                     : line.StartsWith("log:", StringComparison.Ordinal) ? MboxNetworkAction.Log
                     : line.StartsWith("allow:", StringComparison.Ordinal) ? MboxNetworkAction.Allow
                     : throw new MboxProfileException($"Unknown option: {line}");
-                network.Add(Address(action, Value(line)) ?? throw new MboxProfileException($"Error reading net address: {line}"));
+                var rule = Address(action, Value(line)) ?? throw new MboxProfileException($"Error reading net address: {line}");
+                network.Add(rule with { Line = number });
             }
         }
         return new MboxProfile { Hide = hide, Allow = allow, Direct = direct, Network = network };
     }
+
+    /// <summary>What comes before the first ':' of a line, or the whole line without one.</summary>
+    private static string Key(string line) => line.IndexOf(':') is var colon and >= 0 ? line[..colon] : line;
 
     /// <summary>What follows the first ':' and its spaces (a trailing comment after whitespace is dropped).</summary>
     private static string Value(string line)

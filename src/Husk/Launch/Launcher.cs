@@ -58,7 +58,7 @@ internal static class Launcher
         var layout = PrepareLayout(spec, host, subIds);
         using var stdio = StdioPipes.Create(spec, out var withFds);
         var plan = SpawnPlanner.Plan(withFds, host, subIds, layout);
-        var supervisor = spec.Limits.IsSupervised ? Resources.ResourceSupervisor.Prepare(spec, host) : null;
+        var supervisor = spec.Limits.IsSupervised ? Resources.ResourceSupervisor.Prepare(spec, host, plan.Mounts) : null;
         var launchHooks = supervisor?.Hooks(hooks) ?? hooks;
         Tracing.SyscallNotifier? notifier = null;
         if (callback is not null)

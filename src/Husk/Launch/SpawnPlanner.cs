@@ -36,6 +36,8 @@ internal sealed class SpawnPlan
     public int ExecOpIndex { get; init; }
     /// <summary>The walls the payload gets, for processes that join it later.</summary>
     public AppliedPolicy? Policy { get; init; }
+    /// <summary>The final mount list the ops were planned from (base tree, the spec's own, the closing remount).</summary>
+    public IReadOnlyList<MountOp> Mounts { get; init; } = [];
 }
 
 /// <summary>Turns a <see cref="SandboxSpec"/> into native-stage operations. Pure: no system calls.</summary>
@@ -353,6 +355,7 @@ internal static class SpawnPlanner
             UsesInit = ops.Any(o => o.Kind == OpKind.Fork && (o.Flags & OpFlags.InitStatus) != 0),
             ReportsPid = reportsPid,
             ExecOpIndex = execIndex,
+            Mounts = mounts,
             // A callback's filter needs its listener, which only the supervisor of the run holds.
             Policy = new AppliedPolicy([.. programs.Take(programs.Count - (spec.SyscallCallback is null ? 0 : 1)).Select(p => ImmutableArray.Create(p))],
                 landlock, spec.Capabilities, spec.NoNewPrivileges),
@@ -427,7 +430,7 @@ internal static class SpawnPlanner
             Add(RLIMIT_CPU, "CPU time", seconds, seconds + 1);
         }
         if (limits.OutputBytes is { } output)
-            Add(RLIMIT_FSIZE, "file size", (ulong)output, (ulong)output);
+            Add(RLIMIT_FSIZE, "file size", Resources.CutFiles.Rlimit(output), Resources.CutFiles.Rlimit(output));
         if (limits.OpenFiles is { } files)
             Add(RLIMIT_NOFILE, "open files", (ulong)files, (ulong)files);
         if (limits.StackBytes is { } stack)

@@ -93,6 +93,22 @@ internal sealed class ProcessTree(int rootPid, bool rootIsInit)
         return new TreeSample(measured.Count, tasks, TimeSpan.FromSeconds(ticks / TicksPerSecond), memory, largest);
     }
 
+    /// <summary>
+    /// The largest high-water mark (VmHWM, since its exec) of the payload's first process, read
+    /// at once: a program that ends within a few milliseconds is gone before the first full
+    /// sample. Through husk-init's children file, where the kernel has it; 0 when there is nothing to read.
+    /// </summary>
+    public long QuickPeak()
+    {
+        IEnumerable<string> pids = rootIsInit
+            ? (ProcFile.ReadText($"/proc/{rootPid}/task/{rootPid}/children") ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries)
+            : [rootPid.ToString(CultureInfo.InvariantCulture)];
+        long peak = 0;
+        foreach (string pid in pids)
+            peak = Math.Max(peak, ProcFile.ReadKeyed($"/proc/{pid}/status").GetValueOrDefault("VmHWM") * 1024);
+        return peak;
+    }
+
     /// <summary>Fields of /proc/PID/stat after the command (which may hold spaces and parentheses).</summary>
     internal static bool ParseStat(string stat, out int ppid, out long cpuTicks, out long reapedTicks, out int threads)
     {

@@ -40,9 +40,13 @@ public sealed record ResourceLimits
     public int? Processes { get; init; }
 
     /// <summary>
-    /// Output in bytes: the size any file may reach (RLIMIT_FSIZE, <see cref="Verdict.OutputLimit"/> on SIGXFSZ), and the
-    /// bytes of standard output and error together, counted by the supervisor when they are pipes
-    /// (<see cref="StdioMode.Pipe"/>); beyond it the tree is killed.
+    /// Output in bytes: the size any file may reach (RLIMIT_FSIZE, set one byte higher: a write
+    /// that goes past the limit is cut at limit + 1 bytes, with SIGXFSZ or EFBIG), and the bytes of
+    /// standard output and error together, counted by the supervisor when they are pipes
+    /// (<see cref="StdioMode.Pipe"/>); beyond it the tree is killed. <see cref="Verdict.OutputLimit"/>
+    /// when the payload dies of SIGXFSZ, or when a file in a persistent overlay's upper directory
+    /// was written past the limit by any process of the tree (see the verdict's message); files
+    /// on tmpfs mounts and in writable bind mounts are not looked at.
     /// </summary>
     public long? OutputBytes { get; init; }
 

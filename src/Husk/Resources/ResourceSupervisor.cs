@@ -34,12 +34,16 @@ internal sealed class ResourceSupervisor : IDisposable
     private TimeSpan _cpuBaseline;
     private SandboxResult? _result;
     private readonly List<OutputPipeStream> _streams = [];
+    private readonly List<(string Host, string Sandbox)> _layers;
+    // File times come from a coarse clock that lags by up to a tick: a little slack.
+    private readonly DateTime _since = DateTime.UtcNow - TimeSpan.FromMilliseconds(20);
 
-    private ResourceSupervisor(ResourceLimits limits, Cgroup? cgroup, List<string> notes)
+    private ResourceSupervisor(ResourceLimits limits, Cgroup? cgroup, List<string> notes, List<(string Host, string Sandbox)> layers)
     {
         _limits = limits;
         _cgroup = cgroup;
         _notes = notes;
+        _layers = layers;
     }
 
     public ResourceLimits Limits => _limits;
@@ -53,7 +57,10 @@ internal sealed class ResourceSupervisor : IDisposable
     internal Cgroup? Cgroup => _cgroup;
 
     /// <summary>Chooses the backend for <paramref name="spec"/> and creates its cgroup.</summary>
-    public static ResourceSupervisor Prepare(SandboxSpec spec, HostContext host)
+    /// <param name="spec">The sandbox's spec.</param>
+    /// <param name="host">The caller's facts.</param>
+    /// <param name="mounts">The sandbox's final mount list, as planned (where its writes can be seen afterwards).</param>
+    public static ResourceSupervisor Prepare(SandboxSpec spec, HostContext host, IReadOnlyList<MountOp> mounts)
     {
         var limits = spec.Limits;
         var notes = new List<string>();
@@ -74,7 +81,7 @@ internal sealed class ResourceSupervisor : IDisposable
                 : "processes are not capped: without a user namespace RLIMIT_NPROC would count all of the user's processes");
         if (cgroup is null)
             notes.Add("CPU time is the tree's, sampled from /proc and summed by husk-init at the end");
-        return new ResourceSupervisor(limits, cgroup, notes);
+        return new ResourceSupervisor(limits, cgroup, notes, limits.OutputBytes is null ? [] : CutFiles.Places(mounts));
     }
 
     private static Cgroup? ChooseAuto(ResourceLimits limits, HostContext host)
@@ -163,6 +170,8 @@ internal sealed class ResourceSupervisor : IDisposable
             _process = process;
             _usesInit = usesInit;
             _tree = new ProcessTree(process.Pid, usesInit);
+            if (SamplesMemory)
+                _peakMemory = _tree.QuickPeak();
             // The stage's setup (mounts, maps) ran in the cgroup too: only what follows is the payload's.
             _cpuBaseline = _cgroup?.Read().Total ?? TimeSpan.Zero;
             _wall.Start();
@@ -378,8 +387,11 @@ internal sealed class ResourceSupervisor : IDisposable
         lock (_gate)
         {
             peak = _cgroup is { HasMemory: true } && stats?.MemoryPeak is long p ? Math.Max(p, stats.Value.MemoryCurrent ?? 0) : Math.Max(_peakMemory, ReapedPeak(exit));
-            tasks = Math.Max(_peakTasks, stats?.PidsPeak is int pp ? Math.Max(0, pp - (_usesInit ? 1 : 0)) : 0);
+            // The payload ran: one process at least, however briefly.
+            tasks = Math.Max(1, Math.Max(_peakTasks, stats?.PidsPeak is int pp ? Math.Max(0, pp - (_usesInit ? 1 : 0)) : 0));
         }
+        if (peak == 0 && SamplesMemory)
+            _notes.Add("the payload ended before its memory could be sampled: peak memory 0 means not measured (its kernel rusage includes Husk's own memory from before the exec, so it cannot stand in)");
         var usage = new ResourceUsage
         {
             UserTime = user,
@@ -396,6 +408,14 @@ internal sealed class ResourceSupervisor : IDisposable
         lock (_gate)
             killedFor = _killedFor;
         var (verdict, message) = VerdictRules.Decide(exit, _limits, usage, killedFor);
+        if (verdict is Verdict.OK or Verdict.RuntimeError && _limits.OutputBytes is { } output && _layers.Count > 0)
+        {
+            // Not the payload's own SIGXFSZ: a child's, or EFBIG a program handled.
+            if (CutFiles.Find(_layers, output, _since, out bool exhausted) is { } cut)
+                (verdict, message) = (Verdict.OutputLimit, $"a file went past the size limit of {FormatSize(output)}: {cut}");
+            else if (exhausted)
+                _notes.Add($"files cut at the output limit were looked for in the first {CutFiles.MaxEntries} entries of the layer only");
+        }
         var result = new SandboxResult
         {
             Exit = exit,

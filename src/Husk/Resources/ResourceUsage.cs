@@ -18,7 +18,10 @@ public sealed record ResourceUsage
     /// <summary>
     /// Peak memory in bytes: the cgroup's peak charge with a memory controller, else the largest
     /// resident memory of the tree the supervisor observed (and no less than the largest resident
-    /// set of a single process); 0 when it was not measured.
+    /// set of a single process), looked at first as soon as the payload runs; 0 when it was not
+    /// measured (a program that ends within about a millisecond, said in the backend notes). The
+    /// kernel's ru_maxrss cannot stand in: the payload is cloned from the supervisor's memory,
+    /// whose high-water mark exec carries into it.
     /// </summary>
     public long PeakMemoryBytes { get; init; }
 
@@ -38,7 +41,7 @@ public sealed record ResourceUsage
     /// </summary>
     public long? WrittenBytes { get; init; }
 
-    /// <summary>The most processes and threads seen at once (the cgroup's pids.peak, or sampled).</summary>
+    /// <summary>The most processes and threads seen at once (the cgroup's pids.peak, or sampled; at least 1, the payload).</summary>
     public int PeakProcesses { get; init; }
 
     /// <summary>The cgroup's OOM killer killed a process of the tree.</summary>

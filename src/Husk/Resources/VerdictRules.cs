@@ -6,7 +6,8 @@ namespace Husk.Resources;
 /// Turns how a payload ended into a verdict. A limit counts only when something shows it was the
 /// limit: the supervisor killed the tree for it, the cgroup's OOM killer acted, or the kernel's
 /// rlimit signal came with the usage to match; a program that kills itself with SIGKILL is a
-/// runtime error, not a time limit.
+/// runtime error, not a time limit. (A file cut at the output limit by a process other than the
+/// payload, or with SIGXFSZ handled, is found afterwards by <see cref="CutFiles"/>.)
 /// </summary>
 internal static class VerdictRules
 {
@@ -19,7 +20,7 @@ internal static class VerdictRules
         if (usage.OomKilled && limits.MemoryBytes is { } mem)
             return (Verdict.MemoryLimit, $"the OOM killer ended the tree at the memory limit of {FormatSize(mem)}");
         if (exit.Signal == SIGXFSZ && limits.OutputBytes is { } output)
-            return (Verdict.OutputLimit, $"a file reached the size limit of {FormatSize(output)} (SIGXFSZ)");
+            return (Verdict.OutputLimit, $"a write went past the file size limit of {FormatSize(output)} (SIGXFSZ)");
         if (exit.Signal is SIGXCPU or SIGKILL && limits.CpuTime is { } cpu && usage.CpuTime >= cpu)
             return (Verdict.TimeLimit, $"CPU time {FormatDuration(usage.CpuTime)} exceeded the limit of {FormatDuration(cpu)}");
         if (exit.Signal == SIGSYS)

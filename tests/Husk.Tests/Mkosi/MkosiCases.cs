@@ -147,6 +147,21 @@ public static class MkosiCases
         new("suppress-sync") { Options = ["--tmpfs", "/t", "--suppress-sync"], Script = "echo x > /t/f && sync && sync -f /t/f && dd if=/t/f of=/t/g conv=fsync status=none && echo synced" },
         new("pack-many-fds") { Options = ["--pack-fds"], ExtraFds = 60, Script = "[ \"$LISTEN_PID\" = \"$$\" ] && echo listen-pid-is-the-payload" },
         new("pack-many-fds-exec-failure") { Options = ["--pack-fds"], ExtraFds = 60, Command = ["/proc/version"], ErrorTextDiffers = true },
+        // Options of mkosi 25 and 26, compared with what 70ce10d's sandbox.py does for them.
+        new("proc")
+        {
+            Options = ["--proc", "/deep/er/proc"],
+            ReferenceOptions = ["--bind", "/proc", "/deep/er/proc"],
+            Script = "stat -c '%n %a %F' /deep /deep/er; test -r /deep/er/proc/self/status && echo proc-ok",
+        },
+        new("exec-fd") { Options = ["--exec-fd", "5"], ReferenceOptions = [], ReferenceClosedFds = [5] },
+        new("exec-fd-pack-fds")
+        {
+            Options = ["--exec-fd", "5", "--pack-fds"],
+            ReferenceOptions = ["--pack-fds"],
+            ReferenceClosedFds = [5],
+            Script = "[ \"$LISTEN_PID\" = \"$$\" ] && echo listen-pid-is-the-payload",
+        },
         new("tmpfs-on-root") { Options = ["--tmpfs", "/", "--dir", "/after"], List = ["/after"] },
         new("bind-root-same-dir") { Options = ["--bind", "/", "/", "--same-dir"] },
         new("plus-relative-path") { Options = ["--dir", $"{F}/inside", "--write", "in", $"{F}/inside/f", "--bind", "+inside", "/x"], Script = "cat /x/f" },

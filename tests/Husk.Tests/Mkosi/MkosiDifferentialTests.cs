@@ -27,7 +27,7 @@ public class MkosiDifferentialTests
             Assert.Skip("set MKOSI_SANDBOX_PY to mkosi's sandbox.py (commit 70ce10d) to compare against it");
             return;
         }
-        var expected = MkosiHarness.Run(reference, c);
+        var expected = MkosiHarness.Run(reference, c, reference: true);
         var actual = MkosiHarness.Run(MkosiHarness.Husk, c);
         // MKOSI_DIFF_DUMP=DIR keeps both normalised reports, to read or to attach to a bug.
         if (Environment.GetEnvironmentVariable("MKOSI_DIFF_DUMP") is { Length: > 0 } dump)

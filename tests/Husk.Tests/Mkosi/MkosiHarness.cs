@@ -61,7 +61,7 @@ internal static partial class MkosiHarness
     /// fixture (or with <paramref name="command"/> instead of the payload), under a small wrapper
     /// that gives the payload descriptors 5 and 7 and reports a death by signal as -N.
     /// </summary>
-    public static Outcome Run(string[] runner, MkosiCase c)
+    public static Outcome Run(string[] runner, MkosiCase c, bool reference = false)
     {
         string fixture = CreateFixture();
         try
@@ -69,19 +69,21 @@ internal static partial class MkosiHarness
             string F(string s) => s.Replace(Runner, string.Join(' ', runner), StringComparison.Ordinal).Replace(Fixture, fixture, StringComparison.Ordinal);
             var argv = new List<string>(runner);
             argv.AddRange(Base);
-            argv.AddRange(c.Options.Select(F));
+            argv.AddRange((reference && c.ReferenceOptions is { } instead ? instead : c.Options).Select(F));
             if (c.Command is { } command)
                 argv.AddRange(command.Select(F));
             else
                 argv.AddRange(["sh", "-c", Report + "\n" + F(c.Script), "report", .. c.List.Select(F)]);
             // The runner inherits descriptors 5 and 7 (and ExtraFds more from 100 up), as a caller
             // of mkosi-sandbox passes them: open across exec.
+            string closed = reference && c.ReferenceClosedFds.Length > 0 ? string.Join(", ", c.ReferenceClosedFds) + "," : "";
             string wrapper = "import os, subprocess, sys\n" +
                 "a = os.open('/dev/null', os.O_RDONLY); os.dup2(a, 5); b = os.open('/proc/version', os.O_RDONLY); os.dup2(b, 7)\n" +
                 $"extra = list(range(100, 100 + {c.ExtraFds}))\n" +
                 "for fd in extra: os.dup2(a, fd)\n" +
                 "os.close(a); os.close(b)\n" +
-                "r = subprocess.run(sys.argv[1:], pass_fds=(5, 7, *extra), stdin=subprocess.DEVNULL)\n" +
+                $"passed = [fd for fd in (5, 7, *extra) if fd not in ({closed})]\n" +
+                "r = subprocess.run(sys.argv[1:], pass_fds=passed, stdin=subprocess.DEVNULL)\n" +
                 "print('STATUS', r.returncode, file=sys.stderr)\n";
             var env = new Dictionary<string, string> { ["LC_ALL"] = "C", ["MKOSI_TEST_VAR"] = "host value" };
             var (_, stdout, stderr) = TestEnvironment.Exec("python3", ["-c", wrapper, .. argv], env: env, cwd: c.WorkingDirectory is { } wd ? F(wd) : fixture);
@@ -262,6 +264,16 @@ public sealed record MkosiCase(string Name)
     public CaseMode Mode { get; init; }
     /// <summary>How many more descriptors (from 100 up) the caller passes, besides 5 and 7.</summary>
     public int ExtraFds { get; init; }
+    /// <summary>
+    /// What sandbox.py (70ce10d) is given instead of <see cref="Options"/>, for an option mkosi
+    /// has since dropped: its documented replacement (--proc DST became --bind /proc DST).
+    /// </summary>
+    public string[]? ReferenceOptions { get; init; }
+    /// <summary>
+    /// Descriptors sandbox.py is not given: mkosi 25's --exec-fd FD made FD close-on-exec as it
+    /// read the option, so its command never had it (70ce10d's --pack-fds also drops such descriptors).
+    /// </summary>
+    public int[] ReferenceClosedFds { get; init; } = [];
 
     public override string ToString() => Name;
 }

@@ -26,6 +26,16 @@ public class MkosiOrderingTests
     }
 
     [Fact]
+    public void Proc_is_not_a_bind_in_the_ordering_model()
+    {
+        // mkosi 25's ProcOperation: it keeps its command-line place on its destination (a later
+        // tmpfs covers it, where a bind would win) and no bind makes it redundant.
+        Assert.Equal(["proc at /x", "tmpfs at /x"], Order("--proc", "/x", "--tmpfs", "/x"));
+        Assert.Equal(["tmpfs at /x", "proc at /x"], Order("--tmpfs", "/x", "--proc", "/x"));
+        Assert.Equal(["bind / -> /", "proc at /proc"], Order("--bind", "/", "/", "--proc", "/proc"));
+    }
+
+    [Fact]
     public void Binds_from_inside_the_sandbox_go_last()
     {
         Assert.Equal(["bind /b -> /b2", "mkdir /z", "bind /a -> /a2 [relative]"],
@@ -72,7 +82,7 @@ public class MkosiOrderingTests
     [Theory]
     [InlineData("--frobnicate", "Unrecognized option --frobnicate")]
     [InlineData("-", "Unrecognized option -")]
-    [InlineData("--proc", "Unrecognized option --proc")]
+    [InlineData("--exec", "Unrecognized option --exec")] // no prefixes of --exec-fd
     public void Unknown_options_are_refused(string option, string message)
     {
         var e = Assert.Throws<MkosiUsageException>(() => MkosiArguments.Parse([option, "true"], "/", null));

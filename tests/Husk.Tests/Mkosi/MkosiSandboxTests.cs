@@ -34,6 +34,42 @@ public class MkosiSandboxTests
     }
 
     [Fact]
+    public void The_example_of_mkosi_25s_man_page_runs_id_as_root_with_proc()
+    {
+        var r = TestEnvironment.Exec(MkosiHarness.Husk[0],
+            ["--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+             "--symlink", "usr/sbin", "/sbin", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--become-root",
+             "sh", "-c", "id -u; test -r /proc/self/status && echo proc"]);
+        Assert.True(r.Code == 0, r.Stderr);
+        Assert.Equal("0\nproc\n", r.Stdout);
+    }
+
+    [Fact]
+    public void Exec_fd_closes_when_the_command_runs_not_when_it_ends()
+    {
+        string dir = TestEnvironment.ScratchDirectory("execfd");
+        try
+        {
+            // The command waits for "go", sent only once the reader of fd 3 saw end of file: if
+            // mkosi-sandbox kept fd 3 open until the command ended, cat would never return.
+            string script = """
+                mkfifo ready go
+                "$MKOSI" --bind / / --same-dir --exec-fd 3 sh -c 'read x < go; echo "command got $x"' 3>ready &
+                timeout 20 cat ready && echo "setup done"
+                timeout 20 sh -c 'echo go > go'
+                wait $!
+                """;
+            var r = TestEnvironment.Exec("/bin/sh", ["-c", script], env: new Dictionary<string, string> { ["MKOSI"] = MkosiHarness.Husk[0] }, cwd: dir);
+            Assert.True(r.Code == 0, r.Stderr);
+            Assert.Equal("setup done\ncommand got go\n", r.Stdout);
+        }
+        finally
+        {
+            TestEnvironment.DeleteTree(dir);
+        }
+    }
+
+    [Fact]
     public void Plus_sources_are_looked_up_in_the_sandbox()
     {
         Assert.Equal(["xubin-ok", "no-m"], Section(Case("relative-sources"), "case"));

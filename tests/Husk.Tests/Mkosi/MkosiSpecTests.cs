@@ -29,6 +29,21 @@ public class MkosiSpecTests
         MkosiSandbox.Build(MkosiArguments.Parse(args, "/cwd", null), inherited, host);
 
     [Fact]
+    public void Proc_binds_the_hosts_proc_and_an_exec_fd_is_neither_passed_nor_packed()
+    {
+        var proc = Build(Unprivileged, "--proc", "/p/q", "true");
+        Assert.Contains(new BindMount("/proc", "/p/q") { Devices = true, AllowSetuid = true }, proc.Mounts);
+
+        Assert.Equal([new FdMapping(7, 7)], Build(Unprivileged, [5, 7], "--exec-fd", "5", "true").Fds);
+        var packed = Build(Unprivileged, [5, 7], "--exec-fd", "5", "--pack-fds", "true");
+        Assert.Equal([new FdMapping(7, 3)], packed.Fds);
+        Assert.Contains("LISTEN_FDS=1", packed.Environment);
+        Assert.Equal([5, 9], MkosiArguments.Parse(["--exec-fd", "5", "--exec-fd", " 9 ", "true"], "/", null).ExecFds);
+        Assert.Equal("invalid literal for int() with base 10: 'five'",
+            Assert.Throws<MkosiUsageException>(() => MkosiArguments.Parse(["--exec-fd", "five", "true"], "/", null)).Message);
+    }
+
+    [Fact]
     public void Unprivileged_callers_get_their_own_user_namespace_with_mkosis_capabilities()
     {
         var spec = Build(Unprivileged, "true");

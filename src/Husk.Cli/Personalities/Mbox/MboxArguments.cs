@@ -7,6 +7,9 @@ internal sealed class MboxUsage(string message) : Exception(message);
 /// mbox's command line, read like its getopt string "+bcdDhqvVxyzistnRm" "e:o:O:S:E:I:C:r:p:":
 /// grouped flags, a value in the rest of the word or the next one, options ending at the first
 /// word that is not one (or <c>--</c>). The strace options mbox inherited are accepted.
+/// One difference: <c>-S</c> is a flag, as mbox's usage on its web site lists it ("enable
+/// nested seccomp"), not strace's <c>-S SORT</c> that its getopt string kept: read that way,
+/// <c>mbox -S echo hi</c> would run <c>hi</c>.
 /// </summary>
 internal sealed class MboxArguments
 {
@@ -27,8 +30,8 @@ internal sealed class MboxArguments
     public readonly List<string> Environment = [];
     public List<string> Command = [];
 
-    private const string Flags = "bcdDhqvVxyzistnRm";
-    private const string WithValue = "eoOSEICrp";
+    private const string Flags = "bcdDhqvVxyzistnRmS";
+    private const string WithValue = "eoOEICrp";
 
     public static MboxArguments Parse(string[] args)
     {
@@ -57,7 +60,8 @@ internal sealed class MboxArguments
             case 'r': Root = value; break;
             case 'p': Profile = value; break;
             case 'E': Environment.Add(value!); break;
-            default: break; // b q v x y z e o O S I: strace's output options, with no trace to act on
+            // S: nested seccomp, which a program here may always install (nothing traces it).
+            default: break; // b q v x y z e o O I: strace's output options, with no trace to act on
         }
     }
 
@@ -71,14 +75,16 @@ internal sealed class MboxArguments
                 -c      : count syscalls (not yet in husk)
                 -d      : trace syscalls to stderr (not yet in husk)
                 -D      : debug: print the sandbox's filesystem plan
-                -p file : load a profile ([fs] hide:, allow:, direct:; [network])
+                -p file : load a profile ([fs] hide:, allow:, direct:; [network] refused: not yet)
                 -t      : unit-test mode: check the script's # pre: and # post: conditions
                 -n      : no network access
                 -i      : no interactive session at the end
                 -s      : seccomp instead of ptrace (husk needs neither: accepted)
+                -S      : allow nested seccomp (always allowed in husk: accepted)
                 -R      : run as root (fakeroot)
                 -C path : change directory first
-                -r path : sandbox root (default: /tmp/sandbox-PID)
+                -r path : sandbox root, made if missing (default: /tmp/sandbox-PID,
+                          removed at the end unless changes are kept in it)
 
         """;
 }

@@ -40,12 +40,18 @@ internal sealed class MboxReview(string root, Func<List<Change>> scan, Func<int>
                 .. list.Where(c => c.Kind == ChangeKind.Deleted).OrderByDescending(c => c.Path, StringComparer.Ordinal)];
     }
 
+    private readonly HashSet<string> _committed = new(StringComparer.Ordinal);
+    private List<Change> _changes = [];
+
+    /// <summary>After <see cref="Run"/>: how many changes stay in the root (ignored, not reached, or not committable).</summary>
+    public int Kept => _changes.Count(c => !_committed.Contains(c.Path));
+
     /// <summary>Runs the session; false when the user quit (mbox then exits 0 at once).</summary>
     public bool Run()
     {
         var decided = new HashSet<string>(StringComparer.Ordinal);
         bool all = false;
-        var changes = Ordered(scan());
+        var changes = _changes = Ordered(scan());
         Out(Listing(root, changes));
         for (int i = 0; i < changes.Count; i++)
         {
@@ -88,7 +94,7 @@ internal sealed class MboxReview(string root, Func<List<Change>> scan, Func<int>
                         shell();
                         Interop.Interop.TakeTerminalForeground(0);
                         // The shell may have changed the sandbox: go on with what is left undecided.
-                        changes = Ordered(scan());
+                        changes = _changes = Ordered(scan());
                         i = -1;
                         decided.Remove(c.Path);
                         next = true;
@@ -108,6 +114,8 @@ internal sealed class MboxReview(string root, Func<List<Change>> scan, Func<int>
     {
         Out($"  > Commiting {Review.LayerCommands.Escape(c.Path)}\n");
         var report = commit([c]);
+        if (report.Complete)
+            _committed.Add(c.Path);
         foreach (var x in report.Conflicts)
             Out($"  > left alone: {Review.LayerCommands.Escape(x.Path)}: {x.ConflictReason}\n");
         foreach (var (x, why) in report.Failed)

@@ -122,6 +122,22 @@ internal sealed record TmpfsOperation(string Destination) : FsOperation(Destinat
     }
 }
 
+/// <summary>
+/// --proc DST, mkosi-sandbox's option in mkosi 25 and 26, dropped since for <c>--bind /proc DST</c>: the
+/// host's /proc bound (recursively) on DST, its missing directories made 0755. It is not a bind in
+/// the ordering model: it keeps its place among the other operations on the same destination and
+/// is never dropped as covered by another bind.
+/// </summary>
+internal sealed record ProcOperation(string Destination) : FsOperation(Destination)
+{
+    public override string Describe() => $"proc at {Destination}";
+
+    public override IEnumerable<MountOp> Expand(ExpandContext context)
+    {
+        yield return new BindMount("/proc", Destination) { Devices = true, AllowSetuid = true };
+    }
+}
+
 internal sealed record DirOperation(string Destination) : FsOperation(Destination)
 {
     public override string Describe() => $"mkdir {Destination}";

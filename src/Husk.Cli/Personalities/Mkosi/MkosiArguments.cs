@@ -24,6 +24,8 @@ internal sealed record MkosiArguments
     public bool UnshareNet { get; init; }
     public bool UnshareIpc { get; init; }
     public bool PackFds { get; init; }
+    /// <summary>--exec-fd: descriptors the caller left open that close when the command is executed, not passed to it.</summary>
+    public ImmutableArray<int> ExecFds { get; init; } = [];
     public bool MapForeign { get; init; }
     public int MapDelegate { get; init; }
     public bool Debug { get; init; }
@@ -37,6 +39,7 @@ internal sealed record MkosiArguments
         var ops = ImmutableArray.CreateBuilder<FsOperation>();
         var setenv = ImmutableArray.CreateBuilder<(string, string)>();
         var unsetenv = ImmutableArray.CreateBuilder<string>();
+        var execFds = ImmutableArray.CreateBuilder<int>();
         var lowers = new List<string>();
         string upper = "", work = "";
         var result = new MkosiArguments();
@@ -66,6 +69,9 @@ internal sealed record MkosiArguments
                     break;
                 case "--dev":
                     ops.Add(new DevOperation(Abs(Next(arg)), tty));
+                    break;
+                case "--proc":
+                    ops.Add(new ProcOperation(Abs(Next(arg))));
                     break;
                 case "--dir":
                     ops.Add(new DirOperation(Abs(Next(arg))));
@@ -137,13 +143,11 @@ internal sealed record MkosiArguments
                     result = result with { MapForeign = true };
                     break;
                 case "--map-delegate":
-                {
-                    string n = Next(arg);
-                    if (!int.TryParse(n.Trim().Replace("_", ""), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int count))
-                        throw new MkosiUsageException($"invalid literal for int() with base 10: '{n}'");
-                    result = result with { MapDelegate = count };
+                    result = result with { MapDelegate = PythonInt(Next(arg)) };
                     break;
-                }
+                case "--exec-fd":
+                    execFds.Add(PythonInt(Next(arg)));
+                    break;
                 case "--suppress-chown":
                     result = result with { SuppressChown = true };
                     break;
@@ -175,7 +179,14 @@ internal sealed record MkosiArguments
             Operations = ops.ToImmutable(),
             SetEnv = setenv.ToImmutable(),
             UnsetEnv = unsetenv.ToImmutable(),
+            ExecFds = execFds.ToImmutable(),
             Command = [.. args.Skip(i)],
         };
     }
+
+    /// <summary>Python's int() of a command-line word, and its message when it is not one.</summary>
+    private static int PythonInt(string word) =>
+        int.TryParse(word.Trim().Replace("_", ""), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int n)
+            ? n
+            : throw new MkosiUsageException($"invalid literal for int() with base 10: '{word}'");
 }
