@@ -18,7 +18,12 @@ internal static class JudgeLoop
             Command = ["/bin/true"],
             Environment = [.. Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>().Select(e => $"{e.Key}={e.Value}")],
             Namespaces = NamespaceKinds.AllButTime,
+            FileSystem = FileSystemSpec.Bare,
             Mounts = [new BindMount("/", "/") { ReadOnly = true }, new DevMount("/dev"), new ProcMount("/proc")],
+            // bwrap's walls: no seccomp filter, no Landlock, nested user namespaces left alone.
+            Seccomp = SeccompSpec.None,
+            Landlock = LandlockSpec.Off,
+            NestedUserNamespaces = NestedUserNamespaces.Allow,
             NewSession = false,
         };
         var limits = new ResourceLimits

@@ -24,7 +24,12 @@ var spec = new SandboxSpec
     Command = ["/bin/true"],
     Environment = env,
     Namespaces = NamespaceKinds.AllButTime,
+    FileSystem = FileSystemSpec.Bare,
     Mounts = [new BindMount("/", "/") { ReadOnly = true }, new DevMount("/dev"), new ProcMount("/proc")],
+    // bwrap's walls: no seccomp filter, no Landlock, nested user namespaces left alone.
+    Seccomp = SeccompSpec.None,
+    Landlock = LandlockSpec.Off,
+    NestedUserNamespaces = NestedUserNamespaces.Allow,
     NewSession = false,
 };
 

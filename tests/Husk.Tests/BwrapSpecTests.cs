@@ -90,7 +90,7 @@ public class BwrapSpecTests
             "--tmpfs", "/tmp", "--perms", "0700", "--size", "4096", "--tmpfs", "/small", "--dir", "/d", "--symlink", "usr/bin", "/bin",
             "--file", "0", "/f", "--ro-bind-data", "0", "/rbd", "--chmod", "1777", "/d", "--remount-ro", "/opt", "--proc", "/proc",
             "--dev", "/dev", "--mqueue", "/mq", "--bind-fd", "7", "/bfd", "true");
-        var m = spec.Mounts!.Value;
+        var m = spec.Mounts;
         Assert.Equal(new BindMount("/src", "/rel/dst") { ParentMode = 0x1C0 }, m[0]);
         Assert.Equal(new BindMount("/nope", "/opt") { ReadOnly = true, Optional = true, ParentMode = 0x1C0 }, m[1]);
         Assert.True(((BindMount)m[2]).Devices);
@@ -123,7 +123,7 @@ public class BwrapSpecTests
     [InlineData("0000", 0x1C0)]
     public void Parents_lose_what_the_mode_denies_group_and_others(string perms, int parentMode)
     {
-        var dir = Spec(User, "--perms", perms, "--dir", "/a/b/c", "true").Mounts!.Value[0];
+        var dir = Spec(User, "--perms", perms, "--dir", "/a/b/c", "true").Mounts[0];
         Assert.Equal(parentMode, dir.ParentMode);
     }
 
@@ -131,7 +131,7 @@ public class BwrapSpecTests
     public void Overlays_stack_the_last_source_on_top_and_use_user_xattrs()
     {
         var m = Spec(Root, "--overlay-src", "/l1", "--overlay-src", "/l2", "--overlay", "/u", "/w", "/x",
-            "--overlay-src", "/l3", "--tmp-overlay", "/y", "--overlay-src", "/a", "--overlay-src", "/b", "--ro-overlay", "/z", "true").Mounts!.Value;
+            "--overlay-src", "/l3", "--tmp-overlay", "/y", "--overlay-src", "/a", "--overlay-src", "/b", "--ro-overlay", "/z", "true").Mounts;
         var persistent = Assert.IsType<OverlayMount>(m[0]);
         Assert.Equal(["/l1", "/l2"], persistent.Lowers);
         Assert.Equal((OverlayKind.Persistent, "/u", "/w", true), (persistent.Kind, persistent.Upper, persistent.Work, persistent.UserXattr));
@@ -178,7 +178,7 @@ public class BwrapSpecTests
         Assert.Equal(["sh", "-c", "x"], spec.Command);
         Assert.Equal("zero", spec.Argv0);
         Assert.True(spec.AsPid1 && spec.NewSession && spec.InheritFds && spec.NoNewPrivileges && spec.SearchPath && spec.SetPwd);
-        Assert.True(spec.DisableUserNamespaces && spec.AssertUserNamespacesDisabled);
+        Assert.True(spec.NestedUserNamespaces == NestedUserNamespaces.Deny && spec.AssertUserNamespacesDisabled);
         Assert.Equal(("/w", "h", 5, 6, 9), (spec.WorkingDirectory, spec.Hostname, spec.SyncFd, spec.BlockFd, spec.UserNamespace2Fd));
         Assert.Equal(["PATH=/usr/bin", "X=1"], spec.Environment);
         Assert.Equal("/tmp", spec.BuildBase);

@@ -1,5 +1,6 @@
 using System.Text;
 using Husk.FileSystem;
+using Husk.Layers;
 
 namespace Husk.Tests;
 

@@ -140,8 +140,8 @@ public class CliTests
     {
         // As an unprivileged caller nothing can be kept; as root, ALL is what root has.
         ulong held = global::Husk.Policy.ProcessCapabilities.Current().Permitted;
-        Assert.Equal(held, RunState.KeepableCapabilities(global::Husk.Policy.CapabilityNames.All, all: true, held));
-        var e = Assert.Throws<UsageException>(() => RunState.KeepableCapabilities((1UL << 13) | (1UL << 24), all: false, held: 1UL << 13));
+        Assert.Equal(held, RunArguments.KeepableCapabilities(global::Husk.Policy.CapabilityNames.All, all: true, held));
+        var e = Assert.Throws<UsageException>(() => RunArguments.KeepableCapabilities((1UL << 13) | (1UL << 24), all: false, held: 1UL << 13));
         Assert.Equal("husk run: --cap-add CAP_SYS_RESOURCE: the caller does not have it, and with --share-user the payload keeps only the caller's capabilities", e.Message);
         if (!TestEnvironment.IsRoot)
         {
@@ -251,6 +251,52 @@ public class CliTests
         finally
         {
             if (!runner.HasExited)
+                runner.Kill();
+        }
+    }
+
+    [Fact]
+    public void Enter_gives_the_payloads_seccomp_filter_landlock_domain_capabilities_and_no_new_privs()
+    {
+        // What each side can do: its status fields, a file in /dev (a writable tmpfs that Landlock's
+        // rules keep to reading and writing nodes), a nested user namespace, an io_uring.
+        const string walls = "grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp|Seccomp_filters):' /proc/self/status; " +
+            "touch /dev/husk-enter-$$ 2>/dev/null && echo dev-writable || echo dev-refused; " +
+            "unshare -U true 2>/dev/null && echo userns || echo no-userns; " +
+            "python3 -c 'import ctypes,os; r=ctypes.CDLL(None,use_errno=True).syscall(425,1,ctypes.create_string_buffer(120)); print(\"io_uring\" if r>=0 else \"io_uring-errno-%d\" % ctypes.get_errno())'";
+        string name = $"t{Guid.NewGuid():N}"[..12];
+        using var runner = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(TestEnvironment.Husk)
+        {
+            ArgumentList = { "run", "--fs", "ro", "--name", name, "--", "/bin/sh", "-c", $"({walls}) > /tmp/payload; echo done >> /tmp/payload; exec sleep 60" },
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        })!;
+        try
+        {
+            string? payload = null;
+            for (int i = 0; i < 100 && payload is null; i++)
+            {
+                var cat = Husk("enter", name, "--", "/bin/cat", "/tmp/payload");
+                if (cat.Code == 0 && cat.Stdout.EndsWith("done\n", StringComparison.Ordinal))
+                    payload = cat.Stdout[..^"done\n".Length];
+                else
+                    Thread.Sleep(50);
+            }
+            Assert.NotNull(payload);
+            var entered = Husk("enter", name, "--", "/bin/sh", "-c", walls);
+            Assert.Equal(0, entered.Code);
+            Assert.Equal(payload, entered.Stdout);
+            Assert.Contains("NoNewPrivs:\t1", payload);
+            Assert.Contains("Seccomp:\t2", payload);
+            Assert.Contains("CapEff:\t0000000000000000", payload);
+            Assert.Contains("dev-refused", payload);
+            Assert.Contains("no-userns", payload);
+            Assert.DoesNotContain("io_uring\n", payload);
+        }
+        finally
+        {
+            Husk("kill", name);
+            if (!runner.WaitForExit(10_000))
                 runner.Kill();
         }
     }

@@ -23,10 +23,11 @@ public class DocumentationTests
         var plain = RunCommand.Parse(["--", "true"], out _);
         var profiled = RunCommand.Parse(["--profile", "default", "--", "true"], out _);
         Assert.Equal("overlay", plain.FsMode);
+        var (a, b) = (plain.Spec.Current, profiled.Spec.Current);
         Assert.Equal(
-            (plain.FsMode, plain.Namespaces, plain.DisableUserns, plain.Landlock, plain.SeccompUnconfined, plain.Capabilities, plain.Limits, plain.Mounts.Count),
-            (profiled.FsMode, profiled.Namespaces, profiled.DisableUserns, profiled.Landlock, profiled.SeccompUnconfined, profiled.Capabilities, profiled.Limits, profiled.Mounts.Count));
-        Assert.Same(plain.SeccompProfile, profiled.SeccompProfile);
+            (plain.FsMode, a.Namespaces, a.NestedUserNamespaces, a.Landlock, plain.SeccompUnconfined, a.Capabilities, a.Limits, a.Mounts.Length),
+            (profiled.FsMode, b.Namespaces, b.NestedUserNamespaces, b.Landlock, profiled.SeccompUnconfined, b.Capabilities, b.Limits, b.Mounts.Length));
+        Assert.Same(a.Seccomp.Profile, b.Seccomp.Profile);
         // The tightened profiles say read-only themselves.
         Assert.Equal("ro", RunCommand.Parse(["--profile", "strict", "--", "true"], out _).FsMode);
         Assert.Equal("ro", RunCommand.Parse(["--profile", "judge", "--", "true"], out _).FsMode);

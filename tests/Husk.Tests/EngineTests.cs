@@ -64,7 +64,7 @@ public class EngineTests
             Assert.Skip("needs root");
         // The payload's ids are a subordinate range: the nested namespace's setgroups and maps were
         // written once the id switch had left the process non-dumpable (its /proc files the host root's).
-        var (exit, output) = TestEnvironment.Run(TestEnvironment.Spec("/bin/sh", "-c", "unshare -U true 2>/dev/null && echo nested || echo refused") with { DisableUserNamespaces = true });
+        var (exit, output) = TestEnvironment.Run(TestEnvironment.Spec("/bin/sh", "-c", "unshare -U true 2>/dev/null && echo nested || echo refused") with { NestedUserNamespaces = NestedUserNamespaces.Deny });
         Assert.Equal(0, exit.ExitCode);
         Assert.Equal("refused\n", output);
     }
@@ -136,7 +136,7 @@ public class EngineTests
         var e = Assert.Throws<SandboxSetupException>(() => Launcher.Start(spec));
         Assert.Equal(Errno.EEXIST, e.Errno);
         Assert.Equal("/dev/null", e.Detail);
-        Assert.Same(spec.Mounts!.Value[2], e.Origin);
+        Assert.Same(spec.Mounts[2], e.Origin);
         Assert.Equal("husk: create symlink /x/link: a different symlink already exists there (to /dev/null)", e.Message);
     }
 
@@ -166,7 +166,7 @@ public class EngineTests
         var (exit, output) = TestEnvironment.Run(TestEnvironment.Spec("/bin/sh", "-c",
             "unshare -U true 2>/dev/null && echo created || echo refused; echo 5 > /proc/sys/user/max_user_namespaces 2>/dev/null; unshare -U true 2>/dev/null && echo created || echo refused") with
         {
-            DisableUserNamespaces = true,
+            NestedUserNamespaces = NestedUserNamespaces.Deny,
         });
         Assert.Equal(0, exit.ExitCode);
         Assert.Equal(["refused", "refused"], output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
@@ -189,7 +189,7 @@ public class EngineTests
             var spec = TestEnvironment.Spec("/bin/sh", "-c", "ls /proc/self/fd | wc -l; read x || true") with
             {
                 LockFiles = [file],
-                Mounts = [.. TestEnvironment.Spec().Mounts!.Value, new BindMount(dir, dir)],
+                Mounts = [.. TestEnvironment.Spec().Mounts, new BindMount(dir, dir)],
                 Fds = [new FdMapping(stdinRead.Fd, 0), new FdMapping(outWrite.Fd, 1)],
             };
             SandboxProcess p;
@@ -265,7 +265,7 @@ public class EngineTests
         int seccompNr = System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture == System.Runtime.InteropServices.Architecture.Arm64 ? 277 : 317;
         byte[] first = Bpf((0x20, 0, 0, 0), (0x15, 0, 1, (uint)seccompNr), (0x06, 0, 0, 0x00050000 | 38), (0x06, 0, 0, 0x7fff0000));
         byte[] second = Bpf((0x06, 0, 0, 0x7fff0000));
-        var probe = TestEnvironment.RunProbe(TestEnvironment.Spec() with { SeccompPrograms = [[.. first], [.. second]] });
+        var probe = TestEnvironment.RunProbe(TestEnvironment.Spec() with { Seccomp = SeccompSpec.Raw([.. first], [.. second]) });
         Assert.Equal("2", probe.GetProperty("status").GetProperty("Seccomp_filters").GetString());
     }
 

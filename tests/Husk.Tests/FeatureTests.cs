@@ -36,7 +36,7 @@ public class FeatureTests
                     Interop.Interop.WriteAll(w.Fd, "from a pipe\n"u8);
                 var spec = TestEnvironment.Spec("/bin/sh", "-c", "cat /tmp/piped /tmp/fd/marker") with
                 {
-                    Mounts = [.. TestEnvironment.Spec().Mounts!.Value, new WriteFile("/tmp/piped") { Fd = r.Fd }, new BindFdMount(dirFd.Fd, "/tmp/fd") { ReadOnly = true }],
+                    Mounts = [.. TestEnvironment.Spec().Mounts, new WriteFile("/tmp/piped") { Fd = r.Fd }, new BindFdMount(dirFd.Fd, "/tmp/fd") { ReadOnly = true }],
                 };
                 var (exit, output) = TestEnvironment.Run(spec);
                 Assert.Equal(0, exit.ExitCode);
@@ -62,7 +62,7 @@ public class FeatureTests
             {
                 Mounts =
                 [
-                    .. TestEnvironment.Spec().Mounts!.Value,
+                    .. TestEnvironment.Spec().Mounts,
                     new OverlayMount("/tmp/o", [Path.Combine(dir, "lower")])
                     {
                         Kind = OverlayKind.Persistent, Upper = Path.Combine(dir, "upper"), Work = Path.Combine(dir, "work"),
@@ -94,7 +94,7 @@ public class FeatureTests
             File.WriteAllText(Path.Combine(dir, "lower1", "a"), "bottom\n");
             File.WriteAllText(Path.Combine(dir, "lower2", "a"), "top\n");
             File.WriteAllText(Path.Combine(dir, "lower1", "b"), "only below\n");
-            var baseMounts = TestEnvironment.Spec().Mounts!.Value;
+            var baseMounts = TestEnvironment.Spec().Mounts;
             var spec = TestEnvironment.Spec("/bin/sh", "-c",
                 "cat /tmp/o/a /tmp/o/b; echo new > /tmp/o/c; echo tmp > /tmp/t/c; cat /tmp/t/a; echo x > /tmp/r/a 2>/dev/null || echo ro-refused; cat /tmp/r/b") with
             {
@@ -134,7 +134,7 @@ public class FeatureTests
             {
                 Mounts =
                 [
-                    .. TestEnvironment.Spec().Mounts!.Value,
+                    .. TestEnvironment.Spec().Mounts,
                     new OverlayMount("/tmp/o", [Path.Combine(dir, "lower")])
                     {
                         // The upper is the lower itself: the kernel refuses overlapping layers.

@@ -1,3 +1,4 @@
+using Husk.Layers;
 using Husk.FileSystem;
 
 namespace Husk.Tests;

@@ -1,4 +1,5 @@
 using Husk.FileSystem;
+using Husk.Layers;
 
 namespace Husk.Tests;
 
@@ -119,7 +120,7 @@ public class LayerOptionTests : IDisposable
         string gone = $"/husk-vanished-{Guid.NewGuid():N}";
         SandboxSpec With(bool optional) => TestEnvironment.Spec("/bin/sh", "-c", "test -d /mnt/view && ! test -e /mnt/view/x") with
         {
-            Mounts = [.. TestEnvironment.Spec("true").Mounts!.Value, new TmpfsMount("/mnt"),
+            Mounts = [.. TestEnvironment.Spec("true").Mounts, new TmpfsMount("/mnt"),
                 new OverlayMount("/mnt/view", [gone]) { Kind = OverlayKind.Temporary, Optional = optional }],
         };
         Assert.Equal(0, TestEnvironment.Run(With(optional: true)).Exit.ExitCode);

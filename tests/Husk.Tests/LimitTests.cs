@@ -29,20 +29,20 @@ public class LimitTests
         {
             foreach (var (text, bytes) in new[] { ("4096", 4096L), ("512M", 512L << 20), ("1.5G", 3L << 29), ("2GB", 2L << 30), ("2GiB", 2L << 30) })
             {
-                var state = new global::Husk.Cli.Run.RunState();
+                var state = new global::Husk.Cli.Run.RunArguments();
                 global::Husk.Cli.Run.RunOptions.Find(option)!.Apply(state, [text]);
                 long? read = option switch
                 {
                     "--storage" => state.StorageSize,
                     "--size" => state.PendingSize,
-                    "--memory" => state.Limits.MemoryBytes,
-                    "--address-space" => state.Limits.AddressSpaceBytes,
-                    "--output-limit" => state.Limits.OutputBytes,
-                    _ => state.Limits.StackBytes,
+                    "--memory" => state.Spec.Current.Limits.MemoryBytes,
+                    "--address-space" => state.Spec.Current.Limits.AddressSpaceBytes,
+                    "--output-limit" => state.Spec.Current.Limits.OutputBytes,
+                    _ => state.Spec.Current.Limits.StackBytes,
                 };
                 Assert.True(read == bytes, $"{option} {text}: {read}");
             }
-            var e = Assert.Throws<global::Husk.Cli.Run.UsageException>(() => global::Husk.Cli.Run.RunOptions.Find(option)!.Apply(new global::Husk.Cli.Run.RunState(), ["12x"]));
+            var e = Assert.Throws<global::Husk.Cli.Run.UsageException>(() => global::Husk.Cli.Run.RunOptions.Find(option)!.Apply(new global::Husk.Cli.Run.RunArguments(), ["12x"]));
             Assert.Equal($"husk run: {option}: 12x: expected a size such as 512M, 1.5G or 2GB", e.Message);
         }
     }
@@ -214,7 +214,7 @@ public class LimitTests
                     new BindMount("/y", "/y"),
                 ],
             };
-            Assert.Equal([("/u", "/data")], CutFiles.Places(spec));
+            Assert.Equal([("/u", "/data")], CutFiles.Places(spec.Mounts));
         }
         finally
         {

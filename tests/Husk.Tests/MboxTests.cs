@@ -1,5 +1,6 @@
 using Husk.Cli.Personalities.Mbox;
 using Husk.FileSystem;
+using Husk.Layers;
 
 namespace Husk.Tests;
 

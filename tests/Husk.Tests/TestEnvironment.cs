@@ -49,10 +49,18 @@ internal static class TestEnvironment
     public static System.Collections.Immutable.ImmutableArray<string> HostEnvironment() =>
         [.. Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>().Select(e => $"{e.Key}={e.Value}")];
 
-    /// <summary>A spec like the CLI's default: host tree read-only, fresh /proc, /dev and /tmp, every namespace but time.</summary>
+    /// <summary>
+    /// A low-level spec for engine tests: exactly these mounts (the host tree read-only, fresh /proc,
+    /// /dev and /tmp), every namespace but time, and no seccomp, Landlock or nesting walls unless a
+    /// test adds them.
+    /// </summary>
     public static SandboxSpec Spec(params string[] command) => new()
     {
         Command = [.. command],
+        FileSystem = FileSystemSpec.Bare,
+        Seccomp = SeccompSpec.None,
+        Landlock = LandlockSpec.Off,
+        NestedUserNamespaces = NestedUserNamespaces.Allow,
         Environment = HostEnvironment(),
         Hostname = "husk-test",
         Mounts =

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Husk.Cli.Personalities.Mbox;
 using Husk.FileSystem;
+using Husk.Layers;
 using Husk.Launch;
 
 namespace Husk.Cli.Personalities;
@@ -152,7 +153,7 @@ internal static class MboxPersonality
         var spec = Spec(a.Command);
         if (a.Debug)
         {
-            foreach (var op in spec.Mounts ?? [])
+            foreach (var op in spec.Mounts)
                 StandardError.WriteLine($"{name}: {op}");
         }
 
@@ -290,14 +291,17 @@ internal static class MboxPersonality
             Command = [.. commandLine],
             Namespaces = NamespaceKinds.User | NamespaceKinds.Mount | NamespaceKinds.Pid | (a.NoNetwork ? NamespaceKinds.Net : 0),
             Identity = a.FakeRoot ? new Identity { Uid = 0, Gid = 0, Mapping = IdMapping.Single } : new Identity { Mapping = IdMapping.Single },
+            FileSystem = FileSystemSpec.Bare,
             Mounts = [.. mounts],
+            NestedUserNamespaces = NestedUserNamespaces.Allow,
+            Landlock = LandlockSpec.Off,
             Environment = [.. env.Select(kv => $"{kv.Key}={kv.Value}")],
             NewSession = false,
             // -R: root of its own user namespace with its capabilities (fuse-overlayfs mounts with them);
             // chown() and friends succeed without doing anything, as under mkosi's --suppress-chown
             // (only root's own ids exist here, so package managers would fail on them otherwise).
             Capabilities = a.FakeRoot ? null : CapabilitySet.None,
-            SeccompPrograms = a.FakeRoot ? [Husk.Policy.SeccompCompiler.Compile(Husk.Policy.SeccompProfiles.SuccessfulNoOps(Husk.Policy.SeccompProfiles.ChownCalls))] : [],
+            Seccomp = a.FakeRoot ? SeccompSpec.Of(Husk.Policy.SeccompProfiles.SuccessfulNoOps(Husk.Policy.SeccompProfiles.ChownCalls)) : SeccompSpec.None,
         };
     }
 

@@ -164,7 +164,9 @@ internal static class MkosiSandbox
             Identity = newUserNs
                 ? new Identity { Uid = a.BecomeRoot ? 0 : null, Gid = a.BecomeRoot ? 0 : null, Mapping = IdMapping.Single }
                 : new Identity(),
+            FileSystem = FileSystemSpec.Bare,
             Mounts = [.. ops.SelectMany(op => op.Expand(context))],
+            NestedUserNamespaces = NestedUserNamespaces.Allow,
             RootTmpfs = new RootTmpfs { Mode = 0x3FF, Devices = true, AllowSetuid = true },
             RootPropagation = MountPropagation.Shared,
             BringUpLoopback = false,
@@ -177,7 +179,8 @@ internal static class MkosiSandbox
             Capabilities = caps,
             // libseccomp sets no_new_privs when it loads sandbox.py's filter (its NNP attribute defaults to on).
             NoNewPrivileges = suppressed.Count > 0,
-            SeccompPrograms = suppressed.Count > 0 ? [SeccompCompiler.Compile(SeccompProfiles.SuccessfulNoOps(suppressed))] : [],
+            Seccomp = suppressed.Count > 0 ? SeccompSpec.Of(SeccompProfiles.SuccessfulNoOps(suppressed)) : SeccompSpec.None,
+            Landlock = LandlockSpec.Off,
             PidVariable = listen ? "LISTEN_PID" : null,
             // Python ignores these and os.execvp keeps them ignored.
             IgnoredSignals = [SIGPIPE, SIGXFSZ],

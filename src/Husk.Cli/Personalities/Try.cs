@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using Husk.Cli.Personalities.Try;
 using Husk.FileSystem;
+using Husk.Layers;
 using Husk.Launch;
 
 namespace Husk.Cli.Personalities;
@@ -200,7 +201,11 @@ internal static class TryPersonality
                 Command = [shell, wrapper],
                 Namespaces = NamespaceKinds.User | NamespaceKinds.Mount | NamespaceKinds.Pid | (a.NoNetwork ? NamespaceKinds.Net : 0),
                 Identity = new Identity { Uid = 0, Gid = 0, Mapping = IdMapping.Single },
+                FileSystem = FileSystemSpec.Bare,
                 Mounts = [.. mounts],
+                NestedUserNamespaces = NestedUserNamespaces.Allow,
+                Seccomp = SeccompSpec.None,
+                Landlock = LandlockSpec.Off,
                 Environment = [.. env],
                 NewSession = false,
                 // Root of its own user namespace, as unshare --map-root-user leaves it.

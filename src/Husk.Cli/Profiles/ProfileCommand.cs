@@ -20,7 +20,7 @@ internal static class ProfileCommand
         {
             var (text, _, _) = ProfileLoader.Find(nameOrPath, Environment.CurrentDirectory);
             // Parse it too, so a broken profile says where it is broken.
-            var state = new RunState();
+            var state = new RunArguments();
             ProfileLoader.Apply(state, nameOrPath);
             Console.Out.Write(text);
             return 0;

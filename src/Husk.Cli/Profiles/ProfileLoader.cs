@@ -75,9 +75,9 @@ internal static partial class ProfileLoader
     }
 
     /// <summary>Applies a profile to the options read so far: its includes first, then its [run] table in order, then its [seccomp].</summary>
-    public static void Apply(RunState state, string nameOrPath) => Apply(state, nameOrPath, Environment.CurrentDirectory);
+    public static void Apply(RunArguments state, string nameOrPath) => Apply(state, nameOrPath, Environment.CurrentDirectory);
 
-    private static void Apply(RunState state, string nameOrPath, string relativeTo)
+    private static void Apply(RunArguments state, string nameOrPath, string relativeTo)
     {
         var (text, source, directory) = Find(nameOrPath, relativeTo);
         if (state.ProfileStack.Contains(source))
@@ -94,7 +94,8 @@ internal static partial class ProfileLoader
                 ApplyRun(state, doc, run as TomlTable ?? throw doc.Error(doc.Root, "run", "expected a table of husk run options"));
             if (doc.Root.TryGetValue("seccomp", out object? seccomp))
             {
-                state.SeccompProfile = SeccompFile.FromTable(doc, seccomp as TomlTable ?? throw doc.Error(doc.Root, "seccomp", "expected a table"), directory);
+                var policy = SeccompFile.FromTable(doc, seccomp as TomlTable ?? throw doc.Error(doc.Root, "seccomp", "expected a table"), directory);
+                state.Set(b => b.SeccompProfile(policy));
             }
         }
         finally
@@ -103,7 +104,7 @@ internal static partial class ProfileLoader
         }
     }
 
-    private static void ApplyRun(RunState state, TomlDocument doc, TomlTable run)
+    private static void ApplyRun(RunArguments state, TomlDocument doc, TomlTable run)
     {
         foreach (var (key, value) in run)
         {

@@ -72,7 +72,7 @@ internal static class SeccompFile
             rules.Add(new SeccompRule(Known(doc, table, "allow", name), SeccompAction.Allow));
         foreach (string entry in doc.Strings(table, "deny"))
         {
-            var (name, errno, problem) = RunState.ParseDenial(entry);
+            var (name, errno, problem) = RunArguments.ParseDenial(entry);
             rules.Add(problem is null ? new SeccompRule(name, SeccompAction.Fail(errno)) : throw doc.Error(table, "deny", problem));
         }
         if (table.TryGetValue("rule", out object? r))

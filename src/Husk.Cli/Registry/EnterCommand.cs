@@ -5,7 +5,8 @@ namespace Husk.Cli.Registry;
 
 /// <summary>
 /// <c>husk enter ID [CMD...]</c>: a new process in a running sandbox's namespaces (joined at once
-/// through a pidfd), with the same restrictions as its payload: no capabilities, no_new_privs.
+/// through a pidfd), with the same walls as its payload: the seccomp filter, Landlock rules,
+/// capabilities and no_new_privs the registry recorded when the sandbox started.
 /// </summary>
 internal static class EnterCommand
 {
@@ -31,22 +32,25 @@ internal static class EnterCommand
             }
             if (command.Length == 0)
                 command = [Environment.GetEnvironmentVariable("SHELL") is { Length: > 0 } sh ? sh : "/bin/sh"];
-            var spec = new SandboxSpec
+            if (entry.Policy is not { } policy)
+            {
+                Console.Error.WriteLine($"husk enter: {entry.Id}: this sandbox did not record its policy (started by an older husk): cannot enter it with the same restrictions");
+                return 1;
+            }
+            var spec = policy.ApplyTo(new SandboxSpec
             {
                 Command = [.. command],
                 Namespaces = NamespaceKinds.None,
                 JoinProcessFd = pidfd.Fd,
                 JoinNamespaces = join,
                 Identity = join.HasFlag(NamespaceKinds.User) ? new Identity { Uid = entry.Uid, Gid = entry.Gid } : new Identity(),
-                Mounts = null,
-                Environment = [.. Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>().Select(e => $"{e.Key}={e.Value}")],
+                FileSystem = FileSystemSpec.Inherit,
+                Environment = Husk.SandboxSpecBuilder.CallerEnvironment(),
                 WorkingDirectory = chdir ?? "/",
                 NewSession = !tty,
-                Capabilities = CapabilitySet.None,
-                NoNewPrivileges = true,
-            };
-            var state = new RunState { Tty = tty };
-            return tty ? TtyRunner.Run(spec, state) : RunCommand.Run(spec, state);
+            });
+            var session = new RunSession(new RunArguments { Tty = tty }, SandboxRegistry.NewId());
+            return tty ? TtyRunner.Run(spec, session) : session.Run(spec);
         }
         catch (UsageException e)
         {

@@ -12,6 +12,8 @@ internal sealed record SandboxEntry(string Id, string? Name, int Pid, long Start
     /// <summary>The payload's uid and gid inside, so that <c>husk enter</c> runs as the payload does.</summary>
     public uint Uid { get; init; }
     public uint Gid { get; init; }
+    /// <summary>The payload's walls, which <c>husk enter</c> gives the processes it starts there.</summary>
+    public Husk.Launch.AppliedPolicy? Policy { get; init; }
 }
 
 /// <summary>
@@ -86,6 +88,11 @@ internal static class SandboxRegistry
             w.WriteString("command", entry.Command);
             w.WriteNumber("uid", entry.Uid);
             w.WriteNumber("gid", entry.Gid);
+            if (entry.Policy is { } policy)
+            {
+                w.WritePropertyName("policy");
+                policy.Write(w);
+            }
             w.WriteEndObject();
         }
         File.Move(path + ".tmp", path, overwrite: true);
@@ -145,6 +152,7 @@ internal static class SandboxRegistry
             {
                 Uid = r.TryGetProperty("uid", out var u) ? u.GetUInt32() : 0,
                 Gid = r.TryGetProperty("gid", out var g) ? g.GetUInt32() : 0,
+                Policy = r.TryGetProperty("policy", out var p) ? Husk.Launch.AppliedPolicy.Read(p) : null,
             };
         }
         catch (Exception e) when (e is IOException or JsonException or KeyNotFoundException or InvalidOperationException or FormatException)

@@ -1,6 +1,7 @@
 using System.Text;
 using Husk.Cli.Run;
 using Husk.FileSystem;
+using Husk.Layers;
 using Microsoft.Win32.SafeHandles;
 
 namespace Husk.Cli.Review;
@@ -21,7 +22,7 @@ internal static class ChangeReview
         return Input.ReadLine()?.Trim();
     }
 
-    public static void Run(RunState state, SandboxRoot root, List<Change> changes)
+    public static void Run(RunArguments state, SandboxRoot root, List<Change> changes)
     {
         bool color = Interop.Interop.IsATty(2) == 1;
         while (true)
@@ -181,17 +182,23 @@ internal static class ChangeReview
     }
 
     /// <summary>A shell in the sandbox's merged view (the same layer), then back to the review.</summary>
-    private static void Shell(RunState state, SandboxRoot root)
+    private static void Shell(RunArguments state, SandboxRoot root)
     {
         string shell = Environment.GetEnvironmentVariable("SHELL") is { Length: > 0 } sh ? sh : "/bin/sh";
         string[] args = ["--root", root.Path, "--keep", "--no-new-session", "--", shell];
         var inner = RunCommand.Parse(args, out _);
-        inner.Namespaces = state.Namespaces;
-        inner.Uid = state.Uid;
-        inner.Gid = state.Gid;
-        inner.Hostname = state.Hostname;
+        // The same namespaces and identity as the run being reviewed.
+        var outer = state.Spec.Current;
+        inner.Set(b => b.Share(NamespaceKinds.AllButTime | NamespaceKinds.Time).Unshare(outer.Namespaces));
+        if (outer.Identity.Uid is { } uid)
+            inner.Set(b => b.Uid(uid));
+        if (outer.Identity.Gid is { } gid)
+            inner.Set(b => b.Gid(gid));
+        if (outer.Hostname is { } hostname)
+            inner.Set(b => b.Hostname(hostname));
         Console.Error.WriteLine($"husk: a shell in the sandbox's view of the files ({root.Path}); exit to return to the review");
-        var spec = inner.BuildSpec();
-        RunCommand.Run(spec, inner, reviewLayer: false);
+        string id = Registry.SandboxRegistry.NewId();
+        var spec = inner.ToSpec(id);
+        new RunSession(inner, id).Run(spec, reviewLayer: false);
     }
 }

@@ -1,6 +1,7 @@
 using System.Text;
 using Husk.Cli.Run;
 using Husk.FileSystem;
+using Husk.Layers;
 
 namespace Husk.Cli.Review;
 
@@ -42,27 +43,26 @@ internal static class LayerCommands
     }
 
     /// <summary>The end of a run in the overlay mode.</summary>
-    public static void AfterRun(RunState state)
+    public static void AfterRun(RunArguments state, SandboxRoot root, bool rootIsNew)
     {
-        var root = state.Root!;
         var (inc, exc) = Globs(state.Include, state.Exclude);
         var all = root.Changes();
         var changes = PathGlob.Filter(all, inc, exc);
         if (all.Count == 0)
         {
-            if (state.RootIsNew && state.AfterRun != "keep")
+            if (rootIsNew && state.AfterRun != LayerFate.Keep)
                 Delete(root);
-            else if (state.AfterRun == "keep")
+            else if (state.AfterRun == LayerFate.Keep)
                 Console.Error.WriteLine($"husk: no changes; the layer is kept in {root.Path}");
             return;
         }
         switch (state.AfterRun)
         {
-            case "discard":
+            case LayerFate.Discard:
                 if (Delete(root))
                     Console.Error.WriteLine($"husk: {all.Count} change(s) discarded");
                 return;
-            case "commit":
+            case LayerFate.Commit:
                 var report = Committer.Apply(changes);
                 PrintReport(report);
                 if (report.Complete && changes.Count == all.Count)
@@ -70,7 +70,7 @@ internal static class LayerCommands
                 else
                     Console.Error.WriteLine($"husk: the layer is kept in {root.Path}: husk commit {root.Path} --force applies what was left");
                 return;
-            case "keep":
+            case LayerFate.Keep:
                 Console.Error.WriteLine($"husk: {all.Count} change(s) kept in {root.Path}: review with husk changes {root.Path}");
                 return;
         }

@@ -12,10 +12,10 @@ internal static class RunCommand
 {
     public static int Execute(string[] args)
     {
-        RunState state;
+        RunArguments arguments;
         try
         {
-            state = Parse(args, out bool help);
+            arguments = Parse(args, out bool help);
             if (help)
             {
                 Console.Out.Write(Help());
@@ -28,33 +28,49 @@ internal static class RunCommand
             return 2;
         }
 
+        string id = SandboxRegistry.NewId();
         SandboxSpec spec;
         try
         {
-            spec = state.BuildSpec();
+            spec = arguments.ToSpec(id);
         }
         catch (UsageException e)
         {
             Console.Error.WriteLine(e.Message);
             return 2;
         }
-        if (spec.Landlock is { Strict: false } landlock && Policy.LandlockPolicy.KernelAbi < landlock.RequiredAbi)
+        catch (SandboxSpecException e)
         {
-            // Best effort, and said so: what this kernel's Landlock cannot enforce.
-            Console.Error.WriteLine($"husk: warning: Landlock ABI {Policy.LandlockPolicy.KernelAbi} of this kernel: without {string.Join(", ", landlock.Missing(Policy.LandlockPolicy.KernelAbi))}");
+            Console.Error.WriteLine($"husk run: {e.Problems[0]}");
+            return 2;
         }
+        if (LandlockWarning(spec) is { } warning)
+            Console.Error.WriteLine(warning);
         var problems = spec.Validate();
         if (problems.Length > 0)
         {
             Console.Error.WriteLine($"husk run: {problems[0]}");
             return 2;
         }
-        return state.Tty ? TtyRunner.Run(spec, state) : Run(spec, state);
+        var session = new RunSession(arguments, id);
+        return arguments.Tty ? TtyRunner.Run(spec, session) : session.Run(spec);
     }
 
-    internal static RunState Parse(string[] args, out bool help)
+    /// <summary>Best effort, and said so: what this kernel's Landlock cannot enforce of a policy that is not strict.</summary>
+    internal static string? LandlockWarning(SandboxSpec spec)
     {
-        var state = new RunState();
+        var mode = spec.Landlock.Mode;
+        if (spec.Landlock.Explicit is not null || mode is LandlockMode.Off or LandlockMode.Strict
+            || (mode == LandlockMode.Auto && spec.NestedUserNamespaces == NestedUserNamespaces.Allow) || !spec.Namespaces.HasFlag(NamespaceKinds.Mount))
+            return null;
+        int abi = Policy.LandlockPolicy.KernelAbi;
+        var policy = new Policy.LandlockPolicy { RestrictTcp = spec.Landlock.TcpBind.Length > 0 || spec.Landlock.TcpConnect.Length > 0 };
+        return abi < policy.RequiredAbi ? $"husk: warning: Landlock ABI {abi} of this kernel: without {string.Join(", ", policy.Missing(abi))}" : null;
+    }
+
+    internal static RunArguments Parse(string[] args, out bool help)
+    {
+        var state = new RunArguments();
         help = false;
         int i = 0;
         for (; i < args.Length; i++)
@@ -101,187 +117,9 @@ internal static class RunCommand
         return state;
     }
 
-    internal static int Run(SandboxSpec spec, RunState state, Action<SandboxProcess>? started = null, bool reviewLayer = true)
-    {
-        string id = SandboxRegistry.NewId();
-        bool registered = false;
-        var hooks = new LaunchHooks
-        {
-            SandboxPidKnown = pid =>
-            {
-                if (state.InfoFd is { } info)
-                {
-                    StatusJson.Write(info, StatusJson.Info(pid, spec.Namespaces));
-                    Interop.Interop.Close(info);
-                }
-                if (state.JsonStatusFd is { } js)
-                    StatusJson.Write(js, StatusJson.ChildPidLine(pid, spec.Namespaces));
-                try
-                {
-                    SandboxRegistry.Register(new SandboxEntry(id, state.Name, pid, SandboxRegistry.StartTicks(pid),
-                        Environment.ProcessId, DateTimeOffset.Now, SandboxRegistry.Describe(spec.Command))
-                    {
-                        Uid = spec.Identity.Uid ?? Interop.Interop.GetUid(),
-                        Gid = spec.Identity.Gid ?? Interop.Interop.GetGid(),
-                    });
-                    registered = true;
-                }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
-                {
-                    Console.Error.WriteLine($"husk: warning: husk ps will not list this sandbox: {ErrorText.Of(e)}");
-                }
-            },
-            BeforeRelease = _ =>
-            {
-                if (state.UsernsBlockFd is { } block)
-                {
-                    Span<byte> b = stackalloc byte[1];
-                    Interop.Interop.ReadExactly(block, b);
-                    Interop.Interop.Close(block);
-                }
-            },
-        };
-        var relays = new List<Thread>();
-        Husk.Interop.SafeFd? storage = null;
-        try
-        {
-            var result = SandboxRunner.RunToResult(spec, hooks, p =>
-            {
-                // The capped layer's tmpfs lives on while we hold it; it is moved to the root below.
-                (storage, p.LayerStorage) = (p.LayerStorage, null);
-                started?.Invoke(p);
-                Relay(p.StandardOutput, 1, relays);
-                Relay(p.StandardError, 2, relays);
-            });
-            foreach (var relay in relays)
-                relay.Join();
-            var exit = result.Exit!;
-            if (spec.Limits.IsSupervised)
-                Report(state, result);
-            else if (result.Verdict == Verdict.RestrictedFunction)
-                VerdictLine(result); // the policy's own kill is said even where nothing else is judged
-            if (state.JsonStatusFd is { } js)
-                StatusJson.Write(js, StatusJson.ExitLine(exit.ShellStatus));
-            if (registered)
-            {
-                SandboxRegistry.Unregister(id);
-                registered = false;
-            }
-            try
-            {
-                state.MergeStorage(storage);
-            }
-            catch (IOException e)
-            {
-                Console.Error.WriteLine($"husk run: could not move the layer out of its storage into {state.Root!.Path}: {ErrorText.Of(e)}");
-                return 1;
-            }
-            finally
-            {
-                storage?.Dispose();
-            }
-            if (reviewLayer && state.Root is not null)
-                Review.LayerCommands.AfterRun(state);
-            return exit.ShellStatus;
-        }
-        catch (SandboxSetupException e)
-        {
-            Console.Error.WriteLine(SetupMessage(state, e));
-            if (spec.Limits.IsSupervised)
-                WriteReports(state, new SandboxResult { Usage = new ResourceUsage(), Verdict = Verdict.InternalError, Message = e.Message, Limits = spec.Limits });
-            // A layer nothing could write to is of no use: remove a new one.
-            if (state.Root is { } root && state.RootIsNew && root.Changes().Count == 0)
-                Review.LayerCommands.Delete(root);
-            return ExitCodeFor(e);
-        }
-        catch (SandboxSpecException e)
-        {
-            Console.Error.WriteLine($"husk run: {e.Problems[0]}");
-            return 2;
-        }
-        finally
-        {
-            storage?.Dispose();
-            if (registered)
-                SandboxRegistry.Unregister(id);
-        }
-    }
-
-    /// <summary>Copies a payload's piped output to our own descriptor (the stream counts it and ends at the output limit).</summary>
-    private static void Relay(Stream? from, int to, List<Thread> relays)
-    {
-        if (from is null)
-            return;
-        var t = new Thread(() =>
-        {
-            byte[] buffer = new byte[64 * 1024];
-            bool open = true;
-            int n;
-            while ((n = from.Read(buffer)) > 0)
-            {
-                if (!open)
-                    continue; // keep draining, so the payload is not blocked by a reader that left
-                try
-                {
-                    Interop.Interop.WriteAll(to, buffer.AsSpan(0, n));
-                }
-                catch (SyscallException)
-                {
-                    open = false;
-                }
-            }
-        }) { IsBackground = true, Name = $"husk-relay-{to}" };
-        t.Start();
-        relays.Add(t);
-    }
-
-    /// <summary>The verdict line (when it is not OK) and the reports asked for.</summary>
-    private static void Report(RunState state, SandboxResult result)
-    {
-        if (result.Verdict != Verdict.OK)
-            VerdictLine(result);
-        WriteReports(state, result);
-    }
-
-    private static void VerdictLine(SandboxResult result) => Console.Error.WriteLine($"husk: verdict {result.Verdict}: {result.Message}");
-
-    private static void WriteReports(RunState state, SandboxResult result)
-    {
-        if (state.ReportFile is { } file)
-            WriteReport("--report", file, ResultReport.ToJson(result) + "\n");
-        if (state.MetaFile is { } meta)
-            WriteReport("--meta", meta, ResultReport.ToIsolateMeta(result));
-        if (state.ReportFd is { } fd)
-        {
-            try
-            {
-                Interop.Interop.WriteAll(fd, System.Text.Encoding.UTF8.GetBytes(ResultReport.ToJson(result) + "\n"));
-            }
-            catch (SyscallException e)
-            {
-                Console.Error.WriteLine($"husk: --report-fd: {e.Message}");
-            }
-            Interop.Interop.Close(fd);
-        }
-    }
-
-    private static void WriteReport(string option, string file, string text)
-    {
-        try
-        {
-            File.WriteAllText(file, text);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            // /dev/stdout reopens the descriptor's file, which a pipe or terminal of another user refuses.
-            string hint = file is "/dev/stdout" or "/dev/stderr" ? $" (--report-fd {(file == "/dev/stdout" ? 1 : 2)} writes to the open descriptor)" : "";
-            Console.Error.WriteLine($"husk: {option} {file}: {ErrorText.Detail(e, file)}{hint}");
-        }
-    }
-
     /// <summary>The setup error in husk run's words, naming the option it came from where the engine cannot know it.</summary>
-    internal static string SetupMessage(RunState state, SandboxSetupException e) =>
-        e.Op?.Kind == Interop.Interop.OpKind.Chdir && state.Chdir is { } dir
+    internal static string SetupMessage(RunArguments state, SandboxSetupException e) =>
+        e.Op?.Kind == Interop.Interop.OpKind.Chdir && state.Spec.Current.WorkingDirectory is { } dir
             ? $"husk run: --chdir {dir}: {SyscallException.Describe(e.Errno)}"
             : e.Message;
 

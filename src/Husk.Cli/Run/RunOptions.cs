@@ -6,7 +6,7 @@ namespace Husk.Cli.Run;
 /// One option of <c>husk run</c>. The table below drives the ordered parser, the help text,
 /// shell completions and the documentation test, so all four always agree.
 /// </summary>
-internal sealed record RunOption(string Name, string Group, string[] Args, string Help, Action<RunState, string[]> Apply)
+internal sealed record RunOption(string Name, string Group, string[] Args, string Help, Action<RunArguments, string[]> Apply)
 {
     public string[] Aliases { get; init; } = [];
 }
@@ -37,7 +37,7 @@ internal static class RunOptions
     private static List<RunOption> Build()
     {
         var list = new List<RunOption>();
-        void Add(string name, string group, string[] args, string help, Action<RunState, string[]> apply, params string[] aliases) =>
+        void Add(string name, string group, string[] args, string help, Action<RunArguments, string[]> apply, params string[] aliases) =>
             list.Add(new RunOption(name, group, args, help, apply) { Aliases = aliases });
 
         foreach (var (kind, word, what, note) in new[]
@@ -53,20 +53,20 @@ internal static class RunOptions
         })
         {
             var k = kind;
-            Add($"--unshare-{word}", Namespaces, [], $"New {what}{note}.", (s, _) => s.Namespaces |= k);
-            Add($"--share-{word}", Namespaces, [], $"Share the caller's {what}.", (s, _) => s.Namespaces &= ~k);
+            Add($"--unshare-{word}", Namespaces, [], $"New {what}{note}.", (s, _) => s.Set(b => b.Unshare(k)));
+            Add($"--share-{word}", Namespaces, [], $"Share the caller's {what}.", (s, _) => s.Set(b => b.Share(k)));
         }
-        Add("--unshare-all", Namespaces, [], "Every namespace but time (the default).", (s, _) => s.Namespaces |= NamespaceKinds.AllButTime);
-        Add("--userns", Namespaces, ["FD"], "Join the user namespace FD instead of creating one.", (s, a) => { s.UserNsFd = NamespaceFd(a[0], "--userns", "--share-user"); s.Namespaces &= ~NamespaceKinds.User; });
-        Add("--pidns", Namespaces, ["FD"], "Join the pid namespace FD (with --unshare-pid, create one under it).", (s, a) => s.PidNsFd = NamespaceFd(a[0], "--pidns", "--share-pid"));
-        Add("--disable-userns", Namespaces, [], "Make nested user namespaces impossible inside (the default).", (s, _) => s.DisableUserns = true);
-        Add("--allow-userns", Namespaces, [], "Allow nested sandboxes: user namespaces; namespace flags, clone3 and mounting in the seccomp profile; Landlock off unless --landlock says otherwise (it forbids mounting).", (s, _) => s.DisableUserns = false);
+        Add("--unshare-all", Namespaces, [], "Every namespace but time (the default).", (s, _) => s.Set(b => b.Unshare(NamespaceKinds.AllButTime)));
+        Add("--userns", Namespaces, ["FD"], "Join the user namespace FD instead of creating one.", (s, a) => { int fd = NamespaceFd(a[0], "--userns", "--share-user"); s.Set(b => b.UserNamespace(fd).Share(NamespaceKinds.User)); });
+        Add("--pidns", Namespaces, ["FD"], "Join the pid namespace FD (with --unshare-pid, create one under it).", (s, a) => { int fd = NamespaceFd(a[0], "--pidns", "--share-pid"); s.Set(b => b.PidNamespace(fd)); });
+        Add("--disable-userns", Namespaces, [], "Make nested user namespaces impossible inside (the default).", (s, _) => s.Set(b => b.DisableUserNamespaces()));
+        Add("--allow-userns", Namespaces, [], "Allow nested sandboxes: user namespaces; namespace flags, clone3 and mounting in the seccomp profile; Landlock off unless --landlock says otherwise (it forbids mounting).", (s, _) => s.Set(b => b.AllowUserNamespaces()));
 
-        Add("--become-root", Identity, [], "Be uid and gid 0 inside (mapped to the caller).", (s, _) => { s.Uid = 0; s.Gid = 0; });
-        Add("--uid", Identity, ["N"], "Uid inside.", (s, a) => s.Uid = Id(a[0], "--uid"));
-        Add("--gid", Identity, ["N"], "Gid inside.", (s, a) => s.Gid = Id(a[0], "--gid"));
-        Add("--map-subids", Identity, [], "Map a whole subordinate id range (/etc/subuid, newuidmap).", (s, _) => s.MapSubIds = true);
-        Add("--hostname", Identity, ["NAME"], "Hostname inside (default: husk).", (s, a) => s.Hostname = a[0]);
+        Add("--become-root", Identity, [], "Be uid and gid 0 inside (mapped to the caller).", (s, _) => s.Set(b => b.BecomeRoot()));
+        Add("--uid", Identity, ["N"], "Uid inside.", (s, a) => { uint id = Id(a[0], "--uid"); s.Set(b => b.Uid(id)); });
+        Add("--gid", Identity, ["N"], "Gid inside.", (s, a) => { uint id = Id(a[0], "--gid"); s.Set(b => b.Gid(id)); });
+        Add("--map-subids", Identity, [], "Map a whole subordinate id range (/etc/subuid, newuidmap).", (s, _) => s.Set(b => b.MapSubordinateIds()));
+        Add("--hostname", Identity, ["NAME"], "Hostname inside (default: husk).", (s, a) => s.Set(b => b.Hostname(a[0])));
 
         Add("--fs", FileSystem, ["MODE"], "overlay (default: the host, writes kept in a layer for review), ro (the host read-only), tmpfs (empty root), host (no isolation) or a root directory.",
             (s, a) => s.FsMode = a[0]);
@@ -74,15 +74,15 @@ internal static class RunOptions
         Add("--root", FileSystem, ["DIR"], "Keep the layer in DIR (resumes an existing one); default: a new one under $XDG_RUNTIME_DIR or /var/tmp.", (s, a) => s.RootDir = a[0]);
         Add("--storage", FileSystem, ["SIZE"], "Cap what the sandbox writes at SIZE: the layer, /tmp, /var/tmp and /run share one tmpfs of that size (the layer is moved to the root at exit); beyond it the payload gets ENOSPC.",
             (s, a) => s.StorageSize = Size(a[0], "--storage"));
-        Add("--keep", FileSystem, [], "Keep the layer for later without asking (husk changes|diff|commit|discard DIR).", (s, _) => s.AfterRun = "keep");
-        Add("--commit", FileSystem, [], "Commit the changes to the host without asking (conflicts are left alone).", (s, _) => s.AfterRun = "commit");
-        Add("--discard", FileSystem, [], "Throw the changes away without asking.", (s, _) => s.AfterRun = "discard");
+        Add("--keep", FileSystem, [], "Keep the layer for later without asking (husk changes|diff|commit|discard DIR).", (s, _) => s.AfterRun = LayerFate.Keep);
+        Add("--commit", FileSystem, [], "Commit the changes to the host without asking (conflicts are left alone).", (s, _) => s.AfterRun = LayerFate.Commit);
+        Add("--discard", FileSystem, [], "Throw the changes away without asking.", (s, _) => s.AfterRun = LayerFate.Discard);
         Add("--include", FileSystem, ["GLOB"], "Review and commit only changes matching GLOB (repeatable).", (s, a) => s.Include.Add(a[0]));
         Add("--exclude", FileSystem, ["GLOB"], "Leave out changes matching GLOB (repeatable).", (s, a) => s.Exclude.Add(a[0]));
         Add("--hash-originals", FileSystem, [], "Record content hashes of the working directory's files, so host edits during the session are conflicts.", (s, _) => s.HashOriginals = true);
         Add("--direct", FileSystem, ["PATH"], "Write PATH straight through to the host, outside review.", (s, a) => s.Direct.Add(Path.GetFullPath(a[0])));
         Add("--hide", FileSystem, ["PATH"], "Hide PATH (an empty directory or file in its place).", (s, a) => s.Hide.Add(Abs(a[0])));
-        Add("--show-secrets", FileSystem, [], "Do not hide ~/.ssh, ~/.gnupg and the other secrets by default.", (s, _) => s.ShowSecrets = true);
+        Add("--show-secrets", FileSystem, [], "Do not hide ~/.ssh, ~/.gnupg and the other secrets by default.", (s, _) => s.Set(b => b.ShowSecrets()));
 
         // Ordered filesystem operations.
         Add("--bind", FsOps, ["SRC", "DST"], "Bind-mount SRC on DST, read-write.", (s, a) => s.AddMount(new BindMount(a[0], Abs(a[1]))));
@@ -110,47 +110,47 @@ internal static class RunOptions
         Add("--tmp-overlay", FsOps, ["DST"], "Overlay whose writes vanish with the sandbox.", (s, a) => s.AddOverlay(Abs(a[0]), OverlayKind.Temporary, null, null, "--tmp-overlay"));
         Add("--ro-overlay", FsOps, ["DST"], "Read-only overlay of two or more sources.", (s, a) => s.AddOverlay(Abs(a[0]), OverlayKind.ReadOnly, null, null, "--ro-overlay"));
 
-        Add("--chdir", Process, ["DIR"], "Working directory inside.", (s, a) => s.Chdir = a[0]);
-        Add("--setenv", Process, ["VAR", "VALUE"], "Set an environment variable.", (s, a) => s.EnvEdits.Add(env => env[a[0]] = a[1]));
+        Add("--chdir", Process, ["DIR"], "Working directory inside.", (s, a) => s.Set(b => b.Chdir(a[0])));
+        Add("--setenv", Process, ["VAR", "VALUE"], "Set an environment variable.", (s, a) => s.Set(b => b.SetEnv(a[0], a[1])));
         Add("--env", Process, ["VAR=VALUE"], "Set an environment variable.", (s, a) =>
         {
             int eq = a[0].IndexOf('=');
             if (eq <= 0)
                 throw new UsageException($"husk run: --env: expected VAR=VALUE: {a[0]}");
-            s.EnvEdits.Add(env => env[a[0][..eq]] = a[0][(eq + 1)..]);
+            s.Set(b => b.SetEnv(a[0][..eq], a[0][(eq + 1)..]));
         });
-        Add("--unsetenv", Process, ["VAR"], "Unset an environment variable.", (s, a) => s.EnvEdits.Add(env => env.Remove(a[0])));
-        Add("--clearenv", Process, [], "Start from an empty environment.", (s, _) => s.EnvEdits.Add(env => env.Clear()));
-        Add("--argv0", Process, ["VALUE"], "argv[0] of the command.", (s, a) => s.Argv0 = a[0]);
-        Add("--pass-fd", Process, ["N"], "Give the payload descriptor N (only 0, 1 and 2 pass otherwise).", (s, a) => s.PassFds.Add(Fd(a[0], "--pass-fd")));
+        Add("--unsetenv", Process, ["VAR"], "Unset an environment variable.", (s, a) => s.Set(b => b.UnsetEnv(a[0])));
+        Add("--clearenv", Process, [], "Start from an empty environment.", (s, _) => s.Set(b => b.ClearEnv()));
+        Add("--argv0", Process, ["VALUE"], "argv[0] of the command.", (s, a) => s.Set(b => b.Argv0(a[0])));
+        Add("--pass-fd", Process, ["N"], "Give the payload descriptor N (only 0, 1 and 2 pass otherwise).", (s, a) => { int fd = Fd(a[0], "--pass-fd"); s.Set(b => b.PassFd(fd)); });
         Add("--new-session", Process, [], "Start a new session (the default without --tty).", (s, _) => s.NewSession = true);
         Add("--no-new-session", Process, [], "Stay in the caller's session (the payload could inject input into the terminal).", (s, _) => s.NewSession = false);
-        Add("--as-pid-1", Process, [], "The command is pid 1 (no husk-init).", (s, _) => s.AsPid1 = true);
+        Add("--as-pid-1", Process, [], "The command is pid 1 (no husk-init).", (s, _) => s.Set(b => b.AsPid1()));
         Add("--die-with-parent", Process, [], "Accepted for compatibility: a sandbox never outlives husk.", (_, _) => { });
         Add("--tty", Process, [], "Give the payload its own pseudo-terminal.", (s, _) => s.Tty = true);
         Add("--name", Process, ["NAME"], "Name for husk ps, husk enter and husk kill.", (s, a) => s.Name = a[0]);
 
         Add("--net", Network, ["MODE"], "none (default: loopback only) or host.", (s, a) =>
         {
-            s.Namespaces = a[0] switch
+            s.Spec = a[0] switch
             {
-                "none" => s.Namespaces | NamespaceKinds.Net,
-                "host" => s.Namespaces & ~NamespaceKinds.Net,
+                "none" => s.Spec.Unshare(NamespaceKinds.Net),
+                "host" => s.Spec.Share(NamespaceKinds.Net),
                 "nat" or "bridge" => throw new UsageException($"husk run: --net {a[0]} is not available in this build yet: use none or host"),
                 _ => throw new UsageException($"husk run: --net: unknown mode {a[0]}: use none or host"),
             };
         });
 
-        Add("--time-limit", Limits, ["DURATION"], "CPU time of the whole tree; over it the tree is killed (TimeLimit).", (s, a) => s.Limits = s.Limits with { CpuTime = Duration(a[0], "--time-limit") });
-        Add("--wall-time", Limits, ["DURATION"], "Wall-clock time; over it the tree is killed (WallTimeLimit).", (s, a) => s.Limits = s.Limits with { WallTime = Duration(a[0], "--wall-time") });
-        Add("--memory", Limits, ["SIZE"], "Memory of the tree (cgroup charge, else resident memory); over it the tree is killed (MemoryLimit).", (s, a) => s.Limits = s.Limits with { MemoryBytes = Size(a[0], "--memory") });
-        Add("--address-space", Limits, ["SIZE"], "Address space of each process (RLIMIT_AS): allocations beyond it fail.", (s, a) => s.Limits = s.Limits with { AddressSpaceBytes = Size(a[0], "--address-space") });
-        Add("--pids", Limits, ["N"], $"Processes and threads of the tree (default with any limit: {ResourceLimits.DefaultProcesses}).", (s, a) => s.Limits = s.Limits with { Processes = Count(a[0], "--pids") });
-        Add("--output-limit", Limits, ["SIZE"], "Size of any file written, and stdout and stderr together (then piped through husk); over it: OutputLimit.", (s, a) => s.Limits = s.Limits with { OutputBytes = Size(a[0], "--output-limit") });
-        Add("--open-files", Limits, ["N"], "Open descriptors per process (RLIMIT_NOFILE).", (s, a) => s.Limits = s.Limits with { OpenFiles = Count(a[0], "--open-files") });
-        Add("--stack", Limits, ["SIZE"], "Stack size per process (RLIMIT_STACK).", (s, a) => s.Limits = s.Limits with { StackBytes = Size(a[0], "--stack") });
-        Add("--cpus", Limits, ["N"], "CPU bandwidth in CPUs, such as 0.5 (needs a cgroup).", (s, a) => s.Limits = s.Limits with { Cpus = Cpus(a[0]) });
-        Add("--cgroup-parent", Limits, ["PATH"], "Create the sandbox's cgroup under the cgroup directory PATH.", (s, a) => s.Limits = s.Limits with { CgroupParent = System.IO.Path.GetFullPath(a[0]) });
+        Add("--time-limit", Limits, ["DURATION"], "CPU time of the whole tree; over it the tree is killed (TimeLimit).", (s, a) => { var d = Duration(a[0], "--time-limit"); s.Set(b => b.TimeLimit(d)); });
+        Add("--wall-time", Limits, ["DURATION"], "Wall-clock time; over it the tree is killed (WallTimeLimit).", (s, a) => { var d = Duration(a[0], "--wall-time"); s.Set(b => b.WallTime(d)); });
+        Add("--memory", Limits, ["SIZE"], "Memory of the tree (cgroup charge, else resident memory); over it the tree is killed (MemoryLimit).", (s, a) => { long n = Size(a[0], "--memory"); s.Set(b => b.Memory(n)); });
+        Add("--address-space", Limits, ["SIZE"], "Address space of each process (RLIMIT_AS): allocations beyond it fail.", (s, a) => { long n = Size(a[0], "--address-space"); s.Set(b => b.AddressSpace(n)); });
+        Add("--pids", Limits, ["N"], $"Processes and threads of the tree (default with any limit: {ResourceLimits.DefaultProcesses}).", (s, a) => { int n = Count(a[0], "--pids"); s.Set(b => b.Pids(n)); });
+        Add("--output-limit", Limits, ["SIZE"], "Size of any file written, and stdout and stderr together (then piped through husk); over it: OutputLimit.", (s, a) => { long n = Size(a[0], "--output-limit"); s.Set(b => b.OutputLimit(n)); });
+        Add("--open-files", Limits, ["N"], "Open descriptors per process (RLIMIT_NOFILE).", (s, a) => { int n = Count(a[0], "--open-files"); s.Set(b => b.OpenFiles(n)); });
+        Add("--stack", Limits, ["SIZE"], "Stack size per process (RLIMIT_STACK).", (s, a) => { long n = Size(a[0], "--stack"); s.Set(b => b.Stack(n)); });
+        Add("--cpus", Limits, ["N"], "CPU bandwidth in CPUs, such as 0.5 (needs a cgroup).", (s, a) => { double n = Cpus(a[0]); s.Set(b => b.Cpus(n)); });
+        Add("--cgroup-parent", Limits, ["PATH"], "Create the sandbox's cgroup under the cgroup directory PATH.", (s, a) => s.Set(b => b.CgroupParent(a[0])));
 
         Add("--report", Output, ["FILE"], "Write the verdict, usage and limits to FILE as one JSON object.", (s, a) => s.ReportFile = a[0]);
         Add("--report-fd", Output, ["FD"], "Write the JSON report to FD.", (s, a) => s.ReportFd = Fd(a[0], "--report-fd"));
@@ -163,21 +163,22 @@ internal static class RunOptions
             _ => throw new UsageException($"husk run: --seccomp: unknown mode {a[0]}: use default or unconfined"),
         });
         Add("--seccomp-profile", Policy, ["NAME|FILE"], "The system call policy: default, judge, or a TOML file.", (s, a) => s.SetSeccompProfile(a[0]));
-        Add("--allow-syscall", Policy, ["NAME"], "Allow a system call whatever the profile says.", (s, a) => s.AllowSyscalls.Add(RunState.SyscallName(a[0], "--allow-syscall")));
-        Add("--deny-syscall", Policy, ["NAME[:ERRNO]"], "Fail a system call with ERRNO (a name or number; default EPERM).", (s, a) => s.DenySyscalls.Add(RunState.DenyRule(a[0])));
+        Add("--allow-syscall", Policy, ["NAME"], "Allow a system call whatever the profile says.", (s, a) => { string name = RunArguments.SyscallName(a[0], "--allow-syscall"); s.Set(b => b.AllowSyscall(name)); });
+        Add("--deny-syscall", Policy, ["NAME[:ERRNO]"], "Fail a system call with ERRNO (a name or number; default EPERM).", (s, a) => { var (name, errno) = RunArguments.DenyRule(a[0]); s.Set(b => b.DenySyscall(name, errno)); });
         Add("--cap-add", Policy, ["CAP"], "Keep capability CAP inside (a name with or without CAP_, or ALL).", (s, a) =>
         {
-            s.Capabilities |= RunState.CapabilityMask(a[0], "--cap-add");
-            s.CapAddAll |= a[0].Equals("ALL", StringComparison.OrdinalIgnoreCase);
+            string cap = RunArguments.Capability(a[0], "--cap-add");
+            s.Set(b => b.CapAdd(cap));
+            s.CapAddAll |= cap.Equals("ALL", StringComparison.OrdinalIgnoreCase);
         });
-        Add("--cap-drop", Policy, ["CAP"], "Drop capability CAP again (or ALL); the payload starts with none.", (s, a) => s.Capabilities &= ~RunState.CapabilityMask(a[0], "--cap-drop"));
-        Add("--landlock", Policy, ["MODE"], "off, on (default: filesystem rules that mirror the mounts, scoping) or strict (no TCP, no exec where writable, every ABI feature).", (s, a) => s.Landlock = a[0] switch
+        Add("--cap-drop", Policy, ["CAP"], "Drop capability CAP again (or ALL); the payload starts with none.", (s, a) => { string cap = RunArguments.Capability(a[0], "--cap-drop"); s.Set(b => b.CapDrop(cap)); });
+        Add("--landlock", Policy, ["MODE"], "off, on (default: filesystem rules that mirror the mounts, scoping) or strict (no TCP, no exec where writable, every ABI feature).", (s, a) => s.Spec = a[0] switch
         {
-            "off" or "on" or "strict" => a[0],
+            "off" or "on" or "strict" => s.Spec.Landlock(a[0]),
             _ => throw new UsageException($"husk run: --landlock: unknown mode {a[0]}: use off, on or strict"),
         });
-        Add("--tcp-bind", Policy, ["PORT"], "With Landlock: allow binding TCP port PORT; once given, other ports are refused.", (s, a) => s.TcpBind.Add(Port(a[0], "--tcp-bind")));
-        Add("--tcp-connect", Policy, ["PORT"], "With Landlock: allow connecting to TCP port PORT; once given, other ports are refused.", (s, a) => s.TcpConnect.Add(Port(a[0], "--tcp-connect")));
+        Add("--tcp-bind", Policy, ["PORT"], "With Landlock: allow binding TCP port PORT; once given, other ports are refused.", (s, a) => { ushort port = Port(a[0], "--tcp-bind"); s.Set(b => b.TcpBind(port)); });
+        Add("--tcp-connect", Policy, ["PORT"], "With Landlock: allow connecting to TCP port PORT; once given, other ports are refused.", (s, a) => { ushort port = Port(a[0], "--tcp-connect"); s.Set(b => b.TcpConnect(port)); });
 
         Add("--info-fd", Output, ["FD"], "Write the sandbox pid and namespace ids to FD as JSON.", (s, a) => s.InfoFd = Fd(a[0], "--info-fd"));
         Add("--json-status-fd", Output, ["FD"], "Write JSON status lines (child-pid, exit-code) to FD.", (s, a) => s.JsonStatusFd = Fd(a[0], "--json-status-fd"));

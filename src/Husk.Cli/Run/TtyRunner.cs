@@ -13,7 +13,7 @@ internal static unsafe class TtyRunner
 {
     private const int TermiosSize = 128; // glibc's struct termios is 60 bytes; room to spare
 
-    public static int Run(SandboxSpec spec, RunState state)
+    public static int Run(SandboxSpec spec, RunSession session)
     {
         WinSize ws = default;
         bool haveSize = Ioctl(1, TIOCGWINSZ, &ws) == 0 || Ioctl(0, TIOCGWINSZ, &ws) == 0;
@@ -37,7 +37,7 @@ internal static unsafe class TtyRunner
         });
         try
         {
-            int status = RunCommand.Run(spec, state, started: p =>
+            int status = session.Run(spec, started: p =>
             {
                 master = p.TerminalMaster!.Fd;
                 int m = master;

@@ -1,10 +1,10 @@
 namespace Husk.FileSystem;
 
 /// <summary>What Husk hides from a payload that sees the host's tree, and how.</summary>
-public static class Hiding
+internal static class Hiding
 {
     /// <summary>Secrets under the home directory, hidden by default (relative to $HOME).</summary>
-    public static IReadOnlyList<string> HomeSecrets { get; } =
+    internal static IReadOnlyList<string> HomeSecrets { get; } =
     [
         ".ssh", ".gnupg", ".aws", ".azure", ".config/gcloud", ".docker", ".kube", ".netrc", ".git-credentials",
         ".password-store", ".local/share/keyrings", ".pki", ".mozilla", ".thunderbird", ".config/google-chrome",
@@ -16,23 +16,21 @@ public static class Hiding
     /// The operation that hides <paramref name="path"/>: an empty, private directory over a directory,
     /// an empty unreadable file over anything else; null when nothing is there.
     /// </summary>
-    public static MountOp? Hide(string path)
+    internal static MountOp? Hide(string path, Launch.IHostFileSystem host) => host.KindOf(path) switch
     {
-        if (Directory.Exists(path))
-            return new TmpfsMount(path) { Mode = 0x1C0, Size = 1 << 20, IfPresent = true };
-        if (new FileInfo(path).Exists)
-            return new WriteFile(path) { Mode = 0x100, Placement = FilePlacement.ReadOnlyBind, IfPresent = true };
-        return null;
-    }
+        EntryKind.Directory => new TmpfsMount(path) { Mode = 0x1C0, Size = 1 << 20, IfPresent = true },
+        null => null,
+        _ => new WriteFile(path) { Mode = 0x100, Placement = FilePlacement.ReadOnlyBind, IfPresent = true },
+    };
 
     /// <summary>Hides the home directory's secrets that exist under <paramref name="home"/>.</summary>
-    public static IEnumerable<MountOp> HideHomeSecrets(string? home)
+    internal static IEnumerable<MountOp> HideHomeSecrets(string? home, Launch.IHostFileSystem host)
     {
         if (home is not { Length: > 1 })
             yield break;
         foreach (string rel in HomeSecrets)
         {
-            if (Hide(Path.Combine(home, rel)) is { } op)
+            if (Hide(Path.Combine(home, rel), host) is { } op)
                 yield return op;
         }
     }

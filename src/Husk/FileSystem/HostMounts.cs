@@ -3,14 +3,14 @@ using System.Globalization;
 namespace Husk.FileSystem;
 
 /// <summary>One line of /proc/self/mountinfo.</summary>
-public sealed record HostMount(string MountPoint, string Root, string FsType, string Source, string Device, string Options)
+internal sealed record HostMount(string MountPoint, string Root, string FsType, string Source, string Device, string Options)
 {
     /// <summary>Mount options include ro.</summary>
     public bool ReadOnly => Options.Split(',').Contains("ro");
 }
 
 /// <summary>The caller's mount table, and which filesystems hold files a sandbox may change.</summary>
-public static class HostMounts
+internal static class HostMounts
 {
     /// <summary>Kernel and virtual filesystems: nothing on them is a file to overlay and review.</summary>
     private static readonly HashSet<string> Virtual = new(StringComparer.Ordinal)

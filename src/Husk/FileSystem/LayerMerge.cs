@@ -2,6 +2,8 @@ using System.Runtime.InteropServices;
 using Husk.Interop;
 using static Husk.Interop.Interop;
 
+using Husk.Layers;
+
 namespace Husk.FileSystem;
 
 /// <summary>
@@ -16,7 +18,7 @@ namespace Husk.FileSystem;
 /// only Husk writes to. Hard links within the layer arrive as separate files. As root, owners
 /// are kept; an unprivileged caller owns everything anyway (only its id is mapped).
 /// </remarks>
-public static class LayerMerge
+internal static class LayerMerge
 {
     /// <summary>What a merge did.</summary>
     public readonly record struct Summary(int Entries, long Bytes, IReadOnlyList<string> Skipped);

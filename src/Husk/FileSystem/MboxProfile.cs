@@ -4,7 +4,7 @@ using System.Net;
 namespace Husk.FileSystem;
 
 /// <summary>What a network rule of an mbox profile does with a matching connect().</summary>
-public enum MboxNetworkAction
+internal enum MboxNetworkAction
 {
     /// <summary>Let it through and log it (mbox's default for what no rule matches).</summary>
     Log,
@@ -17,14 +17,14 @@ public enum MboxNetworkAction
 }
 
 /// <summary>One <c>[network]</c> line: an IPv4 address (trailing zero octets match any) and an optional port.</summary>
-public sealed record MboxNetworkRule(MboxNetworkAction Action, IPAddress Address, int? Port)
+internal sealed record MboxNetworkRule(MboxNetworkAction Action, IPAddress Address, int? Port)
 {
     /// <summary>The rule's line in its profile (1-based), for messages.</summary>
     public int Line { get; init; }
 }
 
 /// <summary>A line of a profile that mbox would refuse.</summary>
-public sealed class MboxProfileException(string message) : Exception(message);
+internal sealed class MboxProfileException(string message) : Exception(message);
 
 /// <summary>
 /// A profile in mbox's format (tsgates/mbox, doc/NOTE.profile): an INI-like file with an
@@ -38,7 +38,7 @@ public sealed class MboxProfileException(string message) : Exception(message);
 /// written without the header, and mbox would skip those lines: hiding nothing), and an
 /// unknown key in <c>[fs]</c> is refused (mbox skips it), naming the file, line and key.
 /// </summary>
-public sealed record MboxProfile
+internal sealed record MboxProfile
 {
     /// <summary>Paths that appear not to exist (and everything below them).</summary>
     public IReadOnlyList<string> Hide { get; init; } = [];

@@ -1,10 +1,10 @@
 namespace Husk.FileSystem;
 
 /// <summary>An entry of a host directory, as the overlay planner needs it.</summary>
-public readonly record struct DirectoryEntry(string Name, EntryKind Kind, int Mode, string? LinkTarget = null);
+internal readonly record struct DirectoryEntry(string Name, EntryKind Kind, int Mode, string? LinkTarget = null);
 
 /// <summary>What a directory entry is.</summary>
-public enum EntryKind
+internal enum EntryKind
 {
     /// <summary>A directory.</summary>
     Directory,
@@ -17,13 +17,13 @@ public enum EntryKind
 }
 
 /// <summary>One overlay: the host directory that is its lower layer and where its upper and work live.</summary>
-public sealed record OverlayLayer(string Directory, string Upper, string Work, int Mode);
+internal sealed record OverlayLayer(string Directory, string Upper, string Work, int Mode);
 
 /// <summary>The filesystem operations of the overlay mode, and the layers to create before the run.</summary>
-public sealed record OverlayPlan(IReadOnlyList<MountOp> Mounts, IReadOnlyList<OverlayLayer> Layers);
+internal sealed record OverlayPlan(IReadOnlyList<MountOp> Mounts, IReadOnlyList<OverlayLayer> Layers);
 
 /// <summary>Choices a front door makes about the overlay view; the defaults are <c>husk run</c>'s.</summary>
-public sealed record OverlayPlanOptions
+internal sealed record OverlayPlanOptions
 {
     /// <summary>Paths left to fresh filesystems (the front door mounts them), never overlaid.</summary>
     public IReadOnlyList<string> Fresh { get; init; } = OverlayPlanner.Fresh;
@@ -73,7 +73,7 @@ public sealed record OverlayPlanOptions
 /// the mount points, which get overlays of their own. Entries directly in scaffolding cannot
 /// change (files are bound read-only, and the root turns read-only once every op has run).
 /// </summary>
-public static class OverlayPlanner
+internal static class OverlayPlanner
 {
     /// <summary>Paths that get fresh filesystems instead of overlays (the CLI adds those mounts).</summary>
     public static readonly string[] Fresh = ["/proc", "/dev", "/tmp", "/var/tmp", "/run", "/sys"];

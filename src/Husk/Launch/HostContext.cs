@@ -17,6 +17,9 @@ internal sealed record HostContext
     public int LandlockAbi { get => _landlockAbi ??= Policy.LandlockPolicy.KernelAbi; init => _landlockAbi = value; }
     private int? _landlockAbi; // read when a plan uses Landlock, not on every start
 
+    /// <summary>The host's filesystem as the planner reads it (the real one unless a test says otherwise).</summary>
+    public IHostFileSystem FileSystem { get; init; } = new RealHostFileSystem();
+
     public bool IsRoot => Uid == 0;
 
     public static HostContext Current()

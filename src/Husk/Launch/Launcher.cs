@@ -51,18 +51,14 @@ internal static class Launcher
         {
             if (spec.Validate() is { Length: > 0 } problems)
                 throw new SandboxSpecException(problems);
-            // Its filter goes last, with the listener; the verdict needs the supervisor.
-            spec = spec with
-            {
-                SyscallCallback = null,
-                SeccompPrograms = spec.SeccompPrograms.Add(callback.Compile()),
-                SeccompUserNotification = true,
-                Limits = spec.Limits.IsSupervised ? spec.Limits : spec.Limits with { MeasureUsage = true },
-            };
+            // The verdict of a kill by the callback needs the supervisor.
+            if (!spec.Limits.IsSupervised)
+                spec = spec with { Limits = spec.Limits with { MeasureUsage = true } };
         }
+        var layout = PrepareLayout(spec, host, subIds);
         using var stdio = StdioPipes.Create(spec, out var withFds);
-        var plan = SpawnPlanner.Plan(withFds, host, subIds);
-        var supervisor = spec.Limits.IsSupervised ? Resources.ResourceSupervisor.Prepare(spec, host) : null;
+        var plan = SpawnPlanner.Plan(withFds, host, subIds, layout);
+        var supervisor = spec.Limits.IsSupervised ? Resources.ResourceSupervisor.Prepare(spec, host, plan.Mounts) : null;
         var launchHooks = supervisor?.Hooks(hooks) ?? hooks;
         Tracing.SyscallNotifier? notifier = null;
         if (callback is not null)
@@ -90,6 +86,8 @@ internal static class Launcher
         stdio.CloseChildEnds();
         var (stdin, stdout, stderr) = stdio.TakeStreams(supervisor);
         process.Attach(supervisor, stdin, stdout, stderr);
+        process.Layout = layout;
+        process.Policy = plan.Policy;
         if (notifier is not null)
         {
             process.Notifier = notifier;
@@ -97,6 +95,27 @@ internal static class Launcher
         }
         supervisor?.Started(process, plan.UsesInit);
         return process;
+    }
+
+    /// <summary>Lays out and prepares the host overlay on disk, for a spec that asks for one.</summary>
+    private static FileSystem.HostOverlayLayout? PrepareLayout(SandboxSpec spec, HostContext host, SubordinateIds? subIds)
+    {
+        if (spec.FileSystem is not HostOverlayFileSystem fs || !spec.Namespaces.HasFlag(NamespaceKinds.Mount))
+            return null;
+        if (spec.Validate() is { Length: > 0 } problems)
+            throw new SandboxSpecException(problems);
+        var layout = FileSystem.HostOverlayLayout.Plan(fs, spec, host);
+        (uint, uint)? owner = null;
+        if (host.IsRoot && spec.Namespaces.HasFlag(NamespaceKinds.User))
+        {
+            // Root's payload runs as a subordinate id, which must own the layer it writes.
+            var ids = subIds ?? SubordinateIds.Read("root", 0);
+            var uids = ids.RootRange ?? (SpawnPlanner.RootFallbackRangeStart, SpawnPlanner.RangeSize);
+            var gids = ids.RootGidRange ?? uids;
+            owner = (uids.Start + (spec.Identity.Uid ?? 0), gids.Start + (spec.Identity.Gid ?? 0));
+        }
+        layout.Prepare(owner);
+        return layout;
     }
 
     internal static unsafe SandboxProcess Start(SpawnPlan plan, HostContext host, LaunchHooks? hooks)

@@ -83,6 +83,31 @@ public sealed class SandboxProcess : IDisposable
     /// </summary>
     internal SafeFd? LayerStorage { get; set; }
 
+    /// <summary>The walls the payload got (seccomp, Landlock, capabilities, no_new_privs), for processes that join it.</summary>
+    internal AppliedPolicy? Policy { get; set; }
+
+    /// <summary>The host overlay's layout (<see cref="HostOverlayFileSystem"/>): its root holds the changes after the run.</summary>
+    internal FileSystem.HostOverlayLayout? Layout { get; set; }
+
+    /// <summary>
+    /// After a <see cref="HostOverlayFileSystem"/> run with a capped layer: moves the layer out of the
+    /// sandbox's storage into the root on disk, where review and commit find it. Call once the sandbox has exited.
+    /// </summary>
+    internal void MergeLayerStorage()
+    {
+        var storage = LayerStorage;
+        LayerStorage = null;
+        using (storage)
+            Layout?.MergeStorage(storage);
+    }
+
+    /// <summary>Lets a capped layer's tmpfs go (it vanishes with the last descriptor).</summary>
+    internal void DisposeLayerStorage()
+    {
+        LayerStorage?.Dispose();
+        LayerStorage = null;
+    }
+
     /// <summary>True once the sandbox has exited and been reaped.</summary>
     public bool HasExited
     {

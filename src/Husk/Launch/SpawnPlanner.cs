@@ -34,6 +34,10 @@ internal sealed class SpawnPlan
     /// <summary>The sandbox process is not the cloned child but a descendant that reports its pid.</summary>
     public bool ReportsPid { get; init; }
     public int ExecOpIndex { get; init; }
+    /// <summary>The walls the payload gets, for processes that join it later.</summary>
+    public AppliedPolicy? Policy { get; init; }
+    /// <summary>The final mount list the ops were planned from (base tree, the spec's own, the closing remount).</summary>
+    public IReadOnlyList<MountOp> Mounts { get; init; } = [];
 }
 
 /// <summary>Turns a <see cref="SandboxSpec"/> into native-stage operations. Pure: no system calls.</summary>
@@ -67,7 +71,11 @@ internal static class SpawnPlanner
     internal static readonly string[] DevNodes = ["null", "zero", "full", "random", "urandom", "tty"];
     internal static readonly string[] ProcCovers = ["sys", "sysrq-trigger", "irq", "bus"];
 
-    public static SpawnPlan Plan(SandboxSpec spec, HostContext host, SubordinateIds? subIds = null)
+    /// <param name="spec">What is wanted.</param>
+    /// <param name="host">The caller's facts (ids, directories, the host's filesystem).</param>
+    /// <param name="subIds">Subordinate id ranges, where a range is mapped.</param>
+    /// <param name="layout">The host overlay, laid out and prepared, for <see cref="HostOverlayFileSystem"/>.</param>
+    public static SpawnPlan Plan(SandboxSpec spec, HostContext host, SubordinateIds? subIds = null, FileSystem.HostOverlayLayout? layout = null)
     {
         var problems = spec.Validate();
         if (problems.Length > 0)
@@ -152,7 +160,8 @@ internal static class SpawnPlanner
             ops.Add(new PlannedOp(OpKind.LoopbackUp, "bring up the loopback interface"));
         if (spec.Hostname is not null)
             ops.Add(new PlannedOp(OpKind.SetHostname, $"set the hostname to {spec.Hostname}") { S1 = spec.Hostname });
-        if (spec.DisableUserNamespaces)
+        bool denyNesting = DeniesNesting(spec);
+        if (denyNesting)
         {
             ops.Add(new PlannedOp(OpKind.WriteProc, "limit user.max_user_namespaces")
             {
@@ -162,10 +171,13 @@ internal static class SpawnPlanner
             });
         }
 
-        bool hasMounts = spec.Mounts is not null && ns.HasFlag(NamespaceKinds.Mount);
+        bool hasMounts = spec.FileSystem is not InheritFileSystem && ns.HasFlag(NamespaceKinds.Mount);
+        var mounts = hasMounts ? BaseTree.Mounts(spec, host, layout) : [];
         if (hasMounts)
         {
             var rt = spec.RootTmpfs;
+            if (spec.FileSystem is HostOverlayFileSystem { StorageSize: { } storage })
+                rt = rt with { Size = storage, KeepOpen = true };
             ops.Add(new PlannedOp(OpKind.RootBegin, $"set up the sandbox root on {spec.BuildBase}")
             {
                 S1 = spec.BuildBase,
@@ -174,7 +186,7 @@ internal static class SpawnPlanner
                 Flags = rt.KeepOpen ? OpFlags.SendBase : 0,
             });
             int tmpOverlays = 0;
-            foreach (var op in spec.Mounts!.Value)
+            foreach (var op in mounts)
             {
                 int first = ops.Count;
                 AddMountOp(ops, op, spec, host, ref tmpOverlays);
@@ -190,7 +202,7 @@ internal static class SpawnPlanner
             });
         }
 
-        if (spec.DisableUserNamespaces)
+        if (denyNesting)
         {
             // A nested user namespace the payload does not own, so it cannot raise the limit again.
             uint uid = spec.Identity.Uid ?? host.Uid;
@@ -200,7 +212,7 @@ internal static class SpawnPlanner
             ops.Add(WriteProcOp("self/gid_map", $"{gid} {gid} 1\n", "write the nested gid map"));
             ops.Add(WriteProcOp("self/uid_map", $"{uid} {uid} 1\n", "write the nested uid map"));
         }
-        if (spec.DisableUserNamespaces || spec.AssertUserNamespacesDisabled)
+        if (denyNesting || spec.AssertUserNamespacesDisabled)
             ops.Add(new PlannedOp(OpKind.ExpectNoUserns, "check that user namespaces are disabled"));
 
         var keep = new List<int>();
@@ -284,18 +296,22 @@ internal static class SpawnPlanner
         if (spec.NoNewPrivileges)
             ops.Add(new PlannedOp(OpKind.Prctl, "set no_new_privs") { A = PR_SET_NO_NEW_PRIVS, B = 1 });
         // Landlock needs no_new_privs or CAP_SYS_ADMIN, which the capabilities above may have dropped.
-        if (spec.Landlock is { } landlock)
+        // Rules from the mounts need the sandbox's own root; explicit ones (enter) apply anywhere.
+        var landlock = hasMounts || spec.Landlock.Explicit is not null ? LandlockOf(spec, mounts) : null;
+        if (landlock is not null)
             AddLandlock(ops, landlock, host.LandlockAbi);
         // Limits last, once the stage has made every descriptor it needs: a low RLIMIT_NOFILE would
         // refuse the Landlock ruleset of a caller holding many descriptors, or a dup2 to a high fd.
         AddResourceLimits(ops, spec);
-        for (int i = 0; i < spec.SeccompPrograms.Length; i++)
+        var programs = SeccompPrograms(spec);
+        bool wantsListener = spec.Seccomp.UserNotification || spec.SyscallCallback is not null;
+        for (int i = 0; i < programs.Count; i++)
         {
-            var prog = spec.SeccompPrograms[i];
-            bool listener = spec.SeccompUserNotification && i == spec.SeccompPrograms.Length - 1;
+            var prog = programs[i];
+            bool listener = wantsListener && i == programs.Count - 1;
             ops.Add(new PlannedOp(OpKind.Seccomp, $"install seccomp filter {i + 1}")
             {
-                Data = prog.ToArray(),
+                Data = prog,
                 C = (ulong)(prog.Length / 8),
                 A = listener ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0,
                 Flags = listener ? OpFlags.SendListener : 0,
@@ -339,7 +355,58 @@ internal static class SpawnPlanner
             UsesInit = ops.Any(o => o.Kind == OpKind.Fork && (o.Flags & OpFlags.InitStatus) != 0),
             ReportsPid = reportsPid,
             ExecOpIndex = execIndex,
+            Mounts = mounts,
+            // A callback's filter needs its listener, which only the supervisor of the run holds.
+            Policy = new AppliedPolicy([.. programs.Take(programs.Count - (spec.SyscallCallback is null ? 0 : 1)).Select(p => ImmutableArray.Create(p))],
+                landlock, spec.Capabilities, spec.NoNewPrivileges),
         };
+    }
+
+    /// <summary>Whether nested user namespaces are made impossible: asked for, or by default where the sandbox has a user namespace of its own.</summary>
+    internal static bool DeniesNesting(SandboxSpec spec) => spec.NestedUserNamespaces switch
+    {
+        NestedUserNamespaces.Deny => true,
+        NestedUserNamespaces.Auto => spec.Namespaces.HasFlag(NamespaceKinds.User) && spec.UserNamespaceFd is null && spec.JoinProcessFd is null,
+        _ => false,
+    };
+
+    /// <summary>The Landlock rules for the final mount list, or none.</summary>
+    internal static Policy.LandlockPolicy? LandlockOf(SandboxSpec spec, IEnumerable<MountOp> mounts)
+    {
+        var l = spec.Landlock;
+        if (l.Explicit is { } policy)
+            return policy;
+        var mode = l.Mode == LandlockMode.Auto
+            ? spec.NestedUserNamespaces == NestedUserNamespaces.Allow ? LandlockMode.Off : LandlockMode.On
+            : l.Mode;
+        if (mode == LandlockMode.Off)
+            return null;
+        bool strict = mode == LandlockMode.Strict;
+        return new Policy.LandlockPolicy
+        {
+            Paths = Policy.LandlockPolicy.MirrorMounts(mounts, writableExecutes: !strict),
+            RestrictTcp = strict || l.TcpBind.Length > 0 || l.TcpConnect.Length > 0,
+            TcpBindPorts = l.TcpBind,
+            TcpConnectPorts = l.TcpConnect,
+            Strict = strict,
+        };
+    }
+
+    /// <summary>
+    /// The seccomp programs, in the order they are installed: the raw ones, the profile compiled with
+    /// its rules (nested sandboxes' calls allowed where they are), and the syscall callback's, whose
+    /// listener the supervisor holds.
+    /// </summary>
+    internal static List<byte[]> SeccompPrograms(SandboxSpec spec)
+    {
+        var s = spec.Seccomp;
+        var programs = s.RawPrograms.Select(p => p.ToArray()).ToList();
+        var policy = Policy.PolicyDefaults.Seccomp(s.Profile, s.Allow, s.Deny, spec.NestedUserNamespaces == NestedUserNamespaces.Allow);
+        if (policy is not null)
+            programs.Add(Policy.SeccompCompiler.Compile(policy).ToArray());
+        if (spec.SyscallCallback is { } callback)
+            programs.Add(callback.Compile().ToArray());
+        return programs;
     }
 
     internal const int RLIMIT_CPU = 0, RLIMIT_FSIZE = 1, RLIMIT_STACK = 3, RLIMIT_CORE = 4, RLIMIT_NPROC = 6, RLIMIT_NOFILE = 7, RLIMIT_AS = 9;

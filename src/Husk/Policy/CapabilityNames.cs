@@ -3,7 +3,7 @@ using System.Globalization;
 namespace Husk.Policy;
 
 /// <summary>Linux capability names and numbers (linux/capability.h), as bubblewrap's --cap-add reads them.</summary>
-public static class CapabilityNames
+internal static class CapabilityNames
 {
     private static readonly string[] Names =
     [

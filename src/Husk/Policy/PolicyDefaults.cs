@@ -12,8 +12,9 @@ internal static class PolicyDefaults
     /// The seccomp policy: the profile, then --allow-syscall over it and --deny-syscall over
     /// everything (--allow-userns adds the calls nested sandboxes need); null for none.
     /// </summary>
-    public static SeccompPolicy? Seccomp(SeccompPolicy profile, bool unconfined, IEnumerable<string> allow, IReadOnlyCollection<(string Name, int Errno)> deny, bool allowUserNamespaces)
+    public static SeccompPolicy? Seccomp(SeccompPolicy? profile, IEnumerable<string> allow, IReadOnlyCollection<SyscallDenial> deny, bool allowUserNamespaces)
     {
+        bool unconfined = profile is null;
         var rules = ImmutableArray.CreateBuilder<SeccompRule>();
         foreach (string name in allow)
             rules.Add(new SeccompRule(name, SeccompAction.Allow) { Priority = 1000 });
@@ -33,31 +34,11 @@ internal static class PolicyDefaults
                 return null;
             return new SeccompPolicy { DefaultAction = SeccompAction.Allow, ForeignAction = SeccompAction.Allow, UnknownAction = null, Rules = rules.ToImmutable() };
         }
-        return profile.With(rules.ToImmutable());
+        return profile!.With(rules.ToImmutable());
     }
 
     private static readonly string[] NestingCalls =
         ["clone", "clone3", "unshare", "setns", "mount", "umount2", "pivot_root", "mount_setattr", "move_mount", "open_tree", "open_tree_attr", "fsopen", "fsconfig", "fsmount", "fspick"];
-
-    /// <summary>
-    /// The Landlock policy for these mounts: <paramref name="mode"/> off, on or strict; null means on,
-    /// but off with --allow-userns (Landlock forbids every mount, so nested sandboxes).
-    /// </summary>
-    public static LandlockPolicy? Landlock(string? mode, bool allowUserNamespaces, IEnumerable<MountOp> mounts, IReadOnlyCollection<ushort> tcpBind, IReadOnlyCollection<ushort> tcpConnect)
-    {
-        mode ??= allowUserNamespaces ? "off" : "on";
-        if (mode == "off")
-            return null;
-        bool strict = mode == "strict";
-        return new LandlockPolicy
-        {
-            Paths = LandlockPolicy.MirrorMounts(mounts, writableExecutes: !strict),
-            RestrictTcp = strict || tcpBind.Count > 0 || tcpConnect.Count > 0,
-            TcpBindPorts = [.. tcpBind],
-            TcpConnectPorts = [.. tcpConnect],
-            Strict = strict,
-        };
-    }
 
     /// <summary>The capability set for a mask of kept capabilities (none: an empty set; else those, securebits locked).</summary>
     public static CapabilitySet Capabilities(ulong kept) =>

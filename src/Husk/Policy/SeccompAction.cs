@@ -110,7 +110,7 @@ public readonly record struct SeccompAction(SeccompActionKind Kind, ushort Data 
 }
 
 /// <summary>errno values by name or number.</summary>
-public static class ErrnoNames
+internal static class ErrnoNames
 {
     /// <summary>Parses "EPERM", "eperm", "1" or "0".</summary>
     public static bool TryParse(string text, out int errno)

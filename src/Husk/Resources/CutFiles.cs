@@ -25,8 +25,8 @@ internal static class CutFiles
     public static ulong Rlimit(long outputBytes) => (ulong)outputBytes + 1;
 
     /// <summary>Where files the sandbox writes stay visible on the host: (upper directory, the overlay's place in the sandbox).</summary>
-    public static List<(string Host, string Sandbox)> Places(SandboxSpec spec) =>
-        [.. (spec.Mounts ?? []).OfType<OverlayMount>()
+    public static List<(string Host, string Sandbox)> Places(IEnumerable<MountOp> mounts) =>
+        [.. mounts.OfType<OverlayMount>()
             .Where(o => o is { Kind: OverlayKind.Persistent, UpperRoot: SourceRoot.Host, Upper: not null })
             .Select(o => (o.Upper!, o.Destination))];
 

@@ -57,7 +57,10 @@ internal sealed class ResourceSupervisor : IDisposable
     internal Cgroup? Cgroup => _cgroup;
 
     /// <summary>Chooses the backend for <paramref name="spec"/> and creates its cgroup.</summary>
-    public static ResourceSupervisor Prepare(SandboxSpec spec, HostContext host)
+    /// <param name="spec">The sandbox's spec.</param>
+    /// <param name="host">The caller's facts.</param>
+    /// <param name="mounts">The sandbox's final mount list, as planned (where its writes can be seen afterwards).</param>
+    public static ResourceSupervisor Prepare(SandboxSpec spec, HostContext host, IReadOnlyList<MountOp> mounts)
     {
         var limits = spec.Limits;
         var notes = new List<string>();
@@ -78,7 +81,7 @@ internal sealed class ResourceSupervisor : IDisposable
                 : "processes are not capped: without a user namespace RLIMIT_NPROC would count all of the user's processes");
         if (cgroup is null)
             notes.Add("CPU time is the tree's, sampled from /proc and summed by husk-init at the end");
-        return new ResourceSupervisor(limits, cgroup, notes, limits.OutputBytes is null ? [] : CutFiles.Places(spec));
+        return new ResourceSupervisor(limits, cgroup, notes, limits.OutputBytes is null ? [] : CutFiles.Places(mounts));
     }
 
     private static Cgroup? ChooseAuto(ResourceLimits limits, HostContext host)

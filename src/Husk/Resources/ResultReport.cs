@@ -5,7 +5,7 @@ using System.Text.Json;
 namespace Husk;
 
 /// <summary>A <see cref="SandboxResult"/> written out: as one JSON object, or as isolate's meta file.</summary>
-public static class ResultReport
+internal static class ResultReport
 {
     /// <summary>
     /// One JSON object: verdict (with libsandbox's code and isolate's status), message, exit_code,

@@ -29,7 +29,7 @@ public enum Verdict
 }
 
 /// <summary>A verdict in the terms of other judges' sandboxes.</summary>
-public static class VerdictCodes
+internal static class VerdictCodes
 {
     /// <summary>
     /// libsandbox's result code: OK, TL (either time limit), ML, OL, RF, RT (killed by a signal),

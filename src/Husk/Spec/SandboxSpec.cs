@@ -31,8 +31,8 @@ public sealed record SandboxSpec
     public int? JoinProcessFd { get; init; }
     /// <summary>The namespaces joined through <see cref="JoinProcessFd"/>.</summary>
     public NamespaceKinds JoinNamespaces { get; init; }
-    /// <summary>Make nested user namespaces impossible inside (bwrap's --disable-userns).</summary>
-    public bool DisableUserNamespaces { get; init; }
+    /// <summary>Whether the payload may create user namespaces (nested sandboxes); by default not, where the sandbox has a user namespace of its own.</summary>
+    public NestedUserNamespaces NestedUserNamespaces { get; init; }
     /// <summary>Fail unless nested user namespaces are already impossible.</summary>
     public bool AssertUserNamespacesDisabled { get; init; }
 
@@ -42,10 +42,18 @@ public sealed record SandboxSpec
     public string? Hostname { get; init; }
 
     /// <summary>
-    /// Filesystem operations applied in order into a fresh tmpfs root that becomes /. When null,
-    /// the sandbox keeps the caller's root (only a mount namespace, if any).
+    /// The tree the sandbox starts from (default: the host's, read-only, with a fresh /proc, a
+    /// minimal /dev and private /tmp, /var/tmp and /run); the planner derives its mounts.
     /// </summary>
-    public ImmutableArray<MountOp>? Mounts { get; init; } = [];
+    public FileSystemSpec FileSystem { get; init; } = FileSystemSpec.HostReadOnly;
+    /// <summary>Filesystem operations applied in order after the base tree of <see cref="FileSystem"/>.</summary>
+    public ImmutableArray<MountOp> Mounts { get; init; } = [];
+    /// <summary>Host paths that show as an empty directory or an empty unreadable file (<c>--hide</c>); missing ones are skipped.</summary>
+    public ImmutableArray<string> HiddenPaths { get; init; } = [];
+    /// <summary>Leave the home directory's secrets (~/.ssh, ~/.gnupg, cloud credentials...) visible where the host's tree is shown.</summary>
+    public bool ShowSecrets { get; init; }
+    /// <summary>The home directory whose secrets are hidden; null: the caller's $HOME.</summary>
+    public string? SecretsHome { get; init; }
     /// <summary>Host directory on which the hidden build root is mounted (default /tmp).</summary>
     public string BuildBase { get; init; } = "/tmp";
     /// <summary>The tmpfs the new root is built on: its flags and mode show in the sandbox's mount table as those of /.</summary>
@@ -102,15 +110,10 @@ public sealed record SandboxSpec
     public CapabilitySet? Capabilities { get; init; } = CapabilitySet.None;
     /// <summary>Set no_new_privs: exec can never gain privileges.</summary>
     public bool NoNewPrivileges { get; init; } = true;
-    /// <summary>A Landlock policy for the payload, applied once its root is built; null for none.</summary>
-    public Policy.LandlockPolicy? Landlock { get; init; }
-    /// <summary>Classic BPF programs (8 bytes per instruction), installed last, in order.</summary>
-    public ImmutableArray<ImmutableArray<byte>> SeccompPrograms { get; init; } = [];
-    /// <summary>
-    /// Install the last of <see cref="SeccompPrograms"/> with a user-notification listener: its
-    /// notify actions go to the supervisor, which holds the listener.
-    /// </summary>
-    public bool SeccompUserNotification { get; init; }
+    /// <summary>Landlock confinement, derived from the final mounts when the sandbox starts (default: on).</summary>
+    public LandlockSpec Landlock { get; init; } = LandlockSpec.Default;
+    /// <summary>The seccomp filter, compiled when the sandbox starts (default: Husk's default profile).</summary>
+    public SeccompSpec Seccomp { get; init; } = SeccompSpec.Default;
 
     /// <summary>
     /// A syscall policy decided at run time by a callback (seccomp user notification): allow,
@@ -128,9 +131,6 @@ public sealed record SandboxSpec
     /// <summary>The payload's standard error: the caller's, a pipe (<see cref="SandboxProcess.StandardError"/>, counted against the output limit) or /dev/null.</summary>
     public StdioMode StandardError { get; init; }
 
-    /// <summary>The supervisor's pid-namespace ancestry must not outlive it (always true for Husk; kept for clarity).</summary>
-    public bool DieWithParent { get; init; } = true;
-
     /// <summary>Lists every problem with the spec, each a sentence a user can act on.</summary>
     public ImmutableArray<string> Validate()
     {
@@ -138,8 +138,10 @@ public sealed record SandboxSpec
         if (Command.IsDefaultOrEmpty || string.IsNullOrEmpty(Command[0]))
             problems.Add("no command given: name the program to run");
         bool mountNs = Namespaces.HasFlag(NamespaceKinds.Mount);
-        if (Mounts is { Length: > 0 } && !mountNs)
+        if (!mountNs && (Mounts.Length > 0 || FileSystem is not InheritFileSystem))
             problems.Add("filesystem operations need a mount namespace: drop --share-mount or the operations");
+        if (FileSystem is InheritFileSystem && Mounts.Length > 0)
+            problems.Add("filesystem operations need a root of the sandbox's own: choose a filesystem mode other than Inherit");
         if (Hostname is not null && !Namespaces.HasFlag(NamespaceKinds.Uts))
             problems.Add("a hostname needs a UTS namespace: add --unshare-uts");
         if (AsPid1 && !Namespaces.HasFlag(NamespaceKinds.Pid))
@@ -152,13 +154,13 @@ public sealed record SandboxSpec
             problems.Add("join either a process's namespaces or single namespaces by fd, not both");
         if (UserNamespaceFd is not null && Namespaces.HasFlag(NamespaceKinds.User))
             problems.Add("joining a user namespace and creating one are exclusive: drop --unshare-user or --userns");
-        if (DisableUserNamespaces && !Namespaces.HasFlag(NamespaceKinds.User))
+        if (NestedUserNamespaces == NestedUserNamespaces.Deny && !Namespaces.HasFlag(NamespaceKinds.User))
             problems.Add("--disable-userns needs a new user namespace: add --unshare-user");
         if (Identity.Mapping == IdMapping.External && !Namespaces.HasFlag(NamespaceKinds.User))
             problems.Add("external id mapping needs a new user namespace");
         if (Hostname is { Length: > 64 })
             problems.Add($"hostname is longer than 64 bytes: {Hostname}");
-        foreach (var op in Mounts ?? [])
+        foreach (var op in Mounts)
         {
             if (!op.Destination.StartsWith('/'))
                 problems.Add($"destination must be an absolute path: {op.Destination}");
@@ -195,9 +197,13 @@ public sealed record SandboxSpec
                 }
             }
         }
-        if (SeccompUserNotification && SeccompPrograms.IsDefaultOrEmpty)
+        if (Seccomp.UserNotification && Seccomp.RawPrograms.IsDefaultOrEmpty && Seccomp.Profile is null)
             problems.Add("a seccomp user-notification listener needs a seccomp program");
-        foreach (var prog in SeccompPrograms)
+        foreach (string name in Seccomp.Allow.Concat(Seccomp.Deny.Select(d => d.Name)).Where(n => !Policy.SyscallTable.IsKnown(n)))
+            problems.Add($"unknown system call: {name}");
+        foreach (var denial in Seccomp.Deny.Where(d => d.Errno is < 1 or > 4095))
+            problems.Add($"not an errno: {denial.Errno} (for {denial.Name})");
+        foreach (var prog in Seccomp.RawPrograms)
         {
             if (prog.IsDefaultOrEmpty || prog.Length % 8 != 0 || prog.Length / 8 > 4096)
                 problems.Add("a seccomp program must hold 1 to 4096 instructions of 8 bytes");
@@ -212,7 +218,7 @@ public sealed record SandboxSpec
         problems.AddRange(Limits.Validate());
         if (SyscallCallback is { } callback)
         {
-            if (SeccompUserNotification)
+            if (Seccomp.UserNotification)
                 problems.Add("a syscall callback and a notify action of a seccomp profile both need the one listener: drop one of them");
             foreach (string name in callback.Syscalls.Where(n => Policy.SyscallTable.Native.Number(n) is null))
                 problems.Add($"the syscall callback names an unknown system call: {name}");
@@ -226,6 +232,10 @@ public sealed record SandboxSpec
         }
         if (Terminal is not null && (StandardInput | StandardOutput | StandardError) != StdioMode.Inherit)
             problems.Add("a terminal is the payload's standard input and output: drop the pipes or the terminal");
+        if (FileSystem is DirectoryFileSystem { Path: var root } && !root.StartsWith('/'))
+            problems.Add($"the root directory must be an absolute path: {root}");
+        if (FileSystem is HostOverlayFileSystem { Root: var layer } && !layer.StartsWith('/'))
+            problems.Add($"the layer's root must be an absolute path: {layer}");
         foreach (var env in Environment)
         {
             if (!env.Contains('='))

@@ -1,5 +1,6 @@
 using Husk.Cli.Personalities;
 using Husk.Cli.Personalities.Mkosi;
+using Husk.Launch;
 
 namespace Husk.Tests.Mkosi;
 
@@ -31,7 +32,7 @@ public class MkosiSpecTests
     public void Proc_binds_the_hosts_proc_and_an_exec_fd_is_neither_passed_nor_packed()
     {
         var proc = Build(Unprivileged, "--proc", "/p/q", "true");
-        Assert.Contains(new BindMount("/proc", "/p/q") { Devices = true, AllowSetuid = true }, proc.Mounts!.Value);
+        Assert.Contains(new BindMount("/proc", "/p/q") { Devices = true, AllowSetuid = true }, proc.Mounts);
 
         Assert.Equal([new FdMapping(7, 7)], Build(Unprivileged, [5, 7], "--exec-fd", "5", "true").Fds);
         var packed = Build(Unprivileged, [5, 7], "--exec-fd", "5", "--pack-fds", "true");
@@ -91,10 +92,10 @@ public class MkosiSpecTests
     [Fact]
     public void Suppress_options_install_a_filter_where_sandbox_py_would()
     {
-        Assert.Single(Build(Unprivileged, "--suppress-chown").SeccompPrograms);
-        Assert.Single(Build(Nested, "--suppress-chown").SeccompPrograms);
-        Assert.Single(Build(Root, "--suppress-sync").SeccompPrograms);
-        Assert.Empty(Build(Root, "--suppress-chown").SeccompPrograms); // root can chown: sandbox.py installs nothing
+        Assert.Single(SpawnPlanner.SeccompPrograms(Build(Unprivileged, "--suppress-chown")));
+        Assert.Single(SpawnPlanner.SeccompPrograms(Build(Nested, "--suppress-chown")));
+        Assert.Single(SpawnPlanner.SeccompPrograms(Build(Root, "--suppress-sync")));
+        Assert.Empty(SpawnPlanner.SeccompPrograms(Build(Root, "--suppress-chown"))); // root can chown: sandbox.py installs nothing
         // libseccomp sets no_new_privs along with a filter, and only then.
         Assert.True(Build(Root, "--suppress-sync").NoNewPrivileges);
         Assert.False(Build(Root, "--suppress-chown").NoNewPrivileges);

@@ -50,7 +50,7 @@ public class LandlockTests
     public void An_older_abi_gets_only_the_rights_it_knows_and_a_strict_policy_refuses_it()
     {
         var policy = new LandlockPolicy { Paths = [new("/", LandlockFsAccess.All)], RestrictTcp = true, TcpBindPorts = [8080] };
-        var spec = TestEnvironment.Spec("/bin/true") with { Landlock = policy };
+        var spec = TestEnvironment.Spec("/bin/true") with { Landlock = LandlockSpec.Rules(policy) };
         var ops = SpawnPlanner.Plan(spec, Host(3)).Ops;
         var create = ops.Single(o => o.Kind == Interop.Interop.OpKind.LandlockCreate);
         Assert.Equal(8UL, create.C); // ABI 3: handled_access_fs only
@@ -61,12 +61,12 @@ public class LandlockTests
         Assert.Equal(24UL, six.Single(o => o.Kind == Interop.Interop.OpKind.LandlockCreate).C);
         Assert.Contains(six, o => o.Kind == Interop.Interop.OpKind.LandlockRule && o.B == 2 && o.C == 8080 && o.A == 1);
         Assert.DoesNotContain(SpawnPlanner.Plan(spec, Host(0)).Ops, o => o.Kind == Interop.Interop.OpKind.LandlockCreate);
-        var e = Assert.Throws<SandboxSpecException>(() => SpawnPlanner.Plan(spec with { Landlock = policy with { Strict = true } }, Host(3)));
+        var e = Assert.Throws<SandboxSpecException>(() => SpawnPlanner.Plan(spec with { Landlock = LandlockSpec.Rules(policy with { Strict = true }) }, Host(3)));
         Assert.Contains("TCP port rules (ABI 4)", e.Problems[0]);
     }
 
     private static SandboxSpec Sandboxed(string script, LandlockPolicy policy) =>
-        TestEnvironment.Spec("/bin/sh", "-c", script) with { Landlock = policy };
+        TestEnvironment.Spec("/bin/sh", "-c", script) with { Landlock = LandlockSpec.Rules(policy) };
 
     [Fact]
     public void Writes_need_a_rule_even_where_the_mount_is_writable()
@@ -77,10 +77,10 @@ public class LandlockTests
         var (exit, output) = TestEnvironment.Run(Sandboxed(script, readOnly));
         Assert.Equal(0, exit.ExitCode);
         Assert.Equal("read\nlisted\n", output);
-        var mirrored = new LandlockPolicy { Paths = LandlockPolicy.MirrorMounts(TestEnvironment.Spec().Mounts!.Value) };
+        var mirrored = new LandlockPolicy { Paths = LandlockPolicy.MirrorMounts(TestEnvironment.Spec().Mounts) };
         (exit, output) = TestEnvironment.Run(Sandboxed(script, mirrored));
         Assert.Equal("wrote\nread\nlisted\n", output);
-        Assert.Equal(0, TestEnvironment.Run(TestEnvironment.Spec(TestEnvironment.Probe) with { Landlock = mirrored }).Exit.ExitCode);
+        Assert.Equal(0, TestEnvironment.Run(TestEnvironment.Spec(TestEnvironment.Probe) with { Landlock = LandlockSpec.Rules(mirrored) }).Exit.ExitCode);
     }
 
     [Fact]
@@ -96,9 +96,9 @@ public class LandlockTests
             File.SetUnixFileMode(dir, (UnixFileMode)0x1FF);
             var spec = TestEnvironment.Spec("/bin/sh", "-c", "echo after > /tmp/bound && cat /tmp/bound") with
             {
-                Mounts = [.. TestEnvironment.Spec().Mounts!.Value, new BindMount(file, "/tmp/bound")],
+                Mounts = [.. TestEnvironment.Spec().Mounts, new BindMount(file, "/tmp/bound")],
             };
-            spec = spec with { Landlock = new LandlockPolicy { Paths = LandlockPolicy.MirrorMounts(spec.Mounts!.Value) } };
+            spec = spec with { Landlock = LandlockSpec.Rules(new LandlockPolicy { Paths = LandlockPolicy.MirrorMounts(spec.Mounts) }) };
             var (exit, output) = TestEnvironment.Run(spec);
             Assert.Equal(0, exit.ExitCode);
             Assert.Equal("after\n", output);
@@ -120,13 +120,14 @@ public class LandlockTests
             var spec = TestEnvironment.Spec("/bin/sh", "-c", $"kill -0 {outside.Id} 2>/dev/null && echo reached || echo refused") with
             {
                 Namespaces = NamespaceKinds.None,
-                Mounts = null,
+                FileSystem = FileSystemSpec.Inherit,
+                Mounts = [],
                 Hostname = null,
                 Capabilities = null,
             };
             Assert.Equal("reached\n", TestEnvironment.Run(spec).Stdout);
             var scoped = new LandlockPolicy { Paths = [new("/", LandlockFsAccess.All)], ScopeAbstractUnixSockets = false };
-            Assert.Equal("refused\n", TestEnvironment.Run(spec with { Landlock = scoped }).Stdout);
+            Assert.Equal("refused\n", TestEnvironment.Run(spec with { Landlock = LandlockSpec.Rules(scoped) }).Stdout);
         }
         finally
         {
@@ -142,7 +143,7 @@ public class LandlockTests
             Assert.Skip("needs /usr/bin/python3");
         string script = "import socket\nfor port in (7071, 7072):\n    s = socket.socket()\n    try:\n        s.bind(('127.0.0.1', port)); print('bound', port)\n    except OSError as e: print('refused', port, e.errno)\n";
         var policy = new LandlockPolicy { Paths = [new("/", LandlockFsAccess.All)], RestrictTcp = true, TcpBindPorts = [7072] };
-        var (exit, output) = TestEnvironment.Run(TestEnvironment.Spec("/usr/bin/python3", "-c", script) with { Landlock = policy });
+        var (exit, output) = TestEnvironment.Run(TestEnvironment.Spec("/usr/bin/python3", "-c", script) with { Landlock = LandlockSpec.Rules(policy) });
         Assert.Equal(0, exit.ExitCode);
         Assert.Equal("refused 7071 13\nbound 7072\n", output);
     }

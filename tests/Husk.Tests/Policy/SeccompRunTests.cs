@@ -20,7 +20,7 @@ public partial class SeccompRunTests
     }
 
     internal static SandboxSpec With(params SeccompPolicy[] policies) =>
-        TestEnvironment.Spec() with { SeccompPrograms = [.. policies.Select(p => SeccompCompiler.Compile(p))] };
+        TestEnvironment.Spec() with { Seccomp = SeccompSpec.Raw([.. policies.Select(p => SeccompCompiler.Compile(p))]) };
 
     private static SeccompPolicy AllowBut(string name, SeccompAction action, params ArgumentCondition[] conditions) => new()
     {
@@ -95,7 +95,7 @@ public partial class SeccompRunTests
     [Fact]
     public void User_notify_asks_the_supervisor_which_answers_for_the_kernel()
     {
-        var spec = With(AllowBut("syncfs", SeccompAction.UserNotify)) with { SeccompUserNotification = true };
+        var spec = With(AllowBut("syncfs", SeccompAction.UserNotify)) with { Seccomp = With(AllowBut("syncfs", SeccompAction.UserNotify)).Seccomp with { UserNotification = true } };
         spec = spec with { Command = [TestEnvironment.Probe, "syscall", Nr("syncfs").ToString(), "1"] };
         var (read, write) = Interop.Interop.Pipe();
         using (read)

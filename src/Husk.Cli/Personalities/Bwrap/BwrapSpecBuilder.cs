@@ -112,10 +112,11 @@ internal static class BwrapSpecBuilder
             UserNamespaceFd = o.UsernsFd,
             UserNamespace2Fd = o.Userns2Fd,
             PidNamespaceFd = o.PidnsFd,
-            DisableUserNamespaces = o.DisableUserns,
+            NestedUserNamespaces = o.DisableUserns ? NestedUserNamespaces.Deny : NestedUserNamespaces.Allow,
             AssertUserNamespacesDisabled = o.AssertUsernsDisabled,
             Identity = IdentityOf(o, host),
             Hostname = o.Hostname,
+            FileSystem = FileSystemSpec.Bare,
             Mounts = mounts.ToImmutable(),
             BuildBase = "/tmp",
             Environment = [.. o.Environment],
@@ -131,7 +132,8 @@ internal static class BwrapSpecBuilder
             LockFiles = [.. o.LockFiles],
             Capabilities = CapabilitiesOf(o, host),
             NoNewPrivileges = true,
-            SeccompPrograms = programs.ToImmutable(),
+            Seccomp = SeccompSpec.Raw([.. programs]),
+            Landlock = LandlockSpec.Off,
         };
         return (spec, origins);
     }

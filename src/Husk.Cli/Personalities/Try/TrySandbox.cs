@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Husk.FileSystem;
+using Husk.Layers;
 
 namespace Husk.Cli.Personalities.Try;
 

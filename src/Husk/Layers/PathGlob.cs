@@ -1,7 +1,8 @@
+using Husk.FileSystem;
 using System.Text;
 using System.Text.RegularExpressions;
 
-namespace Husk.FileSystem;
+namespace Husk.Layers;
 
 /// <summary>
 /// Glob patterns for --include and --exclude: <c>*</c> and <c>?</c> within one path component,

@@ -1,7 +1,8 @@
+using Husk.FileSystem;
 using System.Text;
 using DiffPlex;
 
-namespace Husk.FileSystem;
+namespace Husk.Layers;
 
 /// <summary>Unified diffs of a change against the host, as `diff -u` prints them; binary and large files are summarised.</summary>
 public static class UnifiedDiff

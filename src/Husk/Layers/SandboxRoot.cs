@@ -1,7 +1,8 @@
+using Husk.FileSystem;
 using System.Globalization;
 using System.Text.Json;
 
-namespace Husk.FileSystem;
+namespace Husk.Layers;
 
 /// <summary>
 /// A sandbox root on disk: <c>upperdir/&lt;absolute path&gt;</c> holds the sandbox's writes,
@@ -104,7 +105,7 @@ public sealed class SandboxRoot
     /// <param name="layers">The plan's layers.</param>
     /// <param name="owner">Root's sandboxes: the subordinate ids that get the layer.</param>
     /// <param name="hostModes">Give the host's modes as they are (try's view: the caller may write everywhere).</param>
-    public void PrepareLayers(IEnumerable<OverlayLayer> layers, (uint Uid, uint Gid)? owner = null, bool hostModes = false)
+    internal void PrepareLayers(IEnumerable<OverlayLayer> layers, (uint Uid, uint Gid)? owner = null, bool hostModes = false)
     {
         var prepared = Prepared();
         foreach (var layer in layers)
@@ -149,7 +150,7 @@ public sealed class SandboxRoot
     /// need no copy-up; they merge with the host's and are not changes. Their modes follow
     /// <see cref="CallerView"/> unless <paramref name="hostModes"/>.
     /// </summary>
-    public void PrepareAncestors(IEnumerable<OverlayLayer> layers, IEnumerable<string> paths, bool hostModes = false)
+    internal void PrepareAncestors(IEnumerable<OverlayLayer> layers, IEnumerable<string> paths, bool hostModes = false)
     {
         var list = layers.ToList();
         var prepared = Prepared();
@@ -248,7 +249,7 @@ public sealed class SandboxRoot
     /// opaque, still the mode they were prepared with), so that a host directory removed meanwhile (a build's temporary
     /// directory in /tmp) does not come back as a new one at commit.
     /// </summary>
-    public void PruneLayers(IEnumerable<OverlayLayer> layers)
+    internal void PruneLayers(IEnumerable<OverlayLayer> layers)
     {
         var prepared = Prepared();
         foreach (var layer in layers)

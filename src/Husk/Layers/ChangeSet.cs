@@ -1,7 +1,8 @@
+using Husk.FileSystem;
 using Husk.Interop;
 using static Husk.Interop.Interop;
 
-namespace Husk.FileSystem;
+namespace Husk.Layers;
 
 /// <summary>What changed at a path.</summary>
 public enum ChangeKind

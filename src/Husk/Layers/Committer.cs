@@ -1,8 +1,9 @@
+using Husk.FileSystem;
 using System.Runtime.InteropServices;
 using Husk.Interop;
 using static Husk.Interop.Interop;
 
-namespace Husk.FileSystem;
+namespace Husk.Layers;
 
 /// <summary>What committing did with each change.</summary>
 public sealed class CommitReport

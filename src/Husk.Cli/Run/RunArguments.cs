@@ -1,0 +1,251 @@
+using Husk.Policy;
+
+namespace Husk.Cli.Run;
+
+/// <summary>What happens to the layer of the overlay mode when the run ends.</summary>
+internal enum LayerFate
+{
+    /// <summary>Review in a terminal; otherwise keep.</summary>
+    Ask,
+    /// <summary>Keep it for later (<c>--keep</c>).</summary>
+    Keep,
+    /// <summary>Commit it (<c>--commit</c>).</summary>
+    Commit,
+    /// <summary>Throw it away (<c>--discard</c>).</summary>
+    Discard,
+}
+
+/// <summary>
+/// What <c>husk run</c>'s options have said: the sandbox itself as a <see cref="SandboxSpecBuilder"/>
+/// (the library's builder, so the command line and the library make the same sandboxes), plus the
+/// command line's own concerns: options that only mean something together (the filesystem mode,
+/// its root and storage, --size before --tmpfs), the layer's fate, reports and descriptors.
+/// <see cref="ToSpec"/> resolves them; nothing here touches the disk.
+/// </summary>
+internal sealed class RunArguments
+{
+    /// <summary>The sandbox as the options describe it so far.</summary>
+    public SandboxSpecBuilder Spec = new("/bin/true");
+
+    public string FsMode = "overlay";
+    public string? RootDir;
+    public LayerFate AfterRun;
+    public readonly List<string> Include = [];
+    public readonly List<string> Exclude = [];
+    public readonly List<string> Direct = [];
+    public readonly List<string> Hide = [];
+    public bool HashOriginals;
+    /// <summary>--storage: the writable layer lives in a tmpfs of this size.</summary>
+    public long? StorageSize;
+    public bool ReadOnly;
+    public bool SeccompUnconfined;
+    /// <summary>--cap-add ALL was given: where the caller's user namespace is shared, that is every capability the caller has.</summary>
+    public bool CapAddAll;
+    public long? PendingSize;
+    public int? PendingPerms;
+    public readonly List<string> OverlaySources = [];
+    public bool? NewSession;
+    public bool Tty;
+    public string? Name;
+    public int? InfoFd;
+    public int? JsonStatusFd;
+    public int? SyncFd;
+    public int? BlockFd;
+    public int? UsernsBlockFd;
+    public readonly List<string> LockFiles = [];
+    public string? ReportFile;
+    public int? ReportFd;
+    public string? MetaFile;
+    public List<string> Command = [];
+    /// <summary>Profiles being applied, innermost last (to refuse include cycles).</summary>
+    internal readonly List<string> ProfileStack = [];
+
+    /// <summary>A report of the run is asked for: usage is measured even without limits.</summary>
+    public bool WantsReport => ReportFile is not null || ReportFd is not null || MetaFile is not null;
+
+    /// <summary>Applies a change to the sandbox being described.</summary>
+    public void Set(Func<SandboxSpecBuilder, SandboxSpecBuilder> change) => Spec = change(Spec);
+
+    public void SetSeccompProfile(string nameOrFile) =>
+        Set(b => b.SeccompProfile(SeccompProfiles.BuiltIn.TryGetValue(nameOrFile, out var builtIn) ? builtIn : Profiles.SeccompFile.Load(nameOrFile)));
+
+    internal static string SyscallName(string name, string option)
+    {
+        if (!SyscallTable.IsKnown(name))
+            throw new UsageException($"husk run: {option}: unknown system call: {name}");
+        return name;
+    }
+
+    internal static (string, int) DenyRule(string value) =>
+        ParseDenial(value) is var (name, errno, problem) && problem is null
+            ? (name, errno)
+            : throw new UsageException($"husk run: --deny-syscall: {problem}");
+
+    /// <summary>"NAME[:ERRNO]" (errno a name or number, EPERM when left out), or the problem with it.</summary>
+    internal static (string Name, int Errno, string? Problem) ParseDenial(string value)
+    {
+        int colon = value.IndexOf(':');
+        string name = colon < 0 ? value : value[..colon];
+        if (!SyscallTable.IsKnown(name))
+            return (name, 0, $"unknown system call: {name}");
+        int errno = 1;
+        if (colon >= 0 && !ErrnoNames.TryParse(value[(colon + 1)..], out errno))
+            return (name, 0, $"not an errno name or number: {value[(colon + 1)..]}");
+        return (name, errno, null);
+    }
+
+    /// <summary>
+    /// The capabilities the payload can keep when it shares the caller's user namespace: only those
+    /// the caller has. ALL gives those; a capability named that the caller lacks is a usage error naming it.
+    /// </summary>
+    internal static ulong KeepableCapabilities(ulong requested, bool all, ulong held)
+    {
+        ulong missing = requested & ~held;
+        if (missing == 0)
+            return requested;
+        if (all)
+            return requested & held;
+        var names = Enumerable.Range(0, 64).Where(c => (missing & (1UL << c)) != 0).Select(CapabilityNames.Name).ToList();
+        throw new UsageException($"husk run: --cap-add {string.Join(", ", names)}: the caller does not have {(names.Count == 1 ? "it" : "them")}, and with --share-user the payload keeps only the caller's capabilities");
+    }
+
+    /// <summary>
+    /// Allowing a call that creates namespaces does not make nested user namespaces possible
+    /// (max_user_namespaces is 0 inside: they fail with ENOSPC); asked for without saying which is
+    /// meant, that is a usage error naming --allow-userns.
+    /// </summary>
+    private static void CheckNamespaceCalls(SandboxSpec s)
+    {
+        if (s.NestedUserNamespaces != NestedUserNamespaces.Auto || !s.Namespaces.HasFlag(NamespaceKinds.User) || s.UserNamespaceFd is not null)
+            return;
+        if (s.Seccomp.Allow.FirstOrDefault(c => c is "unshare" or "clone" or "clone3") is { } call)
+            throw new UsageException($"husk run: --allow-syscall {call}: nested user namespaces stay impossible inside (they fail with ENOSPC): add --allow-userns to allow them, or --disable-userns to keep them off");
+    }
+
+    internal static string Capability(string name, string option) =>
+        SandboxSpecBuilder.CapabilityMask(name) is not null ? name : throw new UsageException($"husk run: {option}: unknown capability: {name}");
+
+    public long? TakeSize()
+    {
+        var s = PendingSize;
+        PendingSize = null;
+        return s;
+    }
+
+    public int? TakePerms()
+    {
+        var p = PendingPerms;
+        PendingPerms = null;
+        return p;
+    }
+
+    public void AddMount(MountOp op)
+    {
+        if (op is not TmpfsMount && PendingSize is not null)
+            throw new UsageException("husk run: --size must be followed by --tmpfs");
+        Set(b => b.Mount(op));
+    }
+
+    public void AddOverlay(string dst, OverlayKind kind, string? upper, string? work, string option)
+    {
+        if (OverlaySources.Count == 0)
+            throw new UsageException($"husk run: {option} needs at least one --overlay-src before it");
+        if (kind == OverlayKind.ReadOnly && OverlaySources.Count < 2)
+            throw new UsageException("husk run: --ro-overlay needs at least two --overlay-src before it");
+        var op = new OverlayMount(dst, [.. OverlaySources]) { Kind = kind, Upper = upper, Work = work };
+        Set(b => b.Mount(op));
+        OverlaySources.Clear();
+    }
+
+    /// <summary>The layer's root: --root, or a new one named after the sandbox's id.</summary>
+    public string LayerRoot(string id) =>
+        RootDir is not null ? Path.GetFullPath(RootDir) : Husk.Layers.SandboxRoot.DefaultLocation(id);
+
+    /// <summary>The filesystem mode the options chose (--fs, --readonly, --root, --storage).</summary>
+    private FileSystemSpec FileSystemMode(string id, NamespaceKinds namespaces)
+    {
+        string mode = FsMode == "overlay" && ReadOnly ? "ro" : FsMode;
+        switch (mode)
+        {
+            case "overlay":
+                if (!namespaces.HasFlag(NamespaceKinds.User) && Interop.Interop.GetUid() != 0)
+                    throw new UsageException("husk run: --fs overlay needs a user namespace: drop --share-user, or use --fs ro");
+                return FileSystemSpec.HostOverlay(LayerRoot(id)) with { StorageSize = StorageSize, HashOriginals = HashOriginals };
+            case "ro":
+                return FileSystemSpec.HostReadOnly;
+            case "host":
+                return FileSystemSpec.Host(ReadOnly);
+            case "tmpfs":
+                return FileSystemSpec.Empty(ReadOnly);
+            default:
+                if (!FsMode.StartsWith('/') && !FsMode.StartsWith('.'))
+                    throw new UsageException($"husk run: --fs: unknown mode {FsMode}: use overlay, ro, tmpfs, host or a directory path");
+                string dir = Path.GetFullPath(FsMode);
+                if (!Directory.Exists(dir))
+                    throw new UsageException($"husk run: --fs: not a directory: {FsMode}");
+                return FileSystemSpec.Directory(dir, ReadOnly);
+        }
+    }
+
+    /// <summary>
+    /// The spec the options describe; <paramref name="id"/> names the layer's root when none is
+    /// given. The limits bring the pipes they need: standard output and error go through husk
+    /// (counted) when an output limit or a report is asked for, except with --tty.
+    /// </summary>
+    public SandboxSpec ToSpec(string id)
+    {
+        if (PendingSize is not null)
+            throw new UsageException("husk run: --size must be followed by --tmpfs");
+        if (PendingPerms is not null)
+            throw new UsageException("husk run: --perms must be followed by --tmpfs, --dir or --write");
+        if (OverlaySources.Count > 0)
+            throw new UsageException("husk run: --overlay-src must be followed by --overlay, --tmp-overlay or --ro-overlay");
+        if (Command.Count == 0)
+            throw new UsageException("husk run: no command given: husk run [OPTIONS] -- COMMAND [ARGS...]");
+        if (UsernsBlockFd is not null && InfoFd is null)
+            throw new UsageException("husk run: --userns-block-fd needs --info-fd");
+
+        var b = Spec.Command(Command[0], [.. Command.Skip(1)]).NewSession(NewSession ?? !Tty);
+        var current = b.Current;
+        CheckNamespaceCalls(current);
+        if (!current.Namespaces.HasFlag(NamespaceKinds.User) && current.UserNamespaceFd is null && current.Capabilities is { Bounding: not 0 } caps)
+        {
+            b = b.KeepCapabilities(KeepableCapabilities(caps.Bounding, CapAddAll, ProcessCapabilities.Current().Permitted));
+        }
+        bool mountNs = current.Namespaces.HasFlag(NamespaceKinds.Mount);
+        if (!mountNs && (current.Mounts.Length > 0 || FsMode is not ("ro" or "overlay")))
+            throw new UsageException("husk run: filesystem options need a mount namespace: drop --share-mount");
+        if (mountNs)
+            b = b.FileSystem(FileSystemMode(id, current.UserNamespaceFd is null ? current.Namespaces : current.Namespaces & ~NamespaceKinds.User));
+        foreach (string path in Hide)
+        {
+            if (!Path.Exists(path))
+                throw new UsageException($"husk run: --hide: no such file or directory: {path}");
+            b = b.Hide(path);
+        }
+        if (SeccompUnconfined)
+            b = b.SeccompUnconfined();
+        if (WantsReport)
+            b = b.MeasureUsage();
+        var limits = b.Current.Limits;
+        if (limits.IsSupervised && !Tty && (limits.OutputBytes is not null || WantsReport))
+            b = b.PipeOutput();
+        if (SyncFd is { } sync)
+            b = b.PassFd(sync);
+        var spec = b.Build();
+        foreach (string path in Direct)
+        {
+            if (!Path.Exists(path))
+                throw new UsageException($"husk run: --direct: no such file or directory: {path}");
+        }
+        return spec with
+        {
+            // Written straight through, before the command line's own operations.
+            Mounts = [.. Direct.Select(p => new BindMount(p, p)), .. spec.Mounts],
+            SyncFd = SyncFd,
+            BlockFd = BlockFd,
+            LockFiles = [.. LockFiles],
+            Identity = UsernsBlockFd is not null ? spec.Identity with { Mapping = IdMapping.External } : spec.Identity,
+        };
+    }
+}

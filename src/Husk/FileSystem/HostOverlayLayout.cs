@@ -1,0 +1,158 @@
+using System.Collections.Immutable;
+using Husk.Launch;
+using Husk.Layers;
+
+namespace Husk.FileSystem;
+
+/// <summary>
+/// The host overlay of one run (<see cref="HostOverlayFileSystem"/>): which host directories are
+/// overlaid and where their layers live. <see cref="Plan"/> derives it from the host's facts alone;
+/// the launcher then <see cref="Prepare"/>s the root on disk before the clone (the layers, the
+/// directories on the way to the working and home directories), after which <see cref="Mounts"/>
+/// gives the mounts, and after the run the root holds the changes for review.
+/// </summary>
+internal sealed class HostOverlayLayout
+{
+    private HostOverlayLayout(HostOverlayFileSystem spec, OverlayPlan plan, IReadOnlyList<string> ancestors, string workingDirectory)
+    {
+        Spec = spec;
+        OverlayPlan = plan;
+        Ancestors = ancestors;
+        _workingDirectory = workingDirectory;
+    }
+
+    private readonly string _workingDirectory;
+    private IReadOnlyList<(string Path, int Mode)> _skeleton = [];
+    private IReadOnlyDictionary<string, int> _upperModes = ImmutableDictionary<string, int>.Empty;
+
+    /// <summary>What the spec asked for.</summary>
+    public HostOverlayFileSystem Spec { get; }
+
+    /// <summary>The overlays and their layers.</summary>
+    public OverlayPlan OverlayPlan { get; }
+
+    /// <summary>Directories whose ancestors are created in the layer beforehand (the working and home directories).</summary>
+    public IReadOnlyList<string> Ancestors { get; }
+
+    /// <summary>The root on disk, once prepared.</summary>
+    public SandboxRoot? Root { get; private set; }
+
+    /// <summary>The root did not exist before this run.</summary>
+    public bool RootIsNew { get; private set; }
+
+    /// <summary>Where a capped layer's upper directories live in the sandbox's storage tmpfs.</summary>
+    internal const string StorageLayer = "/layer/upperdir", StorageWork = "/layer/workdir";
+
+    /// <summary>Plans the overlays of <paramref name="fs"/> for <paramref name="spec"/>, reading only what <paramref name="host"/> says.</summary>
+    public static HostOverlayLayout Plan(HostOverlayFileSystem fs, SandboxSpec spec, HostContext host)
+    {
+        var view = host.FileSystem;
+        var options = new OverlayPlanOptions
+        {
+            Fresh = fs.OverlayVolatile ? ["/proc", "/dev", "/sys"] : OverlayPlanner.Fresh,
+            OverlayVolatile = fs.OverlayVolatile,
+            CoverStorage = true,
+            Hidden = fs.Hidden,
+            Allowed = fs.Allowed,
+            LowerRoots = fs.LayerRoots,
+            ExtraLowers = fs.ExtraLayers.IsDefaultOrEmpty ? null
+                : dir => [.. fs.ExtraLayers.Select(r => Path.Join(r, dir)).Where(d => view.KindOf(d) == EntryKind.Directory)],
+        };
+        var plan = OverlayPlanner.Plan(view.Mounts(), fs.Root, view.List, view.ModeOf, options);
+        var ancestors = new List<string> { host.WorkingDirectory };
+        if (host.Home is { Length: > 1 } home)
+            ancestors.Add(home);
+        if (spec.WorkingDirectory is { } chdir && chdir.StartsWith('/'))
+            ancestors.Add(chdir);
+        return new HostOverlayLayout(fs, plan, ancestors, host.WorkingDirectory);
+    }
+
+    /// <summary>
+    /// Creates (or resumes) the root and the layers on disk. <paramref name="owner"/>: root's
+    /// sandboxes, whose payload runs as a subordinate id that must own the layer it writes.
+    /// </summary>
+    public void Prepare((uint Uid, uint Gid)? owner)
+    {
+        string path = Spec.Root;
+        RootIsNew = SandboxRoot.Open(path) is null;
+        var root = SandboxRoot.CreateOrOpen(path);
+        // A session's layer on disk cannot sit under the tmpfs one as a lower layer: overlayfs
+        // refuses a lower inside another lower of the same filesystem ("overlapping lowerdir").
+        if (Spec.StorageSize is not null && !RootIsNew && root.Changes().Count > 0)
+            throw new SandboxSpecException([$"a capped layer cannot resume {path}, which holds changes: commit or discard them first, or run without a cap"]);
+        root.PrepareAncestors(OverlayPlan.Layers, Ancestors, Spec.HostModes);
+        if (Spec.HashOriginals && RootIsNew)
+            root.HashOriginals([_workingDirectory]);
+        root.PrepareLayers(OverlayPlan.Layers, owner, Spec.HostModes);
+        Root = root;
+        if (Spec.StorageSize is null)
+            return;
+        // The layer's skeleton on disk (the directories prepared above, with the modes they were
+        // given) is recreated in the storage first, so copy-up never has to make a directory the
+        // caller's ids cannot own.
+        var skeleton = new List<(string, int)>();
+        foreach (string dir in Directory.EnumerateDirectories(root.UpperDir, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 }).Order(StringComparer.Ordinal))
+        {
+            if (Interop.Interop.TryStat(dir, out var st, followSymlinks: false) == 0 && (st.Mode & Interop.Interop.S_IFMT) == Interop.Interop.S_IFDIR)
+                skeleton.Add((dir[root.UpperDir.Length..], (int)(st.Mode & 0xFFF)));
+        }
+        var modes = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var layer in OverlayPlan.Layers)
+        {
+            if (Interop.Interop.TryStat(layer.Upper, out var st) == 0)
+                modes[layer.Upper] = (int)(st.Mode & 0xFFF);
+        }
+        (_skeleton, _upperModes) = (skeleton, modes);
+    }
+
+    /// <summary>For tests: what <see cref="Prepare"/> would have found on disk, without touching it.</summary>
+    internal void AssumePrepared(IReadOnlyList<(string Path, int Mode)> skeleton, IReadOnlyDictionary<string, int> upperModes) =>
+        (_skeleton, _upperModes) = (skeleton, upperModes);
+
+    /// <summary>The overlays, with a capped layer's upper and work directories moved into the storage.</summary>
+    public IEnumerable<MountOp> Mounts()
+    {
+        var ops = new List<MountOp>();
+        if (Spec.StorageSize is not null)
+        {
+            ops.Add(new MakeDirectory(StorageLayer) { Mode = 0x1ED, InStorage = true });
+            foreach (var (path, mode) in _skeleton)
+                ops.Add(new MakeDirectory(StorageLayer + path) { Mode = mode, InStorage = true });
+        }
+        string upperDir = Path.Join(Spec.Root, "upperdir"), workDir = Path.Join(Spec.Root, "workdir");
+        foreach (var op in OverlayPlan.Mounts)
+        {
+            if (Spec.StorageSize is not null && op is OverlayMount { Kind: OverlayKind.Persistent, Upper: { } upper, Work: { } work } o && HostMounts.IsUnder(upper, upperDir))
+            {
+                ops.Add(o with
+                {
+                    UpperRoot = SourceRoot.Storage,
+                    Upper = StorageLayer + upper[upperDir.Length..],
+                    Work = StorageWork + work[workDir.Length..],
+                    UpperMode = _upperModes.TryGetValue(upper, out int m) ? m : 0x1ED,
+                });
+            }
+            else
+            {
+                ops.Add(op);
+            }
+        }
+        // The root is always out of the payload's sight: covered where it lies in an overlaid
+        // directory (the plan does that), and given an empty place of its own elsewhere.
+        if (!ops.Any(m => m is TmpfsMount t && t.Destination == Spec.Root))
+            ops.Add(new TmpfsMount(Spec.Root) { Mode = 0x1C0, Size = 1 << 20 });
+        return ops;
+    }
+
+    /// <summary>After a capped run: moves the layer kept in the storage tmpfs into the root on disk.</summary>
+    public void MergeStorage(Interop.SafeFd? storage)
+    {
+        if (Spec.StorageSize is null || Root is null)
+            return;
+        if (storage is null)
+            throw new IOException("the sandbox did not hand over its storage");
+        string source = $"/proc/self/fd/{storage.Fd}{StorageLayer}";
+        if (Directory.Exists(source))
+            LayerMerge.Merge(source, Root.UpperDir);
+    }
+}
