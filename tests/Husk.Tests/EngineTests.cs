@@ -320,6 +320,33 @@ public class EngineTests
     }
 
     [Fact]
+    public void Scripts_without_a_shebang_run_with_bin_sh_as_execvp_does()
+    {
+        string dir = TestEnvironment.ScratchDirectory("script");
+        try
+        {
+            string script = Path.Combine(dir, "plain");
+            File.WriteAllText(script, "echo \"[$0] [$1] [$2]\"\n");
+            File.SetUnixFileMode(script, (UnixFileMode)0x1ED);
+            var spec = TestEnvironment.Spec(script, "a", "b c") with { Argv0 = "ignored" };
+            // An explicit path: /bin/sh gets the file and the arguments after argv[0].
+            var (exit, output) = TestEnvironment.Run(spec);
+            Assert.Equal((0, $"[{script}] [a] [b c]\n"), (exit.ExitCode, output));
+            // Found through PATH, after a directory without it: the shell gets the path it was found at.
+            (exit, output) = TestEnvironment.Run(spec with { Command = ["plain", "x"], Environment = [$"PATH=/nonexistent:{dir}:/usr/bin:/bin"] });
+            Assert.Equal((0, $"[{dir}/plain] [x] []\n"), (exit.ExitCode, output));
+            // Without the fallback (mkosi-sandbox's os.execvp), the kernel's answer stands.
+            var e = Assert.Throws<SandboxSetupException>(() => Launcher.Start(spec with { ScriptShell = false }));
+            Assert.True(e.IsExecFailure);
+            Assert.Equal(Errno.ENOEXEC, e.Errno);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void Exit_status_and_signals_pass_through()
     {
         var (exit, _) = TestEnvironment.Run(TestEnvironment.Spec("/bin/sh", "-c", "exit 42"));

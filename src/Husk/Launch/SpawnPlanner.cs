@@ -326,7 +326,7 @@ internal static class SpawnPlanner
             S1 = spec.Command[0],
             Strings = argv,
             Strings2 = env.ToArray(),
-            Flags = (spec.SearchPath ? OpFlags.SearchPath : 0) | (pidSlot >= 0 ? OpFlags.EnvPid : 0),
+            Flags = (spec.SearchPath ? OpFlags.SearchPath : 0) | (spec.ScriptShell ? OpFlags.ScriptShell : 0) | (pidSlot >= 0 ? OpFlags.EnvPid : 0),
             EnvSlot = pidSlot,
         });
 

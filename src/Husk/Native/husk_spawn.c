@@ -1199,6 +1199,27 @@ static int op_seccomp(const husk_op *op)
     return 0;
 }
 
+/* What glibc's execvp does when the kernel cannot execute a file (ENOEXEC: a script without "#!"):
+ * run it with /bin/sh, as { "/bin/sh", file, argv[1], ... }. The plan leaves a spare slot before
+ * argv[0], so that argv is built in place without allocating; argv[0] is put back afterwards, as
+ * a later directory of PATH is tried with the original argv. Returns with errno from the shell. */
+static void exec_script(const char *file, char *const *argv, char *const *envp)
+{
+    if (argv[0] == NULL) {
+        char *const args[] = { (char *)"/bin/sh", (char *)file, NULL };
+        execve(args[0], args, envp);
+        return;
+    }
+    char **args = (char **)argv - 1;
+    char *saved = args[1];
+    args[0] = (char *)"/bin/sh";
+    args[1] = (char *)file;
+    execve(args[0], args, envp);
+    int e = errno;
+    args[1] = saved;
+    errno = e;
+}
+
 /* execvp without allocation: PATH comes from the payload's environment. */
 static int op_exec(const husk_op *op)
 {
@@ -1214,8 +1235,11 @@ static int op_exec(const husk_op *op)
         fmt_int(cs->pid_entry + n, 24, (long)getpid());
         *slot = cs->pid_entry;
     }
+    bool script = (op->flags & HUSK_F_SCRIPT_SHELL) != 0;
     if (!(op->flags & HUSK_F_SEARCH_PATH) || strchr(file, '/') != NULL) {
         execve(file, argv, envp);
+        if (errno == ENOEXEC && script)
+            exec_script(file, argv, envp);
         return -1;
     }
     const char *path = "/usr/local/bin:/usr/bin:/bin";
@@ -1240,6 +1264,8 @@ static int op_exec(const husk_op *op)
                 memcpy(buf + dlen + 1, file, flen + 1);
             }
             execve(buf, argv, envp);
+            if (errno == ENOEXEC && script)
+                exec_script(buf, argv, envp);
             /* EACCES counts only for a file that exists: a directory of PATH we may not search
              * (root's, seen from a sandbox) must not turn "not found" into "permission denied". */
             struct stat st;

@@ -15,6 +15,12 @@ public sealed record SandboxSpec
     public string? Argv0 { get; init; }
     /// <summary>Look the file up in the payload's PATH when it has no slash.</summary>
     public bool SearchPath { get; init; } = true;
+    /// <summary>
+    /// Run a file the kernel cannot execute (ENOEXEC: a script without <c>#!</c>) with /bin/sh, as
+    /// glibc's execvp does (and so bubblewrap, try and mbox). Python's os.execvp, which
+    /// mkosi-sandbox uses, does not.
+    /// </summary>
+    public bool ScriptShell { get; init; } = true;
 
     /// <summary>Namespaces the sandbox gets its own of.</summary>
     public NamespaceKinds Namespaces { get; init; } = NamespaceKinds.AllButTime;
