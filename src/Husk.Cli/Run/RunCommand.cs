@@ -49,6 +49,8 @@ internal static class RunCommand
             Console.Error.WriteLine($"husk run: {problems[0]}");
             return 2;
         }
+        foreach (string note in state.Notes)
+            Console.Error.WriteLine(note);
         return state.Tty ? TtyRunner.Run(spec, state) : Run(spec, state);
     }
 
@@ -149,6 +151,7 @@ internal static class RunCommand
             {
                 // The capped layer's tmpfs lives on while we hold it; it is moved to the root below.
                 (storage, p.LayerStorage) = (p.LayerStorage, null);
+                SayWhereItStarted(spec, p);
                 started?.Invoke(p);
                 Relay(p.StandardOutput, 1, relays);
                 Relay(p.StandardError, 2, relays);
@@ -203,6 +206,14 @@ internal static class RunCommand
             if (registered)
                 SandboxRegistry.Unregister(id);
         }
+    }
+
+    /// <summary>One line when the payload could not start in the caller's directory (hidden, or not in the sandbox's tree).</summary>
+    private static void SayWhereItStarted(SandboxSpec spec, SandboxProcess p)
+    {
+        string cwd = HostContext.Current().WorkingDirectory;
+        if (spec.WorkingDirectory is null && p.WorkingDirectory is { } started && started != cwd)
+            Console.Error.WriteLine($"husk: working directory: {cwd}: not visible in the sandbox: starting in {started}");
     }
 
     /// <summary>Copies a payload's piped output to our own descriptor (the stream counts it and ends at the output limit).</summary>

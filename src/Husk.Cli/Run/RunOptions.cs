@@ -110,7 +110,7 @@ internal static class RunOptions
         Add("--tmp-overlay", FsOps, ["DST"], "Overlay whose writes vanish with the sandbox.", (s, a) => s.AddOverlay(Abs(a[0]), OverlayKind.Temporary, null, null, "--tmp-overlay"));
         Add("--ro-overlay", FsOps, ["DST"], "Read-only overlay of two or more sources.", (s, a) => s.AddOverlay(Abs(a[0]), OverlayKind.ReadOnly, null, null, "--ro-overlay"));
 
-        Add("--chdir", Process, ["DIR"], "Working directory inside.", (s, a) => s.Chdir = a[0]);
+        Add("--chdir", Process, ["DIR"], "Working directory inside (default: the caller's, also below /tmp, /var/tmp and /run; else $HOME).", (s, a) => s.Chdir = a[0]);
         Add("--setenv", Process, ["VAR", "VALUE"], "Set an environment variable.", (s, a) => s.EnvEdits.Add(env => env[a[0]] = a[1]));
         Add("--env", Process, ["VAR=VALUE"], "Set an environment variable.", (s, a) =>
         {

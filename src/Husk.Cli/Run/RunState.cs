@@ -150,18 +150,55 @@ internal sealed class RunState
         OverlaySources.Clear();
     }
 
+    /// <summary>Lines husk run prints before the payload starts: what the sandbox shows otherwise than the caller may expect.</summary>
+    public readonly List<string> Notes = [];
+
+    /// <summary>The directories the ro and overlay modes give fresh filesystems, hiding the host's.</summary>
+    internal static readonly string[] PrivateDirectories = ["/tmp", "/var/tmp", "/run"];
+
+    /// <summary>
+    /// The caller's working directory when it lies below one of <see cref="PrivateDirectories"/>
+    /// and no --chdir is given: the sandbox shows it at its place all the same, mounted over the
+    /// fresh filesystem. Null otherwise; the directory itself (an empty, private /tmp inside) gets
+    /// a note, and one that cannot be shown (the session's runtime directory, whose sockets are
+    /// why /run is private, or the sandbox root) falls back to $HOME, which husk run says.
+    /// </summary>
+    private string? WorkingDirectoryBelowPrivate()
+    {
+        if (Chdir is not null)
+            return null;
+        string cwd = Directory.GetCurrentDirectory();
+        string? under = PrivateDirectories.FirstOrDefault(d => Husk.FileSystem.HostMounts.IsUnder(cwd, d));
+        if (under is null)
+            return null;
+        if (cwd == under)
+        {
+            Notes.Add($"husk: working directory: {cwd}: the sandbox has an empty {under} of its own (the host's stays outside)");
+            return null;
+        }
+        string runtime = Environment.GetEnvironmentVariable("XDG_RUNTIME_DIR") is { Length: > 1 } r ? r : $"/run/user/{Interop.Interop.GetUid()}";
+        if (Husk.FileSystem.HostMounts.IsUnder(runtime, cwd))
+            return null;
+        if (Root is not null && (Husk.FileSystem.HostMounts.IsUnder(cwd, Root.Path) || Husk.FileSystem.HostMounts.IsUnder(Root.Path, cwd)))
+            return null;
+        return cwd;
+    }
+
     /// <summary>The mounts of the filesystem mode, before the user's own operations.</summary>
     private List<MountOp> BaseMounts(string? home)
     {
         var mounts = new List<MountOp>();
+        var workingDirectory = new List<MountOp>();
         string mode = FsMode == "overlay" && ReadOnly ? "ro" : FsMode;
         switch (mode)
         {
             case "overlay":
-                mounts.AddRange(PlanOverlay());
+                mounts.AddRange(PlanOverlay(workingDirectory));
                 break;
             case "ro":
                 mounts.AddRange(SandboxSpecBuilder.HostEntriesReadOnly());
+                if (WorkingDirectoryBelowPrivate() is { } cwd)
+                    workingDirectory.Add(new BindMount(cwd, cwd) { ReadOnly = true });
                 break;
             case "host":
                 mounts.Add(new BindMount("/", "/") { ReadOnly = ReadOnly, Devices = true });
@@ -191,6 +228,8 @@ internal sealed class RunState
             // Sockets of the user's session (agents, the bus) live under /run; a read-only bind would
             // not stop connect(), so /run is fresh.
             mounts.Add(new TmpfsMount("/run") { Mode = 0x1ED });
+            // Over the fresh filesystems: the caller's working directory below one of them.
+            mounts.AddRange(workingDirectory);
             if (!ShowSecrets)
                 mounts.AddRange(Husk.FileSystem.Hiding.HideHomeSecrets(home));
         }
@@ -205,8 +244,12 @@ internal sealed class RunState
         return mounts;
     }
 
-    /// <summary>The overlay mode's mounts; creates (or resumes) the root holding the layer.</summary>
-    private List<MountOp> PlanOverlay()
+    /// <summary>
+    /// The overlay mode's mounts; creates (or resumes) the root holding the layer. The overlay of a
+    /// working directory below /tmp, /var/tmp or /run, whose writes land in the same layer, goes to
+    /// <paramref name="workingDirectory"/>: it is mounted after those fresh filesystems.
+    /// </summary>
+    private List<MountOp> PlanOverlay(List<MountOp> workingDirectory)
     {
         if (!Namespaces.HasFlag(NamespaceKinds.User) && Interop.Interop.GetUid() != 0)
             throw new UsageException("husk run: --fs overlay needs a user namespace: drop --share-user, or use --fs ro");
@@ -221,8 +264,17 @@ internal sealed class RunState
             throw new UsageException($"husk run: --root {path}: {e.Message}");
         }
         // The root's directory is overlaid whole, the root itself covered (no read-only scaffolding there).
-        var plan = Husk.FileSystem.OverlayPlanner.Plan(Husk.FileSystem.HostMounts.Read(), Root.Path,
+        var hostMounts = Husk.FileSystem.HostMounts.Read();
+        var plan = Husk.FileSystem.OverlayPlanner.Plan(hostMounts, Root.Path,
             Husk.FileSystem.OverlayPlanner.ListHost, Husk.FileSystem.OverlayPlanner.HostMode, new() { CoverStorage = true });
+        if (WorkingDirectoryBelowPrivate() is { } cwd)
+        {
+            // Planned like any host directory (per mount below it), but only from cwd down.
+            var own = Husk.FileSystem.OverlayPlanner.Plan(hostMounts, Root.Path, Husk.FileSystem.OverlayPlanner.ListHost,
+                Husk.FileSystem.OverlayPlanner.HostMode, new() { CoverStorage = true, OverlayVolatile = true, Start = cwd });
+            plan = new Husk.FileSystem.OverlayPlan(plan.Mounts, [.. plan.Layers, .. own.Layers]);
+            workingDirectory.AddRange(own.Mounts);
+        }
         var ancestors = new List<string> { Directory.GetCurrentDirectory() };
         if (Environment.GetEnvironmentVariable("HOME") is { Length: > 1 } home)
             ancestors.Add(home);
@@ -238,6 +290,9 @@ internal sealed class RunState
         Root.PrepareLayers(plan.Layers, LayerOwner());
         if (StorageSize is null)
             return [.. plan.Mounts];
+        var inStorage = workingDirectory.Select(InStorage).ToList();
+        workingDirectory.Clear();
+        workingDirectory.AddRange(inStorage);
         // The layer's skeleton on disk (the directories prepared above, with the modes they were
         // given) comes first, so copy-up never has to make a directory the caller's ids cannot own.
         var skeleton = new List<MountOp> { new MakeDirectory(StorageLayer) { Mode = 0x1ED, InStorage = true } };

@@ -109,6 +109,7 @@ internal static partial class Interop
         public const int Hello = 5;
         public const int Detail = 6;
         public const int Storage = 7;
+        public const int Chdir = 8;
     }
 
     internal const int SpawnMounts = 1;

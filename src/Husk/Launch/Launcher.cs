@@ -186,6 +186,7 @@ internal static class Launcher
                 var process = new SandboxProcess(pidfd, result.Pid, outcome.SandboxPid ?? result.Pid, statusRead, outcome.Listener, outcome.Terminal)
                 {
                     LayerStorage = outcome.Storage,
+                    WorkingDirectory = outcome.WorkingDirectory ?? plan.Ops.FirstOrDefault(o => o.Kind == OpKind.Chdir)?.Strings?.FirstOrDefault(),
                 };
                 pidfd = null;
                 return process;
@@ -244,6 +245,7 @@ internal static class Launcher
         public SafeFd? Listener;
         public SafeFd? Terminal;
         public SafeFd? Storage;
+        public string? WorkingDirectory;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -345,6 +347,10 @@ internal static class Launcher
                     break;
                 case ReportKind.Storage when passedFd is not null:
                     outcome.Storage = new SafeFd(passedFd.Value);
+                    break;
+                case ReportKind.Chdir when report.Op >= 0 && report.Op < plan.Ops.Count && plan.Ops[report.Op].Strings is { } candidates
+                                           && report.Value >= 0 && report.Value < candidates.Length:
+                    outcome.WorkingDirectory = candidates[report.Value];
                     break;
                 case ReportKind.Detail:
                     detail = text;

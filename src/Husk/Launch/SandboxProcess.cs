@@ -83,6 +83,12 @@ public sealed class SandboxProcess : IDisposable
     /// </summary>
     internal SafeFd? LayerStorage { get; set; }
 
+    /// <summary>
+    /// The directory the payload started in: the spec's, or when it named none, the caller's if the
+    /// sandbox shows it, else $HOME, else / (a front door says so when it is not the caller's).
+    /// </summary>
+    public string? WorkingDirectory { get; internal init; }
+
     /// <summary>True once the sandbox has exited and been reaped.</summary>
     public bool HasExited
     {

@@ -131,6 +131,7 @@ enum {
     HUSK_REPORT_HELLO = 5,  /* first message: SCM_CREDENTIALS carry the cloned child's pid */
     HUSK_REPORT_DETAIL = 6, /* text after the header explains the next error (e.g. an existing symlink's target) */
     HUSK_REPORT_STORAGE = 7, /* the base tmpfs (layers of storage-backed overlays) travels with this message */
+    HUSK_REPORT_CHDIR = 8,  /* chdir fell back: value = index of the candidate entered (the first was not there) */
 };
 
 typedef struct husk_report {

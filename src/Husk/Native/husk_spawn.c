@@ -1401,7 +1401,7 @@ static void reset_signals(void)
 
 /* Tries each candidate directory; the first that works also becomes PWD in the payload's
  * environment (the env slot in c points into the exec op's envp, which we own). */
-static int op_chdir(const husk_op *op)
+static int op_chdir(const husk_op *op, int index)
 {
     char *const *candidates = (char *const *)(uintptr_t)op->p1;
     char *const *pwds = (char *const *)(uintptr_t)op->p2;
@@ -1414,6 +1414,9 @@ static int op_chdir(const husk_op *op)
         if (chdir(candidates[i]) == 0) {
             if (slot != NULL && pwds != NULL)
                 *slot = pwds[i];
+            /* The front door says so when the caller's directory could not be entered. */
+            if (i > 0)
+                report(HUSK_REPORT_CHDIR, index, HUSK_STEP_NONE, 0, i);
             return 0;
         }
         e = errno;
@@ -1482,7 +1485,7 @@ static int run_op(const husk_op *op, int index, const husk_spawn_args *args, int
     case HUSK_OP_REMOUNT_RO:
         return op_remount_ro(op);
     case HUSK_OP_CHDIR:
-        return op_chdir(op);
+        return op_chdir(op, index);
     case HUSK_OP_SETHOSTNAME: {
         const char *name = (const char *)(uintptr_t)op->s1;
         return sethostname(name, strlen(name));
