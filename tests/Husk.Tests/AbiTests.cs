@@ -78,7 +78,7 @@ public class AbiTests
                 ["HUSK_F_BIND_DATA"] = OpFlags.BindData, ["HUSK_F_SEARCH_PATH"] = OpFlags.SearchPath, ["HUSK_F_SETGROUPS"] = OpFlags.SetGroups,
                 ["HUSK_F_REPORT_PID"] = OpFlags.ReportPid, ["HUSK_F_INIT_STATUS"] = OpFlags.InitStatus, ["HUSK_F_NO_CREATE"] = OpFlags.NoCreate,
                 ["HUSK_F_NOFOLLOW"] = OpFlags.NoFollow, ["HUSK_F_SEND_LISTENER"] = OpFlags.SendListener, ["HUSK_F_IDENTICAL_OK"] = OpFlags.IdenticalOk,
-                ["HUSK_F_DIR"] = OpFlags.Dir, ["HUSK_F_PTY_SLAVE"] = OpFlags.PtySlave, ["HUSK_F_CLAMP"] = OpFlags.Clamp, ["HUSK_F_SCRIPT_SHELL"] = OpFlags.ScriptShell, ["HUSK_SIG_KILL_TREE"] = SignalKillTree, ["HUSK_F_SUID"] = OpFlags.Setuid,
+                ["HUSK_F_DIR"] = OpFlags.Dir, ["HUSK_F_PTY_SLAVE"] = OpFlags.PtySlave, ["HUSK_F_CLAMP"] = OpFlags.Clamp, ["HUSK_F_SCRIPT_SHELL"] = OpFlags.ScriptShell, ["HUSK_F_REPORT_STOPS"] = OpFlags.ReportStops, ["HUSK_SIG_KILL_TREE"] = SignalKillTree, ["HUSK_F_SUID"] = OpFlags.Setuid,
                 ["HUSK_F_NO_PARENTS"] = OpFlags.NoParents, ["HUSK_F_OVERMOUNT"] = OpFlags.Overmount,
                 ["HUSK_F_ONTO_SYMLINK"] = OpFlags.OntoSymlink, ["HUSK_F_ENV_PID"] = OpFlags.EnvPid, ["HUSK_ROOT_OLD"] = OpFlags.RootOld, ["HUSK_ROOT_BASE"] = OpFlags.RootBase, ["HUSK_ROOT_CWD"] = OpFlags.RootCwd,
                 ["HUSK_REPORT_ERROR"] = ReportKind.Error, ["HUSK_REPORT_PID"] = ReportKind.Pid, ["HUSK_REPORT_LISTENER"] = ReportKind.Listener,

@@ -347,6 +347,17 @@ public class EngineTests
     }
 
     [Fact]
+    public void A_sandbox_holding_the_terminal_is_a_process_group_its_init_leads()
+    {
+        // Field 5 of stat is the process group as the sandbox's pid namespace sees it: 0 when its
+        // leader is outside (the caller's), which a shell inside could never give the terminal back to.
+        var spec = TestEnvironment.Spec("/bin/sh", "-c", "cut -d' ' -f5 /proc/self/stat");
+        Assert.Equal("0\n", TestEnvironment.Run(spec).Stdout);
+        Assert.Equal("1\n", TestEnvironment.Run(spec with { ForegroundTerminal = 0 }).Stdout);
+        Assert.Contains((spec with { ForegroundTerminal = 0, NewSession = true }).Validate(), p => p.Contains("foreground"));
+    }
+
+    [Fact]
     public void Exit_status_and_signals_pass_through()
     {
         var (exit, _) = TestEnvironment.Run(TestEnvironment.Spec("/bin/sh", "-c", "exit 42"));

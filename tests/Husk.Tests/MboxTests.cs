@@ -195,6 +195,22 @@ public class MboxTests : IDisposable
     }
 
     [Fact]
+    public void The_review_shell_in_a_real_terminal_returns_without_a_process_group_error()
+    {
+        string root = NewRoot("shell");
+        using var term = new TestTerminal(_roots,
+            $"cd '{_project}' && {MboxBinary} -r '{root}' -- /bin/sh -c 'echo hi > shell.txt'; echo EXIT=$?; sleep 30");
+        Assert.True(term.WaitFor("[q]uit ?>"), term.Text);
+        term.Send("s");
+        Assert.True(term.WaitFor("$ "), term.Text);
+        term.Send("cat shell.txt; exit", "Enter");
+        Assert.True(term.WaitFor("hi\n"), term.Text);
+        term.Send("q");
+        Assert.True(term.WaitFor("EXIT=0"), term.Text);
+        Assert.DoesNotContain("process group", term.Text);
+    }
+
+    [Fact]
     public void The_prompt_in_a_real_terminal_shows_a_diff_and_commits_all()
     {
         string root = NewRoot("tty");

@@ -50,7 +50,7 @@ internal static class RunCommand
             return 2;
         }
         foreach (string note in state.Notes)
-            Console.Error.WriteLine(note);
+            StandardError.WriteLine(note);
         return state.Tty ? TtyRunner.Run(spec, state) : Run(spec, state);
     }
 
@@ -103,7 +103,12 @@ internal static class RunCommand
         return state;
     }
 
-    internal static int Run(SandboxSpec spec, RunState state, Action<SandboxProcess>? started = null, bool reviewLayer = true)
+    /// <param name="spec">The sandbox.</param>
+    /// <param name="state">The options it came from.</param>
+    /// <param name="started">Called once the payload runs.</param>
+    /// <param name="reviewLayer">Review the layer at exit (not for the review's own shell).</param>
+    /// <param name="ended">Called once the payload has ended, before anything is said or asked (--tty gives the terminal its modes back).</param>
+    internal static int Run(SandboxSpec spec, RunState state, Action<SandboxProcess>? started = null, bool reviewLayer = true, Action? ended = null)
     {
         string id = SandboxRegistry.NewId();
         bool registered = false;
@@ -158,6 +163,7 @@ internal static class RunCommand
             });
             foreach (var relay in relays)
                 relay.Join();
+            ended?.Invoke();
             var exit = result.Exit!;
             if (spec.Limits.IsSupervised)
                 Report(state, result);
@@ -187,6 +193,7 @@ internal static class RunCommand
         }
         catch (SandboxSetupException e)
         {
+            ended?.Invoke();
             Console.Error.WriteLine(e.Message);
             if (spec.Limits.IsSupervised)
                 WriteReports(state, new SandboxResult { Usage = new ResourceUsage(), Verdict = Verdict.InternalError, Message = e.Message, Limits = spec.Limits });
@@ -213,7 +220,7 @@ internal static class RunCommand
     {
         string cwd = HostContext.Current().WorkingDirectory;
         if (spec.WorkingDirectory is null && p.WorkingDirectory is { } started && started != cwd)
-            Console.Error.WriteLine($"husk: working directory: {cwd}: not visible in the sandbox: starting in {started}");
+            StandardError.WriteLine($"husk: working directory: {cwd}: not visible in the sandbox: starting in {started}");
     }
 
     /// <summary>Copies a payload's piped output to our own descriptor (the stream counts it and ends at the output limit).</summary>
@@ -291,7 +298,8 @@ internal static class RunCommand
         sb.AppendLine("Runs COMMAND in a sandbox. By default: every namespace but time, the host's tree read-only,");
         sb.AppendLine("fresh /proc, /dev, /tmp, /var/tmp and /run, secrets in the home directory hidden, no network,");
         sb.AppendLine("no capabilities, no_new_privs, locked securebits, the default seccomp profile, Landlock rules");
-        sb.AppendLine("that mirror the mounts, no nested user namespaces and a new session. Filesystem operations");
+        sb.AppendLine("that mirror the mounts, no nested user namespaces and a new session (in a terminal: a job of");
+        sb.AppendLine("its own in the terminal's foreground, so shells inside have job control). Filesystem operations");
         sb.AppendLine("apply in order; a --profile applies its options where it is given.");
         foreach (var group in RunOptions.All.GroupBy(o => o.Group))
         {

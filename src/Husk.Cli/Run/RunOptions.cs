@@ -123,8 +123,8 @@ internal static class RunOptions
         Add("--clearenv", Process, [], "Start from an empty environment.", (s, _) => s.EnvEdits.Add(env => env.Clear()));
         Add("--argv0", Process, ["VALUE"], "argv[0] of the command.", (s, a) => s.Argv0 = a[0]);
         Add("--pass-fd", Process, ["N"], "Give the payload descriptor N (only 0, 1 and 2 pass otherwise).", (s, a) => s.PassFds.Add(Fd(a[0], "--pass-fd")));
-        Add("--new-session", Process, [], "Start a new session (the default without --tty).", (s, _) => s.NewSession = true);
-        Add("--no-new-session", Process, [], "Stay in the caller's session (the payload could inject input into the terminal).", (s, _) => s.NewSession = false);
+        Add("--new-session", Process, [], "Start a new session (the default without --tty, unless husk runs in a terminal's foreground: then a job of its own there).", (s, _) => s.NewSession = true);
+        Add("--no-new-session", Process, [], "Stay in the caller's session (in a terminal: a job of its own in its foreground); unsafe unless seccomp refuses TIOCSTI.", (s, _) => s.NewSession = false);
         Add("--as-pid-1", Process, [], "The command is pid 1 (no husk-init).", (s, _) => s.AsPid1 = true);
         Add("--die-with-parent", Process, [], "Accepted for compatibility: a sandbox never outlives husk.", (_, _) => { });
         Add("--tty", Process, [], "Give the payload its own pseudo-terminal.", (s, _) => s.Tty = true);

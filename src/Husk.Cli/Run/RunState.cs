@@ -115,6 +115,11 @@ internal sealed class RunState
     internal SeccompPolicy? EffectiveSeccomp() =>
         PolicyDefaults.Seccomp(SeccompProfile, SeccompUnconfined, AllowSyscalls, DenySyscalls, allowUserNamespaces: DisableUserns == false);
 
+    /// <summary>Whether a payload under this filter is refused TIOCSTI and TIOCLINUX, the ioctls that push input into a terminal.</summary>
+    internal static bool CannotInjectInput(SeccompPolicy? seccomp) =>
+        seccomp is not null && new[] { SeccompProfiles.TIOCSTI, SeccompProfiles.TIOCLINUX }.All(request =>
+            seccomp.Decide("ioctl", 0, request).Kind is SeccompActionKind.Errno or SeccompActionKind.KillProcess or SeccompActionKind.KillThread or SeccompActionKind.Trap);
+
     /// <summary>The Landlock policy the options describe for these mounts, or none.</summary>
     internal LandlockPolicy? EffectiveLandlock(IEnumerable<MountOp> mounts) =>
         PolicyDefaults.Landlock(Landlock, allowUserNamespaces: DisableUserns == false, mounts, TcpBind, TcpConnect);
@@ -388,7 +393,13 @@ internal sealed class RunState
         var fds = PassFds.Select(fd => new FdMapping(fd, fd)).ToImmutableArray();
         if (SyncFd is { } sync)
             fds = fds.Add(new FdMapping(sync, sync));
-        bool newSession = NewSession ?? !Tty;
+        var seccomp = EffectiveSeccomp();
+        // A terminal's job: the payload's own process group, in the terminal's foreground, rather than a
+        // new session without a terminal (where shells have no job control). Only where the payload
+        // cannot push input into the terminal (the default profile refuses TIOCSTI and TIOCLINUX),
+        // unless --no-new-session asked for the caller's session anyway.
+        int? foreground = !Tty && NewSession != true && Interop.Interop.IsInteractiveJob() && (NewSession == false || CannotInjectInput(seccomp)) ? 0 : null;
+        bool newSession = foreground is null && (NewSession ?? !Tty);
         var spec = new SandboxSpec
         {
             Command = [.. Command],
@@ -409,6 +420,7 @@ internal sealed class RunState
             Environment = [.. env.Select(kv => $"{kv.Key}={kv.Value}")],
             WorkingDirectory = Chdir,
             NewSession = newSession,
+            ForegroundTerminal = foreground,
             AsPid1 = AsPid1,
             Fds = fds,
             SyncFd = SyncFd,
@@ -417,7 +429,7 @@ internal sealed class RunState
             Capabilities = PolicyDefaults.Capabilities(Capabilities),
             RootTmpfs = new() { Size = StorageSize, KeepOpen = StorageSize is not null && Root is not null },
             NoNewPrivileges = true,
-            SeccompPrograms = EffectiveSeccomp() is { } seccomp ? [SeccompCompiler.Compile(seccomp)] : [],
+            SeccompPrograms = seccomp is not null ? [SeccompCompiler.Compile(seccomp)] : [],
             Landlock = Namespaces.HasFlag(NamespaceKinds.Mount) ? EffectiveLandlock(mounts) : null,
         };
         spec = WithLimits(spec);

@@ -34,6 +34,8 @@ internal sealed class SpawnPlan
     /// <summary>The sandbox process is not the cloned child but a descendant that reports its pid.</summary>
     public bool ReportsPid { get; init; }
     public int ExecOpIndex { get; init; }
+    /// <summary>The caller's terminal whose foreground the sandbox takes (<see cref="SandboxSpec.ForegroundTerminal"/>).</summary>
+    public int? ForegroundTerminal { get; init; }
 }
 
 /// <summary>Turns a <see cref="SandboxSpec"/> into native-stage operations. Pure: no system calls.</summary>
@@ -248,7 +250,11 @@ internal static class SpawnPlanner
             ops.Add(new PlannedOp(OpKind.WaitFd, $"wait on fd {block}") { Fd = block });
 
         if (usesInit)
-            ops.Add(ForkOp("start the payload under husk-init", reportPid: false, status: true, keep: keep.ToArray()));
+        {
+            // Holding the terminal, the sandbox must tell when the payload stops (Ctrl-Z), so the supervisor stops with it.
+            var fork = ForkOp("start the payload under husk-init", reportPid: false, status: true, keep: keep.ToArray());
+            ops.Add(spec.ForegroundTerminal is null ? fork : fork.WithFlags(OpFlags.ReportStops));
+        }
 
         // From here on: the payload only.
         if (spec.SyncFd is { } syncFd && !spec.AsPid1)
@@ -339,6 +345,7 @@ internal static class SpawnPlanner
             UsesInit = ops.Any(o => o.Kind == OpKind.Fork && (o.Flags & OpFlags.InitStatus) != 0),
             ReportsPid = reportsPid,
             ExecOpIndex = execIndex,
+            ForegroundTerminal = spec.ForegroundTerminal,
         };
     }
 

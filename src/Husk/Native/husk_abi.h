@@ -76,6 +76,7 @@ enum {
 #define HUSK_F_PTY_SLAVE     (1u << 20) /* dup2: the source is the pty slave OPEN_PTY made */
 #define HUSK_F_CLAMP         (1u << 21) /* rlimit: clamp both values to the current hard limit */
 #define HUSK_F_SCRIPT_SHELL  (1u << 22) /* exec: ENOEXEC runs the file with /bin/sh (execvp); argv has a spare slot before argv[0] */
+#define HUSK_F_REPORT_STOPS  (1u << 23) /* fork: husk-init also writes a status record when the payload stops */
 #define HUSK_F_SUID          (1u << 24) /* bind keeps setuid (no nosuid) */
 #define HUSK_F_NO_PARENTS    (1u << 25) /* symlink: a missing parent is an error */
 #define HUSK_F_OVERMOUNT     (1u << 26) /* symlink: mount a new link over a different non-directory */
@@ -145,7 +146,7 @@ typedef struct husk_report {
 /* What husk-init writes to its status fd when the payload ends: 40 bytes. */
 typedef struct husk_init_status {
     int32_t magic;          /* HUSK_INIT_MAGIC */
-    int32_t wait_status;    /* as from wait4 */
+    int32_t wait_status;    /* as from wait4; a stopped status (low byte 0x7f) when the payload stopped */
     int64_t user_usec;      /* children's rusage, payload's tree */
     int64_t system_usec;
     int64_t max_rss_kib;

@@ -1289,7 +1289,7 @@ static _Noreturn void become_init(const husk_op *op, int index, pid_t child, int
 {
     current_step = HUSK_STEP_INIT;
     const int32_t *keep = (const int32_t *)(uintptr_t)op->p1;
-    char pidbuf[24], fdbuf[24], iobuf[24];
+    char pidbuf[24], fdbuf[24], iobuf[24], stopsbuf[2] = { (op->flags & HUSK_F_REPORT_STOPS) ? '1' : '0', 0 };
     fmt_int(pidbuf, sizeof pidbuf, child);
     int status_fd = (op->flags & HUSK_F_INIT_STATUS) ? op->fd : -1;
     fmt_int(fdbuf, sizeof fdbuf, status_fd);
@@ -1323,7 +1323,7 @@ static _Noreturn void become_init(const husk_op *op, int index, pid_t child, int
     memset(data, 0, sizeof data);
     sys_capset(&hdr, data);
     prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-    char *const argv[] = { (char *)"husk-init", pidbuf, fdbuf, iobuf, NULL };
+    char *const argv[] = { (char *)"husk-init", pidbuf, fdbuf, iobuf, stopsbuf, NULL };
     char *const envp[] = { NULL };
     syscall(SYS_execveat, init_fd, "", argv, envp, AT_EMPTY_PATH);
     /* The child is ours to stop when we cannot wait for it. */
