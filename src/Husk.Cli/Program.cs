@@ -22,8 +22,21 @@ internal static class Program
             "mkosi-sandbox" => Personalities.MkosiSandbox.Run(argv0, args),
             "mbox" => Personalities.MboxPersonality.Run(argv0, args),
             "try" => Personalities.TryPersonality.Run(argv0, args),
-            _ => HuskCommand.Run(args),
+            _ => RunNative(args),
         };
+    }
+
+    /// <summary>The native CLI, which uses System.Console: its keypad mode is undone at exit.</summary>
+    private static int RunNative(string[] args)
+    {
+        try
+        {
+            return HuskCommand.Run(args);
+        }
+        finally
+        {
+            ConsoleKeypad.Reset();
+        }
     }
 
     /// <summary>argv[0] as the caller passed it.</summary>

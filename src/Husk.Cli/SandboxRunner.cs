@@ -6,7 +6,8 @@ namespace Husk.Cli;
 /// <summary>
 /// Runs a spec to completion for a command-line front door: starts it, forwards signals, waits.
 /// Signals the terminal sends to the whole foreground group (SIGINT, SIGQUIT) already reach a
-/// payload that shares our process group, so they are forwarded only to one in a new session.
+/// payload that shares our process group, so they are forwarded only to one in a new session or
+/// a process group of its own (which holds the terminal: those reaching us were sent by someone).
 /// </summary>
 internal static class SandboxRunner
 {
@@ -30,7 +31,7 @@ internal static class SandboxRunner
                 (int)PosixSignal.SIGHUP => SIGHUP,
                 var raw => raw,
             };
-            if ((sig == SIGINT || sig == SIGQUIT) && !spec.NewSession)
+            if ((sig == SIGINT || sig == SIGQUIT) && !spec.NewSession && spec.ForegroundTerminal is null)
             {
                 ctx.Cancel = true; // the payload (or the child still setting up) got it from the terminal itself
                 return;

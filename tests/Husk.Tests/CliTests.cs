@@ -314,6 +314,58 @@ public class CliTests
     }
 
     [Fact]
+    public void Shells_get_job_control_in_the_terminals_foreground_without_tty()
+    {
+        // bash and dash as the payload, in a terminal: their own process group in the foreground,
+        // which they can take and give back (no "no job control", no error when they exit).
+        foreach (string shell in new[] { "bash --norc --noprofile -i", "/bin/sh -i" })
+        {
+            using var term = new TestTerminal(Path.GetTempPath(), $"{TestEnvironment.Husk} run --discard -- {shell}; echo EXIT=$?; sleep 30", 100, 30);
+            Assert.True(term.WaitFor("$ ", 10), term.Text);
+            term.Send("set -o | grep monitor; sleep 5 & jobs; kill %1; exit 3", "Enter");
+            Assert.True(term.WaitFor("EXIT="), term.Text);
+            Assert.Matches(@"monitor\s+on", term.Text);
+            Assert.Contains("EXIT=3", term.Text);
+            Assert.DoesNotContain("job control", term.Text);
+            Assert.DoesNotContain("process group", term.Text);
+        }
+    }
+
+    [Fact]
+    public void Ctrl_z_stops_the_sandbox_with_husk_and_fg_gives_it_the_terminal_again()
+    {
+        using var term = new TestTerminal(Path.GetTempPath(), "bash --norc --noprofile -i", 120, 30);
+        Assert.True(term.WaitFor("$ ", 10), term.Text);
+        // What the payload prints, never what was typed (a Ctrl-Z before it runs stops husk alone).
+        term.Send($"{TestEnvironment.Husk} run --discard -- /bin/sh -c 'echo \"ready\"-now; read a; echo got-$a; read b; echo got-$b'", "Enter");
+        Assert.True(term.WaitFor("ready-now"), term.Text);
+        term.Send("C-z");
+        Assert.True(term.WaitFor("Stopped"), term.Text);
+        term.Send("fg", "Enter");
+        // The sandbox's group (husk-init leads it) has the terminal again, not husk's: what is typed is its.
+        Assert.True(term.WaitForFormat("#{pane_current_command}", "husk-init"), term.Screen());
+        term.Send("one", "Enter");
+        Assert.True(term.WaitFor("got-one"), term.Text);
+        term.Send("two", "Enter");
+        Assert.True(term.WaitFor("got-two"), term.Text);
+        term.Send("echo EXIT=$?", "Enter");
+        Assert.True(term.WaitFor("EXIT=0"), term.Text);
+    }
+
+    [Fact]
+    public void The_terminals_cursor_keys_and_keypad_are_normal_again_after_husk()
+    {
+        // System.Console switches them to application mode on first use; a payload on --tty that
+        // switches them and is killed cannot switch them back.
+        foreach (string command in new[] { "--version", "run --discard --tty -- /bin/sh -c 'printf \"\\033[?1h\\033=\"; kill -9 $$'" })
+        {
+            using var term = new TestTerminal(Path.GetTempPath(), $"{TestEnvironment.Husk} {command}; echo EXIT=$?; sleep 30", 100, 30);
+            Assert.True(term.WaitFor("EXIT="), term.Text);
+            Assert.Equal("0 0", term.Format("#{keypad_cursor_flag} #{keypad_flag}"));
+        }
+    }
+
+    [Fact]
     public void Install_puts_the_binary_links_man_pages_and_completions_under_the_prefix()
     {
         string prefix = Directory.CreateTempSubdirectory("husk-install").FullName;

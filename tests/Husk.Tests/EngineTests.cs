@@ -320,6 +320,44 @@ public class EngineTests
     }
 
     [Fact]
+    public void Scripts_without_a_shebang_run_with_bin_sh_as_execvp_does()
+    {
+        string dir = TestEnvironment.ScratchDirectory("script");
+        try
+        {
+            string script = Path.Combine(dir, "plain");
+            File.WriteAllText(script, "echo \"[$0] [$1] [$2]\"\n");
+            File.SetUnixFileMode(script, (UnixFileMode)0x1ED);
+            var spec = TestEnvironment.Spec(script, "a", "b c") with { Argv0 = "ignored" };
+            // An explicit path: /bin/sh gets the file and the arguments after argv[0].
+            var (exit, output) = TestEnvironment.Run(spec);
+            Assert.Equal((0, $"[{script}] [a] [b c]\n"), (exit.ExitCode, output));
+            // Found through PATH, after a directory without it: the shell gets the path it was found at.
+            (exit, output) = TestEnvironment.Run(spec with { Command = ["plain", "x"], Environment = [$"PATH=/nonexistent:{dir}:/usr/bin:/bin"] });
+            Assert.Equal((0, $"[{dir}/plain] [x] []\n"), (exit.ExitCode, output));
+            // Without the fallback (mkosi-sandbox's os.execvp), the kernel's answer stands.
+            var e = Assert.Throws<SandboxSetupException>(() => Launcher.Start(spec with { ScriptShell = false }));
+            Assert.True(e.IsExecFailure);
+            Assert.Equal(Errno.ENOEXEC, e.Errno);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void A_sandbox_holding_the_terminal_is_a_process_group_its_init_leads()
+    {
+        // Field 5 of stat is the process group as the sandbox's pid namespace sees it: 0 when its
+        // leader is outside (the caller's), which a shell inside could never give the terminal back to.
+        var spec = TestEnvironment.Spec("/bin/sh", "-c", "cut -d' ' -f5 /proc/self/stat");
+        Assert.Equal("0\n", TestEnvironment.Run(spec).Stdout);
+        Assert.Equal("1\n", TestEnvironment.Run(spec with { ForegroundTerminal = 0 }).Stdout);
+        Assert.Contains((spec with { ForegroundTerminal = 0, NewSession = true }).Validate(), p => p.Contains("foreground"));
+    }
+
+    [Fact]
     public void Exit_status_and_signals_pass_through()
     {
         var (exit, _) = TestEnvironment.Run(TestEnvironment.Spec("/bin/sh", "-c", "exit 42"));

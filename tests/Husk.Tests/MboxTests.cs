@@ -58,6 +58,27 @@ public class MboxTests : IDisposable
     }
 
     [Fact]
+    public void A_working_directory_under_tmp_is_the_programs_and_its_changes_are_reviewed()
+    {
+        // mbox overlays /tmp like the rest of the host: a script without "#!" there runs (with /bin/sh).
+        string dir = Directory.CreateTempSubdirectory("husk-mbox-cwd").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "plain"), "echo ran in $PWD; echo made > made.txt\n");
+            File.SetUnixFileMode(Path.Combine(dir, "plain"), (UnixFileMode)0x1ED);
+            string root = NewRoot("tmpcwd");
+            var run = TestEnvironment.Exec(MboxBinary, ["-i", "-r", root, "--", "./plain"], cwd: dir);
+            Assert.Equal((0, $"ran in {dir}\n"), (run.Code, run.Stdout));
+            Assert.False(File.Exists(Path.Combine(dir, "made.txt")));
+            Assert.Contains($"A {dir}/made.txt", TestEnvironment.Exec(TestEnvironment.Husk, ["changes", root]).Stdout);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void The_session_lists_the_root_and_takes_one_key_per_change()
     {
         string root = NewRoot("r2");
@@ -291,6 +312,22 @@ public class MboxTests : IDisposable
         var failed = Mbox(null, "-t", "-r", NewRoot("t2"), script);
         Assert.Equal(1, failed.Code);
         Assert.Contains("the post condition failed", failed.Stderr);
+    }
+
+    [Fact]
+    public void The_review_shell_in_a_real_terminal_returns_without_a_process_group_error()
+    {
+        string root = NewRoot("shell");
+        using var term = new TestTerminal(_roots,
+            $"cd '{_project}' && {MboxBinary} -r '{root}' -- /bin/sh -c 'echo hi > shell.txt'; echo EXIT=$?; sleep 30");
+        Assert.True(term.WaitFor("[q]uit ?>"), term.Text);
+        term.Send("s");
+        Assert.True(term.WaitFor("$ "), term.Text);
+        term.Send("cat shell.txt; exit", "Enter");
+        Assert.True(term.WaitFor("hi\n"), term.Text);
+        term.Send("q");
+        Assert.True(term.WaitFor("EXIT=0"), term.Text);
+        Assert.DoesNotContain("process group", term.Text);
     }
 
     [Fact]

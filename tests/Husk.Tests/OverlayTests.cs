@@ -272,6 +272,51 @@ public class OverlayTests : IDisposable
     }
 
     [Fact]
+    public void A_working_directory_below_tmp_is_shown_at_its_place_and_its_writes_are_reviewed()
+    {
+        // The host's /tmp, where the sandbox has a private one of its own.
+        string dir = Directory.CreateTempSubdirectory("husk-cwd").FullName;
+        string sibling = Directory.CreateTempSubdirectory("husk-sibling").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "s.sh"), "#!/bin/sh\necho \"from $PWD\"\n");
+            File.SetUnixFileMode(Path.Combine(dir, "s.sh"), (UnixFileMode)0x1ED);
+            (int Code, string Stdout, string Stderr) In(params string[] args) =>
+                TestEnvironment.Exec("/bin/sh", ["-c", $"cd '{dir}' && exec \"$0\" \"$@\"", TestEnvironment.Husk, .. args]);
+            string root = Path.Combine(_roots, "cwd");
+            var run = In("run", "--root", root, "--keep", "--", "/bin/sh", "-c", "./s.sh; echo made > made.txt; ls -A /tmp");
+            Assert.Equal(0, run.Code);
+            // The rest of the host's /tmp stays outside.
+            Assert.Equal($"from {dir}\n{Path.GetFileName(dir)}\n", run.Stdout);
+            Assert.DoesNotContain("working directory", run.Stderr);
+            Assert.False(File.Exists(Path.Combine(dir, "made.txt")));
+            Assert.Equal($"A {dir}/made.txt\n", Husk("changes", root).Stdout);
+            Assert.Equal(0, Husk("commit", root).Code);
+            Assert.Equal("made\n", File.ReadAllText(Path.Combine(dir, "made.txt")));
+            var ro = In("run", "--readonly", "--", "/bin/sh", "-c", "cat made.txt; echo x > other 2>/dev/null || echo refused");
+            Assert.Equal((0, "made\nrefused\n"), (ro.Code, ro.Stdout));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+            Directory.Delete(sibling, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Husk_says_when_the_payload_cannot_start_in_the_callers_directory()
+    {
+        var tmp = TestEnvironment.Exec("/bin/sh", ["-c", $"cd /tmp && exec {TestEnvironment.Husk} run --discard -- /bin/pwd"]);
+        Assert.Equal((0, "/tmp\n"), (tmp.Code, tmp.Stdout));
+        Assert.Equal("husk: working directory: /tmp: the sandbox has an empty /tmp of its own (the host's stays outside)\n", tmp.Stderr);
+        // Nothing of the host's tree but /usr: neither the directory nor $HOME is there.
+        var bare = Husk("run", "--fs", "tmpfs", "--mount-ro", "/usr:/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
+            "--symlink", "usr/lib64", "/lib64", "--", "/bin/pwd");
+        Assert.Equal((0, "/\n"), (bare.Code, bare.Stdout));
+        Assert.Equal($"husk: working directory: {_project}: not visible in the sandbox: starting in /\n", bare.Stderr);
+    }
+
+    [Fact]
     public void Review_at_exit_in_a_real_terminal_shows_a_diff_and_commits()
     {
         using var term = new TestTerminal(_roots,

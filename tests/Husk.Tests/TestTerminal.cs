@@ -44,6 +44,21 @@ internal sealed class TestTerminal : IDisposable
         return false;
     }
 
+    /// <summary>A tmux format about the window (e.g. "#{keypad_cursor_flag}": the terminal's modes).</summary>
+    public string Format(string format) => Tmux("display-message", "-p", "-t", _session, format).Stdout.Trim();
+
+    /// <summary>Waits up to <paramref name="seconds"/> for a <see cref="Format"/> to read <paramref name="value"/>.</summary>
+    public bool WaitForFormat(string format, string value, int seconds = 15)
+    {
+        for (int i = 0; i < seconds * 10; i++)
+        {
+            if (Format(format) == value)
+                return true;
+            Thread.Sleep(100);
+        }
+        return false;
+    }
+
     /// <summary>Types keys (tmux key names such as "Enter" included).</summary>
     public void Send(params string[] keys) => Tmux(["send-keys", "-t", _session, .. keys]);
 

@@ -297,6 +297,9 @@ internal static class MboxPersonality
             Landlock = LandlockSpec.Off,
             Environment = [.. env.Select(kv => $"{kv.Key}={kv.Value}")],
             NewSession = false,
+            // In a terminal, a job of its own in the terminal's foreground: a shell inside (the
+            // review's [s]hell) gets job control and can give the terminal back when it exits.
+            ForegroundTerminal = Interop.Interop.IsInteractiveJob() ? 0 : null,
             // -R: root of its own user namespace with its capabilities (fuse-overlayfs mounts with them);
             // chown() and friends succeed without doing anything, as under mkosi's --suppress-chown
             // (only root's own ids exist here, so package managers would fail on them otherwise).

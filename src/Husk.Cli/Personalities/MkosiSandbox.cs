@@ -160,6 +160,8 @@ internal static class MkosiSandbox
         {
             Command = a.Command.IsDefaultOrEmpty ? ["bash"] : a.Command,
             SearchPath = true,
+            // os.execvp: execv on each directory of PATH, no /bin/sh for a script without "#!".
+            ScriptShell = false,
             Namespaces = ns,
             Identity = newUserNs
                 ? new Identity { Uid = a.BecomeRoot ? 0 : null, Gid = a.BecomeRoot ? 0 : null, Mapping = IdMapping.Single }

@@ -57,6 +57,8 @@ internal sealed class RunArguments
     public int? ReportFd;
     public string? MetaFile;
     public List<string> Command = [];
+    /// <summary>Lines husk run prints before the payload starts: what the sandbox shows otherwise than the caller may expect.</summary>
+    public readonly List<string> Notes = [];
     /// <summary>Profiles being applied, innermost last (to refuse include cycles).</summary>
     internal readonly List<string> ProfileStack = [];
 
@@ -122,6 +124,11 @@ internal sealed class RunArguments
             throw new UsageException($"husk run: --allow-syscall {call}: nested user namespaces stay impossible inside (they fail with ENOSPC): add --allow-userns to allow them, or --disable-userns to keep them off");
     }
 
+    /// <summary>Whether a payload under this filter is refused TIOCSTI and TIOCLINUX, the ioctls that push input into a terminal.</summary>
+    internal static bool CannotInjectInput(SeccompPolicy? seccomp) =>
+        seccomp is not null && new[] { SeccompProfiles.TIOCSTI, SeccompProfiles.TIOCLINUX }.All(request =>
+            seccomp.Decide("ioctl", 0, request).Kind is SeccompActionKind.Errno or SeccompActionKind.KillProcess or SeccompActionKind.KillThread or SeccompActionKind.Trap);
+
     internal static string Capability(string name, string option) =>
         SandboxSpecBuilder.CapabilityMask(name) is not null ? name : throw new UsageException($"husk run: {option}: unknown capability: {name}");
 
@@ -156,6 +163,8 @@ internal sealed class RunArguments
         Set(b => b.Mount(op));
         OverlaySources.Clear();
     }
+
+    private static string? Chdir(SandboxSpec spec) => spec.WorkingDirectory;
 
     /// <summary>The layer's root: --root, or a new one named after the sandbox's id.</summary>
     public string LayerRoot(string id) =>
@@ -238,8 +247,19 @@ internal sealed class RunArguments
             if (!Path.Exists(path))
                 throw new UsageException($"husk run: --direct: no such file or directory: {path}");
         }
+        // A terminal's job: the payload's own process group, in the terminal's foreground, rather than a
+        // new session without a terminal (where shells have no job control). Only where the payload
+        // cannot push input into the terminal (the default profile refuses TIOCSTI and TIOCLINUX),
+        // unless --no-new-session asked for the caller's session anyway.
+        int? foreground = !Tty && NewSession != true && Interop.Interop.IsInteractiveJob()
+            && (NewSession == false || CannotInjectInput(Launch.SpawnPlanner.SeccompPolicyOf(spec))) ? 0 : null;
+        if (mountNs && Chdir(spec) is null && FsMode is "overlay" or "ro" && Directory.GetCurrentDirectory() is var cwd
+            && Launch.BaseTree.PrivateDirectories.Contains(cwd))
+            Notes.Add($"husk: working directory: {cwd}: the sandbox has an empty {cwd} of its own (the host's stays outside)");
         return spec with
         {
+            NewSession = foreground is null && (NewSession ?? !Tty),
+            ForegroundTerminal = foreground,
             // Written straight through, before the command line's own operations.
             Mounts = [.. Direct.Select(p => new BindMount(p, p)), .. spec.Mounts],
             SyncFd = SyncFd,

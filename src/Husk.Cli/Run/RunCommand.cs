@@ -52,6 +52,8 @@ internal static class RunCommand
             Console.Error.WriteLine($"husk run: {problems[0]}");
             return 2;
         }
+        foreach (string note in arguments.Notes)
+            StandardError.WriteLine(note);
         var session = new RunSession(arguments, id);
         return arguments.Tty ? TtyRunner.Run(spec, session) : session.Run(spec);
     }
@@ -136,8 +138,9 @@ internal static class RunCommand
         sb.AppendLine("overlay whose writes land in a layer reviewed at exit (--fs ro: read-only), fresh /proc, /dev,");
         sb.AppendLine("/tmp, /var/tmp and /run, secrets in the home directory hidden, no network, no capabilities,");
         sb.AppendLine("no_new_privs, locked securebits, the default seccomp profile, Landlock rules that mirror the");
-        sb.AppendLine("mounts, no nested user namespaces and a new session. Filesystem operations apply in order; a");
-        sb.AppendLine("--profile applies its options where it is given. Sizes: 4096, 512M, 1.5G, 2GB (powers of 1024).");
+        sb.AppendLine("mounts, no nested user namespaces and a new session (in a terminal: a job of its own in the");
+        sb.AppendLine("terminal's foreground, so shells inside have job control). Filesystem operations apply in");
+        sb.AppendLine("order; a --profile applies its options where it is given. Sizes: 4096, 512M, 1.5G, 2GB (powers of 1024).");
         foreach (var group in RunOptions.All.GroupBy(o => o.Group))
         {
             sb.AppendLine();

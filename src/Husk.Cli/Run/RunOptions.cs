@@ -110,7 +110,7 @@ internal static class RunOptions
         Add("--tmp-overlay", FsOps, ["DST"], "Overlay whose writes vanish with the sandbox.", (s, a) => s.AddOverlay(Abs(a[0]), OverlayKind.Temporary, null, null, "--tmp-overlay"));
         Add("--ro-overlay", FsOps, ["DST"], "Read-only overlay of two or more sources.", (s, a) => s.AddOverlay(Abs(a[0]), OverlayKind.ReadOnly, null, null, "--ro-overlay"));
 
-        Add("--chdir", Process, ["DIR"], "Working directory inside.", (s, a) => s.Set(b => b.Chdir(a[0])));
+        Add("--chdir", Process, ["DIR"], "Working directory inside (default: the caller's, also below /tmp, /var/tmp and /run; else $HOME).", (s, a) => s.Set(b => b.Chdir(a[0])));
         Add("--setenv", Process, ["VAR", "VALUE"], "Set an environment variable.", (s, a) => s.Set(b => b.SetEnv(a[0], a[1])));
         Add("--env", Process, ["VAR=VALUE"], "Set an environment variable.", (s, a) =>
         {
@@ -123,8 +123,8 @@ internal static class RunOptions
         Add("--clearenv", Process, [], "Start from an empty environment.", (s, _) => s.Set(b => b.ClearEnv()));
         Add("--argv0", Process, ["VALUE"], "argv[0] of the command.", (s, a) => s.Set(b => b.Argv0(a[0])));
         Add("--pass-fd", Process, ["N"], "Give the payload descriptor N (only 0, 1 and 2 pass otherwise).", (s, a) => { int fd = Fd(a[0], "--pass-fd"); s.Set(b => b.PassFd(fd)); });
-        Add("--new-session", Process, [], "Start a new session (the default without --tty).", (s, _) => s.NewSession = true);
-        Add("--no-new-session", Process, [], "Stay in the caller's session (the payload could inject input into the terminal).", (s, _) => s.NewSession = false);
+        Add("--new-session", Process, [], "Start a new session (the default without --tty, unless husk runs in a terminal's foreground: then a job of its own there).", (s, _) => s.NewSession = true);
+        Add("--no-new-session", Process, [], "Stay in the caller's session (in a terminal: a job of its own in its foreground); unsafe unless seccomp refuses TIOCSTI.", (s, _) => s.NewSession = false);
         Add("--as-pid-1", Process, [], "The command is pid 1 (no husk-init).", (s, _) => s.Set(b => b.AsPid1()));
         Add("--die-with-parent", Process, [], "Accepted for compatibility: a sandbox never outlives husk.", (_, _) => { });
         Add("--tty", Process, [], "Give the payload its own pseudo-terminal.", (s, _) => s.Tty = true);

@@ -22,7 +22,11 @@ internal sealed class RunSession(RunArguments arguments, string id)
     /// Runs <paramref name="spec"/>: registers it for <c>husk ps</c>, relays its output, reports, and
     /// in the overlay mode hands the layer to the review (unless <paramref name="reviewLayer"/> is false).
     /// </summary>
-    public int Run(SandboxSpec spec, Action<SandboxProcess>? started = null, bool reviewLayer = true)
+    /// <param name="spec">The sandbox.</param>
+    /// <param name="started">Called once the payload runs.</param>
+    /// <param name="reviewLayer">Review the layer at exit (not for the review's own shell).</param>
+    /// <param name="ended">Called once the payload has ended, before anything is said or asked (--tty gives the terminal its modes back).</param>
+    public int Run(SandboxSpec spec, Action<SandboxProcess>? started = null, bool reviewLayer = true, Action? ended = null)
     {
         var state = _arguments;
         string id = _id;
@@ -78,12 +82,14 @@ internal sealed class RunSession(RunArguments arguments, string id)
             {
                 process = p;
                 registered = Register(spec, p);
+                SayWhereItStarted(spec, p);
                 started?.Invoke(p);
                 Relay(p.StandardOutput, 1, relays);
                 Relay(p.StandardError, 2, relays);
             });
             foreach (var relay in relays)
                 relay.Join();
+            ended?.Invoke();
             var exit = result.Exit!;
             if (spec.Limits.IsSupervised)
                 Report(state, result);
@@ -112,6 +118,7 @@ internal sealed class RunSession(RunArguments arguments, string id)
         }
         catch (SandboxSetupException e)
         {
+            ended?.Invoke();
             Console.Error.WriteLine(RunCommand.SetupMessage(state, e));
             if (spec.Limits.IsSupervised)
                 WriteReports(state, new SandboxResult { Usage = new ResourceUsage(), Verdict = Verdict.InternalError, Message = e.Message, Limits = spec.Limits });
@@ -131,6 +138,14 @@ internal sealed class RunSession(RunArguments arguments, string id)
             if (registered)
                 SandboxRegistry.Unregister(id);
         }
+    }
+
+    /// <summary>One line when the payload could not start in the caller's directory (hidden, or not in the sandbox's tree).</summary>
+    private static void SayWhereItStarted(SandboxSpec spec, SandboxProcess p)
+    {
+        string cwd = HostContext.Current().WorkingDirectory;
+        if (spec.WorkingDirectory is null && p.WorkingDirectory is { } started && started != cwd)
+            StandardError.WriteLine($"husk: working directory: {cwd}: not visible in the sandbox: starting in {started}");
     }
 
     /// <summary>Lists the sandbox for <c>husk ps</c>, with the walls <c>husk enter</c> gives whoever joins it.</summary>

@@ -35,24 +35,33 @@ internal static unsafe class TtyRunner
             if (master >= 0 && (Ioctl(1, TIOCGWINSZ, &w) == 0 || Ioctl(0, TIOCGWINSZ, &w) == 0))
                 Ioctl(master, TIOCSWINSZ, &w);
         });
+        void Restore()
+        {
+            // The output pump ends with EIO once every process holding the terminal is gone.
+            output?.Join(TimeSpan.FromSeconds(2));
+            output = null;
+            if (raw)
+                TcSetAttr(0, TCSANOW, saved);
+            raw = false;
+            // The payload may have left the cursor keys and keypad in application mode (smkx),
+            // above all when it was killed before it could say rmkx.
+            ConsoleKeypad.Reset();
+        }
         try
         {
-            int status = session.Run(spec, started: p =>
+            return session.Run(spec, started: p =>
             {
                 master = p.TerminalMaster!.Fd;
                 int m = master;
                 new Thread(() => Pump(0, m)) { IsBackground = true, Name = "husk-tty-in" }.Start();
                 output = new Thread(() => Pump(m, 1)) { IsBackground = true, Name = "husk-tty-out" };
                 output.Start();
-            });
-            // The output pump ends with EIO once every process holding the terminal is gone.
-            output?.Join(TimeSpan.FromSeconds(2));
-            return status;
+            }, ended: Restore);
         }
         finally
         {
-            if (raw)
-                TcSetAttr(0, TCSANOW, saved);
+            // Also when the run ended in an error before the payload's end was seen.
+            Restore();
         }
     }
 

@@ -13,13 +13,16 @@ namespace Husk.FileSystem;
 /// </summary>
 internal sealed class HostOverlayLayout
 {
-    private HostOverlayLayout(HostOverlayFileSystem spec, OverlayPlan plan, IReadOnlyList<string> ancestors, string workingDirectory)
+    private HostOverlayLayout(HostOverlayFileSystem spec, OverlayPlan plan, OverlayPlan? cwdPlan, IReadOnlyList<string> ancestors, string workingDirectory)
     {
         Spec = spec;
-        OverlayPlan = plan;
+        OverlayPlan = cwdPlan is null ? plan : new OverlayPlan(plan.Mounts, [.. plan.Layers, .. cwdPlan.Layers]);
+        _cwdMounts = cwdPlan?.Mounts ?? [];
         Ancestors = ancestors;
         _workingDirectory = workingDirectory;
     }
+
+    private readonly IReadOnlyList<MountOp> _cwdMounts;
 
     private readonly string _workingDirectory;
     private IReadOnlyList<(string Path, int Mode)> _skeleton = [];
@@ -59,12 +62,17 @@ internal sealed class HostOverlayLayout
                 : dir => [.. fs.ExtraLayers.Select(r => Path.Join(r, dir)).Where(d => view.KindOf(d) == EntryKind.Directory)],
         };
         var plan = OverlayPlanner.Plan(view.Mounts(), fs.Root, view.List, view.ModeOf, options);
+        // A working directory below /tmp, /var/tmp or /run is overlaid at its place too (planned like
+        // any host directory, per mount below it, but only from there down), its writes in the same layer.
+        var cwdPlan = !fs.OverlayVolatile && Launch.BaseTree.WorkingDirectoryBelowPrivate(spec, host, fs.Root) is { } cwd
+            ? OverlayPlanner.Plan(view.Mounts(), fs.Root, view.List, view.ModeOf, options with { OverlayVolatile = true, Start = cwd })
+            : null;
         var ancestors = new List<string> { host.WorkingDirectory };
         if (host.Home is { Length: > 1 } home)
             ancestors.Add(home);
         if (spec.WorkingDirectory is { } chdir && chdir.StartsWith('/'))
             ancestors.Add(chdir);
-        return new HostOverlayLayout(fs, plan, ancestors, host.WorkingDirectory);
+        return new HostOverlayLayout(fs, plan, cwdPlan, ancestors, host.WorkingDirectory);
     }
 
     /// <summary>
@@ -109,6 +117,24 @@ internal sealed class HostOverlayLayout
     internal void AssumePrepared(IReadOnlyList<(string Path, int Mode)> skeleton, IReadOnlyDictionary<string, int> upperModes) =>
         (_skeleton, _upperModes) = (skeleton, upperModes);
 
+    /// <summary>The overlays of a working directory below /tmp, /var/tmp or /run, mounted over those fresh filesystems.</summary>
+    public IEnumerable<MountOp> WorkingDirectoryMounts() => _cwdMounts.Select(InStorage);
+
+    /// <summary>With a capped layer, an overlay's upper and work directories move from the root on disk into the storage.</summary>
+    private MountOp InStorage(MountOp op)
+    {
+        string upperDir = Path.Join(Spec.Root, "upperdir"), workDir = Path.Join(Spec.Root, "workdir");
+        if (Spec.StorageSize is null || op is not OverlayMount { Kind: OverlayKind.Persistent, Upper: { } upper, Work: { } work } o || !HostMounts.IsUnder(upper, upperDir))
+            return op;
+        return o with
+        {
+            UpperRoot = SourceRoot.Storage,
+            Upper = StorageLayer + upper[upperDir.Length..],
+            Work = StorageWork + work[workDir.Length..],
+            UpperMode = _upperModes.TryGetValue(upper, out int m) ? m : 0x1ED,
+        };
+    }
+
     /// <summary>The overlays, with a capped layer's upper and work directories moved into the storage.</summary>
     public IEnumerable<MountOp> Mounts()
     {
@@ -119,24 +145,7 @@ internal sealed class HostOverlayLayout
             foreach (var (path, mode) in _skeleton)
                 ops.Add(new MakeDirectory(StorageLayer + path) { Mode = mode, InStorage = true });
         }
-        string upperDir = Path.Join(Spec.Root, "upperdir"), workDir = Path.Join(Spec.Root, "workdir");
-        foreach (var op in OverlayPlan.Mounts)
-        {
-            if (Spec.StorageSize is not null && op is OverlayMount { Kind: OverlayKind.Persistent, Upper: { } upper, Work: { } work } o && HostMounts.IsUnder(upper, upperDir))
-            {
-                ops.Add(o with
-                {
-                    UpperRoot = SourceRoot.Storage,
-                    Upper = StorageLayer + upper[upperDir.Length..],
-                    Work = StorageWork + work[workDir.Length..],
-                    UpperMode = _upperModes.TryGetValue(upper, out int m) ? m : 0x1ED,
-                });
-            }
-            else
-            {
-                ops.Add(op);
-            }
-        }
+        ops.AddRange(OverlayPlan.Mounts.Select(InStorage));
         // The root is always out of the payload's sight: covered where it lies in an overlaid
         // directory (the plan does that), and given an empty place of its own elsewhere.
         if (!ops.Any(m => m is TmpfsMount t && t.Destination == Spec.Root))

@@ -62,6 +62,12 @@ internal sealed record OverlayPlanOptions
 
     /// <summary>Paths inside hidden ones that are shown after all (mbox's <c>allow:</c>, which takes precedence).</summary>
     public IReadOnlyList<string> Allowed { get; init; } = [];
+
+    /// <summary>
+    /// The directory whose tree is planned (default: the whole host, /). A directory below a fresh
+    /// filesystem (the working directory under /tmp) is planned on its own, to be mounted over it.
+    /// </summary>
+    public string Start { get; init; } = "/";
 }
 
 /// <summary>
@@ -159,7 +165,7 @@ internal static class OverlayPlanner
             }
         }
 
-        Cover("/");
+        Cover(options.Start);
         return new OverlayPlan(ops, layers);
     }
 

@@ -7,12 +7,14 @@ internal static partial class Interop
 {
     internal const int P_PIDFD = 3;
     internal const int WEXITED = 4;
+    internal const int WSTOPPED = 2;
     internal const int WNOHANG = 1;
     internal const int __WALL = 0x40000000;
 
     internal const int CLD_EXITED = 1;
     internal const int CLD_KILLED = 2;
     internal const int CLD_DUMPED = 3;
+    internal const int CLD_STOPPED = 5;
 
     private static readonly bool IsArm64 = RuntimeInformation.ProcessArchitecture == Architecture.Arm64;
 

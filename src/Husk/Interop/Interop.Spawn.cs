@@ -71,6 +71,8 @@ internal static partial class Interop
         public const uint Dir = 1u << 19;
         public const uint PtySlave = 1u << 20;
         public const uint Clamp = 1u << 21;
+        public const uint ScriptShell = 1u << 22;
+        public const uint ReportStops = 1u << 23;
         public const uint Setuid = 1u << 24;
         public const uint NoParents = 1u << 25;
         public const uint Overmount = 1u << 26;
@@ -108,6 +110,7 @@ internal static partial class Interop
         public const int Hello = 5;
         public const int Detail = 6;
         public const int Storage = 7;
+        public const int Chdir = 8;
     }
 
     internal const int SpawnMounts = 1;

@@ -14,6 +14,8 @@ internal static class BaseTree
     public static List<MountOp> Mounts(SandboxSpec spec, HostContext host, HostOverlayLayout? layout)
     {
         var mounts = new List<MountOp>();
+        // The caller's working directory below /tmp, /var/tmp or /run, shown over the fresh filesystems.
+        var workingDirectory = new List<MountOp>();
         var view = host.FileSystem;
         bool standard = true, hostView = false, volatileFresh = true, closeRoot = false;
         switch (spec.FileSystem)
@@ -37,9 +39,12 @@ internal static class BaseTree
             case HostReadOnlyFileSystem:
                 mounts.AddRange(HostEntriesReadOnly(view));
                 hostView = closeRoot = true;
+                if (WorkingDirectoryBelowPrivate(spec, host, null) is { } cwd)
+                    workingDirectory.Add(new BindMount(cwd, cwd) { ReadOnly = true });
                 break;
             case HostOverlayFileSystem o:
                 mounts.AddRange((layout ?? throw new InvalidOperationException("the host overlay was not laid out")).Mounts());
+                workingDirectory.AddRange(layout.WorkingDirectoryMounts());
                 hostView = closeRoot = true;
                 volatileFresh = !o.OverlayVolatile;
                 break;
@@ -63,6 +68,7 @@ internal static class BaseTree
                     // Sockets of the user's session (agents, the bus) live under /run; a read-only
                     // bind would not stop connect(), so /run is fresh.
                     mounts.AddRange(Scratch("/run", 0x1ED, storage));
+                    mounts.AddRange(workingDirectory);
                 }
                 if (!spec.ShowSecrets)
                     mounts.AddRange(Hiding.HideHomeSecrets(spec.SecretsHome ?? host.Home, view));
@@ -78,6 +84,31 @@ internal static class BaseTree
         if (closeRoot)
             mounts.Add(new RemountReadOnly("/"));
         return mounts;
+    }
+
+    /// <summary>The directories the host views give fresh filesystems, hiding the host's.</summary>
+    internal static readonly string[] PrivateDirectories = ["/tmp", "/var/tmp", "/run"];
+
+    /// <summary>
+    /// The caller's working directory when it lies below one of <see cref="PrivateDirectories"/>
+    /// and the spec names none: the sandbox shows it at its place all the same, mounted over the
+    /// fresh filesystem. Null otherwise: the directory itself (an empty, private /tmp inside), and
+    /// one that cannot be shown (the session's runtime directory, whose sockets are why /run is
+    /// private, or the layer's root), where the payload starts in $HOME instead.
+    /// </summary>
+    internal static string? WorkingDirectoryBelowPrivate(SandboxSpec spec, HostContext host, string? root)
+    {
+        if (spec.WorkingDirectory is not null)
+            return null;
+        string cwd = host.WorkingDirectory;
+        string? under = PrivateDirectories.FirstOrDefault(d => HostMounts.IsUnder(cwd, d));
+        if (under is null || cwd == under)
+            return null;
+        if (host.RuntimeDirectory is { } runtime && HostMounts.IsUnder(runtime, cwd))
+            return null;
+        if (root is not null && (HostMounts.IsUnder(cwd, root) || HostMounts.IsUnder(root, cwd)))
+            return null;
+        return cwd;
     }
 
     /// <summary>

@@ -172,12 +172,16 @@ internal static class Launcher
                 }
                 int pid = childPid.Value;
                 Outcome outcome;
+                TerminalForeground? foreground = null;
                 try
                 {
                     WriteIdMaps(plan.IdMaps, pid);
                     if (!plan.ReportsPid)
                         hooks?.SandboxPidKnown?.Invoke(pid);
                     hooks?.BeforeRelease?.Invoke(pid);
+                    // Before the child goes on: what it forks (husk-init's payload) joins its group.
+                    if (plan.ForegroundTerminal is { } terminal)
+                        foreground = TerminalForeground.Lend(terminal, pid);
                     byte go = 1;
                     if (Send(channel.Fd, &go, 1, 0x4000 /* MSG_NOSIGNAL */) != 1)
                         throw new SandboxSetupException("husk: the sandbox died before it started", (Errno)Marshal.GetLastPInvokeError()) { Stage = SandboxSetupStage.Start };
@@ -185,6 +189,7 @@ internal static class Launcher
                 }
                 catch
                 {
+                    foreground?.Return();
                     // The child may be waiting for us or for a --block-fd: kill it, so that clone3
                     // (sleeping until it execs or dies) returns. It is our unreaped child: its pid is safe.
                     using (var doomed = PidfdOpen(pid))
@@ -201,10 +206,15 @@ internal static class Launcher
                 var result = spawn.GetAwaiter().GetResult();
                 pidfd = new SafePidfd(result.Pidfd);
                 if (outcome.Error is { } error)
+                {
+                    foreground?.Return();
                     throw error;
+                }
                 var process = new SandboxProcess(pidfd, result.Pid, outcome.SandboxPid ?? result.Pid, statusRead, outcome.Listener, outcome.Terminal)
                 {
                     LayerStorage = outcome.Storage,
+                    WorkingDirectory = outcome.WorkingDirectory ?? plan.Ops.FirstOrDefault(o => o.Kind == OpKind.Chdir)?.Strings?.FirstOrDefault(),
+                    Foreground = foreground,
                 };
                 pidfd = null;
                 return process;
@@ -263,6 +273,7 @@ internal static class Launcher
         public SafeFd? Listener;
         public SafeFd? Terminal;
         public SafeFd? Storage;
+        public string? WorkingDirectory;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -364,6 +375,10 @@ internal static class Launcher
                     break;
                 case ReportKind.Storage when passedFd is not null:
                     outcome.Storage = new SafeFd(passedFd.Value);
+                    break;
+                case ReportKind.Chdir when report.Op >= 0 && report.Op < plan.Ops.Count && plan.Ops[report.Op].Strings is { } candidates
+                                           && report.Value >= 0 && report.Value < candidates.Length:
+                    outcome.WorkingDirectory = candidates[report.Value];
                     break;
                 case ReportKind.Detail:
                     detail = text;

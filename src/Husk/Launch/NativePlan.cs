@@ -7,7 +7,8 @@ namespace Husk.Launch;
 /// <summary>
 /// A <see cref="SpawnPlan"/> laid out in native memory: the op array and everything its pointers
 /// reach (strings, argv and envp, data, capability sets). Allocated before the clone, freed after
-/// the child has exec'd or failed; the child only ever reads its own copy.
+/// the child has exec'd or failed. The child writes only where the plan leaves it room: the
+/// exec op's pid entry of envp and the spare slot before argv.
 /// </summary>
 internal sealed unsafe class NativePlan : IDisposable
 {
@@ -41,7 +42,7 @@ internal sealed unsafe class NativePlan : IDisposable
             if (p.Data is not null)
                 op.P1 = (ulong)Bytes(p.Data);
             if (p.Strings is not null)
-                op.P1 = (ulong)StringArray(p.Strings);
+                op.P1 = (ulong)StringArray(p.Strings, spareFront: (p.Flags & OpFlags.ScriptShell) != 0);
             if (p.Ints is not null)
                 op.P1 = (ulong)Ints(p.Ints);
             if (p.Caps is { } caps)
@@ -95,9 +96,11 @@ internal sealed unsafe class NativePlan : IDisposable
         return (nint)p;
     }
 
-    private nint StringArray(string[] values)
+    /// <summary>A NULL-terminated array; with <paramref name="spareFront"/>, one more slot before the first entry (the stage builds a script's /bin/sh argv there).</summary>
+    private nint StringArray(string[] values, bool spareFront = false)
     {
-        ulong* arr = (ulong*)Alloc(sizeof(ulong) * (values.Length + 1));
+        int front = spareFront ? 1 : 0;
+        ulong* arr = (ulong*)Alloc(sizeof(ulong) * (front + values.Length + 1)) + front;
         for (int i = 0; i < values.Length; i++)
             arr[i] = Str(values[i]);
         arr[values.Length] = 0;

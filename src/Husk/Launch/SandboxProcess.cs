@@ -107,6 +107,14 @@ public sealed class SandboxProcess : IDisposable
         LayerStorage?.Dispose();
         LayerStorage = null;
     }
+    /// <summary>
+    /// The directory the payload started in: the spec's, or when it named none, the caller's if the
+    /// sandbox shows it, else $HOME, else / (a front door says so when it is not the caller's).
+    /// </summary>
+    public string? WorkingDirectory { get; internal init; }
+
+    /// <summary>The caller's terminal while the sandbox holds its foreground (<see cref="SandboxSpec.ForegroundTerminal"/>).</summary>
+    internal TerminalForeground? Foreground { get; init; }
 
     /// <summary>True once the sandbox has exited and been reaped.</summary>
     public bool HasExited
@@ -170,6 +178,18 @@ public sealed class SandboxProcess : IDisposable
             if (_exit is not null)
                 return _exit;
         }
+        try
+        {
+            return WaitForExitHoldingTerminal();
+        }
+        finally
+        {
+            Foreground?.Return();
+        }
+    }
+
+    private SandboxExit WaitForExitHoldingTerminal()
+    {
         if (_status is not null && WaitForInitStatus(out var early))
         {
             // husk-init has the payload's status and is exiting: the kernel's teardown of the
@@ -191,7 +211,12 @@ public sealed class SandboxProcess : IDisposable
                 PidfdWatcher.Watch(_pidfd, Reap);
             return exit;
         }
-        int err = WaitPidfd(_pidfd, WEXITED, out var info, out var usage);
+        int err;
+        SigInfo info;
+        RUsage usage;
+        // Holding the terminal, a stop of the payload (its own child, without husk-init) is the supervisor's too.
+        while ((err = WaitPidfd(_pidfd, Foreground is null ? WEXITED : WEXITED | WSTOPPED, out info, out usage)) == 0 && info.Code == CLD_STOPPED)
+            Foreground!.Stopped(info.Status);
         lock (_gate)
         {
             if (_exit is not null)
@@ -218,7 +243,7 @@ public sealed class SandboxProcess : IDisposable
             {
                 _exitTask = new TaskCompletionSource<SandboxExit>(TaskCreationOptions.RunContinuationsAsynchronously);
                 var tcs = _exitTask;
-                PidfdWatcher.Watch(_pidfd, () =>
+                void Complete()
                 {
                     try
                     {
@@ -228,7 +253,12 @@ public sealed class SandboxProcess : IDisposable
                     {
                         tcs.TrySetException(e);
                     }
-                });
+                }
+                // Holding the terminal, stops must be served while the sandbox runs, not only at its exit.
+                if (Foreground is not null)
+                    new Thread(Complete) { IsBackground = true, Name = "husk-foreground" }.Start();
+                else
+                    PidfdWatcher.Watch(_pidfd, Complete);
             }
             task = _exitTask.Task;
         }
@@ -292,6 +322,12 @@ public sealed class SandboxProcess : IDisposable
         }
         if (!TryReadInitStatus(out var st))
             return false;
+        if (Foreground is not null && (st.WaitStatus & 0xff) == 0x7f)
+        {
+            // The payload stopped (husk-init reports it only while the sandbox holds the terminal).
+            Foreground.Stopped((st.WaitStatus >> 8) & 0xff);
+            return WaitForInitStatus(out exit);
+        }
         exit = FromInitStatus(st);
         return true;
     }

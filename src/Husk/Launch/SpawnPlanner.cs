@@ -38,6 +38,8 @@ internal sealed class SpawnPlan
     public AppliedPolicy? Policy { get; init; }
     /// <summary>The final mount list the ops were planned from (base tree, the spec's own, the closing remount).</summary>
     public IReadOnlyList<MountOp> Mounts { get; init; } = [];
+    /// <summary>The caller's terminal whose foreground the sandbox takes (<see cref="SandboxSpec.ForegroundTerminal"/>).</summary>
+    public int? ForegroundTerminal { get; init; }
 }
 
 /// <summary>Turns a <see cref="SandboxSpec"/> into native-stage operations. Pure: no system calls.</summary>
@@ -260,7 +262,11 @@ internal static class SpawnPlanner
             ops.Add(new PlannedOp(OpKind.WaitFd, $"wait on fd {block}") { Fd = block });
 
         if (usesInit)
-            ops.Add(ForkOp("start the payload under husk-init", reportPid: false, status: true, keep: keep.ToArray()));
+        {
+            // Holding the terminal, the sandbox must tell when the payload stops (Ctrl-Z), so the supervisor stops with it.
+            var fork = ForkOp("start the payload under husk-init", reportPid: false, status: true, keep: keep.ToArray());
+            ops.Add(spec.ForegroundTerminal is null ? fork : fork.WithFlags(OpFlags.ReportStops));
+        }
 
         // From here on: the payload only.
         if (spec.SyncFd is { } syncFd && !spec.AsPid1)
@@ -342,7 +348,7 @@ internal static class SpawnPlanner
             S1 = spec.Command[0],
             Strings = argv,
             Strings2 = env.ToArray(),
-            Flags = (spec.SearchPath ? OpFlags.SearchPath : 0) | (pidSlot >= 0 ? OpFlags.EnvPid : 0),
+            Flags = (spec.SearchPath ? OpFlags.SearchPath : 0) | (spec.ScriptShell ? OpFlags.ScriptShell : 0) | (pidSlot >= 0 ? OpFlags.EnvPid : 0),
             EnvSlot = pidSlot,
         });
 
@@ -359,6 +365,7 @@ internal static class SpawnPlanner
             // A callback's filter needs its listener, which only the supervisor of the run holds.
             Policy = new AppliedPolicy([.. programs.Take(programs.Count - (spec.SyscallCallback is null ? 0 : 1)).Select(p => ImmutableArray.Create(p))],
                 landlock, spec.Capabilities, spec.NoNewPrivileges),
+            ForegroundTerminal = spec.ForegroundTerminal,
         };
     }
 
@@ -392,6 +399,10 @@ internal static class SpawnPlanner
         };
     }
 
+    /// <summary>The policy the spec's profile and rules make (nested sandboxes' calls allowed where they are), or none.</summary>
+    internal static Policy.SeccompPolicy? SeccompPolicyOf(SandboxSpec spec) =>
+        Policy.PolicyDefaults.Seccomp(spec.Seccomp.Profile, spec.Seccomp.Allow, spec.Seccomp.Deny, spec.NestedUserNamespaces == NestedUserNamespaces.Allow);
+
     /// <summary>
     /// The seccomp programs, in the order they are installed: the raw ones, the profile compiled with
     /// its rules (nested sandboxes' calls allowed where they are), and the syscall callback's, whose
@@ -399,10 +410,8 @@ internal static class SpawnPlanner
     /// </summary>
     internal static List<byte[]> SeccompPrograms(SandboxSpec spec)
     {
-        var s = spec.Seccomp;
-        var programs = s.RawPrograms.Select(p => p.ToArray()).ToList();
-        var policy = Policy.PolicyDefaults.Seccomp(s.Profile, s.Allow, s.Deny, spec.NestedUserNamespaces == NestedUserNamespaces.Allow);
-        if (policy is not null)
+        var programs = spec.Seccomp.RawPrograms.Select(p => p.ToArray()).ToList();
+        if (SeccompPolicyOf(spec) is { } policy)
             programs.Add(Policy.SeccompCompiler.Compile(policy).ToArray());
         if (spec.SyscallCallback is { } callback)
             programs.Add(callback.Compile().ToArray());

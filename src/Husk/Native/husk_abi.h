@@ -35,7 +35,7 @@ enum {
     HUSK_OP_WAIT_FD = 24,      /* read one byte from fd, then close it */
     HUSK_OP_LOCK_FILE = 25,    /* s2 = path; the open file keeps a read lock (OFD), held by husk-init */
     HUSK_OP_SECCOMP = 26,      /* p1 = struct sock_filter[], c = count, a = seccomp flags */
-    HUSK_OP_EXEC = 27,         /* s1 = file, p1 = argv, p2 = envp; flags: HUSK_F_SEARCH_PATH, HUSK_F_ENV_PID (c = envp slot) */
+    HUSK_OP_EXEC = 27,         /* s1 = file, p1 = argv, p2 = envp; flags: HUSK_F_SEARCH_PATH, HUSK_F_SCRIPT_SHELL, HUSK_F_ENV_PID (c = envp slot) */
     HUSK_OP_LOOPBACK_UP = 28,
     HUSK_OP_CLOSE = 29,        /* fd */
     HUSK_OP_UMASK = 30,        /* mode */
@@ -75,6 +75,8 @@ enum {
 #define HUSK_F_DIR           (1u << 19) /* mount point is a directory even without a source */
 #define HUSK_F_PTY_SLAVE     (1u << 20) /* dup2: the source is the pty slave OPEN_PTY made */
 #define HUSK_F_CLAMP         (1u << 21) /* rlimit: clamp both values to the current hard limit */
+#define HUSK_F_SCRIPT_SHELL  (1u << 22) /* exec: ENOEXEC runs the file with /bin/sh (execvp); argv has a spare slot before argv[0] */
+#define HUSK_F_REPORT_STOPS  (1u << 23) /* fork: husk-init also writes a status record when the payload stops */
 #define HUSK_F_SUID          (1u << 24) /* bind keeps setuid (no nosuid) */
 #define HUSK_F_NO_PARENTS    (1u << 25) /* symlink: a missing parent is an error */
 #define HUSK_F_OVERMOUNT     (1u << 26) /* symlink: mount a new link over a different non-directory */
@@ -130,6 +132,7 @@ enum {
     HUSK_REPORT_HELLO = 5,  /* first message: SCM_CREDENTIALS carry the cloned child's pid */
     HUSK_REPORT_DETAIL = 6, /* text after the header explains the next error (e.g. an existing symlink's target) */
     HUSK_REPORT_STORAGE = 7, /* the base tmpfs (layers of storage-backed overlays) travels with this message */
+    HUSK_REPORT_CHDIR = 8,  /* chdir fell back: value = index of the candidate entered (the first was not there) */
 };
 
 typedef struct husk_report {
@@ -143,7 +146,7 @@ typedef struct husk_report {
 /* What husk-init writes to its status fd when the payload ends: 40 bytes. */
 typedef struct husk_init_status {
     int32_t magic;          /* HUSK_INIT_MAGIC */
-    int32_t wait_status;    /* as from wait4 */
+    int32_t wait_status;    /* as from wait4; a stopped status (low byte 0x7f) when the payload stopped */
     int64_t user_usec;      /* children's rusage, payload's tree */
     int64_t system_usec;
     int64_t max_rss_kib;

@@ -6,7 +6,9 @@
  * the whole process group, which reach the payload anyway) and exits with the payload's
  * status, after writing the raw status and the tree's resource usage to a status fd.
  *
- * usage: husk-init PAYLOAD_PID STATUS_FD [IO_FD] */
+ * usage: husk-init PAYLOAD_PID STATUS_FD [IO_FD [STOPS]]
+ * With STOPS "1", a stop of the payload (Ctrl-Z, while the sandbox holds the terminal) is written
+ * to the status fd too, so the supervisor can stop with it as a shell's job would. */
 #include "husk_abi.h"
 
 #include <asm/unistd.h>
@@ -125,7 +127,7 @@ static int64_t written_bytes(void)
     return -1;
 }
 
-static __attribute__((noreturn)) void finish(int status, int status_fd)
+static void write_status(int status, int status_fd)
 {
     if (status_fd >= 0) {
         struct rusage ru;
@@ -144,6 +146,11 @@ static __attribute__((noreturn)) void finish(int status, int status_fd)
             r = sc(__NR_write, status_fd, (long)&st, sizeof st, 0, 0);
         while (r == -EINTR);
     }
+}
+
+static __attribute__((noreturn)) void finish(int status, int status_fd)
+{
+    write_status(status, status_fd);
     int code;
     if ((status & 0x7f) == 0)
         code = (status >> 8) & 0xff;         /* exited */
@@ -195,10 +202,18 @@ __attribute__((used, noreturn)) void init_main(long *sp)
     int status_fd = (int)parse_long(argv[2]);
     if (argc > 3)
         io_fd = (int)parse_long(argv[3]);
+    int stops = argc > 4 && argv[4][0] == '1' ? WUNTRACED : 0;
 
-    /* Above a joined pid namespace we are not pid 1: adopt orphans all the same. */
-    if (sc(__NR_getpid, 0, 0, 0, 0, 0) != 1)
+    /* Above a joined pid namespace we are not pid 1: adopt orphans all the same, and never stop
+     * with the terminal's group (pid 1 is spared that by the kernel), or stops go unreported. */
+    if (sc(__NR_getpid, 0, 0, 0, 0, 0) != 1) {
         sc(__NR_prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+        static const int job_control[] = { SIGTSTP, SIGTTIN, SIGTTOU };
+        for (unsigned i = 0; i < sizeof job_control / sizeof job_control[0]; i++) {
+            struct { void *handler; unsigned long flags; void *restorer; unsigned long mask; } ign = { (void *)1 /* SIG_IGN */, 0, 0, 0 };
+            sc(__NR_rt_sigaction, job_control[i], (long)&ign, 0, sizeof ign.mask, 0);
+        }
+    }
 
     unsigned long mask = (1UL << (SIGCHLD - 1)) | (1UL << (HUSK_SIG_KILL_TREE - 1));
     for (unsigned i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
@@ -212,8 +227,10 @@ __attribute__((used, noreturn)) void init_main(long *sp)
     for (;;) {
         int status = 0;
         long pid;
-        while ((pid = sc(__NR_wait4, -1, (long)&status, WNOHANG | __WALL, 0, 0)) > 0) {
-            if (pid == payload)
+        while ((pid = sc(__NR_wait4, -1, (long)&status, WNOHANG | __WALL | stops, 0, 0)) > 0) {
+            if (pid == payload && (status & 0xff) == 0x7f)
+                write_status(status, status_fd); /* stopped: the supervisor continues it */
+            else if (pid == payload)
                 finish(status, status_fd);
         }
         if (pid == -ECHILD)

@@ -1199,6 +1199,27 @@ static int op_seccomp(const husk_op *op)
     return 0;
 }
 
+/* What glibc's execvp does when the kernel cannot execute a file (ENOEXEC: a script without "#!"):
+ * run it with /bin/sh, as { "/bin/sh", file, argv[1], ... }. The plan leaves a spare slot before
+ * argv[0], so that argv is built in place without allocating; argv[0] is put back afterwards, as
+ * a later directory of PATH is tried with the original argv. Returns with errno from the shell. */
+static void exec_script(const char *file, char *const *argv, char *const *envp)
+{
+    if (argv[0] == NULL) {
+        char *const args[] = { (char *)"/bin/sh", (char *)file, NULL };
+        execve(args[0], args, envp);
+        return;
+    }
+    char **args = (char **)argv - 1;
+    char *saved = args[1];
+    args[0] = (char *)"/bin/sh";
+    args[1] = (char *)file;
+    execve(args[0], args, envp);
+    int e = errno;
+    args[1] = saved;
+    errno = e;
+}
+
 /* execvp without allocation: PATH comes from the payload's environment. */
 static int op_exec(const husk_op *op)
 {
@@ -1214,8 +1235,11 @@ static int op_exec(const husk_op *op)
         fmt_int(cs->pid_entry + n, 24, (long)getpid());
         *slot = cs->pid_entry;
     }
+    bool script = (op->flags & HUSK_F_SCRIPT_SHELL) != 0;
     if (!(op->flags & HUSK_F_SEARCH_PATH) || strchr(file, '/') != NULL) {
         execve(file, argv, envp);
+        if (errno == ENOEXEC && script)
+            exec_script(file, argv, envp);
         return -1;
     }
     const char *path = "/usr/local/bin:/usr/bin:/bin";
@@ -1240,6 +1264,8 @@ static int op_exec(const husk_op *op)
                 memcpy(buf + dlen + 1, file, flen + 1);
             }
             execve(buf, argv, envp);
+            if (errno == ENOEXEC && script)
+                exec_script(buf, argv, envp);
             /* EACCES counts only for a file that exists: a directory of PATH we may not search
              * (root's, seen from a sandbox) must not turn "not found" into "permission denied". */
             struct stat st;
@@ -1263,7 +1289,7 @@ static _Noreturn void become_init(const husk_op *op, int index, pid_t child, int
 {
     current_step = HUSK_STEP_INIT;
     const int32_t *keep = (const int32_t *)(uintptr_t)op->p1;
-    char pidbuf[24], fdbuf[24], iobuf[24];
+    char pidbuf[24], fdbuf[24], iobuf[24], stopsbuf[2] = { (op->flags & HUSK_F_REPORT_STOPS) ? '1' : '0', 0 };
     fmt_int(pidbuf, sizeof pidbuf, child);
     int status_fd = (op->flags & HUSK_F_INIT_STATUS) ? op->fd : -1;
     fmt_int(fdbuf, sizeof fdbuf, status_fd);
@@ -1297,7 +1323,7 @@ static _Noreturn void become_init(const husk_op *op, int index, pid_t child, int
     memset(data, 0, sizeof data);
     sys_capset(&hdr, data);
     prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-    char *const argv[] = { (char *)"husk-init", pidbuf, fdbuf, iobuf, NULL };
+    char *const argv[] = { (char *)"husk-init", pidbuf, fdbuf, iobuf, stopsbuf, NULL };
     char *const envp[] = { NULL };
     syscall(SYS_execveat, init_fd, "", argv, envp, AT_EMPTY_PATH);
     /* The child is ours to stop when we cannot wait for it. */
@@ -1375,7 +1401,7 @@ static void reset_signals(void)
 
 /* Tries each candidate directory; the first that works also becomes PWD in the payload's
  * environment (the env slot in c points into the exec op's envp, which we own). */
-static int op_chdir(const husk_op *op)
+static int op_chdir(const husk_op *op, int index)
 {
     char *const *candidates = (char *const *)(uintptr_t)op->p1;
     char *const *pwds = (char *const *)(uintptr_t)op->p2;
@@ -1388,6 +1414,9 @@ static int op_chdir(const husk_op *op)
         if (chdir(candidates[i]) == 0) {
             if (slot != NULL && pwds != NULL)
                 *slot = pwds[i];
+            /* The front door says so when the caller's directory could not be entered. */
+            if (i > 0)
+                report(HUSK_REPORT_CHDIR, index, HUSK_STEP_NONE, 0, i);
             return 0;
         }
         e = errno;
@@ -1456,7 +1485,7 @@ static int run_op(const husk_op *op, int index, const husk_spawn_args *args, int
     case HUSK_OP_REMOUNT_RO:
         return op_remount_ro(op);
     case HUSK_OP_CHDIR:
-        return op_chdir(op);
+        return op_chdir(op, index);
     case HUSK_OP_SETHOSTNAME: {
         const char *name = (const char *)(uintptr_t)op->s1;
         return sethostname(name, strlen(name));

@@ -97,6 +97,18 @@ public sealed record SeccompPolicy
     /// </summary>
     public SeccompAction? UnknownAction { get; init; } = SeccompAction.Fail(Errno.ENOSYS);
 
+    /// <summary>
+    /// What the filter does with a call of <paramref name="syscall"/> (a native one) with these
+    /// arguments: the first rule of the call by priority, then the last given first, whose conditions
+    /// all hold, else the default, as the compiled filter decides.
+    /// </summary>
+    public SeccompAction Decide(string syscall, params ulong[] args) =>
+        Rules.Select((r, i) => (Rule: r, Order: i))
+            .Where(p => p.Rule.Syscall == syscall)
+            .OrderByDescending(p => p.Rule.Priority).ThenByDescending(p => p.Order)
+            .Select(p => p.Rule)
+            .FirstOrDefault(r => r.Conditions.All(c => c.Matches(c.Index < args.Length ? args[c.Index] : 0)))?.Action ?? DefaultAction;
+
     /// <summary>This policy with more rules after its own.</summary>
     public SeccompPolicy With(IEnumerable<SeccompRule> rules) => this with { Rules = Rules.AddRange(rules) };
 

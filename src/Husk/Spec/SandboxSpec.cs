@@ -15,6 +15,12 @@ public sealed record SandboxSpec
     public string? Argv0 { get; init; }
     /// <summary>Look the file up in the payload's PATH when it has no slash.</summary>
     public bool SearchPath { get; init; } = true;
+    /// <summary>
+    /// Run a file the kernel cannot execute (ENOEXEC: a script without <c>#!</c>) with /bin/sh, as
+    /// glibc's execvp does (and so bubblewrap, try and mbox). Python's os.execvp, which
+    /// mkosi-sandbox uses, does not.
+    /// </summary>
+    public bool ScriptShell { get; init; } = true;
 
     /// <summary>Namespaces the sandbox gets its own of.</summary>
     public NamespaceKinds Namespaces { get; init; } = NamespaceKinds.AllButTime;
@@ -85,6 +91,17 @@ public sealed record SandboxSpec
     /// <see cref="SandboxProcess.Terminal"/>. The value is the initial window size.
     /// </summary>
     public TerminalSize? Terminal { get; init; }
+    /// <summary>
+    /// A descriptor of the caller on its terminal (usually 0): the sandbox gets a process group of its
+    /// own in the caller's session, the terminal's foreground group while it runs when the caller's
+    /// group held it, and the caller's group gets it back when the sandbox ends. Shells inside get
+    /// job control; when the payload stops (Ctrl-Z), the supervisor stops too, as a shell's job
+    /// does, and continues the sandbox when it is continued. Waiting on the process
+    /// (<see cref="SandboxProcess.WaitForExit"/> and its kin) does this. The payload stays in the
+    /// caller's session, so it should not be able to push input into the terminal (TIOCSTI): use it
+    /// with a seccomp policy that refuses that. Not with <see cref="NewSession"/> or <see cref="Terminal"/>.
+    /// </summary>
+    public int? ForegroundTerminal { get; init; }
     /// <summary>The payload is pid 1 itself (no husk-init reaper).</summary>
     public bool AsPid1 { get; init; }
     /// <summary>Keep every descriptor the caller did not mark close-on-exec (bwrap); otherwise only 0-2 and <see cref="Fds"/>.</summary>
@@ -230,6 +247,8 @@ public sealed record SandboxSpec
             if (mode != StdioMode.Inherit && Fds.Any(m => m.SandboxFd == fd))
                 problems.Add($"descriptor {fd} is both mapped and set to {mode}: drop one of them");
         }
+        if (ForegroundTerminal is not null && (NewSession || Terminal is not null))
+            problems.Add("the terminal's foreground is for a sandbox in the caller's session: drop the new session or the pseudo-terminal");
         if (Terminal is not null && (StandardInput | StandardOutput | StandardError) != StdioMode.Inherit)
             problems.Add("a terminal is the payload's standard input and output: drop the pipes or the terminal");
         if (FileSystem is DirectoryFileSystem { Path: var root } && !root.StartsWith('/'))

@@ -135,20 +135,23 @@ public class SeccompCompilerTests
         }
     }
 
+    /// <summary>Rules of one call at several priorities, overlapping where the last given must win.</summary>
+    private static readonly SeccompPolicy Ordered = new()
+    {
+        DefaultAction = SeccompAction.Fail(1),
+        Rules =
+        [
+            new SeccompRule("read", SeccompAction.Allow),
+            new SeccompRule("read", SeccompAction.Fail(5)) { Priority = 2, Conditions = [new ArgumentCondition(0, ArgumentComparison.Equal, 5)] },
+            new SeccompRule("read", SeccompAction.Fail(6)) { Priority = 1, Conditions = [ArgumentCondition.Range(0, 3, 6)] },
+            new SeccompRule("read", SeccompAction.Fail(9)) { Priority = 1, Conditions = [ArgumentCondition.Range(0, 6, 9)] },
+        ],
+    };
+
     [Fact]
     public void Priorities_order_the_rules_of_one_call_then_the_last_given_wins()
     {
-        var policy = new SeccompPolicy
-        {
-            DefaultAction = SeccompAction.Fail(1),
-            Rules =
-            [
-                new SeccompRule("read", SeccompAction.Allow),
-                new SeccompRule("read", SeccompAction.Fail(5)) { Priority = 2, Conditions = [new ArgumentCondition(0, ArgumentComparison.Equal, 5)] },
-                new SeccompRule("read", SeccompAction.Fail(6)) { Priority = 1, Conditions = [ArgumentCondition.Range(0, 3, 6)] },
-                new SeccompRule("read", SeccompAction.Fail(9)) { Priority = 1, Conditions = [ArgumentCondition.Range(0, 6, 9)] },
-            ],
-        };
+        var policy = Ordered;
         foreach (var arch in Arches)
         {
             Assert.Equal(Errno(5), Eval(policy, arch, "read", 5));
@@ -158,6 +161,32 @@ public class SeccompCompilerTests
             Assert.Equal(Allow, Eval(policy, arch, "read", 2));
             Assert.Equal(Errno(1), Eval(policy, arch, "write", 2));
         }
+    }
+
+    [Fact]
+    public void Decide_gives_what_the_compiled_filter_returns()
+    {
+        (string Name, ulong[] Args)[] calls =
+        [
+            ("ioctl", [0, SeccompProfiles.TIOCSTI]), ("ioctl", [0, SeccompProfiles.TIOCSTI | (1UL << 32)]), ("ioctl", [0, SeccompProfiles.TIOCLINUX]),
+            ("ioctl", [0, 0x5401]), ("clone", [0x20000 | 17]), ("clone", [0x003d0f00]), ("personality", [0x8]), ("mount", []),
+            ("read", [5]), ("read", [6]), ("read", [4]), ("read", [2]), ("write", [2]),
+        ];
+        foreach (var policy in new[] { SeccompProfiles.Default, SeccompProfiles.Judge, Ordered })
+        {
+            foreach (var (name, args) in calls)
+                Assert.Equal(Eval(policy, SeccompArchitecture.X86_64, name, args), policy.Decide(name, args).Value);
+        }
+    }
+
+    [Fact]
+    public void Husk_run_keeps_the_terminal_only_from_payloads_that_cannot_push_input_into_it()
+    {
+        Assert.True(Husk.Cli.Run.RunArguments.CannotInjectInput(SeccompProfiles.Default));
+        Assert.False(Husk.Cli.Run.RunArguments.CannotInjectInput(null)); // --seccomp unconfined
+        // A rule above the default's: TIOCSTI allowed again.
+        var opened = SeccompProfiles.Default.With([new SeccompRule("ioctl", SeccompAction.Allow) { Priority = 2 }]);
+        Assert.False(Husk.Cli.Run.RunArguments.CannotInjectInput(opened));
     }
 
     [Fact]
