@@ -77,8 +77,9 @@ public class PlanGoldenTests
 
     private static void Check(string name, SandboxSpec spec)
     {
-        // The caller's environment is not part of a plan worth recording.
-        spec = spec with { Environment = [.. spec.Environment.Where(e => e.StartsWith("PATH=", StringComparison.Ordinal))] };
+        // The caller's environment is not part of a plan worth recording: only PATH, and the caller's as $PATH.
+        string callers = "PATH=" + Environment.GetEnvironmentVariable("PATH");
+        spec = spec with { Environment = [.. spec.Environment.Where(e => e.StartsWith("PATH=", StringComparison.Ordinal)).Select(e => e == callers ? "PATH=$PATH" : e)] };
         var host = Host.Context();
         var layout = spec.FileSystem is HostOverlayFileSystem fs ? Husk.FileSystem.HostOverlayLayout.Plan(fs, spec, host) : null;
         layout?.AssumePrepared([("/home", 0x1ED), ("/home/me", 0x1ED)], new Dictionary<string, int>());
