@@ -70,9 +70,14 @@ internal static class RunCommand
         return abi < policy.RequiredAbi ? $"husk: warning: Landlock ABI {abi} of this kernel: without {string.Join(", ", policy.Missing(abi))}" : null;
     }
 
-    internal static RunArguments Parse(string[] args, out bool help)
+    /// <param name="args">husk run's arguments.</param>
+    /// <param name="help">Whether --help was asked for.</param>
+    /// <param name="start">The sandbox before the options (default: the caller's environment, husk run's defaults).</param>
+    internal static RunArguments Parse(string[] args, out bool help, SandboxSpecBuilder? start = null)
     {
         var state = new RunArguments();
+        if (start is not null)
+            state.Spec = start;
         help = false;
         int i = 0;
         for (; i < args.Length; i++)
