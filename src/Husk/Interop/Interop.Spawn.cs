@@ -58,7 +58,6 @@ internal static partial class Interop
         public const uint Devices = 1u << 6;
         public const uint IfWritable = 1u << 7;
         public const uint SourceFd = 1u << 8;
-        public const uint Parents = 1u << 9;
         public const uint BindData = 1u << 10;
         public const uint SearchPath = 1u << 11;
         public const uint SetGroups = 1u << 12;
@@ -68,15 +67,14 @@ internal static partial class Interop
         public const uint NoFollow = 1u << 16;
         public const uint SendListener = 1u << 17;
         public const uint IdenticalOk = 1u << 18;
-        public const uint Dir = 1u << 19;
         public const uint PtySlave = 1u << 20;
         public const uint Clamp = 1u << 21;
         public const uint Setuid = 1u << 24;
         public const uint NoParents = 1u << 25;
         public const uint Overmount = 1u << 26;
-        public const uint SendBase = 1u << 29;
         public const uint OntoSymlink = 1u << 27;
         public const uint EnvPid = 1u << 28;
+        public const uint SendBase = 1u << 29;
 
         public static uint S1Root(uint root) => root & 3;
 

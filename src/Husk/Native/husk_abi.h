@@ -62,7 +62,6 @@ enum {
 #define HUSK_F_DEVICES       (1u << 6)  /* bind keeps device access */
 #define HUSK_F_IF_WRITABLE   (1u << 7)  /* bind only when the source is writable (proc covers) */
 #define HUSK_F_SOURCE_FD     (1u << 8)  /* bind: fd is an open file of the caller */
-#define HUSK_F_PARENTS       (1u << 9)  /* create missing parents (mode in b) */
 #define HUSK_F_BIND_DATA     (1u << 10) /* write file: write to a hidden file and bind it */
 #define HUSK_F_SEARCH_PATH   (1u << 11) /* exec: search PATH of envp */
 #define HUSK_F_SETGROUPS     (1u << 12) /* setid: clear supplementary groups */
@@ -72,15 +71,15 @@ enum {
 #define HUSK_F_NOFOLLOW      (1u << 16) /* do not follow a final symlink in the source */
 #define HUSK_F_SEND_LISTENER (1u << 17) /* seccomp: send the user-notify fd to the supervisor */
 #define HUSK_F_IDENTICAL_OK  (1u << 18) /* symlink: an identical existing link is fine */
-#define HUSK_F_DIR           (1u << 19) /* mount point is a directory even without a source */
 #define HUSK_F_PTY_SLAVE     (1u << 20) /* dup2: the source is the pty slave OPEN_PTY made */
 #define HUSK_F_CLAMP         (1u << 21) /* rlimit: clamp both values to the current hard limit */
 #define HUSK_F_SUID          (1u << 24) /* bind keeps setuid (no nosuid) */
 #define HUSK_F_NO_PARENTS    (1u << 25) /* symlink: a missing parent is an error */
 #define HUSK_F_OVERMOUNT     (1u << 26) /* symlink: mount a new link over a different non-directory */
 #define HUSK_F_ONTO_SYMLINK  (1u << 27) /* bind: a non-directory goes on a destination symlink itself */
-#define HUSK_F_SEND_BASE     (1u << 29) /* root begin: send the supervisor an open directory of the base tmpfs */
 #define HUSK_F_ENV_PID       (1u << 28) /* exec: append our pid to the envp entry c points at */
+#define HUSK_F_SEND_BASE     (1u << 29) /* root begin: send the supervisor an open directory of the base tmpfs */
+/* Bits 9, 19, 22 and 23 are free. */
 
 /* One operation: 72 bytes. */
 typedef struct husk_op {
