@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace Husk.Interop;
 
-/// <summary>The C# twins of the structs in Native/husk_abi.h (AbiTests check them).</summary>
+/// <summary>The C# twins of the structs and constants in Native/husk_abi.h (AbiTests check every one).</summary>
 internal static partial class Interop
 {
     internal static class OpKind
@@ -45,6 +45,8 @@ internal static partial class Interop
         public const uint LandlockRestrict = 35;
         public const uint SetCtty = 36;
         public const uint OpenPty = 37;
+        /// <summary>One past the last kind (HUSK_OP_COUNT).</summary>
+        public const uint Count = 38;
     }
 
     internal static class OpFlags

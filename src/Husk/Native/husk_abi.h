@@ -1,6 +1,6 @@
-/* The ABI between C# and the native stage. Every struct here has a C# twin in
- * src/Husk/Interop/Interop.Spawn.cs; AbiTests compiles this header and checks
- * that sizes and offsets agree. Fixed-width types only; pointers travel as u64. */
+/* The ABI between C# and the native stage. Every struct and constant here has a C# twin in
+ * src/Husk/Interop/Interop.Spawn.cs; AbiTests compiles this header and checks that sizes,
+ * offsets and every HUSK_* value agree. Fixed-width types only; pointers travel as u64. */
 #ifndef HUSK_ABI_H
 #define HUSK_ABI_H
 
