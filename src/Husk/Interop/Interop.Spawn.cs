@@ -113,6 +113,17 @@ internal static partial class Interop
     internal const int SpawnMounts = 1;
     /// <summary>Sent to husk-init from outside: kill every process of the sandbox, reap them, report.</summary>
     internal const int SignalKillTree = 64;
+
+    /// <summary>
+    /// What husk-init passes on to the payload when it is sent to husk-init itself (the terminal's
+    /// reach the payload anyway); the supervisor forwards these but SIGWINCH. A mask (<see cref="Signals.Bit"/>).
+    /// </summary>
+    internal const ulong ForwardedSignals =
+        1UL << (Signals.SIGHUP - 1) | 1UL << (Signals.SIGINT - 1) | 1UL << (Signals.SIGQUIT - 1) | 1UL << (Signals.SIGUSR1 - 1)
+        | 1UL << (Signals.SIGUSR2 - 1) | 1UL << (Signals.SIGTERM - 1) | 1UL << (Signals.SIGWINCH - 1);
+
+    /// <summary>What husk-init reads from its signalfd (the stage blocks them before its exec).</summary>
+    internal const ulong InitSignals = ForwardedSignals | 1UL << (Signals.SIGCHLD - 1) | 1UL << (SignalKillTree - 1);
     internal const int InitMagic = 0x48534b31;
 
     [StructLayout(LayoutKind.Sequential)]

@@ -1,6 +1,7 @@
 /* The ABI between C# and the native stage. Every struct and constant here has a C# twin in
  * src/Husk/Interop/Interop.Spawn.cs; AbiTests compiles this header and checks that sizes,
- * offsets and every HUSK_* value agree. Fixed-width types only; pointers travel as u64. */
+ * offsets and every HUSK_* value agree. Fixed-width types only; pointers travel as u64.
+ * The file that includes it provides the SIG* names (<signal.h> or <linux/signal.h>). */
 #ifndef HUSK_ABI_H
 #define HUSK_ABI_H
 
@@ -154,6 +155,19 @@ typedef struct husk_init_status {
 /* Sent to husk-init from outside the sandbox: kill every process in it (kill(-1) as pid 1),
  * reap them all, then report the payload's status with the whole tree's usage. */
 #define HUSK_SIG_KILL_TREE 64
+
+/* Signal sets as masks of 64 bits: bit N-1 stands for signal N. */
+#define HUSK_SIGNAL_BIT(sig) (1ull << ((sig) - 1))
+
+/* What husk-init passes on to the payload when it is sent to husk-init itself (the terminal's
+ * reach the payload anyway); the supervisor forwards these but SIGWINCH to the sandbox. */
+#define HUSK_FORWARDED_SIGNALS                                                                   \
+    (HUSK_SIGNAL_BIT(SIGHUP) | HUSK_SIGNAL_BIT(SIGINT) | HUSK_SIGNAL_BIT(SIGQUIT) |              \
+     HUSK_SIGNAL_BIT(SIGUSR1) | HUSK_SIGNAL_BIT(SIGUSR2) | HUSK_SIGNAL_BIT(SIGTERM) |            \
+     HUSK_SIGNAL_BIT(SIGWINCH))
+
+/* What husk-init reads from its signalfd; the stage blocks them before its exec, so none is lost. */
+#define HUSK_INIT_SIGNALS (HUSK_FORWARDED_SIGNALS | HUSK_SIGNAL_BIT(SIGCHLD) | HUSK_SIGNAL_BIT(HUSK_SIG_KILL_TREE))
 
 typedef struct husk_caps {
     uint64_t bounding;      /* capabilities kept in the bounding set */

@@ -1205,6 +1205,15 @@ static _Noreturn void become_init(const husk_op *op, int index, pid_t child, int
     fail(index, HUSK_STEP_INIT, errno);
 }
 
+/* A sigset of the signals a mask names (HUSK_SIGNAL_BIT). */
+static void sigset_from_mask(sigset_t *set, uint64_t mask)
+{
+    sigemptyset(set);
+    for (int sig = 1; sig <= 64; sig++)
+        if (mask & HUSK_SIGNAL_BIT(sig))
+            sigaddset(set, sig);
+}
+
 /* A child forked with CLONE_VM runs on a stack of its own: one per fork depth (FORK_DEPTH). */
 struct fork_ctx {
     const husk_spawn_args *args;
@@ -1245,10 +1254,7 @@ static int op_fork(const husk_op *op, int index, const husk_spawn_args *args)
     ctx.args = args;
     ctx.op = op;
     ctx.index = index;
-    sigemptyset(&block);
-    int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD, HUSK_SIG_KILL_TREE };
-    for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
-        sigaddset(&block, forwarded[i]);
+    sigset_from_mask(&block, HUSK_INIT_SIGNALS);
     sigprocmask(SIG_BLOCK, &block, &ctx.mask);
     fork_depth++;
     char *stack_top = fork_stack_base + (size_t)(fork_depth + 1) * CHILD_STACK_SIZE;
@@ -1451,10 +1457,7 @@ static int run_op(const husk_op *op, int index, const husk_spawn_args *args, int
         return 0;
     case HUSK_OP_SIGNAL_MASK: {
         sigset_t set;
-        sigemptyset(&set);
-        for (int sig = 1; sig <= 64; sig++)
-            if (op->a & (1ULL << (sig - 1)))
-                sigaddset(&set, sig);
+        sigset_from_mask(&set, op->a);
         CHECK(sigprocmask(SIG_SETMASK, &set, NULL));
         for (int sig = 1; sig <= 64; sig++) {
             if (!(op->b & (1ULL << (sig - 1))))
