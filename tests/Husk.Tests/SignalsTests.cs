@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Husk.Resources;
 using static Husk.Interop.Interop;
 using static Husk.Interop.Interop.Signals;
 
@@ -29,5 +30,37 @@ public class SignalsTests
             Assert.Equal(sig, FromPosixSignal(ToPosixSignal(sig)));
         Assert.Equal(PosixSignal.SIGTERM, ToPosixSignal(SIGTERM));
         Assert.Equal((PosixSignal)SIGUSR1, ToPosixSignal(SIGUSR1));
+    }
+
+    [Fact]
+    public void Names_and_numbers_parse_as_kill_takes_them()
+    {
+        Assert.Equal(SIGTERM, Parse("TERM"));
+        Assert.Equal(SIGTERM, Parse("sigterm"));
+        Assert.Equal(SIGKILL, Parse("9"));
+        Assert.Equal(64, Parse("64"));
+        Assert.Null(Parse("65"));
+        Assert.Null(Parse("0"));
+        Assert.Null(Parse("BOGUS"));
+        Assert.Null(Parse(""));
+    }
+
+    [Fact]
+    public void Every_named_signal_names_itself_and_real_time_ones_have_no_name()
+    {
+        for (int sig = 1; sig <= 31; sig++)
+            Assert.Equal(sig, Parse(Name(sig)!));
+        Assert.Equal("SIGXFSZ", Name(SIGXFSZ));
+        Assert.Null(Name(34));
+        Assert.Null(Name(0));
+    }
+
+    [Fact]
+    public void A_verdict_names_the_signal_that_ended_the_payload()
+    {
+        var limits = new ResourceLimits();
+        var usage = new ResourceUsage();
+        Assert.Equal("killed by signal 11 (SIGSEGV)", VerdictRules.Decide(new SandboxExit { Signal = SIGSEGV }, limits, usage, null).Message);
+        Assert.Equal("killed by signal 34 (SIGRT34)", VerdictRules.Decide(new SandboxExit { Signal = 34 }, limits, usage, null).Message);
     }
 }

@@ -73,6 +73,9 @@ internal static partial class Interop
     [LibraryImport(Libraries.Libc, EntryPoint = "recvmsg", SetLastError = true)]
     internal static unsafe partial nint RecvMsg(int fd, void* msg, int flags);
 
+    /// <summary>send: no SIGPIPE when the peer has gone (EPIPE instead).</summary>
+    internal const int MSG_NOSIGNAL = 0x4000;
+
     [LibraryImport(Libraries.Libc, EntryPoint = "send", SetLastError = true)]
     internal static unsafe partial nint Send(int fd, void* buf, nuint count, int flags);
 

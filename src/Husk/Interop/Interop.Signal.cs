@@ -14,6 +14,27 @@ internal static partial class Interop
         public const int SIGURG = 23, SIGXCPU = 24, SIGXFSZ = 25, SIGVTALRM = 26, SIGPROF = 27, SIGWINCH = 28, SIGIO = 29;
         public const int SIGPWR = 30, SIGSYS = 31;
 
+        private static readonly string[] Names =
+        [
+            "", "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2", "PIPE", "ALRM", "TERM",
+            "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG", "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
+        ];
+
+        /// <summary>"SIGTERM" for 15; null for a signal without a name (the real-time ones).</summary>
+        public static string? Name(int sig) => sig > 0 && sig < Names.Length ? "SIG" + Names[sig] : null;
+
+        /// <summary>A signal given as a number (1 to 64) or a name, with or without "SIG", in any case; null when it is none.</summary>
+        public static int? Parse(string s)
+        {
+            if (int.TryParse(s, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out int n))
+                return n is > 0 and < 65 ? n : null;
+            string name = s.ToUpperInvariant();
+            if (name.StartsWith("SIG", StringComparison.Ordinal))
+                name = name[3..];
+            int i = Array.IndexOf(Names, name);
+            return i > 0 ? i : null;
+        }
+
         /// <summary>A signal's bit in a mask (bit N-1 for signal N, as HUSK_SIGNAL_BIT).</summary>
         public static ulong Bit(int sig) => 1UL << (sig - 1);
 

@@ -160,7 +160,7 @@ internal static class Launcher
                         hooks?.SandboxPidKnown?.Invoke(pid);
                     hooks?.BeforeRelease?.Invoke(pid);
                     byte go = 1;
-                    if (Send(channel.Fd, &go, 1, 0x4000 /* MSG_NOSIGNAL */) != 1)
+                    if (Send(channel.Fd, &go, 1, MSG_NOSIGNAL) != 1)
                         throw new SandboxSetupException("husk: the sandbox died before it started", (Errno)Marshal.GetLastPInvokeError()) { Stage = SandboxSetupStage.Start };
                     outcome = ReadReports(channel.Fd, plan, hooks);
                 }
@@ -171,7 +171,7 @@ internal static class Launcher
                     using (var doomed = PidfdOpen(pid))
                     {
                         if (doomed is not null)
-                            PidfdSendSignal(doomed, 9);
+                            PidfdSendSignal(doomed, Signals.SIGKILL);
                     }
                     channel.Dispose();
                     var r = spawn.GetAwaiter().GetResult();
@@ -195,7 +195,7 @@ internal static class Launcher
         {
             if (pidfd is not null)
             {
-                PidfdSendSignal(pidfd, 9);
+                PidfdSendSignal(pidfd, Signals.SIGKILL);
                 WaitPidfd(pidfd, WEXITED, out _, out _);
                 pidfd.Dispose();
             }
@@ -207,7 +207,7 @@ internal static class Launcher
                     if (t.IsCompletedSuccessfully && t.Result.Pid >= 0)
                     {
                         using var p = new SafePidfd(t.Result.Pidfd);
-                        PidfdSendSignal(p, 9);
+                        PidfdSendSignal(p, Signals.SIGKILL);
                         WaitPidfd(p, WEXITED, out _, out _);
                     }
                 }, TaskScheduler.Default);
@@ -413,7 +413,7 @@ internal static class Launcher
 
     private static SandboxSetupException CloneFailure(Errno errno, ulong flags)
     {
-        bool userns = (flags & SpawnPlanner.CLONE_NEWUSER) != 0;
+        bool userns = (flags & Clone.CLONE_NEWUSER) != 0;
         string msg = errno switch
         {
             Errno.ENOSPC => "husk: creating namespaces failed: the nesting depth or a /proc/sys/user/max_*_namespaces limit is exceeded (raise user.max_user_namespaces)",

@@ -118,7 +118,7 @@ internal abstract class Cgroup : IDisposable
                     continue;
                 string? where = ProcFile.ReadText($"/proc/{pid}/cgroup");
                 if (where is not null && where.Split('\n').Any(l => l.Length > 0 && relative.EndsWith(l[(l.LastIndexOf(':') + 1)..], StringComparison.Ordinal)))
-                    PidfdSendSignal(pidfd, 9);
+                    PidfdSendSignal(pidfd, Signals.SIGKILL);
             }
             if (DateTime.UtcNow > deadline)
                 return false;

@@ -327,7 +327,7 @@ internal sealed class ResourceSupervisor : IDisposable
                 return;
         }
         _cgroup?.Kill();
-        process.Signal(9);
+        process.Signal(Interop.Interop.Signals.SIGKILL);
     }
 
     /// <summary>Kills every process of the cgroup (the library's Kill, for trees outside a pid namespace).</summary>
