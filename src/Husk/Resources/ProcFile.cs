@@ -30,8 +30,6 @@ internal static class ProcFile
                 while (total < Max)
                 {
                     nint n = Read(fd!.Fd, p + total, (nuint)(Max - total));
-                    if (n < 0 && Marshal.GetLastPInvokeError() == (int)Errno.EINTR)
-                        continue;
                     if (n < 0)
                         return null;
                     if (n == 0)
