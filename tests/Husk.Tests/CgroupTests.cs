@@ -140,6 +140,25 @@ public class CgroupTests
     }
 
     [Fact]
+    public void A_delegated_cgroup_is_left_for_a_leaf_and_sandboxes_go_beside_it()
+    {
+        string slice = Path.Combine(Mount, "user.slice"), own = Path.Combine(slice, "term.scope");
+        var fs = new FakeCgroupFs(User).MountV2(Mount, "cpu memory pids").Enable(Mount, "cpu memory pids")
+            .AddCgroup(slice, 0).Enable(slice, "cpu memory pids");
+        fs.AddCgroup(own, fs.CallerUid, Environment.ProcessId);
+        // ChooseAuto looks for the parent twice (first to see its controllers): the second look must
+        // not take the leaf the first one moved the supervisor into for the delegated cgroup.
+        using var cg = ResourceSupervisor.ChooseAuto(fs, new ResourceLimits { MemoryBytes = 1 << 20 }, Host(root: false));
+        var v2 = Assert.IsType<CgroupV2>(cg);
+        // The supervisor left for a leaf of its own, so that the delegated cgroup can hand controllers down.
+        Assert.StartsWith(own[Mount.Length..] + $"/husk-{Environment.ProcessId}-", fs.Self);
+        Assert.EndsWith("-supervisor", fs.Self);
+        Assert.Equal(own, Path.GetDirectoryName(v2.Path));
+        Assert.True(v2.HasMemory && v2.HasPids);
+        Assert.Equal("1048576", fs.ReadText(Path.Combine(v2.Path, "memory.max")));
+    }
+
+    [Fact]
     public void An_unprivileged_caller_without_a_delegated_cgroup_gets_rlimits_and_says_so()
     {
         string own = Path.Combine(Mount, "user.slice", "session-1.scope");

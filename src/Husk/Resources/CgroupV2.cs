@@ -57,6 +57,9 @@ internal sealed class CgroupV2 : Cgroup
         if (!isRoot && own is not null)
         {
             string dir = System.IO.Path.Combine(mount, own.TrimStart('/'));
+            // Once the supervisor has left for its leaf, that is its cgroup: sandboxes still go beside it.
+            if (dir == LeafOf(fs))
+                dir = System.IO.Path.GetDirectoryName(dir)!;
             if (IsDelegated(fs, dir, uid))
             {
                 LeaveForLeaf(fs, dir);
@@ -109,6 +112,12 @@ internal sealed class CgroupV2 : Cgroup
     /// itself into a leaf of its own (once), nsjail's way. Other processes there stay, and then
     /// the controllers stay unavailable.
     /// </summary>
+    private static string? LeafOf(ICgroupFs fs)
+    {
+        lock (LeafGate)
+            return Leaves.TryGetValue(fs, out var left) ? left.Value : null;
+    }
+
     private static void LeaveForLeaf(ICgroupFs fs, string dir)
     {
         lock (LeafGate)
