@@ -1,5 +1,7 @@
 using System.Runtime.InteropServices;
 using Husk.Launch;
+using static Husk.Interop.Interop;
+using static Husk.Interop.Interop.Signals;
 
 namespace Husk.Cli;
 
@@ -11,8 +13,6 @@ namespace Husk.Cli;
 /// </summary>
 internal static class SandboxRunner
 {
-    private const int SIGHUP = 1, SIGINT = 2, SIGQUIT = 3, SIGUSR1 = 10, SIGUSR2 = 12, SIGTERM = 15;
-
     public static SandboxExit Run(SandboxSpec spec, LaunchHooks? hooks = null, Action<SandboxProcess>? started = null, HostContext? host = null) =>
         RunToResult(spec, hooks, started, host).Exit!;
 
@@ -23,14 +23,7 @@ internal static class SandboxRunner
         var gate = new object();
         void Forward(PosixSignalContext ctx)
         {
-            int sig = (int)ctx.Signal switch
-            {
-                (int)PosixSignal.SIGINT => SIGINT,
-                (int)PosixSignal.SIGQUIT => SIGQUIT,
-                (int)PosixSignal.SIGTERM => SIGTERM,
-                (int)PosixSignal.SIGHUP => SIGHUP,
-                var raw => raw,
-            };
+            int sig = FromPosixSignal(ctx.Signal);
             if ((sig == SIGINT || sig == SIGQUIT) && !spec.NewSession && spec.ForegroundTerminal is null)
             {
                 ctx.Cancel = true; // the payload (or the child still setting up) got it from the terminal itself
@@ -44,15 +37,10 @@ internal static class SandboxRunner
                 process?.Signal(sig);
             }
         }
-        var registrations = new List<PosixSignalRegistration>
-        {
-            PosixSignalRegistration.Create(PosixSignal.SIGINT, Forward),
-            PosixSignalRegistration.Create(PosixSignal.SIGQUIT, Forward),
-            PosixSignalRegistration.Create(PosixSignal.SIGTERM, Forward),
-            PosixSignalRegistration.Create(PosixSignal.SIGHUP, Forward),
-            PosixSignalRegistration.Create((PosixSignal)SIGUSR1, Forward),
-            PosixSignalRegistration.Create((PosixSignal)SIGUSR2, Forward),
-        };
+        // husk-init's list, but SIGWINCH: a window change reaches the payload through its terminal
+        // (TtyRunner resizes the sandbox's own).
+        var registrations = InMask(ForwardedSignals & ~Bit(SIGWINCH))
+            .Select(sig => PosixSignalRegistration.Create(ToPosixSignal(sig), Forward)).ToList();
         try
         {
             var p = Launcher.Start(spec, hooks, host);

@@ -1,43 +1,58 @@
 using System.Globalization;
+using Husk.Launch;
 using Husk.Resources;
 
 namespace Husk.Tests;
 
 /// <summary>
-/// The cgroup drivers: v2 against a fake tree of plain files (no privilege, no cgroupfs needed),
-/// and for real as root: v2 where a hierarchy is mounted (this host's is empty of controllers:
-/// placement, kill and CPU accounting still work), v1 with its controllers.
+/// The cgroup drivers and the backend choice against cgroupfs in memory (<see cref="FakeCgroupFs"/>:
+/// no privilege, no cgroupfs needed), and for real as root: v2 where a hierarchy is mounted (this
+/// host's is empty of controllers: placement, kill and CPU accounting still work), v1 with its controllers.
 /// </summary>
-public class CgroupTests : IDisposable
+public class CgroupTests
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("husk-cgroup-").FullName;
+    private const string Mount = "/sys/fs/cgroup";
+    private static readonly string Parent = Path.Combine(Mount, "test");
 
-    public void Dispose() => TestEnvironment.DeleteTree(_dir);
+    /// <summary>A v2 hierarchy with every controller, and a parent cgroup of the caller's that may have them.</summary>
+    private static FakeCgroupFs WithParent(string controllers)
+    {
+        var fs = new FakeCgroupFs(User).MountV2(Mount, "cpu io memory pids").Enable(Mount, controllers);
+        return fs.AddCgroup(Parent, fs.CallerUid);
+    }
+
+    private const uint User = 1000;
+
+    private static HostContext Host(bool root) => new() { Uid = root ? 0u : User, Gid = root ? 0u : User, WorkingDirectory = "/" };
 
     [Fact]
-    public void V2_writes_the_limits_its_controllers_hold()
+    public void V2_enables_the_controllers_and_writes_the_limits_they_hold()
     {
-        File.WriteAllText(Path.Combine(_dir, "cgroup.subtree_control"), "cpu memory pids\n");
+        var fs = WithParent("cpu memory pids");
         var limits = new ResourceLimits { MemoryBytes = 64 << 20, Processes = 10, Cpus = 0.5 };
-        using var cg = CgroupV2.Create(_dir, limits, fake: true);
+        var cg = CgroupV2.Create(fs, Parent, limits);
         Assert.True(cg.HasMemory && cg.HasPids && cg.HasCpu);
-        Assert.StartsWith(Path.Combine(_dir, $"husk-{Environment.ProcessId}-"), cg.Path);
-        string Read(string file) => File.ReadAllText(Path.Combine(cg.Path, file)).Trim();
+        Assert.Equal("cpu memory pids", fs.ReadText(Path.Combine(Parent, "cgroup.subtree_control")));
+        Assert.StartsWith(Path.Combine(Parent, $"husk-{Environment.ProcessId}-"), cg.Path);
+        string Read(string file) => fs.ReadText(Path.Combine(cg.Path, file))!;
         Assert.Equal((64 << 20).ToString(CultureInfo.InvariantCulture), Read("memory.max"));
         Assert.Equal("0", Read("memory.swap.max"));
         Assert.Equal("1", Read("memory.oom.group"));
         Assert.Equal("11", Read("pids.max")); // and husk-init
         Assert.Equal("50000 100000", Read("cpu.max"));
+        cg.Dispose();
+        Assert.False(fs.DirectoryExists(cg.Path));
     }
 
     [Fact]
     public void V2_without_controllers_writes_nothing_and_reads_what_is_there()
     {
-        File.WriteAllText(Path.Combine(_dir, "cgroup.subtree_control"), "");
-        using var cg = CgroupV2.Create(_dir, new ResourceLimits { MemoryBytes = 1 << 20 }, fake: true);
+        var fs = WithParent("");
+        using var cg = CgroupV2.Create(fs, Parent, new ResourceLimits { MemoryBytes = 1 << 20 });
         Assert.False(cg.HasMemory || cg.HasPids || cg.HasCpu);
-        Assert.False(File.Exists(Path.Combine(cg.Path, "memory.max")));
-        File.WriteAllText(Path.Combine(cg.Path, "cpu.stat"), "usage_usec 1500000\nuser_usec 1000000\nsystem_usec 500000\n");
+        Assert.Null(fs.ReadText(Path.Combine(cg.Path, "memory.max")));
+        Assert.DoesNotContain(fs.Writes, w => w.Path.StartsWith(cg.Path, StringComparison.Ordinal));
+        fs.Set(Path.Combine(cg.Path, "cpu.stat"), "usage_usec 1500000\nuser_usec 1000000\nsystem_usec 500000\n");
         var stats = cg.Read();
         Assert.Equal(TimeSpan.FromSeconds(1.5), stats.Total);
         Assert.Equal(TimeSpan.FromSeconds(1), stats.User);
@@ -47,12 +62,12 @@ public class CgroupTests : IDisposable
     [Fact]
     public void V2_reads_peak_memory_and_oom_kills()
     {
-        File.WriteAllText(Path.Combine(_dir, "cgroup.subtree_control"), "memory pids");
-        using var cg = CgroupV2.Create(_dir, new ResourceLimits { MemoryBytes = 1 << 20 }, fake: true);
-        File.WriteAllText(Path.Combine(cg.Path, "memory.peak"), "4096\n");
-        File.WriteAllText(Path.Combine(cg.Path, "memory.current"), "1024\n");
-        File.WriteAllText(Path.Combine(cg.Path, "memory.events"), "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\noom_group_kill 0\n");
-        File.WriteAllText(Path.Combine(cg.Path, "pids.peak"), "7\n");
+        var fs = WithParent("memory pids");
+        using var cg = CgroupV2.Create(fs, Parent, new ResourceLimits { MemoryBytes = 1 << 20 });
+        fs.Set(Path.Combine(cg.Path, "memory.peak"), "4096\n");
+        fs.Set(Path.Combine(cg.Path, "memory.current"), "1024\n");
+        fs.Set(Path.Combine(cg.Path, "memory.events"), "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\noom_group_kill 0\n");
+        fs.Set(Path.Combine(cg.Path, "pids.peak"), "7\n");
         var stats = cg.Read();
         Assert.Equal(4096, stats.MemoryPeak);
         Assert.Equal(1, stats.OomKills);
@@ -70,25 +85,107 @@ public class CgroupTests : IDisposable
         Assert.True(Cgroup.IsStale(crashed));
         Assert.True(Cgroup.IsStale(gone));
         Assert.False(Cgroup.IsStale("user.slice"));
+        var fs = WithParent("");
         foreach (string name in new[] { ours, crashed, gone, "other" })
-            Directory.CreateDirectory(Path.Combine(_dir, name));
-        Cgroup.CleanStale(_dir);
-        Assert.Equal([ours, "other"], Directory.GetDirectories(_dir).Select(Path.GetFileName).Order().ToArray());
+            fs.CreateDirectory(Path.Combine(Parent, name));
+        Cgroup.CleanStale(fs, Parent);
+        Assert.Equal([ours, "other"], fs.Directories(Parent, "*").Select(Path.GetFileName).ToArray());
     }
 
     [Fact]
     public void Mountinfo_gives_the_hierarchies()
     {
-        string mountinfo = Path.Combine(_dir, "mountinfo");
-        File.WriteAllText(mountinfo,
-            "30 24 0:26 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755\n" +
-            "31 30 0:27 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n" +
-            "35 30 0:31 / /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory\n" +
-            "36 30 0:32 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid - cgroup cgroup rw,cpu,cpuacct\n");
-        var mounts = Cgroup.Mounts(mountinfo).ToList();
+        var fs = new FakeCgroupFs(User)
+            .MountInfo("30 24 0:26 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755")
+            .MountV2("/sys/fs/cgroup/unified", "")
+            .MountV1("/sys/fs/cgroup/memory", "memory")
+            .MountV1("/sys/fs/cgroup/cpu,cpuacct", "cpu,cpuacct");
+        var mounts = Cgroup.Mounts(fs).ToList();
         Assert.Equal(3, mounts.Count);
         Assert.Equal(("/sys/fs/cgroup/unified", "cgroup2"), (mounts[0].MountPoint, mounts[0].FsType));
         Assert.Contains("cpuacct", mounts[2].Options);
+        Assert.Equal("/sys/fs/cgroup/unified", CgroupV2.FindMount(fs));
+        Assert.Equal(["cpu", "cpuacct", "memory"], CgroupV1.FindHierarchies(fs).Keys.Order());
+    }
+
+    [Fact]
+    public void Root_with_every_v2_controller_gets_a_v2_cgroup_under_husk()
+    {
+        var fs = new FakeCgroupFs(0).MountV2(Mount, "cpu memory pids");
+        using var cg = ResourceSupervisor.ChooseAuto(fs, new ResourceLimits { MemoryBytes = 1 << 20 }, Host(root: true));
+        var v2 = Assert.IsType<CgroupV2>(cg);
+        Assert.Equal(Path.Combine(Mount, "husk"), Path.GetDirectoryName(v2.Path));
+        Assert.True(v2.HasMemory && v2.HasPids);
+        Assert.Equal("1048576", fs.ReadText(Path.Combine(v2.Path, "memory.max")));
+    }
+
+    [Fact]
+    public void Root_with_an_empty_v2_hierarchy_prefers_v1_controllers()
+    {
+        var fs = new FakeCgroupFs(0).MountV2("/sys/fs/cgroup/unified", "")
+            .MountV1("/sys/fs/cgroup/memory", "memory").MountV1("/sys/fs/cgroup/cpuacct", "cpuacct");
+        using var cg = ResourceSupervisor.ChooseAuto(fs, new ResourceLimits { MemoryBytes = 1 << 20 }, Host(root: true));
+        var v1 = Assert.IsType<CgroupV1>(cg);
+        Assert.StartsWith("/sys/fs/cgroup/memory/husk/husk-", v1.Path);
+        Assert.Equal("1048576", fs.ReadText(Path.Combine(v1.Path, "memory.limit_in_bytes")));
+    }
+
+    [Fact]
+    public void Without_v1_an_empty_v2_hierarchy_places_what_needs_no_controller_and_nothing_else()
+    {
+        var fs = new FakeCgroupFs(0).MountV2(Mount, "");
+        using (var placed = ResourceSupervisor.ChooseAuto(fs, new ResourceLimits { CpuTime = TimeSpan.FromSeconds(1) }, Host(root: true)))
+            Assert.False(Assert.IsType<CgroupV2>(placed).HasMemory);
+        Assert.Null(ResourceSupervisor.ChooseAuto(fs, new ResourceLimits { MemoryBytes = 1 << 20 }, Host(root: true)));
+    }
+
+    [Fact]
+    public void A_delegated_cgroup_is_left_for_a_leaf_and_sandboxes_go_beside_it()
+    {
+        string slice = Path.Combine(Mount, "user.slice"), own = Path.Combine(slice, "term.scope");
+        var fs = new FakeCgroupFs(User).MountV2(Mount, "cpu memory pids").Enable(Mount, "cpu memory pids")
+            .AddCgroup(slice, 0).Enable(slice, "cpu memory pids");
+        fs.AddCgroup(own, fs.CallerUid, Environment.ProcessId);
+        // ChooseAuto looks for the parent twice (first to see its controllers): the second look must
+        // not take the leaf the first one moved the supervisor into for the delegated cgroup.
+        using var cg = ResourceSupervisor.ChooseAuto(fs, new ResourceLimits { MemoryBytes = 1 << 20 }, Host(root: false));
+        var v2 = Assert.IsType<CgroupV2>(cg);
+        // The supervisor left for a leaf of its own, so that the delegated cgroup can hand controllers down.
+        Assert.StartsWith(own[Mount.Length..] + $"/husk-{Environment.ProcessId}-", fs.Self);
+        Assert.EndsWith("-supervisor", fs.Self);
+        Assert.Equal(own, Path.GetDirectoryName(v2.Path));
+        Assert.True(v2.HasMemory && v2.HasPids);
+        Assert.Equal("1048576", fs.ReadText(Path.Combine(v2.Path, "memory.max")));
+    }
+
+    [Fact]
+    public void An_unprivileged_caller_without_a_delegated_cgroup_gets_rlimits_and_says_so()
+    {
+        string own = Path.Combine(Mount, "user.slice", "session-1.scope");
+        var fs = new FakeCgroupFs(User).MountV2(Mount, "cpu memory pids").Enable(Mount, "cpu memory pids");
+        fs.AddCgroup(own, 0, Environment.ProcessId);
+        var spec = new SandboxSpec { Command = ["/bin/true"], Limits = new ResourceLimits { MemoryBytes = 1 << 20 } };
+        using var supervisor = ResourceSupervisor.Prepare(spec, Host(root: false), [], fs);
+        Assert.Equal("rlimit", supervisor.Backend);
+        Assert.Contains("memory is the tree's resident memory, sampled from /proc", supervisor.Notes);
+        Assert.Empty(fs.Writes);
+        var cpus = spec with { Limits = new ResourceLimits { Cpus = 1 } };
+        var e = Assert.Throws<SandboxSetupException>(() => ResourceSupervisor.Prepare(cpus, Host(root: false), [], fs));
+        Assert.StartsWith("husk: --cpus needs a cgroup with the cpu controller", e.Message);
+    }
+
+    [Fact]
+    public void A_cgroup_parent_picks_its_hierarchy_and_must_exist()
+    {
+        var fs = new FakeCgroupFs(0).MountV2("/sys/fs/cgroup/unified", "").MountV1("/sys/fs/cgroup/memory", "memory").MountV1("/sys/fs/cgroup/cpuacct", "cpuacct");
+        fs.CreateDirectory("/sys/fs/cgroup/memory/jobs");
+        using (var v1 = ResourceSupervisor.ChooseAuto(fs, new ResourceLimits { CgroupParent = "/sys/fs/cgroup/memory/jobs" }, Host(root: true)))
+            Assert.StartsWith("/sys/fs/cgroup/memory/jobs/husk-", Assert.IsType<CgroupV1>(v1).Path);
+        fs.CreateDirectory("/sys/fs/cgroup/unified/jobs");
+        using (var v2 = ResourceSupervisor.ChooseAuto(fs, new ResourceLimits { CgroupParent = "/sys/fs/cgroup/unified/jobs" }, Host(root: true)))
+            Assert.StartsWith("/sys/fs/cgroup/unified/jobs/husk-", Assert.IsType<CgroupV2>(v2).Path);
+        var e = Assert.Throws<SandboxSetupException>(() => ResourceSupervisor.ChooseAuto(fs, new ResourceLimits { CgroupParent = "/sys/fs/cgroup/unified/nope" }, Host(root: true)));
+        Assert.Equal("husk: cgroup v2: the cgroup parent /sys/fs/cgroup/unified/nope does not exist", e.Message);
     }
 }
 
@@ -100,7 +197,7 @@ public class CgroupTests : IDisposable
 [Trait("Category", "Root")]
 public class CgroupRootTests
 {
-    private static string? V2Mount() => Cgroup.Mounts().Where(m => m.FsType == "cgroup2").Select(m => m.MountPoint).FirstOrDefault();
+    private static string? V2Mount() => Cgroup.Mounts(HostCgroupFs.Instance).Where(m => m.FsType == "cgroup2").Select(m => m.MountPoint).FirstOrDefault();
 
     private static string[] OurCgroups(string parent) =>
         Directory.Exists(parent) ? Directory.GetDirectories(parent, $"husk-{Environment.ProcessId}-*").Where(d => !d.EndsWith("-supervisor", StringComparison.Ordinal)).ToArray() : [];
@@ -129,7 +226,7 @@ public class CgroupRootTests
     {
         if (!TestEnvironment.IsRoot)
             Assert.Skip("needs root");
-        var hierarchies = CgroupV1.FindHierarchies();
+        var hierarchies = CgroupV1.FindHierarchies(HostCgroupFs.Instance);
         if (!hierarchies.ContainsKey("memory") || !hierarchies.ContainsKey("cpuacct"))
             Assert.Skip("no cgroup v1 memory and cpuacct hierarchies");
         var limits = JudgeBattery.Bounded with { Backend = LimitBackend.CgroupV1, MemoryBytes = 64 << 20 };
@@ -148,7 +245,7 @@ public class CgroupRootTests
     {
         if (!TestEnvironment.IsRoot)
             Assert.Skip("needs root");
-        var hierarchies = CgroupV1.FindHierarchies();
+        var hierarchies = CgroupV1.FindHierarchies(HostCgroupFs.Instance);
         if (!hierarchies.TryGetValue("memory", out string? memory))
             Assert.Skip("no cgroup v1 memory hierarchy");
         string stale = Path.Combine(memory, "husk", "husk-2147483646-5-1");

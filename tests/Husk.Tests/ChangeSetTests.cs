@@ -185,11 +185,13 @@ public class ChangeSetTests : IDisposable
     public void Host_changes_after_the_session_began_are_conflicts_left_alone_unless_forced()
     {
         HostFile("/doc", "original\n");
-        var since = DateTimeOffset.UtcNow.AddSeconds(-1);
         UpperFile("/doc", "sandbox's version\n");
-        Thread.Sleep(20);
         HostFile("/doc", "someone else's edit\n");
-        var changes = ChangeSet.Scan(Upper, Host, since);
+        // The session's start is set around the edit's own change time (which nobody can set), not by waiting.
+        Assert.Equal(0, Interop.Interop.TryStat(Host + "/doc", out var st));
+        var edited = DateTimeOffset.FromUnixTimeSeconds(st.CtimeSec).AddTicks(st.CtimeNsec / 100);
+        Assert.False(ChangeSet.Scan(Upper, Host, edited).Single().Conflict);
+        var changes = ChangeSet.Scan(Upper, Host, edited.AddTicks(-1));
         Assert.True(changes.Single().Conflict);
         var report = Committer.Apply(changes, Host);
         Assert.Single(report.Conflicts);

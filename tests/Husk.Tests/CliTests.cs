@@ -77,6 +77,34 @@ public class CliTests
         Assert.Equal(0, Husk("run", "--as-pid-1", "--", "/bin/true").Code);
     }
 
+    [Theory]
+    [InlineData("USR1", Interop.Interop.Signals.SIGUSR1)]
+    [InlineData("TERM", Interop.Interop.Signals.SIGTERM)]
+    public void Signals_sent_to_husk_reach_the_payload(string name, int signal)
+    {
+        // Output through the supervisor (--output-limit): "ready" arrives only once it holds the
+        // sandbox, so the signal cannot come before there is a payload to forward it to.
+        using var husk = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(TestEnvironment.Husk)
+        {
+            ArgumentList = { "run", "--output-limit", "1M", "--", "/bin/sh", "-c", $"trap 'echo got-{name}; exit 3' {name}; echo ready; while :; do sleep 0.05; done" },
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        })!;
+        try
+        {
+            Assert.Equal("ready", husk.StandardOutput.ReadLine());
+            Assert.Equal(0, Interop.Interop.Kill(husk.Id, signal));
+            Assert.Equal($"got-{name}", husk.StandardOutput.ReadLine());
+            Assert.True(husk.WaitForExit(10_000));
+            Assert.Equal(3, husk.ExitCode);
+        }
+        finally
+        {
+            if (!husk.HasExited)
+                husk.Kill();
+        }
+    }
+
     [Fact]
     public void Usage_errors_exit_2_with_one_line()
     {

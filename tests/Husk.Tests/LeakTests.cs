@@ -84,7 +84,7 @@ public class StressTests
         // Forge what the planner never produces: mount ops without a new mount namespace.
         var forged = new SpawnPlan
         {
-            CloneFlags = plan.CloneFlags & ~SpawnPlanner.CLONE_NEWNS,
+            CloneFlags = plan.CloneFlags & ~Interop.Interop.Clone.CLONE_NEWNS,
             Ops = plan.Ops,
             IdMaps = plan.IdMaps,
             HasMounts = true,

@@ -20,7 +20,6 @@ internal static class MkosiSandbox
     public const string Version = "27~devel";
 
     private const string Name = "mkosi-sandbox";
-    private const int SIGPIPE = 13, SIGXFSZ = 25;
 
     // Capabilities sandbox.py keeps in a user namespace it creates (every set, ambient too).
     private const int CAP_CHOWN = 0, CAP_NET_BIND_SERVICE = 10, CAP_NET_ADMIN = 12, CAP_SYS_ADMIN = 21;
@@ -185,7 +184,7 @@ internal static class MkosiSandbox
             Landlock = LandlockSpec.Off,
             PidVariable = listen ? "LISTEN_PID" : null,
             // Python ignores these and os.execvp keeps them ignored.
-            IgnoredSignals = [SIGPIPE, SIGXFSZ],
+            IgnoredSignals = [Interop.Interop.Signals.SIGPIPE, Interop.Interop.Signals.SIGXFSZ],
         };
     }
 

@@ -321,8 +321,6 @@ internal static class TryPersonality
         while (true)
         {
             nint n = Interop.Interop.Read(0, &b, 1);
-            if (n < 0 && System.Runtime.InteropServices.Marshal.GetLastPInvokeError() == (int)Errno.EINTR)
-                continue;
             if (n <= 0)
                 return bytes.Count > 0 ? Encoding.UTF8.GetString(bytes.ToArray()) : null;
             if (b == '\n')

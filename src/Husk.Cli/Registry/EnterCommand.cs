@@ -67,7 +67,7 @@ internal static class KillCommand
     {
         try
         {
-            int sig = Signals.Parse(signal) ?? throw new UsageException($"husk kill: unknown signal {signal}");
+            int sig = Interop.Interop.Signals.Parse(signal) ?? throw new UsageException($"husk kill: unknown signal {signal}");
             var entry = SandboxRegistry.Find(id);
             using var pidfd = SandboxRegistry.Open(entry);
             int err = Interop.Interop.PidfdSendSignal(pidfd, sig);
@@ -84,27 +84,4 @@ internal static class KillCommand
             return 2;
         }
     }
-}
-
-/// <summary>Signal names and numbers (Linux x86_64 and aarch64 share them).</summary>
-internal static class Signals
-{
-    private static readonly string[] Names =
-    [
-        "", "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2", "PIPE", "ALRM", "TERM",
-        "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG", "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
-    ];
-
-    public static int? Parse(string s)
-    {
-        if (int.TryParse(s, out int n))
-            return n is > 0 and < 65 ? n : null;
-        string name = s.ToUpperInvariant();
-        if (name.StartsWith("SIG", StringComparison.Ordinal))
-            name = name[3..];
-        int i = Array.IndexOf(Names, name);
-        return i > 0 ? i : null;
-    }
-
-    public static string Name(int sig) => sig > 0 && sig < Names.Length ? "SIG" + Names[sig] : $"signal {sig}";
 }

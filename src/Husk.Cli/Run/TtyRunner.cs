@@ -81,8 +81,6 @@ internal static unsafe class TtyRunner
         while (true)
         {
             nint n = Read(from, buf, 8192);
-            if (n < 0 && Marshal.GetLastPInvokeError() == (int)Errno.EINTR)
-                continue;
             if (n <= 0)
                 return;
             try

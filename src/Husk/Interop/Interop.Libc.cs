@@ -56,7 +56,20 @@ internal static partial class Interop
     }
 
     [LibraryImport(Libraries.Libc, EntryPoint = "read", SetLastError = true)]
-    internal static unsafe partial nint Read(int fd, void* buf, nuint count);
+    private static unsafe partial nint ReadRaw(int fd, void* buf, nuint count);
+
+    /// <summary>
+    /// read(2), retried when a signal interrupts it: the bytes read (0 at end of file), or -1 with
+    /// the error in Marshal.GetLastPInvokeError().
+    /// </summary>
+    internal static unsafe nint Read(int fd, void* buf, nuint count)
+    {
+        nint n;
+        do
+            n = ReadRaw(fd, buf, count);
+        while (n < 0 && Marshal.GetLastPInvokeError() == (int)Errno.EINTR);
+        return n;
+    }
 
     [LibraryImport(Libraries.Libc, EntryPoint = "usleep")]
     private static partial int Usleep(uint microseconds);
@@ -69,37 +82,6 @@ internal static partial class Interop
 
     [LibraryImport(Libraries.Libc, EntryPoint = "write", SetLastError = true)]
     internal static unsafe partial nint Write(int fd, void* buf, nuint count);
-
-    [LibraryImport(Libraries.Libc, EntryPoint = "recvmsg", SetLastError = true)]
-    internal static unsafe partial nint RecvMsg(int fd, void* msg, int flags);
-
-    [LibraryImport(Libraries.Libc, EntryPoint = "send", SetLastError = true)]
-    internal static unsafe partial nint Send(int fd, void* buf, nuint count, int flags);
-
-    [LibraryImport(Libraries.Libc, EntryPoint = "socketpair", SetLastError = true)]
-    private static unsafe partial int SocketPair(int domain, int type, int protocol, int* fds);
-
-    [LibraryImport(Libraries.Libc, EntryPoint = "setsockopt", SetLastError = true)]
-    private static unsafe partial int SetSockOpt(int fd, int level, int name, void* value, uint length);
-
-    /// <summary>A seqpacket socketpair whose first end receives SCM_CREDENTIALS.</summary>
-    internal static unsafe (SafeFd Parent, SafeFd Child) ChannelPair()
-    {
-        const int AF_UNIX = 1, SOCK_SEQPACKET = 5, SOCK_CLOEXEC = 0x80000, SOL_SOCKET = 1, SO_PASSCRED = 16;
-        int* fds = stackalloc int[2];
-        if (SocketPair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0)
-            throw SyscallException.FromLastError("socketpair");
-        var parent = new SafeFd(fds[0]);
-        var child = new SafeFd(fds[1]);
-        int one = 1;
-        if (SetSockOpt(fds[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof(int)) != 0)
-        {
-            parent.Dispose();
-            child.Dispose();
-            throw SyscallException.FromLastError("setsockopt", "SO_PASSCRED");
-        }
-        return (parent, child);
-    }
 
     [LibraryImport(Libraries.Libc, EntryPoint = "pipe2", SetLastError = true)]
     internal static unsafe partial int Pipe2(int* fds, int flags);
@@ -160,12 +142,7 @@ internal static partial class Interop
             {
                 nint n = Read(fd, p + total, (nuint)(buffer.Length - total));
                 if (n < 0)
-                {
-                    int e = Marshal.GetLastPInvokeError();
-                    if (e == (int)Errno.EINTR)
-                        continue;
-                    throw new SyscallException("read", $"fd {fd}", (Errno)e);
-                }
+                    throw SyscallException.FromLastError("read", $"fd {fd}");
                 if (n == 0)
                     break;
                 total += (int)n;

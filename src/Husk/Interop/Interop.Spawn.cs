@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace Husk.Interop;
 
-/// <summary>The C# twins of the structs in Native/husk_abi.h (AbiTests check them).</summary>
+/// <summary>The C# twins of the structs and constants in Native/husk_abi.h (AbiTests check every one).</summary>
 internal static partial class Interop
 {
     internal static class OpKind
@@ -45,6 +45,8 @@ internal static partial class Interop
         public const uint LandlockRestrict = 35;
         public const uint SetCtty = 36;
         public const uint OpenPty = 37;
+        /// <summary>One past the last kind (HUSK_OP_COUNT).</summary>
+        public const uint Count = 38;
     }
 
     internal static class OpFlags
@@ -58,7 +60,6 @@ internal static partial class Interop
         public const uint Devices = 1u << 6;
         public const uint IfWritable = 1u << 7;
         public const uint SourceFd = 1u << 8;
-        public const uint Parents = 1u << 9;
         public const uint BindData = 1u << 10;
         public const uint SearchPath = 1u << 11;
         public const uint SetGroups = 1u << 12;
@@ -68,7 +69,6 @@ internal static partial class Interop
         public const uint NoFollow = 1u << 16;
         public const uint SendListener = 1u << 17;
         public const uint IdenticalOk = 1u << 18;
-        public const uint Dir = 1u << 19;
         public const uint PtySlave = 1u << 20;
         public const uint Clamp = 1u << 21;
         public const uint ScriptShell = 1u << 22;
@@ -76,9 +76,9 @@ internal static partial class Interop
         public const uint Setuid = 1u << 24;
         public const uint NoParents = 1u << 25;
         public const uint Overmount = 1u << 26;
-        public const uint SendBase = 1u << 29;
         public const uint OntoSymlink = 1u << 27;
         public const uint EnvPid = 1u << 28;
+        public const uint SendBase = 1u << 29;
 
         public static uint S1Root(uint root) => root & 3;
 
@@ -116,6 +116,17 @@ internal static partial class Interop
     internal const int SpawnMounts = 1;
     /// <summary>Sent to husk-init from outside: kill every process of the sandbox, reap them, report.</summary>
     internal const int SignalKillTree = 64;
+
+    /// <summary>
+    /// What husk-init passes on to the payload when it is sent to husk-init itself (the terminal's
+    /// reach the payload anyway); the supervisor forwards these but SIGWINCH. A mask (<see cref="Signals.Bit"/>).
+    /// </summary>
+    internal const ulong ForwardedSignals =
+        1UL << (Signals.SIGHUP - 1) | 1UL << (Signals.SIGINT - 1) | 1UL << (Signals.SIGQUIT - 1) | 1UL << (Signals.SIGUSR1 - 1)
+        | 1UL << (Signals.SIGUSR2 - 1) | 1UL << (Signals.SIGTERM - 1) | 1UL << (Signals.SIGWINCH - 1);
+
+    /// <summary>What husk-init reads from its signalfd (the stage blocks them before its exec).</summary>
+    internal const ulong InitSignals = ForwardedSignals | 1UL << (Signals.SIGCHLD - 1) | 1UL << (SignalKillTree - 1);
     internal const int InitMagic = 0x48534b31;
 
     [StructLayout(LayoutKind.Sequential)]

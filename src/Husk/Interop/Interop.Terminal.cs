@@ -78,11 +78,11 @@ internal static partial class Interop
     /// </summary>
     internal static unsafe bool SetTerminalForeground(int fd, int pgrp)
     {
-        const int SIG_BLOCK = 0, SIG_SETMASK = 2, SIGTTOU = 22;
+        const int SIG_BLOCK = 0, SIG_SETMASK = 2;
         ulong* set = stackalloc ulong[16];
         ulong* old = stackalloc ulong[16];
         new Span<ulong>(set, 16).Clear();
-        set[0] = 1UL << (SIGTTOU - 1);
+        set[0] = Signals.Bit(Signals.SIGTTOU);
         PthreadSigmask(SIG_BLOCK, set, old);
         int r = TcSetPgrp(fd, pgrp);
         PthreadSigmask(SIG_SETMASK, old, null);

@@ -183,7 +183,7 @@ internal static class Launcher
                     if (plan.ForegroundTerminal is { } terminal)
                         foreground = TerminalForeground.Lend(terminal, pid);
                     byte go = 1;
-                    if (Send(channel.Fd, &go, 1, 0x4000 /* MSG_NOSIGNAL */) != 1)
+                    if (Send(channel.Fd, &go, 1, MSG_NOSIGNAL) != 1)
                         throw new SandboxSetupException("husk: the sandbox died before it started", (Errno)Marshal.GetLastPInvokeError()) { Stage = SandboxSetupStage.Start };
                     outcome = ReadReports(channel.Fd, plan, hooks);
                 }
@@ -195,7 +195,7 @@ internal static class Launcher
                     using (var doomed = PidfdOpen(pid))
                     {
                         if (doomed is not null)
-                            PidfdSendSignal(doomed, 9);
+                            PidfdSendSignal(doomed, Signals.SIGKILL);
                     }
                     channel.Dispose();
                     var r = spawn.GetAwaiter().GetResult();
@@ -224,7 +224,7 @@ internal static class Launcher
         {
             if (pidfd is not null)
             {
-                PidfdSendSignal(pidfd, 9);
+                PidfdSendSignal(pidfd, Signals.SIGKILL);
                 WaitPidfd(pidfd, WEXITED, out _, out _);
                 pidfd.Dispose();
             }
@@ -236,7 +236,7 @@ internal static class Launcher
                     if (t.IsCompletedSuccessfully && t.Result.Pid >= 0)
                     {
                         using var p = new SafePidfd(t.Result.Pidfd);
-                        PidfdSendSignal(p, 9);
+                        PidfdSendSignal(p, Signals.SIGKILL);
                         WaitPidfd(p, WEXITED, out _, out _);
                     }
                 }, TaskScheduler.Default);
@@ -276,69 +276,32 @@ internal static class Launcher
         public string? WorkingDirectory;
     }
 
-    [StructLayout(LayoutKind.Sequential)]
-    private struct IoVec
-    {
-        public nint Base;
-        public nuint Length;
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct MsgHdr
-    {
-        public nint Name;
-        public uint NameLength;
-        public nint Iov;
-        public nuint IovLength;
-        public nint Control;
-        public nuint ControlLength;
-        public int Flags;
-    }
-
-    private const int SOL_SOCKET = 1;
-    private const int SCM_RIGHTS = 1;
-    private const int SCM_CREDENTIALS = 2;
-    private const int MSG_CMSG_CLOEXEC = 0x40000000;
-
     /// <summary>
     /// One message from the child, with the pid and descriptor it carries and any text after the
     /// header (DETAIL reports); null at end of stream.
     /// </summary>
     private static unsafe Report? ReceiveOne(int channel, out int? credPid, out int? passedFd, out string? text)
     {
-        const int BufferSize = 4096 + 64;
-        byte* buffer = stackalloc byte[BufferSize];
-        byte* control = stackalloc byte[128];
+        Span<byte> buffer = stackalloc byte[4096 + 64];
+        Span<byte> control = stackalloc byte[128];
         while (true)
         {
             credPid = null;
             passedFd = null;
             text = null;
-            var iov = new IoVec { Base = (nint)buffer, Length = BufferSize };
-            var msg = new MsgHdr { Iov = (nint)(&iov), IovLength = 1, Control = (nint)control, ControlLength = 128 };
-            nint n = RecvMsg(channel, &msg, MSG_CMSG_CLOEXEC);
+            nint n = ReceiveMessage(channel, buffer, control, MSG_CMSG_CLOEXEC, out int controlLength);
             if (n < 0)
-            {
-                int e = Marshal.GetLastPInvokeError();
-                if (e == (int)Errno.EINTR)
-                    continue;
-                throw new SyscallException("recvmsg", "sandbox channel", (Errno)e);
-            }
+                throw SyscallException.FromLastError("recvmsg", "sandbox channel");
             if (n == 0)
                 return null;
             // Control messages: credentials carry a pid, rights carry a descriptor.
-            for (nuint off = 0; off + 16 <= msg.ControlLength;)
+            var messages = new ControlMessages(control[..controlLength]);
+            while (messages.MoveNext(out int level, out int type, out var data))
             {
-                nuint len = *(nuint*)(control + off);
-                int level = *(int*)(control + off + 8);
-                int type = *(int*)(control + off + 12);
-                if (len < 16)
-                    break;
-                if (level == SOL_SOCKET && type == SCM_CREDENTIALS)
-                    credPid = *(int*)(control + off + 16);
-                else if (level == SOL_SOCKET && type == SCM_RIGHTS)
-                    passedFd = *(int*)(control + off + 16);
-                off += (len + 7) & ~(nuint)7;
+                if (level == SOL_SOCKET && type == SCM_CREDENTIALS && data.Length >= sizeof(UCred))
+                    credPid = MemoryMarshal.Read<UCred>(data).Pid;
+                else if (level == SOL_SOCKET && type == SCM_RIGHTS && data.Length >= sizeof(int))
+                    passedFd = MemoryMarshal.Read<int>(data);
             }
             if (n < sizeof(Report))
             {
@@ -347,8 +310,8 @@ internal static class Launcher
                 continue;
             }
             if (n > sizeof(Report))
-                text = Encoding.UTF8.GetString(buffer + sizeof(Report), (int)n - sizeof(Report));
-            return *(Report*)buffer;
+                text = Encoding.UTF8.GetString(buffer[sizeof(Report)..(int)n]);
+            return MemoryMarshal.Read<Report>(buffer);
         }
     }
 
@@ -448,7 +411,7 @@ internal static class Launcher
 
     private static SandboxSetupException CloneFailure(Errno errno, ulong flags)
     {
-        bool userns = (flags & SpawnPlanner.CLONE_NEWUSER) != 0;
+        bool userns = (flags & Clone.CLONE_NEWUSER) != 0;
         string msg = errno switch
         {
             Errno.ENOSPC => "husk: creating namespaces failed: the nesting depth or a /proc/sys/user/max_*_namespaces limit is exceeded (raise user.max_user_namespaces)",

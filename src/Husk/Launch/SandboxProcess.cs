@@ -132,7 +132,7 @@ public sealed class SandboxProcess : IDisposable
     /// <summary>Kills the whole sandbox: SIGKILL to its first process (the pid namespace takes the rest) and to everything in its cgroup.</summary>
     public void Kill()
     {
-        Signal(9);
+        Signal(Signals.SIGKILL);
         _supervisor?.KillCgroup();
     }
 

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using Husk.Interop;
 using static Husk.Interop.Interop;
+using static Husk.Interop.Interop.Clone;
 
 namespace Husk.Launch;
 
@@ -45,15 +46,6 @@ internal sealed class SpawnPlan
 /// <summary>Turns a <see cref="SandboxSpec"/> into native-stage operations. Pure: no system calls.</summary>
 internal static class SpawnPlanner
 {
-    public const ulong CLONE_NEWTIME = 0x80;
-    public const ulong CLONE_NEWNS = 0x20000;
-    public const ulong CLONE_NEWCGROUP = 0x02000000;
-    public const ulong CLONE_NEWUTS = 0x04000000;
-    public const ulong CLONE_NEWIPC = 0x08000000;
-    public const ulong CLONE_NEWUSER = 0x10000000;
-    public const ulong CLONE_NEWPID = 0x20000000;
-    public const ulong CLONE_NEWNET = 0x40000000;
-
     private const uint MOUNT_ATTR_RDONLY = 0x1;
     private const uint MOUNT_ATTR_NOSUID = 0x2;
     private const uint MOUNT_ATTR_NODEV = 0x4;

@@ -274,12 +274,7 @@ public static partial class Committer
             {
                 nint n = Read(from, p, (nuint)buffer.Length);
                 if (n < 0)
-                {
-                    int e = Marshal.GetLastPInvokeError();
-                    if (e == (int)Errno.EINTR)
-                        continue;
-                    throw Fail("cannot read the layer's file", e);
-                }
+                    throw Fail("cannot read the layer's file", Marshal.GetLastPInvokeError());
                 if (n == 0)
                     break;
                 try

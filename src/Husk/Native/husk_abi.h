@@ -1,6 +1,7 @@
-/* The ABI between C# and the native stage. Every struct here has a C# twin in
- * src/Husk/Interop/Interop.Spawn.cs; AbiTests compiles this header and checks
- * that sizes and offsets agree. Fixed-width types only; pointers travel as u64. */
+/* The ABI between C# and the native stage. Every struct and constant here has a C# twin in
+ * src/Husk/Interop/Interop.Spawn.cs; AbiTests compiles this header and checks that sizes,
+ * offsets and every HUSK_* value agree. Fixed-width types only; pointers travel as u64.
+ * The file that includes it provides the SIG* names (<signal.h> or <linux/signal.h>). */
 #ifndef HUSK_ABI_H
 #define HUSK_ABI_H
 
@@ -62,7 +63,6 @@ enum {
 #define HUSK_F_DEVICES       (1u << 6)  /* bind keeps device access */
 #define HUSK_F_IF_WRITABLE   (1u << 7)  /* bind only when the source is writable (proc covers) */
 #define HUSK_F_SOURCE_FD     (1u << 8)  /* bind: fd is an open file of the caller */
-#define HUSK_F_PARENTS       (1u << 9)  /* create missing parents (mode in b) */
 #define HUSK_F_BIND_DATA     (1u << 10) /* write file: write to a hidden file and bind it */
 #define HUSK_F_SEARCH_PATH   (1u << 11) /* exec: search PATH of envp */
 #define HUSK_F_SETGROUPS     (1u << 12) /* setid: clear supplementary groups */
@@ -72,7 +72,6 @@ enum {
 #define HUSK_F_NOFOLLOW      (1u << 16) /* do not follow a final symlink in the source */
 #define HUSK_F_SEND_LISTENER (1u << 17) /* seccomp: send the user-notify fd to the supervisor */
 #define HUSK_F_IDENTICAL_OK  (1u << 18) /* symlink: an identical existing link is fine */
-#define HUSK_F_DIR           (1u << 19) /* mount point is a directory even without a source */
 #define HUSK_F_PTY_SLAVE     (1u << 20) /* dup2: the source is the pty slave OPEN_PTY made */
 #define HUSK_F_CLAMP         (1u << 21) /* rlimit: clamp both values to the current hard limit */
 #define HUSK_F_SCRIPT_SHELL  (1u << 22) /* exec: ENOEXEC runs the file with /bin/sh (execvp); argv has a spare slot before argv[0] */
@@ -81,8 +80,9 @@ enum {
 #define HUSK_F_NO_PARENTS    (1u << 25) /* symlink: a missing parent is an error */
 #define HUSK_F_OVERMOUNT     (1u << 26) /* symlink: mount a new link over a different non-directory */
 #define HUSK_F_ONTO_SYMLINK  (1u << 27) /* bind: a non-directory goes on a destination symlink itself */
-#define HUSK_F_SEND_BASE     (1u << 29) /* root begin: send the supervisor an open directory of the base tmpfs */
 #define HUSK_F_ENV_PID       (1u << 28) /* exec: append our pid to the envp entry c points at */
+#define HUSK_F_SEND_BASE     (1u << 29) /* root begin: send the supervisor an open directory of the base tmpfs */
+/* Bits 9, 19, 22 and 23 are free. */
 
 /* One operation: 72 bytes. */
 typedef struct husk_op {
@@ -158,6 +158,19 @@ typedef struct husk_init_status {
 /* Sent to husk-init from outside the sandbox: kill every process in it (kill(-1) as pid 1),
  * reap them all, then report the payload's status with the whole tree's usage. */
 #define HUSK_SIG_KILL_TREE 64
+
+/* Signal sets as masks of 64 bits: bit N-1 stands for signal N. */
+#define HUSK_SIGNAL_BIT(sig) (1ull << ((sig) - 1))
+
+/* What husk-init passes on to the payload when it is sent to husk-init itself (the terminal's
+ * reach the payload anyway); the supervisor forwards these but SIGWINCH to the sandbox. */
+#define HUSK_FORWARDED_SIGNALS                                                                   \
+    (HUSK_SIGNAL_BIT(SIGHUP) | HUSK_SIGNAL_BIT(SIGINT) | HUSK_SIGNAL_BIT(SIGQUIT) |              \
+     HUSK_SIGNAL_BIT(SIGUSR1) | HUSK_SIGNAL_BIT(SIGUSR2) | HUSK_SIGNAL_BIT(SIGTERM) |            \
+     HUSK_SIGNAL_BIT(SIGWINCH))
+
+/* What husk-init reads from its signalfd; the stage blocks them before its exec, so none is lost. */
+#define HUSK_INIT_SIGNALS (HUSK_FORWARDED_SIGNALS | HUSK_SIGNAL_BIT(SIGCHLD) | HUSK_SIGNAL_BIT(HUSK_SIG_KILL_TREE))
 
 typedef struct husk_caps {
     uint64_t bounding;      /* capabilities kept in the bounding set */

@@ -105,8 +105,6 @@ static long parse_long(const char *s)
     return neg ? -v : v;
 }
 
-static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH };
-
 static int io_fd = -1;
 
 /* "wchar: N" from our /proc/PID/io: bytes passed to write calls by us and all we reaped. */
@@ -215,9 +213,7 @@ __attribute__((used, noreturn)) void init_main(long *sp)
         }
     }
 
-    unsigned long mask = (1UL << (SIGCHLD - 1)) | (1UL << (HUSK_SIG_KILL_TREE - 1));
-    for (unsigned i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
-        mask |= 1UL << (forwarded[i] - 1);
+    uint64_t mask = HUSK_INIT_SIGNALS;
     /* The stage blocked these before exec; signals that arrived since are queued. */
     sc(__NR_rt_sigprocmask, SIG_BLOCK, (long)&mask, 0, sizeof mask, 0);
     long sfd = sc(__NR_signalfd4, -1, (long)&mask, sizeof mask, 0, 0);

@@ -172,6 +172,41 @@ static _Noreturn void sys_exit(int code)
         syscall(SYS_exit_group, code);
 }
 
+/* ---- scoped descriptors (bubblewrap's cleanup_fd and steal_fd, crun's cleanup_close) ----
+ *
+ * A descriptor declared `autoclose` is closed when its variable goes out of scope, and errno
+ * survives the close, so an op can fail with `return -1` wherever it is. This is compile-time
+ * only (no allocation, no handler), so it is safe in the child. steal_fd hands a descriptor on
+ * (to the caller, or to husk-init) instead; close_fd closes one early, where the order matters. */
+static void close_fd(int *fd)
+{
+    if (*fd >= 0) {
+        int e = errno;
+        close(*fd);
+        errno = e;
+        *fd = -1;
+    }
+}
+
+static int steal_fd(int *fd)
+{
+    int r = *fd;
+    *fd = -1;
+    return r;
+}
+
+#define autoclose __attribute__((cleanup(close_fd)))
+
+/* A scratch name on the base tmpfs (relative to the cwd, the base) removed when it goes out of scope. */
+static void unlink_scratch(const char **name)
+{
+    int e = errno;
+    unlinkat(AT_FDCWD, *name, 0);
+    errno = e;
+}
+
+#define autounlink __attribute__((cleanup(unlink_scratch)))
+
 /* ---- the child's state ----
  *
  * The child works in the supervisor's memory (CLONE_VM) until it execs, and several spawning
@@ -277,7 +312,9 @@ static _Noreturn void fail(int op, int step, int error)
 
 
 #define CHILD_STACK_SIZE (256 * 1024)
-#define FORK_DEPTH 4 /* forks a plan may contain; slot 0 is the first child's own stack */
+/* Forks a plan may contain (the planner makes at most three: joining a pid namespace, creating
+ * one, starting the payload under husk-init); stack slot 0 is the first child's own. */
+#define FORK_DEPTH 4
 
 static void reset_child_state(void)
 {
@@ -364,14 +401,10 @@ static int resolve(unsigned root, const char *path, uint64_t flags, uint64_t mod
 {
     if (nofollow)
         flags |= O_NOFOLLOW;
-    int rfd = open_root(root);
+    autoclose int rfd = open_root(root);
     if (rfd < 0)
         return sys_openat2(AT_FDCWD, path, flags | O_CLOEXEC, mode, 0);
-    int fd = sys_openat2(rfd, path, flags | O_CLOEXEC, mode, RESOLVE_NO_MAGICLINKS | RESOLVE_IN_ROOT);
-    int e = errno;
-    close(rfd);
-    errno = e;
-    return fd;
+    return sys_openat2(rfd, path, flags | O_CLOEXEC, mode, RESOLVE_NO_MAGICLINKS | RESOLVE_IN_ROOT);
 }
 
 /* Splits "/a/b/c" into parent "/a/b" and name "c" in buf. */
@@ -424,35 +457,26 @@ static int make_parents(unsigned root, const char *path, mode_t mode)
 /* Makes sure path exists as a directory (dir) or something else (file), creating it with mode. */
 static int ensure_node(unsigned root, const char *path, bool dir, mode_t mode)
 {
-    int fd = resolve(root, path, O_PATH, 0, false);
-    if (fd >= 0) {
-        close(fd);
+    autoclose int fd = resolve(root, path, O_PATH, 0, false);
+    if (fd >= 0)
         return 0;
-    }
     if (errno != ENOENT)
         return -1;
     char tmp[PATH_BUF];
     const char *parent, *name;
     if (split_path(path, tmp, &parent, &name) < 0)
         return -1;
-    int pfd = resolve(root, parent, O_PATH | O_DIRECTORY, 0, false);
+    autoclose int pfd = resolve(root, parent, O_PATH | O_DIRECTORY, 0, false);
     if (pfd < 0)
         return -1;
     int r;
     if (dir) {
         r = mkdirat(pfd, name, mode);
     } else {
-        r = openat(pfd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, mode);
-        if (r >= 0)
-            close(r);
+        autoclose int created = openat(pfd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, mode);
+        r = created;
     }
-    int e = errno;
-    close(pfd);
-    if (r < 0 && e != EEXIST) {
-        errno = e;
-        return -1;
-    }
-    return 0;
+    return r < 0 && errno != EEXIST ? -1 : 0;
 }
 
 /* With TRY and NO_CREATE, an op whose destination is missing or unreachable is skipped. */
@@ -460,11 +484,9 @@ static bool destination_absent(const husk_op *op)
 {
     if ((op->flags & (HUSK_F_TRY | HUSK_F_NO_CREATE)) != (HUSK_F_TRY | HUSK_F_NO_CREATE))
         return false;
-    int fd = resolve(HUSK_S2_ROOT(op->flags), (const char *)(uintptr_t)op->s2, O_PATH, 0, false);
-    if (fd >= 0) {
-        close(fd);
+    autoclose int fd = resolve(HUSK_S2_ROOT(op->flags), (const char *)(uintptr_t)op->s2, O_PATH, 0, false);
+    if (fd >= 0)
         return false;
-    }
     return errno == ENOENT || errno == EACCES || errno == ENOTDIR;
 }
 
@@ -507,13 +529,9 @@ static int op_root_begin(const husk_op *op)
         /* The open directory keeps the tmpfs alive after the sandbox is gone: the supervisor
          * reads the layers kept there. */
         current_step = HUSK_STEP_DATA;
-        int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        autoclose int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         CHECK(fd);
-        int r = send_fd(fd, HUSK_REPORT_STORAGE);
-        int e = errno;
-        close(fd);
-        errno = e;
-        CHECK(r);
+        CHECK(send_fd(fd, HUSK_REPORT_STORAGE));
     }
     return 0;
 }
@@ -524,14 +542,14 @@ static int op_root_finish(const husk_op *op)
     CHECK(mount("oldroot", "/oldroot", NULL, MS_REC | MS_PRIVATE | MS_SILENT, NULL));
     current_step = HUSK_STEP_MOUNT;
     CHECK(umount2("/oldroot", MNT_DETACH));
-    int oldbase = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+    autoclose int oldbase = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
     CHECK(oldbase);
     CHECK(chdir("/newroot"));
     CHECK(sys_pivot_root(".", "."));
     CHECK(fchdir(oldbase));
     CHECK(umount2(".", MNT_DETACH));
     CHECK(chdir("/"));
-    close(oldbase);
+    close_fd(&oldbase);
     building = false;
     if (op->a != 0) {
         current_step = HUSK_STEP_ATTR;
@@ -563,7 +581,7 @@ static int open_bind_source(const husk_op *op)
 static int op_bind(const husk_op *op, bool *skipped)
 {
     current_step = HUSK_STEP_SOURCE;
-    int src = open_bind_source(op);
+    autoclose int src = open_bind_source(op);
     if (src < 0) {
         if ((op->flags & HUSK_F_TRY) && errno == ENOENT) {
             *skipped = true;
@@ -573,82 +591,49 @@ static int op_bind(const husk_op *op, bool *skipped)
     }
     if (op->flags & HUSK_F_IF_WRITABLE) {
         if (sys_faccessat2(src, "", W_OK, AT_EMPTY_PATH) < 0) {
-            int e = errno;
-            close(src);
-            if (e == EACCES || e == ENOENT || e == EROFS || e == EPERM) {
+            if (errno == EACCES || errno == ENOENT || errno == EROFS || errno == EPERM) {
                 *skipped = true;
                 return 0;
             }
-            errno = e;
             return -1;
         }
     }
     struct stat st;
-    if (fstat(src, &st) < 0) {
-        close(src);
+    if (fstat(src, &st) < 0)
         return -1;
-    }
     /* A non-directory may go on a symlink itself rather than on what it points to. */
-    int link = -1;
+    autoclose int link = -1;
     if ((op->flags & HUSK_F_ONTO_SYMLINK) && !S_ISDIR(st.st_mode)) {
         current_step = HUSK_STEP_DEST;
         struct stat lst;
         link = resolve(HUSK_S2_ROOT(op->flags), (const char *)(uintptr_t)op->s2, O_PATH, 0, true);
-        if (link >= 0 && (fstat(link, &lst) < 0 || !S_ISLNK(lst.st_mode))) {
-            close(link);
-            link = -1;
-        }
+        if (link >= 0 && (fstat(link, &lst) < 0 || !S_ISLNK(lst.st_mode)))
+            close_fd(&link);
     }
-    if (link < 0 && prepare_destination(op, S_ISDIR(st.st_mode)) < 0) {
-        int e = errno;
-        close(src);
-        errno = e;
+    if (link < 0 && prepare_destination(op, S_ISDIR(st.st_mode)) < 0)
         return -1;
-    }
     current_step = HUSK_STEP_MOUNT;
-    int tree = sys_open_tree(src, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
-    int e = errno;
-    close(src);
-    if (tree < 0) {
-        if (link >= 0)
-            close(link);
-        errno = e;
-        return -1;
-    }
+    autoclose int tree = sys_open_tree(src, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+    close_fd(&src);
+    CHECK(tree);
     current_step = HUSK_STEP_ATTR;
     uint64_t set = (op->flags & HUSK_F_SUID) ? 0 : MOUNT_ATTR_NOSUID;
     if (!(op->flags & HUSK_F_DEVICES))
         set |= MOUNT_ATTR_NODEV;
     if (op->flags & HUSK_F_READONLY)
         set |= MOUNT_ATTR_RDONLY;
-    if (set != 0 && sys_mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, set, 0) < 0) {
-        e = errno;
-        close(tree);
-        if (link >= 0)
-            close(link);
-        errno = e;
-        return -1;
-    }
+    if (set != 0)
+        CHECK(sys_mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, set, 0));
     current_step = HUSK_STEP_DEST;
-    int dst = link >= 0 ? link : resolve(HUSK_S2_ROOT(op->flags), (const char *)(uintptr_t)op->s2, O_PATH, 0, false);
-    if (dst < 0) {
-        e = errno;
-        close(tree);
-        errno = e;
-        return -1;
-    }
+    autoclose int dst = link >= 0 ? steal_fd(&link) : resolve(HUSK_S2_ROOT(op->flags), (const char *)(uintptr_t)op->s2, O_PATH, 0, false);
+    CHECK(dst);
     current_step = HUSK_STEP_MOUNT;
     int r = sys_move_mount(tree, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
-    e = errno;
-    close(tree);
-    if (r < 0) {
-        close(dst);
-        errno = e;
-        return -1;
-    }
+    close_fd(&tree);
+    CHECK(r);
     if (op->flags & HUSK_F_SOURCE_FD) {
         struct stat fd_st, mnt_st;
-        close(dst);
+        close_fd(&dst);
         current_step = HUSK_STEP_RACE;
         dst = resolve(HUSK_S2_ROOT(op->flags), (const char *)(uintptr_t)op->s2, O_PATH, 0, false);
         if (dst < 0 || fstat(op->fd, &fd_st) < 0 || fstat(dst, &mnt_st) < 0)
@@ -658,7 +643,6 @@ static int op_bind(const husk_op *op, bool *skipped)
             return -1;
         }
     }
-    close(dst);
     return 0;
 }
 
@@ -683,7 +667,7 @@ static int apply_fs_option(int fsfd, const char *key, const char *value)
         return sys_fsconfig(fsfd, FSCONFIG_SET_STRING, key, value, 0);
     }
     key++;
-    int fd = resolve(root, value, O_PATH | O_DIRECTORY, 0, false);
+    autoclose int fd = resolve(root, value, O_PATH | O_DIRECTORY, 0, false);
     if (fd < 0)
         return -1;
     int r = sys_fsconfig(fsfd, FSCONFIG_SET_FD, key, NULL, fd);
@@ -698,9 +682,6 @@ static int apply_fs_option(int fsfd, const char *key, const char *value)
                 r = sys_fsconfig(fsfd, FSCONFIG_SET_STRING, key, alt, 0);
         }
     }
-    int e = errno;
-    close(fd);
-    errno = e;
     return r;
 }
 
@@ -712,7 +693,7 @@ static int op_mount(const husk_op *op, int *option_index)
     if (prepare_destination(op, true) < 0)
         return -1;
     current_step = HUSK_STEP_MOUNT;
-    int fsfd = sys_fsopen(fstype, FSOPEN_CLOEXEC);
+    autoclose int fsfd = sys_fsopen(fstype, FSOPEN_CLOEXEC);
     CHECK(fsfd);
     const char *opt = (const char *)(uintptr_t)op->p1;
     int index = 0;
@@ -722,46 +703,24 @@ static int op_mount(const husk_op *op, int *option_index)
         current_step = HUSK_STEP_OPTION;
         *option_index = index;
         if (apply_fs_option(fsfd, key, value) < 0) {
-            int e = errno;
-            close(fsfd);
             /* TRY: a layer that vanished since the plan was made skips the mount. */
-            if ((op->flags & HUSK_F_TRY) && e == ENOENT && key[0] == '@')
+            if ((op->flags & HUSK_F_TRY) && errno == ENOENT && key[0] == '@')
                 return 0;
-            errno = e;
             return -1;
         }
         opt = value + strlen(value) + 1;
         index++;
     }
     current_step = HUSK_STEP_MOUNT;
-    if (sys_fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
-        int e = errno;
-        close(fsfd);
-        errno = e;
-        return -1;
-    }
-    int mfd = sys_fsmount(fsfd, FSMOUNT_CLOEXEC, (unsigned)op->a);
-    int e = errno;
-    close(fsfd);
-    if (mfd < 0) {
-        errno = e;
-        return -1;
-    }
+    CHECK(sys_fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0));
+    autoclose int mfd = sys_fsmount(fsfd, FSMOUNT_CLOEXEC, (unsigned)op->a);
+    close_fd(&fsfd);
+    CHECK(mfd);
     current_step = HUSK_STEP_DEST;
-    int dst = resolve(HUSK_S2_ROOT(op->flags), (const char *)(uintptr_t)op->s2, O_PATH | O_DIRECTORY, 0, false);
-    if (dst < 0) {
-        e = errno;
-        close(mfd);
-        errno = e;
-        return -1;
-    }
+    autoclose int dst = resolve(HUSK_S2_ROOT(op->flags), (const char *)(uintptr_t)op->s2, O_PATH | O_DIRECTORY, 0, false);
+    CHECK(dst);
     current_step = HUSK_STEP_MOUNT;
-    int r = sys_move_mount(mfd, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
-    e = errno;
-    close(mfd);
-    close(dst);
-    errno = e;
-    return r;
+    return sys_move_mount(mfd, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
 }
 
 static int op_mkdir(const husk_op *op)
@@ -771,12 +730,10 @@ static int op_mkdir(const husk_op *op)
     current_step = HUSK_STEP_PARENTS;
     CHECK(make_parents(root, path, op->b ? (mode_t)op->b : 0755));
     current_step = HUSK_STEP_DEST;
-    int fd = resolve(root, path, O_PATH, 0, false);
+    autoclose int fd = resolve(root, path, O_PATH, 0, false);
     if (fd >= 0) {
         struct stat st;
-        int r = fstat(fd, &st);
-        close(fd);
-        CHECK(r);
+        CHECK(fstat(fd, &st));
         if (!S_ISDIR(st.st_mode)) {
             errno = ENOTDIR;
             return -1;
@@ -796,17 +753,12 @@ static int overmount_symlink(const char *target, int pfd, const char *name)
         errno = EEXIST;
         return -1;
     }
-    const char *scratch = "symlink";
     current_step = HUSK_STEP_MOUNT;
-    CHECK(symlinkat(target, AT_FDCWD, scratch)); /* cwd is the base */
-    int tree = sys_open_tree(AT_FDCWD, scratch, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
-    int r = tree < 0 ? -1 : sys_move_mount(tree, "", pfd, name, MOVE_MOUNT_F_EMPTY_PATH);
-    int e = errno;
-    if (tree >= 0)
-        close(tree);
-    unlinkat(AT_FDCWD, scratch, 0);
-    errno = e;
-    return r;
+    CHECK(symlinkat(target, AT_FDCWD, "symlink")); /* cwd is the base */
+    autounlink const char *scratch = "symlink";
+    autoclose int tree = sys_open_tree(AT_FDCWD, scratch, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
+    CHECK(tree);
+    return sys_move_mount(tree, "", pfd, name, MOVE_MOUNT_F_EMPTY_PATH);
 }
 
 static int op_symlink(const husk_op *op)
@@ -821,7 +773,7 @@ static int op_symlink(const husk_op *op)
     const char *parent, *name;
     CHECK(split_path(path, tmp, &parent, &name));
     current_step = HUSK_STEP_DEST;
-    int pfd = resolve(root, parent, O_PATH | O_DIRECTORY, 0, false);
+    autoclose int pfd = resolve(root, parent, O_PATH | O_DIRECTORY, 0, false);
     CHECK(pfd);
     int r = symlinkat(target, pfd, name);
     if (r < 0 && errno == EEXIST && (op->flags & HUSK_F_IDENTICAL_OK)) {
@@ -842,10 +794,9 @@ static int op_symlink(const husk_op *op)
     if (r < 0 && errno == EEXIST && (op->flags & HUSK_F_OVERMOUNT)) {
         /* Anything but a directory (as the sandbox will resolve it) gets a link mounted over it. */
         struct stat st;
-        int fd = resolve(root, path, O_PATH, 0, false);
+        autoclose int fd = resolve(root, path, O_PATH, 0, false);
         bool dir = fd >= 0 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
-        if (fd >= 0)
-            close(fd);
+        close_fd(&fd);
         if (dir) {
             current_step = HUSK_STEP_EXISTS;
             errno = EEXIST;
@@ -853,9 +804,6 @@ static int op_symlink(const husk_op *op)
             r = overmount_symlink(target, pfd, name);
         }
     }
-    int e = errno;
-    close(pfd);
-    errno = e;
     return r;
 }
 
@@ -904,28 +852,21 @@ static int op_write_file(const husk_op *op)
         CHECK(make_parents(root, path, op->b ? (mode_t)op->b : 0755));
     if (!(op->flags & HUSK_F_BIND_DATA)) {
         current_step = HUSK_STEP_DEST;
-        int fd = resolve(root, path, O_WRONLY | O_CREAT | O_TRUNC, op->mode, false);
+        autoclose int fd = resolve(root, path, O_WRONLY | O_CREAT | O_TRUNC, op->mode, false);
         CHECK(fd);
         current_step = HUSK_STEP_DATA;
-        int r = copy_data(fd, op);
-        int e = errno;
-        close(fd);
-        errno = e;
-        return r;
+        return copy_data(fd, op);
     }
     /* Write a hidden file on the base tmpfs, bind it, then unlink it. */
     char name[64] = "bindfile-";
     fmt_int(name + 9, sizeof name - 9, (long)bindfile_counter++);
     current_step = HUSK_STEP_DATA;
-    int fd = openat(AT_FDCWD, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600); /* cwd is the base */
+    autoclose int fd = openat(AT_FDCWD, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600); /* cwd is the base */
     CHECK(fd);
-    if (fchmod(fd, op->mode) < 0 || copy_data(fd, op) < 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    close(fd);
+    autounlink const char *bindfile = name;
+    CHECK(fchmod(fd, op->mode));
+    CHECK(copy_data(fd, op));
+    close_fd(&fd);
     current_step = HUSK_STEP_DEST;
     if (!(op->flags & HUSK_F_NO_CREATE))
         CHECK(ensure_node(root, path, false, 0444));
@@ -935,21 +876,17 @@ static int op_write_file(const husk_op *op)
     bind.flags = HUSK_ROOT_BASE | (root << 2) | HUSK_F_NO_CREATE | (op->flags & HUSK_F_READONLY);
     bind.fd = -1;
     char src[80] = "/";
-    memcpy(src + 1, name, strlen(name) + 1);
+    memcpy(src + 1, bindfile, strlen(bindfile) + 1);
     bind.s1 = (uint64_t)(uintptr_t)src;
     bind.s2 = op->s2;
     bool skipped = false;
-    int r = op_bind(&bind, &skipped);
-    int e = errno;
-    unlinkat(AT_FDCWD, name, 0);
-    errno = e;
-    return r;
+    return op_bind(&bind, &skipped);
 }
 
 static int op_chmod(const husk_op *op)
 {
     current_step = HUSK_STEP_DEST;
-    int fd = resolve(HUSK_S2_ROOT(op->flags), (const char *)(uintptr_t)op->s2, O_PATH, 0, false);
+    autoclose int fd = resolve(HUSK_S2_ROOT(op->flags), (const char *)(uintptr_t)op->s2, O_PATH, 0, false);
     CHECK(fd);
     /* fchmod refuses O_PATH descriptors; go through the descriptor's proc entry. */
     char path[64] = "self/fd/";
@@ -960,23 +897,16 @@ static int op_chmod(const husk_op *op)
         fmt_int(full + 14, sizeof full - 14, fd);
         r = chmod(full, op->mode);
     }
-    int e = errno;
-    close(fd);
-    errno = e;
     return r;
 }
 
 static int op_remount_ro(const husk_op *op)
 {
     current_step = HUSK_STEP_DEST;
-    int fd = resolve(HUSK_S2_ROOT(op->flags), (const char *)(uintptr_t)op->s2, O_PATH, 0, false);
+    autoclose int fd = resolve(HUSK_S2_ROOT(op->flags), (const char *)(uintptr_t)op->s2, O_PATH, 0, false);
     CHECK(fd);
     current_step = HUSK_STEP_ATTR;
-    int r = sys_mount_setattr(fd, "", AT_EMPTY_PATH, MOUNT_ATTR_RDONLY, 0);
-    int e = errno;
-    close(fd);
-    errno = e;
-    return r;
+    return sys_mount_setattr(fd, "", AT_EMPTY_PATH, MOUNT_ATTR_RDONLY, 0);
 }
 
 static int op_write_proc(const husk_op *op)
@@ -989,7 +919,7 @@ static int op_write_proc(const husk_op *op)
     bool own = own_memory && strncmp(path, "self/", 5) == 0;
     if (own)
         CHECK(prctl(PR_SET_DUMPABLE, 1, 0, 0, 0));
-    int fd = hostproc_fd >= 0 ? openat(hostproc_fd, path, O_WRONLY | O_CLOEXEC) : -1;
+    autoclose int fd = hostproc_fd >= 0 ? openat(hostproc_fd, path, O_WRONLY | O_CLOEXEC) : -1;
     if (hostproc_fd < 0) {
         char full[PATH_BUF] = "/proc/";
         if (str_copy(full + 6, sizeof full - 6, path) == (size_t)-1)
@@ -997,35 +927,26 @@ static int op_write_proc(const husk_op *op)
         fd = open(full, O_WRONLY | O_CLOEXEC);
     }
     if (own) {
-        int e = errno;
-        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
-            if (fd >= 0)
-                close(fd);
-            return -1;
-        }
+        int e = errno; /* the open's */
+        CHECK(prctl(PR_SET_DUMPABLE, 0, 0, 0, 0));
         errno = e;
     }
     CHECK(fd);
     current_step = HUSK_STEP_DATA;
     husk_op copy = *op;
     copy.fd = -1;
-    int r = copy_data(fd, &copy);
-    int e = errno;
-    close(fd);
-    errno = e;
-    return r;
+    return copy_data(fd, &copy);
 }
 
 /* True when /proc/self/setgroups says "deny". */
 static bool setgroups_denied(void)
 {
-    int fd = hostproc_fd >= 0 ? openat(hostproc_fd, "self/setgroups", O_RDONLY | O_CLOEXEC)
-                              : open("/proc/self/setgroups", O_RDONLY | O_CLOEXEC);
+    autoclose int fd = hostproc_fd >= 0 ? openat(hostproc_fd, "self/setgroups", O_RDONLY | O_CLOEXEC)
+                                        : open("/proc/self/setgroups", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return false;
     char buf[8];
     ssize_t n = read(fd, buf, sizeof buf);
-    close(fd);
     return n >= 4 && memcmp(buf, "deny", 4) == 0;
 }
 
@@ -1069,20 +990,14 @@ static int op_caps(const husk_op *op)
 
 static int op_loopback_up(void)
 {
-    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    autoclose int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     CHECK(s);
     struct ifreq ifr;
     memset(&ifr, 0, sizeof ifr);
     memcpy(ifr.ifr_name, "lo", 3);
-    int r = ioctl(s, SIOCGIFFLAGS, &ifr);
-    if (r == 0) {
-        ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-        r = ioctl(s, SIOCSIFFLAGS, &ifr);
-    }
-    int e = errno;
-    close(s);
-    errno = e;
-    return r;
+    CHECK(ioctl(s, SIOCGIFFLAGS, &ifr));
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    return ioctl(s, SIOCSIFFLAGS, &ifr);
 }
 
 /* Lock files stay open where they were opened (close-on-exec, so the payload drops them at its
@@ -1094,7 +1009,7 @@ static int op_lock_file(const husk_op *op)
         errno = EMFILE;
         return -1;
     }
-    int fd = resolve(HUSK_S2_ROOT(op->flags), (const char *)(uintptr_t)op->s2, O_RDONLY, 0, false);
+    autoclose int fd = resolve(HUSK_S2_ROOT(op->flags), (const char *)(uintptr_t)op->s2, O_RDONLY, 0, false);
     CHECK(fd);
     struct flock l;
     memset(&l, 0, sizeof l);
@@ -1105,13 +1020,8 @@ static int op_lock_file(const husk_op *op)
     do
         r = fcntl(fd, F_OFD_SETLKW, &l);
     while (r < 0 && errno == EINTR);
-    if (r < 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    held_fds[held_count] = fd;
+    CHECK(r);
+    held_fds[held_count] = steal_fd(&fd);
     held_by[held_count] = getpid();
     held_count++;
     return 0;
@@ -1148,7 +1058,7 @@ static int send_fd(int fd, int kind)
 static int op_open_pty(const husk_op *op)
 {
     current_step = HUSK_STEP_DEST;
-    int master = open((const char *)(uintptr_t)op->s1, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    autoclose int master = open((const char *)(uintptr_t)op->s1, O_RDWR | O_NOCTTY | O_CLOEXEC);
     CHECK(master);
     int unlock = 0;
     int slave = -1;
@@ -1156,19 +1066,10 @@ static int op_open_pty(const husk_op *op)
     if (ioctl(master, TIOCSPTLCK, &unlock) == 0 &&
         (op->p1 == 0 || ioctl(master, TIOCSWINSZ, (void *)(uintptr_t)op->p1) == 0))
         slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (slave < 0) {
-        int e = errno;
-        close(master);
-        errno = e;
-        return -1;
-    }
+    CHECK(slave);
     pty_slave = slave;
     current_step = HUSK_STEP_DATA;
-    int r = send_fd(master, HUSK_REPORT_TERMINAL);
-    int e = errno;
-    close(master);
-    errno = e;
-    return r;
+    return send_fd(master, HUSK_REPORT_TERMINAL);
 }
 
 static int op_seccomp(const husk_op *op)
@@ -1192,9 +1093,8 @@ static int op_seccomp(const husk_op *op)
     }
     CHECK(r);
     if ((op->a & SECCOMP_FILTER_FLAG_NEW_LISTENER) && r > 0) {
-        int e = send_fd(r, HUSK_REPORT_LISTENER);
-        close(r);
-        CHECK(e);
+        autoclose int listener = r;
+        CHECK(send_fd(listener, HUSK_REPORT_LISTENER));
     }
     return 0;
 }
@@ -1331,8 +1231,16 @@ static _Noreturn void become_init(const husk_op *op, int index, pid_t child, int
     fail(index, HUSK_STEP_INIT, errno);
 }
 
-/* Stacks for children forked with CLONE_VM: one per fork depth (at most three in a plan). */
+/* A sigset of the signals a mask names (HUSK_SIGNAL_BIT). */
+static void sigset_from_mask(sigset_t *set, uint64_t mask)
+{
+    sigemptyset(set);
+    for (int sig = 1; sig <= 64; sig++)
+        if (mask & HUSK_SIGNAL_BIT(sig))
+            sigaddset(set, sig);
+}
 
+/* A child forked with CLONE_VM runs on a stack of its own: one per fork depth (FORK_DEPTH). */
 struct fork_ctx {
     const husk_spawn_args *args;
     const husk_op *op;
@@ -1372,10 +1280,7 @@ static int op_fork(const husk_op *op, int index, const husk_spawn_args *args)
     ctx.args = args;
     ctx.op = op;
     ctx.index = index;
-    sigemptyset(&block);
-    int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD, HUSK_SIG_KILL_TREE };
-    for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
-        sigaddset(&block, forwarded[i]);
+    sigset_from_mask(&block, HUSK_INIT_SIGNALS);
     sigprocmask(SIG_BLOCK, &block, &ctx.mask);
     fork_depth++;
     char *stack_top = fork_stack_base + (size_t)(fork_depth + 1) * CHILD_STACK_SIZE;
@@ -1581,10 +1486,7 @@ static int run_op(const husk_op *op, int index, const husk_spawn_args *args, int
         return 0;
     case HUSK_OP_SIGNAL_MASK: {
         sigset_t set;
-        sigemptyset(&set);
-        for (int sig = 1; sig <= 64; sig++)
-            if (op->a & (1ULL << (sig - 1)))
-                sigaddset(&set, sig);
+        sigset_from_mask(&set, op->a);
         CHECK(sigprocmask(SIG_SETMASK, &set, NULL));
         for (int sig = 1; sig <= 64; sig++) {
             if (!(op->b & (1ULL << (sig - 1))))
@@ -1606,7 +1508,7 @@ static int run_op(const husk_op *op, int index, const husk_spawn_args *args, int
                 int32_t parent_fd;
             } __attribute__((packed)) rule;
             current_step = HUSK_STEP_DEST;
-            int fd = resolve(HUSK_S2_ROOT(op->flags), (const char *)(uintptr_t)op->s2, O_PATH, 0, false);
+            autoclose int fd = resolve(HUSK_S2_ROOT(op->flags), (const char *)(uintptr_t)op->s2, O_PATH, 0, false);
             /* An optional rule on a path this process cannot reach (missing, or behind a directory
              * it may not search) would grant nothing the payload, with the same ids, could use. */
             if (fd < 0)
@@ -1618,11 +1520,7 @@ static int run_op(const husk_op *op, int index, const husk_spawn_args *args, int
             if (fstat(fd, &st) == 0 && !S_ISDIR(st.st_mode))
                 rule.allowed &= LANDLOCK_FILE_RIGHTS;
             rule.parent_fd = fd;
-            int r = (int)syscall(SYS_landlock_add_rule, landlock_fd, 1, &rule, 0);
-            int e = errno;
-            close(fd);
-            errno = e;
-            return r;
+            return (int)syscall(SYS_landlock_add_rule, landlock_fd, 1, &rule, 0);
         }
         struct {
             uint64_t allowed;
@@ -1632,10 +1530,7 @@ static int run_op(const husk_op *op, int index, const husk_spawn_args *args, int
     }
     case HUSK_OP_LANDLOCK_RESTRICT: {
         int r = (int)syscall(SYS_landlock_restrict_self, landlock_fd, (unsigned)op->a);
-        int e = errno;
-        close(landlock_fd);
-        landlock_fd = -1;
-        errno = e;
+        close_fd(&landlock_fd);
         return r;
     }
     default:
@@ -1830,7 +1725,7 @@ HUSK_EXPORT int32_t husk_spawn(const husk_spawn_args *args, husk_spawn_result *r
 /* A sealed, execute-only memfd holding husk-init, created once per supervisor. */
 HUSK_EXPORT int32_t husk_init_memfd(void)
 {
-    int fd = memfd_create("husk-init", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+    autoclose int fd = memfd_create("husk-init", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
     if (fd < 0 && errno == EINVAL)
         fd = memfd_create("husk-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
@@ -1840,22 +1735,15 @@ HUSK_EXPORT int32_t husk_init_memfd(void)
         ssize_t w = write(fd, husk_init_start + off, len - off);
         if (w < 0 && errno == EINTR)
             continue;
-        if (w < 0) {
-            int e = errno;
-            close(fd);
-            return -e;
-        }
+        if (w < 0)
+            return -errno;
         off += (size_t)w;
     }
-    if (fchmod(fd, 0111) < 0 ||
-        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) {
-        int e = errno;
-        close(fd);
-        return -e;
-    }
+    if (fchmod(fd, 0111) < 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0)
+        return -errno;
     fcntl(fd, F_ADD_SEALS, F_SEAL_EXEC); /* kernels before 6.3 lack it */
     fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL);
-    return fd;
+    return steal_fd(&fd);
 }
 
 HUSK_EXPORT int32_t husk_abi_version(void)

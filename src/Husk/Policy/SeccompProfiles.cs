@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using static Husk.Interop.Interop.Clone;
 
 namespace Husk.Policy;
 
@@ -11,9 +12,7 @@ namespace Husk.Policy;
 public static class SeccompProfiles
 {
     /// <summary>Namespace flags of clone and unshare (CLONE_NEWTIME only for unshare: in clone's flags 0x80 is part of the exit signal).</summary>
-    public const ulong CloneNamespaceFlags = 0x7E020000;
-    private const ulong CloneNewTime = 0x80;
-    private const ulong CloneThread = 0x10000;
+    public const ulong CloneNamespaceFlags = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET;
     /// <summary>TIOCSTI: push a byte into a terminal's input queue.</summary>
     public const uint TIOCSTI = 0x5412;
     /// <summary>TIOCLINUX: the virtual console's multiplexed ioctl (its selection can inject input).</summary>
@@ -131,7 +130,7 @@ public static class SeccompProfiles
         rules.Add(new SeccompRule("ioctl", eperm) { Priority = 1, Conditions = [new ArgumentCondition(1, ArgumentComparison.Equal, TIOCSTI) { Is32Bit = true }] });
         rules.Add(new SeccompRule("ioctl", eperm) { Priority = 1, Conditions = [new ArgumentCondition(1, ArgumentComparison.Equal, TIOCLINUX) { Is32Bit = true }] });
         rules.Add(new SeccompRule("clone", SeccompAction.Allow) { Conditions = [ArgumentCondition.Masked(0, CloneNamespaceFlags, 0)] });
-        rules.Add(new SeccompRule("unshare", SeccompAction.Allow) { Conditions = [ArgumentCondition.Masked(0, CloneNamespaceFlags | CloneNewTime, 0)] });
+        rules.Add(new SeccompRule("unshare", SeccompAction.Allow) { Conditions = [ArgumentCondition.Masked(0, CloneNamespaceFlags | CLONE_NEWTIME, 0)] });
         rules.Add(new SeccompRule("clone3", SeccompAction.Fail(Errno.ENOSYS)));
         // personality: only the values Docker allows (Linux, PER_LINUX32, UNAME26, both, and the query).
         foreach (uint p in new uint[] { 0x0, 0x8, 0x20000, 0x20008, 0xffffffff })
@@ -161,7 +160,7 @@ public static class SeccompProfiles
             [
                 .. allowed.Select(n => new SeccompRule(n, SeccompAction.Allow)),
                 // Threads, not processes: clone only with CLONE_THREAD.
-                new SeccompRule("clone", SeccompAction.Allow) { Conditions = [ArgumentCondition.Masked(0, CloneThread, CloneThread)] },
+                new SeccompRule("clone", SeccompAction.Allow) { Conditions = [ArgumentCondition.Masked(0, CLONE_THREAD, CLONE_THREAD)] },
             ],
         };
     }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using Husk.Interop;
 using static Husk.Interop.Interop;
 
@@ -16,7 +17,16 @@ internal readonly record struct CgroupStats(
 internal abstract class Cgroup : IDisposable
 {
     private static long _sequence;
-    private static readonly HashSet<string> Cleaned = [];
+    /// <summary>The parents already cleaned of stale cgroups, per filesystem.</summary>
+    private static readonly ConditionalWeakTable<ICgroupFs, HashSet<string>> Cleaned = new();
+
+    protected Cgroup(ICgroupFs fs)
+    {
+        Fs = fs;
+    }
+
+    /// <summary>Where the cgroup's files are read and written.</summary>
+    protected ICgroupFs Fs { get; }
 
     /// <summary>"cgroup2" or "cgroup1", as reports name the backend.</summary>
     public abstract string Backend { get; }
@@ -72,17 +82,18 @@ internal abstract class Cgroup : IDisposable
     }
 
     /// <summary>Removes the cgroups crashed runs left in <paramref name="parent"/> (once per parent and process).</summary>
-    internal static void CleanStale(string parent)
+    internal static void CleanStale(ICgroupFs fs, string parent)
     {
-        lock (Cleaned)
+        var cleaned = Cleaned.GetOrCreateValue(fs);
+        lock (cleaned)
         {
-            if (!Cleaned.Add(parent))
+            if (!cleaned.Add(parent))
                 return;
         }
-        IEnumerable<string> dirs;
+        IReadOnlyList<string> dirs;
         try
         {
-            dirs = Directory.EnumerateDirectories(parent, "husk-*").ToList();
+            dirs = fs.Directories(parent, "husk-*");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -91,7 +102,7 @@ internal abstract class Cgroup : IDisposable
         foreach (string dir in dirs)
         {
             if (IsStale(System.IO.Path.GetFileName(dir)))
-                KillAndRemove(dir, "cgroup.procs", TimeSpan.FromSeconds(2));
+                KillAndRemove(fs, dir, TimeSpan.FromSeconds(2));
         }
     }
 
@@ -99,14 +110,14 @@ internal abstract class Cgroup : IDisposable
     /// SIGKILL to every process a cgroup.procs file lists, until it lists none. Each is opened as a
     /// pidfd and checked to still be in the cgroup, so a reused pid is never hit.
     /// </summary>
-    internal static bool KillListed(string dir, TimeSpan timeout)
+    internal static bool KillListed(ICgroupFs fs, string dir, TimeSpan timeout)
     {
         string procs = System.IO.Path.Combine(dir, "cgroup.procs");
         string relative = dir;
         var deadline = DateTime.UtcNow + timeout;
         for (int attempt = 0; ; attempt++)
         {
-            string? text = ProcFile.ReadText(procs);
+            string? text = fs.ReadText(procs);
             if (text is null || text.Trim().Length == 0)
                 return true;
             foreach (string line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
@@ -118,7 +129,7 @@ internal abstract class Cgroup : IDisposable
                     continue;
                 string? where = ProcFile.ReadText($"/proc/{pid}/cgroup");
                 if (where is not null && where.Split('\n').Any(l => l.Length > 0 && relative.EndsWith(l[(l.LastIndexOf(':') + 1)..], StringComparison.Ordinal)))
-                    PidfdSendSignal(pidfd, 9);
+                    PidfdSendSignal(pidfd, Signals.SIGKILL);
             }
             if (DateTime.UtcNow > deadline)
                 return false;
@@ -127,17 +138,17 @@ internal abstract class Cgroup : IDisposable
     }
 
     /// <summary>Kills the processes of a cgroup, waits for it to empty, and removes it; false when it could not.</summary>
-    internal static bool KillAndRemove(string dir, string procsFile, TimeSpan timeout)
+    internal static bool KillAndRemove(ICgroupFs fs, string dir, TimeSpan timeout)
     {
-        if (!Directory.Exists(dir))
+        if (!fs.DirectoryExists(dir))
             return true;
-        KillListed(dir, timeout);
+        KillListed(fs, dir, timeout);
         var deadline = DateTime.UtcNow + timeout;
         for (int attempt = 0; ; attempt++)
         {
             try
             {
-                Directory.Delete(dir, recursive: false);
+                fs.RemoveDirectory(dir);
                 return true;
             }
             catch (DirectoryNotFoundException)
@@ -157,9 +168,9 @@ internal abstract class Cgroup : IDisposable
     }
 
     /// <summary>The mount points of cgroup filesystems: (mount point, fs type, super options).</summary>
-    internal static IEnumerable<(string MountPoint, string FsType, string[] Options)> Mounts(string mountinfo = "/proc/self/mountinfo")
+    internal static IEnumerable<(string MountPoint, string FsType, string[] Options)> Mounts(ICgroupFs fs)
     {
-        string text = ProcFile.ReadText(mountinfo) ?? "";
+        string text = fs.ReadText("/proc/self/mountinfo") ?? "";
         foreach (string line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
             int dash = line.IndexOf(" - ", StringComparison.Ordinal);

@@ -14,9 +14,10 @@ internal sealed class CgroupV1 : Cgroup
 
     /// <summary>Controller → the sandbox's directory in the hierarchy that has it.</summary>
     private readonly Dictionary<string, string> _dirs;
-    private bool _removed;
+    private int _removed;
 
-    private CgroupV1(Dictionary<string, string> dirs)
+    private CgroupV1(ICgroupFs fs, Dictionary<string, string> dirs)
+        : base(fs)
     {
         _dirs = dirs;
         HasMemory = dirs.ContainsKey("memory");
@@ -29,12 +30,12 @@ internal sealed class CgroupV1 : Cgroup
     public override string Path => _dirs.GetValueOrDefault("memory") ?? _dirs.Values.First();
 
     /// <summary>Controller → mount point of its v1 hierarchy.</summary>
-    public static Dictionary<string, string> FindHierarchies()
+    public static Dictionary<string, string> FindHierarchies(ICgroupFs fs)
     {
         var result = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var (mount, fs, options) in Mounts())
+        foreach (var (mount, type, options) in Mounts(fs))
         {
-            if (fs != "cgroup")
+            if (type != "cgroup")
                 continue;
             foreach (string c in Controllers)
             {
@@ -49,10 +50,10 @@ internal sealed class CgroupV1 : Cgroup
     /// Creates the sandbox's cgroups: under the cgroup parent (a directory in one of the
     /// hierarchies; the same relative path is used in each), else under husk/ in each hierarchy.
     /// </summary>
-    public static CgroupV1? Create(ResourceLimits limits, out string? why)
+    public static CgroupV1? Create(ICgroupFs fs, ResourceLimits limits, out string? why)
     {
         why = null;
-        var hierarchies = FindHierarchies();
+        var hierarchies = FindHierarchies(fs);
         if (!hierarchies.ContainsKey("memory") || !hierarchies.ContainsKey("cpuacct"))
         {
             why = "no cgroup v1 memory and cpuacct hierarchies are mounted";
@@ -82,36 +83,36 @@ internal sealed class CgroupV1 : Cgroup
             foreach (var group in hierarchies.GroupBy(h => h.Value))
             {
                 string parentDir = System.IO.Path.Combine(group.Key, relative);
-                Directory.CreateDirectory(parentDir);
-                CleanStale(parentDir);
+                fs.CreateDirectory(parentDir);
+                CleanStale(fs, parentDir);
                 string dir = System.IO.Path.Combine(parentDir, name);
-                Directory.CreateDirectory(dir);
+                fs.CreateDirectory(dir);
                 made.Add(dir);
                 foreach (var (controller, _) in group)
                     dirs[controller] = dir;
             }
-            var cg = new CgroupV1(dirs);
+            var cg = new CgroupV1(fs, dirs);
             if (limits.MemoryBytes is { } mem)
             {
                 string m = dirs["memory"];
-                ProcFile.Write(System.IO.Path.Combine(m, "memory.limit_in_bytes"), mem.ToString(CultureInfo.InvariantCulture));
+                fs.Write(System.IO.Path.Combine(m, "memory.limit_in_bytes"), mem.ToString(CultureInfo.InvariantCulture));
                 // memory+swap no higher than memory: no swapping instead of hitting the limit.
-                ProcFile.TryWrite(System.IO.Path.Combine(m, "memory.memsw.limit_in_bytes"), mem.ToString(CultureInfo.InvariantCulture));
+                fs.TryWrite(System.IO.Path.Combine(m, "memory.memsw.limit_in_bytes"), mem.ToString(CultureInfo.InvariantCulture));
             }
             if (dirs.TryGetValue("pids", out string? pids))
-                ProcFile.Write(System.IO.Path.Combine(pids, "pids.max"), (limits.EffectiveProcesses + 1).ToString(CultureInfo.InvariantCulture));
+                fs.Write(System.IO.Path.Combine(pids, "pids.max"), (limits.EffectiveProcesses + 1).ToString(CultureInfo.InvariantCulture));
             if (limits.Cpus is { } cpus)
             {
                 string c = dirs["cpu"];
-                ProcFile.Write(System.IO.Path.Combine(c, "cpu.cfs_period_us"), "100000");
-                ProcFile.Write(System.IO.Path.Combine(c, "cpu.cfs_quota_us"), Math.Max(1000, (long)(cpus * 100_000)).ToString(CultureInfo.InvariantCulture));
+                fs.Write(System.IO.Path.Combine(c, "cpu.cfs_period_us"), "100000");
+                fs.Write(System.IO.Path.Combine(c, "cpu.cfs_quota_us"), Math.Max(1000, (long)(cpus * 100_000)).ToString(CultureInfo.InvariantCulture));
             }
             return cg;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or SyscallException)
         {
             foreach (string dir in made)
-                KillAndRemove(dir, "cgroup.procs", TimeSpan.FromSeconds(1));
+                KillAndRemove(fs, dir, TimeSpan.FromSeconds(1));
             why = ErrorText.Of(e);
             return null;
         }
@@ -121,38 +122,34 @@ internal sealed class CgroupV1 : Cgroup
     {
         string text = pid.ToString(CultureInfo.InvariantCulture);
         foreach (string dir in _dirs.Values.Distinct())
-            ProcFile.Write(System.IO.Path.Combine(dir, "cgroup.procs"), text);
+            Fs.Write(System.IO.Path.Combine(dir, "cgroup.procs"), text);
     }
 
     public override CgroupStats Read()
     {
-        TimeSpan? Ns(string file) => _dirs.TryGetValue("cpuacct", out string? d) && ProcFile.ReadNumber(System.IO.Path.Combine(d, file)) is long ns
+        TimeSpan? Ns(string file) => _dirs.TryGetValue("cpuacct", out string? d) && Fs.ReadNumber(System.IO.Path.Combine(d, file)) is long ns
             ? TimeSpan.FromTicks(ns / 100)
             : null;
         long? peak = null, current = null;
         long ooms = 0;
         if (_dirs.TryGetValue("memory", out string? m))
         {
-            peak = ProcFile.ReadNumber(System.IO.Path.Combine(m, "memory.max_usage_in_bytes"));
-            current = ProcFile.ReadNumber(System.IO.Path.Combine(m, "memory.usage_in_bytes"));
-            ooms = ProcFile.ReadKeyed(System.IO.Path.Combine(m, "memory.oom_control")).GetValueOrDefault("oom_kill");
+            peak = Fs.ReadNumber(System.IO.Path.Combine(m, "memory.max_usage_in_bytes"));
+            current = Fs.ReadNumber(System.IO.Path.Combine(m, "memory.usage_in_bytes"));
+            ooms = Fs.ReadKeyed(System.IO.Path.Combine(m, "memory.oom_control")).GetValueOrDefault("oom_kill");
         }
-        int? pidsPeak = _dirs.TryGetValue("pids", out string? p) ? (int?)ProcFile.ReadNumber(System.IO.Path.Combine(p, "pids.peak")) : null;
+        int? pidsPeak = _dirs.TryGetValue("pids", out string? p) ? (int?)Fs.ReadNumber(System.IO.Path.Combine(p, "pids.peak")) : null;
         return new CgroupStats(Ns("cpuacct.usage_user"), Ns("cpuacct.usage_sys"), Ns("cpuacct.usage"), peak, current, ooms, pidsPeak);
     }
 
-    public override void Kill() => KillListed(Path, TimeSpan.FromSeconds(2));
+    public override void Kill() => KillListed(Fs, Path, TimeSpan.FromSeconds(2));
 
     public override void Remove()
     {
-        lock (this)
-        {
-            if (_removed)
-                return;
-            _removed = true;
-        }
+        if (Interlocked.Exchange(ref _removed, 1) != 0)
+            return;
         Kill();
         foreach (string dir in _dirs.Values.Distinct())
-            KillAndRemove(dir, "cgroup.procs", TimeSpan.FromSeconds(5));
+            KillAndRemove(Fs, dir, TimeSpan.FromSeconds(5));
     }
 }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using Husk.Interop;
 using static Husk.Interop.Interop;
 
@@ -12,15 +13,13 @@ namespace Husk.Resources;
 /// </summary>
 internal sealed class CgroupV2 : Cgroup
 {
-    private readonly SafeFd? _fd;
-    private readonly bool _fake;
-    private bool _removed;
+    private SafeFd? _fd;
+    private int _removed;
 
-    private CgroupV2(string path, SafeFd? fd, bool fake, bool memory, bool pids, bool cpu)
+    private CgroupV2(ICgroupFs fs, string path, bool memory, bool pids, bool cpu)
+        : base(fs)
     {
         Path = path;
-        _fd = fd;
-        _fake = fake;
         HasMemory = memory;
         HasPids = pids;
         HasCpu = cpu;
@@ -33,33 +32,37 @@ internal sealed class CgroupV2 : Cgroup
     public override SafeFd? CloneFd => _fd;
 
     /// <summary>The mount point of the cgroup v2 hierarchy (/sys/fs/cgroup, or /sys/fs/cgroup/unified on a hybrid system).</summary>
-    public static string? FindMount() =>
-        Mounts().Where(m => m.FsType == "cgroup2").Select(m => m.MountPoint).OrderBy(m => m == "/sys/fs/cgroup" ? 0 : 1).FirstOrDefault();
+    public static string? FindMount(ICgroupFs fs) =>
+        Mounts(fs).Where(m => m.FsType == "cgroup2").Select(m => m.MountPoint).OrderBy(m => m == "/sys/fs/cgroup" ? 0 : 1).FirstOrDefault();
 
     /// <summary>
     /// Where this caller's sandbox cgroups go: the cgroup parent given; else its own delegated
     /// subtree (a non-root caller's cgroup that it owns), which it first leaves for a leaf of its own
     /// so that controllers can be enabled (no internal processes); else, as root, a husk subtree.
     /// </summary>
-    public static string? ChooseParent(string mount, ResourceLimits limits, bool isRoot, out string? why)
+    public static string? ChooseParent(ICgroupFs fs, string mount, ResourceLimits limits, uint uid, out string? why)
     {
         why = null;
+        bool isRoot = uid == 0;
         if (limits.CgroupParent is { } given)
         {
-            if (!Directory.Exists(given))
+            if (!fs.DirectoryExists(given))
             {
                 why = $"the cgroup parent {given} does not exist";
                 return null;
             }
             return given;
         }
-        string? own = OwnCgroup();
+        string? own = OwnCgroup(fs);
         if (!isRoot && own is not null)
         {
             string dir = System.IO.Path.Combine(mount, own.TrimStart('/'));
-            if (IsDelegated(dir))
+            // Once the supervisor has left for its leaf, that is its cgroup: sandboxes still go beside it.
+            if (dir == LeafOf(fs))
+                dir = System.IO.Path.GetDirectoryName(dir)!;
+            if (IsDelegated(fs, dir, uid))
             {
-                LeaveForLeaf(dir);
+                LeaveForLeaf(fs, dir);
                 return dir;
             }
             why = $"the cgroup {own} is not delegated to this user";
@@ -73,7 +76,7 @@ internal sealed class CgroupV2 : Cgroup
         string husk = System.IO.Path.Combine(mount, "husk");
         try
         {
-            Directory.CreateDirectory(husk);
+            fs.CreateDirectory(husk);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -81,74 +84,71 @@ internal sealed class CgroupV2 : Cgroup
             return null;
         }
         // The root cgroup may have processes and still hand controllers down.
-        EnableControllers(mount, ["memory", "pids", "cpu"]);
+        EnableControllers(fs, mount, ["memory", "pids", "cpu"]);
         return husk;
     }
 
     /// <summary>The caller's own cgroup v2 path ("0::/..." in /proc/self/cgroup).</summary>
-    private static string? OwnCgroup()
+    private static string? OwnCgroup(ICgroupFs fs)
     {
-        string? text = ProcFile.ReadText("/proc/self/cgroup");
+        string? text = fs.ReadText("/proc/self/cgroup");
         return text?.Split('\n').FirstOrDefault(l => l.StartsWith("0::", StringComparison.Ordinal))?[3..];
     }
 
-    private static bool IsDelegated(string dir)
+    private static bool IsDelegated(ICgroupFs fs, string dir, uint uid)
     {
-        try
-        {
-            var info = new DirectoryInfo(dir);
-            if (!info.Exists)
-                return false;
-            // systemd hands a user's subtree over by chown: owned by us and writable.
-            var st = FileOwner(dir);
-            return st == GetUid() && Access(System.IO.Path.Combine(dir, "cgroup.procs"), 2) == 0 && Access(System.IO.Path.Combine(dir, "cgroup.subtree_control"), 2) == 0;
-        }
-        catch (IOException)
-        {
+        if (!fs.DirectoryExists(dir))
             return false;
-        }
+        // systemd hands a user's subtree over by chown: owned by us and writable.
+        return fs.Owner(dir) == uid && fs.CanWrite(System.IO.Path.Combine(dir, "cgroup.procs")) && fs.CanWrite(System.IO.Path.Combine(dir, "cgroup.subtree_control"));
     }
 
-    private static uint? FileOwner(string path) => TryStat(path, out Statx st) == 0 ? st.Uid : null;
-
     private static readonly object LeafGate = new();
-    private static string? _leaf;
+    /// <summary>The leaf the supervisor moved itself into, per filesystem (once).</summary>
+    private static readonly ConditionalWeakTable<ICgroupFs, StrongBox<string?>> Leaves = new();
 
     /// <summary>
     /// A cgroup with processes cannot enable controllers for its children: the supervisor moves
     /// itself into a leaf of its own (once), nsjail's way. Other processes there stay, and then
     /// the controllers stay unavailable.
     /// </summary>
-    private static void LeaveForLeaf(string dir)
+    private static string? LeafOf(ICgroupFs fs)
+    {
+        lock (LeafGate)
+            return Leaves.TryGetValue(fs, out var left) ? left.Value : null;
+    }
+
+    private static void LeaveForLeaf(ICgroupFs fs, string dir)
     {
         lock (LeafGate)
         {
-            if (_leaf is not null)
+            var left = Leaves.GetOrCreateValue(fs);
+            if (left.Value is not null)
                 return;
-            string procs = ProcFile.ReadText(System.IO.Path.Combine(dir, "cgroup.procs")) ?? "";
+            string procs = fs.ReadText(System.IO.Path.Combine(dir, "cgroup.procs")) ?? "";
             if (procs.Trim().Length == 0)
                 return;
             string leaf = System.IO.Path.Combine(dir, NewName() + "-supervisor");
             try
             {
-                Directory.CreateDirectory(leaf);
+                fs.CreateDirectory(leaf);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 return;
             }
-            if (ProcFile.TryWrite(System.IO.Path.Combine(leaf, "cgroup.procs"), Environment.ProcessId.ToString(CultureInfo.InvariantCulture)) == 0)
-                _leaf = leaf;
+            if (fs.TryWrite(System.IO.Path.Combine(leaf, "cgroup.procs"), Environment.ProcessId.ToString(CultureInfo.InvariantCulture)) == 0)
+                left.Value = leaf;
             else
-                TryRemoveDirectory(leaf);
+                TryRemoveDirectory(fs, leaf);
         }
     }
 
-    private static void TryRemoveDirectory(string dir)
+    private static void TryRemoveDirectory(ICgroupFs fs, string dir)
     {
         try
         {
-            Directory.Delete(dir);
+            fs.RemoveDirectory(dir);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -156,35 +156,33 @@ internal sealed class CgroupV2 : Cgroup
     }
 
     /// <summary>Enables what it can of <paramref name="wanted"/> for the children of <paramref name="dir"/>; returns what is enabled.</summary>
-    internal static HashSet<string> EnableControllers(string dir, IEnumerable<string> wanted)
+    internal static HashSet<string> EnableControllers(ICgroupFs fs, string dir, IEnumerable<string> wanted)
     {
-        var available = Words(System.IO.Path.Combine(dir, "cgroup.controllers"));
-        var enabled = Words(System.IO.Path.Combine(dir, "cgroup.subtree_control"));
+        var available = Words(fs, System.IO.Path.Combine(dir, "cgroup.controllers"));
+        var enabled = Words(fs, System.IO.Path.Combine(dir, "cgroup.subtree_control"));
         foreach (string c in wanted)
         {
             if (available.Contains(c) && !enabled.Contains(c))
-                ProcFile.TryWrite(System.IO.Path.Combine(dir, "cgroup.subtree_control"), "+" + c);
+                fs.TryWrite(System.IO.Path.Combine(dir, "cgroup.subtree_control"), "+" + c);
         }
-        return Words(System.IO.Path.Combine(dir, "cgroup.subtree_control"));
+        return Words(fs, System.IO.Path.Combine(dir, "cgroup.subtree_control"));
     }
 
-    private static HashSet<string> Words(string path) =>
-        [.. (ProcFile.ReadText(path) ?? "").Split([' ', '\n'], StringSplitOptions.RemoveEmptyEntries)];
+    /// <summary>The words of a file (a controller list).</summary>
+    internal static HashSet<string> Words(ICgroupFs fs, string path) =>
+        [.. (fs.ReadText(path) ?? "").Split([' ', '\n'], StringSplitOptions.RemoveEmptyEntries)];
 
-    /// <summary>
-    /// Creates the sandbox's cgroup in <paramref name="parent"/> with the limits its controllers can
-    /// hold. <paramref name="fake"/>: a test's directory tree stands in for cgroupfs (files are created).
-    /// </summary>
-    public static CgroupV2 Create(string parent, ResourceLimits limits, bool fake = false)
+    /// <summary>Creates the sandbox's cgroup in <paramref name="parent"/> with the limits its controllers can hold.</summary>
+    public static CgroupV2 Create(ICgroupFs fs, string parent, ResourceLimits limits)
     {
-        CleanStale(parent);
+        CleanStale(fs, parent);
         var wanted = new List<string> { "memory", "pids" };
         if (limits.Cpus is not null)
             wanted.Add("cpu");
-        var enabled = fake ? Words(System.IO.Path.Combine(parent, "cgroup.subtree_control")) : EnableControllers(parent, wanted);
+        var enabled = EnableControllers(fs, parent, wanted);
         string dir = System.IO.Path.Combine(parent, NewName());
-        Directory.CreateDirectory(dir);
-        var cg = new CgroupV2(dir, null, fake, enabled.Contains("memory"), enabled.Contains("pids"), enabled.Contains("cpu"));
+        fs.CreateDirectory(dir);
+        var cg = new CgroupV2(fs, dir, enabled.Contains("memory"), enabled.Contains("pids"), enabled.Contains("cpu"));
         try
         {
             if (limits.MemoryBytes is { } mem && cg.HasMemory)
@@ -198,66 +196,55 @@ internal sealed class CgroupV2 : Cgroup
                 cg.Set("pids.max", (limits.EffectiveProcesses + 1).ToString(CultureInfo.InvariantCulture));
             if (limits.Cpus is { } cpus && cg.HasCpu)
                 cg.Set("cpu.max", string.Create(CultureInfo.InvariantCulture, $"{Math.Max(1000, (long)(cpus * 100_000))} 100000"));
-            if (fake)
-                return cg;
-            var fd = Open(dir, O_RDONLY | O_DIRECTORY);
-            return new CgroupV2(dir, fd, false, cg.HasMemory, cg.HasPids, cg.HasCpu);
+            cg._fd = fs.OpenDirectory(dir);
+            return cg;
         }
         catch
         {
-            TryRemoveDirectory(dir);
+            TryRemoveDirectory(fs, dir);
             throw;
         }
     }
 
-    private void Set(string file, string value) => ProcFile.Write(System.IO.Path.Combine(Path, file), value, create: _fake);
+    private void Set(string file, string value) => Fs.Write(System.IO.Path.Combine(Path, file), value);
 
-    private void TrySet(string file, string value) => ProcFile.TryWrite(System.IO.Path.Combine(Path, file), value, create: _fake);
+    private void TrySet(string file, string value) => Fs.TryWrite(System.IO.Path.Combine(Path, file), value);
 
     public override CgroupStats Read()
     {
-        var cpu = ProcFile.ReadKeyed(System.IO.Path.Combine(Path, "cpu.stat"));
+        var cpu = Fs.ReadKeyed(System.IO.Path.Combine(Path, "cpu.stat"));
         TimeSpan? Usec(string key) => cpu.TryGetValue(key, out long v) ? TimeSpan.FromTicks(v * 10) : null;
         long? peak = null, current = null;
         long ooms = 0;
         if (HasMemory)
         {
-            current = ProcFile.ReadNumber(System.IO.Path.Combine(Path, "memory.current"));
-            peak = ProcFile.ReadNumber(System.IO.Path.Combine(Path, "memory.peak"));
-            var events = ProcFile.ReadKeyed(System.IO.Path.Combine(Path, "memory.events"));
+            current = Fs.ReadNumber(System.IO.Path.Combine(Path, "memory.current"));
+            peak = Fs.ReadNumber(System.IO.Path.Combine(Path, "memory.peak"));
+            var events = Fs.ReadKeyed(System.IO.Path.Combine(Path, "memory.events"));
             ooms = events.GetValueOrDefault("oom_kill") + events.GetValueOrDefault("oom_group_kill");
         }
-        int? pidsPeak = HasPids ? (int?)ProcFile.ReadNumber(System.IO.Path.Combine(Path, "pids.peak")) : null;
+        int? pidsPeak = HasPids ? (int?)Fs.ReadNumber(System.IO.Path.Combine(Path, "pids.peak")) : null;
         return new CgroupStats(Usec("user_usec"), Usec("system_usec"), Usec("usage_usec"), peak, current, ooms, pidsPeak);
     }
 
     /// <summary>True while a process is in the cgroup (cgroup.events "populated 1").</summary>
-    public bool Populated => ProcFile.ReadKeyed(System.IO.Path.Combine(Path, "cgroup.events")).GetValueOrDefault("populated") == 1;
+    public bool Populated => Fs.ReadKeyed(System.IO.Path.Combine(Path, "cgroup.events")).GetValueOrDefault("populated") == 1;
 
     public override void Kill()
     {
-        if (ProcFile.TryWrite(System.IO.Path.Combine(Path, "cgroup.kill"), "1") != 0)
-            KillListed(Path, TimeSpan.FromSeconds(2));
+        if (Fs.TryWrite(System.IO.Path.Combine(Path, "cgroup.kill"), "1") != 0)
+            KillListed(Fs, Path, TimeSpan.FromSeconds(2));
     }
 
     public override void Remove()
     {
-        lock (this)
-        {
-            if (_removed)
-                return;
-            _removed = true;
-        }
-        _fd?.Dispose();
-        if (_fake)
-        {
-            TryRemoveDirectory(Path);
+        if (Interlocked.Exchange(ref _removed, 1) != 0)
             return;
-        }
+        _fd?.Dispose();
         Kill();
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
         for (int attempt = 0; Populated && DateTime.UtcNow < deadline; attempt++)
             Interop.Interop.Backoff(attempt);
-        KillAndRemove(Path, "cgroup.procs", TimeSpan.FromSeconds(5));
+        KillAndRemove(Fs, Path, TimeSpan.FromSeconds(5));
     }
 }

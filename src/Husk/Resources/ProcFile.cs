@@ -30,8 +30,6 @@ internal static class ProcFile
                 while (total < Max)
                 {
                     nint n = Read(fd!.Fd, p + total, (nuint)(Max - total));
-                    if (n < 0 && Marshal.GetLastPInvokeError() == (int)Errno.EINTR)
-                        continue;
                     if (n < 0)
                         return null;
                     if (n == 0)
@@ -44,10 +42,13 @@ internal static class ProcFile
     }
 
     /// <summary>"key value" lines (cpu.stat, memory.events, smaps_rollup's "Key: value kB") as a dictionary.</summary>
-    public static Dictionary<string, long> ReadKeyed(string path)
+    public static Dictionary<string, long> ReadKeyed(string path) => ParseKeyed(ReadText(path));
+
+    /// <summary>As <see cref="ReadKeyed"/>, from text already read (null: empty).</summary>
+    public static Dictionary<string, long> ParseKeyed(string? text)
     {
         var result = new Dictionary<string, long>(StringComparer.Ordinal);
-        if (ReadText(path) is not { } text)
+        if (text is null)
             return result;
         foreach (var line in text.AsSpan().EnumerateLines())
         {
@@ -67,9 +68,12 @@ internal static class ProcFile
     }
 
     /// <summary>The first number in the file ("max" and a missing file give null).</summary>
-    public static long? ReadNumber(string path)
+    public static long? ReadNumber(string path) => ParseNumber(ReadText(path));
+
+    /// <summary>As <see cref="ReadNumber"/>, from text already read.</summary>
+    public static long? ParseNumber(string? text)
     {
-        var text = ReadText(path)?.Trim();
+        text = text?.Trim();
         if (text is null)
             return null;
         int sp = text.IndexOfAny([' ', '\n']);
@@ -79,9 +83,9 @@ internal static class ProcFile
     }
 
     /// <summary>Writes a value the way cgroup files want it: one write, no truncation; 0 or the errno.</summary>
-    public static unsafe int TryWrite(string path, string value, bool create = false)
+    public static unsafe int TryWrite(string path, string value)
     {
-        int err = TryOpen(path, O_WRONLY | (create ? O_CREAT | O_TRUNC : 0), out var fd, 0x1A4);
+        int err = TryOpen(path, O_WRONLY, out var fd);
         if (err != 0)
             return err;
         using (fd)
@@ -102,11 +106,4 @@ internal static class ProcFile
         }
     }
 
-    /// <summary>Writes or throws a <see cref="SyscallException"/> naming the file.</summary>
-    public static void Write(string path, string value, bool create = false)
-    {
-        int err = TryWrite(path, value, create);
-        if (err != 0)
-            throw new SyscallException("write", path, (Errno)err);
-    }
 }

@@ -56,20 +56,22 @@ internal sealed class ResourceSupervisor : IDisposable
 
     internal Cgroup? Cgroup => _cgroup;
 
-    /// <summary>Chooses the backend for <paramref name="spec"/> and creates its cgroup.</summary>
+    /// <summary>Chooses the backend for <paramref name="spec"/> and creates its cgroup (in the host's cgroupfs, or a test's).</summary>
     /// <param name="spec">The sandbox's spec.</param>
     /// <param name="host">The caller's facts.</param>
     /// <param name="mounts">The sandbox's final mount list, as planned (where its writes can be seen afterwards).</param>
-    public static ResourceSupervisor Prepare(SandboxSpec spec, HostContext host, IReadOnlyList<MountOp> mounts)
+    /// <param name="fs">The cgroup filesystem (null: the host's).</param>
+    public static ResourceSupervisor Prepare(SandboxSpec spec, HostContext host, IReadOnlyList<MountOp> mounts, ICgroupFs? fs = null)
     {
+        fs ??= HostCgroupFs.Instance;
         var limits = spec.Limits;
         var notes = new List<string>();
         Cgroup? cgroup = limits.Backend switch
         {
             LimitBackend.Rlimits => null,
-            LimitBackend.CgroupV2 => CreateV2(limits, host, required: true, out _),
-            LimitBackend.CgroupV1 => CreateV1(limits, required: true),
-            _ => ChooseAuto(limits, host),
+            LimitBackend.CgroupV2 => CreateV2(fs, limits, host, required: true),
+            LimitBackend.CgroupV1 => CreateV1(fs, limits, required: true),
+            _ => ChooseAuto(fs, limits, host),
         };
         if (cgroup is null && limits.Cpus is not null)
             throw new SandboxSetupException("husk: --cpus needs a cgroup with the cpu controller, and none is available here (no delegated cgroup v2 subtree, not root)", Errno.EOPNOTSUPP) { Stage = SandboxSetupStage.Start };
@@ -84,52 +86,52 @@ internal sealed class ResourceSupervisor : IDisposable
         return new ResourceSupervisor(limits, cgroup, notes, limits.OutputBytes is null ? [] : CutFiles.Places(mounts));
     }
 
-    private static Cgroup? ChooseAuto(ResourceLimits limits, HostContext host)
+    /// <summary>
+    /// The backend when none was asked for: a v2 hierarchy that gives every controller wanted is
+    /// best; v1 as root next; then a v2 one without them (placement, kill, CPU accounting) where it
+    /// does what was asked; then none (rlimits and sampling).
+    /// </summary>
+    internal static Cgroup? ChooseAuto(ICgroupFs fs, ResourceLimits limits, HostContext host)
     {
         if (limits.CgroupParent is { } parent)
         {
-            bool v2 = Cgroup.Mounts().Any(m => m.FsType == "cgroup2" && (parent == m.MountPoint || parent.StartsWith(m.MountPoint + "/", StringComparison.Ordinal)));
-            return v2 ? CreateV2(limits, host, required: true, out _) : CreateV1(limits, required: true);
+            bool v2 = Cgroup.Mounts(fs).Any(m => m.FsType == "cgroup2" && (parent == m.MountPoint || parent.StartsWith(m.MountPoint + "/", StringComparison.Ordinal)));
+            return v2 ? CreateV2(fs, limits, host, required: true) : CreateV1(fs, limits, required: true);
         }
-        // A v2 hierarchy that gives every controller wanted is best; v1 as root next; then a v2 one
-        // without them (placement, kill, CPU accounting) where it does what was asked; then none.
-        var v2Parent = V2Parent(limits, host, out string? mount);
-        var controllers = v2Parent is null ? [] : V2Controllers(v2Parent, mount!);
+        var v2Parent = V2Parent(fs, limits, host, out string? mount);
+        var controllers = v2Parent is null ? [] : V2Controllers(fs, v2Parent, mount!);
         if (v2Parent is not null && controllers.IsSupersetOf(["memory", "pids"]) && (limits.Cpus is null || controllers.Contains("cpu")))
-            return CreateV2(limits, host, required: false, out _);
-        if (host.IsRoot && CreateV1(limits, required: false) is { } v1)
+            return CreateV2(fs, limits, host, required: false);
+        if (host.IsRoot && CreateV1(fs, limits, required: false) is { } v1)
             return v1;
         if (v2Parent is not null && (limits.MemoryBytes is null || controllers.Contains("memory")) && (limits.Cpus is null || controllers.Contains("cpu")))
-            return CreateV2(limits, host, required: false, out _);
+            return CreateV2(fs, limits, host, required: false);
         return null;
     }
 
-    private static string? V2Parent(ResourceLimits limits, HostContext host, out string? mount)
+    private static string? V2Parent(ICgroupFs fs, ResourceLimits limits, HostContext host, out string? mount)
     {
-        mount = CgroupV2.FindMount();
-        return mount is null ? null : CgroupV2.ChooseParent(mount, limits, host.IsRoot, out _);
+        mount = CgroupV2.FindMount(fs);
+        return mount is null ? null : CgroupV2.ChooseParent(fs, mount, limits, host.Uid, out _);
     }
 
     /// <summary>Controllers the children of <paramref name="parent"/> can have (for husk/, not yet made, those of the root).</summary>
-    private static HashSet<string> V2Controllers(string parent, string mount)
-    {
-        string dir = Directory.Exists(parent) ? parent : mount;
-        return [.. (ProcFile.ReadText(Path.Combine(dir, "cgroup.controllers")) ?? "").Split([' ', '\n'], StringSplitOptions.RemoveEmptyEntries)];
-    }
+    private static HashSet<string> V2Controllers(ICgroupFs fs, string parent, string mount) =>
+        CgroupV2.Words(fs, Path.Combine(fs.DirectoryExists(parent) ? parent : mount, "cgroup.controllers"));
 
-    private static Cgroup? CreateV2(ResourceLimits limits, HostContext host, bool required, out string? why)
+    private static Cgroup? CreateV2(ICgroupFs fs, ResourceLimits limits, HostContext host, bool required)
     {
-        why = null;
-        string? mount = CgroupV2.FindMount();
-        string? parent = mount is null ? null : CgroupV2.ChooseParent(mount, limits, host.IsRoot, out why);
+        string? why = null;
+        string? mount = CgroupV2.FindMount(fs);
+        string? parent = mount is null ? null : CgroupV2.ChooseParent(fs, mount, limits, host.Uid, out why);
         if (mount is null)
             why = "no cgroup v2 hierarchy is mounted";
         if (parent is not null)
         {
             try
             {
-                Directory.CreateDirectory(parent);
-                return CgroupV2.Create(parent, limits);
+                fs.CreateDirectory(parent);
+                return CgroupV2.Create(fs, parent, limits);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or SyscallException)
             {
@@ -141,9 +143,9 @@ internal sealed class ResourceSupervisor : IDisposable
         return null;
     }
 
-    private static Cgroup? CreateV1(ResourceLimits limits, bool required)
+    private static Cgroup? CreateV1(ICgroupFs fs, ResourceLimits limits, bool required)
     {
-        var cg = CgroupV1.Create(limits, out string? why);
+        var cg = CgroupV1.Create(fs, limits, out string? why);
         if (cg is null && required)
             throw new SandboxSetupException($"husk: cgroup v1: {why}", Errno.EOPNOTSUPP) { Stage = SandboxSetupStage.Start };
         return cg;
@@ -336,7 +338,7 @@ internal sealed class ResourceSupervisor : IDisposable
                 return;
         }
         _cgroup?.Kill();
-        process.Signal(9);
+        process.Signal(Interop.Interop.Signals.SIGKILL);
     }
 
     /// <summary>Kills every process of the cgroup (the library's Kill, for trees outside a pid namespace).</summary>

@@ -1,3 +1,4 @@
+using static Husk.Interop.Interop.Signals;
 using static Husk.Resources.LimitUnits;
 
 namespace Husk.Resources;
@@ -11,8 +12,6 @@ namespace Husk.Resources;
 /// </summary>
 internal static class VerdictRules
 {
-    private const int SIGKILL = 9, SIGXCPU = 24, SIGXFSZ = 25, SIGSYS = 31;
-
     public static (Verdict Verdict, string Message) Decide(SandboxExit exit, ResourceLimits limits, ResourceUsage usage, (Verdict Verdict, string Message)? killedFor)
     {
         if (killedFor is { } k)
@@ -26,19 +25,9 @@ internal static class VerdictRules
         if (exit.Signal == SIGSYS)
             return (Verdict.RestrictedFunction, "killed by SIGSYS: a system call the policy forbids");
         if (exit.Signal is { } sig)
-            return (Verdict.RuntimeError, $"killed by signal {sig} ({SignalName(sig)})");
+            return (Verdict.RuntimeError, $"killed by signal {sig} ({Name(sig) ?? $"SIGRT{sig}"})");
         if (exit.ExitCode is { } code and not 0)
             return (Verdict.RuntimeError, $"exited with status {code}");
         return (Verdict.OK, "exited with status 0");
     }
-
-    internal static string SignalName(int sig) => sig switch
-    {
-        1 => "SIGHUP", 2 => "SIGINT", 3 => "SIGQUIT", 4 => "SIGILL", 5 => "SIGTRAP", 6 => "SIGABRT", 7 => "SIGBUS",
-        8 => "SIGFPE", 9 => "SIGKILL", 10 => "SIGUSR1", 11 => "SIGSEGV", 12 => "SIGUSR2", 13 => "SIGPIPE",
-        14 => "SIGALRM", 15 => "SIGTERM", 16 => "SIGSTKFLT", 17 => "SIGCHLD", 18 => "SIGCONT", 19 => "SIGSTOP",
-        20 => "SIGTSTP", 21 => "SIGTTIN", 22 => "SIGTTOU", 23 => "SIGURG", 24 => "SIGXCPU", 25 => "SIGXFSZ",
-        26 => "SIGVTALRM", 27 => "SIGPROF", 28 => "SIGWINCH", 29 => "SIGIO", 30 => "SIGPWR", 31 => "SIGSYS",
-        _ => $"SIGRT{sig}",
-    };
 }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using Husk.Launch;
 using static Husk.Interop.Interop;
+using static Husk.Interop.Interop.Clone;
 
 namespace Husk.Cli.Personalities.Bwrap;
 
@@ -12,9 +13,6 @@ namespace Husk.Cli.Personalities.Bwrap;
 /// </summary>
 internal sealed class BwrapErrors(BwrapOptions options, IReadOnlyDictionary<MountOp, BwrapOp> origins)
 {
-    private const ulong CLONE_NEWUSER = 0x10000000;
-    private const ulong CLONE_NEWPID = 0x20000000;
-
     public string Describe(SandboxSetupException e)
     {
         string err = BwrapLog.StrError(e.Errno);

@@ -164,9 +164,7 @@ internal static class BwrapPersonality
     private static unsafe void WaitReadable(int fd)
     {
         byte b;
-        while (Read(fd, &b, 1) < 0 && Marshal.GetLastPInvokeError() == (int)Errno.EINTR)
-        {
-        }
+        Read(fd, &b, 1);
         Close(fd);
     }
 
@@ -236,12 +234,7 @@ internal static class BwrapPersonality
             {
                 nint n = Read(fd, chunk, 8192);
                 if (n < 0)
-                {
-                    int e = Marshal.GetLastPInvokeError();
-                    if (e == (int)Errno.EINTR)
-                        continue;
-                    return (null, (Errno)e);
-                }
+                    return (null, (Errno)Marshal.GetLastPInvokeError());
                 if (n == 0)
                     return (buffer.ToArray(), 0);
                 buffer.Write(new ReadOnlySpan<byte>(chunk, (int)n));

@@ -156,8 +156,6 @@ internal sealed class MboxReview(string root, Func<List<Change>> scan, Func<int>
             {
                 byte b;
                 nint n = Interop.Interop.Read(0, &b, 1);
-                if (n < 0 && System.Runtime.InteropServices.Marshal.GetLastPInvokeError() == (int)Errno.EINTR)
-                    continue;
                 if (n <= 0)
                     return -1;
                 if (!tty && b is (byte)'\n' or (byte)'\r' or (byte)' ' or (byte)'\t')
