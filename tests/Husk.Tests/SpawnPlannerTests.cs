@@ -22,4 +22,24 @@ public class SpawnPlannerTests
         Assert.Contains("userxattr", OverlayOptions(noUserns with { Mounts = [overlay with { UserXattr = true }] }));
         Assert.DoesNotContain("userxattr", OverlayOptions(spec with { Mounts = [overlay with { UserXattr = false }] }));
     }
+
+    [Fact]
+    public void With_kept_capabilities_the_nested_user_namespace_owns_the_network_uts_and_ipc_namespaces()
+    {
+        var spec = new SandboxSpec { Command = ["true"], Hostname = "box", DisableUserNamespaces = true, Mounts = null, Namespaces = NamespaceKinds.AllButTime & ~NamespaceKinds.Mount };
+        var plain = SpawnPlanner.Plan(spec, Host);
+        Assert.NotEqual(0UL, plain.CloneFlags & SpawnPlanner.CLONE_NEWNET);
+        Assert.DoesNotContain(plain.Ops, o => o.Kind == OpKind.Unshare && (o.A & SpawnPlanner.CLONE_NEWNET) != 0);
+
+        var kept = SpawnPlanner.Plan(spec with { Capabilities = CapabilitySet.Exactly(1UL << 12) }, Host); // CAP_NET_ADMIN
+        ulong late = SpawnPlanner.CLONE_NEWNET | SpawnPlanner.CLONE_NEWUTS | SpawnPlanner.CLONE_NEWIPC;
+        Assert.Equal(0UL, kept.CloneFlags & late);
+        var ops = kept.Ops.ToList();
+        int nested = ops.FindIndex(o => o.Kind == OpKind.Unshare && o.A == SpawnPlanner.CLONE_NEWUSER);
+        int unshare = ops.FindIndex(o => o.Kind == OpKind.Unshare && o.A == late);
+        Assert.True(nested >= 0 && unshare > nested);
+        // The hostname and loopback belong to the new namespaces: never set in the caller's.
+        Assert.True(ops.FindIndex(o => o.Kind == OpKind.SetHostname) > unshare);
+        Assert.True(ops.FindIndex(o => o.Kind == OpKind.LoopbackUp) > unshare);
+    }
 }

@@ -78,7 +78,13 @@ internal static class SpawnPlanner
         bool joinUser = spec.UserNamespaceFd is not null || (joinProcess && spec.JoinNamespaces.HasFlag(NamespaceKinds.User));
         bool joinPid = spec.PidNamespaceFd is not null || (joinProcess && spec.JoinNamespaces.HasFlag(NamespaceKinds.Pid));
         bool newPid = ns.HasFlag(NamespaceKinds.Pid);
-        ulong flags = NamespaceFlags(ns & ~NamespaceKinds.Pid & ~(joinUser ? NamespaceKinds.User : 0));
+        // With a nested user namespace (--disable-userns) the payload lives in that one, and the
+        // capabilities it keeps act only on namespaces it owns: the network, UTS and IPC
+        // namespaces are then made after it (--cap-add CAP_NET_ADMIN must be able to change lo).
+        var late = spec.DisableUserNamespaces && !joinUser && KeepsCapabilities(spec, host)
+            ? ns & (NamespaceKinds.Net | NamespaceKinds.Uts | NamespaceKinds.Ipc)
+            : NamespaceKinds.None;
+        ulong flags = NamespaceFlags(ns & ~NamespaceKinds.Pid & ~(joinUser ? NamespaceKinds.User : 0) & ~late);
         // A pid namespace created at clone time makes the child pid 1; when joining one it is made by unshare later.
         bool pidAtClone = newPid && !joinUser && !joinPid;
         if (pidAtClone)
@@ -148,10 +154,8 @@ internal static class SpawnPlanner
             });
         }
 
-        if (ns.HasFlag(NamespaceKinds.Net) && spec.BringUpLoopback)
-            ops.Add(new PlannedOp(OpKind.LoopbackUp, "bring up the loopback interface"));
-        if (spec.Hostname is not null)
-            ops.Add(new PlannedOp(OpKind.SetHostname, $"set the hostname to {spec.Hostname}") { S1 = spec.Hostname });
+        if (late == NamespaceKinds.None)
+            AddNetworkAndHostname(ops, spec);
         if (spec.DisableUserNamespaces)
         {
             ops.Add(new PlannedOp(OpKind.WriteProc, "limit user.max_user_namespaces")
@@ -199,6 +203,11 @@ internal static class SpawnPlanner
             ops.Add(WriteProcOp("self/setgroups", "deny", "deny setgroups in the nested user namespace"));
             ops.Add(WriteProcOp("self/gid_map", $"{gid} {gid} 1\n", "write the nested gid map"));
             ops.Add(WriteProcOp("self/uid_map", $"{uid} {uid} 1\n", "write the nested uid map"));
+            if (late != NamespaceKinds.None)
+            {
+                ops.Add(new PlannedOp(OpKind.Unshare, "create namespaces owned by the nested user namespace") { A = NamespaceFlags(late) });
+                AddNetworkAndHostname(ops, spec);
+            }
         }
         if (spec.DisableUserNamespaces || spec.AssertUserNamespacesDisabled)
             ops.Add(new PlannedOp(OpKind.ExpectNoUserns, "check that user namespaces are disabled"));
@@ -341,6 +350,19 @@ internal static class SpawnPlanner
             ExecOpIndex = execIndex,
         };
     }
+
+    private static void AddNetworkAndHostname(List<PlannedOp> ops, SandboxSpec spec)
+    {
+        if (spec.Namespaces.HasFlag(NamespaceKinds.Net) && spec.BringUpLoopback)
+            ops.Add(new PlannedOp(OpKind.LoopbackUp, "bring up the loopback interface"));
+        if (spec.Hostname is not null)
+            ops.Add(new PlannedOp(OpKind.SetHostname, $"set the hostname to {spec.Hostname}") { S1 = spec.Hostname });
+    }
+
+    /// <summary>The payload holds capabilities after exec: some are kept, or it is root with the sets left alone.</summary>
+    private static bool KeepsCapabilities(SandboxSpec spec, HostContext host) => spec.Capabilities is { } caps
+        ? (caps.Permitted | caps.Effective | caps.Ambient) != 0 || caps.OnlyRaiseAmbient
+        : (spec.Identity.Uid ?? host.Uid) == 0;
 
     internal const int RLIMIT_CPU = 0, RLIMIT_FSIZE = 1, RLIMIT_STACK = 3, RLIMIT_CORE = 4, RLIMIT_NPROC = 6, RLIMIT_NOFILE = 7, RLIMIT_AS = 9;
 

@@ -63,6 +63,16 @@ public class PolicyCliTests
     }
 
     [Fact]
+    public void Kept_network_and_admin_capabilities_act_on_the_sandboxs_own_namespaces()
+    {
+        var r = Husk("run", "--cap-add", "CAP_NET_ADMIN", "--cap-add", "CAP_SYS_ADMIN", "--",
+            "/bin/sh", "-c", "ip link set lo down && ip -o link show lo | grep -c UP; hostname inside && hostname");
+        Assert.True(r.Code == 0, r.Stderr);
+        Assert.Equal("0\ninside\n", r.Stdout);
+        Assert.NotEqual("inside", System.Net.Dns.GetHostName());
+    }
+
+    [Fact]
     public void Allow_and_deny_syscall_edit_the_profile()
     {
         Assert.Equal((-1L, 3, 0), Call(["--deny-syscall", "getppid:ESRCH"], "getppid"));
