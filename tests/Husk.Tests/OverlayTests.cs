@@ -197,6 +197,42 @@ public class OverlayTests : IDisposable
         Assert.False(Directory.Exists(Path.Combine(rootfs, "new")));
     }
 
+    private static readonly string[] HostPrograms =
+        ["--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64"];
+
+    [Fact]
+    public void A_tmpfs_root_is_empty_writable_and_gone_with_the_sandbox()
+    {
+        foreach (string[] identity in new[] { Array.Empty<string>(), ["--become-root"] })
+        {
+            var run = Husk(["run", "--fs", "tmpfs", .. identity, .. HostPrograms, "--", "/bin/sh", "-c",
+                "echo x > /f && mkdir -p /d/e && cat /f && ls / | tr '\\n' ' '"]);
+            Assert.True(run.Code == 0, run.Stderr);
+            Assert.Equal("x\nbin d dev f lib lib64 proc tmp usr ", run.Stdout);
+        }
+        var capped = Husk(["run", "--fs", "tmpfs", "--storage", "1M", .. HostPrograms, "--", "/bin/sh", "-c", "head -c 2000000 /dev/zero > /big"]);
+        Assert.Contains("No space left on device", capped.Stderr);
+    }
+
+    [Fact]
+    public void Fs_takes_a_directory_by_its_bare_name_and_says_when_the_name_is_also_a_mode()
+    {
+        foreach (string name in new[] { "img", "tmpfs" })
+        {
+            Directory.CreateDirectory(Path.Combine(_project, name, "etc"));
+            File.WriteAllText(Path.Combine(_project, name, "etc", "motd"), name + "\n");
+        }
+        string[] cat = [.. HostPrograms, "--", "/bin/sh", "-c", "cat /etc/motd 2>/dev/null || echo none"];
+        var bare = Husk(["run", "--fs", "img", .. cat]);
+        Assert.True(bare.Code == 0, bare.Stderr);
+        Assert.Equal("img\n", bare.Stdout);
+        var mode = Husk(["run", "--fs", "tmpfs", .. cat]);
+        Assert.Equal("none\n", mode.Stdout);
+        Assert.Equal("husk run: --fs tmpfs: taken as the mode; for the directory of that name write --fs ./tmpfs\n", mode.Stderr);
+        var dir = Husk(["run", "--fs", "./tmpfs", .. cat]);
+        Assert.Equal(("tmpfs\n", ""), (dir.Stdout, dir.Stderr));
+    }
+
     [Fact]
     public void The_layer_is_hidden_from_the_payload()
     {

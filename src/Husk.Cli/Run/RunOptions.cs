@@ -68,7 +68,7 @@ internal static class RunOptions
         Add("--map-subids", Identity, [], "Map a whole subordinate id range (/etc/subuid, newuidmap).", (s, _) => s.MapSubIds = true);
         Add("--hostname", Identity, ["NAME"], "Hostname inside (default: husk).", (s, a) => s.Hostname = a[0]);
 
-        Add("--fs", FileSystem, ["MODE"], "overlay (default: the host, writes kept in a layer for review), ro (the host read-only), tmpfs (empty root), host (no isolation) or a root directory.",
+        Add("--fs", FileSystem, ["MODE"], "overlay (default: the host, writes kept in a layer for review), ro (the host read-only), tmpfs (an empty, writable root in memory that vanishes with the sandbox; --storage caps it), host (no isolation) or a root directory (a word that is no mode names a directory; ./NAME for one named like a mode).",
             (s, a) => s.FsMode = a[0]);
         Add("--readonly", FileSystem, [], "The host tree read-only: no layer (with --fs host too).", (s, _) => s.ReadOnly = true);
         Add("--root", FileSystem, ["DIR"], "Keep the layer in DIR (resumes an existing one); default: a new one under $XDG_RUNTIME_DIR or /var/tmp.", (s, a) => s.RootDir = a[0]);

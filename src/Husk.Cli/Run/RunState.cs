@@ -150,11 +150,16 @@ internal sealed class RunState
         OverlaySources.Clear();
     }
 
+    /// <summary>The names --fs takes as modes; any other word is a directory.</summary>
+    private static readonly string[] Modes = ["overlay", "ro", "tmpfs", "host"];
+
     /// <summary>The mounts of the filesystem mode, before the user's own operations.</summary>
     private List<MountOp> BaseMounts(string? home)
     {
         var mounts = new List<MountOp>();
         string mode = FsMode == "overlay" && ReadOnly ? "ro" : FsMode;
+        if (Modes.Contains(FsMode) && Directory.Exists(FsMode))
+            StandardError.WriteLine($"husk run: --fs {FsMode}: taken as the mode; for the directory of that name write --fs ./{FsMode}");
         switch (mode)
         {
             case "overlay":
@@ -168,13 +173,19 @@ internal sealed class RunState
                 mounts.Add(new ProcMount("/proc"));
                 return mounts;
             case "tmpfs":
+                // microbox's ephemeral root: empty, writable, in memory (--storage caps it), gone
+                // with the sandbox. Mounted on the root, so Landlock's mirror of the mounts lets it be written.
+                if (!ReadOnly)
+                    mounts.Add(new TmpfsMount("/") { Mode = 0x1ED, Size = StorageSize });
                 break;
             default:
-                if (!FsMode.StartsWith('/') && !FsMode.StartsWith('.'))
-                    throw new UsageException($"husk run: --fs: unknown mode {FsMode}: use overlay, ro, tmpfs, host or a directory path");
                 string dir = Path.GetFullPath(FsMode);
                 if (!Directory.Exists(dir))
-                    throw new UsageException($"husk run: --fs: not a directory: {FsMode}");
+                {
+                    throw new UsageException(FsMode.StartsWith('/') || FsMode.StartsWith('.')
+                        ? $"husk run: --fs: not a directory: {FsMode}"
+                        : $"husk run: --fs: unknown mode {FsMode}: use overlay, ro, tmpfs, host or a directory path");
+                }
                 // Overlaid, so the payload may write while the directory stays as it was; the
                 // writes vanish with the sandbox (--readonly: a read-only bind instead).
                 mounts.Add(ReadOnly ? new BindMount(dir, "/") { ReadOnly = true } : new OverlayMount("/", [dir]) { Kind = OverlayKind.Temporary });

@@ -105,7 +105,7 @@ public sealed class SandboxSpecBuilder
     /// <summary><c>--fs host</c>: the host's tree as it is, writable where the caller may write.</summary>
     public SandboxSpecBuilder HostWritable() => Do(() => _base = Base.HostWritable);
 
-    /// <summary><c>--fs tmpfs</c>: an empty root in memory; add what the payload needs with binds.</summary>
+    /// <summary><c>--fs tmpfs</c>: an empty, writable root in memory that vanishes with the sandbox; add what the payload needs with binds.</summary>
     public SandboxSpecBuilder EmptyRoot() => Do(() => _base = Base.Empty);
 
     /// <summary><c>--fs DIR</c>: <paramref name="directory"/> read-only as the root.</summary>
@@ -473,6 +473,10 @@ public sealed class SandboxSpecBuilder
                 yield break;
             case Base.Directory:
                 yield return new BindMount(_rootDirectory!, "/") { ReadOnly = true };
+                break;
+            case Base.Empty:
+                // A mount of its own on the root, so Landlock's mirror of the mounts lets it be written.
+                yield return new TmpfsMount("/") { Mode = 0x1ED };
                 break;
             case Base.HostReadOnly:
                 foreach (var op in HostEntriesReadOnly())
