@@ -72,6 +72,7 @@ public class AbiTests
                 ["HUSK_OP_EXPECT_NO_USERNS"] = OpKind.ExpectNoUserns, ["HUSK_OP_SIGNAL_MASK"] = OpKind.SignalMask,
                 ["HUSK_OP_LANDLOCK_CREATE"] = OpKind.LandlockCreate, ["HUSK_OP_LANDLOCK_RULE"] = OpKind.LandlockRule,
                 ["HUSK_OP_LANDLOCK_RESTRICT"] = OpKind.LandlockRestrict, ["HUSK_OP_SET_CTTY"] = OpKind.SetCtty, ["HUSK_OP_OPEN_PTY"] = OpKind.OpenPty,
+                ["HUSK_OP_ATTACH_MOUNT"] = OpKind.AttachMount,
                 ["HUSK_REPORT_TERMINAL"] = ReportKind.Terminal, ["HUSK_REPORT_HELLO"] = ReportKind.Hello,
                 ["HUSK_F_TRY"] = OpFlags.Try, ["HUSK_F_READONLY"] = OpFlags.ReadOnly, ["HUSK_F_DEVICES"] = OpFlags.Devices,
                 ["HUSK_F_IF_WRITABLE"] = OpFlags.IfWritable, ["HUSK_F_SOURCE_FD"] = OpFlags.SourceFd, ["HUSK_F_PARENTS"] = OpFlags.Parents,

@@ -298,4 +298,74 @@ public class OverlayRootTests
             Directory.Delete(project, recursive: true);
         }
     }
+
+    [Fact]
+    [Trait("Category", "Root")]
+    public void Roots_files_are_the_sandboxs_roots_and_a_commit_keeps_every_owner_as_root()
+    {
+        if (!TestEnvironment.IsRoot)
+            Assert.Skip("needs root");
+        string project = Path.Combine("/var/lib/husk-test-scratch", $"rootown-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(project);
+        try
+        {
+            File.WriteAllText(Path.Combine(project, "root.txt"), "root\n");
+            File.WriteAllText(Path.Combine(project, "user.txt"), "user\n");
+            File.SetUnixFileMode(Path.Combine(project, "user.txt"), (UnixFileMode)0x1B6); // 0666: the payload has no DAC override
+            Assert.Equal(0, global::Husk.Interop.Interop.Lchown(Path.Combine(project, "user.txt"), 1234, 1234));
+            string root = Path.Combine(project + "-layer");
+            var r = TestEnvironment.Exec("/bin/sh", ["-c", $"cd {project} && exec {TestEnvironment.Husk} run --root {root} --keep -- /bin/sh -c " +
+                "'stat -c %u:%g root.txt; echo more >> root.txt && echo more >> user.txt && echo new > new.txt && echo written'"]);
+            Assert.True(r.Code == 0, r.Stderr);
+            // Host root is the sandbox's root (it was the overflow id, 65534, whose files root could not write).
+            Assert.Equal("0:0\nwritten\n", r.Stdout);
+            Assert.Equal(0, global::Husk.Interop.Interop.TryStat(Path.Combine(root, "upperdir") + project + "/user.txt", out var layered));
+            Assert.Equal((1234u, 1234u), (layered.Uid, layered.Gid)); // the layer holds host ids
+            var commit = TestEnvironment.Exec(TestEnvironment.Husk, ["commit", root]);
+            Assert.True(commit.Code == 0, commit.Stderr);
+            Assert.Equal("root\nmore\n", File.ReadAllText(Path.Combine(project, "root.txt")));
+            Assert.Equal("user\nmore\n", File.ReadAllText(Path.Combine(project, "user.txt")));
+            Assert.Equal((0u, 0u), Owner(Path.Combine(project, "root.txt")));
+            Assert.Equal((1234u, 1234u), Owner(Path.Combine(project, "user.txt")));
+            Assert.Equal((0u, 0u), Owner(Path.Combine(project, "new.txt")));
+        }
+        finally
+        {
+            Directory.Delete(project, recursive: true);
+            if (Directory.Exists(project + "-layer"))
+                TestEnvironment.DeleteTree(project + "-layer");
+        }
+    }
+
+    [Fact]
+    [Trait("Category", "Root")]
+    public void A_root_owned_image_is_writable_by_the_sandboxs_root_and_stays_unchanged_as_root()
+    {
+        if (!TestEnvironment.IsRoot)
+            Assert.Skip("needs root");
+        string image = Path.Combine("/var/lib/husk-test-scratch", $"image-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(Path.Combine(image, "etc"));
+        Directory.CreateDirectory(Path.Combine(image, "usr"));
+        try
+        {
+            File.WriteAllText(Path.Combine(image, "etc", "motd"), "image\n");
+            var r = TestEnvironment.Exec(TestEnvironment.Husk, ["run", "--fs", image, "--become-root", "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
+                "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--", "/bin/sh", "-c",
+                "stat -c %u /etc/motd; echo changed >> /etc/motd && mkdir /etc/new && cat /etc/motd"]);
+            Assert.True(r.Code == 0, r.Stderr);
+            Assert.Equal("0\nimage\nchanged\n", r.Stdout);
+            Assert.Equal("image\n", File.ReadAllText(Path.Combine(image, "etc", "motd")));
+            Assert.False(Directory.Exists(Path.Combine(image, "etc", "new")));
+        }
+        finally
+        {
+            Directory.Delete(image, recursive: true);
+        }
+    }
+
+    private static (uint, uint) Owner(string path)
+    {
+        Assert.Equal(0, global::Husk.Interop.Interop.TryStat(path, out var st, followSymlinks: false));
+        return (st.Uid, st.Gid);
+    }
 }

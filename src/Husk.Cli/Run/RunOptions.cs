@@ -82,7 +82,7 @@ internal static class RunOptions
         Add("--hash-originals", FileSystem, [], "Record content hashes of the working directory's files, so host edits during the session are conflicts.", (s, _) => s.HashOriginals = true);
         Add("--direct", FileSystem, ["PATH"], "Write PATH straight through to the host, outside review.", (s, a) => s.Direct.Add(Path.GetFullPath(a[0])));
         Add("--hide", FileSystem, ["PATH"], "Hide PATH (an empty directory or file in its place).", (s, a) => s.Hide.Add(Abs(a[0])));
-        Add("--show-secrets", FileSystem, [], "Do not hide ~/.ssh, ~/.gnupg and the other secrets by default.", (s, _) => s.ShowSecrets = true);
+        Add("--show-secrets", FileSystem, [], "Do not hide ~/.ssh, ~/.gnupg and the other secrets by default (nor, for root, the system's).", (s, _) => s.ShowSecrets = true);
 
         // Ordered filesystem operations.
         Add("--bind", FsOps, ["SRC", "DST"], "Bind-mount SRC on DST, read-write.", (s, a) => s.AddMount(new BindMount(a[0], Abs(a[1]))));

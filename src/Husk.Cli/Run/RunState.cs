@@ -203,7 +203,12 @@ internal sealed class RunState
             // not stop connect(), so /run is fresh.
             mounts.Add(new TmpfsMount("/run") { Mode = 0x1ED });
             if (!ShowSecrets)
+            {
                 mounts.AddRange(Husk.FileSystem.Hiding.HideHomeSecrets(home));
+                mounts.AddRange(Husk.FileSystem.Hiding.HideSystemSecrets());
+            }
+            if (mode == "overlay" && Husk.FileSystem.Hiding.ProtectEngine() is { } engine)
+                mounts.Add(engine);
         }
         foreach (string path in Hide)
             mounts.Add(Husk.FileSystem.Hiding.Hide(path) ?? throw new UsageException($"husk run: --hide: no such file or directory: {path}"));
@@ -246,7 +251,7 @@ internal sealed class RunState
         Root.PrepareAncestors(plan.Layers, ancestors);
         if (HashOriginals && RootIsNew)
             Root.HashOriginals([Directory.GetCurrentDirectory()]);
-        Root.PrepareLayers(plan.Layers, LayerOwner());
+        Root.PrepareLayers(plan.Layers);
         if (StorageSize is null)
             return [.. plan.Mounts];
         // The layer's skeleton on disk (the directories prepared above, with the modes they were
@@ -289,17 +294,6 @@ internal sealed class RunState
         string source = $"/proc/self/fd/{storage.Fd}{StorageLayer}";
         if (Directory.Exists(source))
             Husk.FileSystem.LayerMerge.Merge(source, Root.UpperDir);
-    }
-
-    /// <summary>Root's payload runs as a subordinate id, which must own the layer it writes.</summary>
-    private (uint, uint)? LayerOwner()
-    {
-        if (Interop.Interop.GetUid() != 0 || !Namespaces.HasFlag(NamespaceKinds.User))
-            return null;
-        var ids = Husk.Launch.SubordinateIds.Read("root", 0);
-        var uids = ids.RootRange ?? (Husk.Launch.SpawnPlanner.RootFallbackRangeStart, Husk.Launch.SpawnPlanner.RangeSize);
-        var gids = ids.RootGidRange ?? uids;
-        return (uids.Start + (Uid ?? 0), gids.Start + (Gid ?? 0));
     }
 
     /// <summary>

@@ -102,9 +102,8 @@ public sealed class SandboxRoot
     /// owner bits are the caller's access to the host directory.
     /// </summary>
     /// <param name="layers">The plan's layers.</param>
-    /// <param name="owner">Root's sandboxes: the subordinate ids that get the layer.</param>
     /// <param name="hostModes">Give the host's modes as they are (try's view: the caller may write everywhere).</param>
-    public void PrepareLayers(IEnumerable<OverlayLayer> layers, (uint Uid, uint Gid)? owner = null, bool hostModes = false)
+    public void PrepareLayers(IEnumerable<OverlayLayer> layers, bool hostModes = false)
     {
         var prepared = Prepared();
         foreach (var layer in layers)
@@ -119,26 +118,28 @@ public sealed class SandboxRoot
                 if (!Directory.Exists(dir))
                     Directory.CreateDirectory(dir);
             }
-            int mode = owner is null && !hostModes ? CallerView(layer.Directory, layer.Mode) : layer.Mode & 0xFFF;
+            int mode = !hostModes ? CallerView(layer.Directory, layer.Mode) : layer.Mode & 0xFFF;
             File.SetUnixFileMode(layer.Upper, (UnixFileMode)mode);
-            if (fresh && Interop.Interop.TryStat(layer.Directory, out var st) == 0)
-                Utime(layer.Upper, st);
+            if (Interop.Interop.TryStat(layer.Directory, out var st) == 0)
+            {
+                if (fresh)
+                    Utime(layer.Upper, st);
+                OwnLikeHost(layer.Upper, st);
+            }
             prepared[layer.Directory] = mode;
         }
         SavePrepared(prepared);
-        if (owner is { } o)
-        {
-            Chown(Path, o.Uid, o.Gid);
-            // The sandbox's ids must be able to reach the root through its private parents
-            // (search only: they cannot list them).
-            for (string? dir = System.IO.Path.GetDirectoryName(Path); dir is not null && dir != "/"; dir = System.IO.Path.GetDirectoryName(dir))
-            {
-                if (Interop.Interop.TryStat(dir, out var st) != 0)
-                    break;
-                if ((st.Mode & 0x1) == 0)
-                    File.SetUnixFileMode(dir, (UnixFileMode)((st.Mode & 0xFFF) | 0x49)); // +x for all
-            }
-        }
+    }
+
+    /// <summary>
+    /// Root's layers are seen through idmapped mounts (host ids as they are, see
+    /// Launch.IdmappedLayers): a directory Husk creates there gets the host directory's owner, as
+    /// overlayfs would have copied it up. Others' layers belong to the caller, the only id they map.
+    /// </summary>
+    private static void OwnLikeHost(string upper, Interop.Interop.Statx host)
+    {
+        if (Interop.Interop.GetEuid() == 0)
+            Interop.Interop.Lchown(upper, host.Uid, host.Gid);
     }
 
     /// <summary>
@@ -186,7 +187,10 @@ public sealed class SandboxRoot
         {
             File.SetUnixFileMode(upper, (UnixFileMode)mode);
             if (Interop.Interop.TryStat(host, out var st) == 0)
+            {
                 Utime(upper, st);
+                OwnLikeHost(upper, st);
+            }
         }
         SavePrepared(prepared);
     }
@@ -287,22 +291,13 @@ public sealed class SandboxRoot
             {
                 File.SetUnixFileMode(upper, (UnixFileMode)(st.Mode & 0xFFF));
                 Utime(upper, st);
+                OwnLikeHost(upper, st);
             }
         }
     }
 
     /// <summary>The host directory's times, so the prepared directory is not a metadata change.</summary>
     private static void Utime(string path, Interop.Interop.Statx st) => Interop.Interop.SetTimes(path, st);
-
-    /// <summary>Gives the whole tree to the sandbox's mapped ids (root's sandboxes run as a subordinate id).</summary>
-    private static void Chown(string path, uint uid, uint gid)
-    {
-        Lchown(path, uid, gid);
-        foreach (string entry in Directory.EnumerateFileSystemEntries(path, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 }))
-            Lchown(entry, uid, gid);
-    }
-
-    private static void Lchown(string path, uint uid, uint gid) => Interop.Interop.Lchown(path, uid, gid);
 
     private string ManifestPath => System.IO.Path.Join(Path, "manifest.tsv");
 

@@ -73,6 +73,61 @@ internal static partial class Interop
     [LibraryImport(Libraries.Libc, EntryPoint = "recvmsg", SetLastError = true)]
     internal static unsafe partial nint RecvMsg(int fd, void* msg, int flags);
 
+    [LibraryImport(Libraries.Libc, EntryPoint = "sendmsg", SetLastError = true)]
+    private static unsafe partial nint SendMsg(int fd, void* msg, int flags);
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct IoVec
+    {
+        public nint Base;
+        public nuint Length;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct MsgHdr
+    {
+        public nint Name;
+        public uint NameLength;
+        public nint Iov;
+        public nuint IovLength;
+        public nint Control;
+        public nuint ControlLength;
+        public int Flags;
+    }
+
+    internal const int SOL_SOCKET = 1;
+    internal const int SCM_RIGHTS = 1;
+
+    /// <summary>Sends one message on a socket, with a descriptor (SCM_RIGHTS) when <paramref name="fd"/> is not -1; the errno, or 0.</summary>
+    internal static unsafe int SendWithDescriptor(int socket, ReadOnlySpan<byte> data, int fd)
+    {
+        const int MSG_NOSIGNAL = 0x4000;
+        byte* control = stackalloc byte[24]; // CMSG_SPACE(sizeof(int)): a 16-byte header, the int, padding
+        new Span<byte>(control, 24).Clear();
+        fixed (byte* p = data)
+        {
+            var iov = new IoVec { Base = (nint)p, Length = (nuint)data.Length };
+            var msg = new MsgHdr { Iov = (nint)(&iov), IovLength = 1 };
+            if (fd >= 0)
+            {
+                *(nuint*)control = 20; // CMSG_LEN(sizeof(int))
+                *(int*)(control + 8) = SOL_SOCKET;
+                *(int*)(control + 12) = SCM_RIGHTS;
+                *(int*)(control + 16) = fd;
+                msg.Control = (nint)control;
+                msg.ControlLength = 24;
+            }
+            while (true)
+            {
+                if (SendMsg(socket, &msg, MSG_NOSIGNAL) >= 0)
+                    return 0;
+                int e = Marshal.GetLastPInvokeError();
+                if (e != (int)Errno.EINTR)
+                    return e;
+            }
+        }
+    }
+
     [LibraryImport(Libraries.Libc, EntryPoint = "send", SetLastError = true)]
     internal static unsafe partial nint Send(int fd, void* buf, nuint count, int flags);
 

@@ -45,6 +45,7 @@ internal static partial class Interop
         public const uint LandlockRestrict = 35;
         public const uint SetCtty = 36;
         public const uint OpenPty = 37;
+        public const uint AttachMount = 38;
     }
 
     internal static class OpFlags

@@ -156,12 +156,15 @@ internal static class Launcher
                 try
                 {
                     WriteIdMaps(plan.IdMaps, pid);
+                    using var views = IdmappedViews.Make(plan.IdmappedSources, pid);
                     if (!plan.ReportsPid)
                         hooks?.SandboxPidKnown?.Invoke(pid);
                     hooks?.BeforeRelease?.Invoke(pid);
                     byte go = 1;
                     if (Send(channel.Fd, &go, 1, 0x4000 /* MSG_NOSIGNAL */) != 1)
                         throw new SandboxSetupException("husk: the sandbox died before it started", (Errno)Marshal.GetLastPInvokeError()) { Stage = SandboxSetupStage.Start };
+                    views.Send(channel.Fd);
+                    views.Dispose();
                     outcome = ReadReports(channel.Fd, plan, hooks);
                 }
                 catch
@@ -246,27 +249,6 @@ internal static class Launcher
         public SafeFd? Storage;
     }
 
-    [StructLayout(LayoutKind.Sequential)]
-    private struct IoVec
-    {
-        public nint Base;
-        public nuint Length;
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct MsgHdr
-    {
-        public nint Name;
-        public uint NameLength;
-        public nint Iov;
-        public nuint IovLength;
-        public nint Control;
-        public nuint ControlLength;
-        public int Flags;
-    }
-
-    private const int SOL_SOCKET = 1;
-    private const int SCM_RIGHTS = 1;
     private const int SCM_CREDENTIALS = 2;
     private const int MSG_CMSG_CLOEXEC = 0x40000000;
 

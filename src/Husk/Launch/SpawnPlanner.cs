@@ -34,6 +34,8 @@ internal sealed class SpawnPlan
     /// <summary>The sandbox process is not the cloned child but a descendant that reports its pid.</summary>
     public bool ReportsPid { get; init; }
     public int ExecOpIndex { get; init; }
+    /// <summary>Host directories the supervisor clones and idmaps, in the order the child's attach ops receive them.</summary>
+    public IReadOnlyList<IdmappedSource> IdmappedSources { get; init; } = [];
 }
 
 /// <summary>Turns a <see cref="SandboxSpec"/> into native-stage operations. Pure: no system calls.</summary>
@@ -99,6 +101,8 @@ internal static class SpawnPlanner
 
         var ops = new List<PlannedOp>();
         var idMaps = PlanIdMaps(spec, host, subIds, out uint? setUid, out uint? setGid);
+        // Root's payload maps to a subordinate range (the payload switches ids itself): see IdmappedLayers.
+        var idmap = new IdmappedLayers(host.IsRoot && idMaps.Kind == IdMapKind.Write && setUid is not null);
         foreach (int fd in spec.SupervisorFds.Distinct())
             ops.Add(new PlannedOp(OpKind.Close, $"close the supervisor's fd {fd}") { Fd = fd });
         ops.Add(new PlannedOp(OpKind.WaitParent, "wait for the supervisor"));
@@ -181,7 +185,7 @@ internal static class SpawnPlanner
             foreach (var op in spec.Mounts!.Value)
             {
                 int first = ops.Count;
-                AddMountOp(ops, op, spec, host, ref tmpOverlays);
+                AddMountOp(ops, op, spec, host, idmap, ref tmpOverlays);
                 if (op.IfPresent)
                 {
                     for (int i = first; i < ops.Count; i++)
@@ -348,6 +352,7 @@ internal static class SpawnPlanner
             UsesInit = ops.Any(o => o.Kind == OpKind.Fork && (o.Flags & OpFlags.InitStatus) != 0),
             ReportsPid = reportsPid,
             ExecOpIndex = execIndex,
+            IdmappedSources = idmap.Sources,
         };
     }
 
@@ -543,7 +548,7 @@ internal static class SpawnPlanner
         ops.Add(new PlannedOp(OpKind.CloexecRange, $"close fds from {from}") { A = (ulong)from, B = uint.MaxValue });
     }
 
-    private static void AddMountOp(List<PlannedOp> ops, MountOp op, SandboxSpec spec, HostContext host, ref int tmpOverlays)
+    private static void AddMountOp(List<PlannedOp> ops, MountOp op, SandboxSpec spec, HostContext host, IdmappedLayers idmap, ref int tmpOverlays)
     {
         uint parentMode = (uint)op.ParentMode;
         string dst = op.Destination;
@@ -697,7 +702,10 @@ internal static class SpawnPlanner
                 var opts = new List<(string, string)> { ("source", "overlay") };
                 // The kernel wants the top layer first; Husk's (and bwrap's) order puts it last.
                 for (int i = o.Lowers.Length - 1; i >= 0; i--)
-                    opts.Add(("@lowerdir+", Path.GetFullPath(o.Lowers[i], host.WorkingDirectory)));
+                {
+                    string lower = Path.GetFullPath(o.Lowers[i], host.WorkingDirectory);
+                    opts.Add(idmap.Enabled ? ("%lowerdir+", idmap.Attach(ops, new IdmappedSource(lower, Writable: false), o.Optional, op)) : ("@lowerdir+", lower));
+                }
                 if (o.Kind == OverlayKind.Persistent && o.UpperRoot == SourceRoot.Storage)
                 {
                     // Made here, with the mode asked for whatever the umask, since it is the mount's root.
@@ -715,8 +723,20 @@ internal static class SpawnPlanner
                 }
                 else if (o.Kind == OverlayKind.Persistent)
                 {
-                    opts.Add(("@upperdir", Path.GetFullPath(o.Upper!, host.WorkingDirectory)));
-                    opts.Add(("@workdir", Path.GetFullPath(o.Work!, host.WorkingDirectory)));
+                    string upper = Path.GetFullPath(o.Upper!, host.WorkingDirectory), work = Path.GetFullPath(o.Work!, host.WorkingDirectory);
+                    if (idmap.Enabled)
+                    {
+                        // One view holds both: overlayfs wants upper and work on the same mount.
+                        string common = IdmappedLayers.CommonDirectory(upper, work);
+                        string at = idmap.Attach(ops, new IdmappedSource(common, Writable: true), o.Optional, op);
+                        opts.Add(("%upperdir", IdmappedLayers.Beneath(at, common, upper)));
+                        opts.Add(("%workdir", IdmappedLayers.Beneath(at, common, work)));
+                    }
+                    else
+                    {
+                        opts.Add(("@upperdir", upper));
+                        opts.Add(("@workdir", work));
+                    }
                 }
                 else if (o.Kind == OverlayKind.Temporary)
                 {

@@ -493,7 +493,7 @@ public sealed class SandboxSpecBuilder
             yield return new TmpfsMount("/run") { Mode = 0x1ED };
             if (!_showSecrets)
             {
-                foreach (var op in FileSystem.Hiding.HideHomeSecrets(_home))
+                foreach (var op in FileSystem.Hiding.HideHomeSecrets(_home).Concat(FileSystem.Hiding.HideSystemSecrets()))
                     yield return op;
             }
         }
