@@ -19,7 +19,50 @@ internal static class HuskCommand
     {
         if (args.Length > 0 && args[0] == "run")
             return RunCommand.Execute(args[1..]);
-        return Build().Parse(args).Invoke();
+        var parse = Build().Parse(args);
+        if (UsageError(parse) is { } problem)
+        {
+            Console.Error.WriteLine(problem);
+            return 2;
+        }
+        // Exceptions go to the front door's last resort (one line), not System.CommandLine's stack trace.
+        return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+    }
+
+    /// <summary>
+    /// One line naming what is wrong with the command line and where to look (not the whole help,
+    /// which System.CommandLine prints), or null when it is fine or asks for help.
+    /// </summary>
+    internal static string? UsageError(ParseResult parse)
+    {
+        if (parse.Errors.Count == 0 || parse.Action is System.CommandLine.Help.HelpAction)
+            return null;
+        var names = new List<string>();
+        for (var r = parse.CommandResult; r is not null; r = r.Parent as System.CommandLine.Parsing.CommandResult)
+            names.Insert(0, r.Parent is null ? "husk" : r.Command.Name);
+        string command = string.Join(' ', names);
+        string what;
+        if (parse.UnmatchedTokens.Count > 0)
+        {
+            string token = parse.UnmatchedTokens[0];
+            what = token.StartsWith('-') ? $"unknown option {token}"
+                : parse.CommandResult.Parent is null ? $"unknown command {token}"
+                : $"unexpected argument {token}";
+        }
+        else if (parse.CommandResult.Command.Action is null && parse.CommandResult.Command.Subcommands.Count > 0)
+        {
+            what = $"no command given: {string.Join('|', parse.CommandResult.Command.Subcommands.Select(c => c.Name))}";
+        }
+        else if (parse.Errors[0].SymbolResult is System.CommandLine.Parsing.ArgumentResult { Tokens.Count: 0 } missing)
+        {
+            what = $"missing {missing.Argument.Name.ToUpperInvariant()}";
+        }
+        else
+        {
+            // One line, though System.CommandLine lists the accepted values one per line.
+            what = string.Join(' ', parse.Errors[0].Message.Split(['\n', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).TrimEnd('.');
+        }
+        return $"{command}: {what} (see {command} --help)";
     }
 
     internal static RootCommand Build()

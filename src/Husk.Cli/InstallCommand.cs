@@ -4,7 +4,8 @@ namespace Husk.Cli;
 
 /// <summary>
 /// <c>husk install [--prefix DIR]</c>: the binary and its personality links (hard links, so
-/// /proc/self/exe keeps the name), the man pages embedded in the binary, and shell completions.
+/// /proc/self/exe keeps the name), the man pages embedded in the binary (the personalities',
+/// written in Markdown, rendered as roff), and shell completions.
 /// </summary>
 internal static partial class InstallCommand
 {
@@ -37,10 +38,21 @@ internal static partial class InstallCommand
             foreach (string resource in typeof(InstallCommand).Assembly.GetManifestResourceNames().Where(r => r.StartsWith("man/", StringComparison.Ordinal)))
             {
                 Directory.CreateDirectory(man);
-                string file = Path.Combine(man, resource["man/".Length..]);
+                string name = resource["man/".Length..];
+                bool markdown = name.EndsWith(".md", StringComparison.Ordinal);
+                string file = Path.Combine(man, markdown ? name[..^".md".Length] : name);
                 using (var src = typeof(InstallCommand).Assembly.GetManifestResourceStream(resource)!)
-                using (var dst = File.Create(file))
-                    src.CopyTo(dst);
+                {
+                    if (markdown)
+                    {
+                        File.WriteAllText(file, ManPageMarkdown.ToRoff(new StreamReader(src).ReadToEnd()));
+                    }
+                    else
+                    {
+                        using var dst = File.Create(file);
+                        src.CopyTo(dst);
+                    }
+                }
                 Console.Out.WriteLine($"installed {file}");
             }
             WriteFile(Path.Combine(prefix, "share", "bash-completion", "completions", "husk"), Completions.Script("bash"));
@@ -50,7 +62,7 @@ internal static partial class InstallCommand
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            Console.Error.WriteLine($"husk install: {e.Message}");
+            Console.Error.WriteLine($"husk install: {ErrorText.Of(e)}");
             return 1;
         }
     }

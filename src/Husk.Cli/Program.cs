@@ -9,6 +9,12 @@ internal static class Program
 {
     private static int Main(string[] args)
     {
+        LastResort.Install();
+        return LastResort.Run(() => FrontDoor(args));
+    }
+
+    private static int FrontDoor(string[] args)
+    {
         string argv0 = Argv0();
         return PersonalityOf(argv0) switch
         {

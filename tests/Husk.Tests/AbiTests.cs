@@ -104,7 +104,7 @@ public class AbiTests
         }
         finally
         {
-            Directory.Delete(dir, recursive: true);
+            TestEnvironment.DeleteTree(dir);
         }
     }
 }

@@ -10,7 +10,7 @@ public sealed class BwrapCliTests : IDisposable
     public void Dispose()
     {
         MakeRemovable(_dir);
-        Directory.Delete(_dir, recursive: true);
+        TestEnvironment.DeleteTree(_dir);
     }
 
     // Modes the tests set (and overlayfs's 000 work/work) must not stop the cleanup.

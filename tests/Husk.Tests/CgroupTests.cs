@@ -12,7 +12,7 @@ public class CgroupTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("husk-cgroup-").FullName;
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => TestEnvironment.DeleteTree(_dir);
 
     [Fact]
     public void V2_writes_the_limits_its_controllers_hold()

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Husk.Cli.Run;
 
 namespace Husk.Tests;
 
@@ -64,7 +65,7 @@ public class CliTests
         }
         finally
         {
-            Directory.Delete(home, recursive: true);
+            TestEnvironment.DeleteTree(home);
         }
     }
 
@@ -85,7 +86,7 @@ public class CliTests
             (["run"], "husk run: no command given: husk run [OPTIONS] -- COMMAND [ARGS...]"),
             (["run", "--bind", "/usr"], "husk run: --bind needs SRC DST"),
             (["run", "--tmpfs", "relative", "--", "true"], "husk run: destination must be an absolute path: relative"),
-            (["run", "--size", "12x", "--tmpfs", "/x", "--", "true"], "husk run: --size: not a size: 12x"),
+            (["run", "--size", "12x", "--tmpfs", "/x", "--", "true"], "husk run: --size: 12x: expected a size such as 512M, 1.5G or 2GB"),
             (["run", "--fs", "nonsense", "--", "true"], "husk run: --fs: unknown mode nonsense: use overlay, ro, tmpfs, host or a directory path"),
             (["run", "--overlay-src", "/usr", "--", "true"], "husk run: --overlay-src must be followed by --overlay, --tmp-overlay or --ro-overlay"),
         })
@@ -94,6 +95,68 @@ public class CliTests
             Assert.Equal(2, r.Code);
             Assert.Equal(message, r.Stderr.TrimEnd('\n'));
         }
+    }
+
+    [Fact]
+    public void A_command_line_husk_cannot_read_gets_one_line_not_the_help()
+    {
+        foreach (var (args, message) in new (string[], string)[]
+        {
+            ([], "husk: no command given: run|ps|enter|kill|changes|diff|commit|discard|install|profile|completion (see husk --help)"),
+            (["ps", "--bogus"], "husk ps: unknown option --bogus (see husk ps --help)"),
+            (["frob"], "husk: unknown command frob (see husk --help)"),
+            (["discard"], "husk discard: missing DIR (see husk discard --help)"),
+            (["profile"], "husk profile: no command given: list|show (see husk profile --help)"),
+            (["completion", "csh"], "husk completion: Argument 'csh' not recognized. Must be one of: 'bash' 'zsh' 'fish' (see husk completion --help)"),
+        })
+        {
+            var r = Husk(args);
+            Assert.Equal((2, message + "\n", ""), (r.Code, r.Stderr, r.Stdout));
+        }
+    }
+
+    [Fact]
+    public void Messages_name_the_option_and_the_path_never_a_runtime_resource_key()
+    {
+        foreach (var (args, code, message) in new (string[], int, string)[]
+        {
+            (["run", "--root", "/proc/husk-root", "--", "true"], 2, "husk run: --root /proc/husk-root: No such file or directory"),
+            (["run", "--fs", "ro", "--report", "/dev/full", "--", "true"], 0, "husk: --report /dev/full: No space left on device"),
+            (["run", "--fs", "ro", "--chdir", "/nonexistent", "--", "true"], 1, "husk run: --chdir /nonexistent: No such file or directory"),
+            (["run", "--allow-syscall", "unshare", "--", "true"], 2,
+                "husk run: --allow-syscall unshare: nested user namespaces stay impossible inside (they fail with ENOSPC): add --allow-userns to allow them, or --disable-userns to keep them off"),
+            (["run", "--userns", "host", "--", "true"], 2, "husk run: --userns host: --userns takes the descriptor of a namespace to join; --share-user keeps the caller's"),
+        })
+        {
+            var r = Husk(args);
+            Assert.Equal((code, message + "\n"), (r.Code, r.Stderr));
+        }
+        // Explicitly either way, the call is allowed.
+        Assert.Equal(0, Husk("run", "--fs", "ro", "--allow-syscall", "unshare", "--disable-userns", "--", "true").Code);
+    }
+
+    [Fact]
+    public void Capabilities_the_caller_lacks_are_named_when_the_user_namespace_is_shared()
+    {
+        // As an unprivileged caller nothing can be kept; as root, ALL is what root has.
+        ulong held = global::Husk.Policy.ProcessCapabilities.Current().Permitted;
+        Assert.Equal(held, RunState.KeepableCapabilities(global::Husk.Policy.CapabilityNames.All, all: true, held));
+        var e = Assert.Throws<UsageException>(() => RunState.KeepableCapabilities((1UL << 13) | (1UL << 24), all: false, held: 1UL << 13));
+        Assert.Equal("husk run: --cap-add CAP_SYS_RESOURCE: the caller does not have it, and with --share-user the payload keeps only the caller's capabilities", e.Message);
+        if (!TestEnvironment.IsRoot)
+        {
+            var r = Husk("run", "--share-user", "--share-mount", "--cap-add", "NET_RAW", "--", "true");
+            Assert.Equal((2, "husk run: --cap-add CAP_NET_RAW: the caller does not have it, and with --share-user the payload keeps only the caller's capabilities\n"), (r.Code, r.Stderr));
+        }
+    }
+
+    [Fact]
+    [Trait("Category", "Root")]
+    public void Root_sharing_its_user_namespace_keeps_all_the_capabilities_it_has()
+    {
+        var r = Husk("run", "--share-user", "--fs", "ro", "--cap-add", "ALL", "--", "/bin/sh", "-c", "grep CapEff /proc/self/status");
+        Assert.Equal(0, r.Code);
+        Assert.Equal(global::Husk.Policy.ProcessCapabilities.Current().Permitted.ToString("x16"), r.Stdout.Split('\t')[^1].Trim());
     }
 
     [Fact]
@@ -140,7 +203,7 @@ public class CliTests
         }
         finally
         {
-            Directory.Delete(dir, recursive: true);
+            TestEnvironment.DeleteTree(dir);
         }
     }
 
@@ -220,7 +283,9 @@ public class CliTests
                 // Hard links: the same inode, so /proc/self/exe keeps the personality's name.
                 Assert.Equal(Inode(Path.Combine(bin, "husk")), Inode(Path.Combine(bin, name)));
             }
-            Assert.True(File.Exists(Path.Combine(prefix, "share", "man", "man1", "husk.1")));
+            // Every front door's page, the personalities' rendered from Markdown to roff.
+            foreach (string page in new[] { "husk", "bwrap", "mkosi-sandbox", "mbox", "try" })
+                Assert.StartsWith(".TH ", File.ReadAllText(Path.Combine(prefix, "share", "man", "man1", page + ".1")));
             Assert.Contains("complete -F _husk husk", File.ReadAllText(Path.Combine(prefix, "share", "bash-completion", "completions", "husk")));
             Assert.True(File.Exists(Path.Combine(prefix, "share", "zsh", "site-functions", "_husk")));
             Assert.True(File.Exists(Path.Combine(prefix, "share", "fish", "vendor_completions.d", "husk.fish")));
@@ -228,7 +293,7 @@ public class CliTests
         }
         finally
         {
-            Directory.Delete(prefix, recursive: true);
+            TestEnvironment.DeleteTree(prefix);
         }
     }
 

@@ -122,7 +122,7 @@ public class EngineTests
         }
         finally
         {
-            Directory.Delete(dir, recursive: true);
+            TestEnvironment.DeleteTree(dir);
         }
     }
 
@@ -212,7 +212,7 @@ public class EngineTests
         }
         finally
         {
-            Directory.Delete(dir, recursive: true);
+            TestEnvironment.DeleteTree(dir);
         }
     }
 

@@ -13,10 +13,38 @@ public class LimitTests
     [InlineData("64k", 64L << 10)]
     [InlineData("2MiB", 2L << 20)]
     [InlineData("100B", 100L)]
+    [InlineData("2GB", 2L << 30)]
     public void Sizes_take_units(string text, long bytes)
     {
         Assert.True(LimitUnits.TryParseSize(text, out long n));
         Assert.Equal(bytes, n);
+    }
+
+    [Fact]
+    public void Every_size_option_of_husk_run_reads_sizes_alike()
+    {
+        var sizeOptions = global::Husk.Cli.Run.RunOptions.All.Where(o => o.Args is ["SIZE"]).Select(o => o.Name).ToList();
+        Assert.Equal(["--address-space", "--memory", "--output-limit", "--size", "--stack", "--storage"], sizeOptions.Order(StringComparer.Ordinal));
+        foreach (string option in sizeOptions)
+        {
+            foreach (var (text, bytes) in new[] { ("4096", 4096L), ("512M", 512L << 20), ("1.5G", 3L << 29), ("2GB", 2L << 30), ("2GiB", 2L << 30) })
+            {
+                var state = new global::Husk.Cli.Run.RunState();
+                global::Husk.Cli.Run.RunOptions.Find(option)!.Apply(state, [text]);
+                long? read = option switch
+                {
+                    "--storage" => state.StorageSize,
+                    "--size" => state.PendingSize,
+                    "--memory" => state.Limits.MemoryBytes,
+                    "--address-space" => state.Limits.AddressSpaceBytes,
+                    "--output-limit" => state.Limits.OutputBytes,
+                    _ => state.Limits.StackBytes,
+                };
+                Assert.True(read == bytes, $"{option} {text}: {read}");
+            }
+            var e = Assert.Throws<global::Husk.Cli.Run.UsageException>(() => global::Husk.Cli.Run.RunOptions.Find(option)!.Apply(new global::Husk.Cli.Run.RunState(), ["12x"]));
+            Assert.Equal($"husk run: {option}: 12x: expected a size such as 512M, 1.5G or 2GB", e.Message);
+        }
     }
 
     [Theory]

@@ -88,7 +88,9 @@ public class MboxTests : IDisposable
         var none = Mbox(null);
         Assert.Equal(1, none.Code);
         Assert.StartsWith("usage: mbox", none.Stderr);
-        Assert.Equal(1, Mbox(null, "-Q", "true").Code);
+        // A bad option: getopt's line and where to look, not the whole usage.
+        var bad = Mbox(null, "-Z", "true");
+        Assert.Equal((1, "mbox: invalid option -- 'Z' (see mbox -h)\n"), (bad.Code, bad.Stderr));
         Assert.Equal("mbox -- version 4.7\n", Mbox(null, "-V").Stdout);
         var count = Mbox(null, "-c", "true");
         Assert.Equal((1, "mbox: -c (counting syscalls) is not yet supported by husk: it comes with the tracing work\n"), (count.Code, count.Stderr));
@@ -97,6 +99,9 @@ public class MboxTests : IDisposable
         Assert.Contains("-d (tracing syscalls) is not yet supported", trace.Stderr);
         var noRoot = Mbox(null, "-r", Path.Combine(_roots, "nowhere"), "true");
         Assert.Equal((1, $"mbox: Failed to access {_roots}/nowhere: No such file or directory\n"), (noRoot.Code, noRoot.Stderr));
+        // The runtime's own words are stripped from the binary: the reason is worded from the error.
+        var noProfile = Mbox(null, "-p", "no-such-profile", "true");
+        Assert.Equal((1, "mbox: open no-such-profile: No such file or directory\n"), (noProfile.Code, noProfile.Stderr));
         var cd = Mbox(null, "-i", "-r", NewRoot("cd"), "-C", "data", "--", "/bin/pwd");
         Assert.Equal((0, $"{_project}/data\n"), (cd.Code, cd.Stdout));
         var env = Mbox(null, "-i", "-r", NewRoot("env"), "-E", "MBOX_TEST=yes", "--", "/bin/sh", "-c", "echo $MBOX_TEST");

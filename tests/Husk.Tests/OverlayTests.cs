@@ -66,6 +66,42 @@ public class OverlayTests : IDisposable
         Assert.False(Directory.Exists(root));
     }
 
+    /// <summary>What python3 -m venv --without-pip v makes that matters here: lib64 -> lib.</summary>
+    private const string Venv = "mkdir -p v/lib/python3/site-packages v/bin && ln -s lib v/lib64 && ln -s /usr/bin/python3 v/bin/python3 && touch v/lib/python3/site-packages/x.py";
+
+    [Fact]
+    public void A_layer_holding_a_venv_is_discarded_whole_with_no_trace_of_a_crash()
+    {
+        string root = Path.Combine(_roots, "venv");
+        var run = Husk("run", "--root", root, "--discard", "--", "/bin/sh", "-c", Venv);
+        Assert.Equal(0, run.Code);
+        Assert.DoesNotContain("Exception", run.Stderr);
+        Assert.Contains("discarded", run.Stderr);
+        Assert.False(Directory.Exists(root));
+
+        var kept = Husk("run", "--root", root, "--keep", "--", "/bin/sh", "-c", Venv);
+        Assert.Equal(0, kept.Code);
+        var discard = Husk("discard", root);
+        Assert.Equal((0, ""), (discard.Code, discard.Stderr));
+        Assert.False(Directory.Exists(root));
+        Assert.False(Directory.Exists(Path.Combine(_project, "v")));
+    }
+
+    [Fact]
+    public void Committing_a_path_with_no_changes_says_so_and_commits_nothing()
+    {
+        string root = Path.Combine(_roots, "pathspec");
+        Assert.Equal(0, Husk("run", "--root", root, "--keep", "--", "/bin/sh", "-c", "echo new > added.txt").Code);
+        string elsewhere = Path.Combine(_project, "tree");
+        var commit = Husk("commit", root, elsewhere, Path.Combine(_project, "added.txt"));
+        Assert.Equal((1, $"husk commit: {elsewhere}: no changes at or under it in {root}\n"), (commit.Code, commit.Stderr));
+        Assert.False(File.Exists(Path.Combine(_project, "added.txt")));
+        Assert.Equal(0, Husk("commit", root, Path.Combine(_project, "added.txt")).Code);
+        Assert.Equal("new\n", File.ReadAllText(Path.Combine(_project, "added.txt")));
+        var empty = Husk("commit", root);
+        Assert.Equal((0, $"husk commit: nothing to commit in {root}\n"), (empty.Code, empty.Stderr));
+    }
+
     [Fact]
     public void The_sandbox_may_not_write_where_the_caller_may_not_on_the_host()
     {
@@ -179,7 +215,19 @@ public class OverlayTests : IDisposable
         Assert.Contains("--storage cannot resume", again.Stderr);
         Assert.Single(again.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         var bad = Husk("run", "--storage", "lots", "--", "/bin/true");
-        Assert.Equal((2, "husk run: --storage: not a size: lots\n"), (bad.Code, bad.Stderr));
+        Assert.Equal((2, "husk run: --storage: lots: expected a size such as 512M, 1.5G or 2GB\n"), (bad.Code, bad.Stderr));
+    }
+
+    [Fact]
+    public void Storage_caps_tmp_var_tmp_and_run_together_with_the_layer()
+    {
+        // microbox's spelling (2MB) is read as --memory reads it. The layer and the scratch
+        // directories share the 2 MiB: 1.5 MiB in /tmp leaves no room for 1.5 MiB more anywhere.
+        string write(string path) => $"head -c 1572864 /dev/zero > {path} 2>/dev/null && echo ok:{path} || echo full:{path}";
+        var run = Husk("run", "--storage", "2MB", "--discard", "--", "/bin/sh", "-c",
+            $"{write("/tmp/a")}; {write("/var/tmp/b")}; {write("/run/c")}; {write("layered")}; rm /tmp/a; {write("/var/tmp/b")}; stat -c %a /tmp /var/tmp");
+        Assert.True(run.Code == 0, run.Stderr);
+        Assert.Equal(["ok:/tmp/a", "full:/var/tmp/b", "full:/run/c", "full:layered", "ok:/var/tmp/b", "1777", "1777"], run.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
     }
 
     [Fact]
@@ -295,7 +343,7 @@ public class OverlayRootTests
         }
         finally
         {
-            Directory.Delete(project, recursive: true);
+            TestEnvironment.DeleteTree(project);
         }
     }
 

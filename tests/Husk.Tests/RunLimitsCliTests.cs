@@ -7,7 +7,7 @@ public class RunLimitsCliTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("husk-limits-").FullName;
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => TestEnvironment.DeleteTree(_dir);
 
     private string In(string name) => Path.Combine(_dir, name);
 
@@ -75,7 +75,7 @@ public class RunLimitsCliTests : IDisposable
     }
 
     [Theory]
-    [InlineData("--memory", "12X", "expected a size such as 512M")]
+    [InlineData("--memory", "12X", "expected a size such as 512M, 1.5G or 2GB")]
     [InlineData("--time-limit", "soon", "expected a duration such as 1.5s or 250ms")]
     [InlineData("--pids", "0", "expected a positive whole number")]
     [InlineData("--cpus", "0", "expected a number of CPUs such as 0.5")]

@@ -24,8 +24,8 @@ public class ShortOptionsTests
     [Fact]
     public void Unknown_options_and_missing_values_are_usage_errors_and_version_stops()
     {
-        Assert.Throws<MboxUsage>(() => MboxArguments.Parse(["-Q", "ls"]));
-        Assert.Throws<MboxUsage>(() => MboxArguments.Parse(["-r"]));
+        Assert.Equal("invalid option -- 'Q'", Assert.Throws<MboxUsage>(() => MboxArguments.Parse(["-Q", "ls"])).Message);
+        Assert.Equal("option requires an argument -- 'r'", Assert.Throws<MboxUsage>(() => MboxArguments.Parse(["-r"])).Message);
         Assert.True(Assert.Throws<TryExit>(() => TryArguments.Parse(["-Q"])).Usage);
         Assert.True(Assert.Throws<TryExit>(() => TryArguments.Parse(["-I"])).Usage);
         var v = MboxArguments.Parse(["-V", "-Q"]);

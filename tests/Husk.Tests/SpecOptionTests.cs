@@ -76,7 +76,7 @@ public class SpecOptionTests
         }
         finally
         {
-            Directory.Delete(dir, recursive: true);
+            TestEnvironment.DeleteTree(dir);
         }
     }
 
@@ -168,7 +168,7 @@ public class SpecOptionTests
         }
         finally
         {
-            Directory.Delete(dir, recursive: true);
+            TestEnvironment.DeleteTree(dir);
         }
     }
 
@@ -203,7 +203,7 @@ public class SpecOptionTests
         }
         finally
         {
-            Directory.Delete(dir, recursive: true);
+            TestEnvironment.DeleteTree(dir);
         }
     }
 

@@ -139,22 +139,8 @@ internal static class TestEnvironment
 
     public static int OpenFdCount() => Directory.GetFileSystemEntries("/proc/self/fd").Length;
 
-    /// <summary>Deletes a tree, including what overlayfs leaves unreadable (its work/work is mode 000).</summary>
-    public static void DeleteTree(string dir)
-    {
-        // Never a symlink: chmod follows it (a layer's link to /etc would open up the host's /etc).
-        foreach (string d in Directory.EnumerateDirectories(dir, "*", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = false, AttributesToSkip = FileAttributes.ReparsePoint }).Prepend(dir))
-        {
-            try
-            {
-                File.SetUnixFileMode(d, (UnixFileMode)0x1C0);
-            }
-            catch (IOException)
-            {
-            }
-        }
-        Directory.Delete(dir, recursive: true);
-    }
+    /// <summary>Deletes a tree as Husk does (never following a link), including what overlayfs leaves unreadable (its work/work is mode 000).</summary>
+    public static void DeleteTree(string dir) => global::Husk.FileSystem.FileTree.Delete(dir);
 
     /// <summary>This process's descriptors as "fd -> what it names".</summary>
     public static HashSet<string> OpenFds()

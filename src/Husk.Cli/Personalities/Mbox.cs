@@ -30,9 +30,10 @@ internal static class MboxPersonality
         {
             a = MboxArguments.Parse(args);
         }
-        catch (MboxUsage)
+        catch (MboxUsage e)
         {
-            StandardError.Write(MboxArguments.Usage(name));
+            // getopt's line, as mbox prints it, and where to look instead of the whole usage.
+            StandardError.WriteLine($"{name}: {e.Message} (see {name} -h)");
             return 1;
         }
         if (a.Help)
@@ -78,7 +79,7 @@ internal static class MboxPersonality
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                throw new MboxFailure($"failed to chdir to {cd}: {Describe(e)}");
+                throw new MboxFailure($"failed to chdir to {cd}: {ErrorText.Reason(e)}");
             }
         }
         string rootDir;
@@ -100,7 +101,7 @@ internal static class MboxPersonality
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new MboxFailure($"{rootDir}: {e.Message}");
+            throw new MboxFailure($"{rootDir}: {ErrorText.Detail(e, rootDir)}");
         }
         MboxProfile profile = new();
         if (a.Profile is { } p)
@@ -304,7 +305,7 @@ internal static class MboxPersonality
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new MboxFailure($"fopen: {Describe(e)}");
+            throw new MboxFailure($"fopen: {ErrorText.Reason(e)}");
         }
         foreach (string line in lines)
         {
@@ -412,11 +413,4 @@ internal static class MboxPersonality
     }
 
     private static string Quote(string s) => "'" + s.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
-
-    private static string Describe(Exception e) => e switch
-    {
-        DirectoryNotFoundException or FileNotFoundException => "No such file or directory",
-        UnauthorizedAccessException => "Permission denied",
-        _ => e.Message,
-    };
 }

@@ -341,15 +341,7 @@ internal sealed record HostFacts
         };
     }
 
-    private static ulong ReadCapEff()
-    {
-        foreach (string line in File.ReadLines("/proc/self/status"))
-        {
-            if (line.StartsWith("CapEff:", StringComparison.Ordinal))
-                return ulong.Parse(line["CapEff:".Length..].Trim(), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
-        }
-        return 0;
-    }
+    private static ulong ReadCapEff() => Husk.Policy.ProcessCapabilities.Current().Effective;
 
     private static bool ReadSingleUserNamespace()
     {

@@ -11,8 +11,8 @@ internal static class ShortOptions
     /// Applies each option in order; returns where the operands start, or null when
     /// <paramref name="stop"/> said to stop after a flag (--help, --version).
     /// </summary>
-    /// <param name="usage">The exception for an unknown option or a missing value.</param>
-    public static int? Parse(string[] args, string flags, string withValue, Action<char, string?> apply, Func<bool> stop, Func<Exception> usage)
+    /// <param name="usage">The exception for an unknown option or a missing value, given getopt's words for it ("invalid option -- 'Z'").</param>
+    public static int? Parse(string[] args, string flags, string withValue, Action<char, string?> apply, Func<bool> stop, Func<string, Exception> usage)
     {
         int i = 0;
         for (; i < args.Length; i++)
@@ -27,12 +27,12 @@ internal static class ShortOptions
                 char opt = word[j];
                 if (withValue.Contains(opt))
                 {
-                    string value = j + 1 < word.Length ? word[(j + 1)..] : i + 1 < args.Length ? args[++i] : throw usage();
+                    string value = j + 1 < word.Length ? word[(j + 1)..] : i + 1 < args.Length ? args[++i] : throw usage($"option requires an argument -- '{opt}'");
                     apply(opt, value);
                     break;
                 }
                 if (!flags.Contains(opt))
-                    throw usage();
+                    throw usage($"invalid option -- '{opt}'");
                 apply(opt, null);
                 if (stop())
                     return null;

@@ -68,7 +68,7 @@ internal static partial class ProfileLoader
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                throw new UsageException($"husk: profile {file}: {(e is UnauthorizedAccessException ? "permission denied" : e.Message)}");
+                throw new UsageException($"husk: profile {file}: {ErrorText.Detail(e, file)}");
             }
         }
         throw new UsageException($"husk: no profile {nameOrPath} (built-in: {string.Join(", ", BuiltInNames)}; others in {string.Join(" or ", Directories())})");
@@ -186,7 +186,7 @@ internal static partial class ProfileLoader
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException or UsageException)
                 {
-                    description = $"(unreadable: {e.Message})";
+                    description = $"(unreadable: {ErrorText.Of(e)})";
                 }
                 list.Add((name, description, file));
             }

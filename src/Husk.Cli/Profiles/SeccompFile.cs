@@ -40,7 +40,7 @@ internal static class SeccompFile
             {
                 FileNotFoundException or DirectoryNotFoundException => "no such built-in profile or file",
                 UnauthorizedAccessException => "permission denied",
-                _ => e.Message,
+                _ => ErrorText.Reason(e),
             };
             throw new UsageException($"husk run: --seccomp-profile: {path}: {why} (built-in: {string.Join(", ", SeccompProfiles.BuiltIn.Keys)})");
         }

@@ -50,8 +50,8 @@ internal static class ChangeReview
                 case "I":
                     if (Ask($"Discard all {changes.Count} change(s)? [y/N] ") is "y" or "Y")
                     {
-                        root.Delete();
-                        Console.Error.WriteLine("husk: changes discarded");
+                        if (LayerCommands.Delete(root))
+                            Console.Error.WriteLine("husk: changes discarded");
                         return;
                     }
                     break;
@@ -154,7 +154,7 @@ internal static class ChangeReview
         LayerCommands.PrintReport(report);
         if (report.Complete && chosen.Count == all.Count)
         {
-            root.Delete();
+            LayerCommands.Delete(root);
             return true;
         }
         Console.Error.WriteLine($"husk: {all.Count - report.Applied.Count} change(s) not committed; the layer stays in {root.Path}");

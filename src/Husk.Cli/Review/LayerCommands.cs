@@ -51,7 +51,7 @@ internal static class LayerCommands
         if (all.Count == 0)
         {
             if (state.RootIsNew && state.AfterRun != "keep")
-                root.Delete();
+                Delete(root);
             else if (state.AfterRun == "keep")
                 Console.Error.WriteLine($"husk: no changes; the layer is kept in {root.Path}");
             return;
@@ -59,14 +59,14 @@ internal static class LayerCommands
         switch (state.AfterRun)
         {
             case "discard":
-                root.Delete();
-                Console.Error.WriteLine($"husk: {all.Count} change(s) discarded");
+                if (Delete(root))
+                    Console.Error.WriteLine($"husk: {all.Count} change(s) discarded");
                 return;
             case "commit":
                 var report = Committer.Apply(changes);
                 PrintReport(report);
                 if (report.Complete && changes.Count == all.Count)
-                    root.Delete();
+                    Delete(root);
                 else
                     Console.Error.WriteLine($"husk: the layer is kept in {root.Path}: husk commit {root.Path} --force applies what was left");
                 return;
@@ -92,6 +92,21 @@ internal static class LayerCommands
             Console.Error.WriteLine($"husk: left alone (conflict): {Escape(c.Path)}: {c.ConflictReason}");
         foreach (var (c, why) in report.Failed)
             Console.Error.WriteLine($"husk: not committed: {Escape(c.Path)}: {why}");
+    }
+
+    /// <summary>Deletes a root; false, with one line saying what stayed and why, when part of it could not be.</summary>
+    internal static bool Delete(SandboxRoot root)
+    {
+        try
+        {
+            root.Delete();
+            return true;
+        }
+        catch (SyscallException e)
+        {
+            Console.Error.WriteLine($"husk: cannot delete the layer {root.Path}: {e.Message}");
+            return false;
+        }
     }
 
     private static SandboxRoot OpenRoot(string dir) =>
@@ -141,7 +156,20 @@ internal static class LayerCommands
             var root = OpenRoot(dir);
             var (inc, exc) = Globs(include, exclude);
             var all = root.Changes();
+            // As git with a pathspec that matches nothing: say which, and commit nothing.
+            var unmatched = paths.Where(p => Select(all, [p]).Count == 0).ToList();
+            if (unmatched.Count > 0)
+            {
+                foreach (string p in unmatched)
+                    Console.Error.WriteLine($"husk commit: {Escape(p)}: no changes at or under it in {root.Path}");
+                return 1;
+            }
             var changes = PathGlob.Filter(Select(all, paths), inc, exc);
+            if (changes.Count == 0)
+            {
+                Console.Error.WriteLine($"husk commit: nothing to commit in {root.Path}");
+                return 0;
+            }
             var report = Committer.Apply(changes, "/", force, recursive);
             PrintReport(report);
             if (!report.Complete)
@@ -164,8 +192,7 @@ internal static class LayerCommands
     {
         try
         {
-            OpenRoot(dir).Delete();
-            return 0;
+            return Delete(OpenRoot(dir)) ? 0 : 1;
         }
         catch (UsageException e)
         {

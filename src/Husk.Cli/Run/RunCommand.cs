@@ -128,7 +128,7 @@ internal static class RunCommand
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
                 {
-                    Console.Error.WriteLine($"husk: warning: husk ps will not list this sandbox: {e.Message}");
+                    Console.Error.WriteLine($"husk: warning: husk ps will not list this sandbox: {ErrorText.Of(e)}");
                 }
             },
             BeforeRelease = _ =>
@@ -171,7 +171,7 @@ internal static class RunCommand
             }
             catch (IOException e)
             {
-                Console.Error.WriteLine($"husk run: could not move the layer out of its storage into {state.Root!.Path}: {e.Message}");
+                Console.Error.WriteLine($"husk run: could not move the layer out of its storage into {state.Root!.Path}: {ErrorText.Of(e)}");
                 return 1;
             }
             finally
@@ -184,12 +184,12 @@ internal static class RunCommand
         }
         catch (SandboxSetupException e)
         {
-            Console.Error.WriteLine(e.Message);
+            Console.Error.WriteLine(SetupMessage(state, e));
             if (spec.Limits.IsSupervised)
                 WriteReports(state, new SandboxResult { Usage = new ResourceUsage(), Verdict = Verdict.InternalError, Message = e.Message, Limits = spec.Limits });
             // A layer nothing could write to is of no use: remove a new one.
             if (state.Root is { } root && state.RootIsNew && root.Changes().Count == 0)
-                root.Delete();
+                Review.LayerCommands.Delete(root);
             return ExitCodeFor(e);
         }
         catch (SandboxSpecException e)
@@ -243,17 +243,10 @@ internal static class RunCommand
 
     private static void WriteReports(RunState state, SandboxResult result)
     {
-        try
-        {
-            if (state.ReportFile is { } file)
-                File.WriteAllText(file, ResultReport.ToJson(result) + "\n");
-            if (state.MetaFile is { } meta)
-                File.WriteAllText(meta, ResultReport.ToIsolateMeta(result));
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            Console.Error.WriteLine($"husk: writing the report: {e.Message}");
-        }
+        if (state.ReportFile is { } file)
+            WriteReport("--report", file, ResultReport.ToJson(result) + "\n");
+        if (state.MetaFile is { } meta)
+            WriteReport("--meta", meta, ResultReport.ToIsolateMeta(result));
         if (state.ReportFd is { } fd)
         {
             try
@@ -268,6 +261,26 @@ internal static class RunCommand
         }
     }
 
+    private static void WriteReport(string option, string file, string text)
+    {
+        try
+        {
+            File.WriteAllText(file, text);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // /dev/stdout reopens the descriptor's file, which a pipe or terminal of another user refuses.
+            string hint = file is "/dev/stdout" or "/dev/stderr" ? $" (--report-fd {(file == "/dev/stdout" ? 1 : 2)} writes to the open descriptor)" : "";
+            Console.Error.WriteLine($"husk: {option} {file}: {ErrorText.Detail(e, file)}{hint}");
+        }
+    }
+
+    /// <summary>The setup error in husk run's words, naming the option it came from where the engine cannot know it.</summary>
+    internal static string SetupMessage(RunState state, SandboxSetupException e) =>
+        e.Op?.Kind == Interop.Interop.OpKind.Chdir && state.Chdir is { } dir
+            ? $"husk run: --chdir {dir}: {SyscallException.Describe(e.Errno)}"
+            : e.Message;
+
     /// <summary>127 when the command is not found and 126 when it cannot run (as shells do), else 1.</summary>
     internal static int ExitCodeFor(SandboxSetupException e) =>
         e.IsExecFailure ? (e.Errno == Errno.ENOENT ? 127 : 126) : 1;
@@ -277,11 +290,12 @@ internal static class RunCommand
         var sb = new StringBuilder();
         sb.AppendLine("Usage: husk run [OPTIONS] [--] COMMAND [ARGS...]");
         sb.AppendLine();
-        sb.AppendLine("Runs COMMAND in a sandbox. By default: every namespace but time, the host's tree read-only,");
-        sb.AppendLine("fresh /proc, /dev, /tmp, /var/tmp and /run, secrets in the home directory hidden, no network,");
-        sb.AppendLine("no capabilities, no_new_privs, locked securebits, the default seccomp profile, Landlock rules");
-        sb.AppendLine("that mirror the mounts, no nested user namespaces and a new session. Filesystem operations");
-        sb.AppendLine("apply in order; a --profile applies its options where it is given.");
+        sb.AppendLine("Runs COMMAND in a sandbox. By default: every namespace but time, the host's tree through an");
+        sb.AppendLine("overlay whose writes land in a layer reviewed at exit (--fs ro: read-only), fresh /proc, /dev,");
+        sb.AppendLine("/tmp, /var/tmp and /run, secrets in the home directory hidden, no network, no capabilities,");
+        sb.AppendLine("no_new_privs, locked securebits, the default seccomp profile, Landlock rules that mirror the");
+        sb.AppendLine("mounts, no nested user namespaces and a new session. Filesystem operations apply in order; a");
+        sb.AppendLine("--profile applies its options where it is given. Sizes: 4096, 512M, 1.5G, 2GB (powers of 1024).");
         foreach (var group in RunOptions.All.GroupBy(o => o.Group))
         {
             sb.AppendLine();

@@ -57,8 +57,8 @@ internal static class RunOptions
             Add($"--share-{word}", Namespaces, [], $"Share the caller's {what}.", (s, _) => s.Namespaces &= ~k);
         }
         Add("--unshare-all", Namespaces, [], "Every namespace but time (the default).", (s, _) => s.Namespaces |= NamespaceKinds.AllButTime);
-        Add("--userns", Namespaces, ["FD"], "Join the user namespace FD instead of creating one.", (s, a) => { s.UserNsFd = Fd(a[0], "--userns"); s.Namespaces &= ~NamespaceKinds.User; });
-        Add("--pidns", Namespaces, ["FD"], "Join the pid namespace FD (with --unshare-pid, create one under it).", (s, a) => s.PidNsFd = Fd(a[0], "--pidns"));
+        Add("--userns", Namespaces, ["FD"], "Join the user namespace FD instead of creating one.", (s, a) => { s.UserNsFd = NamespaceFd(a[0], "--userns", "--share-user"); s.Namespaces &= ~NamespaceKinds.User; });
+        Add("--pidns", Namespaces, ["FD"], "Join the pid namespace FD (with --unshare-pid, create one under it).", (s, a) => s.PidNsFd = NamespaceFd(a[0], "--pidns", "--share-pid"));
         Add("--disable-userns", Namespaces, [], "Make nested user namespaces impossible inside (the default).", (s, _) => s.DisableUserns = true);
         Add("--allow-userns", Namespaces, [], "Allow nested sandboxes: user namespaces; namespace flags, clone3 and mounting in the seccomp profile; Landlock off unless --landlock says otherwise (it forbids mounting).", (s, _) => s.DisableUserns = false);
 
@@ -72,7 +72,7 @@ internal static class RunOptions
             (s, a) => s.FsMode = a[0]);
         Add("--readonly", FileSystem, [], "The host tree read-only: no layer (with --fs host too).", (s, _) => s.ReadOnly = true);
         Add("--root", FileSystem, ["DIR"], "Keep the layer in DIR (resumes an existing one); default: a new one under $XDG_RUNTIME_DIR or /var/tmp.", (s, a) => s.RootDir = a[0]);
-        Add("--storage", FileSystem, ["SIZE"], "Cap the writable layer at SIZE (suffixes K, M, G): it lives in a tmpfs of that size, moved to the root at exit; the payload gets ENOSPC.",
+        Add("--storage", FileSystem, ["SIZE"], "Cap what the sandbox writes at SIZE: the layer, /tmp, /var/tmp and /run share one tmpfs of that size (the layer is moved to the root at exit); beyond it the payload gets ENOSPC.",
             (s, a) => s.StorageSize = Size(a[0], "--storage"));
         Add("--keep", FileSystem, [], "Keep the layer for later without asking (husk changes|diff|commit|discard DIR).", (s, _) => s.AfterRun = "keep");
         Add("--commit", FileSystem, [], "Commit the changes to the host without asking (conflicts are left alone).", (s, _) => s.AfterRun = "commit");
@@ -94,7 +94,7 @@ internal static class RunOptions
         Add("--mount-ro", FsOps, ["HOST:DEST"], "Shorthand for --ro-bind HOST DEST.", (s, a) => { var (h, d) = Pair(a[0], "--mount-ro"); s.AddMount(new BindMount(h, d) { ReadOnly = true }); });
         Add("--mount-rw", FsOps, ["HOST:DEST"], "Shorthand for --bind HOST DEST.", (s, a) => { var (h, d) = Pair(a[0], "--mount-rw"); s.AddMount(new BindMount(h, d)); });
         Add("--tmpfs", FsOps, ["DST"], "A fresh tmpfs on DST (--size and --perms before it apply).", (s, a) => s.AddMount(new TmpfsMount(Abs(a[0])) { Size = s.TakeSize(), Mode = s.TakePerms() ?? 0x1ED }));
-        Add("--size", FsOps, ["BYTES"], "Size of the next --tmpfs (suffixes K, M, G).", (s, a) => s.PendingSize = Size(a[0], "--size"));
+        Add("--size", FsOps, ["SIZE"], "Size of the next --tmpfs.", (s, a) => s.PendingSize = Size(a[0], "--size"));
         Add("--perms", FsOps, ["OCTAL"], "Mode of the next --tmpfs, --dir or --write.", (s, a) => s.PendingPerms = Mode(a[0], "--perms"));
         Add("--proc", FsOps, ["DST"], "A procfs on DST.", (s, a) => s.AddMount(new ProcMount(Abs(a[0]))));
         Add("--dev", FsOps, ["DST"], "A minimal /dev on DST.", (s, a) => s.AddMount(new DevMount(Abs(a[0]))));
@@ -143,12 +143,12 @@ internal static class RunOptions
 
         Add("--time-limit", Limits, ["DURATION"], "CPU time of the whole tree; over it the tree is killed (TimeLimit).", (s, a) => s.Limits = s.Limits with { CpuTime = Duration(a[0], "--time-limit") });
         Add("--wall-time", Limits, ["DURATION"], "Wall-clock time; over it the tree is killed (WallTimeLimit).", (s, a) => s.Limits = s.Limits with { WallTime = Duration(a[0], "--wall-time") });
-        Add("--memory", Limits, ["SIZE"], "Memory of the tree (cgroup charge, else resident memory); over it the tree is killed (MemoryLimit).", (s, a) => s.Limits = s.Limits with { MemoryBytes = LimitSize(a[0], "--memory") });
-        Add("--address-space", Limits, ["SIZE"], "Address space of each process (RLIMIT_AS): allocations beyond it fail.", (s, a) => s.Limits = s.Limits with { AddressSpaceBytes = LimitSize(a[0], "--address-space") });
+        Add("--memory", Limits, ["SIZE"], "Memory of the tree (cgroup charge, else resident memory); over it the tree is killed (MemoryLimit).", (s, a) => s.Limits = s.Limits with { MemoryBytes = Size(a[0], "--memory") });
+        Add("--address-space", Limits, ["SIZE"], "Address space of each process (RLIMIT_AS): allocations beyond it fail.", (s, a) => s.Limits = s.Limits with { AddressSpaceBytes = Size(a[0], "--address-space") });
         Add("--pids", Limits, ["N"], $"Processes and threads of the tree (default with any limit: {ResourceLimits.DefaultProcesses}).", (s, a) => s.Limits = s.Limits with { Processes = Count(a[0], "--pids") });
-        Add("--output-limit", Limits, ["SIZE"], "Size of any file written, and stdout and stderr together (then piped through husk); over it: OutputLimit.", (s, a) => s.Limits = s.Limits with { OutputBytes = LimitSize(a[0], "--output-limit") });
+        Add("--output-limit", Limits, ["SIZE"], "Size of any file written, and stdout and stderr together (then piped through husk); over it: OutputLimit.", (s, a) => s.Limits = s.Limits with { OutputBytes = Size(a[0], "--output-limit") });
         Add("--open-files", Limits, ["N"], "Open descriptors per process (RLIMIT_NOFILE).", (s, a) => s.Limits = s.Limits with { OpenFiles = Count(a[0], "--open-files") });
-        Add("--stack", Limits, ["SIZE"], "Stack size per process (RLIMIT_STACK).", (s, a) => s.Limits = s.Limits with { StackBytes = LimitSize(a[0], "--stack") });
+        Add("--stack", Limits, ["SIZE"], "Stack size per process (RLIMIT_STACK).", (s, a) => s.Limits = s.Limits with { StackBytes = Size(a[0], "--stack") });
         Add("--cpus", Limits, ["N"], "CPU bandwidth in CPUs, such as 0.5 (needs a cgroup).", (s, a) => s.Limits = s.Limits with { Cpus = Cpus(a[0]) });
         Add("--cgroup-parent", Limits, ["PATH"], "Create the sandbox's cgroup under the cgroup directory PATH.", (s, a) => s.Limits = s.Limits with { CgroupParent = System.IO.Path.GetFullPath(a[0]) });
 
@@ -165,7 +165,11 @@ internal static class RunOptions
         Add("--seccomp-profile", Policy, ["NAME|FILE"], "The system call policy: default, judge, or a TOML file.", (s, a) => s.SetSeccompProfile(a[0]));
         Add("--allow-syscall", Policy, ["NAME"], "Allow a system call whatever the profile says.", (s, a) => s.AllowSyscalls.Add(RunState.SyscallName(a[0], "--allow-syscall")));
         Add("--deny-syscall", Policy, ["NAME[:ERRNO]"], "Fail a system call with ERRNO (a name or number; default EPERM).", (s, a) => s.DenySyscalls.Add(RunState.DenyRule(a[0])));
-        Add("--cap-add", Policy, ["CAP"], "Keep capability CAP inside (a name with or without CAP_, or ALL).", (s, a) => s.Capabilities |= RunState.CapabilityMask(a[0], "--cap-add"));
+        Add("--cap-add", Policy, ["CAP"], "Keep capability CAP inside (a name with or without CAP_, or ALL).", (s, a) =>
+        {
+            s.Capabilities |= RunState.CapabilityMask(a[0], "--cap-add");
+            s.CapAddAll |= a[0].Equals("ALL", StringComparison.OrdinalIgnoreCase);
+        });
         Add("--cap-drop", Policy, ["CAP"], "Drop capability CAP again (or ALL); the payload starts with none.", (s, a) => s.Capabilities &= ~RunState.CapabilityMask(a[0], "--cap-drop"));
         Add("--landlock", Policy, ["MODE"], "off, on (default: filesystem rules that mirror the mounts, scoping) or strict (no TCP, no exec where writable, every ABI feature).", (s, a) => s.Landlock = a[0] switch
         {
@@ -194,8 +198,9 @@ internal static class RunOptions
     private static TimeSpan Duration(string value, string option) =>
         Husk.Resources.LimitUnits.TryParseDuration(value, out var d) ? d : throw new UsageException($"husk run: {option}: {value}: expected a duration such as 1.5s or 250ms");
 
-    private static long LimitSize(string value, string option) =>
-        Husk.Resources.LimitUnits.TryParseSize(value, out long n) ? n : throw new UsageException($"husk run: {option}: {value}: expected a size such as 512M");
+    /// <summary>Every size option reads its value here, as LimitUnits does for the library: 4096, 512M, 1.5G, 2GB, 2GiB.</summary>
+    internal static long Size(string value, string option) =>
+        Husk.Resources.LimitUnits.TryParseSize(value, out long n) ? n : throw new UsageException($"husk run: {option}: {value}: expected a size such as 512M, 1.5G or 2GB");
 
     private static int Count(string value, string option) =>
         int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n > 0 ? n : throw new UsageException($"husk run: {option}: {value}: expected a positive whole number");
@@ -219,6 +224,12 @@ internal static class RunOptions
             throw new UsageException($"husk run: {option}: not a port: {value}");
         return port;
     }
+
+    /// <summary>A namespace's descriptor; "host" (microbox's spelling) points at the option that shares the caller's.</summary>
+    private static int NamespaceFd(string value, string option, string share) =>
+        value == "host"
+            ? throw new UsageException($"husk run: {option} host: {option} takes the descriptor of a namespace to join; {share} keeps the caller's")
+            : Fd(value, option);
 
     internal static int Fd(string value, string option)
     {
@@ -247,27 +258,5 @@ internal static class RunOptions
         {
             throw new UsageException($"husk run: {option}: not an octal mode: {value}");
         }
-    }
-
-    /// <summary>Bytes with an optional K, M, G or T suffix (powers of 1024).</summary>
-    internal static long Size(string value, string option)
-    {
-        string v = value.Trim();
-        long mult = 1;
-        if (v.Length > 0 && char.IsLetter(v[^1]))
-        {
-            mult = char.ToUpperInvariant(v[^1]) switch
-            {
-                'K' => 1L << 10,
-                'M' => 1L << 20,
-                'G' => 1L << 30,
-                'T' => 1L << 40,
-                _ => 0,
-            };
-            v = v[..^1];
-        }
-        if (mult == 0 || !long.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out long n) || n <= 0 || n > long.MaxValue / mult)
-            throw new UsageException($"husk run: {option}: not a size: {value}");
-        return n * mult;
     }
 }

@@ -63,6 +63,8 @@ internal sealed class RunState
     public readonly List<string> AllowSyscalls = [];
     public readonly List<(string Name, int Errno)> DenySyscalls = [];
     public ulong Capabilities;
+    /// <summary>--cap-add ALL was given: where the caller's user namespace is shared, that is every capability the caller has.</summary>
+    public bool CapAddAll;
     /// <summary>off, on or strict; null: on, but off with --allow-userns (Landlock forbids every mount, so nested sandboxes).</summary>
     public string? Landlock;
     public readonly List<ushort> TcpBind = [];
@@ -100,6 +102,34 @@ internal sealed class RunState
         if (colon >= 0 && !ErrnoNames.TryParse(value[(colon + 1)..], out errno))
             return (name, 0, $"not an errno name or number: {value[(colon + 1)..]}");
         return (name, errno, null);
+    }
+
+    /// <summary>
+    /// The capabilities the payload can keep when it shares the caller's user namespace: only those
+    /// the caller has. ALL gives those; a capability named that the caller lacks is a usage error naming it.
+    /// </summary>
+    internal static ulong KeepableCapabilities(ulong requested, bool all, ulong held)
+    {
+        ulong missing = requested & ~held;
+        if (missing == 0)
+            return requested;
+        if (all)
+            return requested & held;
+        var names = Enumerable.Range(0, 64).Where(c => (missing & (1UL << c)) != 0).Select(CapabilityNames.Name).ToList();
+        throw new UsageException($"husk run: --cap-add {string.Join(", ", names)}: the caller does not have {(names.Count == 1 ? "it" : "them")}, and with --share-user the payload keeps only the caller's capabilities");
+    }
+
+    /// <summary>
+    /// Allowing a call that creates namespaces does not make nested user namespaces possible
+    /// (max_user_namespaces is 0 inside: they fail with ENOSPC); asked for without saying which is
+    /// meant, that is a usage error naming --allow-userns.
+    /// </summary>
+    internal void CheckNamespaceCalls()
+    {
+        if (DisableUserns is not null || !Namespaces.HasFlag(NamespaceKinds.User) || UserNsFd is not null)
+            return;
+        if (AllowSyscalls.FirstOrDefault(c => c is "unshare" or "clone" or "clone3") is { } call)
+            throw new UsageException($"husk run: --allow-syscall {call}: nested user namespaces stay impossible inside (they fail with ENOSPC): add --allow-userns to allow them, or --disable-userns to keep them off");
     }
 
     internal static ulong CapabilityMask(string name, string option)
@@ -193,15 +223,15 @@ internal sealed class RunState
         }
         mounts.Add(new ProcMount("/proc"));
         mounts.Add(new DevMount("/dev"));
-        mounts.Add(new TmpfsMount("/tmp") { Mode = 0x3FF | 0x200 });
+        mounts.AddRange(Scratch("/tmp", 0x3FF | 0x200));
         if (mode == "overlay")
             mounts.Add(new BindMount("/sys", "/sys") { ReadOnly = true, Optional = true });
         if (mode is "ro" or "overlay")
         {
-            mounts.Add(new TmpfsMount("/var/tmp") { Mode = 0x3FF | 0x200 });
+            mounts.AddRange(Scratch("/var/tmp", 0x3FF | 0x200));
             // Sockets of the user's session (agents, the bus) live under /run; a read-only bind would
             // not stop connect(), so /run is fresh.
-            mounts.Add(new TmpfsMount("/run") { Mode = 0x1ED });
+            mounts.AddRange(Scratch("/run", 0x1ED));
             if (!ShowSecrets)
             {
                 mounts.AddRange(Husk.FileSystem.Hiding.HideHomeSecrets(home));
@@ -221,6 +251,18 @@ internal sealed class RunState
         return mounts;
     }
 
+    /// <summary>
+    /// A fresh, empty /tmp, /var/tmp or /run: its own tmpfs; with --storage a directory of the
+    /// capped tmpfs the layer lives in, so that everything the sandbox writes shares that one size.
+    /// </summary>
+    private IEnumerable<MountOp> Scratch(string path, int mode)
+    {
+        if (StorageSize is null)
+            return [new TmpfsMount(path) { Mode = mode }];
+        string inStorage = "/scratch" + path;
+        return [new MakeDirectory(inStorage) { Mode = mode, InStorage = true }, new BindMount(inStorage, path) { SourceRoot = SourceRoot.Storage }];
+    }
+
     /// <summary>The overlay mode's mounts; creates (or resumes) the root holding the layer.</summary>
     private List<MountOp> PlanOverlay()
     {
@@ -234,7 +276,7 @@ internal sealed class RunState
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new UsageException($"husk run: --root {path}: {e.Message}");
+            throw new UsageException($"husk run: --root {path}: {ErrorText.Detail(e, path)}");
         }
         // The root's directory is overlaid whole, the root itself covered (no read-only scaffolding there).
         var plan = Husk.FileSystem.OverlayPlanner.Plan(Husk.FileSystem.HostMounts.Read(), Root.Path,
@@ -321,6 +363,10 @@ internal sealed class RunState
             throw new UsageException("husk run: no command given: husk run [OPTIONS] -- COMMAND [ARGS...]");
         if (UsernsBlockFd is not null && InfoFd is null)
             throw new UsageException("husk run: --userns-block-fd needs --info-fd");
+        CheckNamespaceCalls();
+        ulong capabilities = Namespaces.HasFlag(NamespaceKinds.User) || UserNsFd is not null || Capabilities == 0
+            ? Capabilities
+            : KeepableCapabilities(Capabilities, CapAddAll, ProcessCapabilities.Current().Permitted);
 
         var env = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
@@ -364,7 +410,7 @@ internal sealed class RunState
             SyncFd = SyncFd,
             BlockFd = BlockFd,
             LockFiles = [.. LockFiles],
-            Capabilities = PolicyDefaults.Capabilities(Capabilities),
+            Capabilities = PolicyDefaults.Capabilities(capabilities),
             RootTmpfs = new() { Size = StorageSize, KeepOpen = StorageSize is not null && Root is not null },
             NoNewPrivileges = true,
             SeccompPrograms = EffectiveSeccomp() is { } seccomp ? [SeccompCompiler.Compile(seccomp)] : [],

@@ -366,33 +366,19 @@ public static partial class Committer
         if (sub < 0)
             throw Fail("cannot open the directory", -sub);
         using (var subFd = new SafeFd(sub))
-            DeleteContents(subFd.Fd);
+        {
+            try
+            {
+                // The host's tree: deleted as the caller may, never opened up.
+                FileTree.DeleteContents(subFd.Fd, c.Path, openUp: false);
+            }
+            catch (SyscallException x)
+            {
+                throw new CommitException($"cannot delete {x.Subject}: {SyscallException.Describe(x.Errno)}");
+            }
+        }
         if (Unlinkat(dir, name, AT_REMOVEDIR) != 0)
             throw Fail("cannot delete the directory", Marshal.GetLastPInvokeError());
         return "deleted recursively";
-    }
-
-    /// <summary>Empties a directory, never leaving it: entries are handled relative to its fd.</summary>
-    private static void DeleteContents(int dir)
-    {
-        foreach (string entry in Directory.EnumerateFileSystemEntries($"/proc/self/fd/{dir}").Select(Path.GetFileName).ToList()!)
-        {
-            if (TryStatAt(dir, entry, out var st) != 0)
-                continue;
-            if ((st.Mode & S_IFMT) == S_IFDIR)
-            {
-                int sub = Openat2(dir, entry, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0, Beneath);
-                if (sub < 0)
-                    throw Fail($"cannot open {entry}", -sub);
-                using (var s = new SafeFd(sub))
-                    DeleteContents(s.Fd);
-                if (Unlinkat(dir, entry, AT_REMOVEDIR) != 0)
-                    throw Fail($"cannot delete {entry}", Marshal.GetLastPInvokeError());
-            }
-            else if (Unlinkat(dir, entry, 0) != 0)
-            {
-                throw Fail($"cannot delete {entry}", Marshal.GetLastPInvokeError());
-            }
-        }
     }
 }

@@ -45,7 +45,7 @@ public static class LayerMerge
                 bool hasTarget = TryStat(to, out var existing, followSymlinks: false) == 0;
                 if (hasTarget && !(type == S_IFDIR && (existing.Mode & S_IFMT) == S_IFDIR && GetXattr(from, "user.overlay.opaque") is null))
                 {
-                    Remove(to, existing);
+                    Remove(to);
                     hasTarget = false;
                 }
                 entries++;
@@ -114,12 +114,17 @@ public static class LayerMerge
         }
     }
 
-    private static void Remove(string path, Statx st)
+    /// <summary>Removes what is in the way of an entry (a whole tree for a directory, never following links).</summary>
+    private static void Remove(string path)
     {
-        if ((st.Mode & S_IFMT) == S_IFDIR)
-            Directory.Delete(path, recursive: true);
-        else if (Unlinkat(AT_FDCWD, path, 0) != 0)
-            throw Failed(path, "replace");
+        try
+        {
+            FileTree.Delete(path);
+        }
+        catch (SyscallException e)
+        {
+            throw new IOException($"cannot replace {path}: {e.Message}");
+        }
     }
 
     private static IOException Failed(string path, string what) =>

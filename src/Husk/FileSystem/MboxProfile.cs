@@ -51,7 +51,7 @@ public sealed record MboxProfile
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new MboxProfileException($"open {file}: {e.Message}");
+            throw new MboxProfileException($"open {file}: {ErrorText.Reason(e)}");
         }
         return Parse(lines, home ?? Environment.GetEnvironmentVariable("HOME"));
     }

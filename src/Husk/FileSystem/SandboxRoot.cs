@@ -363,23 +363,10 @@ public sealed class SandboxRoot
     /// <summary>The changes recorded in this root.</summary>
     public List<Change> Changes() => ChangeSet.Scan(UpperDir, "/", Since, Manifest(), Prepared());
 
-    /// <summary>Removes the root and everything in it (overlayfs leaves its work/work unreadable: that is handled).</summary>
-    public void Delete() => DeleteTree(Path);
-
-    /// <summary>One pass over the tree; a directory the caller may not read or write is opened up first.</summary>
-    private static void DeleteTree(string dir)
-    {
-        const UnixFileMode rwx = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
-        var info = new DirectoryInfo(dir);
-        if ((info.UnixFileMode & rwx) != rwx)
-            File.SetUnixFileMode(dir, info.UnixFileMode | rwx);
-        foreach (var e in info.GetFileSystemInfos())
-        {
-            if (e is DirectoryInfo && e.LinkTarget is null)
-                DeleteTree(e.FullName);
-            else
-                e.Delete();
-        }
-        Directory.Delete(dir);
-    }
+    /// <summary>
+    /// Removes the root and everything in it, never following a link in it (overlayfs leaves its
+    /// work/work unreadable: that is opened up first).
+    /// </summary>
+    /// <exception cref="SyscallException">Something in it could not be deleted; the message names it.</exception>
+    public void Delete() => FileTree.Delete(Path);
 }

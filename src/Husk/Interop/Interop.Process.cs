@@ -25,6 +25,10 @@ internal static partial class Interop
     [LibraryImport(Libraries.Libc, EntryPoint = "prctl", SetLastError = true)]
     internal static partial int Prctl(int option, nuint arg2, nuint arg3, nuint arg4, nuint arg5);
 
+    /// <summary>_exit(2): ends the process at once, running nothing of the runtime's.</summary>
+    [LibraryImport(Libraries.Libc, EntryPoint = "_exit")]
+    internal static partial void ExitNow(int status);
+
     [LibraryImport(Libraries.Libc, EntryPoint = "getppid")]
     internal static partial int GetPpid();
 

@@ -360,7 +360,8 @@ internal static class Launcher
         if (op is null)
             return $"husk: sandbox setup: {err}";
         string what = op.Description;
-        string text = step switch
+        // The working directory is one path, already named in the description.
+        string text = op.Kind == OpKind.Chdir ? $"{what}: {err}" : step switch
         {
             Step.Source => $"{what}: can't find source {op.S1 ?? "fd " + op.Fd}: {err}",
             Step.Destination => $"{what}: destination {op.S2}: {err}",
@@ -490,7 +491,7 @@ internal static class Launcher
         }
         catch (System.ComponentModel.Win32Exception e)
         {
-            throw new SandboxSetupException($"husk: --map-subids needs {tool} (Debian package uidmap): {e.Message}", Errno.ENOENT) { Stage = SandboxSetupStage.IdMapping };
+            throw new SandboxSetupException($"husk: --map-subids needs {tool} (Debian package uidmap): {ErrorText.Reason(e)}", Errno.ENOENT) { Stage = SandboxSetupStage.IdMapping };
         }
         string stderr = proc.StandardError.ReadToEnd().Trim();
         proc.WaitForExit();

@@ -563,7 +563,7 @@ internal static class SpawnPlanner
                     S2 = dst,
                     B = parentMode,
                     Origin = op,
-                    Flags = OpFlags.S1Root(b.SourceRoot == SourceRoot.Host ? OpFlags.RootOld : OpFlags.RootNew)
+                    Flags = OpFlags.S1Root(b.SourceRoot switch { SourceRoot.Host => OpFlags.RootOld, SourceRoot.Storage => OpFlags.RootBase, _ => OpFlags.RootNew })
                         | (b.ReadOnly ? OpFlags.ReadOnly : 0)
                         | (b.Devices ? OpFlags.Devices : 0)
                         | (b.Optional ? OpFlags.Try : 0)

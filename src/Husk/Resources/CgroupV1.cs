@@ -112,7 +112,7 @@ internal sealed class CgroupV1 : Cgroup
         {
             foreach (string dir in made)
                 KillAndRemove(dir, "cgroup.procs", TimeSpan.FromSeconds(1));
-            why = e.Message;
+            why = ErrorText.Of(e);
             return null;
         }
     }

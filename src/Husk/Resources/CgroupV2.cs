@@ -77,7 +77,7 @@ internal sealed class CgroupV2 : Cgroup
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            why = $"cannot create {husk}: {e.Message}";
+            why = $"cannot create {husk}: {ErrorText.Reason(e)}";
             return null;
         }
         // The root cgroup may have processes and still hand controllers down.

@@ -126,7 +126,7 @@ internal sealed class ResourceSupervisor : IDisposable
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or SyscallException)
             {
-                why = e.Message;
+                why = ErrorText.Of(e);
             }
         }
         if (required)
@@ -357,7 +357,7 @@ internal sealed class ResourceSupervisor : IDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or SyscallException)
         {
-            _notes.Add($"the cgroup {_cgroup!.Path} could not be removed: {e.Message}");
+            _notes.Add($"the cgroup {_cgroup!.Path} could not be removed: {ErrorText.Reason(e)}");
         }
         // husk-init's RUSAGE_CHILDREN covers every process it reaped, exactly; a cgroup also counts
         // what was never reaped (no husk-init, or it was killed before it could report).

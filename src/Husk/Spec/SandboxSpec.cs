@@ -172,6 +172,8 @@ public sealed record SandboxSpec
                         problems.Add($"mount option of {f.Destination} is not a plain key: '{opt}'");
                 }
             }
+            if (op is BindMount { SourceRoot: SourceRoot.Storage } sb && (!sb.Source.StartsWith('/') || sb.Source.Split('/').Contains("..")))
+                problems.Add($"bind on {sb.Destination}: a source in the storage must be an absolute path without '..'");
             if (op is OverlayMount o)
             {
                 if (o.Lowers.IsDefaultOrEmpty)

@@ -107,7 +107,7 @@ internal sealed class SyscallNotifier : IDisposable
             catch (Exception e)
             {
                 // A failing policy must not let the call through.
-                _supervisor?.Exceeded(Verdict.InternalError, $"the syscall policy failed on {name}: {e.Message}");
+                _supervisor?.Exceeded(Verdict.InternalError, $"the syscall policy failed on {name}: {ErrorText.Of(e)}");
                 decision = SyscallDecision.Kill;
             }
             var resp = new Response { Id = req.Id };

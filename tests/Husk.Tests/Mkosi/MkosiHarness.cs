@@ -93,7 +93,7 @@ internal static partial class MkosiHarness
         finally
         {
             MakeRemovable(fixture);
-            Directory.Delete(fixture, recursive: true);
+            TestEnvironment.DeleteTree(fixture);
         }
     }
 

@@ -31,7 +31,7 @@ public class SyscallTableTests
         }
         finally
         {
-            Directory.Delete(dir, true);
+            TestEnvironment.DeleteTree(dir);
         }
     }
 

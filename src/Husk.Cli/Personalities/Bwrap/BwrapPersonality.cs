@@ -33,7 +33,7 @@ internal static class BwrapPersonality
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or SyscallException)
         {
             // One line, as bubblewrap would print, rather than a runtime stack trace.
-            log.Log(BwrapLog.Error, e.Message);
+            log.Log(BwrapLog.Error, ErrorText.Of(e));
             return 1;
         }
     }
@@ -309,15 +309,8 @@ internal static class BwrapPersonality
 
     private static (ulong Permitted, ulong Effective) ProcStatus()
     {
-        ulong prm = 0, eff = 0;
-        foreach (string line in (ReadSmallFile("/proc/self/status") ?? "").Split('\n'))
-        {
-            if (line.StartsWith("CapPrm:", StringComparison.Ordinal))
-                ulong.TryParse(line.AsSpan(7).Trim(), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out prm);
-            else if (line.StartsWith("CapEff:", StringComparison.Ordinal))
-                ulong.TryParse(line.AsSpan(7).Trim(), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out eff);
-        }
-        return (prm, eff);
+        var caps = Husk.Policy.ProcessCapabilities.Current();
+        return (caps.Permitted, caps.Effective);
     }
 
     private static string? ReadSmallFile(string path) => Husk.Resources.ProcFile.ReadText(path);

@@ -1,7 +1,7 @@
 namespace Husk.Cli.Personalities.Mbox;
 
-/// <summary>An mbox usage error: the usage on stderr, exit 1.</summary>
-internal sealed class MboxUsage : Exception;
+/// <summary>An mbox usage error in getopt's words ("invalid option -- 'Z'"): one line on stderr, exit 1.</summary>
+internal sealed class MboxUsage(string message) : Exception(message);
 
 /// <summary>
 /// mbox's command line, read like its getopt string "+bcdDhqvVxyzistnRm" "e:o:O:S:E:I:C:r:p:":
@@ -33,7 +33,7 @@ internal sealed class MboxArguments
     public static MboxArguments Parse(string[] args)
     {
         var a = new MboxArguments();
-        if (ShortOptions.Parse(args, Flags, WithValue, a.Apply, () => a.Help || a.Version, () => new MboxUsage()) is int operands)
+        if (ShortOptions.Parse(args, Flags, WithValue, a.Apply, () => a.Help || a.Version, problem => new MboxUsage(problem)) is int operands)
             a.Command = [.. args[operands..]];
         return a;
     }

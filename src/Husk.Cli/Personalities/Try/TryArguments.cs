@@ -47,7 +47,7 @@ internal sealed class TryArguments
     {
         var a = new TryArguments();
         // A missing value is getopts' ':' case, which try answers with its usage.
-        if (ShortOptions.Parse(args, Flags, WithValue, a.Apply, () => a.Version, () => new TryExit(0, usage: true)) is int operands)
+        if (ShortOptions.Parse(args, Flags, WithValue, a.Apply, () => a.Version, _ => new TryExit(0, usage: true)) is int operands)
             a.Rest = [.. args[operands..]];
         return a;
     }

@@ -1,0 +1,33 @@
+namespace Husk.Cli;
+
+/// <summary>
+/// Every front door's last line of defence: an exception nothing else handled becomes one line,
+/// <c>husk: internal error: ...</c>, and exit status 1, never a .NET stack trace (and never the
+/// runtime's abort, status 134).
+/// </summary>
+internal static class LastResort
+{
+    /// <summary>Runs a front door; an exception that escapes it is reported in one line and gives 1.</summary>
+    public static int Run(Func<int> frontDoor, Action<string>? write = null)
+    {
+        try
+        {
+            return frontDoor();
+        }
+        catch (Exception e)
+        {
+            (write ?? StandardError.WriteLine)(Line(e));
+            return 1;
+        }
+    }
+
+    /// <summary>The same for exceptions on other threads (output relays, the spawn thread): the line, then exit 1 at once.</summary>
+    public static void Install() => AppDomain.CurrentDomain.UnhandledException += (_, args) =>
+    {
+        StandardError.WriteLine(args.ExceptionObject is Exception e ? Line(e) : "husk: internal error");
+        Interop.Interop.ExitNow(1);
+    };
+
+    /// <summary>The one line: what went wrong in our words, and what kind of failure it was.</summary>
+    internal static string Line(Exception e) => $"husk: internal error: {ErrorText.Of(e)} ({e.GetType().Name})";
+}
