@@ -411,6 +411,42 @@ public class OverlayRootTests
         }
     }
 
+    [Fact]
+    [Trait("Category", "Root")]
+    public void A_directory_with_a_mount_below_it_takes_new_files_and_says_what_stays_read_only_as_root()
+    {
+        if (!TestEnvironment.IsRoot)
+            Assert.Skip("needs root (to mount, in a private mount namespace)");
+        string id = Guid.NewGuid().ToString("N")[..10];
+        string dir = Path.Combine("/var/lib/husk-test-scratch", $"submount-{id}");
+        string project = Path.Combine(dir, "project"), source = Path.Combine(dir, "source"), tmpSub = $"/tmp/husk-submount-{id}";
+        foreach (string d in new[] { Path.Combine(project, "sub"), source, Path.Combine(dir, "mbox-root"), tmpSub })
+            Directory.CreateDirectory(d);
+        File.WriteAllText(Path.Combine(project, "kept"), "kept\n");
+        try
+        {
+            Assert.Equal(0, TestEnvironment.Exec("chown", ["-R", "65534:65534", dir]).Code);
+            // The sandboxes run as nobody, as in the suite; only the mounts below need root.
+            string asNobody = $"setpriv --reuid=65534 --regid=65534 --clear-groups env HOME={dir}";
+            string script = $"mount --bind {source} {project}/sub && mount --bind {source} {tmpSub} && cd {project} && " +
+                $"{asNobody} {TestEnvironment.Husk} run --root {dir}/husk-root --keep -- /bin/sh -c 'echo x > new && echo new-ok; (echo y >> kept) 2>/dev/null || echo kept-ro' && " +
+                $"{asNobody} {Path.Combine(TestEnvironment.Artifacts, "bin", "mbox")} -i -r {dir}/mbox-root -- /bin/sh -c 'echo x > /tmp/f-{id} && echo tmp-ok'";
+            var r = TestEnvironment.Exec("unshare", ["-m", "--propagation", "private", "/bin/sh", "-c", script]);
+            Assert.True(r.Code == 0, r.Stderr);
+            Assert.Equal("new-ok\nkept-ro\ntmp-ok\n", r.Stdout);
+            string why = $"existing files directly in {project} stay read-only in the sandbox ({project}/sub is a mount point below it: overlayfs cannot take it whole)";
+            Assert.Contains("husk run: " + why, r.Stderr);
+            Assert.Contains("mbox: " + why, r.Stderr);
+            Assert.True(File.Exists(Path.Combine(dir, "husk-root", "upperdir") + project + "/new"));
+            Assert.False(File.Exists(Path.Combine(project, "new")));
+        }
+        finally
+        {
+            Directory.Delete(tmpSub);
+            TestEnvironment.DeleteTree(dir);
+        }
+    }
+
     private static (uint, uint) Owner(string path)
     {
         Assert.Equal(0, global::Husk.Interop.Interop.TryStat(path, out var st, followSymlinks: false));

@@ -213,6 +213,8 @@ internal static class MboxPersonality
             Allowed = profile.Allow,
         };
         var plan = OverlayPlanner.Plan(HostMounts.Read(), root.Path, OverlayPlanner.ListHost, OverlayPlanner.HostMode, options);
+        if (ReferenceEquals(command, a.Command) && plan.ReadOnlyNote(Directory.GetCurrentDirectory()) is { } note)
+            StandardError.WriteLine("mbox: " + note);
         var ancestors = new List<string> { Directory.GetCurrentDirectory() };
         if (Environment.GetEnvironmentVariable("HOME") is { Length: > 1 } home)
             ancestors.Add(home);

@@ -281,6 +281,8 @@ internal sealed class RunState
         // The root's directory is overlaid whole, the root itself covered (no read-only scaffolding there).
         var plan = Husk.FileSystem.OverlayPlanner.Plan(Husk.FileSystem.HostMounts.Read(), Root.Path,
             Husk.FileSystem.OverlayPlanner.ListHost, Husk.FileSystem.OverlayPlanner.HostMode, new() { CoverStorage = true });
+        if (plan.ReadOnlyNote(Chdir ?? Directory.GetCurrentDirectory()) is { } note)
+            StandardError.WriteLine("husk run: " + note);
         var ancestors = new List<string> { Directory.GetCurrentDirectory() };
         if (Environment.GetEnvironmentVariable("HOME") is { Length: > 1 } home)
             ancestors.Add(home);

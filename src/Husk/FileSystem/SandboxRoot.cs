@@ -106,29 +106,52 @@ public sealed class SandboxRoot
     public void PrepareLayers(IEnumerable<OverlayLayer> layers, bool hostModes = false)
     {
         var prepared = Prepared();
+        // A layer can lie in another's upper (a directory with mounts below it has a layer, and so
+        // have those mounts), and a mode may close a directory to the caller: modes, times and
+        // owners are given once every directory exists.
+        var finish = new Dictionary<string, (string? Host, int Mode, bool Times)>(StringComparer.Ordinal);
         foreach (var layer in layers)
         {
             bool fresh = !prepared.ContainsKey(layer.Directory);
             // The directories on the way to a layer are in the change set's view too: they get the
             // host's modes and times, or they would read as metadata changes (and a commit would
             // chmod the host's /tmp or home directory).
-            CreateLikeHost(layer.Directory);
-            foreach (string dir in new[] { layer.Upper, layer.Work })
-            {
-                if (!Directory.Exists(dir))
-                    Directory.CreateDirectory(dir);
-            }
+            CreateLikeHost(layer.Directory, finish);
+            if (!Directory.Exists(layer.Upper))
+                CreateInLayer(layer.Upper, finish);
+            if (!Directory.Exists(layer.Work))
+                Directory.CreateDirectory(layer.Work);
             int mode = !hostModes ? CallerView(layer.Directory, layer.Mode) : layer.Mode & 0xFFF;
-            File.SetUnixFileMode(layer.Upper, (UnixFileMode)mode);
-            if (Interop.Interop.TryStat(layer.Directory, out var st) == 0)
-            {
-                if (fresh)
-                    Utime(layer.Upper, st);
-                OwnLikeHost(layer.Upper, st);
-            }
+            finish[layer.Upper] = (layer.Directory, mode, fresh);
             prepared[layer.Directory] = mode;
         }
+        foreach (var (upper, (host, mode, times)) in finish)
+        {
+            File.SetUnixFileMode(upper, (UnixFileMode)mode);
+            if (host is not null && Interop.Interop.TryStat(host, out var st) == 0)
+            {
+                if (times)
+                    Utime(upper, st);
+                OwnLikeHost(upper, st);
+            }
+        }
         SavePrepared(prepared);
+    }
+
+    /// <summary>
+    /// Creates a directory of the layer whose parent exists; a parent closed to the caller (an
+    /// upper given a host directory's r-x mode) is opened until <paramref name="finish"/> gives
+    /// it its mode again.
+    /// </summary>
+    private static void CreateInLayer(string dir, Dictionary<string, (string? Host, int Mode, bool Times)> finish)
+    {
+        string parent = System.IO.Path.GetDirectoryName(dir)!;
+        if (Interop.Interop.TryStat(parent, out var ps) == 0 && (ps.Mode & 0x1C0) != 0x1C0)
+        {
+            finish.TryAdd(parent, (null, ps.Mode & 0xFFF, false));
+            File.SetUnixFileMode(parent, (UnixFileMode)((ps.Mode & 0xFFF) | 0x1C0));
+        }
+        Directory.CreateDirectory(dir);
     }
 
     /// <summary>
@@ -277,7 +300,7 @@ public sealed class SandboxRoot
     }
 
     /// <summary>Creates UpperDir/&lt;ancestors of hostDir&gt; that are missing, each with its host directory's mode and times.</summary>
-    private void CreateLikeHost(string hostDir)
+    private void CreateLikeHost(string hostDir, Dictionary<string, (string? Host, int Mode, bool Times)> finish)
     {
         string dir = "";
         foreach (string part in hostDir.Split('/', StringSplitOptions.RemoveEmptyEntries).SkipLast(1))
@@ -286,13 +309,9 @@ public sealed class SandboxRoot
             string upper = System.IO.Path.Join(UpperDir, dir);
             if (Directory.Exists(upper))
                 continue;
-            Directory.CreateDirectory(upper);
+            CreateInLayer(upper, finish);
             if (Interop.Interop.TryStat(dir, out var st) == 0)
-            {
-                File.SetUnixFileMode(upper, (UnixFileMode)(st.Mode & 0xFFF));
-                Utime(upper, st);
-                OwnLikeHost(upper, st);
-            }
+                finish[upper] = (dir, st.Mode & 0xFFF, true);
         }
     }
 

@@ -668,16 +668,17 @@ internal static class SpawnPlanner
                 ops.Add(new PlannedOp(OpKind.Mkdir, $"create directory {dst}") { S2 = dst, Mode = (uint)d.Mode, B = parentMode, Origin = op });
                 break;
             case MakeSymlink s:
-                ops.Add(new PlannedOp(OpKind.Symlink, $"create symlink {dst}")
+                ops.Add(new PlannedOp(OpKind.Symlink, $"create symlink {dst}{(s.InStorage ? " in the storage" : "")}")
                 {
                     S1 = s.Target, S2 = dst, B = parentMode, Origin = op,
-                    Flags = OpFlags.IdenticalOk | (s.CreateParents ? 0 : OpFlags.NoParents) | (s.Overmount ? OpFlags.Overmount : 0),
+                    Flags = OpFlags.IdenticalOk | (s.CreateParents ? 0 : OpFlags.NoParents) | (s.Overmount ? OpFlags.Overmount : 0)
+                        | (s.InStorage ? OpFlags.S2Root(OpFlags.RootBase) : 0),
                 });
                 break;
             case WriteFile w:
             {
                 byte[] data = w.Data.IsDefault ? [] : w.Data.ToArray();
-                ops.Add(new PlannedOp(OpKind.WriteFile, $"create file {dst}")
+                ops.Add(new PlannedOp(OpKind.WriteFile, $"create file {dst}{(w.InStorage ? " in the storage" : "")}")
                 {
                     S2 = dst,
                     Data = data,
@@ -687,7 +688,8 @@ internal static class SpawnPlanner
                     B = parentMode,
                     Origin = op,
                     Flags = (w.Placement != FilePlacement.Create ? OpFlags.BindData : 0)
-                        | (w.Placement == FilePlacement.ReadOnlyBind ? OpFlags.ReadOnly : 0),
+                        | (w.Placement == FilePlacement.ReadOnlyBind ? OpFlags.ReadOnly : 0)
+                        | (w.InStorage ? OpFlags.S2Root(OpFlags.RootBase) : 0),
                 });
                 break;
             }
@@ -703,6 +705,11 @@ internal static class SpawnPlanner
                 // The kernel wants the top layer first; Husk's (and bwrap's) order puts it last.
                 for (int i = o.Lowers.Length - 1; i >= 0; i--)
                 {
+                    if (o.LowerRoot == SourceRoot.Storage)
+                    {
+                        opts.Add(("%lowerdir+", "/" + o.Lowers[i].TrimStart('/')));
+                        continue;
+                    }
                     string lower = Path.GetFullPath(o.Lowers[i], host.WorkingDirectory);
                     opts.Add(idmap.Enabled ? ("%lowerdir+", idmap.Attach(ops, new IdmappedSource(lower, Writable: false), o.Optional, op)) : ("@lowerdir+", lower));
                 }
