@@ -235,6 +235,37 @@ public class MboxRootTests
 {
     [Fact]
     [Trait("Category", "Root")]
+    public void Fakeroot_maps_a_users_subordinate_ids_and_chown_works_as_root()
+    {
+        if (!TestEnvironment.IsRoot)
+            Assert.Skip("needs root (to give nobody subordinate ids, in a private mount namespace)");
+        if (!File.Exists("/usr/bin/newuidmap") || !File.Exists("/usr/bin/newgidmap"))
+            Assert.Skip("needs newuidmap and newgidmap (Debian: uidmap)");
+        string dir = Path.Combine("/var/lib/husk-test-scratch", $"subids-{Guid.NewGuid():N}"[..20]);
+        Directory.CreateDirectory(Path.Combine(dir, "root"));
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "subids"), "nobody:300000:65536\n");
+            Assert.Equal(0, TestEnvironment.Exec("chown", ["-R", "65534:65534", dir]).Code);
+            string mbox = Path.Combine(TestEnvironment.Artifacts, "bin", "mbox");
+            string script = $"mount --bind {dir}/subids /etc/subuid && mount --bind {dir}/subids /etc/subgid && cd {dir} && " +
+                $"setpriv --reuid=65534 --regid=65534 --clear-groups env HOME={dir} {mbox} -i -R -r {dir}/root -- /bin/sh -c " +
+                "'echo x > owned && chown 1234:4321 owned && stat -c %u:%g owned; grep -c 300000 /proc/self/uid_map'";
+            var r = TestEnvironment.Exec("unshare", ["-m", "--propagation", "private", "/bin/sh", "-c", script]);
+            Assert.True(r.Code == 0, r.Stderr);
+            // A real chown (not the no-op filter a user without subordinate ids gets): the range is mapped.
+            Assert.Equal("1234:4321\n1\n", r.Stdout);
+            Assert.Equal(0, global::Husk.Interop.Interop.TryStat(Path.Combine(dir, "root", "upperdir") + dir + "/owned", out var st));
+            Assert.Equal((300000u + 1233, 300000u + 4320), (st.Uid, st.Gid));
+        }
+        finally
+        {
+            TestEnvironment.DeleteTree(dir);
+        }
+    }
+
+    [Fact]
+    [Trait("Category", "Root")]
     public void Fakeroot_installs_a_local_package_into_the_layer_as_root()
     {
         if (!TestEnvironment.IsRoot)

@@ -269,6 +269,7 @@ internal static class MboxPersonality
             mounts.Add(new BindMount(direct, direct));
         mounts.Add(new RemountReadOnly("/"));
 
+        bool userRange = a.FakeRoot && HasSubordinateIds();
         var env = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
             env[(string)e.Key] = (string?)e.Value ?? "";
@@ -282,16 +283,17 @@ internal static class MboxPersonality
         {
             Command = [.. commandLine],
             Namespaces = NamespaceKinds.User | NamespaceKinds.Mount | NamespaceKinds.Pid | (a.NoNetwork ? NamespaceKinds.Net : 0),
-            Identity = a.FakeRoot ? Identity.Root : new Identity(),
+            Identity = a.FakeRoot ? Identity.Root with { Mapping = userRange ? IdMapping.SubordinateRange : IdMapping.Auto } : new Identity(),
             Mounts = [.. mounts],
             Environment = [.. env.Select(kv => $"{kv.Key}={kv.Value}")],
             NewSession = false,
             // -R: root of its own user namespace with its capabilities (fuse-overlayfs mounts with them).
-            // Root's sandbox maps a whole range (apt's _apt exists); a user's maps only itself, so
-            // there chown() and friends succeed without doing anything, as under mkosi's
-            // --suppress-chown, or package managers would fail on them.
+            // Root's sandbox maps a whole range (apt's _apt exists), and so does a user's with
+            // subordinate ids; a user's without them maps only itself, so there chown() and friends
+            // succeed without doing anything, as under mkosi's --suppress-chown, or package
+            // managers would fail on them.
             Capabilities = a.FakeRoot ? null : CapabilitySet.None,
-            SeccompPrograms = a.FakeRoot && Interop.Interop.GetUid() != 0
+            SeccompPrograms = a.FakeRoot && Interop.Interop.GetUid() != 0 && !userRange
                 ? [Husk.Policy.SeccompCompiler.Compile(Husk.Policy.SeccompProfiles.SuccessfulNoOps(Husk.Policy.SeccompProfiles.ChownCalls))]
                 : [],
         };
@@ -386,6 +388,18 @@ internal static class MboxPersonality
         {
             return null;
         }
+    }
+
+    /// <summary>
+    /// A user with subordinate ids (/etc/subuid and /etc/subgid, and newuidmap and newgidmap to
+    /// map them) gets them mapped under -R, as husk run's --map-subids: chown works for real.
+    /// </summary>
+    private static bool HasSubordinateIds()
+    {
+        uint uid = Interop.Interop.GetUid();
+        return uid != 0 && SubordinateIds.Find("/etc/subuid", Environment.UserName, uid) is not null &&
+            SubordinateIds.Find("/etc/subgid", Environment.UserName, uid) is not null &&
+            FindOnPath("newuidmap") is not null && FindOnPath("newgidmap") is not null;
     }
 
     /// <summary>Lock files package managers must open for writing: root's, mode 0640 (Debian's dpkg and apt).</summary>
