@@ -70,6 +70,12 @@ public class PolicyCliTests
         Assert.True(r.Code == 0, r.Stderr);
         Assert.Equal("0\ninside\n", r.Stdout);
         Assert.NotEqual("inside", System.Net.Dns.GetHostName());
+        // The network namespace is made once the sandbox runs: --info-fd never names the caller's instead.
+        var info = TestEnvironment.Exec("/bin/sh", ["-c", $"{TestEnvironment.Husk} run --cap-add CAP_NET_ADMIN --info-fd 3 -- true 3>&1 >/dev/null"]);
+        Assert.True(info.Code == 0, info.Stderr);
+        string hostNet = global::Husk.Interop.Interop.NamespaceInode("net").ToString(System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Contains("\"child-pid\"", info.Stdout);
+        Assert.DoesNotContain($"\"net-namespace\": {hostNet}", info.Stdout);
     }
 
     [Fact]
