@@ -20,8 +20,10 @@ internal static class StatusJson
         {
             if (!created.HasFlag(kind))
                 continue;
+            // Still the caller's: made once the sandbox runs (a network namespace owned by a nested
+            // user namespace, see SpawnPlanner), so its number is not known yet.
             ulong ino = Interop.Interop.NamespaceInode(name, pid);
-            if (ino != 0)
+            if (ino != 0 && ino != Interop.Interop.NamespaceInode(name))
                 yield return (name, ino);
         }
     }

@@ -81,6 +81,32 @@ public class LayerOptionTests : IDisposable
     }
 
     [Fact]
+    public void A_directory_with_a_mount_below_it_stays_writable_over_a_stand_in_of_its_entries()
+    {
+        var plan = OverlayPlanner.Plan(Mounts, "/tmp/sbx", List, _ => 0x1ED);
+        var ops = plan.Mounts.ToList();
+        var me = Assert.Single(ops.OfType<OverlayMount>(), o => o.Destination == "/home/me");
+        Assert.Equal((SourceRoot.Storage, OverlayKind.Persistent), (me.LowerRoot, me.Kind));
+        Assert.Equal(["/scaffold/home/me"], me.Lowers);
+        Assert.Equal("/tmp/sbx/upperdir/home/me", me.Upper);
+        Assert.Contains(plan.Layers, l => l.Directory == "/home/me");
+        // The stand-in: one entry of the same kind per entry, made in the storage before the overlay.
+        int overlay = ops.IndexOf(me);
+        Assert.True(ops.FindIndex(o => o is MakeDirectory { InStorage: true, Destination: "/scaffold/home/me/src" }) is >= 0 and var src && src < overlay);
+        Assert.True(ops.FindIndex(o => o is MakeDirectory { InStorage: true, Destination: "/scaffold/home/me/mnt" }) is >= 0 and var mnt && mnt < overlay);
+        Assert.True(ops.FindIndex(o => o is WriteFile { InStorage: true, Destination: "/scaffold/home/me/notes" }) is >= 0 and var notes && notes < overlay);
+        // On top: the file bound read-only, the directories (the mount point too) overlaid.
+        Assert.True(ops.FindIndex(o => o is BindMount { ReadOnly: true, Destination: "/home/me/notes" }) > overlay);
+        Assert.True(ops.FindIndex(o => o is OverlayMount { Destination: "/home/me/src" }) > overlay);
+        Assert.True(ops.FindIndex(o => o is OverlayMount { Destination: "/home/me/mnt" }) > overlay);
+        // The root itself stays scaffolding; the working directory's read-only files are named with the reason.
+        Assert.DoesNotContain(ops, o => o is OverlayMount { Destination: "/" });
+        Assert.Equal("existing files directly in /home/me stay read-only in the sandbox (/home/me/mnt is a mount point below it: overlayfs cannot take it whole); new files and its subdirectories can change",
+            plan.ReadOnlyNote("/home/me"));
+        Assert.Null(plan.ReadOnlyNote("/home/me/src"));
+    }
+
+    [Fact]
     public void Fifos_and_sockets_are_committed_only_when_asked_and_devices_never()
     {
         string host = Path.Combine(_dir, "host"), upper = Path.Combine(_dir, "upper");

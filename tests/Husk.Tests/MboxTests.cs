@@ -283,21 +283,35 @@ public class MboxTests : IDisposable
     [Fact]
     public void Fakeroot_is_root_inside_and_can_change_roots_files_in_the_layer()
     {
-        bool fuse = File.Exists("/usr/bin/fuse-overlayfs") && File.Exists("/dev/fuse");
+        bool fuse = File.Exists("/usr/bin/fuse-overlayfs") && global::Husk.Interop.Interop.Access("/dev/fuse", 6) == 0;
         string root = NewRoot("fakeroot");
         var run = Mbox(null, "-i", "-R", "-r", root, "--", "/bin/sh", "-c",
             "id -u; echo x > /tmp/owned && chown 1234:5678 /tmp/owned && echo chown-ok; echo sandboxed >> /etc/hostname && echo written");
-        Assert.Equal(0, run.Code);
-        Assert.StartsWith("0\nchown-ok\n", run.Stdout); // chown to an unmapped id is a successful no-op
+        // chown to an unmapped id is a successful no-op (as root the id is mapped and it just works)
+        Assert.StartsWith("0\nchown-ok\n", run.Stdout);
 
         if (!TestEnvironment.IsRoot && !fuse)
         {
-            Assert.Contains("fuse-overlayfs is not installed", run.Stderr);
+            // Without fuse-overlayfs root's /etc/hostname stays root's: the shell's redirection fails (2), and mbox said why.
+            Assert.Equal(2, run.Code);
+            Assert.Contains(File.Exists("/usr/bin/fuse-overlayfs") ? "/dev/fuse is not open to this user" : "fuse-overlayfs is not installed", run.Stderr);
             return;
         }
+        Assert.Equal(0, run.Code);
         Assert.Contains("written", run.Stdout);
         Assert.DoesNotContain("sandboxed", File.ReadAllText("/etc/hostname"));
         Assert.Contains("M /etc/hostname", TestEnvironment.Exec(TestEnvironment.Husk, ["changes", root]).Stdout);
+    }
+
+    [Fact]
+    public void Fakeroot_as_a_user_names_the_root_file_that_keeps_apt_out_and_the_fix()
+    {
+        const string lockFile = "/var/lib/dpkg/lock-frontend";
+        if (TestEnvironment.IsRoot || !File.Exists(lockFile) || global::Husk.Interop.Interop.Access(lockFile, 4) == 0)
+            Assert.Skip($"needs a user who cannot read {lockFile}");
+        var run = Mbox(null, "-i", "-R", "-r", NewRoot("apt"), "--", "apt-get", "install", "-y", "/nonexistent.deb");
+        Assert.NotEqual(0, run.Code);
+        Assert.Contains($"mbox: -R: {lockFile} is root's and this user cannot read it, so apt-get cannot open it in the sandbox: run mbox as root\n", run.Stderr);
     }
 
     [Fact]
@@ -344,5 +358,82 @@ public class MboxTests : IDisposable
         Assert.True(term.WaitFor("EXIT=0"), term.Text);
         Assert.Equal("original\nmore\n", File.ReadAllText(Path.Combine(_project, "kept.txt")));
         Assert.Equal("hi\n", File.ReadAllText(Path.Combine(_project, "tty.txt")));
+    }
+}
+
+/// <summary>mbox's headline example as root: the whole subordinate range is mapped and host root is the sandbox's root.</summary>
+public class MboxRootTests
+{
+    [Fact]
+    [Trait("Category", "Root")]
+    public void Fakeroot_maps_a_users_subordinate_ids_and_chown_works_as_root()
+    {
+        if (!TestEnvironment.IsRoot)
+            Assert.Skip("needs root (to give nobody subordinate ids, in a private mount namespace)");
+        if (!File.Exists("/usr/bin/newuidmap") || !File.Exists("/usr/bin/newgidmap"))
+            Assert.Skip("needs newuidmap and newgidmap (Debian: uidmap)");
+        string dir = Path.Combine("/var/lib/husk-test-scratch", $"subids-{Guid.NewGuid():N}"[..20]);
+        Directory.CreateDirectory(Path.Combine(dir, "root"));
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "subids"), "nobody:300000:65536\n");
+            Assert.Equal(0, TestEnvironment.Exec("chown", ["-R", "65534:65534", dir]).Code);
+            string mbox = Path.Combine(TestEnvironment.Artifacts, "bin", "mbox");
+            string script = $"mount --bind {dir}/subids /etc/subuid && mount --bind {dir}/subids /etc/subgid && cd {dir} && " +
+                $"setpriv --reuid=65534 --regid=65534 --clear-groups env HOME={dir} {mbox} -i -R -r {dir}/root -- /bin/sh -c " +
+                "'echo x > owned && chown 1234:4321 owned && stat -c %u:%g owned; grep -c 300000 /proc/self/uid_map'";
+            var r = TestEnvironment.Exec("unshare", ["-m", "--propagation", "private", "/bin/sh", "-c", script]);
+            Assert.True(r.Code == 0, r.Stderr);
+            // A real chown (not the no-op filter a user without subordinate ids gets): the range is mapped.
+            Assert.Equal("1234:4321\n1\n", r.Stdout);
+            Assert.Equal(0, global::Husk.Interop.Interop.TryStat(Path.Combine(dir, "root", "upperdir") + dir + "/owned", out var st));
+            Assert.Equal((300000u + 1233, 300000u + 4320), (st.Uid, st.Gid));
+        }
+        finally
+        {
+            TestEnvironment.DeleteTree(dir);
+        }
+    }
+
+    [Fact]
+    [Trait("Category", "Root")]
+    public void Fakeroot_installs_a_local_package_into_the_layer_as_root()
+    {
+        if (!TestEnvironment.IsRoot)
+            Assert.Skip("needs root");
+        if (!File.Exists("/usr/bin/dpkg-deb") || !File.Exists("/usr/bin/apt-get"))
+            Assert.Skip("needs dpkg-deb and apt-get");
+        string dir = TestEnvironment.ScratchDirectory("mboxdeb");
+        string package = $"husk-test-{Guid.NewGuid():N}"[..20];
+        try
+        {
+            // A tiny package, built here: no network.
+            string tree = Path.Combine(dir, "pkg");
+            Directory.CreateDirectory(Path.Combine(tree, "DEBIAN"));
+            Directory.CreateDirectory(Path.Combine(tree, "usr", "share", package));
+            File.WriteAllText(Path.Combine(tree, "DEBIAN", "control"),
+                $"Package: {package}\nVersion: 1.0\nArchitecture: all\nMaintainer: Husk <husk@example.invalid>\nDescription: installed by Husk's tests\n");
+            File.WriteAllText(Path.Combine(tree, "usr", "share", package, "hello"), "hello\n");
+            string deb = Path.Combine(dir, package + ".deb");
+            var built = TestEnvironment.Exec("/usr/bin/dpkg-deb", ["--root-owner-group", "--build", tree, deb]);
+            Assert.True(built.Code == 0, built.Stderr);
+
+            string root = Path.Combine(dir, "root");
+            Directory.CreateDirectory(root);
+            var run = TestEnvironment.Exec(Path.Combine(TestEnvironment.Artifacts, "bin", "mbox"), ["-i", "-R", "-r", root, "--", "/bin/sh", "-c",
+                $"apt-get install -y {deb} >/dev/null 2>apt.err || cat apt.err; dpkg -s {package} | grep Status; stat -c %u:%g /usr/share/{package}/hello"], cwd: dir);
+            Assert.True(run.Code == 0, run.Stderr);
+            Assert.Equal("Status: install ok installed\n0:0\n", run.Stdout);
+            Assert.False(Directory.Exists($"/usr/share/{package}"));
+            // The layer holds the host's ids, so a commit would give the files to root.
+            string layered = Path.Combine(root, "upperdir", "usr", "share", package, "hello");
+            Assert.Equal(0, global::Husk.Interop.Interop.TryStat(layered, out var st));
+            Assert.Equal((0u, 0u), (st.Uid, st.Gid));
+            Assert.Contains($"A /usr/share/{package}/hello", TestEnvironment.Exec(TestEnvironment.Husk, ["changes", root]).Stdout);
+        }
+        finally
+        {
+            TestEnvironment.DeleteTree(dir);
+        }
     }
 }

@@ -245,6 +245,42 @@ public class OverlayTests : IDisposable
         Assert.False(Directory.Exists(Path.Combine(rootfs, "new")));
     }
 
+    private static readonly string[] HostPrograms =
+        ["--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64"];
+
+    [Fact]
+    public void A_tmpfs_root_is_empty_writable_and_gone_with_the_sandbox()
+    {
+        foreach (string[] identity in new[] { Array.Empty<string>(), ["--become-root"] })
+        {
+            var run = Husk(["run", "--fs", "tmpfs", .. identity, .. HostPrograms, "--", "/bin/sh", "-c",
+                "echo x > /f && mkdir -p /d/e && cat /f && ls / | tr '\\n' ' '"]);
+            Assert.True(run.Code == 0, run.Stderr);
+            Assert.Equal("x\nbin d dev f lib lib64 proc tmp usr ", run.Stdout);
+        }
+        var capped = Husk(["run", "--fs", "tmpfs", "--storage", "1M", .. HostPrograms, "--", "/bin/sh", "-c", "head -c 2000000 /dev/zero > /big"]);
+        Assert.Contains("No space left on device", capped.Stderr);
+    }
+
+    [Fact]
+    public void Fs_takes_a_directory_by_its_bare_name_and_says_when_the_name_is_also_a_mode()
+    {
+        foreach (string name in new[] { "img", "tmpfs" })
+        {
+            Directory.CreateDirectory(Path.Combine(_project, name, "etc"));
+            File.WriteAllText(Path.Combine(_project, name, "etc", "motd"), name + "\n");
+        }
+        string[] cat = [.. HostPrograms, "--", "/bin/sh", "-c", "cat /etc/motd 2>/dev/null || echo none"];
+        var bare = Husk(["run", "--fs", "img", .. cat]);
+        Assert.True(bare.Code == 0, bare.Stderr);
+        Assert.Equal("img\n", bare.Stdout);
+        var mode = Husk(["run", "--fs", "tmpfs", .. cat]);
+        Assert.Equal("none\n", mode.Stdout);
+        Assert.Equal("husk run: --fs tmpfs: taken as the mode; for the directory of that name write --fs ./tmpfs\n", mode.Stderr);
+        var dir = Husk(["run", "--fs", "./tmpfs", .. cat]);
+        Assert.Equal(("tmpfs\n", ""), (dir.Stdout, dir.Stderr));
+    }
+
     [Fact]
     public void The_layer_is_hidden_from_the_payload()
     {
@@ -354,5 +390,111 @@ public class OverlayRootTests
         {
             TestEnvironment.DeleteTree(project);
         }
+    }
+
+    [Fact]
+    [Trait("Category", "Root")]
+    public void Roots_files_are_the_sandboxs_roots_and_a_commit_keeps_every_owner_as_root()
+    {
+        if (!TestEnvironment.IsRoot)
+            Assert.Skip("needs root");
+        string project = Path.Combine("/var/lib/husk-test-scratch", $"rootown-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(project);
+        try
+        {
+            File.WriteAllText(Path.Combine(project, "root.txt"), "root\n");
+            File.WriteAllText(Path.Combine(project, "user.txt"), "user\n");
+            File.SetUnixFileMode(Path.Combine(project, "user.txt"), (UnixFileMode)0x1B6); // 0666: the payload has no DAC override
+            Assert.Equal(0, global::Husk.Interop.Interop.Lchown(Path.Combine(project, "user.txt"), 1234, 1234));
+            string root = Path.Combine(project + "-layer");
+            var r = TestEnvironment.Exec("/bin/sh", ["-c", $"cd {project} && exec {TestEnvironment.Husk} run --root {root} --keep -- /bin/sh -c " +
+                "'stat -c %u:%g root.txt; echo more >> root.txt && echo more >> user.txt && echo new > new.txt && echo written'"]);
+            Assert.True(r.Code == 0, r.Stderr);
+            // Host root is the sandbox's root (it was the overflow id, 65534, whose files root could not write).
+            Assert.Equal("0:0\nwritten\n", r.Stdout);
+            Assert.Equal(0, global::Husk.Interop.Interop.TryStat(Path.Combine(root, "upperdir") + project + "/user.txt", out var layered));
+            Assert.Equal((1234u, 1234u), (layered.Uid, layered.Gid)); // the layer holds host ids
+            var commit = TestEnvironment.Exec(TestEnvironment.Husk, ["commit", root]);
+            Assert.True(commit.Code == 0, commit.Stderr);
+            Assert.Equal("root\nmore\n", File.ReadAllText(Path.Combine(project, "root.txt")));
+            Assert.Equal("user\nmore\n", File.ReadAllText(Path.Combine(project, "user.txt")));
+            Assert.Equal((0u, 0u), Owner(Path.Combine(project, "root.txt")));
+            Assert.Equal((1234u, 1234u), Owner(Path.Combine(project, "user.txt")));
+            Assert.Equal((0u, 0u), Owner(Path.Combine(project, "new.txt")));
+        }
+        finally
+        {
+            Directory.Delete(project, recursive: true);
+            if (Directory.Exists(project + "-layer"))
+                TestEnvironment.DeleteTree(project + "-layer");
+        }
+    }
+
+    [Fact]
+    [Trait("Category", "Root")]
+    public void A_root_owned_image_is_writable_by_the_sandboxs_root_and_stays_unchanged_as_root()
+    {
+        if (!TestEnvironment.IsRoot)
+            Assert.Skip("needs root");
+        string image = Path.Combine("/var/lib/husk-test-scratch", $"image-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(Path.Combine(image, "etc"));
+        Directory.CreateDirectory(Path.Combine(image, "usr"));
+        try
+        {
+            File.WriteAllText(Path.Combine(image, "etc", "motd"), "image\n");
+            var r = TestEnvironment.Exec(TestEnvironment.Husk, ["run", "--fs", image, "--become-root", "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
+                "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--", "/bin/sh", "-c",
+                "stat -c %u /etc/motd; echo changed >> /etc/motd && mkdir /etc/new && cat /etc/motd"]);
+            Assert.True(r.Code == 0, r.Stderr);
+            Assert.Equal("0\nimage\nchanged\n", r.Stdout);
+            Assert.Equal("image\n", File.ReadAllText(Path.Combine(image, "etc", "motd")));
+            Assert.False(Directory.Exists(Path.Combine(image, "etc", "new")));
+        }
+        finally
+        {
+            Directory.Delete(image, recursive: true);
+        }
+    }
+
+    [Fact]
+    [Trait("Category", "Root")]
+    public void A_directory_with_a_mount_below_it_takes_new_files_and_says_what_stays_read_only_as_root()
+    {
+        if (!TestEnvironment.IsRoot)
+            Assert.Skip("needs root (to mount, in a private mount namespace)");
+        string id = Guid.NewGuid().ToString("N")[..10];
+        string dir = Path.Combine("/var/lib/husk-test-scratch", $"submount-{id}");
+        string project = Path.Combine(dir, "project"), source = Path.Combine(dir, "source"), tmpSub = $"/tmp/husk-submount-{id}";
+        foreach (string d in new[] { Path.Combine(project, "sub"), source, Path.Combine(dir, "mbox-root"), tmpSub })
+            Directory.CreateDirectory(d);
+        File.WriteAllText(Path.Combine(project, "kept"), "kept\n");
+        try
+        {
+            Assert.Equal(0, TestEnvironment.Exec("chown", ["-R", "65534:65534", dir]).Code);
+            // The sandboxes run as nobody, as in the suite; only the mounts below need root.
+            string asNobody = $"setpriv --reuid=65534 --regid=65534 --clear-groups env HOME={dir}";
+            string script = $"mount --bind {source} {project}/sub && mount --bind {source} {tmpSub} && cd {project} && " +
+                $"{asNobody} {TestEnvironment.Husk} run --root {dir}/husk-root --keep -- /bin/sh -c 'echo x > new && echo new-ok; (echo y >> kept) 2>/dev/null || echo kept-ro' && " +
+                $"{asNobody} {Path.Combine(TestEnvironment.Artifacts, "bin", "mbox")} -i -r {dir}/mbox-root -- /bin/sh -c 'echo x > /tmp/f-{id} && echo tmp-ok'";
+            var r = TestEnvironment.Exec("unshare", ["-m", "--propagation", "private", "/bin/sh", "-c", script]);
+            Assert.True(r.Code == 0, r.Stderr);
+            Assert.Equal("new-ok\nkept-ro\ntmp-ok\n", r.Stdout);
+            string why = $"existing files directly in {project} stay read-only in the sandbox ({project}/sub is a mount point below it: overlayfs cannot take it whole)";
+            Assert.Contains("husk run: " + why, r.Stderr);
+            Assert.Contains("mbox: " + why, r.Stderr);
+            Assert.True(File.Exists(Path.Combine(dir, "husk-root", "upperdir") + project + "/new"));
+            Assert.False(File.Exists(Path.Combine(project, "new")));
+        }
+        finally
+        {
+            Directory.Delete(tmpSub);
+            TestEnvironment.DeleteTree(dir);
+        }
+    }
+
+    private static (uint, uint) Owner(string path)
+    {
+        Assert.Equal(0, global::Husk.Interop.Interop.TryStat(path, out var st, followSymlinks: false));
+        return (st.Uid, st.Gid);
     }
 }

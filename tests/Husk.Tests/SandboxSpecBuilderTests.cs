@@ -51,6 +51,17 @@ public class SandboxSpecBuilderTests
     }
 
     [Fact]
+    public async Task An_empty_root_is_writable()
+    {
+        var spec = new SandboxSpecBuilder("/bin/sh", "-c", "echo x > /f && cat /f").EmptyRoot()
+            .ReadOnlyBind("/usr", "/usr").Symlink("usr/bin", "/bin").Symlink("usr/lib", "/lib").Symlink("usr/lib64", "/lib64")
+            .PipeOutput().Build();
+        var result = await Sandbox.RunAsync(spec, TestContext.Current.CancellationToken);
+        Assert.True(result.Verdict == Verdict.OK, result.Message + Encoding.UTF8.GetString(result.StandardError!));
+        Assert.Equal("x\n", Encoding.UTF8.GetString(result.StandardOutput!));
+    }
+
+    [Fact]
     public async Task Tty_gives_the_payload_a_terminal_of_its_own()
     {
         var spec = new SandboxSpecBuilder("/bin/sh", "-c", "tty; stty size").Tty(30, 100).WallTime("10s").Build();

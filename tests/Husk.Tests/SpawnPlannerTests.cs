@@ -22,6 +22,63 @@ public class SpawnPlannerTests
         Assert.Contains("userxattr", OverlayOptions(noUserns with { Mounts = [overlay with { UserXattr = true }] }));
         Assert.DoesNotContain("userxattr", OverlayOptions(spec with { Mounts = [overlay with { UserXattr = false }] }));
     }
+
+    [Fact]
+    public void With_kept_capabilities_the_nested_user_namespace_owns_the_network_uts_and_ipc_namespaces()
+    {
+        var spec = new SandboxSpec { Command = ["true"], Hostname = "box", NestedUserNamespaces = NestedUserNamespaces.Deny, FileSystem = FileSystemSpec.Inherit, Namespaces = NamespaceKinds.AllButTime & ~NamespaceKinds.Mount };
+        var plain = SpawnPlanner.Plan(spec, Host);
+        Assert.NotEqual(0UL, plain.CloneFlags & Clone.CLONE_NEWNET);
+        Assert.DoesNotContain(plain.Ops, o => o.Kind == OpKind.Unshare && (o.A & Clone.CLONE_NEWNET) != 0);
+
+        var kept = SpawnPlanner.Plan(spec with { Capabilities = CapabilitySet.Exactly(1UL << 12) }, Host); // CAP_NET_ADMIN
+        ulong late = Clone.CLONE_NEWNET | Clone.CLONE_NEWUTS | Clone.CLONE_NEWIPC;
+        Assert.Equal(0UL, kept.CloneFlags & late);
+        var ops = kept.Ops.ToList();
+        int nested = ops.FindIndex(o => o.Kind == OpKind.Unshare && o.A == Clone.CLONE_NEWUSER);
+        int unshare = ops.FindIndex(o => o.Kind == OpKind.Unshare && o.A == late);
+        Assert.True(nested >= 0 && unshare > nested);
+        // The hostname and loopback belong to the new namespaces: never set in the caller's.
+        Assert.True(ops.FindIndex(o => o.Kind == OpKind.SetHostname) > unshare);
+        Assert.True(ops.FindIndex(o => o.Kind == OpKind.LoopbackUp) > unshare);
+    }
+
+    [Fact]
+    public void Roots_overlay_layers_come_idmapped_from_the_supervisor_and_others_by_path()
+    {
+        var overlay = new OverlayMount("/usr", ["/usr"]) { Kind = OverlayKind.Persistent, Upper = "/r/upperdir/usr", Work = "/r/workdir/usr" };
+        var etc = new OverlayMount("/etc", ["/etc"]) { Kind = OverlayKind.Persistent, Upper = "/r/upperdir/etc", Work = "/r/workdir/etc" };
+        var spec = new SandboxSpec { Command = ["true"], FileSystem = FileSystemSpec.Bare, Mounts = [overlay, etc] };
+
+        var user = SpawnPlanner.Plan(spec, Host);
+        Assert.Empty(user.IdmappedSources);
+        Assert.Contains("lowerdir+=/usr", user.Ops.First(o => o.S1 == "overlay").OptionDescriptions!);
+
+        var root = SpawnPlanner.Plan(spec, Host with { Uid = 0, Gid = 0 }, new SubordinateIds(null, null, (100000, 65536), (100000, 65536)));
+        // The layer's directory once (upper and work on one mount), each lower once, in the order the attach ops take them.
+        Assert.Equal([new IdmappedSource("/usr", false), new IdmappedSource("/r", true), new IdmappedSource("/etc", false)], root.IdmappedSources);
+        Assert.Equal(["/idmapped/0", "/idmapped/1", "/idmapped/2"], root.Ops.Where(o => o.Kind == OpKind.AttachMount).Select(o => o.S2!));
+        var options = root.Ops.Where(o => o.S1 == "overlay").Select(o => string.Join(',', o.OptionDescriptions!)).ToList();
+        Assert.Contains("lowerdir+=/idmapped/0,upperdir=/idmapped/1/upperdir/usr,workdir=/idmapped/1/workdir/usr", options[0]);
+        Assert.Contains("lowerdir+=/idmapped/2,upperdir=/idmapped/1/upperdir/etc,workdir=/idmapped/1/workdir/etc", options[1]);
+        // Every attach op runs before the mount that names it.
+        int firstMount = root.Ops.ToList().FindIndex(o => o.S1 == "overlay");
+        Assert.True(root.Ops.ToList().FindIndex(o => o.Kind == OpKind.AttachMount) < firstMount);
+
+        // One id mapped (the host's root as itself, as try and mkosi-sandbox ask): no idmapping.
+        var single = SpawnPlanner.Plan(spec with { Identity = new Identity { Mapping = IdMapping.Single } }, Host with { Uid = 0, Gid = 0 });
+        Assert.Empty(single.IdmappedSources);
+    }
+
+    [Theory]
+    [InlineData("/r/upperdir/usr", "/r/workdir/usr", "/r")]
+    [InlineData("/a/up", "/b/work", "/")]
+    [InlineData("/x/up", "/x/up2", "/x")]
+    public void The_common_directory_of_an_upper_and_its_work_holds_both(string upper, string work, string common)
+    {
+        Assert.Equal(common, IdmappedLayers.CommonDirectory(upper, work));
+        Assert.Equal("/idmapped/3" + upper[(common == "/" ? 0 : common.Length)..], IdmappedLayers.Beneath("/idmapped/3", common, upper));
+    }
 }
 
 /// <summary>What the planner derives from a spec's intent: the base tree, Landlock, seccomp, nesting.</summary>

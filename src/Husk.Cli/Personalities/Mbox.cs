@@ -142,10 +142,21 @@ internal static class MboxPersonality
 
         bool fuse = a.FakeRoot && Interop.Interop.GetUid() != 0;
         string? fuseOverlayfs = fuse ? FindOnPath("fuse-overlayfs") : null;
-        if (fuse && (fuseOverlayfs is null || !File.Exists("/dev/fuse")))
+        if (fuse && fuseOverlayfs is null)
         {
-            StandardError.WriteLine($"{name}: -R: fuse-overlayfs is not installed (Debian: apt install fuse-overlayfs), so files of other users, root's included, stay read-only in the sandbox");
+            StandardError.WriteLine($"{name}: -R: fuse-overlayfs is not installed (Debian: apt install fuse-overlayfs), so files of other users, root's included, stay read-only in the sandbox; as root they do not");
             fuse = false;
+        }
+        else if (fuse && Interop.Interop.Access("/dev/fuse", 6) != 0)
+        {
+            StandardError.WriteLine($"{name}: -R: /dev/fuse is not open to this user, so fuse-overlayfs cannot run: files of other users, root's included, stay read-only in the sandbox; as root they do not");
+            fuse = false;
+        }
+        if (a.FakeRoot && Interop.Interop.GetUid() != 0 && UnreadableRootFile(a.Command[0]) is { } blocker)
+        {
+            // Neither overlay can copy into the sandbox what this user cannot read, nor can subordinate
+            // ids help (root's files stay root's): only root's sandbox sees them as its root's.
+            StandardError.WriteLine($"{name}: -R: {blocker} is root's and this user cannot read it, so {Path.GetFileName(a.Command[0])} cannot open it in the sandbox: run mbox as root");
         }
 
         var layers = new List<OverlayLayer>();
@@ -223,6 +234,8 @@ internal static class MboxPersonality
             Allowed = profile.Allow,
         };
         var plan = OverlayPlanner.Plan(HostMounts.Read(), root.Path, OverlayPlanner.ListHost, OverlayPlanner.HostMode, options);
+        if (ReferenceEquals(command, a.Command) && plan.ReadOnlyNote(Directory.GetCurrentDirectory()) is { } note)
+            StandardError.WriteLine("mbox: " + note);
         var ancestors = new List<string> { Directory.GetCurrentDirectory() };
         if (Environment.GetEnvironmentVariable("HOME") is { Length: > 1 } home)
             ancestors.Add(home);
@@ -277,6 +290,7 @@ internal static class MboxPersonality
             mounts.Add(new BindMount(direct, direct));
         mounts.Add(new RemountReadOnly("/"));
 
+        bool userRange = a.FakeRoot && HasSubordinateIds();
         var env = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
             env[(string)e.Key] = (string?)e.Value ?? "";
@@ -290,7 +304,7 @@ internal static class MboxPersonality
         {
             Command = [.. commandLine],
             Namespaces = NamespaceKinds.User | NamespaceKinds.Mount | NamespaceKinds.Pid | (a.NoNetwork ? NamespaceKinds.Net : 0),
-            Identity = a.FakeRoot ? new Identity { Uid = 0, Gid = 0, Mapping = IdMapping.Single } : new Identity { Mapping = IdMapping.Single },
+            Identity = a.FakeRoot ? Identity.Root with { Mapping = userRange ? IdMapping.SubordinateRange : IdMapping.Auto } : new Identity(),
             FileSystem = FileSystemSpec.Bare,
             Mounts = [.. mounts],
             NestedUserNamespaces = NestedUserNamespaces.Allow,
@@ -300,11 +314,15 @@ internal static class MboxPersonality
             // In a terminal, a job of its own in the terminal's foreground: a shell inside (the
             // review's [s]hell) gets job control and can give the terminal back when it exits.
             ForegroundTerminal = Interop.Interop.IsInteractiveJob() ? 0 : null,
-            // -R: root of its own user namespace with its capabilities (fuse-overlayfs mounts with them);
-            // chown() and friends succeed without doing anything, as under mkosi's --suppress-chown
-            // (only root's own ids exist here, so package managers would fail on them otherwise).
+            // -R: root of its own user namespace with its capabilities (fuse-overlayfs mounts with them).
+            // Root's sandbox maps a whole range (apt's _apt exists), and so does a user's with
+            // subordinate ids; a user's without them maps only itself, so there chown() and friends
+            // succeed without doing anything, as under mkosi's --suppress-chown, or package
+            // managers would fail on them.
             Capabilities = a.FakeRoot ? null : CapabilitySet.None,
-            Seccomp = a.FakeRoot ? SeccompSpec.Of(Husk.Policy.SeccompProfiles.SuccessfulNoOps(Husk.Policy.SeccompProfiles.ChownCalls)) : SeccompSpec.None,
+            Seccomp = a.FakeRoot && Interop.Interop.GetUid() != 0 && !userRange
+                ? SeccompSpec.Of(Husk.Policy.SeccompProfiles.SuccessfulNoOps(Husk.Policy.SeccompProfiles.ChownCalls))
+                : SeccompSpec.None,
         };
     }
 
@@ -398,6 +416,33 @@ internal static class MboxPersonality
             return null;
         }
     }
+
+    /// <summary>
+    /// A user with subordinate ids (/etc/subuid and /etc/subgid, and newuidmap and newgidmap to
+    /// map them) gets them mapped under -R, as husk run's --map-subids: chown works for real.
+    /// </summary>
+    private static bool HasSubordinateIds()
+    {
+        uint uid = Interop.Interop.GetUid();
+        return uid != 0 && SubordinateIds.Find("/etc/subuid", Environment.UserName, uid) is not null &&
+            SubordinateIds.Find("/etc/subgid", Environment.UserName, uid) is not null &&
+            FindOnPath("newuidmap") is not null && FindOnPath("newgidmap") is not null;
+    }
+
+    /// <summary>Lock files package managers must open for writing: root's, mode 0640 (Debian's dpkg and apt).</summary>
+    private static readonly Dictionary<string, string[]> PackageManagerLocks = new(StringComparer.Ordinal)
+    {
+        ["apt-get"] = ["/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock", "/var/cache/apt/archives/lock"],
+        ["apt"] = ["/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock", "/var/cache/apt/archives/lock"],
+        ["aptitude"] = ["/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock"],
+        ["dpkg"] = ["/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock"],
+    };
+
+    /// <summary>The first file a known package manager needs that exists and this user cannot read, or null.</summary>
+    private static string? UnreadableRootFile(string program) =>
+        PackageManagerLocks.TryGetValue(Path.GetFileName(program), out var files)
+            ? files.FirstOrDefault(f => File.Exists(f) && Interop.Interop.Access(f, 4) != 0)
+            : null;
 
     private static string? FindOnPath(string program)
     {

@@ -170,10 +170,15 @@ internal sealed class RunArguments
     public string LayerRoot(string id) =>
         RootDir is not null ? Path.GetFullPath(RootDir) : Husk.Layers.SandboxRoot.DefaultLocation(id);
 
+    /// <summary>The names --fs takes as modes; any other word is a directory.</summary>
+    private static readonly string[] Modes = ["overlay", "ro", "tmpfs", "host"];
+
     /// <summary>The filesystem mode the options chose (--fs, --readonly, --root, --storage).</summary>
     private FileSystemSpec FileSystemMode(string id, NamespaceKinds namespaces)
     {
         string mode = FsMode == "overlay" && ReadOnly ? "ro" : FsMode;
+        if (Modes.Contains(FsMode) && Directory.Exists(FsMode))
+            Notes.Add($"husk run: --fs {FsMode}: taken as the mode; for the directory of that name write --fs ./{FsMode}");
         switch (mode)
         {
             case "overlay":
@@ -185,13 +190,16 @@ internal sealed class RunArguments
             case "host":
                 return FileSystemSpec.Host(ReadOnly);
             case "tmpfs":
-                return FileSystemSpec.Empty(ReadOnly);
+                // microbox's ephemeral root: empty, writable, in memory, capped by --storage.
+                return FileSystemSpec.Empty(ReadOnly, StorageSize);
             default:
-                if (!FsMode.StartsWith('/') && !FsMode.StartsWith('.'))
-                    throw new UsageException($"husk run: --fs: unknown mode {FsMode}: use overlay, ro, tmpfs, host or a directory path");
                 string dir = Path.GetFullPath(FsMode);
                 if (!Directory.Exists(dir))
-                    throw new UsageException($"husk run: --fs: not a directory: {FsMode}");
+                {
+                    throw new UsageException(FsMode.StartsWith('/') || FsMode.StartsWith('.')
+                        ? $"husk run: --fs: not a directory: {FsMode}"
+                        : $"husk run: --fs: unknown mode {FsMode}: use overlay, ro, tmpfs, host or a directory path");
+                }
                 return FileSystemSpec.Directory(dir, ReadOnly);
         }
     }

@@ -68,7 +68,7 @@ internal static class RunOptions
         Add("--map-subids", Identity, [], "Map a whole subordinate id range (/etc/subuid, newuidmap).", (s, _) => s.Set(b => b.MapSubordinateIds()));
         Add("--hostname", Identity, ["NAME"], "Hostname inside (default: husk).", (s, a) => s.Set(b => b.Hostname(a[0])));
 
-        Add("--fs", FileSystem, ["MODE"], "overlay (default: the host, writes kept in a layer for review), ro (the host read-only), tmpfs (empty root), host (no isolation) or a root directory.",
+        Add("--fs", FileSystem, ["MODE"], "overlay (default: the host, writes kept in a layer for review), ro (the host read-only), tmpfs (an empty, writable root in memory that vanishes with the sandbox; --storage caps it), host (no isolation) or a root directory (a word that is no mode names a directory; ./NAME for one named like a mode).",
             (s, a) => s.FsMode = a[0]);
         Add("--readonly", FileSystem, [], "The host tree read-only: no layer (with --fs host too).", (s, _) => s.ReadOnly = true);
         Add("--root", FileSystem, ["DIR"], "Keep the layer in DIR (resumes an existing one); default: a new one under $XDG_RUNTIME_DIR or /var/tmp.", (s, a) => s.RootDir = a[0]);
@@ -82,7 +82,7 @@ internal static class RunOptions
         Add("--hash-originals", FileSystem, [], "Record content hashes of the working directory's files, so host edits during the session are conflicts.", (s, _) => s.HashOriginals = true);
         Add("--direct", FileSystem, ["PATH"], "Write PATH straight through to the host, outside review.", (s, a) => s.Direct.Add(Path.GetFullPath(a[0])));
         Add("--hide", FileSystem, ["PATH"], "Hide PATH (an empty directory or file in its place).", (s, a) => s.Hide.Add(Abs(a[0])));
-        Add("--show-secrets", FileSystem, [], "Do not hide ~/.ssh, ~/.gnupg and the other secrets by default.", (s, _) => s.Set(b => b.ShowSecrets()));
+        Add("--show-secrets", FileSystem, [], "Do not hide ~/.ssh, ~/.gnupg and the other secrets by default (nor, for root, the system's).", (s, _) => s.Set(b => b.ShowSecrets()));
 
         // Ordered filesystem operations.
         Add("--bind", FsOps, ["SRC", "DST"], "Bind-mount SRC on DST, read-write.", (s, a) => s.AddMount(new BindMount(a[0], Abs(a[1]))));

@@ -140,10 +140,16 @@ internal sealed class RunSession(RunArguments arguments, string id)
         }
     }
 
-    /// <summary>One line when the payload could not start in the caller's directory (hidden, or not in the sandbox's tree).</summary>
+    /// <summary>
+    /// One line when the payload could not start in the caller's directory (hidden, or not in the
+    /// sandbox's tree), and one when files directly in it stay read-only (a directory the overlay
+    /// could not take whole).
+    /// </summary>
     private static void SayWhereItStarted(SandboxSpec spec, SandboxProcess p)
     {
         string cwd = HostContext.Current().WorkingDirectory;
+        if (p.Layout?.OverlayPlan.ReadOnlyNote(spec.WorkingDirectory ?? cwd) is { } note)
+            StandardError.WriteLine("husk run: " + note);
         if (spec.WorkingDirectory is null && p.WorkingDirectory is { } started && started != cwd)
             StandardError.WriteLine($"husk: working directory: {cwd}: not visible in the sandbox: starting in {started}");
     }

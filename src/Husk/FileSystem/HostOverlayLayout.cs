@@ -75,11 +75,8 @@ internal sealed class HostOverlayLayout
         return new HostOverlayLayout(fs, plan, cwdPlan, ancestors, host.WorkingDirectory);
     }
 
-    /// <summary>
-    /// Creates (or resumes) the root and the layers on disk. <paramref name="owner"/>: root's
-    /// sandboxes, whose payload runs as a subordinate id that must own the layer it writes.
-    /// </summary>
-    public void Prepare((uint Uid, uint Gid)? owner)
+    /// <summary>Creates (or resumes) the root and the layers on disk.</summary>
+    public void Prepare()
     {
         string path = Spec.Root;
         RootIsNew = SandboxRoot.Open(path) is null;
@@ -91,7 +88,7 @@ internal sealed class HostOverlayLayout
         root.PrepareAncestors(OverlayPlan.Layers, Ancestors, Spec.HostModes);
         if (Spec.HashOriginals && RootIsNew)
             root.HashOriginals([_workingDirectory]);
-        root.PrepareLayers(OverlayPlan.Layers, owner, Spec.HostModes);
+        root.PrepareLayers(OverlayPlan.Layers, Spec.HostModes);
         Root = root;
         if (Spec.StorageSize is null)
             return;

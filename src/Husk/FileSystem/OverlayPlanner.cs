@@ -20,7 +20,24 @@ internal enum EntryKind
 internal sealed record OverlayLayer(string Directory, string Upper, string Work, int Mode);
 
 /// <summary>The filesystem operations of the overlay mode, and the layers to create before the run.</summary>
-internal sealed record OverlayPlan(IReadOnlyList<MountOp> Mounts, IReadOnlyList<OverlayLayer> Layers);
+internal sealed record OverlayPlan(IReadOnlyList<MountOp> Mounts, IReadOnlyList<OverlayLayer> Layers)
+{
+    /// <summary>Directories not overlaid whole, whose existing files stay read-only, and why.</summary>
+    public IReadOnlyList<ScaffoldedDirectory> Scaffolded { get; init; } = [];
+
+    /// <summary>
+    /// One line saying why files directly in <paramref name="directory"/> (the working directory,
+    /// where a user writes first) stay read-only, or null when they do not.
+    /// </summary>
+    public string? ReadOnlyNote(string directory) => Scaffolded.FirstOrDefault(s => s.Directory == directory) is { } d
+        ? d.NewEntries
+            ? $"existing files directly in {d.Directory} stay read-only in the sandbox ({d.Reason}: overlayfs cannot take it whole); new files and its subdirectories can change"
+            : $"{d.Directory} itself stays read-only in the sandbox ({d.Reason}); its subdirectories can change"
+        : null;
+}
+
+/// <summary>A directory rebuilt entry by entry: <see cref="NewEntries"/> when new files can still be made in it.</summary>
+internal sealed record ScaffoldedDirectory(string Directory, string Reason, bool NewEntries);
 
 /// <summary>Choices a front door makes about the overlay view; the defaults are <c>husk run</c>'s.</summary>
 internal sealed record OverlayPlanOptions
@@ -76,11 +93,17 @@ internal sealed record OverlayPlanOptions
 /// Overlayfs refuses a lower directory with mounts below it (the kernel keeps those locked) and
 /// one that contains the upper layer (ELOOP), so a directory is overlaid whole only when neither
 /// holds; otherwise it is rebuilt as scaffolding and its entries are planned one by one, down to
-/// the mount points, which get overlays of their own. Entries directly in scaffolding cannot
-/// change (files are bound read-only, and the root turns read-only once every op has run).
+/// the mount points, which get overlays of their own. A directory with only mounts below it stays
+/// writable: its own overlay has a stand-in of its entries as lower (new entries land in its
+/// layer), and the entries are covered on top. Existing files directly in scaffolding cannot
+/// change (they are bound read-only), nor can anything directly in the root or in a directory that
+/// holds hidden paths, the storage or extra lower layers.
 /// </summary>
 internal static class OverlayPlanner
 {
+    /// <summary>Keep the upper layer plain: whiteouts and opaque marks only, no redirects or metacopy.</summary>
+    private static readonly System.Collections.Immutable.ImmutableArray<string> PlainUpper = ["redirect_dir=nofollow", "index=off", "metacopy=off"];
+
     /// <summary>Paths that get fresh filesystems instead of overlays (the CLI adds those mounts).</summary>
     public static readonly string[] Fresh = ["/proc", "/dev", "/tmp", "/var/tmp", "/run", "/sys"];
 
@@ -98,34 +121,42 @@ internal static class OverlayPlanner
         var mountPoints = new HashSet<string>(mounts.Select(m => m.MountPoint), StringComparer.Ordinal);
         var ops = new List<MountOp>();
         var layers = new List<OverlayLayer>();
+        var scaffolded = new List<ScaffoldedDirectory>();
 
         bool IsHidden(string path) =>
             options.Hidden.Any(h => HostMounts.IsUnder(path, h)) && !options.Allowed.Any(a => HostMounts.IsUnder(path, a));
         bool AllowedBelow(string path) => options.Allowed.Any(a => a != path && HostMounts.IsUnder(a, path));
 
-        bool Blocked(string dir) =>
-            mountPoints.Any(m => m != dir && HostMounts.IsUnder(m, dir)) ||
+        bool MountsBelow(string dir) => mountPoints.Any(m => m != dir && HostMounts.IsUnder(m, dir));
+        bool BlockedOtherwise(string dir) =>
             options.Hidden.Any(h => h != dir && HostMounts.IsUnder(h, dir)) ||
             (IsHidden(dir) && AllowedBelow(dir)) ||
             (HostMounts.IsUnder(storage, dir) && (!options.CoverStorage || storage == dir)) ||
             options.LowerRoots.Any(r => HostMounts.IsUnder(r, dir));
 
+        string Reason(string dir) =>
+            mountPoints.Where(m => m != dir && HostMounts.IsUnder(m, dir)).Order(StringComparer.Ordinal).FirstOrDefault() is { } below && !BlockedOtherwise(dir)
+                ? $"{below} is a mount point below it"
+                : HostMounts.IsUnder(storage, dir) ? "the sandbox's root is in it"
+                : options.LowerRoots.Any(r => HostMounts.IsUnder(r, dir)) ? "other sandboxes' layers are in it"
+                : "paths hidden from the sandbox are in it";
+
         void Cover(string dir)
         {
             if (fresh.Any(f => dir == f))
                 return;
-            if (!Blocked(dir))
+            bool mountsBelow = MountsBelow(dir), otherwise = BlockedOtherwise(dir);
+            string upper = Path.Join(storage, "upperdir", dir);
+            string work = Path.Join(storage, "workdir", dir);
+            if (!mountsBelow && !otherwise)
             {
-                string upper = Path.Join(storage, "upperdir", dir);
-                string work = Path.Join(storage, "workdir", dir);
                 layers.Add(new OverlayLayer(dir, upper, work, modeOf(dir)));
                 ops.Add(new OverlayMount(dir, [dir, .. options.ExtraLowers?.Invoke(dir) ?? []])
                 {
                     Kind = OverlayKind.Persistent,
                     Upper = upper,
                     Work = work,
-                    // Keep the upper layer plain: whiteouts and opaque marks only, no redirects or metacopy.
-                    Options = ["redirect_dir=nofollow", "index=off", "metacopy=off"],
+                    Options = PlainUpper,
                     // A directory can vanish between planning and mounting (a build's in /tmp).
                     Optional = dir != "/",
                 });
@@ -133,8 +164,7 @@ internal static class OverlayPlanner
                     ops.Add(new TmpfsMount(storage) { Mode = 0x1C0, Size = 1 << 20 });
                 return;
             }
-            if (dir != "/")
-                ops.Add(new MakeDirectory(dir) { Mode = modeOf(dir) });
+            var entries = new List<(string Path, DirectoryEntry Entry)>();
             foreach (var entry in list(dir).OrderBy(e => e.Name, StringComparer.Ordinal))
             {
                 string path = dir == "/" ? "/" + entry.Name : dir + "/" + entry.Name;
@@ -142,9 +172,53 @@ internal static class OverlayPlanner
                     continue; // the sandbox root (and other layers) stay out of sight
                 if (IsHidden(path) && !AllowedBelow(path))
                     continue;
+                entries.Add((path, entry));
+            }
+            // Only mounts below it in the way: the directory stays writable. Its overlay's lower is
+            // a stand-in in the storage, an entry of the same name and kind for each of its entries;
+            // the entries are then covered one by one on top (new files land in its upper).
+            bool writable = dir != "/" && !otherwise && options.ExtraLowers is null;
+            scaffolded.Add(new ScaffoldedDirectory(dir, Reason(dir), writable));
+            if (writable)
+            {
+                string standIn = "/scaffold" + dir;
+                ops.Add(new MakeDirectory(standIn) { Mode = 0x1ED, InStorage = true });
+                foreach (var (path, entry) in entries)
+                {
+                    string at = standIn + path[dir.Length..];
+                    switch (entry.Kind)
+                    {
+                        case EntryKind.Directory:
+                            ops.Add(new MakeDirectory(at) { Mode = entry.Mode, InStorage = true });
+                            break;
+                        case EntryKind.Symlink:
+                            ops.Add(new MakeSymlink(entry.LinkTarget!, at) { InStorage = true });
+                            break;
+                        case EntryKind.File:
+                            ops.Add(new WriteFile(at) { Mode = entry.Mode, InStorage = true });
+                            break;
+                    }
+                }
+                layers.Add(new OverlayLayer(dir, upper, work, modeOf(dir)));
+                ops.Add(new OverlayMount(dir, [standIn])
+                {
+                    LowerRoot = SourceRoot.Storage,
+                    Kind = OverlayKind.Persistent,
+                    Upper = upper,
+                    Work = work,
+                    Options = PlainUpper,
+                    Optional = true,
+                });
+            }
+            else if (dir != "/")
+            {
+                ops.Add(new MakeDirectory(dir) { Mode = modeOf(dir) });
+            }
+            foreach (var (path, entry) in entries)
+            {
                 if (mountPoints.Contains(path) && !overlayable.Contains(path))
                 {
-                    if (!fresh.Contains(path))
+                    if (!fresh.Contains(path) && !writable)
                         ops.Add(new MakeDirectory(path) { Mode = entry.Mode }); // a virtual filesystem's place, left empty
                     continue;
                 }
@@ -153,7 +227,7 @@ internal static class OverlayPlanner
                     case EntryKind.Directory:
                         Cover(path);
                         break;
-                    case EntryKind.Symlink:
+                    case EntryKind.Symlink when !writable:
                         ops.Add(new MakeSymlink(entry.LinkTarget!, path));
                         break;
                     case EntryKind.File:
@@ -166,7 +240,7 @@ internal static class OverlayPlanner
         }
 
         Cover(options.Start);
-        return new OverlayPlan(ops, layers);
+        return new OverlayPlan(ops, layers) { Scaffolded = scaffolded };
     }
 
     /// <summary>Lists a directory of the host for <see cref="Plan"/>.</summary>

@@ -105,6 +105,9 @@ internal static partial class Interop
     [LibraryImport(Libraries.Libc, EntryPoint = "lchown", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int Lchown(string path, uint uid, uint gid);
 
+    [LibraryImport(Libraries.Libc, EntryPoint = "fchownat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int Fchownat(int dirfd, string path, uint uid, uint gid, int flags);
+
     [LibraryImport(Libraries.Libc, EntryPoint = "fchmod", SetLastError = true)]
     internal static partial int Fchmod(int fd, int mode);
 

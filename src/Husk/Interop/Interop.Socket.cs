@@ -114,6 +114,38 @@ internal static partial class Interop
     [LibraryImport(Libraries.Libc, EntryPoint = "send", SetLastError = true)]
     internal static unsafe partial nint Send(int fd, void* buf, nuint count, int flags);
 
+    [LibraryImport(Libraries.Libc, EntryPoint = "sendmsg", SetLastError = true)]
+    private static unsafe partial nint SendMsg(int fd, MsgHdr* msg, int flags);
+
+    /// <summary>Sends one message on a socket, with a descriptor (SCM_RIGHTS) when <paramref name="fd"/> is not -1; the errno, or 0.</summary>
+    internal static unsafe int SendWithDescriptor(int socket, ReadOnlySpan<byte> data, int fd)
+    {
+        int headerSize = (Unsafe.SizeOf<CmsgHdr>() + IntPtr.Size - 1) & ~(IntPtr.Size - 1);
+        int space = headerSize + ((sizeof(int) + IntPtr.Size - 1) & ~(IntPtr.Size - 1));
+        byte* control = stackalloc byte[space];
+        new Span<byte>(control, space).Clear();
+        fixed (byte* p = data)
+        {
+            var iov = new IoVec { Base = (nint)p, Length = (nuint)data.Length };
+            var msg = new MsgHdr { Iov = (nint)(&iov), IovLength = 1 };
+            if (fd >= 0)
+            {
+                *(CmsgHdr*)control = new CmsgHdr { Length = (nuint)(headerSize + sizeof(int)), Level = SOL_SOCKET, Type = SCM_RIGHTS };
+                *(int*)(control + headerSize) = fd;
+                msg.Control = (nint)control;
+                msg.ControlLength = (nuint)space;
+            }
+            while (true)
+            {
+                if (SendMsg(socket, &msg, MSG_NOSIGNAL) >= 0)
+                    return 0;
+                int e = Marshal.GetLastPInvokeError();
+                if (e != (int)Errno.EINTR)
+                    return e;
+            }
+        }
+    }
+
     [LibraryImport(Libraries.Libc, EntryPoint = "socketpair", SetLastError = true)]
     private static unsafe partial int SocketPair(int domain, int type, int protocol, int* fds);
 

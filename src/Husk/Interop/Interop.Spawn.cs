@@ -45,8 +45,9 @@ internal static partial class Interop
         public const uint LandlockRestrict = 35;
         public const uint SetCtty = 36;
         public const uint OpenPty = 37;
+        public const uint AttachMount = 38;
         /// <summary>One past the last kind (HUSK_OP_COUNT).</summary>
-        public const uint Count = 38;
+        public const uint Count = 39;
     }
 
     internal static class OpFlags

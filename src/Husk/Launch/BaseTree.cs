@@ -29,6 +29,10 @@ internal static class BaseTree
                 standard = false;
                 break;
             case EmptyFileSystem e:
+                // microbox's ephemeral root: empty, writable, in memory (the size caps it), gone with
+                // the sandbox. A mount of its own on the root, so Landlock's mirror of the mounts lets it be written.
+                if (!e.ReadOnly)
+                    mounts.Add(new TmpfsMount("/") { Mode = 0x1ED, Size = e.Size });
                 closeRoot = e.ReadOnly;
                 break;
             case DirectoryFileSystem d:
@@ -71,7 +75,13 @@ internal static class BaseTree
                     mounts.AddRange(workingDirectory);
                 }
                 if (!spec.ShowSecrets)
+                {
                     mounts.AddRange(Hiding.HideHomeSecrets(spec.SecretsHome ?? host.Home, view));
+                    if (host.IsRoot)
+                        mounts.AddRange(Hiding.HideSystemSecrets(view));
+                }
+                if (spec.FileSystem is HostOverlayFileSystem && Hiding.ProtectEngine(host.EnginePath, view) is { } engine)
+                    mounts.Add(engine);
             }
         }
         foreach (string path in spec.HiddenPaths)

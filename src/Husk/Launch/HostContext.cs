@@ -9,6 +9,8 @@ internal sealed record HostContext
     public required uint Gid { get; init; }
     public required string WorkingDirectory { get; init; }
     public string? Home { get; init; }
+    /// <summary>The running program (the engine's binary for the CLI), kept read-only where the host's tree is writable.</summary>
+    public string? EnginePath { get; init; }
     /// <summary>The session's runtime directory ($XDG_RUNTIME_DIR, else /run/user/UID), whose sockets are why /run is private.</summary>
     public string? RuntimeDirectory { get; init; }
     public ulong MountNamespace { get; init; }
@@ -47,6 +49,7 @@ internal sealed record HostContext
             Gid = Interop.Interop.GetGid(),
             WorkingDirectory = cwd,
             Home = Environment.GetEnvironmentVariable("HOME"),
+            EnginePath = Environment.ProcessPath,
             RuntimeDirectory = Environment.GetEnvironmentVariable("XDG_RUNTIME_DIR") is { Length: > 1 } r ? r : $"/run/user/{Interop.Interop.GetUid()}",
             MountNamespace = Interop.Interop.NamespaceInode("mnt"),
             Tty = TtyOf(1),

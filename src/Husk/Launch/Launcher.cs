@@ -55,7 +55,7 @@ internal static class Launcher
             if (!spec.Limits.IsSupervised)
                 spec = spec with { Limits = spec.Limits with { MeasureUsage = true } };
         }
-        var layout = PrepareLayout(spec, host, subIds);
+        var layout = PrepareLayout(spec, host);
         using var stdio = StdioPipes.Create(spec, out var withFds);
         var plan = SpawnPlanner.Plan(withFds, host, subIds, layout);
         var supervisor = spec.Limits.IsSupervised ? Resources.ResourceSupervisor.Prepare(spec, host, plan.Mounts) : null;
@@ -98,23 +98,14 @@ internal static class Launcher
     }
 
     /// <summary>Lays out and prepares the host overlay on disk, for a spec that asks for one.</summary>
-    private static FileSystem.HostOverlayLayout? PrepareLayout(SandboxSpec spec, HostContext host, SubordinateIds? subIds)
+    private static FileSystem.HostOverlayLayout? PrepareLayout(SandboxSpec spec, HostContext host)
     {
         if (spec.FileSystem is not HostOverlayFileSystem fs || !spec.Namespaces.HasFlag(NamespaceKinds.Mount))
             return null;
         if (spec.Validate() is { Length: > 0 } problems)
             throw new SandboxSpecException(problems);
         var layout = FileSystem.HostOverlayLayout.Plan(fs, spec, host);
-        (uint, uint)? owner = null;
-        if (host.IsRoot && spec.Namespaces.HasFlag(NamespaceKinds.User))
-        {
-            // Root's payload runs as a subordinate id, which must own the layer it writes.
-            var ids = subIds ?? SubordinateIds.Read("root", 0);
-            var uids = ids.RootRange ?? (SpawnPlanner.RootFallbackRangeStart, SpawnPlanner.RangeSize);
-            var gids = ids.RootGidRange ?? uids;
-            owner = (uids.Start + (spec.Identity.Uid ?? 0), gids.Start + (spec.Identity.Gid ?? 0));
-        }
-        layout.Prepare(owner);
+        layout.Prepare();
         return layout;
     }
 
@@ -176,6 +167,7 @@ internal static class Launcher
                 try
                 {
                     WriteIdMaps(plan.IdMaps, pid);
+                    using var views = IdmappedViews.Make(plan.IdmappedSources, pid);
                     if (!plan.ReportsPid)
                         hooks?.SandboxPidKnown?.Invoke(pid);
                     hooks?.BeforeRelease?.Invoke(pid);
@@ -185,6 +177,8 @@ internal static class Launcher
                     byte go = 1;
                     if (Send(channel.Fd, &go, 1, MSG_NOSIGNAL) != 1)
                         throw new SandboxSetupException("husk: the sandbox died before it started", (Errno)Marshal.GetLastPInvokeError()) { Stage = SandboxSetupStage.Start };
+                    views.Send(channel.Fd);
+                    views.Dispose();
                     outcome = ReadReports(channel.Fd, plan, hooks);
                 }
                 catch

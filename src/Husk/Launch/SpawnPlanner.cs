@@ -41,6 +41,8 @@ internal sealed class SpawnPlan
     public IReadOnlyList<MountOp> Mounts { get; init; } = [];
     /// <summary>The caller's terminal whose foreground the sandbox takes (<see cref="SandboxSpec.ForegroundTerminal"/>).</summary>
     public int? ForegroundTerminal { get; init; }
+    /// <summary>Host directories the supervisor clones and idmaps, in the order the child's attach ops receive them.</summary>
+    public IReadOnlyList<IdmappedSource> IdmappedSources { get; init; } = [];
 }
 
 /// <summary>Turns a <see cref="SandboxSpec"/> into native-stage operations. Pure: no system calls.</summary>
@@ -80,7 +82,14 @@ internal static class SpawnPlanner
         bool joinUser = spec.UserNamespaceFd is not null || (joinProcess && spec.JoinNamespaces.HasFlag(NamespaceKinds.User));
         bool joinPid = spec.PidNamespaceFd is not null || (joinProcess && spec.JoinNamespaces.HasFlag(NamespaceKinds.Pid));
         bool newPid = ns.HasFlag(NamespaceKinds.Pid);
-        ulong flags = NamespaceFlags(ns & ~NamespaceKinds.Pid & ~(joinUser ? NamespaceKinds.User : 0));
+        // With a nested user namespace (--disable-userns) the payload lives in that one, and the
+        // capabilities it keeps act only on namespaces it owns: the network, UTS and IPC
+        // namespaces are then made after it (--cap-add CAP_NET_ADMIN must be able to change lo).
+        bool denyNesting = DeniesNesting(spec);
+        var late = denyNesting && !joinUser && KeepsCapabilities(spec, host)
+            ? ns & (NamespaceKinds.Net | NamespaceKinds.Uts | NamespaceKinds.Ipc)
+            : NamespaceKinds.None;
+        ulong flags = NamespaceFlags(ns & ~NamespaceKinds.Pid & ~(joinUser ? NamespaceKinds.User : 0) & ~late);
         // A pid namespace created at clone time makes the child pid 1; when joining one it is made by unshare later.
         bool pidAtClone = newPid && !joinUser && !joinPid;
         if (pidAtClone)
@@ -95,6 +104,8 @@ internal static class SpawnPlanner
 
         var ops = new List<PlannedOp>();
         var idMaps = PlanIdMaps(spec, host, subIds, out uint? setUid, out uint? setGid);
+        // Root's payload maps to a subordinate range (the payload switches ids itself): see IdmappedLayers.
+        var idmap = new IdmappedLayers(host.IsRoot && idMaps.Kind == IdMapKind.Write && setUid is not null);
         foreach (int fd in spec.SupervisorFds.Distinct())
             ops.Add(new PlannedOp(OpKind.Close, $"close the supervisor's fd {fd}") { Fd = fd });
         ops.Add(new PlannedOp(OpKind.WaitParent, "wait for the supervisor"));
@@ -150,11 +161,8 @@ internal static class SpawnPlanner
             });
         }
 
-        if (ns.HasFlag(NamespaceKinds.Net) && spec.BringUpLoopback)
-            ops.Add(new PlannedOp(OpKind.LoopbackUp, "bring up the loopback interface"));
-        if (spec.Hostname is not null)
-            ops.Add(new PlannedOp(OpKind.SetHostname, $"set the hostname to {spec.Hostname}") { S1 = spec.Hostname });
-        bool denyNesting = DeniesNesting(spec);
+        if (late == NamespaceKinds.None)
+            AddNetworkAndHostname(ops, spec);
         if (denyNesting)
         {
             ops.Add(new PlannedOp(OpKind.WriteProc, "limit user.max_user_namespaces")
@@ -183,7 +191,7 @@ internal static class SpawnPlanner
             foreach (var op in mounts)
             {
                 int first = ops.Count;
-                AddMountOp(ops, op, spec, host, ref tmpOverlays);
+                AddMountOp(ops, op, spec, host, idmap, ref tmpOverlays);
                 if (op.IfPresent)
                 {
                     for (int i = first; i < ops.Count; i++)
@@ -205,6 +213,11 @@ internal static class SpawnPlanner
             ops.Add(WriteProcOp("self/setgroups", "deny", "deny setgroups in the nested user namespace"));
             ops.Add(WriteProcOp("self/gid_map", $"{gid} {gid} 1\n", "write the nested gid map"));
             ops.Add(WriteProcOp("self/uid_map", $"{uid} {uid} 1\n", "write the nested uid map"));
+            if (late != NamespaceKinds.None)
+            {
+                ops.Add(new PlannedOp(OpKind.Unshare, "create namespaces owned by the nested user namespace") { A = NamespaceFlags(late) });
+                AddNetworkAndHostname(ops, spec);
+            }
         }
         if (denyNesting || spec.AssertUserNamespacesDisabled)
             ops.Add(new PlannedOp(OpKind.ExpectNoUserns, "check that user namespaces are disabled"));
@@ -358,6 +371,7 @@ internal static class SpawnPlanner
             Policy = new AppliedPolicy([.. programs.Take(programs.Count - (spec.SyscallCallback is null ? 0 : 1)).Select(p => ImmutableArray.Create(p))],
                 landlock, spec.Capabilities, spec.NoNewPrivileges),
             ForegroundTerminal = spec.ForegroundTerminal,
+            IdmappedSources = idmap.Sources,
         };
     }
 
@@ -409,6 +423,19 @@ internal static class SpawnPlanner
             programs.Add(callback.Compile().ToArray());
         return programs;
     }
+
+    private static void AddNetworkAndHostname(List<PlannedOp> ops, SandboxSpec spec)
+    {
+        if (spec.Namespaces.HasFlag(NamespaceKinds.Net) && spec.BringUpLoopback)
+            ops.Add(new PlannedOp(OpKind.LoopbackUp, "bring up the loopback interface"));
+        if (spec.Hostname is not null)
+            ops.Add(new PlannedOp(OpKind.SetHostname, $"set the hostname to {spec.Hostname}") { S1 = spec.Hostname });
+    }
+
+    /// <summary>The payload holds capabilities after exec: some are kept, or it is root with the sets left alone.</summary>
+    private static bool KeepsCapabilities(SandboxSpec spec, HostContext host) => spec.Capabilities is { } caps
+        ? (caps.Permitted | caps.Effective | caps.Ambient) != 0 || caps.OnlyRaiseAmbient
+        : (spec.Identity.Uid ?? host.Uid) == 0;
 
     internal const int RLIMIT_CPU = 0, RLIMIT_FSIZE = 1, RLIMIT_STACK = 3, RLIMIT_CORE = 4, RLIMIT_NPROC = 6, RLIMIT_NOFILE = 7, RLIMIT_AS = 9;
 
@@ -589,7 +616,7 @@ internal static class SpawnPlanner
         ops.Add(new PlannedOp(OpKind.CloexecRange, $"close fds from {from}") { A = (ulong)from, B = uint.MaxValue });
     }
 
-    private static void AddMountOp(List<PlannedOp> ops, MountOp op, SandboxSpec spec, HostContext host, ref int tmpOverlays)
+    private static void AddMountOp(List<PlannedOp> ops, MountOp op, SandboxSpec spec, HostContext host, IdmappedLayers idmap, ref int tmpOverlays)
     {
         uint parentMode = (uint)op.ParentMode;
         string dst = op.Destination;
@@ -709,16 +736,17 @@ internal static class SpawnPlanner
                 ops.Add(new PlannedOp(OpKind.Mkdir, $"create directory {dst}") { S2 = dst, Mode = (uint)d.Mode, B = parentMode, Origin = op });
                 break;
             case MakeSymlink s:
-                ops.Add(new PlannedOp(OpKind.Symlink, $"create symlink {dst}")
+                ops.Add(new PlannedOp(OpKind.Symlink, $"create symlink {dst}{(s.InStorage ? " in the storage" : "")}")
                 {
                     S1 = s.Target, S2 = dst, B = parentMode, Origin = op,
-                    Flags = OpFlags.IdenticalOk | (s.CreateParents ? 0 : OpFlags.NoParents) | (s.Overmount ? OpFlags.Overmount : 0),
+                    Flags = OpFlags.IdenticalOk | (s.CreateParents ? 0 : OpFlags.NoParents) | (s.Overmount ? OpFlags.Overmount : 0)
+                        | (s.InStorage ? OpFlags.S2Root(OpFlags.RootBase) : 0),
                 });
                 break;
             case WriteFile w:
             {
                 byte[] data = w.Data.IsDefault ? [] : w.Data.ToArray();
-                ops.Add(new PlannedOp(OpKind.WriteFile, $"create file {dst}")
+                ops.Add(new PlannedOp(OpKind.WriteFile, $"create file {dst}{(w.InStorage ? " in the storage" : "")}")
                 {
                     S2 = dst,
                     Data = data,
@@ -728,7 +756,8 @@ internal static class SpawnPlanner
                     B = parentMode,
                     Origin = op,
                     Flags = (w.Placement != FilePlacement.Create ? OpFlags.BindData : 0)
-                        | (w.Placement == FilePlacement.ReadOnlyBind ? OpFlags.ReadOnly : 0),
+                        | (w.Placement == FilePlacement.ReadOnlyBind ? OpFlags.ReadOnly : 0)
+                        | (w.InStorage ? OpFlags.S2Root(OpFlags.RootBase) : 0),
                 });
                 break;
             }
@@ -743,7 +772,15 @@ internal static class SpawnPlanner
                 var opts = new List<(string, string)> { ("source", "overlay") };
                 // The kernel wants the top layer first; Husk's (and bwrap's) order puts it last.
                 for (int i = o.Lowers.Length - 1; i >= 0; i--)
-                    opts.Add(("@lowerdir+", Path.GetFullPath(o.Lowers[i], host.WorkingDirectory)));
+                {
+                    if (o.LowerRoot == SourceRoot.Storage)
+                    {
+                        opts.Add(("%lowerdir+", "/" + o.Lowers[i].TrimStart('/')));
+                        continue;
+                    }
+                    string lower = Path.GetFullPath(o.Lowers[i], host.WorkingDirectory);
+                    opts.Add(idmap.Enabled ? ("%lowerdir+", idmap.Attach(ops, new IdmappedSource(lower, Writable: false), o.Optional, op)) : ("@lowerdir+", lower));
+                }
                 if (o.Kind == OverlayKind.Persistent && o.UpperRoot == SourceRoot.Storage)
                 {
                     // Made here, with the mode asked for whatever the umask, since it is the mount's root.
@@ -761,8 +798,20 @@ internal static class SpawnPlanner
                 }
                 else if (o.Kind == OverlayKind.Persistent)
                 {
-                    opts.Add(("@upperdir", Path.GetFullPath(o.Upper!, host.WorkingDirectory)));
-                    opts.Add(("@workdir", Path.GetFullPath(o.Work!, host.WorkingDirectory)));
+                    string upper = Path.GetFullPath(o.Upper!, host.WorkingDirectory), work = Path.GetFullPath(o.Work!, host.WorkingDirectory);
+                    if (idmap.Enabled)
+                    {
+                        // One view holds both: overlayfs wants upper and work on the same mount.
+                        string common = IdmappedLayers.CommonDirectory(upper, work);
+                        string at = idmap.Attach(ops, new IdmappedSource(common, Writable: true), o.Optional, op);
+                        opts.Add(("%upperdir", IdmappedLayers.Beneath(at, common, upper)));
+                        opts.Add(("%workdir", IdmappedLayers.Beneath(at, common, work)));
+                    }
+                    else
+                    {
+                        opts.Add(("@upperdir", upper));
+                        opts.Add(("@workdir", work));
+                    }
                 }
                 else if (o.Kind == OverlayKind.Temporary)
                 {

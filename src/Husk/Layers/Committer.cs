@@ -157,7 +157,7 @@ public static partial class Committer
                 SetMetadata(dir, name, c);
                 return null;
             case NodeKind.Symlink:
-                return ReplaceWithSymlink(dir, name, c.LinkTarget!);
+                return ReplaceWithSymlink(dir, name, c.LinkTarget!, c.LayerPath);
             case NodeKind.File:
                 return WriteFile(dir, name, c);
             case NodeKind.Special:
@@ -168,11 +168,20 @@ public static partial class Committer
         }
     }
 
-    private static string? ReplaceWithSymlink(int dir, string name, string target)
+    private static string? ReplaceWithSymlink(int dir, string name, string target, string? layerPath)
     {
         string tmp = TempName(name);
         if (Symlinkat(target, dir, tmp) != 0)
             throw Fail("cannot create the symlink", Marshal.GetLastPInvokeError());
+        try
+        {
+            KeepOwner(dir, tmp, AT_SYMLINK_NOFOLLOW, layerPath);
+        }
+        catch
+        {
+            Unlinkat(dir, tmp, 0);
+            throw;
+        }
         if (Renameat2(dir, tmp, dir, name, 0) != 0)
         {
             int e = Marshal.GetLastPInvokeError();
@@ -287,7 +296,8 @@ public static partial class Committer
                 }
             }
         }
-        // Mode, user xattrs (never overlayfs's own) and times; the owner stays the caller's.
+        // Owner (root's commits), mode (after: chown clears setuid), user xattrs (never overlayfs's own) and times.
+        KeepOwner(to, "", AT_EMPTY_PATH, c.LayerPath);
         Fchmod(to, c.Mode & 0xFFF);
         foreach (string x in ListXattrs(c.LayerPath!))
         {
@@ -310,10 +320,25 @@ public static partial class Committer
         if (TryFstat(entry.Fd, out var current) != 0 || (current.Mode & S_IFMT) == S_IFLNK)
             return;
         string self = $"/proc/self/fd/{entry.Fd}";
+        KeepOwner(entry.Fd, "", AT_EMPTY_PATH, c.LayerPath);
         if (Fchmodat(AT_FDCWD, self, c.Mode & 0xFFF, 0) != 0)
             throw Fail("cannot change the mode", Marshal.GetLastPInvokeError());
         if (c.LayerPath is not null && TryStat(c.LayerPath, out var st, followSymlinks: false) == 0)
             SetTimes(self, st);
+    }
+
+    /// <summary>
+    /// Root's layers hold the host's own ids (they are written through idmapped mounts, see
+    /// Launch.IdmappedLayers), so a root commit gives each entry the layer's owner: a file of
+    /// root's stays root's, one of a user's stays theirs. Others cannot give files away: theirs
+    /// stay the caller's.
+    /// </summary>
+    private static void KeepOwner(int dir, string name, int flags, string? layerPath)
+    {
+        if (GetEuid() != 0 || layerPath is null || TryStat(layerPath, out var st, followSymlinks: false) != 0)
+            return;
+        if (Fchownat(dir, name, st.Uid, st.Gid, flags) != 0)
+            throw Fail("cannot give it the layer's owner", Marshal.GetLastPInvokeError());
     }
 
     private static string? Delete(int dir, Change c, string name, bool recursive)

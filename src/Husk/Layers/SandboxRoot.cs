@@ -103,43 +103,67 @@ public sealed class SandboxRoot
     /// owner bits are the caller's access to the host directory.
     /// </summary>
     /// <param name="layers">The plan's layers.</param>
-    /// <param name="owner">Root's sandboxes: the subordinate ids that get the layer.</param>
     /// <param name="hostModes">Give the host's modes as they are (try's view: the caller may write everywhere).</param>
-    internal void PrepareLayers(IEnumerable<OverlayLayer> layers, (uint Uid, uint Gid)? owner = null, bool hostModes = false)
+    internal void PrepareLayers(IEnumerable<OverlayLayer> layers, bool hostModes = false)
     {
         var prepared = Prepared();
+        // A layer can lie in another's upper (a directory with mounts below it has a layer, and so
+        // have those mounts), and a mode may close a directory to the caller: modes, times and
+        // owners are given once every directory exists.
+        var finish = new Dictionary<string, (string? Host, int Mode, bool Times)>(StringComparer.Ordinal);
         foreach (var layer in layers)
         {
             bool fresh = !prepared.ContainsKey(layer.Directory);
             // The directories on the way to a layer are in the change set's view too: they get the
             // host's modes and times, or they would read as metadata changes (and a commit would
             // chmod the host's /tmp or home directory).
-            CreateLikeHost(layer.Directory);
-            foreach (string dir in new[] { layer.Upper, layer.Work })
-            {
-                if (!Directory.Exists(dir))
-                    Directory.CreateDirectory(dir);
-            }
-            int mode = owner is null && !hostModes ? CallerView(layer.Directory, layer.Mode) : layer.Mode & 0xFFF;
-            File.SetUnixFileMode(layer.Upper, (UnixFileMode)mode);
-            if (fresh && Interop.Interop.TryStat(layer.Directory, out var st) == 0)
-                Utime(layer.Upper, st);
+            CreateLikeHost(layer.Directory, finish);
+            if (!Directory.Exists(layer.Upper))
+                CreateInLayer(layer.Upper, finish);
+            if (!Directory.Exists(layer.Work))
+                Directory.CreateDirectory(layer.Work);
+            int mode = !hostModes ? CallerView(layer.Directory, layer.Mode) : layer.Mode & 0xFFF;
+            finish[layer.Upper] = (layer.Directory, mode, fresh);
             prepared[layer.Directory] = mode;
         }
-        SavePrepared(prepared);
-        if (owner is { } o)
+        foreach (var (upper, (host, mode, times)) in finish)
         {
-            Chown(Path, o.Uid, o.Gid);
-            // The sandbox's ids must be able to reach the root through its private parents
-            // (search only: they cannot list them).
-            for (string? dir = System.IO.Path.GetDirectoryName(Path); dir is not null && dir != "/"; dir = System.IO.Path.GetDirectoryName(dir))
+            File.SetUnixFileMode(upper, (UnixFileMode)mode);
+            if (host is not null && Interop.Interop.TryStat(host, out var st) == 0)
             {
-                if (Interop.Interop.TryStat(dir, out var st) != 0)
-                    break;
-                if ((st.Mode & 0x1) == 0)
-                    File.SetUnixFileMode(dir, (UnixFileMode)((st.Mode & 0xFFF) | 0x49)); // +x for all
+                if (times)
+                    Utime(upper, st);
+                OwnLikeHost(upper, st);
             }
         }
+        SavePrepared(prepared);
+    }
+
+    /// <summary>
+    /// Creates a directory of the layer whose parent exists; a parent closed to the caller (an
+    /// upper given a host directory's r-x mode) is opened until <paramref name="finish"/> gives
+    /// it its mode again.
+    /// </summary>
+    private static void CreateInLayer(string dir, Dictionary<string, (string? Host, int Mode, bool Times)> finish)
+    {
+        string parent = System.IO.Path.GetDirectoryName(dir)!;
+        if (Interop.Interop.TryStat(parent, out var ps) == 0 && (ps.Mode & 0x1C0) != 0x1C0)
+        {
+            finish.TryAdd(parent, (null, ps.Mode & 0xFFF, false));
+            File.SetUnixFileMode(parent, (UnixFileMode)((ps.Mode & 0xFFF) | 0x1C0));
+        }
+        Directory.CreateDirectory(dir);
+    }
+
+    /// <summary>
+    /// Root's layers are seen through idmapped mounts (host ids as they are, see
+    /// Launch.IdmappedLayers): a directory Husk creates there gets the host directory's owner, as
+    /// overlayfs would have copied it up. Others' layers belong to the caller, the only id they map.
+    /// </summary>
+    private static void OwnLikeHost(string upper, Interop.Interop.Statx host)
+    {
+        if (Interop.Interop.GetEuid() == 0)
+            Interop.Interop.Lchown(upper, host.Uid, host.Gid);
     }
 
     /// <summary>
@@ -187,7 +211,10 @@ public sealed class SandboxRoot
         {
             File.SetUnixFileMode(upper, (UnixFileMode)mode);
             if (Interop.Interop.TryStat(host, out var st) == 0)
+            {
                 Utime(upper, st);
+                OwnLikeHost(upper, st);
+            }
         }
         SavePrepared(prepared);
     }
@@ -274,7 +301,7 @@ public sealed class SandboxRoot
     }
 
     /// <summary>Creates UpperDir/&lt;ancestors of hostDir&gt; that are missing, each with its host directory's mode and times.</summary>
-    private void CreateLikeHost(string hostDir)
+    private void CreateLikeHost(string hostDir, Dictionary<string, (string? Host, int Mode, bool Times)> finish)
     {
         string dir = "";
         foreach (string part in hostDir.Split('/', StringSplitOptions.RemoveEmptyEntries).SkipLast(1))
@@ -283,27 +310,14 @@ public sealed class SandboxRoot
             string upper = System.IO.Path.Join(UpperDir, dir);
             if (Directory.Exists(upper))
                 continue;
-            Directory.CreateDirectory(upper);
+            CreateInLayer(upper, finish);
             if (Interop.Interop.TryStat(dir, out var st) == 0)
-            {
-                File.SetUnixFileMode(upper, (UnixFileMode)(st.Mode & 0xFFF));
-                Utime(upper, st);
-            }
+                finish[upper] = (dir, st.Mode & 0xFFF, true);
         }
     }
 
     /// <summary>The host directory's times, so the prepared directory is not a metadata change.</summary>
     private static void Utime(string path, Interop.Interop.Statx st) => Interop.Interop.SetTimes(path, st);
-
-    /// <summary>Gives the whole tree to the sandbox's mapped ids (root's sandboxes run as a subordinate id).</summary>
-    private static void Chown(string path, uint uid, uint gid)
-    {
-        Lchown(path, uid, gid);
-        foreach (string entry in Directory.EnumerateFileSystemEntries(path, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 }))
-            Lchown(entry, uid, gid);
-    }
-
-    private static void Lchown(string path, uint uid, uint gid) => Interop.Interop.Lchown(path, uid, gid);
 
     private string ManifestPath => System.IO.Path.Join(Path, "manifest.tsv");
 

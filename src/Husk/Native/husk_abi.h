@@ -47,6 +47,7 @@ enum {
     HUSK_OP_LANDLOCK_RESTRICT = 35,
     HUSK_OP_SET_CTTY = 36,     /* fd becomes the controlling terminal (after setsid) */
     HUSK_OP_OPEN_PTY = 37,     /* s1 = ptmx inside; the child keeps the slave, the master goes to the supervisor; p1 = winsize */
+    HUSK_OP_ATTACH_MOUNT = 38, /* receive a detached mount the supervisor made (SCM_RIGHTS, a husk_report whose error says why there is none) and attach it at s2 */
     HUSK_OP_COUNT
 };
 

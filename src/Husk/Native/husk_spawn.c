@@ -703,8 +703,9 @@ static int op_mount(const husk_op *op, int *option_index)
         current_step = HUSK_STEP_OPTION;
         *option_index = index;
         if (apply_fs_option(fsfd, key, value) < 0) {
-            /* TRY: a layer that vanished since the plan was made skips the mount. */
-            if ((op->flags & HUSK_F_TRY) && errno == ENOENT && key[0] == '@')
+            /* TRY: a layer that vanished since the plan was made (or whose idmapped view the
+             * supervisor could not make for that reason) skips the mount. */
+            if ((op->flags & HUSK_F_TRY) && errno == ENOENT && (key[0] == '@' || key[0] == '%'))
                 return 0;
             return -1;
         }
@@ -1027,30 +1028,83 @@ static int op_lock_file(const husk_op *op)
     return 0;
 }
 
+/* A channel message: one husk_report, room for one descriptor (SCM_RIGHTS). */
+struct fd_message {
+    husk_report report;
+    struct iovec iov;
+    char control[CMSG_SPACE(sizeof(int))];
+    struct msghdr msg;
+};
+
+static struct msghdr *fd_message_init(struct fd_message *m)
+{
+    memset(m, 0, sizeof *m);
+    m->iov.iov_base = &m->report;
+    m->iov.iov_len = sizeof m->report;
+    m->msg.msg_iov = &m->iov;
+    m->msg.msg_iovlen = 1;
+    m->msg.msg_control = m->control;
+    m->msg.msg_controllen = sizeof m->control;
+    return &m->msg;
+}
+
 static int send_fd(int fd, int kind)
 {
-    husk_report r;
-    memset(&r, 0, sizeof r);
-    r.kind = kind;
-    struct iovec iov = { &r, sizeof r };
-    char control[CMSG_SPACE(sizeof(int))];
-    memset(control, 0, sizeof control);
-    struct msghdr msg;
-    memset(&msg, 0, sizeof msg);
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    struct fd_message m;
+    struct msghdr *msg = fd_message_init(&m);
+    m.report.kind = kind;
+    struct cmsghdr *c = CMSG_FIRSTHDR(msg);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
     c->cmsg_len = CMSG_LEN(sizeof(int));
     memcpy(CMSG_DATA(c), &fd, sizeof fd);
     ssize_t n;
     do
-        n = sendmsg(channel_fd, &msg, MSG_NOSIGNAL);
+        n = sendmsg(channel_fd, msg, MSG_NOSIGNAL);
     while (n < 0 && errno == EINTR);
     return n < 0 ? -1 : 0;
+}
+
+/* Receives the next detached mount the supervisor sent (an idmapped view of a host directory,
+ * which only it can make: idmapping a host filesystem needs CAP_SYS_ADMIN where that filesystem
+ * was mounted) and attaches it at s2. Without a descriptor, the message's error says why. */
+static int op_attach_mount(const husk_op *op, bool *skipped)
+{
+    struct fd_message m;
+    struct msghdr *msg = fd_message_init(&m);
+    current_step = HUSK_STEP_SOURCE;
+    ssize_t n;
+    do
+        n = recvmsg(channel_fd, msg, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0) /* the supervisor went away */
+        sys_exit(127);
+    autoclose int tree = -1;
+    struct cmsghdr *c = CMSG_FIRSTHDR(msg);
+    if (c != NULL && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+        memcpy(&tree, CMSG_DATA(c), sizeof tree);
+    if (tree < 0) {
+        int e = m.report.error > 0 ? m.report.error : EBADF;
+        if ((op->flags & HUSK_F_TRY) && e == ENOENT) {
+            *skipped = true;
+            return 0;
+        }
+        errno = e;
+        return -1;
+    }
+    unsigned root = HUSK_S2_ROOT(op->flags);
+    const char *dst = (const char *)(uintptr_t)op->s2;
+    current_step = HUSK_STEP_PARENTS;
+    if (make_parents(root, dst, 0700) < 0)
+        return -1;
+    current_step = HUSK_STEP_DEST;
+    if (ensure_node(root, dst, true, 0700) < 0)
+        return -1;
+    autoclose int fd = resolve(root, dst, O_PATH | O_DIRECTORY, 0, false);
+    if (fd < 0)
+        return -1;
+    current_step = HUSK_STEP_MOUNT;
+    return sys_move_mount(tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
 }
 
 /* A pseudo-terminal from the sandbox's own devpts: the slave stays here as fd a, the master
@@ -1472,6 +1526,8 @@ static int run_op(const husk_op *op, int index, const husk_spawn_args *args, int
         return ioctl(op->fd, TIOCSCTTY, 0);
     case HUSK_OP_OPEN_PTY:
         return op_open_pty(op);
+    case HUSK_OP_ATTACH_MOUNT:
+        return op_attach_mount(op, &skipped);
     case HUSK_OP_CLOSE:
         close(op->fd);
         return 0;
@@ -1580,7 +1636,7 @@ static _Noreturn void run_ops(const husk_spawn_args *args, uint32_t start)
     for (uint32_t i = start; i < args->op_count; i++) {
         const husk_op *op = &ops[i];
         bool mounts = op->kind == HUSK_OP_ROOT_BEGIN || op->kind == HUSK_OP_BIND || op->kind == HUSK_OP_MOUNT ||
-                      op->kind == HUSK_OP_REMOUNT_RO;
+                      op->kind == HUSK_OP_REMOUNT_RO || op->kind == HUSK_OP_ATTACH_MOUNT;
         if (mounts && !checked_mntns) {
             /* A mount plan must never run in the supervisor's mount namespace. */
             struct stat st;

@@ -27,8 +27,11 @@ public abstract record FileSystemSpec
     /// <summary>The host's tree as it is, writable where the caller may write (<c>--fs host</c>), or read-only.</summary>
     public static FileSystemSpec Host(bool readOnly = false) => new HostFileSystem(readOnly);
 
-    /// <summary>An empty root in memory (<c>--fs tmpfs</c>), writable unless <paramref name="readOnly"/>.</summary>
-    public static FileSystemSpec Empty(bool readOnly = false) => new EmptyFileSystem(readOnly);
+    /// <summary>
+    /// An empty root in memory (<c>--fs tmpfs</c>), writable unless <paramref name="readOnly"/>, capped at
+    /// <paramref name="size"/> bytes when given; it vanishes with the sandbox (microbox's ephemeral root).
+    /// </summary>
+    public static FileSystemSpec Empty(bool readOnly = false, long? size = null) => new EmptyFileSystem(readOnly) { Size = size };
 
     /// <summary>
     /// <paramref name="path"/> as the root (<c>--fs DIR</c>): overlaid so the payload may write while the
@@ -62,7 +65,11 @@ public sealed record HostReadOnlyFileSystem : FileSystemSpec
 public sealed record HostFileSystem(bool ReadOnly) : FileSystemSpec;
 
 /// <summary>See <see cref="FileSystemSpec.Empty"/>.</summary>
-public sealed record EmptyFileSystem(bool ReadOnly) : FileSystemSpec;
+public sealed record EmptyFileSystem(bool ReadOnly) : FileSystemSpec
+{
+    /// <summary>The root's size in bytes, or null for the kernel's default (half of RAM).</summary>
+    public long? Size { get; init; }
+}
 
 /// <summary>See <see cref="FileSystemSpec.Directory"/>.</summary>
 public sealed record DirectoryFileSystem(string Path, bool ReadOnly) : FileSystemSpec;

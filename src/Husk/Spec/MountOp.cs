@@ -123,6 +123,8 @@ public sealed record MakeSymlink(string Target, string Destination) : MountOp(De
     /// over it instead of failing (mkosi-sandbox's --symlink).
     /// </summary>
     public bool Overmount { get; init; }
+    /// <summary>Made in the sandbox's hidden storage (<see cref="SourceRoot.Storage"/>) rather than its root.</summary>
+    public bool InStorage { get; init; }
 }
 
 /// <summary>How a written file is placed.</summary>
@@ -147,6 +149,8 @@ public sealed record WriteFile(string Destination) : MountOp(Destination)
     public int Mode { get; init; } = 0x1B6; // 0666
     /// <summary>How the file is placed.</summary>
     public FilePlacement Placement { get; init; } = FilePlacement.Create;
+    /// <summary>Made in the sandbox's hidden storage (<see cref="SourceRoot.Storage"/>) rather than its root.</summary>
+    public bool InStorage { get; init; }
 }
 
 /// <summary>Changes the mode of an existing path.</summary>
@@ -166,9 +170,11 @@ public enum OverlayKind
     ReadOnly,
 }
 
-/// <summary>An overlayfs; lower layers are host paths, the last one given on top.</summary>
+/// <summary>An overlayfs; lower layers are host paths (or in the hidden storage), the last one given on top.</summary>
 public sealed record OverlayMount(string Destination, ImmutableArray<string> Lowers) : MountOp(Destination)
 {
+    /// <summary>Where <see cref="Lowers"/> are looked up: the host, or the sandbox's hidden storage (<see cref="SourceRoot.Storage"/>).</summary>
+    public SourceRoot LowerRoot { get; init; } = SourceRoot.Host;
     /// <summary>Persistent, temporary or read-only.</summary>
     public OverlayKind Kind { get; init; } = OverlayKind.Temporary;
     /// <summary>Host upper directory (persistent overlays).</summary>

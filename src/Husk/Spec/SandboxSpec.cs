@@ -203,6 +203,10 @@ public sealed record SandboxSpec
                     problems.Add($"overlay on {o.Destination} needs an upper and a work directory");
                 if (o.UpperRoot == SourceRoot.Sandbox && (o.Upper is { } u && !u.StartsWith('/') || o.Work is { } w && !w.StartsWith('/')))
                     problems.Add($"overlay on {o.Destination}: upper and work directories in the sandbox must be absolute paths");
+                if (o.LowerRoot == SourceRoot.Storage && !o.Lowers.IsDefault && o.Lowers.Any(l => !l.StartsWith('/') || l.Split('/').Contains("..")))
+                    problems.Add($"overlay on {o.Destination}: lower layers in the storage must be absolute paths without '..'");
+                if (o.LowerRoot == SourceRoot.Sandbox)
+                    problems.Add($"overlay on {o.Destination}: lower layers are on the host or in the storage");
                 if (o.UpperRoot == SourceRoot.Storage && o.Upper is null)
                     problems.Add($"overlay on {o.Destination} needs an upper directory in the storage");
                 if (o.UpperRoot == SourceRoot.Storage && (o.Upper is { } su && su.Split('/').Contains("..") || o.Work is { } sw && sw.Split('/').Contains("..")))

@@ -102,7 +102,7 @@ public sealed class SandboxSpecBuilder
     /// <summary><c>--fs host</c>: the host's tree as it is, writable where the caller may write.</summary>
     public SandboxSpecBuilder HostWritable() => FileSystem(FileSystemSpec.Host());
 
-    /// <summary><c>--fs tmpfs</c>: an empty root in memory; add what the payload needs with binds.</summary>
+    /// <summary><c>--fs tmpfs</c>: an empty, writable root in memory that vanishes with the sandbox; add what the payload needs with binds.</summary>
     public SandboxSpecBuilder EmptyRoot() => FileSystem(FileSystemSpec.Empty());
 
     /// <summary>

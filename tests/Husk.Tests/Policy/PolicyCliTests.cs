@@ -63,6 +63,22 @@ public class PolicyCliTests
     }
 
     [Fact]
+    public void Kept_network_and_admin_capabilities_act_on_the_sandboxs_own_namespaces()
+    {
+        var r = Husk("run", "--cap-add", "CAP_NET_ADMIN", "--cap-add", "CAP_SYS_ADMIN", "--",
+            "/bin/sh", "-c", "ip link set lo down && ip -o link show lo | grep -c UP; hostname inside && hostname");
+        Assert.True(r.Code == 0, r.Stderr);
+        Assert.Equal("0\ninside\n", r.Stdout);
+        Assert.NotEqual("inside", System.Net.Dns.GetHostName());
+        // The network namespace is made once the sandbox runs: --info-fd never names the caller's instead.
+        var info = TestEnvironment.Exec("/bin/sh", ["-c", $"{TestEnvironment.Husk} run --cap-add CAP_NET_ADMIN --info-fd 3 -- true 3>&1 >/dev/null"]);
+        Assert.True(info.Code == 0, info.Stderr);
+        string hostNet = global::Husk.Interop.Interop.NamespaceInode("net").ToString(System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Contains("\"child-pid\"", info.Stdout);
+        Assert.DoesNotContain($"\"net-namespace\": {hostNet}", info.Stdout);
+    }
+
+    [Fact]
     public void Allow_and_deny_syscall_edit_the_profile()
     {
         Assert.Equal((-1L, 3, 0), Call(["--deny-syscall", "getppid:ESRCH"], "getppid"));

@@ -26,9 +26,10 @@ internal static class BwrapStatus
             };
             if (!unshared)
                 continue;
-            // A namespace that cannot be looked at is left out, as bubblewrap does.
+            // A namespace that cannot be looked at is left out, as bubblewrap does, and so is one
+            // that is still the caller's (made later, owned by a nested user namespace: SpawnPlanner).
             ulong id = Interop.Interop.NamespaceInode(kind, pid);
-            if (id != 0)
+            if (id != 0 && id != Interop.Interop.NamespaceInode(kind))
                 ids.Add((kind, id));
         }
         return ids;
