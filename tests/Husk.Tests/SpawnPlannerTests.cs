@@ -145,7 +145,8 @@ public class PlannerDerivationTests
                     && !(o.S2 ?? "").StartsWith("/dev/", StringComparison.Ordinal))
                 .Select(o => $"{(o.Kind == OpKind.Mount ? o.S1 : "bind")} {o.S2}")];
         Assert.Equal(["bind /", "proc /proc"], Mounted(FileSystemSpec.Host()));
-        Assert.Equal(["proc /proc", "tmpfs /dev", "tmpfs /tmp"], Mounted(FileSystemSpec.Empty()));
+        Assert.Equal(["tmpfs /", "proc /proc", "tmpfs /dev", "tmpfs /tmp"], Mounted(FileSystemSpec.Empty()));
+        Assert.Equal(["proc /proc", "tmpfs /dev", "tmpfs /tmp"], Mounted(FileSystemSpec.Empty(readOnly: true)));
         Assert.Equal(["overlay /", "proc /proc", "tmpfs /dev", "tmpfs /tmp"], Mounted(FileSystemSpec.Directory("/srv/job")));
         Assert.Equal(["bind /", "proc /proc", "tmpfs /dev", "tmpfs /tmp"], Mounted(FileSystemSpec.Directory("/srv/job", readOnly: true)));
         Assert.Empty(Mounted(FileSystemSpec.Bare));
@@ -162,8 +163,10 @@ public class PlannerDerivationTests
         var plan = SpawnPlanner.Plan(spec, host, layout: layout);
         var overlays = plan.Ops.Where(o => o.Kind == OpKind.Mount && o.S1 == "overlay").Select(o => o.S2).ToList();
         Assert.Contains("/usr", overlays);
-        Assert.Contains("/home/me/src", overlays); // /home/me has a mount below it: scaffolding
-        Assert.DoesNotContain("/home/me", overlays);
+        Assert.Contains("/home/me/src", overlays);
+        // /home/me has a mount below it: its own overlay has a stand-in of its entries as its lower.
+        var home = Assert.Single(plan.Ops, o => o.Kind == OpKind.Mount && o.S1 == "overlay" && o.S2 == "/home/me");
+        Assert.Contains("lowerdir+=/scaffold/home/me", home.OptionDescriptions!);
         Assert.Contains(plan.Ops, o => o.Kind == OpKind.Mount && o.S1 == "tmpfs" && o.S2 == "/var/lib/sbx");
         Assert.Equal(["/home/me/src", "/home/me"], layout.Ancestors);
     }
