@@ -69,6 +69,11 @@ public sealed record SandboxSpec
 
     /// <summary>Bring up the loopback interface of a new network namespace (otherwise it stays down).</summary>
     public bool BringUpLoopback { get; init; } = true;
+    /// <summary>
+    /// The network: loopback only (the default, with <see cref="NamespaceKinds.Net"/>), the host's,
+    /// user-mode NAT, a bridge, or the egress allowlist; published ports, DNS and the log.
+    /// </summary>
+    public NetworkSpec Network { get; init; } = NetworkSpec.None;
 
     /// <summary>The payload's environment as NAME=VALUE entries.</summary>
     public ImmutableArray<string> Environment { get; init; } = [];
@@ -175,6 +180,7 @@ public sealed record SandboxSpec
             problems.Add("--disable-userns needs a new user namespace: add --unshare-user");
         if (Identity.Mapping == IdMapping.External && !Namespaces.HasFlag(NamespaceKinds.User))
             problems.Add("external id mapping needs a new user namespace");
+        problems.AddRange(Network.Validate(Namespaces.HasFlag(NamespaceKinds.Net)));
         if (Hostname is { Length: > 64 })
             problems.Add($"hostname is longer than 64 bytes: {Hostname}");
         foreach (var op in Mounts)
