@@ -222,8 +222,7 @@ internal static class TryPersonality
             }
             catch (SandboxSetupException e)
             {
-                string message = e.Message.StartsWith("husk: ", StringComparison.Ordinal) ? e.Message[6..] : e.Message;
-                StandardError.WriteLine($"{name}: {message}");
+                StandardError.WriteLine($"{name}: {e.Message}");
                 return Husk.Cli.Run.RunCommand.ExitCodeFor(e);
             }
             finally
