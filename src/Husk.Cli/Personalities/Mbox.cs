@@ -179,7 +179,7 @@ internal static class MboxPersonality
         }
         catch (SandboxSetupException e)
         {
-            StandardError.WriteLine($"{name}: {(e.Message.StartsWith("husk: ", StringComparison.Ordinal) ? e.Message[6..] : e.Message)}");
+            StandardError.WriteLine($"{name}: {e.Message}");
             return Husk.Cli.Run.RunCommand.ExitCodeFor(e);
         }
         finally

@@ -90,7 +90,7 @@ internal static class MkosiSandbox
             // As execvp fails in sandbox.py: a missing command is 127 and says nothing.
             if (e.IsExecFailure && e.Errno == Errno.ENOENT)
                 return 127;
-            return Fail(e.Message.StartsWith("husk: ", StringComparison.Ordinal) ? e.Message["husk: ".Length..] : e.Message);
+            return Fail(e.Message);
         }
         return ExitStatus.DieLike(exit);
     }

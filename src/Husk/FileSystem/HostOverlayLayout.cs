@@ -150,6 +150,9 @@ internal sealed class HostOverlayLayout
         return ops;
     }
 
+    /// <summary>After the run: removes the layers that stayed empty (their directories), leaving only changes.</summary>
+    public void PruneLayers() => Root?.PruneLayers(OverlayPlan.Layers);
+
     /// <summary>After a capped run: moves the layer kept in the storage tmpfs into the root on disk.</summary>
     public void MergeStorage(Interop.SafeFd? storage)
     {
