@@ -56,6 +56,8 @@ internal sealed class RunArguments
     public string? ReportFile;
     public int? ReportFd;
     public string? MetaFile;
+    /// <summary>--net-summary: list the sandbox's network activity on stderr at exit.</summary>
+    public bool NetSummary;
     public List<string> Command = [];
     /// <summary>Lines husk run prints before the payload starts: what the sandbox shows otherwise than the caller may expect.</summary>
     public readonly List<string> Notes = [];

@@ -91,6 +91,12 @@ internal sealed class RunSession(RunArguments arguments, string id)
                 relay.Join();
             ended?.Invoke();
             var exit = result.Exit!;
+            if (state.NetSummary)
+            {
+                Console.Error.WriteLine("Network Summary:");
+                foreach (string line in Husk.Network.NetworkSummary.Lines(result.Network, spec.Namespaces.HasFlag(NamespaceKinds.Net) ? "none" : "host"))
+                    Console.Error.WriteLine(line);
+            }
             if (spec.Limits.IsSupervised)
                 Report(state, result);
             else if (result.Verdict == Verdict.RestrictedFunction)

@@ -47,8 +47,10 @@ internal static partial class Interop
         SetCtty = 36,
         OpenPty = 37,
         AttachMount = 38,
+        Run = 39,
+        NetSocket = 40,
         /// <summary>One past the last kind (HUSK_OP_COUNT).</summary>
-        Count = 39,
+        Count = 41,
     }
 
     /// <summary>Modifiers of an op (HUSK_F_*); bits 0-3 hold the roots its paths resolve in (<see cref="OpRoots"/>).</summary>
@@ -114,6 +116,7 @@ internal static partial class Interop
         Detail = 6,
         Storage = 7,
         Chdir = 8,
+        Socket = 9,
     }
 
     internal const int SpawnMounts = 1;

@@ -73,16 +73,21 @@ internal static class Launcher
             };
         }
         SandboxProcess process;
+        Network.NetworkSession? network = null;
         try
         {
-            process = Start(plan, host, launchHooks);
+            network = Network.NetworkSession.For(plan.Network);
+            process = Start(plan, host, launchHooks, network);
         }
         catch
         {
+            network?.Dispose();
             notifier?.Dispose();
             supervisor?.Dispose();
             throw;
         }
+        process.Network = network;
+        network?.OnKill(process.Kill);
         stdio.CloseChildEnds();
         var (stdin, stdout, stderr) = stdio.TakeStreams(supervisor);
         process.Attach(supervisor, stdin, stdout, stderr);
@@ -109,7 +114,7 @@ internal static class Launcher
         return layout;
     }
 
-    internal static unsafe SandboxProcess Start(SpawnPlan plan, HostContext host, LaunchHooks? hooks)
+    internal static unsafe SandboxProcess Start(SpawnPlan plan, HostContext host, LaunchHooks? hooks, Network.NetworkSession? network = null)
     {
         SafeFd? statusRead = null, statusWrite = null;
         if (plan.UsesInit)
@@ -168,6 +173,8 @@ internal static class Launcher
                 {
                     WriteIdMaps(plan.IdMaps, pid);
                     using var views = IdmappedViews.Make(plan.IdmappedSources, pid);
+                    // pasta or slirp4netns joins the namespace now, so the network is up when the child goes on.
+                    network?.Attach(pid);
                     if (!plan.ReportsPid)
                         hooks?.SandboxPidKnown?.Invoke(pid);
                     hooks?.BeforeRelease?.Invoke(pid);
@@ -179,7 +186,7 @@ internal static class Launcher
                         throw new SandboxSetupException("the sandbox died before it started", (Errno)Marshal.GetLastPInvokeError()) { Stage = SandboxSetupStage.Start };
                     views.Send(channel.Fd);
                     views.Dispose();
-                    outcome = ReadReports(channel.Fd, plan, hooks);
+                    outcome = ReadReports(channel.Fd, plan, hooks, network);
                 }
                 catch
                 {
@@ -310,7 +317,7 @@ internal static class Launcher
     }
 
     /// <summary>Reads the child's messages until every child-side copy of the channel is closed by exec.</summary>
-    private static Outcome ReadReports(int channel, SpawnPlan plan, LaunchHooks? hooks)
+    private static Outcome ReadReports(int channel, SpawnPlan plan, LaunchHooks? hooks, Network.NetworkSession? network)
     {
         var outcome = new Outcome();
         string? detail = null;
@@ -333,6 +340,11 @@ internal static class Launcher
                     break;
                 case ReportKind.Storage when passedFd is not null:
                     outcome.Storage = new SafeFd(passedFd.Value);
+                    break;
+                case ReportKind.Socket when passedFd is not null && network is not null && report.Op >= 0 && report.Op < plan.Ops.Count
+                                            && plan.Ops[report.Op].Kind == OpKind.NetSocket:
+                    network.Receive((Network.SocketRole)plan.Ops[report.Op].Index, new SafeFd(passedFd.Value));
+                    passedFd = null;
                     break;
                 case ReportKind.Chdir when report.Op >= 0 && report.Op < plan.Ops.Count && plan.Ops[report.Op].Strings is { } candidates
                                            && report.Value >= 0 && report.Value < candidates.Length:
@@ -373,7 +385,7 @@ internal static class Launcher
             return $"sandbox setup: {err}";
         string what = op.Description;
         // The working directory is one path, already named in the description.
-        string text = op.Kind == OpKind.Chdir ? $"{what}: {err}" : step switch
+        string text = op.Kind == OpKind.Chdir ? $"{what}: {err}" : op.Kind == OpKind.Run ? RunFailure(op, step, err, detail) : step switch
         {
             SetupStep.Source => $"{what}: can't find source {op.S1 ?? "fd " + op.Fd}: {err}",
             SetupStep.Destination => $"{what}: destination {op.S2}: {err}",
@@ -390,6 +402,15 @@ internal static class Launcher
             _ => $"{what}: {err}",
         };
         return text + Hint(op, errno);
+    }
+
+    /// <summary>A host tool the stage ran in the sandbox's network namespace failed: its own words, or why it did not start.</summary>
+    private static string RunFailure(PlannedOp op, SetupStep step, string err, string? detail)
+    {
+        string tool = Path.GetFileName(op.S1 ?? "");
+        if (step == SetupStep.Data && detail is { Length: > 0 })
+            return $"{op.Description}: {tool}: {detail.Split('\n')[0].Trim()}";
+        return step == SetupStep.Source ? $"{op.Description}: starting {op.S1}: {err}" : $"{op.Description}: {tool}: {err}";
     }
 
     private static string Hint(PlannedOp op, Errno errno)

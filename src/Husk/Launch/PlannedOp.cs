@@ -96,6 +96,8 @@ internal sealed class PlannedOp
         OpKind.SignalMask => SetupRole.SignalMask,
         OpKind.LandlockCreate or OpKind.LandlockRule or OpKind.LandlockRestrict => SetupRole.Landlock,
         OpKind.SetCtty or OpKind.OpenPty => SetupRole.Terminal,
+        OpKind.Run => SetupRole.NetworkSetup,
+        OpKind.NetSocket => SetupRole.NetworkSocket,
         _ => SetupRole.None,
     };
 

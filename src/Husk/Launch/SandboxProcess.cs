@@ -83,6 +83,9 @@ public sealed class SandboxProcess : IDisposable
     /// </summary>
     internal SafeFd? LayerStorage { get; set; }
 
+    /// <summary>The supervisor's side of the sandbox's network (resolver, splice, NAT helper, log), when it has one.</summary>
+    internal Network.NetworkSession? Network { get; set; }
+
     /// <summary>The walls the payload got (seccomp, Landlock, capabilities, no_new_privs), for processes that join it.</summary>
     internal AppliedPolicy? Policy { get; set; }
 
@@ -165,6 +168,13 @@ public sealed class SandboxProcess : IDisposable
             var usage = new ResourceUsage { UserTime = exit.UserTime, SystemTime = exit.SystemTime, WallTime = _wallTime.Value, WrittenBytes = exit.WrittenBytes };
             var (verdict, message) = VerdictRules.Decide(exit, ResourceLimits.None, usage, null);
             result = new SandboxResult { Exit = exit, Usage = usage, Verdict = verdict, Message = message };
+        }
+        if (Network is { } network)
+        {
+            // The sandbox is gone: the connections it left end now; then nothing of its network stays.
+            network.Finish();
+            result = result with { Network = network.Activity() };
+            network.Dispose();
         }
         lock (_gate)
             return _result ??= result;
@@ -415,6 +425,7 @@ public sealed class SandboxProcess : IDisposable
         StandardOutput?.Dispose();
         StandardError?.Dispose();
         Notifier?.Dispose();
+        Network?.Dispose();
         SeccompListener?.Dispose();
         LayerStorage?.Dispose();
         _terminalStream?.Dispose();

@@ -43,6 +43,8 @@ internal sealed class SpawnPlan
     public int? ForegroundTerminal { get; init; }
     /// <summary>Host directories the supervisor clones and idmaps, in the order the child's attach ops receive them.</summary>
     public IReadOnlyList<IdmappedSource> IdmappedSources { get; init; } = [];
+    /// <summary>The network half: what the stage does in the sandbox's network namespace and the supervisor around it.</summary>
+    public Network.NetworkPlan? Network { get; init; }
 }
 
 /// <summary>Turns a <see cref="SandboxSpec"/> into native-stage operations. Pure: no system calls.</summary>
@@ -71,7 +73,8 @@ internal static class SpawnPlanner
     /// <param name="host">The caller's facts (ids, directories, the host's filesystem).</param>
     /// <param name="subIds">Subordinate id ranges, where a range is mapped.</param>
     /// <param name="layout">The host overlay, laid out and prepared, for <see cref="HostOverlayFileSystem"/>.</param>
-    public static SpawnPlan Plan(SandboxSpec spec, HostContext host, SubordinateIds? subIds = null, FileSystem.HostOverlayLayout? layout = null)
+    /// <param name="bridgeLease">The sandbox's place on the bridge, for <see cref="NetworkMode.Bridge"/>.</param>
+    public static SpawnPlan Plan(SandboxSpec spec, HostContext host, SubordinateIds? subIds = null, FileSystem.HostOverlayLayout? layout = null, Network.BridgeLease? bridgeLease = null)
     {
         var problems = spec.Validate();
         if (problems.Length > 0)
@@ -86,9 +89,14 @@ internal static class SpawnPlanner
         // capabilities it keeps act only on namespaces it owns: the network, UTS and IPC
         // namespaces are then made after it (--cap-add CAP_NET_ADMIN must be able to change lo).
         bool denyNesting = DeniesNesting(spec);
+        // A network the supervisor serves is made at clone time, owned by the sandbox's user namespace
+        // and never the payload's: pasta joins it before release, and the payload cannot change its rules.
         var late = denyNesting && !joinUser && KeepsCapabilities(spec, host)
-            ? ns & (NamespaceKinds.Net | NamespaceKinds.Uts | NamespaceKinds.Ipc)
+            ? ns & (NamespaceKinds.Net | NamespaceKinds.Uts | NamespaceKinds.Ipc) & ~(spec.Network.Supervised ? NamespaceKinds.Net : 0)
             : NamespaceKinds.None;
+        if (spec.Network.Filter && !denyNesting && KeepsCapabilities(spec, host))
+            throw new SandboxSpecException(["the egress allowlist cannot hold against a payload that keeps capabilities in the user namespace owning its network: drop --cap-add, --allow-userns or root's kept capabilities"]);
+        var network = Network.NetworkPlanner.Plan(spec, host, bridgeLease);
         ulong flags = NamespaceFlags(ns & ~NamespaceKinds.Pid & ~(joinUser ? NamespaceKinds.User : 0) & ~late);
         // A pid namespace created at clone time makes the child pid 1; when joining one it is made by unshare later.
         bool pidAtClone = newPid && !joinUser && !joinPid;
@@ -161,8 +169,7 @@ internal static class SpawnPlanner
             });
         }
 
-        if (late == NamespaceKinds.None)
-            AddNetworkAndHostname(ops, spec);
+        AddNetworkAndHostname(ops, spec, ~late, network);
         if (denyNesting)
         {
             ops.Add(new PlannedOp(OpKind.WriteProc, "limit user.max_user_namespaces")
@@ -217,7 +224,7 @@ internal static class SpawnPlanner
             if (late != NamespaceKinds.None)
             {
                 ops.Add(new PlannedOp(OpKind.Unshare, "create namespaces owned by the nested user namespace") { A = NamespaceFlags(late) });
-                AddNetworkAndHostname(ops, spec);
+                AddNetworkAndHostname(ops, spec, late, network);
             }
         }
         if (denyNesting || spec.AssertUserNamespacesDisabled)
@@ -373,6 +380,7 @@ internal static class SpawnPlanner
                 landlock, spec.Capabilities, spec.NoNewPrivileges),
             ForegroundTerminal = spec.ForegroundTerminal,
             IdmappedSources = idmap.Sources,
+            Network = network,
         };
     }
 
@@ -425,11 +433,16 @@ internal static class SpawnPlanner
         return programs;
     }
 
-    private static void AddNetworkAndHostname(List<PlannedOp> ops, SandboxSpec spec)
+    /// <summary>Loopback and the network's own ops, and the hostname, for the namespaces of <paramref name="kinds"/> made by now.</summary>
+    private static void AddNetworkAndHostname(List<PlannedOp> ops, SandboxSpec spec, NamespaceKinds kinds, Network.NetworkPlan network)
     {
-        if (spec.Namespaces.HasFlag(NamespaceKinds.Net) && spec.BringUpLoopback)
-            ops.Add(new PlannedOp(OpKind.LoopbackUp, "bring up the loopback interface"));
-        if (spec.Hostname is not null)
+        if (kinds.HasFlag(NamespaceKinds.Net) && spec.Namespaces.HasFlag(NamespaceKinds.Net))
+        {
+            if (spec.BringUpLoopback)
+                ops.Add(new PlannedOp(OpKind.LoopbackUp, "bring up the loopback interface"));
+            ops.AddRange(network.NamespaceOps);
+        }
+        if (kinds.HasFlag(NamespaceKinds.Uts) && spec.Hostname is not null)
             ops.Add(new PlannedOp(OpKind.SetHostname, $"set the hostname to {spec.Hostname}") { S1 = spec.Hostname });
     }
 

@@ -17,6 +17,10 @@ internal sealed class EgressProxy(EgressPolicy policy, FakeAddressPool pool, Dns
     private const int SOL_IP = 0, SOL_IPV6 = 41;
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(15);
     private const int BufferSize = 256 * 1024;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Task, byte> _inflight = new();
+
+    /// <summary>Waits (at most <paramref name="timeout"/>) for the connections still being served to end and be logged.</summary>
+    public Task DrainAsync(TimeSpan timeout) => Task.WhenAny(Task.WhenAll(_inflight.Keys), Task.Delay(timeout));
 
     /// <summary>Accepts and serves connections on <paramref name="listener"/> until <paramref name="ct"/> is cancelled or it is closed.</summary>
     public async Task ServeAsync(Socket listener, CancellationToken ct)
@@ -32,7 +36,9 @@ internal sealed class EgressProxy(EgressPolicy policy, FakeAddressPool pool, Dns
             {
                 return;
             }
-            _ = Task.Run(() => HandleAsync(client, ct), CancellationToken.None);
+            var task = Task.Run(() => HandleAsync(client, ct), CancellationToken.None);
+            _inflight[task] = 0;
+            _ = task.ContinueWith(t => _inflight.TryRemove(t, out _), TaskScheduler.Default);
         }
     }
 

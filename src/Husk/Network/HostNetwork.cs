@@ -14,7 +14,7 @@ internal static class HostNetwork
         {
             return [.. NetworkInterface.GetAllNetworkInterfaces()
                 .SelectMany(i => i.GetIPProperties().UnicastAddresses)
-                .Select(u => u.Address.ScopeId != 0 ? new IPAddress(u.Address.GetAddressBytes()) : u.Address)
+                .Select(u => u.Address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 && u.Address.ScopeId != 0 ? new IPAddress(u.Address.GetAddressBytes()) : u.Address)
                 .Distinct()];
         }
         catch (NetworkInformationException)

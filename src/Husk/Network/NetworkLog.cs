@@ -57,7 +57,7 @@ internal sealed class NetworkLog : IDisposable
     public static string ToJson(NetworkEvent e)
     {
         using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms))
+        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             w.WriteStartObject();
             Write(w, e);

@@ -8,8 +8,8 @@ namespace Husk.Network;
 /// holds). Every address is local to the namespace (a local default route), so nothing leaves
 /// it but through the supervisor: DNS on port 53, TCP or UDP, to any address goes to the
 /// supervisor's resolver; every other TCP connection is redirected to the supervisor's capture
-/// listener, which reads the original destination (SO_ORIGINAL_DST); everything else is
-/// dropped (the sender gets EPERM). The sandbox's own loopback stays its own.
+/// listener, which reads the original destination (SO_ORIGINAL_DST); everything else (UDP,
+/// ICMP) is dropped, so the sender gets EPERM at once. The sandbox's own loopback stays its own.
 /// </summary>
 internal static class NftRuleset
 {
@@ -32,21 +32,25 @@ internal static class NftRuleset
             var blocks = Outermost([.. refusedUpFront, IpNetwork.TryParse("127.0.0.0/8", out var lo, out _) ? lo : default, IpNetwork.Of(System.Net.IPAddress.IPv6Loopback), FakeAddressPool.V4, FakeAddressPool.V6]);
             var v4 = blocks.Where(n => n.IsIPv4).Select(n => n.ToString());
             var v6 = blocks.Where(n => !n.IsIPv4).Select(n => n.ToString());
-            sb.Append("\tchain early {\n\t\ttype filter hook output priority -150; policy accept;\n");
+            sb.Append("\tchain husk_early {\n\t\ttype filter hook output priority -150; policy accept;\n");
             sb.Append("\t\ttcp dport 53 accept\n");
-            sb.Append("\t\tmeta nfproto ipv4 ip daddr != { ").AppendJoin(", ", v4).Append(" } meta l4proto tcp reject with tcp reset\n");
-            sb.Append("\t\tmeta nfproto ipv6 ip6 daddr != { ").AppendJoin(", ", v6).Append(" } meta l4proto tcp reject with tcp reset\n");
+            sb.Append("\t\tmeta nfproto ipv4 ip daddr != { ").AppendJoin(", ", v4).Append(" } tcp flags & (syn | ack) == syn reject with tcp reset\n");
+            sb.Append("\t\tmeta nfproto ipv6 ip6 daddr != { ").AppendJoin(", ", v6).Append(" } tcp flags & (syn | ack) == syn reject with tcp reset\n");
             sb.Append("\t}\n");
         }
-        sb.Append("\tchain redirect {\n\t\ttype nat hook output priority -100; policy accept;\n");
+        sb.Append("\tchain husk_redirect {\n\t\ttype nat hook output priority -100; policy accept;\n");
         sb.Append("\t\tip daddr 127.0.0.0/8 return\n");
         sb.Append("\t\tip6 daddr ::1 return\n");
         sb.Append("\t\tmeta l4proto { tcp, udp } th dport 53 redirect to :").Append(dnsPort).Append('\n');
-        sb.Append("\t\tmeta l4proto tcp redirect to :").Append(capturePort).Append('\n');
+        // New connections only: a reset the early chain sent back must reach the payload's socket.
+        sb.Append("\t\ttcp flags & (syn | ack) == syn redirect to :").Append(capturePort).Append('\n');
         sb.Append("\t}\n");
-        sb.Append("\tchain out {\n\t\ttype filter hook output priority 0; policy drop;\n");
+        sb.Append("\tchain husk_output {\n\t\ttype filter hook output priority 0; policy drop;\n");
         sb.Append("\t\tip daddr 127.0.0.0/8 accept\n");
         sb.Append("\t\tip6 daddr ::1 accept\n");
+        // Every new TCP connection was handed to the supervisor or reset above; replies of redirected flows are established.
+        sb.Append("\t\tmeta l4proto tcp accept\n");
+        sb.Append("\t\tct state established,related accept\n");
         sb.Append("\t}\n");
         sb.Append("}\n");
         return sb.ToString();

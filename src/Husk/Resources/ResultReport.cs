@@ -11,7 +11,8 @@ internal static class ResultReport
     /// One JSON object: verdict (with libsandbox's code and isolate's status), message, exit_code,
     /// signal, cpu_time_s, user_time_s, system_time_s, wall_time_s, peak_memory_bytes,
     /// output_bytes (standard output and error), stdout_bytes, stderr_bytes, written_bytes,
-    /// peak_processes, oom_killed, killed, backend, backend_notes and the limits applied.
+    /// peak_processes, oom_killed, killed, backend, backend_notes, the limits applied, and with a
+    /// network the supervisor saw, network (mode, helper, allowed, refused, bytes each way, events).
     /// </summary>
     public static string ToJson(SandboxResult result)
     {
@@ -50,6 +51,26 @@ internal static class ResultReport
             foreach (var (name, value) in result.Limits.Applied())
                 w.WriteNumber(name, value);
             w.WriteEndObject();
+            if (result.Network is { } network)
+            {
+                w.WriteStartObject("network");
+                w.WriteString("mode", network.Mode);
+                if (network.Helper is { } helper)
+                    w.WriteString("helper", helper);
+                w.WriteNumber("allowed", network.Allowed);
+                w.WriteNumber("refused", network.Refused);
+                w.WriteNumber("bytes_sent", network.BytesSent);
+                w.WriteNumber("bytes_received", network.BytesReceived);
+                w.WriteStartArray("events");
+                foreach (var e in network.Events)
+                {
+                    w.WriteStartObject();
+                    Network.NetworkLog.Write(w, e);
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(ms.ToArray());
