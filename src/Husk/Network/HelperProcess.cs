@@ -45,18 +45,17 @@ internal sealed class HelperProcess : IDisposable
     {
         _ = Thread.Value;
         var psi = new ProcessStartInfo { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true, RedirectStandardInput = true };
+        // The runtime ignores SIGPIPE and children inherit that (pasta refuses to start so);
+        // coreutils' env gives it back its default, util-linux's setpriv sets the parent-death signal.
+        var chain = new List<string>();
+        if (HostPrograms.Find("env") is { } env)
+            chain.AddRange([env, "--default-signal=PIPE"]);
         if (HostPrograms.Find("setpriv") is { } setpriv)
-        {
-            psi.FileName = setpriv;
-            psi.ArgumentList.Add("--pdeathsig");
-            psi.ArgumentList.Add("KILL");
-            psi.ArgumentList.Add("--");
-            psi.ArgumentList.Add(program);
-        }
-        else
-        {
-            psi.FileName = program;
-        }
+            chain.AddRange([setpriv, "--pdeathsig", "KILL", "--"]);
+        chain.Add(program);
+        psi.FileName = chain[0];
+        foreach (string c in chain.Skip(1))
+            psi.ArgumentList.Add(c);
         foreach (string a in args)
             psi.ArgumentList.Add(a);
         var started = new TaskCompletionSource<Process>(TaskCreationOptions.RunContinuationsAsynchronously);

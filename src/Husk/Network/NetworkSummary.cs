@@ -23,12 +23,14 @@ internal static class NetworkSummary
         var lines = new List<string>();
         foreach (var e in activity.Events)
         {
-            if (e.Protocol == "dns" && e.Allowed)
-                continue; // names that went ahead show with their connections
+            if (e.Protocol == "dns" && e.Allowed && (activity.Mode == "allowlist" || e.Address is null))
+                continue; // names that went ahead show with their connections (nat and bridge: with their addresses)
             var sb = new StringBuilder(" > [").Append(e.Verdict).Append("] ");
             if (e.Protocol == "dns")
             {
                 sb.Append(e.Name).Append(" (DNS)");
+                if (e.Allowed)
+                    sb.Append(" -> ").Append(e.Address);
             }
             else
             {
