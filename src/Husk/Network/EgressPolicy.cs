@@ -62,7 +62,11 @@ internal sealed class EgressPolicy(IReadOnlyList<EgressRule> rules, EgressAction
             return new EgressDecision(action, rule, rule is null ? NoRule(name, port) : $"refused by {rule.Text}");
         if (Protected.Why(address) is { } why)
         {
-            bool opened = rule is not null && (byName ? rule.Kind == EgressRuleKind.Name : Protected.Opens(rule.Block, address));
+            // Opened by the deciding rule (an exact name, or an address rule inside the block), or
+            // by an address rule inside the block that allows this destination too.
+            bool opened = rule is not null && (byName ? rule.Kind == EgressRuleKind.Name : Protected.Opens(rule.Block, address))
+                || Rules.Any(r => r.Kind == EgressRuleKind.Address && r.Action is EgressAction.Allow or EgressAction.Log
+                                  && r.MatchesAddress(address) && r.MatchesPort(port) && Protected.Opens(r.Block, address));
             if (!opened)
                 return new EgressDecision(EgressAction.Refuse, rule, $"{address} is {why}: a rule must name it");
         }

@@ -194,7 +194,9 @@ public sealed record EgressRule
     };
 
     /// <summary>Whether the rule matches the address <paramref name="address"/> (any port).</summary>
-    public bool MatchesAddress(IPAddress address) => Kind == EgressRuleKind.Address && Block.Contains(address);
+    public bool MatchesAddress(IPAddress address) =>
+        Kind == EgressRuleKind.Address && Block.IsIPv4 == (address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork || address.IsIPv4MappedToIPv6)
+        && Block.Contains(address);
 
     /// <summary>How specific the rule is, where several match: longer prefixes, exact names and named ports win.</summary>
     internal int Specificity => Kind switch

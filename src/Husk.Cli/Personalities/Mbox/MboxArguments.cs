@@ -75,7 +75,7 @@ internal sealed class MboxArguments
                 -c      : count syscalls (not yet in husk)
                 -d      : trace syscalls to stderr (not yet in husk)
                 -D      : debug: print the sandbox's filesystem plan
-                -p file : load a profile ([fs] hide:, allow:, direct:; [network] refused: not yet)
+                -p file : load a profile ([fs] hide:, allow:, direct:; [network] kill:, block:, allow:, log:)
                 -t      : unit-test mode: check the script's # pre: and # post: conditions
                 -n      : no network access
                 -i      : no interactive session at the end
