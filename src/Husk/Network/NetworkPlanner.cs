@@ -50,6 +50,8 @@ internal static class NetworkPlanner
             nat = host.FindProgram("pasta") is { } pasta ? new NatHelper(NatHelperKind.Pasta, pasta)
                 : host.FindProgram("slirp4netns") is { } slirp ? new NatHelper(NatHelperKind.Slirp4netns, slirp)
                 : throw Missing("--net nat needs pasta (Debian package passt) or slirp4netns: install one of them (apt install passt)");
+            if (nat.Kind == NatHelperKind.Slirp4netns && net.Publish.Length > 0)
+                throw Missing("--publish needs pasta (Debian package passt): slirp4netns forwards ports only through an API socket husk does not drive (apt install passt)");
             string ip = Require(host, "ip", "iproute2", "--net nat");
             // The helper connects from the host's network: the host's own addresses would reach its services.
             var hostOwn = host.HostAddresses.Where(a => !IPAddress.IsLoopback(a) && !a.IsIPv6LinkLocal).ToList();

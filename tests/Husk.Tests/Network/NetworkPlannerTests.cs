@@ -132,4 +132,17 @@ public class NetworkPlannerTests
         Assert.Equal("{\"time\":\"1970-01-01T00:00:00.000000Z\",\"pid\":null,\"protocol\":\"tcp\",\"name\":\"example.com\",\"address\":\"93.184.216.34\",\"port\":443,\"verdict\":\"allowed\",\"bytes_sent\":10,\"bytes_received\":20}",
             NetworkLog.ToJson(activity.Events[1]));
     }
+
+    [Fact]
+    public void The_nat_helpers_forward_nothing_to_the_host_and_map_no_gateway_unless_asked()
+    {
+        var spec = new NetworkSpec { Mode = NetworkMode.Nat, Publish = [PortPublication.Parse("8080:80"), PortPublication.Parse("5353:53/udp")] };
+        var pasta = UserModeNat.Arguments(new NatHelper(NatHelperKind.Pasta, "/usr/bin/pasta"), spec, 42, "/run/r", -1, root: false);
+        Assert.Equal(["-f", "-q", "--config-net", "--netns", "/proc/42/ns/net", "--userns", "/proc/42/ns/user", "-P", "/run/r", "-T", "none", "-U", "none", "--no-map-gw", "-t", "8080:80", "-u", "5353:53"], pasta);
+        var open = UserModeNat.Arguments(new NatHelper(NatHelperKind.Pasta, "/usr/bin/pasta"), spec with { AllowHostLoopback = true, Publish = [] }, 42, "/run/r", -1, root: true);
+        Assert.DoesNotContain("--no-map-gw", open);
+        Assert.Equal(["--runas", "0", "-t", "none", "-u", "none"], open.TakeLast(6));
+        var slirp = UserModeNat.Arguments(new NatHelper(NatHelperKind.Slirp4netns, "/usr/bin/slirp4netns"), spec, 42, "", 7, root: false);
+        Assert.Equal(["--configure", "--mtu=65520", "--enable-ipv6", "--ready-fd", "7", "--netns-type=path", "--userns-path", "/proc/42/ns/user", "--disable-host-loopback", "/proc/42/ns/net", "tap0"], slirp);
+    }
 }
