@@ -45,6 +45,7 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <poll.h>
 #include <pthread.h>
 
 #ifndef CLONE_INTO_CGROUP
@@ -1552,6 +1553,13 @@ static int op_chdir(const husk_op *op, int index)
 /* Sends a message the kernel stamps with our credentials (the supervisor's end has SO_PASSCRED),
  * translating our pid into the supervisor's pid namespace. Passing SCM_CREDENTIALS ourselves
  * would fail while our ids are still unmapped. */
+/* The supervisor's end of the seqpacket channel is closed: it died (SIGKILL). */
+static bool supervisor_gone(void)
+{
+    struct pollfd pfd = { .fd = channel_fd, .events = 0 };
+    return channel_fd >= 0 && poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP);
+}
+
 static int send_own_pid_kind(int kind, int index)
 {
     husk_report r;
@@ -1631,6 +1639,12 @@ static int run_op(const husk_op *op, int index, const husk_spawn_args *args, int
             return -1;
         CHECK(syscall(SYS_setresgid, (gid_t)op->b, (gid_t)op->b, (gid_t)op->b));
         CHECK(syscall(SYS_setresuid, (uid_t)op->a, (uid_t)op->a, (uid_t)op->a));
+        /* New ids clear the parent-death signal (as root the sandbox's ids are a subordinate
+         * range): arm it again, or a husk killed with SIGKILL would leave the sandbox running.
+         * A supervisor that died before this has closed its end of the channel. */
+        CHECK(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0));
+        if (supervisor_gone())
+            sys_exit(127);
         if (dumpable > 0)
             CHECK(prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0));
         return 0;
