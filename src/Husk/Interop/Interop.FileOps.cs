@@ -70,6 +70,13 @@ internal static partial class Interop
     [LibraryImport(Libraries.Libc, EntryPoint = "access", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int Access(string path, int mode);
 
+    internal const int LOCK_EX = 2;
+    internal const int LOCK_NB = 4;
+
+    /// <summary>flock(2): a whole-file lock that goes with the last descriptor of its open file.</summary>
+    [LibraryImport(Libraries.Libc, EntryPoint = "flock", SetLastError = true)]
+    internal static partial int Flock(int fd, int operation);
+
     [LibraryImport(Libraries.Libc, EntryPoint = "mknodat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int Mknodat(int dirfd, string path, int mode, ulong dev);
 

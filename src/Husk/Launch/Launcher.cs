@@ -57,7 +57,21 @@ internal static class Launcher
         }
         var layout = PrepareLayout(spec, host);
         using var stdio = StdioPipes.Create(spec, out var withFds);
-        var plan = SpawnPlanner.Plan(withFds, host, subIds, layout);
+        // The bridge's address is taken before planning: the ops that configure eth0 name it.
+        var lease = spec.Network is { Mode: NetworkMode.Bridge, Filter: false } && spec.Namespaces.HasFlag(NamespaceKinds.Net)
+            ? Network.Bridge.Acquire(spec.Network)
+            : null;
+        SpawnPlan plan;
+        try
+        {
+            plan = SpawnPlanner.Plan(withFds, host, subIds, layout, lease);
+        }
+        catch
+        {
+            if (lease is not null)
+                Network.Bridge.Release(lease);
+            throw;
+        }
         var supervisor = spec.Limits.IsSupervised ? Resources.ResourceSupervisor.Prepare(spec, host, plan.Mounts) : null;
         var launchHooks = supervisor?.Hooks(hooks) ?? hooks;
         Tracing.SyscallNotifier? notifier = null;
@@ -82,6 +96,8 @@ internal static class Launcher
         catch
         {
             network?.Dispose();
+            if (network is null && lease is not null)
+                Network.Bridge.Release(lease);
             notifier?.Dispose();
             supervisor?.Dispose();
             throw;

@@ -91,7 +91,7 @@ public sealed class NatTests : IDisposable
             psi.ArgumentList.Add(a);
         using var husk = Process.Start(psi)!;
         Assert.Equal("up", husk.StandardOutput.ReadLine());
-        var helpers = Children(husk.Id).Where(p => Comm(p) is { } c && (c.StartsWith("passt", StringComparison.Ordinal) || c.StartsWith("pasta", StringComparison.Ordinal) || c == "slirp4netns")).ToList();
+        var helpers = ProcessTree.Descendants(husk.Id).Where(p => ProcessTree.Comm(p) is { } c && (c.StartsWith("passt", StringComparison.Ordinal) || c.StartsWith("pasta", StringComparison.Ordinal) || c == "slirp4netns")).ToList();
         Assert.NotEmpty(helpers);
         var pidfds = helpers.Select(p => Interop.Interop.PidfdOpen(p)).OfType<Interop.SafePidfd>().ToList();
         husk.Kill(); // SIGKILL: no clean-up code of husk runs
@@ -99,61 +99,16 @@ public sealed class NatTests : IDisposable
         foreach (var fd in pidfds)
         {
             using (fd)
-                Assert.True(WaitGone(fd, 10_000), "the NAT helper outlived husk");
+                Assert.True(ProcessTree.WaitGone(fd, 10_000), "the NAT helper outlived husk");
         }
     }
 
-    /// <summary>Every process whose parent is <paramref name="pid"/>, directly or not.</summary>
-    private static List<int> Children(int pid)
+    [Fact]
+    public void The_bridge_without_root_says_it_needs_root_and_leaves_nothing()
     {
-        var all = Directory.EnumerateDirectories("/proc").Select(Path.GetFileName).Where(n => n!.All(char.IsAsciiDigit)).Select(n => int.Parse(n!)).ToList();
-        var parents = all.ToDictionary(p => p, p => Parent(p));
-        var result = new List<int>();
-        var queue = new Queue<int>([pid]);
-        while (queue.Count > 0)
-        {
-            int p = queue.Dequeue();
-            foreach (var (child, parent) in parents)
-            {
-                if (parent == p)
-                {
-                    result.Add(child);
-                    queue.Enqueue(child);
-                }
-            }
-        }
-        return result;
-    }
-
-    private static int Parent(int pid)
-    {
-        try
-        {
-            string stat = File.ReadAllText($"/proc/{pid}/stat");
-            return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1]);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
-        {
-            return -1;
-        }
-    }
-
-    private static string? Comm(int pid)
-    {
-        try
-        {
-            return File.ReadAllText($"/proc/{pid}/comm").Trim();
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return null;
-        }
-    }
-
-    /// <summary>Waits for the process behind <paramref name="pidfd"/> to exit (the pidfd turns readable).</summary>
-    private static unsafe bool WaitGone(Interop.SafePidfd pidfd, int timeoutMs)
-    {
-        var pfd = new Interop.Interop.PollFd { Fd = pidfd.Fd, Events = Interop.Interop.POLLIN };
-        return Interop.Interop.Poll(&pfd, 1, timeoutMs) == 1;
+        if (TestEnvironment.IsRoot)
+            Assert.Skip("as root the bridge is made (BridgeTests)");
+        var run = TestEnvironment.Exec(TestEnvironment.Husk, ["run", "--fs", "ro", "--net", "bridge", "--", "true"], cwd: _dir);
+        Assert.Equal((1, "husk: --net bridge needs root (it creates the husk0 bridge and veth pairs): use --net nat without root\n"), (run.Code, run.Stderr));
     }
 }
