@@ -341,6 +341,10 @@ internal static class SpawnPlanner
         var argv = spec.Command.ToArray();
         if (spec.Argv0 is not null)
             argv[0] = spec.Argv0;
+        // A driver that must set the filesystem up from inside (fuse-overlayfs) runs the command through its wrapper.
+        string file = spec.Command[0];
+        if (layout is { CommandPrefix: [var wrapper, ..] prefix })
+            (file, argv) = (wrapper, [.. prefix, .. argv]);
         int pidSlot = -1;
         if (spec.PidVariable is not null)
         {
@@ -351,7 +355,7 @@ internal static class SpawnPlanner
         int execIndex = ops.Count;
         ops.Add(new PlannedOp(OpKind.Exec, $"execvp {spec.Command[0]}")
         {
-            S1 = spec.Command[0],
+            S1 = file,
             Strings = argv,
             Strings2 = env.ToArray(),
             Flags = (spec.SearchPath ? OpFlags.SearchPath : 0) | (spec.ScriptShell ? OpFlags.ScriptShell : 0) | (pidSlot >= 0 ? OpFlags.EnvPid : 0),
