@@ -233,14 +233,8 @@ internal static class MboxPersonality
     {
         bool userRange = a.FakeRoot && HasSubordinateIds();
         var env = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
-            env[(string)e.Key] = (string?)e.Value ?? "";
-        foreach (string e in a.Environment)
-        {
-            int eq = e.IndexOf('=');
-            if (eq > 0)
-                env[e[..eq]] = e[(eq + 1)..];
-        }
+        foreach (var (key, value) in Husk.Launch.CallerEnvironment.Current().Concat(a.Environment.Where(e => e.IndexOf('=') > 0)).Select(Husk.Launch.CallerEnvironment.Split))
+            env[key] = value;
         return new SandboxSpec
         {
             Command = [.. command],

@@ -168,9 +168,7 @@ internal static class TryPersonality
             mounts.Add(new WriteFile(wrapper) { Data = [.. Encoding.UTF8.GetBytes($"#!/bin/sh\n\nOLDPWD={Quote(oldPwd)} . {Quote(script)}\n")], Mode = 0x1ED });
             mounts.Add(new RemountReadOnly(sandbox.Path));
 
-            var env = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
-                .Where(e => !Unset.Contains((string)e.Key))
-                .Select(e => $"{e.Key}={e.Value}");
+            var env = Husk.Launch.CallerEnvironment.Current().Where(e => !Unset.Contains(Husk.Launch.CallerEnvironment.Split(e).Key));
             var spec = new SandboxSpec
             {
                 Command = [shell, wrapper],
