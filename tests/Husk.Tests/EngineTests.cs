@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using Husk.Launch;
 
@@ -400,7 +401,7 @@ public class EngineTests
             {
                 using var reader = new StreamReader(new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(read.Release(), true), FileAccess.Read));
                 Assert.Equal("ready", reader.ReadLine());
-                Assert.True(p.Signal(15));
+                Assert.True(p.Signal(PosixSignal.SIGTERM));
                 Assert.Equal("got-term", reader.ReadLine());
                 Assert.Equal(7, p.WaitForExit().ExitCode);
             }

@@ -184,7 +184,7 @@ internal static class MkosiSandbox
             Landlock = LandlockSpec.Off,
             PidVariable = listen ? "LISTEN_PID" : null,
             // Python ignores these and os.execvp keeps them ignored.
-            IgnoredSignals = [Interop.Interop.Signals.SIGPIPE, Interop.Interop.Signals.SIGXFSZ],
+            IgnoredSignals = [Interop.Interop.Signals.ToPosixSignal(Interop.Interop.Signals.SIGPIPE), Interop.Interop.Signals.ToPosixSignal(Interop.Interop.Signals.SIGXFSZ)],
         };
     }
 

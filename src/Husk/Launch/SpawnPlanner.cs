@@ -333,7 +333,7 @@ internal static class SpawnPlanner
         if (spec.IgnoredSignals.Length > 0)
         {
             ulong ignore = 0;
-            foreach (int sig in spec.IgnoredSignals)
+            foreach (int sig in spec.IgnoredSignals.Select(Signals.FromPosixSignal))
                 ignore |= 1UL << (sig - 1);
             ops.Add(new PlannedOp(OpKind.SignalMask, "ignore signals") { A = 0, B = ignore });
         }
