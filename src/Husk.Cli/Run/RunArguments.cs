@@ -42,7 +42,7 @@ internal sealed class RunArguments
     /// <summary>--cap-add ALL was given: where the caller's user namespace is shared, that is every capability the caller has.</summary>
     public bool CapAddAll;
     public long? PendingSize;
-    public int? PendingPerms;
+    public UnixFileMode? PendingPerms;
     public readonly List<string> OverlaySources = [];
     public bool? NewSession;
     public bool Tty;
@@ -141,7 +141,7 @@ internal sealed class RunArguments
         return s;
     }
 
-    public int? TakePerms()
+    public UnixFileMode? TakePerms()
     {
         var p = PendingPerms;
         PendingPerms = null;
@@ -250,7 +250,7 @@ internal sealed class RunArguments
         if (limits.IsSupervised && !Tty && (limits.OutputBytes is not null || WantsReport))
             b = b.PipeOutput();
         if (SyncFd is { } sync)
-            b = b.PassFd(sync);
+            b = b.PassFd(Descriptors.Borrow(sync));
         var spec = b.Build();
         foreach (string path in Direct)
         {
@@ -272,8 +272,8 @@ internal sealed class RunArguments
             ForegroundTerminal = foreground,
             // Written straight through, before the command line's own operations.
             Mounts = [.. Direct.Select(p => new BindMount(p, p)), .. spec.Mounts],
-            SyncFd = SyncFd,
-            BlockFd = BlockFd,
+            SyncFd = Descriptors.BorrowOrNull(SyncFd),
+            BlockFd = Descriptors.BorrowOrNull(BlockFd),
             LockFiles = [.. LockFiles],
             Identity = UsernsBlockFd is not null ? spec.Identity with { Mapping = IdMapping.External } : spec.Identity,
         };

@@ -114,7 +114,7 @@ internal static class SpawnPlanner
         var idMaps = PlanIdMaps(spec, host, subIds, out uint? setUid, out uint? setGid);
         // Root's payload maps to a subordinate range (the payload switches ids itself): see IdmappedLayers.
         var idmap = new IdmappedLayers(host.IsRoot && idMaps.Kind == IdMapKind.Write && setUid is not null);
-        foreach (int fd in spec.SupervisorFds.Distinct())
+        foreach (int fd in spec.SupervisorFds.Select(Descriptors.Number).Distinct())
             ops.Add(new PlannedOp(OpKind.Close, $"close the supervisor's fd {fd}") { Fd = fd });
         ops.Add(new PlannedOp(OpKind.WaitParent, "wait for the supervisor"));
 
@@ -127,7 +127,7 @@ internal static class SpawnPlanner
             // setns with a pidfd joins several namespaces at once; a pid namespace applies to children.
             ops.Add(new PlannedOp(OpKind.SetNs, "join the sandbox's namespaces")
             {
-                Fd = spec.JoinProcessFd!.Value,
+                Fd = Descriptors.Number(spec.JoinProcessFd!),
                 A = NamespaceFlags(spec.JoinNamespaces),
             });
             if (unshareLater != 0)
@@ -140,13 +140,13 @@ internal static class SpawnPlanner
         }
         else if (joinUser)
         {
-            ops.Add(new PlannedOp(OpKind.SetNs, "join the user namespace") { Fd = spec.UserNamespaceFd!.Value, A = CLONE_NEWUSER, Role = SetupRole.JoinUserNamespace });
+            ops.Add(new PlannedOp(OpKind.SetNs, "join the user namespace") { Fd = Descriptors.Number(spec.UserNamespaceFd!), A = CLONE_NEWUSER, Role = SetupRole.JoinUserNamespace });
             if (unshareLater != 0)
                 ops.Add(new PlannedOp(OpKind.Unshare, "create namespaces") { A = unshareLater });
         }
         if (joinPid && !joinProcess)
         {
-            ops.Add(new PlannedOp(OpKind.SetNs, "join the pid namespace") { Fd = spec.PidNamespaceFd!.Value, A = CLONE_NEWPID, Role = SetupRole.JoinPidNamespace });
+            ops.Add(new PlannedOp(OpKind.SetNs, "join the pid namespace") { Fd = Descriptors.Number(spec.PidNamespaceFd!), A = CLONE_NEWPID, Role = SetupRole.JoinPidNamespace });
             ops.Add(ForkOp("enter the pid namespace", reportPid: !newPid, status: !usesInit && !laterPidFork, keep: [], SetupRole.EnterPidNamespace));
             reportsPid = !newPid;
         }
@@ -240,7 +240,7 @@ internal static class SpawnPlanner
             });
         }
         if (spec.SyncFd is { } sync)
-            keep.Add(sync);
+            keep.Add(Descriptors.Number(sync));
 
         // Working directory, with PWD pointing at the one chosen.
         var candidates = spec.WorkingDirectory is { } wd
@@ -272,7 +272,7 @@ internal static class SpawnPlanner
             });
         }
         if (spec.BlockFd is { } block)
-            ops.Add(new PlannedOp(OpKind.WaitFd, $"wait on fd {block}") { Fd = block });
+            ops.Add(new PlannedOp(OpKind.WaitFd, $"wait on fd {Descriptors.Number(block)}") { Fd = Descriptors.Number(block) });
 
         if (usesInit)
         {
@@ -283,7 +283,7 @@ internal static class SpawnPlanner
 
         // From here on: the payload only.
         if (spec.SyncFd is { } syncFd && !spec.AsPid1)
-            ops.Add(new PlannedOp(OpKind.Close, $"close fd {syncFd}") { Fd = syncFd });
+            ops.Add(new PlannedOp(OpKind.Close, $"close fd {Descriptors.Number(syncFd)}") { Fd = Descriptors.Number(syncFd) });
         if (spec.NewSession || spec.Terminal is not null)
             ops.Add(new PlannedOp(OpKind.SetSid, "start a new session"));
         if (spec.Terminal is not null)
@@ -295,7 +295,7 @@ internal static class SpawnPlanner
         ops.Add(new PlannedOp(OpKind.Umask, "set the umask") { Mode = spec.Umask ?? host.Umask });
         AddFdLayout(ops, spec);
         if (spec.UserNamespace2Fd is { } userns2)
-            ops.Add(new PlannedOp(OpKind.SetNs, "switch to the second user namespace") { Fd = userns2, A = CLONE_NEWUSER, Role = SetupRole.SecondUserNamespace });
+            ops.Add(new PlannedOp(OpKind.SetNs, "switch to the second user namespace") { Fd = Descriptors.Number(userns2), A = CLONE_NEWUSER, Role = SetupRole.SecondUserNamespace });
         if (spec.Capabilities is { } caps)
         {
             ops.Add(new PlannedOp(OpKind.Caps, "set capabilities")
@@ -340,7 +340,7 @@ internal static class SpawnPlanner
         if (spec.IgnoredSignals.Length > 0)
         {
             ulong ignore = 0;
-            foreach (int sig in spec.IgnoredSignals)
+            foreach (int sig in spec.IgnoredSignals.Select(Signals.FromPosixSignal))
                 ignore |= 1UL << (sig - 1);
             ops.Add(new PlannedOp(OpKind.SignalMask, "ignore signals") { A = 0, B = ignore });
         }
@@ -348,6 +348,10 @@ internal static class SpawnPlanner
         var argv = spec.Command.ToArray();
         if (spec.Argv0 is not null)
             argv[0] = spec.Argv0;
+        // A driver that must set the filesystem up from inside (fuse-overlayfs) runs the command through its wrapper.
+        string file = spec.Command[0];
+        if (layout is { CommandPrefix: [var wrapper, ..] prefix })
+            (file, argv) = (wrapper, [.. prefix, .. argv]);
         int pidSlot = -1;
         if (spec.PidVariable is not null)
         {
@@ -358,7 +362,7 @@ internal static class SpawnPlanner
         int execIndex = ops.Count;
         ops.Add(new PlannedOp(OpKind.Exec, $"execvp {spec.Command[0]}")
         {
-            S1 = spec.Command[0],
+            S1 = file,
             Strings = argv,
             Strings2 = env.ToArray(),
             Flags = (spec.SearchPath ? OpFlags.SearchPath : 0) | (spec.ScriptShell ? OpFlags.ScriptShell : 0) | (pidSlot >= 0 ? OpFlags.EnvPid : 0),
@@ -657,9 +661,9 @@ internal static class SpawnPlanner
                 break;
             }
             case BindFdMount bf:
-                ops.Add(new PlannedOp(OpKind.Bind, $"bind mount fd {bf.Fd} on {dst}")
+                ops.Add(new PlannedOp(OpKind.Bind, $"bind mount fd {Descriptors.Number(bf.Fd)} on {dst}")
                 {
-                    Fd = bf.Fd,
+                    Fd = Descriptors.Number(bf.Fd),
                     S2 = dst,
                     B = parentMode,
                     Origin = op,
@@ -718,8 +722,8 @@ internal static class SpawnPlanner
                     ops.Add(Symlink($"/proc/self/fd/{i}", Join(dst, stdio[i]), op, SetupRole.DevLink));
                 ops.Add(Symlink("/proc/self/fd", Join(dst, "fd"), op, SetupRole.DevLink));
                 ops.Add(Symlink("/proc/kcore", Join(dst, "core"), op, SetupRole.DevLink));
-                ops.Add(new PlannedOp(OpKind.Mkdir, $"create {Join(dst, "shm")}") { S2 = Join(dst, "shm"), Mode = 0x1ED, Origin = op, Role = SetupRole.DevDirectory });
-                ops.Add(new PlannedOp(OpKind.Mkdir, $"create {Join(dst, "pts")}") { S2 = Join(dst, "pts"), Mode = 0x1ED, Origin = op, Role = SetupRole.DevDirectory });
+                ops.Add(new PlannedOp(OpKind.Mkdir, $"create {Join(dst, "shm")}") { S2 = Join(dst, "shm"), Mode = (uint)(FileModes.Directory), Origin = op, Role = SetupRole.DevDirectory });
+                ops.Add(new PlannedOp(OpKind.Mkdir, $"create {Join(dst, "pts")}") { S2 = Join(dst, "pts"), Mode = (uint)(FileModes.Directory), Origin = op, Role = SetupRole.DevDirectory });
                 ops.Add(MountFs("devpts", Join(dst, "pts"), [("newinstance", ""), ("ptmxmode", "0666"), ("mode", "620")],
                     MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, parentMode, $"mount devpts on {Join(dst, "pts")}", op, SetupRole.DevPts));
                 ops.Add(Symlink("pts/ptmx", Join(dst, "ptmx"), op, SetupRole.PtmxLink));
@@ -747,7 +751,7 @@ internal static class SpawnPlanner
             case MakeDirectory { InStorage: true } d:
             {
                 string path = "/" + d.Destination.TrimStart('/');
-                ops.Add(new PlannedOp(OpKind.Mkdir, $"create {path} in the storage") { S2 = path, Mode = 0x1C0, B = 0x1C0, Flags = OpRoots.S2(OpRoot.Base), Origin = op, Role = SetupRole.StorageDirectory });
+                ops.Add(new PlannedOp(OpKind.Mkdir, $"create {path} in the storage") { S2 = path, Mode = (uint)(FileModes.Private), B = 0x1C0, Flags = OpRoots.S2(OpRoot.Base), Origin = op, Role = SetupRole.StorageDirectory });
                 ops.Add(new PlannedOp(OpKind.Chmod, $"chmod {Octal(d.Mode)} {path} in the storage") { S2 = path, Mode = (uint)d.Mode, Flags = OpRoots.S2(OpRoot.Base) | OpFlags.NoCreate, Origin = op, Role = SetupRole.StorageDirectory });
                 break;
             }
@@ -770,7 +774,7 @@ internal static class SpawnPlanner
                     S2 = dst,
                     Data = data,
                     C = (ulong)data.Length,
-                    Fd = w.Fd ?? -1,
+                    Fd = w.Fd is { } source ? Descriptors.Number(source) : -1,
                     Mode = (uint)w.Mode,
                     B = parentMode,
                     Origin = op,
@@ -805,9 +809,9 @@ internal static class SpawnPlanner
                 {
                     // Made here, with the mode asked for whatever the umask, since it is the mount's root.
                     string upper = "/" + o.Upper!.TrimStart('/'), work = "/" + o.Work!.TrimStart('/');
-                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {upper}") { S2 = upper, Mode = 0x1C0, B = 0x1C0, Flags = OpRoots.S2(OpRoot.Base), Origin = op });
+                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {upper}") { S2 = upper, Mode = (uint)(FileModes.Private), B = 0x1C0, Flags = OpRoots.S2(OpRoot.Base), Origin = op });
                     ops.Add(new PlannedOp(OpKind.Chmod, $"chmod {Octal(o.UpperMode)} {upper}") { S2 = upper, Mode = (uint)o.UpperMode, Flags = OpRoots.S2(OpRoot.Base) | OpFlags.NoCreate, Origin = op });
-                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {work}") { S2 = work, Mode = 0x1C0, B = 0x1C0, Flags = OpRoots.S2(OpRoot.Base), Origin = op });
+                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {work}") { S2 = work, Mode = (uint)(FileModes.Private), B = 0x1C0, Flags = OpRoots.S2(OpRoot.Base), Origin = op });
                     opts.Add(("%upperdir", upper));
                     opts.Add(("%workdir", work));
                 }
@@ -838,8 +842,8 @@ internal static class SpawnPlanner
                     index = tmpOverlays++;
                     string upper = $"/tmp-overlay-upper-{index}";
                     string work = $"/tmp-overlay-work-{index}";
-                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {upper}") { S2 = upper, Mode = 0x1ED, Flags = OpRoots.S2(OpRoot.Base), Origin = op, Role = SetupRole.TmpOverlayUpper, Index = index });
-                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {work}") { S2 = work, Mode = 0x1ED, Flags = OpRoots.S2(OpRoot.Base), Origin = op, Role = SetupRole.TmpOverlayWork, Index = index });
+                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {upper}") { S2 = upper, Mode = (uint)(FileModes.Directory), Flags = OpRoots.S2(OpRoot.Base), Origin = op, Role = SetupRole.TmpOverlayUpper, Index = index });
+                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {work}") { S2 = work, Mode = (uint)(FileModes.Directory), Flags = OpRoots.S2(OpRoot.Base), Origin = op, Role = SetupRole.TmpOverlayWork, Index = index });
                     opts.Add(("%upperdir", upper));
                     opts.Add(("%workdir", work));
                 }
@@ -900,6 +904,8 @@ internal static class SpawnPlanner
     }
 
     internal static string Octal(int mode) => "0" + Convert.ToString(mode, 8);
+
+    internal static string Octal(UnixFileMode mode) => Octal((int)mode);
 
     internal static string Join(string dir, string name) => dir.EndsWith('/') ? dir + name : dir + "/" + name;
 }

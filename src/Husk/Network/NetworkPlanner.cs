@@ -99,7 +99,7 @@ internal static class NetworkPlanner
         string? text = !own ? (net.Dns.Length > 0 ? ResolvConf(net.Dns) : null)
             : net.Supervised ? ResolvConf(net.Dns.Length > 0 && !net.Filter ? net.Dns : [IPAddress.Loopback])
             : net.Dns.Length > 0 ? ResolvConf(net.Dns) : null;
-        return text is null ? null : new WriteFile("/etc/resolv.conf") { Data = [.. Encoding.UTF8.GetBytes(text)], Mode = 0x1A4, Placement = FilePlacement.ReadOnlyBind };
+        return text is null ? null : new WriteFile("/etc/resolv.conf") { Data = [.. Encoding.UTF8.GetBytes(text)], Mode = FileModes.File, Placement = FilePlacement.ReadOnlyBind };
     }
 
     private static string Prohibit(IEnumerable<IPAddress> addresses)

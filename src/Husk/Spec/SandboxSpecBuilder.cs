@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Collections.Immutable;
 using System.Text;
 using Husk.Resources;
@@ -40,8 +41,7 @@ public sealed class SandboxSpecBuilder
     }
 
     /// <summary>The caller's environment as NAME=VALUE entries.</summary>
-    internal static ImmutableArray<string> CallerEnvironment() =>
-        [.. System.Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>().Select(e => $"{e.Key}={e.Value}")];
+    internal static ImmutableArray<string> CallerEnvironment() => Launch.CallerEnvironment.Current();
 
     /// <summary>The spec as described so far, before <see cref="Build"/> resolves defaults and validates it.</summary>
     internal SandboxSpec Current => _spec;
@@ -62,10 +62,10 @@ public sealed class SandboxSpecBuilder
     public SandboxSpecBuilder Share(NamespaceKinds kinds) => With(s => s with { Namespaces = s.Namespaces & ~kinds });
 
     /// <summary><c>--userns FD</c>: join the user namespace open at <paramref name="fd"/> instead of creating one.</summary>
-    public SandboxSpecBuilder UserNamespace(int fd) => With(s => s with { UserNamespaceFd = fd });
+    public SandboxSpecBuilder UserNamespace(SafeHandle fd) => With(s => s with { UserNamespaceFd = fd });
 
     /// <summary><c>--pidns FD</c>: join the pid namespace open at <paramref name="fd"/>.</summary>
-    public SandboxSpecBuilder PidNamespace(int fd) => With(s => s with { PidNamespaceFd = fd });
+    public SandboxSpecBuilder PidNamespace(SafeHandle fd) => With(s => s with { PidNamespaceFd = fd });
 
     /// <summary><c>--disable-userns</c>: the payload cannot create user namespaces of its own (the default in a new user namespace).</summary>
     public SandboxSpecBuilder DisableUserNamespaces() => With(s => s with { NestedUserNamespaces = NestedUserNamespaces.Deny });
@@ -236,7 +236,7 @@ public sealed class SandboxSpecBuilder
         Mount(new BindMount(Path.GetFullPath(source), destination) { Devices = true, Optional = optional });
 
     /// <summary><c>--tmpfs DST [--size] [--perms]</c>: without a size, a memory limit caps it.</summary>
-    public SandboxSpecBuilder Tmpfs(string destination, long? size = null, int mode = 0x1ED) =>
+    public SandboxSpecBuilder Tmpfs(string destination, long? size = null, UnixFileMode mode = FileModes.Directory) =>
         Mount(new TmpfsMount(destination) { Size = size, Mode = mode });
 
     /// <summary><c>--proc DST</c>: a procfs of the sandbox's pid namespace.</summary>
@@ -249,24 +249,24 @@ public sealed class SandboxSpecBuilder
     public SandboxSpecBuilder Mqueue(string destination) => Mount(new MqueueMount(destination));
 
     /// <summary><c>--dir DST [--perms]</c>.</summary>
-    public SandboxSpecBuilder Dir(string destination, int mode = 0x1ED) => Mount(new MakeDirectory(destination) { Mode = mode });
+    public SandboxSpecBuilder Dir(string destination, UnixFileMode mode = FileModes.Directory) => Mount(new MakeDirectory(destination) { Mode = mode });
 
     /// <summary><c>--symlink TARGET DST</c>.</summary>
     public SandboxSpecBuilder Symlink(string target, string destination) => Mount(new MakeSymlink(target, destination));
 
     /// <summary><c>--write DATA DST [--perms]</c>: a file with these contents.</summary>
-    public SandboxSpecBuilder Write(string destination, string data, int mode = 0x1A4) =>
+    public SandboxSpecBuilder Write(string destination, string data, UnixFileMode mode = FileModes.File) =>
         Mount(new WriteFile(destination) { Data = [.. Encoding.UTF8.GetBytes(data)], Mode = mode });
 
     /// <summary><c>--write</c> with bytes.</summary>
-    public SandboxSpecBuilder Write(string destination, ReadOnlySpan<byte> data, int mode = 0x1A4) =>
+    public SandboxSpecBuilder Write(string destination, ReadOnlySpan<byte> data, UnixFileMode mode = FileModes.File) =>
         Mount(new WriteFile(destination) { Data = [.. data], Mode = mode });
 
     /// <summary><c>--file FD DST</c>: a file with the contents read from <paramref name="fd"/>.</summary>
-    public SandboxSpecBuilder File(int fd, string destination) => Mount(new WriteFile(destination) { Fd = fd });
+    public SandboxSpecBuilder File(SafeHandle fd, string destination) => Mount(new WriteFile(destination) { Fd = fd });
 
     /// <summary><c>--chmod MODE PATH</c>.</summary>
-    public SandboxSpecBuilder Chmod(int mode, string path) => Mount(new ChangeMode(path, mode));
+    public SandboxSpecBuilder Chmod(UnixFileMode mode, string path) => Mount(new ChangeMode(path, mode));
 
     /// <summary><c>--remount-ro DST</c>.</summary>
     public SandboxSpecBuilder RemountReadOnly(string destination) => Mount(new RemountReadOnly(destination));
@@ -313,8 +313,8 @@ public sealed class SandboxSpecBuilder
     /// <summary><c>--argv0 NAME</c>.</summary>
     public SandboxSpecBuilder Argv0(string name) => With(s => s with { Argv0 = name });
 
-    /// <summary><c>--pass-fd N</c>: the caller's descriptor N stays open as N inside.</summary>
-    public SandboxSpecBuilder PassFd(int fd) => With(s => s with { Fds = s.Fds.Add(new FdMapping(fd, fd)) });
+    /// <summary><c>--pass-fd N</c>: the caller's descriptor stays open inside under its own number.</summary>
+    public SandboxSpecBuilder PassFd(SafeHandle fd) => With(s => s with { Fds = s.Fds.Add(new FdMapping(fd, Descriptors.Number(fd))) });
 
     /// <summary><c>--new-session</c> (the default) or <c>--no-new-session</c>.</summary>
     public SandboxSpecBuilder NewSession(bool newSession = true) => With(s => s with { NewSession = newSession });
