@@ -383,7 +383,10 @@ internal sealed class SyscallTracer : IDisposable
         int count = Math.Min(signature.Arguments.Length, 6);
         var args = ImmutableArray.CreateBuilder<SyscallArgument>(count);
         for (int i = 0; i < count; i++)
-            args.Add(t.Decoded[i] ?? new SyscallArgument(t.Args[i], StringDecoder.Hex(t.Args[i])));
+        {
+            if (ArgumentDecoder.Shown(signature.Arguments[i], i, t.Args))
+                args.Add(t.Decoded[i] ?? new SyscallArgument(t.Args[i], StringDecoder.Hex(t.Args[i])));
+        }
         bool restart = error is { } e && ErrnoText.IsRestart((int)e);
         return new SyscallEvent
         {
@@ -392,7 +395,7 @@ internal sealed class SyscallTracer : IDisposable
             HostPid = t.Tid,
             Number = t.Number,
             Name = t.Name,
-            Arguments = args.MoveToImmutable(),
+            Arguments = args.ToImmutable(),
             ReturnValue = restart ? null : ret,
             Error = error,
             Time = Time(t.EntryTimestamp),

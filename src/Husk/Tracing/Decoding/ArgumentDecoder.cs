@@ -30,6 +30,10 @@ internal static class ArgumentDecoder
         }
     }
 
+    /// <summary>Whether argument <paramref name="index"/> is shown: open's mode only when its flags create a file.</summary>
+    public static bool Shown(ArgumentKind kind, int index, ReadOnlySpan<ulong> args) =>
+        kind != ArgumentKind.OpenMode || index == 0 || (args[index - 1] & 0x40) != 0 || (args[index - 1] & 0x400000) != 0;
+
     /// <summary>Argument <paramref name="index"/> of <paramref name="args"/> as <paramref name="kind"/>.</summary>
     public static SyscallArgument Decode(ArgumentKind kind, int index, ReadOnlySpan<ulong> args, ITraceeMemory memory, long returned, bool failed)
     {
@@ -54,7 +58,7 @@ internal static class ArgumentDecoder
             ArgumentKind.Argv => StringDecoder.Argv(memory, raw),
             ArgumentKind.Environment => StringDecoder.Environment(memory, raw),
             ArgumentKind.OpenFlags => Text(FlagTables.Open.Decode(raw & 0xFFFFFFFF)),
-            ArgumentKind.Mode => Text(ModeDecoder.Octal(raw & 0xFFFFFFFF)),
+            ArgumentKind.Mode or ArgumentKind.OpenMode => Text(ModeDecoder.Octal(raw & 0xFFFFFFFF)),
             ArgumentKind.FileMode => Text(ModeDecoder.WithType(raw & 0xFFFFFFFF)),
             ArgumentKind.AtFlags => Text(FlagTables.At.Decode(raw & 0xFFFFFFFF)),
             ArgumentKind.AccessMode => Text(FlagTables.Access.Decode(raw & 0xFFFFFFFF)),

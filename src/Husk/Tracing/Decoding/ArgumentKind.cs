@@ -34,6 +34,8 @@ internal enum ArgumentKind : byte
     OpenFlags,
     /// <summary>Permission bits in octal.</summary>
     Mode,
+    /// <summary>open's mode: shown only when the flags before it create a file (O_CREAT, O_TMPFILE), as strace does.</summary>
+    OpenMode,
     /// <summary>A mode with its file type (mknod's).</summary>
     FileMode,
     AtFlags,

@@ -17,20 +17,24 @@ internal sealed class FlagTable(string zero, params (ulong Value, string Name)[]
     /// <summary>The low bits that hold a value rather than flags, and how they are named.</summary>
     public (ulong Mask, Func<ulong, string?> Name)? Field { get; init; }
 
+    /// <summary>The field is named after the flags (clone's exit signal: CLONE_VM|SIGCHLD).</summary>
+    public bool FieldLast { get; init; }
+
     public string Decode(ulong value)
     {
         var sb = new StringBuilder();
         ulong rest = value;
+        string? fieldName = null;
         if (Field is { } field)
         {
             ulong v = value & field.Mask;
             rest &= ~field.Mask;
-            string? name = field.Name(v);
-            if (name is not null)
-                sb.Append(name);
-            else if (v != 0)
+            fieldName = field.Name(v);
+            if (fieldName is null && v != 0)
                 rest |= v;
         }
+        if (fieldName is not null && !FieldLast)
+            sb.Append(fieldName);
         foreach (var (bit, name) in Flags)
         {
             if (bit != 0 && (rest & bit) == bit)
@@ -47,6 +51,8 @@ internal sealed class FlagTable(string zero, params (ulong Value, string Name)[]
                 sb.Append('|');
             sb.Append("0x").Append(rest.ToString("x", CultureInfo.InvariantCulture));
         }
+        if (fieldName is not null && FieldLast)
+            sb.Append(sb.Length > 0 ? "|" : "").Append(fieldName);
         return sb.Length > 0 ? sb.ToString() : Zero;
     }
 }

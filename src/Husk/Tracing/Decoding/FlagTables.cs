@@ -53,6 +53,7 @@ internal static class FlagTables
         (0x20000000, "CLONE_NEWPID"), (0x40000000, "CLONE_NEWNET"), (0x80000000, "CLONE_IO"))
     {
         Field = (0xff, v => v == 0 ? null : SignalDecoder.Name((int)v)),
+        FieldLast = true,
     };
 
     public static readonly ValueTable Family = new(
