@@ -359,8 +359,8 @@ internal sealed class SyscallTracer : IDisposable
             return;
         if (t.InSyscall && t.Reported)
         {
-            // A call that never returned (exit_group, or the thread was killed inside it).
-            _counter?.Add(t.Number, false, TimeSpan.Zero, Elapsed(t.EntryTimestamp, now));
+            // A call that never returned (exit_group, or the thread was killed inside it): shown,
+            // not counted, as strace -c counts calls when they return.
             if (_decode)
                 Publish(CallEvent(t, null, null, now));
         }

@@ -2,7 +2,9 @@
  * fail (ENOENT), a thread (which calls gettid once), a fork whose child executes this program
  * again (which exits with status 3), and a SIGUSR1 it sends itself and handles.
  * usage: trace_subject N M          (the parent)
- *        trace_subject exec-child   (the child, after its exec) */
+ *        trace_subject exec-child   (the child, after its exec)
+ *        trace_subject ptrace       (exit 0 when ptrace fails with EPERM: attaching to its child and TRACEME)
+ *        trace_subject fork-bomb    (forks forever; failed forks are retried) */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <pthread.h>
@@ -10,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,6 +28,24 @@ int main(int argc, char **argv)
 {
     if (argc == 2 && strcmp(argv[1], "exec-child") == 0)
         _exit(3);
+    if (argc == 2 && strcmp(argv[1], "fork-bomb") == 0)
+        for (;;)
+            fork();
+    if (argc == 2 && strcmp(argv[1], "ptrace") == 0) {
+        pid_t c = fork();
+        if (c == 0) {
+            pause();
+            _exit(0);
+        }
+        long attach = ptrace(PTRACE_ATTACH, c, NULL, NULL);
+        int attach_errno = errno;
+        long traceme = ptrace(PTRACE_TRACEME, 0, NULL, NULL);
+        int traceme_errno = errno;
+        kill(c, SIGKILL);
+        waitpid(c, NULL, 0);
+        printf("attach %ld %s, traceme %ld %s\n", attach, strerror(attach_errno), traceme, strerror(traceme_errno));
+        return attach == -1 && attach_errno == EPERM && traceme == -1 && traceme_errno == EPERM ? 0 : 1;
+    }
     if (argc != 3)
         return 2;
     int n = atoi(argv[1]), m = atoi(argv[2]);
