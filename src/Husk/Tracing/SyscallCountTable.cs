@@ -13,7 +13,9 @@ internal static class SyscallCountTable
     /// <c>% time     seconds  usecs/call     calls    errors syscall</c>, a row per call in the order
     /// given, and the total.
     /// </summary>
-    public static string Text(IReadOnlyList<SyscallCount> counts)
+    /// <param name="counts">The rows, in the order shown.</param>
+    /// <param name="totalPerCall">Show usecs/call on the total row (strace 6 does; strace 4.7, and so mbox, left it blank).</param>
+    public static string Text(IReadOnlyList<SyscallCount> counts, bool totalPerCall = true)
     {
         var inv = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
@@ -29,7 +31,7 @@ internal static class SyscallCountTable
         sb.Append(Dashes).Append('\n');
         long perCall = calls == 0 ? 0 : (long)(total * 1e6 / calls);
         sb.Append(string.Format(inv, "{0,6:0.00} {1,11:0.000000} {2,11} {3,9} {4,9} total\n",
-            100.0, total, perCall, calls, errors == 0 ? "" : errors.ToString(inv)));
+            100.0, total, totalPerCall ? perCall.ToString(inv) : "", calls, errors == 0 ? "" : errors.ToString(inv)));
         return sb.ToString();
     }
 
