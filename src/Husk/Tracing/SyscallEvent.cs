@@ -62,6 +62,9 @@ public sealed record SyscallEvent
     /// <summary>The error the call failed with, or null.</summary>
     public Errno? Error { get; init; }
 
+    /// <summary>The error's name as strace prints it (ENOENT, EINPROGRESS, ERESTARTSYS), or null.</summary>
+    public string? ErrorName => Error is { } e ? ErrnoText.Name((int)e) : null;
+
     /// <summary>When the call entered (or the signal or exit was seen).</summary>
     public required DateTimeOffset Time { get; init; }
 
