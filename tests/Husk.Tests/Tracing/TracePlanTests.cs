@@ -34,7 +34,7 @@ public class TracePlanTests
         Assert.Equal(3, ops.Count);
         Assert.Equal(TraceFilter.Compile(SyscallSet.Parse("openat")).ToArray(), ops[1].Data);
         Assert.Equal(OpFlags.SendListener, ops[2].Flags & OpFlags.SendListener);
-        Assert.Equal(0u, (ops[0].Flags | ops[1].Flags) & OpFlags.SendListener);
+        Assert.Equal((OpFlags)0, (ops[0].Flags | ops[1].Flags) & OpFlags.SendListener);
     }
 
     [Fact]
@@ -45,7 +45,7 @@ public class TracePlanTests
         var ops = SeccompOps(spec);
         Assert.Equal(2, ops.Count);
         Assert.Equal(OpFlags.SendListener, ops[0].Flags & OpFlags.SendListener);
-        Assert.Equal(0u, ops[1].Flags & OpFlags.SendListener);
+        Assert.Equal((OpFlags)0, ops[1].Flags & OpFlags.SendListener);
     }
 
     [Fact]
