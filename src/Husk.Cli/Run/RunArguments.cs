@@ -58,6 +58,12 @@ internal sealed class RunArguments
     public string? MetaFile;
     /// <summary>--net-summary: list the sandbox's network activity on stderr at exit.</summary>
     public bool NetSummary;
+    /// <summary>--trace's set, as written; null: no trace.</summary>
+    public Husk.Tracing.SyscallSet? TraceSet;
+    public string? TraceOutput;
+    public TraceFormat? TraceFormat;
+    public bool CountSyscalls;
+    public TraceFormat? CountFormat;
     public List<string> Command = [];
     /// <summary>Lines husk run prints before the payload starts: what the sandbox shows otherwise than the caller may expect.</summary>
     public readonly List<string> Notes = [];
@@ -78,6 +84,28 @@ internal sealed class RunArguments
         if (!SyscallTable.IsKnown(name))
             throw new UsageException($"husk run: {option}: unknown system call: {name}");
         return name;
+    }
+
+    /// <summary>--trace's SET, or a usage error naming what is unknown.</summary>
+    internal static Husk.Tracing.SyscallSet SyscallSet(string expression, string option) =>
+        Husk.Tracing.SyscallSet.TryParse(expression, out var set, out string? problem)
+            ? set
+            : throw new UsageException($"husk run: {option}: {problem}");
+
+    /// <summary>The tracing options as the builder's: --trace (lines to stderr or --trace-output), --count.</summary>
+    private SandboxSpecBuilder Tracing(SandboxSpecBuilder b)
+    {
+        if (TraceSet is null && (TraceOutput is not null || TraceFormat is not null))
+            throw new UsageException($"husk run: {(TraceOutput is not null ? "--trace-output" : "--trace-format")} needs --trace");
+        if (!CountSyscalls && CountFormat is not null)
+            throw new UsageException("husk run: --count-format needs --count");
+        if (TraceSet is { } set)
+        {
+            b = b.Trace(set).TraceEvents(false);
+            b = TraceOutput is { } file ? b.TraceOutput(file) : b.TraceOutput(Descriptors.Borrow(2));
+            b = b.TraceFormat(TraceFormat ?? Husk.TraceFormat.Text);
+        }
+        return CountSyscalls ? b.CountSyscalls() : b;
     }
 
     internal static (string, int) DenyRule(string value) =>
@@ -244,6 +272,7 @@ internal sealed class RunArguments
         }
         if (SeccompUnconfined)
             b = b.SeccompUnconfined();
+        b = Tracing(b);
         if (WantsReport)
             b = b.MeasureUsage();
         var limits = b.Current.Limits;

@@ -91,6 +91,10 @@ internal sealed class RunSession(RunArguments arguments, string id)
                 relay.Join();
             ended?.Invoke();
             var exit = result.Exit!;
+            if (state.CountSyscalls)
+                StandardError.Write(state.CountFormat == TraceFormat.Json
+                    ? Husk.Tracing.SyscallCountTable.Json(result.SyscallCounts) + "\n"
+                    : Husk.Tracing.SyscallCountTable.Text(result.SyscallCounts));
             if (state.NetSummary)
             {
                 Console.Error.WriteLine("Network Summary:");

@@ -86,6 +86,24 @@ internal static class Launcher
                 ListenerReceived = listener => notifier = Tracing.SyscallNotifier.Start(listener, callback),
             };
         }
+        Tracing.SyscallTracer? tracer = null;
+        if (spec.Trace is { } trace)
+        {
+            tracer = StartTracer(trace, supervisor);
+            // Seized before the child is released: nothing it does escapes the trace.
+            var inner = launchHooks;
+            launchHooks = new LaunchHooks
+            {
+                BeforeRelease = pid =>
+                {
+                    inner?.BeforeRelease?.Invoke(pid);
+                    tracer.Seize(pid);
+                },
+                SandboxPidKnown = inner?.SandboxPidKnown,
+                Cgroup = inner?.Cgroup,
+                ListenerReceived = inner?.ListenerReceived,
+            };
+        }
         SandboxProcess process;
         Network.NetworkSession? network = null;
         try
@@ -98,6 +116,7 @@ internal static class Launcher
             network?.Dispose();
             if (network is null && lease is not null)
                 Network.Bridge.Release(lease);
+            tracer?.Dispose();
             notifier?.Dispose();
             supervisor?.Dispose();
             throw;
@@ -114,8 +133,28 @@ internal static class Launcher
             process.Notifier = notifier;
             notifier.Arm(supervisor, process.Kill);
         }
+        if (tracer is not null)
+        {
+            process.Tracer = tracer;
+            // With a pid namespace every traced process ends with the sandbox: the result waits for the last one.
+            process.TraceEndsWithSandbox = spec.Namespaces.HasFlag(NamespaceKinds.Pid) || spec.PidNamespaceFd is not null;
+        }
         supervisor?.Started(process, plan.UsesInit);
         return process;
+    }
+
+    /// <summary>Starts the tracer thread with its output open; a file that cannot be made is a setup error naming it.</summary>
+    private static Tracing.SyscallTracer StartTracer(TraceSpec trace, Resources.ResourceSupervisor? supervisor)
+    {
+        try
+        {
+            return Tracing.SyscallTracer.Start(trace);
+        }
+        catch (SyscallException e)
+        {
+            supervisor?.Dispose();
+            throw new SandboxSetupException($"husk: trace output {trace.OutputFile}: {SyscallException.Describe(e.Errno)}", e.Errno) { Stage = SandboxSetupStage.Start };
+        }
     }
 
     /// <summary>Lays out and prepares the host overlay on disk, for a spec that asks for one.</summary>

@@ -36,6 +36,12 @@ public sealed record SandboxResult
     /// <summary>What the sandbox did on the network: every DNS question and connection the supervisor saw (the allowlist, user-mode NAT's DNS); null when it saw none (none, host).</summary>
     public NetworkActivity? Network { get; init; }
 
+    /// <summary>
+    /// Calls, errors and time per system call of the whole tree, most time first (strace -c's
+    /// table), when the spec's <see cref="TraceSpec.Count"/> asked for them; empty otherwise.
+    /// </summary>
+    public System.Collections.Immutable.ImmutableArray<Tracing.SyscallCount> SyscallCounts { get; init; } = [];
+
     /// <summary>libsandbox's code for the verdict (OK, TL, ML, OL, RF, RT, AT, IE).</summary>
     public string LibsandboxCode => VerdictCodes.Libsandbox(Verdict, Exit?.Signal);
 

@@ -144,6 +144,12 @@ public sealed record SandboxSpec
     /// </summary>
     public Policy.SyscallCallback? SyscallCallback { get; init; }
 
+    /// <summary>
+    /// Trace the payload's system calls (strace-like lines, <see cref="SandboxProcess.Events"/>,
+    /// counts in <see cref="SandboxResult.SyscallCounts"/>), or null for no tracing.
+    /// </summary>
+    public TraceSpec? Trace { get; init; }
+
     /// <summary>Quotas, usage measurement and verdicts; <see cref="ResourceLimits.None"/> (the default) runs unsupervised.</summary>
     public ResourceLimits Limits { get; init; } = ResourceLimits.None;
 
@@ -244,6 +250,8 @@ public sealed record SandboxSpec
                 problems.Add($"signal {sig} cannot be ignored");
         }
         problems.AddRange(Limits.Validate());
+        if (Trace is { } trace)
+            problems.AddRange(trace.Validate());
         if (SyscallCallback is { } callback)
         {
             if (Seccomp.UserNotification)
