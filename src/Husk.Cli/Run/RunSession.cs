@@ -132,6 +132,11 @@ internal sealed class RunSession(RunArguments arguments, string id)
             Console.Error.WriteLine($"husk run: {e.Problems[0]}");
             return 2;
         }
+        catch (Husk.Images.ImageException e)
+        {
+            Console.Error.WriteLine($"husk run: {e.Message}");
+            return 1;
+        }
         finally
         {
             process?.DisposeLayerStorage();
@@ -147,6 +152,13 @@ internal sealed class RunSession(RunArguments arguments, string id)
     /// </summary>
     private static void SayWhereItStarted(SandboxSpec spec, SandboxProcess p)
     {
+        if (p.Image is { } image)
+        {
+            // The image's tree, not the host's: no word on the caller's directory, but on owners the cache could not keep.
+            foreach (string line in image.Notes(spec.Identity.Uid ?? image.User.Uid))
+                StandardError.WriteLine(line);
+            return;
+        }
         string cwd = HostContext.Current().WorkingDirectory;
         if (p.Layout?.OverlayPlan.ReadOnlyNote(spec.WorkingDirectory ?? cwd) is { } note)
             StandardError.WriteLine("husk run: " + note);
