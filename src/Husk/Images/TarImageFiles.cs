@@ -41,8 +41,9 @@ internal sealed class TarImageFiles : ImageFiles
                 while (reader.GetNextEntry(copyData: false) is { } entry)
                 {
                     string name = Normalize(entry.Name);
+                    // On a seekable stream the reader has already skipped the data and its padding to the next 512-byte block.
                     if (entry.EntryType is TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile)
-                        files._files[name] = (stream.Position, entry.Length);
+                        files._files[name] = (stream.Position - ((entry.Length + 511) & ~511L), entry.Length);
                     else if (entry.EntryType is TarEntryType.SymbolicLink or TarEntryType.HardLink)
                         files._links[name] = entry.EntryType == TarEntryType.HardLink ? "/" + Normalize(entry.LinkName) : entry.LinkName;
                 }
