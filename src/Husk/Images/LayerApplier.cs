@@ -49,6 +49,7 @@ internal sealed class LayerApplier : IDisposable
     private readonly string _layer;
     private readonly bool _keepOwners;
     private readonly Dictionary<string, SafeFd> _dirs = new(StringComparer.Ordinal);
+    private readonly byte[] _buffer = new byte[1 << 17];
     private readonly Dictionary<string, (int Mode, int Uid, int Gid, DateTimeOffset Time)> _dirMeta = new(StringComparer.Ordinal);
     private int _entries, _otherOwners, _devices, _setuid;
     private long _bytes;
@@ -254,21 +255,27 @@ internal sealed class LayerApplier : IDisposable
         int fd = Openat(dir.Fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0x180);
         if (fd < 0)
             throw Fail(entry.Name, "cannot create the file: " + LastError());
-        using var file = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true), FileAccess.Write, 1 << 16);
+        using var file = new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true);
         if (entry.DataStream is { } data)
         {
-            data.CopyTo(file);
-            _bytes += entry.Length;
+            // One buffer for the whole layer: a FileStream per file cost an allocation and a copy each.
+            long offset = 0;
+            int n;
+            while ((n = data.Read(_buffer)) > 0)
+            {
+                RandomAccess.Write(file, _buffer.AsSpan(0, n), offset);
+                offset += n;
+            }
+            _bytes += offset;
         }
-        file.Flush();
-        int raw = (int)file.SafeFileHandle.DangerousGetHandle();
-        Fchmod(raw, ModeOf(entry, directory: false));
+        Fchmod(fd, ModeOf(entry, directory: false));
         if (_keepOwners)
-            Fchownat(raw, "", (uint)entry.Uid, (uint)entry.Gid, AT_EMPTY_PATH);
-        SetTime(raw, null, 0, entry.ModificationTime);
-        // chown clears setuid bits; the mode is given again after it (without them, see ModeOf).
-        if (_keepOwners)
-            Fchmod(raw, ModeOf(entry, directory: false));
+        {
+            Fchownat(fd, "", (uint)entry.Uid, (uint)entry.Gid, AT_EMPTY_PATH);
+            // chown clears setuid bits; the mode is given again after it (without them, see ModeOf).
+            Fchmod(fd, (int)entry.Mode & 0xFFF & ~(S_ISUID | S_ISGID));
+        }
+        SetTime(fd, null, 0, entry.ModificationTime);
     }
 
     private void Link(SafeFd dir, string name, TarEntry entry)
