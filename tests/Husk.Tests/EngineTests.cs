@@ -137,7 +137,7 @@ public class EngineTests
         Assert.Equal(Errno.EEXIST, e.Errno);
         Assert.Equal("/dev/null", e.Detail);
         Assert.Same(spec.Mounts[2], e.Origin);
-        Assert.Equal("husk: create symlink /x/link: a different symlink already exists there (to /dev/null)", e.Message);
+        Assert.Equal("create symlink /x/link: a different symlink already exists there (to /dev/null)", e.Message);
     }
 
     [Fact]
@@ -316,7 +316,7 @@ public class EngineTests
         var e = Assert.Throws<SandboxSetupException>(() => Launcher.Start(spec));
         Assert.True(e.IsExecFailure);
         Assert.Equal(Errno.ENOENT, e.Errno);
-        Assert.Equal("husk: execvp no-such-command-here: No such file or directory", e.Message);
+        Assert.Equal("execvp no-such-command-here: No such file or directory", e.Message);
     }
 
     [Fact]

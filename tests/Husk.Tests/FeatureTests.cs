@@ -143,7 +143,7 @@ public class FeatureTests
                 ],
             };
             var e = Assert.Throws<SandboxSetupException>(() => Sandbox.Start(spec));
-            Assert.Equal("husk: mount overlay on /tmp/o: Too many levels of symbolic links (overlay directories may not overlap)", e.Message);
+            Assert.Equal("mount overlay on /tmp/o: Too many levels of symbolic links (overlay directories may not overlap)", e.Message);
             Assert.IsType<OverlayMount>(e.Origin);
         }
         finally

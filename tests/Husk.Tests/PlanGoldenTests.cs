@@ -104,8 +104,8 @@ public class PlanGoldenTests
         sb.Append('\n');
         foreach (var op in plan.Ops)
         {
-            sb.Append(CultureInfo.InvariantCulture, $"{KindName(op.Kind)} \"{op.Description}\"");
-            if (op.Flags != 0) sb.Append(CultureInfo.InvariantCulture, $" flags=0x{op.Flags:x}");
+            sb.Append(CultureInfo.InvariantCulture, $"{op.Kind} \"{op.Description}\" role={op.Role}{(op.Index != 0 ? $"#{op.Index}" : "")}");
+            if (op.Flags != 0) sb.Append(CultureInfo.InvariantCulture, $" flags=0x{(uint)op.Flags:x}");
             if (op.Fd != -1) sb.Append(CultureInfo.InvariantCulture, $" fd={op.Fd}");
             if (op.Mode != 0) sb.Append(CultureInfo.InvariantCulture, $" mode=0{Convert.ToString(op.Mode, 8)}");
             if (op.A != 0) sb.Append(CultureInfo.InvariantCulture, $" a=0x{op.A:x}");
@@ -122,7 +122,4 @@ public class PlanGoldenTests
         }
         return sb.ToString();
     }
-
-    private static string KindName(uint kind) =>
-        typeof(OpKind).GetFields().FirstOrDefault(f => f.IsLiteral && (uint)f.GetRawConstantValue()! == kind)?.Name ?? kind.ToString(CultureInfo.InvariantCulture);
 }

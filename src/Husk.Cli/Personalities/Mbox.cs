@@ -159,19 +159,26 @@ internal static class MboxPersonality
             StandardError.WriteLine($"{name}: -R: {blocker} is root's and this user cannot read it, so {Path.GetFileName(a.Command[0])} cannot open it in the sandbox: run mbox as root");
         }
 
-        var layers = new List<OverlayLayer>();
-        SandboxSpec Spec(IReadOnlyList<string> command) => BuildSpec(a, root, profile, command, fuse ? fuseOverlayfs : null, layers);
+        SandboxSpec Spec(IReadOnlyList<string> command) => BuildSpec(a, root, profile, command, fuse);
         var spec = Spec(a.Command);
         if (a.Debug)
         {
+            StandardError.WriteLine($"{name}: {spec.FileSystem}");
             foreach (var op in spec.Mounts)
                 StandardError.WriteLine($"{name}: {op}");
         }
 
         int status;
+        SandboxProcess? process = null;
         try
         {
-            status = SandboxRunner.Run(spec).ShellStatus;
+            status = SandboxRunner.Run(spec, started: p =>
+            {
+                process = p;
+                // Files directly in a working directory the overlay could not take whole stay read-only: said once.
+                if (p.Layout?.OverlayPlan.ReadOnlyNote(Directory.GetCurrentDirectory()) is { } note)
+                    StandardError.WriteLine("mbox: " + note);
+            }).ShellStatus;
         }
         catch (SandboxSpecException e)
         {
@@ -179,12 +186,12 @@ internal static class MboxPersonality
         }
         catch (SandboxSetupException e)
         {
-            StandardError.WriteLine($"{name}: {(e.Message.StartsWith("husk: ", StringComparison.Ordinal) ? e.Message[6..] : e.Message)}");
+            StandardError.WriteLine($"{name}: {e.Message}");
             return Husk.Cli.Run.RunCommand.ExitCodeFor(e);
         }
         finally
         {
-            root.PruneLayers(layers);
+            process?.Layout?.PruneLayers();
         }
         Interop.Interop.TakeTerminalForeground(0);
 
@@ -222,91 +229,28 @@ internal static class MboxPersonality
         return finished ? status : 0;
     }
 
-    private static SandboxSpec BuildSpec(MboxArguments a, SandboxRoot root, MboxProfile profile, IReadOnlyList<string> command, string? fuseOverlayfs,
-        List<OverlayLayer> layers)
+    private static SandboxSpec BuildSpec(MboxArguments a, SandboxRoot root, MboxProfile profile, IReadOnlyList<string> command, bool fuse)
     {
-        var options = new OverlayPlanOptions
-        {
-            Fresh = ["/proc", "/dev", "/sys"],
-            OverlayVolatile = true,
-            CoverStorage = true,
-            Hidden = profile.Hide,
-            Allowed = profile.Allow,
-        };
-        var plan = OverlayPlanner.Plan(HostMounts.Read(), root.Path, OverlayPlanner.ListHost, OverlayPlanner.HostMode, options);
-        if (ReferenceEquals(command, a.Command) && plan.ReadOnlyNote(Directory.GetCurrentDirectory()) is { } note)
-            StandardError.WriteLine("mbox: " + note);
-        var ancestors = new List<string> { Directory.GetCurrentDirectory() };
-        if (Environment.GetEnvironmentVariable("HOME") is { Length: > 1 } home)
-            ancestors.Add(home);
-        root.PrepareAncestors(plan.Layers, ancestors);
-        root.PrepareLayers(plan.Layers);
-        layers.Clear();
-        layers.AddRange(plan.Layers);
-
-        var mounts = new List<MountOp>();
-        var script = new StringBuilder("#!/bin/sh\n");
-        // The overlay of the directory holding the root goes last: the others find their layers
-        // through that path, and must not see them through an overlay.
-        var last = new StringBuilder();
-        foreach (var op in plan.Mounts)
-        {
-            if (fuseOverlayfs is not null && op is TmpfsMount { Destination: var cover } && cover == root.Path)
-                continue; // fuse-overlayfs opens its layers through this path: it is covered once they are open
-            if (fuseOverlayfs is not null && op is OverlayMount o)
-            {
-                // The host directory read-only as the mount point and lower layer; fuse-overlayfs,
-                // squashing owners to root, is mounted over it inside before the command runs.
-                var layer = plan.Layers.First(l => l.Directory == o.Destination);
-                mounts.Add(new BindMount(o.Destination, o.Destination) { ReadOnly = true });
-                if (Interop.Interop.Access(layer.Directory, 5) != 0)
-                    continue; // a directory we cannot read (lost+found) cannot be a lower layer: it stays read-only
-                (HostMounts.IsUnder(root.Path, layer.Directory) ? last : script).Append(CultureInfo.InvariantCulture,
-                    $"{Quote(fuseOverlayfs)} -o {Quote($"lowerdir={layer.Directory},upperdir={layer.Upper},workdir={layer.Work},squash_to_root")} {Quote(layer.Directory)} 2>/dev/null ||\n")
-                    .Append(CultureInfo.InvariantCulture, $"  echo {Quote($"mbox: -R: fuse-overlayfs could not overlay {layer.Directory}: it stays read-only")} >&2\n");
-            }
-            else
-            {
-                mounts.Add(op);
-            }
-        }
-        mounts.Add(new ProcMount("/proc"));
-        mounts.Add(new DevMount("/dev"));
-        mounts.Add(new BindMount("/sys", "/sys") { ReadOnly = true, Optional = true });
-        var commandLine = command.ToList();
-        if (fuseOverlayfs is not null)
-        {
-            mounts.Add(new BindMount("/dev/fuse", "/dev/fuse") { Devices = true });
-            mounts.Add(new BindMount(root.Path, root.Path));
-            script.Append(last);
-            // The layers are open once mounted: the root leaves the payload's sight, and the working
-            // directory is entered again, through the new mount.
-            script.Append(CultureInfo.InvariantCulture, $"mount -t tmpfs -o size=1m,mode=0700 tmpfs {Quote(root.Path)}\ncd \"$PWD\" 2>/dev/null || true\nexec \"$@\"\n");
-            string wrapper = Path.Join(root.Path, "fuse-overlay.sh");
-            File.WriteAllText(wrapper, script.ToString());
-            commandLine = ["/bin/sh", wrapper, .. command];
-        }
-        foreach (string direct in profile.Direct)
-            mounts.Add(new BindMount(direct, direct));
-        mounts.Add(new RemountReadOnly("/"));
-
         bool userRange = a.FakeRoot && HasSubordinateIds();
         var env = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
-            env[(string)e.Key] = (string?)e.Value ?? "";
-        foreach (string e in a.Environment)
-        {
-            int eq = e.IndexOf('=');
-            if (eq > 0)
-                env[e[..eq]] = e[(eq + 1)..];
-        }
+        foreach (var (key, value) in Husk.Launch.CallerEnvironment.Current().Concat(a.Environment.Where(e => e.IndexOf('=') > 0)).Select(Husk.Launch.CallerEnvironment.Split))
+            env[key] = value;
         return new SandboxSpec
         {
-            Command = [.. commandLine],
+            Command = [.. command],
             Namespaces = NamespaceKinds.User | NamespaceKinds.Mount | NamespaceKinds.Pid | (a.NoNetwork ? NamespaceKinds.Net : 0),
             Identity = a.FakeRoot ? Identity.Root with { Mapping = userRange ? IdMapping.SubordinateRange : IdMapping.Auto } : new Identity(),
-            FileSystem = FileSystemSpec.Bare,
-            Mounts = [.. mounts],
+            // mbox's view: the host's tree through overlays whose layers live in the root, /tmp and
+            // /run overlaid too, the profile's hide: and allow: applied; its direct: paths bound through.
+            FileSystem = FileSystemSpec.HostOverlay(root.Path) with
+            {
+                OverlayVolatile = true,
+                Hidden = [.. profile.Hide],
+                Allowed = [.. profile.Allow],
+                Driver = fuse ? OverlayDriver.FuseSquashedToRoot : OverlayDriver.Kernel,
+            },
+            Mounts = [.. profile.Direct.Select(direct => new BindMount(direct, direct))],
+            ShowSecrets = true,
             NestedUserNamespaces = NestedUserNamespaces.Allow,
             Landlock = LandlockSpec.Off,
             Environment = [.. env.Select(kv => $"{kv.Key}={kv.Value}")],
@@ -454,6 +398,4 @@ internal static class MboxPersonality
         }
         return null;
     }
-
-    private static string Quote(string s) => "'" + s.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
 }

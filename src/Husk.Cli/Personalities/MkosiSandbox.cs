@@ -90,7 +90,7 @@ internal static class MkosiSandbox
             // As execvp fails in sandbox.py: a missing command is 127 and says nothing.
             if (e.IsExecFailure && e.Errno == Errno.ENOENT)
                 return 127;
-            return Fail(e.Message.StartsWith("husk: ", StringComparison.Ordinal) ? e.Message["husk: ".Length..] : e.Message);
+            return Fail(e.Message);
         }
         return ExitStatus.DieLike(exit);
     }
@@ -372,23 +372,6 @@ internal sealed record HostFacts
     }
 
     /// <summary>The environment this process started with, in its order (the runtime's view is unordered).</summary>
-    private static List<KeyValuePair<string, string>> ReadEnvironment()
-    {
-        var env = new List<KeyValuePair<string, string>>();
-        try
-        {
-            foreach (string entry in File.ReadAllText("/proc/self/environ").Split('\0', StringSplitOptions.RemoveEmptyEntries))
-            {
-                int eq = entry.IndexOf('=');
-                if (eq > 0)
-                    env.Add(new(entry[..eq], entry[(eq + 1)..]));
-            }
-        }
-        catch (IOException)
-        {
-            foreach (System.Collections.DictionaryEntry e in System.Environment.GetEnvironmentVariables())
-                env.Add(new((string)e.Key, (string?)e.Value ?? ""));
-        }
-        return env;
-    }
+    private static List<KeyValuePair<string, string>> ReadEnvironment() =>
+        [.. Husk.Launch.CallerEnvironment.AsStarted().Select(Husk.Launch.CallerEnvironment.Split)];
 }

@@ -127,9 +127,9 @@ internal static class RunCommand
 
     /// <summary>The setup error in husk run's words, naming the option it came from where the engine cannot know it.</summary>
     internal static string SetupMessage(RunArguments state, SandboxSetupException e) =>
-        e.Op?.Kind == Interop.Interop.OpKind.Chdir && state.Spec.Current.WorkingDirectory is { } dir
+        e.Role == SetupRole.Chdir && state.Spec.Current.WorkingDirectory is { } dir
             ? $"husk run: --chdir {dir}: {SyscallException.Describe(e.Errno)}"
-            : e.Message;
+            : "husk: " + e.Message;
 
     /// <summary>127 when the command is not found and 126 when it cannot run (as shells do), else 1.</summary>
     internal static int ExitCodeFor(SandboxSetupException e) =>

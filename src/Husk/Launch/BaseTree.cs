@@ -90,6 +90,8 @@ internal static class BaseTree
                     mounts.Add(engine);
             }
         }
+        if (layout is not null)
+            mounts.AddRange(layout.AfterBase());
         foreach (string path in spec.HiddenPaths)
         {
             if (Hiding.Hide(path, view) is { } hide)

@@ -130,26 +130,26 @@ internal static class SpawnPlanner
                 ops.Add(new PlannedOp(OpKind.Unshare, "create namespaces") { A = unshareLater });
             if (joinPid)
             {
-                ops.Add(ForkOp("enter the pid namespace", reportPid: !newPid, status: !usesInit && !laterPidFork, keep: []));
+                ops.Add(ForkOp("enter the pid namespace", reportPid: !newPid, status: !usesInit && !laterPidFork, keep: [], SetupRole.EnterPidNamespace));
                 reportsPid = !newPid;
             }
         }
         else if (joinUser)
         {
-            ops.Add(new PlannedOp(OpKind.SetNs, "join the user namespace") { Fd = spec.UserNamespaceFd!.Value, A = CLONE_NEWUSER });
+            ops.Add(new PlannedOp(OpKind.SetNs, "join the user namespace") { Fd = spec.UserNamespaceFd!.Value, A = CLONE_NEWUSER, Role = SetupRole.JoinUserNamespace });
             if (unshareLater != 0)
                 ops.Add(new PlannedOp(OpKind.Unshare, "create namespaces") { A = unshareLater });
         }
         if (joinPid && !joinProcess)
         {
-            ops.Add(new PlannedOp(OpKind.SetNs, "join the pid namespace") { Fd = spec.PidNamespaceFd!.Value, A = CLONE_NEWPID });
-            ops.Add(ForkOp("enter the pid namespace", reportPid: !newPid, status: !usesInit && !laterPidFork, keep: []));
+            ops.Add(new PlannedOp(OpKind.SetNs, "join the pid namespace") { Fd = spec.PidNamespaceFd!.Value, A = CLONE_NEWPID, Role = SetupRole.JoinPidNamespace });
+            ops.Add(ForkOp("enter the pid namespace", reportPid: !newPid, status: !usesInit && !laterPidFork, keep: [], SetupRole.EnterPidNamespace));
             reportsPid = !newPid;
         }
         if (newPid && !pidAtClone)
         {
-            ops.Add(new PlannedOp(OpKind.Unshare, "create the pid namespace") { A = CLONE_NEWPID });
-            ops.Add(ForkOp("enter the new pid namespace", reportPid: true, status: !usesInit, keep: []));
+            ops.Add(new PlannedOp(OpKind.Unshare, "create the pid namespace") { A = CLONE_NEWPID, Role = SetupRole.CreatePidNamespace });
+            ops.Add(ForkOp("enter the new pid namespace", reportPid: true, status: !usesInit, keep: [], SetupRole.EnterPidNamespace));
             reportsPid = true;
         }
 
@@ -171,6 +171,7 @@ internal static class SpawnPlanner
         {
             ops.Add(new PlannedOp(OpKind.WriteProc, "limit user.max_user_namespaces")
             {
+                Role = SetupRole.MaxUserNamespaces,
                 S1 = "sys/user/max_user_namespaces",
                 Data = "1"u8.ToArray(),
                 C = 1,
@@ -213,10 +214,10 @@ internal static class SpawnPlanner
             // A nested user namespace the payload does not own, so it cannot raise the limit again.
             uint uid = spec.Identity.Uid ?? host.Uid;
             uint gid = spec.Identity.Gid ?? host.Gid;
-            ops.Add(new PlannedOp(OpKind.Unshare, "create a nested user namespace") { A = CLONE_NEWUSER });
-            ops.Add(WriteProcOp("self/setgroups", "deny", "deny setgroups in the nested user namespace"));
-            ops.Add(WriteProcOp("self/gid_map", $"{gid} {gid} 1\n", "write the nested gid map"));
-            ops.Add(WriteProcOp("self/uid_map", $"{uid} {uid} 1\n", "write the nested uid map"));
+            ops.Add(new PlannedOp(OpKind.Unshare, "create a nested user namespace") { A = CLONE_NEWUSER, Role = SetupRole.NestedUserNamespace });
+            ops.Add(WriteProcOp("self/setgroups", "deny", "deny setgroups in the nested user namespace", SetupRole.NestedSetgroups));
+            ops.Add(WriteProcOp("self/gid_map", $"{gid} {gid} 1\n", "write the nested gid map", SetupRole.NestedGidMap));
+            ops.Add(WriteProcOp("self/uid_map", $"{uid} {uid} 1\n", "write the nested uid map", SetupRole.NestedUidMap));
             if (late != NamespaceKinds.None)
             {
                 ops.Add(new PlannedOp(OpKind.Unshare, "create namespaces owned by the nested user namespace") { A = NamespaceFlags(late) });
@@ -232,7 +233,7 @@ internal static class SpawnPlanner
             ops.Add(new PlannedOp(OpKind.LockFile, $"lock {lockFile}")
             {
                 S2 = lockFile,
-                Flags = OpFlags.S2Root(OpFlags.RootCwd),
+                Flags = OpRoots.S2(OpRoot.Cwd),
             });
         }
         if (spec.SyncFd is { } sync)
@@ -291,7 +292,7 @@ internal static class SpawnPlanner
         ops.Add(new PlannedOp(OpKind.Umask, "set the umask") { Mode = spec.Umask ?? host.Umask });
         AddFdLayout(ops, spec);
         if (spec.UserNamespace2Fd is { } userns2)
-            ops.Add(new PlannedOp(OpKind.SetNs, "switch to the second user namespace") { Fd = userns2, A = CLONE_NEWUSER });
+            ops.Add(new PlannedOp(OpKind.SetNs, "switch to the second user namespace") { Fd = userns2, A = CLONE_NEWUSER, Role = SetupRole.SecondUserNamespace });
         if (spec.Capabilities is { } caps)
         {
             ops.Add(new PlannedOp(OpKind.Caps, "set capabilities")
@@ -344,6 +345,10 @@ internal static class SpawnPlanner
         var argv = spec.Command.ToArray();
         if (spec.Argv0 is not null)
             argv[0] = spec.Argv0;
+        // A driver that must set the filesystem up from inside (fuse-overlayfs) runs the command through its wrapper.
+        string file = spec.Command[0];
+        if (layout is { CommandPrefix: [var wrapper, ..] prefix })
+            (file, argv) = (wrapper, [.. prefix, .. argv]);
         int pidSlot = -1;
         if (spec.PidVariable is not null)
         {
@@ -354,7 +359,7 @@ internal static class SpawnPlanner
         int execIndex = ops.Count;
         ops.Add(new PlannedOp(OpKind.Exec, $"execvp {spec.Command[0]}")
         {
-            S1 = spec.Command[0],
+            S1 = file,
             Strings = argv,
             Strings2 = env.ToArray(),
             Flags = (spec.SearchPath ? OpFlags.SearchPath : 0) | (spec.ScriptShell ? OpFlags.ScriptShell : 0) | (pidSlot >= 0 ? OpFlags.EnvPid : 0),
@@ -507,7 +512,7 @@ internal static class SpawnPlanner
                 S2 = rule.Path,
                 A = access,
                 B = 1, // LANDLOCK_RULE_PATH_BENEATH
-                Flags = OpFlags.S2Root(OpFlags.RootCwd) | (rule.Optional ? OpFlags.Try : 0),
+                Flags = OpRoots.S2(OpRoot.Cwd) | (rule.Optional ? OpFlags.Try : 0),
             });
         }
         if (net != 0)
@@ -537,16 +542,17 @@ internal static class SpawnPlanner
         return f;
     }
 
-    private static PlannedOp ForkOp(string description, bool reportPid, bool status, int[] keep) =>
+    private static PlannedOp ForkOp(string description, bool reportPid, bool status, int[] keep, SetupRole role = SetupRole.ForkInit) =>
         new(OpKind.Fork, description)
         {
+            Role = role,
             Flags = (reportPid ? OpFlags.ReportPid : 0) | (status ? OpFlags.InitStatus : 0),
             Ints = keep,
             A = (ulong)keep.Length,
         };
 
-    private static PlannedOp WriteProcOp(string path, string data, string description) =>
-        new(OpKind.WriteProc, description) { S1 = path, Data = Encoding.UTF8.GetBytes(data), C = (ulong)Encoding.UTF8.GetByteCount(data) };
+    private static PlannedOp WriteProcOp(string path, string data, string description, SetupRole role) =>
+        new(OpKind.WriteProc, description) { Role = role, S1 = path, Data = Encoding.UTF8.GetBytes(data), C = (ulong)Encoding.UTF8.GetByteCount(data) };
 
     private static IdMapPlan PlanIdMaps(SandboxSpec spec, HostContext host, SubordinateIds? subIds, out uint? setUid, out uint? setGid)
     {
@@ -635,7 +641,7 @@ internal static class SpawnPlanner
                     S2 = dst,
                     B = parentMode,
                     Origin = op,
-                    Flags = OpFlags.S1Root(b.SourceRoot switch { SourceRoot.Host => OpFlags.RootOld, SourceRoot.Storage => OpFlags.RootBase, _ => OpFlags.RootNew })
+                    Flags = OpRoots.S1(b.SourceRoot switch { SourceRoot.Host => OpRoot.Old, SourceRoot.Storage => OpRoot.Base, _ => OpRoot.New })
                         | (b.ReadOnly ? OpFlags.ReadOnly : 0)
                         | (b.Devices ? OpFlags.Devices : 0)
                         | (b.Optional ? OpFlags.Try : 0)
@@ -668,14 +674,15 @@ internal static class SpawnPlanner
             case ProcMount:
                 if (spec.Namespaces.HasFlag(NamespaceKinds.Pid) || spec.PidNamespaceFd is not null)
                 {
-                    ops.Add(MountFs("proc", dst, [], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, parentMode, $"mount proc on {dst}", op));
+                    ops.Add(MountFs("proc", dst, [], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, parentMode, $"mount proc on {dst}", op, SetupRole.ProcMount));
                 }
                 else
                 {
                     ops.Add(new PlannedOp(OpKind.Bind, $"bind mount /proc on {dst}")
                     {
+                        Role = SetupRole.ProcBind,
                         S1 = "/proc", S2 = dst, B = parentMode, Origin = op,
-                        Flags = OpFlags.S1Root(OpFlags.RootOld),
+                        Flags = OpRoots.S1(OpRoot.Old),
                     });
                 }
                 // Old, writable corners of /proc stay read-only.
@@ -684,37 +691,40 @@ internal static class SpawnPlanner
                     string p = Join(dst, cover);
                     ops.Add(new PlannedOp(OpKind.Bind, $"cover {p}")
                     {
+                        Role = SetupRole.ProcCover,
                         S1 = p, S2 = p, Origin = op,
-                        Flags = OpFlags.S1Root(OpFlags.RootNew) | OpFlags.ReadOnly | OpFlags.IfWritable | OpFlags.Try | OpFlags.NoCreate,
+                        Flags = OpRoots.S1(OpRoot.New) | OpFlags.ReadOnly | OpFlags.IfWritable | OpFlags.Try | OpFlags.NoCreate,
                     });
                 }
                 break;
             case DevMount:
-                ops.Add(MountFs("tmpfs", dst, [("mode", "0755")], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, parentMode, $"mount tmpfs on {dst}", op));
+                ops.Add(MountFs("tmpfs", dst, [("mode", "0755")], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, parentMode, $"mount tmpfs on {dst}", op, SetupRole.DevTmpfs));
                 foreach (string node in DevNodes)
                 {
                     ops.Add(new PlannedOp(OpKind.Bind, $"bind mount /dev/{node} on {Join(dst, node)}")
                     {
+                        Role = SetupRole.DevNode,
                         S1 = "/dev/" + node, S2 = Join(dst, node), Origin = op,
-                        Flags = OpFlags.S1Root(OpFlags.RootOld) | OpFlags.Devices,
+                        Flags = OpRoots.S1(OpRoot.Old) | OpFlags.Devices,
                     });
                 }
                 string[] stdio = ["stdin", "stdout", "stderr"];
                 for (int i = 0; i < 3; i++)
-                    ops.Add(Symlink($"/proc/self/fd/{i}", Join(dst, stdio[i]), op));
-                ops.Add(Symlink("/proc/self/fd", Join(dst, "fd"), op));
-                ops.Add(Symlink("/proc/kcore", Join(dst, "core"), op));
-                ops.Add(new PlannedOp(OpKind.Mkdir, $"create {Join(dst, "shm")}") { S2 = Join(dst, "shm"), Mode = 0x1ED, Origin = op });
-                ops.Add(new PlannedOp(OpKind.Mkdir, $"create {Join(dst, "pts")}") { S2 = Join(dst, "pts"), Mode = 0x1ED, Origin = op });
+                    ops.Add(Symlink($"/proc/self/fd/{i}", Join(dst, stdio[i]), op, SetupRole.DevLink));
+                ops.Add(Symlink("/proc/self/fd", Join(dst, "fd"), op, SetupRole.DevLink));
+                ops.Add(Symlink("/proc/kcore", Join(dst, "core"), op, SetupRole.DevLink));
+                ops.Add(new PlannedOp(OpKind.Mkdir, $"create {Join(dst, "shm")}") { S2 = Join(dst, "shm"), Mode = 0x1ED, Origin = op, Role = SetupRole.DevDirectory });
+                ops.Add(new PlannedOp(OpKind.Mkdir, $"create {Join(dst, "pts")}") { S2 = Join(dst, "pts"), Mode = 0x1ED, Origin = op, Role = SetupRole.DevDirectory });
                 ops.Add(MountFs("devpts", Join(dst, "pts"), [("newinstance", ""), ("ptmxmode", "0666"), ("mode", "620")],
-                    MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, parentMode, $"mount devpts on {Join(dst, "pts")}", op));
-                ops.Add(Symlink("pts/ptmx", Join(dst, "ptmx"), op));
+                    MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, parentMode, $"mount devpts on {Join(dst, "pts")}", op, SetupRole.DevPts));
+                ops.Add(Symlink("pts/ptmx", Join(dst, "ptmx"), op, SetupRole.PtmxLink));
                 if (host.Tty is { } tty)
                 {
                     ops.Add(new PlannedOp(OpKind.Bind, $"bind mount {tty} on {Join(dst, "console")}")
                     {
+                        Role = SetupRole.Console,
                         S1 = tty, S2 = Join(dst, "console"), Origin = op,
-                        Flags = OpFlags.S1Root(OpFlags.RootOld) | OpFlags.Devices | OpFlags.Try,
+                        Flags = OpRoots.S1(OpRoot.Old) | OpFlags.Devices | OpFlags.Try,
                     });
                 }
                 break;
@@ -732,8 +742,8 @@ internal static class SpawnPlanner
             case MakeDirectory { InStorage: true } d:
             {
                 string path = "/" + d.Destination.TrimStart('/');
-                ops.Add(new PlannedOp(OpKind.Mkdir, $"create {path} in the storage") { S2 = path, Mode = 0x1C0, B = 0x1C0, Flags = OpFlags.S2Root(OpFlags.RootBase), Origin = op });
-                ops.Add(new PlannedOp(OpKind.Chmod, $"chmod {Octal(d.Mode)} {path} in the storage") { S2 = path, Mode = (uint)d.Mode, Flags = OpFlags.S2Root(OpFlags.RootBase) | OpFlags.NoCreate, Origin = op });
+                ops.Add(new PlannedOp(OpKind.Mkdir, $"create {path} in the storage") { S2 = path, Mode = 0x1C0, B = 0x1C0, Flags = OpRoots.S2(OpRoot.Base), Origin = op, Role = SetupRole.StorageDirectory });
+                ops.Add(new PlannedOp(OpKind.Chmod, $"chmod {Octal(d.Mode)} {path} in the storage") { S2 = path, Mode = (uint)d.Mode, Flags = OpRoots.S2(OpRoot.Base) | OpFlags.NoCreate, Origin = op, Role = SetupRole.StorageDirectory });
                 break;
             }
             case MakeDirectory d:
@@ -744,7 +754,7 @@ internal static class SpawnPlanner
                 {
                     S1 = s.Target, S2 = dst, B = parentMode, Origin = op,
                     Flags = OpFlags.IdenticalOk | (s.CreateParents ? 0 : OpFlags.NoParents) | (s.Overmount ? OpFlags.Overmount : 0)
-                        | (s.InStorage ? OpFlags.S2Root(OpFlags.RootBase) : 0),
+                        | (s.InStorage ? OpRoots.S2(OpRoot.Base) : 0),
                 });
                 break;
             case WriteFile w:
@@ -761,7 +771,7 @@ internal static class SpawnPlanner
                     Origin = op,
                     Flags = (w.Placement != FilePlacement.Create ? OpFlags.BindData : 0)
                         | (w.Placement == FilePlacement.ReadOnlyBind ? OpFlags.ReadOnly : 0)
-                        | (w.InStorage ? OpFlags.S2Root(OpFlags.RootBase) : 0),
+                        | (w.InStorage ? OpRoots.S2(OpRoot.Base) : 0),
                 });
                 break;
             }
@@ -774,6 +784,7 @@ internal static class SpawnPlanner
             case OverlayMount o:
             {
                 var opts = new List<(string, string)> { ("source", "overlay") };
+                int index = 0; // a temporary overlay's number, which names its upper and work directories
                 // The kernel wants the top layer first; Husk's (and bwrap's) order puts it last.
                 for (int i = o.Lowers.Length - 1; i >= 0; i--)
                 {
@@ -789,9 +800,9 @@ internal static class SpawnPlanner
                 {
                     // Made here, with the mode asked for whatever the umask, since it is the mount's root.
                     string upper = "/" + o.Upper!.TrimStart('/'), work = "/" + o.Work!.TrimStart('/');
-                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {upper}") { S2 = upper, Mode = 0x1C0, B = 0x1C0, Flags = OpFlags.S2Root(OpFlags.RootBase), Origin = op });
-                    ops.Add(new PlannedOp(OpKind.Chmod, $"chmod {Octal(o.UpperMode)} {upper}") { S2 = upper, Mode = (uint)o.UpperMode, Flags = OpFlags.S2Root(OpFlags.RootBase) | OpFlags.NoCreate, Origin = op });
-                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {work}") { S2 = work, Mode = 0x1C0, B = 0x1C0, Flags = OpFlags.S2Root(OpFlags.RootBase), Origin = op });
+                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {upper}") { S2 = upper, Mode = 0x1C0, B = 0x1C0, Flags = OpRoots.S2(OpRoot.Base), Origin = op });
+                    ops.Add(new PlannedOp(OpKind.Chmod, $"chmod {Octal(o.UpperMode)} {upper}") { S2 = upper, Mode = (uint)o.UpperMode, Flags = OpRoots.S2(OpRoot.Base) | OpFlags.NoCreate, Origin = op });
+                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {work}") { S2 = work, Mode = 0x1C0, B = 0x1C0, Flags = OpRoots.S2(OpRoot.Base), Origin = op });
                     opts.Add(("%upperdir", upper));
                     opts.Add(("%workdir", work));
                 }
@@ -819,11 +830,11 @@ internal static class SpawnPlanner
                 }
                 else if (o.Kind == OverlayKind.Temporary)
                 {
-                    string upper = $"/tmp-overlay-upper-{tmpOverlays}";
-                    string work = $"/tmp-overlay-work-{tmpOverlays}";
-                    tmpOverlays++;
-                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {upper}") { S2 = upper, Mode = 0x1ED, Flags = OpFlags.S2Root(OpFlags.RootBase), Origin = op });
-                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {work}") { S2 = work, Mode = 0x1ED, Flags = OpFlags.S2Root(OpFlags.RootBase), Origin = op });
+                    index = tmpOverlays++;
+                    string upper = $"/tmp-overlay-upper-{index}";
+                    string work = $"/tmp-overlay-work-{index}";
+                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {upper}") { S2 = upper, Mode = 0x1ED, Flags = OpRoots.S2(OpRoot.Base), Origin = op, Role = SetupRole.TmpOverlayUpper, Index = index });
+                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {work}") { S2 = work, Mode = 0x1ED, Flags = OpRoots.S2(OpRoot.Base), Origin = op, Role = SetupRole.TmpOverlayWork, Index = index });
                     opts.Add(("%upperdir", upper));
                     opts.Add(("%workdir", work));
                 }
@@ -837,7 +848,7 @@ internal static class SpawnPlanner
                     extra.RemoveAt(src);
                 }
                 opts.AddRange(extra);
-                var mount = MountFs("overlay", dst, opts, 0, parentMode, $"mount overlay on {dst}", op);
+                var mount = MountFs("overlay", dst, opts, 0, parentMode, $"mount overlay on {dst}", op, index: index);
                 ops.Add(o.Optional ? mount.WithFlags(OpFlags.Try) : mount);
                 break;
             }
@@ -846,10 +857,11 @@ internal static class SpawnPlanner
         }
     }
 
-    private static PlannedOp Symlink(string target, string path, MountOp origin) =>
-        new(OpKind.Symlink, $"create symlink {path}") { S1 = target, S2 = path, Origin = origin };
+    private static PlannedOp Symlink(string target, string path, MountOp origin, SetupRole role) =>
+        new(OpKind.Symlink, $"create symlink {path}") { S1 = target, S2 = path, Origin = origin, Role = role };
 
-    private static PlannedOp MountFs(string fsType, string dst, IReadOnlyList<(string Key, string Value)> options, uint attrs, uint parentMode, string description, MountOp origin)
+    private static PlannedOp MountFs(string fsType, string dst, IReadOnlyList<(string Key, string Value)> options, uint attrs, uint parentMode, string description, MountOp origin,
+        SetupRole role = SetupRole.Mount, int index = 0)
     {
         if (!options.Any(o => o.Key == "source"))
             options = [("source", fsType), .. options];
@@ -861,6 +873,8 @@ internal static class SpawnPlanner
             A = attrs,
             B = parentMode,
             Origin = origin,
+            Role = role,
+            Index = index,
             OptionDescriptions = options.Select(o => o.Value.Length == 0 ? o.Key.TrimStart('@', '%', '+') : $"{o.Key.TrimStart('@', '%', '+')}={o.Value}").ToArray(),
         };
     }

@@ -132,5 +132,22 @@ public sealed record HostOverlayFileSystem(string Root) : FileSystemSpec
     /// <summary>Directories holding <see cref="ExtraLayers"/>: never overlaid whole (a lower inside another fails).</summary>
     public ImmutableArray<string> LayerRoots { get; init; } = [];
 
+    /// <summary>
+    /// Which overlay does the work: the kernel's (the default), or fuse-overlayfs, mounted inside the
+    /// sandbox before the payload runs, which can show the files of users the sandbox does not map
+    /// (mbox <c>-R</c> without subordinate ids). With fuse-overlayfs every file shows as root's
+    /// (<c>squash_to_root</c>), and a directory it cannot overlay stays read-only, said on stderr.
+    /// </summary>
+    public OverlayDriver Driver { get; init; }
+
     internal override bool ShowsHost => true;
+}
+
+/// <summary>What mounts the host overlay's layers.</summary>
+public enum OverlayDriver
+{
+    /// <summary>The kernel's overlayfs (in a user namespace: userxattr).</summary>
+    Kernel,
+    /// <summary>fuse-overlayfs from PATH, owners squashed to root (needs /dev/fuse).</summary>
+    FuseSquashedToRoot,
 }

@@ -40,8 +40,7 @@ public sealed class SandboxSpecBuilder
     }
 
     /// <summary>The caller's environment as NAME=VALUE entries.</summary>
-    internal static ImmutableArray<string> CallerEnvironment() =>
-        [.. System.Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>().Select(e => $"{e.Key}={e.Value}")];
+    internal static ImmutableArray<string> CallerEnvironment() => Launch.CallerEnvironment.Current();
 
     /// <summary>The spec as described so far, before <see cref="Build"/> resolves defaults and validates it.</summary>
     internal SandboxSpec Current => _spec;
