@@ -89,7 +89,7 @@ public class SpecOptionTests
         Assert.Contains("mode=755", plain.GetProperty("super").GetString()!.Split(','));
         var relaxed = Mount(TestEnvironment.RunProbe(Minimal() with
         {
-            RootTmpfs = new RootTmpfs { Mode = 0x3FF, Devices = true, AllowSetuid = true },
+            RootTmpfs = new RootTmpfs { Mode = (UnixFileMode)(0x3FF), Devices = true, AllowSetuid = true },
         }), "/");
         Assert.DoesNotContain("nosuid", Flags(relaxed));
         Assert.DoesNotContain("nodev", Flags(relaxed));
@@ -183,7 +183,7 @@ public class SpecOptionTests
             File.SetUnixFileMode(Path.Combine(dir, "lower"), (UnixFileMode)0x1A4);
             var spec = Minimal(
                 new TmpfsMount("/o"),
-                new MakeDirectory("/o/upper") { Mode = 0x3FF | 0x200 },
+                new MakeDirectory("/o/upper") { Mode = FileModes.SharedSticky },
                 new MakeDirectory("/o/work"),
                 new OverlayMount("/o", [dir])
                 {

@@ -168,7 +168,7 @@ internal static class MkosiSandbox
             FileSystem = FileSystemSpec.Bare,
             Mounts = [.. ops.SelectMany(op => op.Expand(context))],
             NestedUserNamespaces = NestedUserNamespaces.Allow,
-            RootTmpfs = new RootTmpfs { Mode = 0x3FF, Devices = true, AllowSetuid = true },
+            RootTmpfs = new RootTmpfs { Mode = (UnixFileMode)(0x3FF), Devices = true, AllowSetuid = true },
             RootPropagation = MountPropagation.Shared,
             BringUpLoopback = false,
             Environment = [.. env.Select(kv => kv.Key + "=" + kv.Value)],

@@ -142,7 +142,7 @@ public class MkosiSpecTests
         Assert.False(spec.BringUpLoopback);
         // os.execvp never hands a script without "#!" to /bin/sh (glibc's execvp would).
         Assert.False(spec.ScriptShell);
-        Assert.True(spec.RootTmpfs is { Devices: true, AllowSetuid: true, Mode: 0x3FF });
+        Assert.True(spec.RootTmpfs is { Devices: true, AllowSetuid: true, Mode: (UnixFileMode)(0x3FF) });
         Assert.Equal("/usr/share", Build(Unprivileged, "--chdir", "/usr/share").WorkingDirectory);
     }
 }
