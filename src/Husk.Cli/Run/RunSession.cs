@@ -166,13 +166,17 @@ internal sealed class RunSession(RunArguments arguments, string id)
             StandardError.WriteLine($"husk: working directory: {cwd}: not visible in the sandbox: starting in {started}");
     }
 
+    /// <summary>The command as husk ps shows it; an image's own command is named by the image.</summary>
+    private static string Describe(SandboxSpec spec) =>
+        spec.Command.IsDefaultOrEmpty && spec.FileSystem is ImageFileSystem image ? $"(the command of {image.Reference})" : SandboxRegistry.Describe(spec.Command);
+
     /// <summary>Lists the sandbox for <c>husk ps</c>, with the walls <c>husk enter</c> gives whoever joins it.</summary>
     private bool Register(SandboxSpec spec, SandboxProcess process)
     {
         try
         {
             SandboxRegistry.Register(new SandboxEntry(_id, _arguments.Name, process.Pid, SandboxRegistry.StartTicks(process.Pid),
-                Environment.ProcessId, DateTimeOffset.Now, SandboxRegistry.Describe(spec.Command))
+                Environment.ProcessId, DateTimeOffset.Now, Describe(spec))
             {
                 Uid = spec.Identity.Uid ?? Interop.Interop.GetUid(),
                 Gid = spec.Identity.Gid ?? Interop.Interop.GetGid(),

@@ -43,7 +43,8 @@ internal static class BaseTree
             case ImageFileSystem i:
                 // The cached layers stacked as they are (no copy per run): writes go to a tmpfs upper and vanish.
                 var lowers = (image ?? throw new InvalidOperationException("the image was not prepared")).Lowers;
-                mounts.Add(new OverlayMount("/", lowers) { Kind = i.ReadOnly && lowers.Length > 1 ? OverlayKind.ReadOnly : OverlayKind.Temporary });
+                // Read-only too: the mount points of the base (/proc, /dev, /tmp) are made first, then the root closes.
+                mounts.Add(new OverlayMount("/", lowers) { Kind = OverlayKind.Temporary });
                 closeRoot = i.ReadOnly;
                 break;
             case HostReadOnlyFileSystem:

@@ -81,6 +81,10 @@ public sealed class ImageSandboxTests : IDisposable
         Assert.True(own.Code == 0, own.Stderr);
         Assert.Equal("0\n/etc\nbye\n/\nwhited-out\n", own.Stdout);
         Assert.Equal("", own.Stderr);
+        // --readonly: the image's root takes no writes (the private /tmp still does).
+        var ro = Husk("run", "--image", image, "--readonly", "--ro-bind", "/usr", "/usr", "--entrypoint", "", "--",
+            "/bin/sh", "-c", "touch /srv/x 2>/dev/null && echo wrote || echo read-only; touch /tmp/x && echo tmp-writable");
+        Assert.Equal("read-only\ntmp-writable\n", ro.Stdout);
         // The caller's environment does not leak in over the image's.
         var env = Husk("run", "--image", image, "--ro-bind", "/usr", "/usr", "--entrypoint", "", "--", "/usr/bin/env");
         Assert.DoesNotContain("XDG_CACHE_HOME=", env.Stdout);
