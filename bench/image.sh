@@ -72,8 +72,10 @@ env_cache="env XDG_CACHE_HOME=$stage/cache"
 run() { echo "${as_user[*]:+${as_user[*]} }$*"; }
 untar="sh -c 'rm -rf $stage/untar/t && mkdir $stage/untar/t && for l in $layers; do tar -xzf $stage/layout/blobs/sha256/\$l -C $stage/untar/t; done'"
 json=$(mktemp)
+# One --prepare per command (a single one would apply to every command): only the first empties the cache.
 hyperfine -N --warmup 1 --runs "$runs" --export-json "$json" \
-    --command-name "first run (unpack into an empty cache)" --prepare "rm -rf $stage/cache/husk" "$(run $env_cache "$husk" run --image "oci:$stage/layout" -- /bin/true)" \
+    --prepare "rm -rf $stage/cache/husk" --prepare "true" --prepare "true" --prepare "true" \
+    --command-name "first run (unpack into an empty cache)" "$(run $env_cache "$husk" run --image "oci:$stage/layout" -- /bin/true)" \
     --command-name "later runs (cached layers)" "$(run $env_cache "$husk" run --image "oci:$stage/layout" -- /bin/true)" \
     --command-name "husk run --fs DIR, the same tree unpacked" "$(run "$husk" run --fs "$stage/tree" -- /bin/true)" \
     --command-name "GNU tar -xzf of the same layers (no sandbox)" "$(run $untar)" >&2

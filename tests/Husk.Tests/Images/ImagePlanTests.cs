@@ -54,6 +54,7 @@ public sealed class ImagePlanTests : IDisposable
         // The builder accepts no command only for an image.
         Assert.Contains(new SandboxSpec { Command = [] }.Validate(), p => p.StartsWith("no command given", StringComparison.Ordinal));
         Assert.Empty(spec.Validate());
+        Assert.Contains("no image given: name one, such as oci:DIR:TAG", Assert.Throws<SandboxSpecException>(() => SandboxSpecBuilder.ForImage("").Build()).Problems);
     }
 
     [Fact]
