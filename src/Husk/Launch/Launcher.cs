@@ -57,7 +57,17 @@ internal static class Launcher
         }
         var layout = PrepareLayout(spec, host);
         using var stdio = StdioPipes.Create(spec, out var withFds);
-        var plan = SpawnPlanner.Plan(withFds, host, subIds, layout);
+        var image = PrepareImage(spec, host);
+        SpawnPlan plan;
+        try
+        {
+            plan = SpawnPlanner.Plan(withFds, host, subIds, layout, image);
+        }
+        catch
+        {
+            image?.Dispose();
+            throw;
+        }
         var supervisor = spec.Limits.IsSupervised ? Resources.ResourceSupervisor.Prepare(spec, host, plan.Mounts) : null;
         var launchHooks = supervisor?.Hooks(hooks) ?? hooks;
         Tracing.SyscallNotifier? notifier = null;
@@ -100,12 +110,14 @@ internal static class Launcher
             tracer?.Dispose();
             notifier?.Dispose();
             supervisor?.Dispose();
+            image?.Dispose();
             throw;
         }
         stdio.CloseChildEnds();
         var (stdin, stdout, stderr) = stdio.TakeStreams(supervisor);
         process.Attach(supervisor, stdin, stdout, stderr);
         process.Layout = layout;
+        process.Image = image;
         process.Policy = plan.Policy;
         if (notifier is not null)
         {
@@ -146,6 +158,16 @@ internal static class Launcher
         var layout = FileSystem.HostOverlayLayout.Plan(fs, spec, host);
         layout.Prepare();
         return layout;
+    }
+
+    /// <summary>Reads the image and brings its layers into the cache, for a spec whose root is one.</summary>
+    private static Images.PreparedImage? PrepareImage(SandboxSpec spec, HostContext host)
+    {
+        if (spec.FileSystem is not ImageFileSystem fs || !spec.Namespaces.HasFlag(NamespaceKinds.Mount))
+            return null;
+        if (spec.Validate() is { Length: > 0 } problems)
+            throw new SandboxSpecException(problems);
+        return new Images.ImageCache(fs.Cache ?? Images.ImageCache.DefaultLocation()).Prepare(fs.Reference, host.WorkingDirectory);
     }
 
     internal static unsafe SandboxProcess Start(SpawnPlan plan, HostContext host, LaunchHooks? hooks)
