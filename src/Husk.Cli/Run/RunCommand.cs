@@ -78,6 +78,7 @@ internal static class RunCommand
         var state = new RunArguments();
         if (start is not null)
             state.Spec = start;
+        state.StartEnvironment = state.Spec.Current.Environment;
         help = false;
         int i = 0;
         for (; i < args.Length; i++)

@@ -77,6 +77,10 @@ internal static class RunOptions
 
         Add("--fs", FileSystem, ["MODE"], "overlay (default: the host, writes kept in a layer for review), ro (the host read-only), tmpfs (an empty, writable root in memory that vanishes with the sandbox; --storage caps it), host (no isolation) or a root directory (a word that is no mode names a directory; ./NAME for one named like a mode).",
             (s, a) => s.FsMode = a[0]);
+        Add("--image", FileSystem, ["REF"], "An OCI image as the root instead of --fs: oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]. Its layers are unpacked once into a cache (husk image ls|rm|prune) and stacked; writes vanish with the sandbox (--readonly: none). Its config gives the command (without one here), environment (under --setenv/--env), working directory and user (under --chdir, --uid, --become-root).",
+            (s, a) => s.Image = a[0]);
+        Add("--entrypoint", FileSystem, ["PROGRAM"], "With --image: run PROGRAM instead of the image's entrypoint, before the command ('' for none).",
+            (s, a) => s.Entrypoint = a[0]);
         Add("--readonly", FileSystem, [], "The host tree read-only: no layer (with --fs host too).", (s, _) => s.ReadOnly = true);
         Add("--root", FileSystem, ["DIR"], "Keep the layer in DIR (resumes an existing one); default: a new one under $XDG_RUNTIME_DIR or /var/tmp.", (s, a) => s.RootDir = a[0]);
         Add("--storage", FileSystem, ["SIZE"], "Cap what the sandbox writes at SIZE: the layer, /tmp, /var/tmp and /run share one tmpfs of that size (the layer is moved to the root at exit); beyond it the payload gets ENOSPC.",

@@ -57,17 +57,19 @@ internal static class Launcher
         }
         var layout = PrepareLayout(spec, host);
         using var stdio = StdioPipes.Create(spec, out var withFds);
+        var image = PrepareImage(spec, host);
         // The bridge's address is taken before planning: the ops that configure eth0 name it.
-        var lease = spec.Network is { Mode: NetworkMode.Bridge, Filter: false } && spec.Namespaces.HasFlag(NamespaceKinds.Net)
-            ? Network.Bridge.Acquire(spec.Network)
-            : null;
+        Network.BridgeLease? lease = null;
         SpawnPlan plan;
         try
         {
-            plan = SpawnPlanner.Plan(withFds, host, subIds, layout, lease);
+            if (spec.Network is { Mode: NetworkMode.Bridge, Filter: false } && spec.Namespaces.HasFlag(NamespaceKinds.Net))
+                lease = Network.Bridge.Acquire(spec.Network);
+            plan = SpawnPlanner.Plan(withFds, host, subIds, layout, image, lease);
         }
         catch
         {
+            image?.Dispose();
             if (lease is not null)
                 Network.Bridge.Release(lease);
             throw;
@@ -119,6 +121,7 @@ internal static class Launcher
             tracer?.Dispose();
             notifier?.Dispose();
             supervisor?.Dispose();
+            image?.Dispose();
             throw;
         }
         process.Network = network;
@@ -127,6 +130,7 @@ internal static class Launcher
         var (stdin, stdout, stderr) = stdio.TakeStreams(supervisor);
         process.Attach(supervisor, stdin, stdout, stderr);
         process.Layout = layout;
+        process.Image = image;
         process.Policy = plan.Policy;
         if (notifier is not null)
         {
@@ -167,6 +171,16 @@ internal static class Launcher
         var layout = FileSystem.HostOverlayLayout.Plan(fs, spec, host);
         layout.Prepare();
         return layout;
+    }
+
+    /// <summary>Reads the image and brings its layers into the cache, for a spec whose root is one.</summary>
+    private static Images.PreparedImage? PrepareImage(SandboxSpec spec, HostContext host)
+    {
+        if (spec.FileSystem is not ImageFileSystem fs || !spec.Namespaces.HasFlag(NamespaceKinds.Mount))
+            return null;
+        if (spec.Validate() is { Length: > 0 } problems)
+            throw new SandboxSpecException(problems);
+        return new Images.ImageCache(fs.Cache ?? Images.ImageCache.DefaultLocation()).Prepare(fs.Reference, host.WorkingDirectory);
     }
 
     internal static unsafe SandboxProcess Start(SpawnPlan plan, HostContext host, LaunchHooks? hooks, Network.NetworkSession? network = null)

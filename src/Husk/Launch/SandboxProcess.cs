@@ -116,6 +116,9 @@ public sealed class SandboxProcess : IDisposable
     /// <summary>The host overlay's layout (<see cref="HostOverlayFileSystem"/>): its root holds the changes after the run.</summary>
     internal FileSystem.HostOverlayLayout? Layout { get; set; }
 
+    /// <summary>The image the root is made of (<see cref="ImageFileSystem"/>): its cached layers stay locked until this is disposed.</summary>
+    internal Images.PreparedImage? Image { get; set; }
+
     /// <summary>
     /// After a <see cref="HostOverlayFileSystem"/> run with a capped layer: moves the layer out of the
     /// sandbox's storage into the root on disk, where review and commit find it. Call once the sandbox has exited.
@@ -464,6 +467,7 @@ public sealed class SandboxProcess : IDisposable
         Tracer?.Dispose();
         SeccompListener?.Dispose();
         LayerStorage?.Dispose();
+        Image?.Dispose();
         _terminalStream?.Dispose();
         TerminalMaster?.Dispose();
     }

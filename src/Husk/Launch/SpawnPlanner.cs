@@ -73,12 +73,16 @@ internal static class SpawnPlanner
     /// <param name="host">The caller's facts (ids, directories, the host's filesystem).</param>
     /// <param name="subIds">Subordinate id ranges, where a range is mapped.</param>
     /// <param name="layout">The host overlay, laid out and prepared, for <see cref="HostOverlayFileSystem"/>.</param>
+    /// <param name="image">The image, prepared in the cache, for <see cref="ImageFileSystem"/>.</param>
     /// <param name="bridgeLease">The sandbox's place on the bridge, for <see cref="NetworkMode.Bridge"/>.</param>
-    public static SpawnPlan Plan(SandboxSpec spec, HostContext host, SubordinateIds? subIds = null, FileSystem.HostOverlayLayout? layout = null, Network.BridgeLease? bridgeLease = null)
+    public static SpawnPlan Plan(SandboxSpec spec, HostContext host, SubordinateIds? subIds = null, FileSystem.HostOverlayLayout? layout = null, Images.PreparedImage? image = null, Network.BridgeLease? bridgeLease = null)
     {
         var problems = spec.Validate();
         if (problems.Length > 0)
             throw new SandboxSpecException(problems);
+        // The image's config fills in what the spec leaves open (command, environment, directory, user).
+        if (spec.FileSystem is ImageFileSystem imageFs)
+            spec = (image ?? throw new InvalidOperationException("the image was not prepared")).Apply(spec, imageFs);
 
         var ns = spec.Namespaces;
         bool joinProcess = spec.JoinProcessFd is not null;
@@ -182,7 +186,7 @@ internal static class SpawnPlanner
         }
 
         bool hasMounts = spec.FileSystem is not InheritFileSystem && ns.HasFlag(NamespaceKinds.Mount);
-        var mounts = hasMounts ? BaseTree.Mounts(spec, host, layout) : [];
+        var mounts = hasMounts ? BaseTree.Mounts(spec, host, layout, image) : [];
         if (hasMounts)
         {
             var rt = spec.RootTmpfs;

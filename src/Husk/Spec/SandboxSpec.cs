@@ -164,8 +164,11 @@ public sealed record SandboxSpec
     public ImmutableArray<string> Validate()
     {
         var problems = ImmutableArray.CreateBuilder<string>();
-        if (Command.IsDefaultOrEmpty || string.IsNullOrEmpty(Command[0]))
+        // An image's config may supply the command.
+        if ((Command.IsDefaultOrEmpty && FileSystem is not ImageFileSystem) || (!Command.IsDefaultOrEmpty && string.IsNullOrEmpty(Command[0])))
             problems.Add("no command given: name the program to run");
+        if (FileSystem is ImageFileSystem { Reference: null or "" })
+            problems.Add("no image given: name one, such as oci:DIR:TAG");
         bool mountNs = Namespaces.HasFlag(NamespaceKinds.Mount);
         if (!mountNs && (Mounts.Length > 0 || FileSystem is not InheritFileSystem))
             problems.Add("filesystem operations need a mount namespace: drop --share-mount or the operations");

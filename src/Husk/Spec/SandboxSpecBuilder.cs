@@ -215,6 +215,20 @@ public sealed class SandboxSpecBuilder
     public SandboxSpecBuilder RootDirectory(string directory, bool readOnly = true) => FileSystem(FileSystemSpec.Directory(Path.GetFullPath(directory), readOnly));
 
     /// <summary>
+    /// <c>--image REF</c>: an OCI image as the root (<see cref="FileSystemSpec.Image"/>), its writes
+    /// vanishing with the sandbox. The image's environment replaces the builder's (the caller's):
+    /// variables set after this call go over the image's. Its working directory and user apply
+    /// unless <see cref="Chdir"/>, <see cref="Uid"/> or <see cref="BecomeRoot"/> say otherwise; its
+    /// entrypoint runs before the command (see <see cref="ForImage"/> for the image's own command).
+    /// </summary>
+    public SandboxSpecBuilder Image(string reference, bool readOnly = false) =>
+        With(s => s with { FileSystem = FileSystemSpec.Image(reference, readOnly), Environment = [] });
+
+    /// <summary>A builder for a sandbox that runs what the image's config says (<c>husk run --image REF</c> without a command).</summary>
+    public static SandboxSpecBuilder ForImage(string reference, bool readOnly = false) =>
+        new SandboxSpecBuilder(new SandboxSpec { Command = [], NewSession = true }, []).Image(reference, readOnly);
+
+    /// <summary>
     /// <c>husk run</c>'s default view: the host's tree through overlays whose writes land in a layer
     /// under <paramref name="root"/> (created, or resumed when it exists), capped at
     /// <paramref name="storage"/> bytes when given (<c>--storage</c>). After the run, review and commit
