@@ -180,6 +180,14 @@ internal static class RunOptions
         Add("--tcp-bind", Policy, ["PORT"], "With Landlock: allow binding TCP port PORT; once given, other ports are refused.", (s, a) => { ushort port = Port(a[0], "--tcp-bind"); s.Set(b => b.TcpBind(port)); });
         Add("--tcp-connect", Policy, ["PORT"], "With Landlock: allow connecting to TCP port PORT; once given, other ports are refused.", (s, a) => { ushort port = Port(a[0], "--tcp-connect"); s.Set(b => b.TcpConnect(port)); });
 
+        Add("--log-level", Output, ["LEVEL"], "Log what the engine does on stderr: error (the default), warn (fallbacks, refusals), info (the backends chosen, what is hidden, the network, the exit) or debug (every setup step).", (s, a) =>
+            s.LogLevel = LogSink.ParseLevel(a[0]) ?? throw new UsageException($"husk run: --log-level: unknown level {a[0]}: use error, warn, info or debug"));
+        Add("--log-format", Output, ["FORMAT"], "text (the default: husk: LEVEL: MESSAGE key=value) or json (one object per line: time, level, sandbox, msg and the fields).", (s, a) => s.LogJson = a[0] switch
+        {
+            "text" => false,
+            "json" => true,
+            _ => throw new UsageException($"husk run: --log-format: unknown format {a[0]}: use text or json"),
+        });
         Add("--info-fd", Output, ["FD"], "Write the sandbox pid and namespace ids to FD as JSON.", (s, a) => s.InfoFd = Fd(a[0], "--info-fd"));
         Add("--json-status-fd", Output, ["FD"], "Write JSON status lines (child-pid, exit-code) to FD.", (s, a) => s.JsonStatusFd = Fd(a[0], "--json-status-fd"));
         Add("--sync-fd", Output, ["FD"], "Keep FD open while the sandbox runs.", (s, a) => s.SyncFd = Fd(a[0], "--sync-fd"));

@@ -58,7 +58,20 @@ internal static class Launcher
         var layout = PrepareLayout(spec, host);
         using var stdio = StdioPipes.Create(spec, out var withFds);
         var plan = SpawnPlanner.Plan(withFds, host, subIds, layout);
+        var log = new Logging.EngineLog(spec.Log);
+        if (log.On(Logging.LogLevel.Debug) || log.On(Logging.LogLevel.Info))
+        {
+            var now = DateTimeOffset.Now;
+            foreach (var e in Logging.PlanEvents.Of(spec, plan))
+                log.Write(e with { Time = now });
+        }
         var supervisor = spec.Limits.IsSupervised ? Resources.ResourceSupervisor.Prepare(spec, host, plan.Mounts) : null;
+        if (supervisor is not null)
+        {
+            log.Info("limits", new Logging.LogField("backend", supervisor.Backend));
+            foreach (string note in supervisor.Notes)
+                log.Warn("limits: " + note, new Logging.LogField("backend", supervisor.Backend));
+        }
         var launchHooks = supervisor?.Hooks(hooks) ?? hooks;
         Tracing.SyscallNotifier? notifier = null;
         if (callback is not null)
@@ -94,6 +107,8 @@ internal static class Launcher
             notifier.Arm(supervisor, process.Kill);
         }
         supervisor?.Started(process, plan.UsesInit);
+        process.Log = log;
+        log.Info("started", new Logging.LogField("pid", process.Pid), new Logging.LogField("command", string.Join(' ', spec.Command)));
         return process;
     }
 

@@ -138,6 +138,12 @@ public sealed record SandboxSpec
     /// </summary>
     public Policy.SyscallCallback? SyscallCallback { get; init; }
 
+    /// <summary>
+    /// Where the engine reports what it does for this sandbox (the planner's decisions, each setup
+    /// step, the supervisors'), or null for nowhere. Reporting only: it changes nothing of the sandbox.
+    /// </summary>
+    public Logging.ILogSink? Log { get; init; }
+
     /// <summary>Quotas, usage measurement and verdicts; <see cref="ResourceLimits.None"/> (the default) runs unsupervised.</summary>
     public ResourceLimits Limits { get; init; } = ResourceLimits.None;
 

@@ -90,6 +90,9 @@ public sealed class SandboxSpecBuilder
     /// <summary><c>--hostname NAME</c> (default "husk" in a new UTS namespace).</summary>
     public SandboxSpecBuilder Hostname(string name) => With(s => s with { Hostname = name });
 
+    /// <summary>A random hostname such as "quiet-harbor" (<see cref="Husk.RandomHostname"/>), as microbox names its sandboxes.</summary>
+    public SandboxSpecBuilder RandomHostname() => Hostname(Husk.RandomHostname.Next());
+
     // ---- filesystem ----
 
     /// <summary>The base tree (<c>--fs</c>): see <see cref="FileSystemSpec"/>.</summary>
@@ -243,6 +246,9 @@ public sealed class SandboxSpecBuilder
     /// </summary>
     public SandboxSpecBuilder OnSyscall(IEnumerable<string> syscalls, Func<Policy.SyscallRequest, Policy.SyscallDecision> decide) =>
         With(s => s with { SyscallCallback = new Policy.SyscallCallback([.. syscalls], decide) });
+
+    /// <summary><c>--log-level</c>, <c>--log-format</c>: where the engine reports what it does for the sandbox.</summary>
+    public SandboxSpecBuilder Log(Logging.ILogSink sink) => With(s => s with { Log = sink });
 
     // ---- policy ----
 
