@@ -108,7 +108,7 @@ internal static class Launcher
         }
         supervisor?.Started(process, plan.UsesInit);
         process.Log = log;
-        log.Info("started", new Logging.LogField("pid", process.Pid), new Logging.LogField("command", string.Join(' ', spec.Command)));
+        log.Info("started", new Logging.LogField("sandbox_pid", process.Pid), new Logging.LogField("command", string.Join(' ', spec.Command)));
         return process;
     }
 

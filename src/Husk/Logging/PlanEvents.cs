@@ -15,7 +15,7 @@ internal static class PlanEvents
     {
         var ns = spec.Namespaces;
         yield return EngineLog.Event(LogLevel.Info, "namespaces",
-            new LogField("new", Names(ns)), new LogField("shared", Names((NamespaceKinds.AllButTime | NamespaceKinds.Time) & ~ns & ~spec.JoinNamespaces)));
+            new LogField("new", Names(ns)), new LogField("shared", Names((NamespaceKinds.AllButTime | NamespaceKinds.Time) & ~ns & ~spec.JoinNamespaces) is { Length: > 0 } shared ? shared : null));
         yield return EngineLog.Event(LogLevel.Info, "filesystem", FileSystemFields(spec.FileSystem));
         yield return EngineLog.Event(LogLevel.Info, "identity",
             new LogField("id_map", plan.IdMaps.Kind switch { IdMapKind.Write => "written", IdMapKind.Helper => "newuidmap", _ => "none" }),
