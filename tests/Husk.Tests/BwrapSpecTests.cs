@@ -91,21 +91,21 @@ public class BwrapSpecTests
             "--file", "0", "/f", "--ro-bind-data", "0", "/rbd", "--chmod", "1777", "/d", "--remount-ro", "/opt", "--proc", "/proc",
             "--dev", "/dev", "--mqueue", "/mq", "--bind-fd", "7", "/bfd", "true");
         var m = spec.Mounts;
-        Assert.Equal(new BindMount("/src", "/rel/dst") { ParentMode = 0x1C0 }, m[0]);
-        Assert.Equal(new BindMount("/nope", "/opt") { ReadOnly = true, Optional = true, ParentMode = 0x1C0 }, m[1]);
+        Assert.Equal(new BindMount("/src", "/rel/dst") { ParentMode = FileModes.Private }, m[0]);
+        Assert.Equal(new BindMount("/nope", "/opt") { ReadOnly = true, Optional = true, ParentMode = FileModes.Private }, m[1]);
         Assert.True(((BindMount)m[2]).Devices);
-        Assert.Equal(new TmpfsMount("/tmp") { Mode = 0x1ED }, m[3]);
-        Assert.Equal(new TmpfsMount("/small") { Mode = 0x1C0, Size = 4096, ParentMode = 0x1C0 }, m[4]);
+        Assert.Equal(new TmpfsMount("/tmp") { Mode = FileModes.Directory }, m[3]);
+        Assert.Equal(new TmpfsMount("/small") { Mode = FileModes.Private, Size = 4096, ParentMode = FileModes.Private }, m[4]);
         Assert.Equal(new MakeDirectory("/d"), m[5]);
-        Assert.Equal(new MakeSymlink("usr/bin", "/bin") { ParentMode = 0x1C0 }, m[6]);
-        Assert.Equal(new WriteFile("/f") { Fd = 0, Mode = 0x1B6 }, m[7]);
-        Assert.Equal(new WriteFile("/rbd") { Fd = 0, Mode = 0x180, Placement = FilePlacement.ReadOnlyBind, ParentMode = 0x1C0 }, m[8]);
-        Assert.Equal(new ChangeMode("/d", 0x3FF), m[9]);
+        Assert.Equal(new MakeSymlink("usr/bin", "/bin") { ParentMode = FileModes.Private }, m[6]);
+        Assert.Equal(new WriteFile("/f") { Fd = 0, Mode = FileModes.ReadWriteAll }, m[7]);
+        Assert.Equal(new WriteFile("/rbd") { Fd = 0, Mode = (UnixFileMode)(0x180), Placement = FilePlacement.ReadOnlyBind, ParentMode = FileModes.Private }, m[8]);
+        Assert.Equal(new ChangeMode("/d", (UnixFileMode)0x3FF), m[9]);
         Assert.IsType<RemountReadOnly>(m[10]);
         Assert.IsType<ProcMount>(m[11]);
         Assert.IsType<DevMount>(m[12]);
         Assert.IsType<MqueueMount>(m[13]);
-        Assert.Equal(new BindFdMount(7, "/bfd") { ParentMode = 0x1C0 }, m[14]);
+        Assert.Equal(new BindFdMount(7, "/bfd") { ParentMode = FileModes.Private }, m[14]);
     }
 
     [Theory]
@@ -124,7 +124,7 @@ public class BwrapSpecTests
     public void Parents_lose_what_the_mode_denies_group_and_others(string perms, int parentMode)
     {
         var dir = Spec(User, "--perms", perms, "--dir", "/a/b/c", "true").Mounts[0];
-        Assert.Equal(parentMode, dir.ParentMode);
+        Assert.Equal((UnixFileMode)parentMode, dir.ParentMode);
     }
 
     [Fact]

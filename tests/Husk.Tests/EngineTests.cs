@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using Husk.Launch;
 
@@ -89,17 +90,17 @@ public class EngineTests
                     new MakeSymlink("usr/lib64", "/lib64"),
                     new ProcMount("/proc"),
                     new DevMount("/dev"),
-                    new TmpfsMount("/data") { Size = 1 << 20, Mode = 0x1C0 },
+                    new TmpfsMount("/data") { Size = 1 << 20, Mode = FileModes.Private },
                     new BindMount(dir, "/data/ro") { ReadOnly = true },
                     new BindMount(dir, "/data/rw"),
                     new BindMount("/does/not/exist", "/data/missing") { Optional = true },
-                    new MakeDirectory("/a/b/c") { Mode = 0x1C0 },
-                    new WriteFile("/etc/greeting") { Data = [.. "hi\n"u8], Mode = 0x180 },
+                    new MakeDirectory("/a/b/c") { Mode = FileModes.Private },
+                    new WriteFile("/etc/greeting") { Data = [.. "hi\n"u8], Mode = (UnixFileMode)(0x180) },
                     new WriteFile("/etc/bound") { Data = [.. "bound\n"u8], Placement = FilePlacement.ReadOnlyBind },
                     new MakeSymlink("/data/ro/hello", "/link"),
                     new TmpfsMount("/hidden"),
                     new TmpfsMount("/hidden"), // a later op covers an earlier one
-                    new ChangeMode("/a/b", 0x1FF),
+                    new ChangeMode("/a/b", (UnixFileMode)0x1FF),
                     new BindMount(TestEnvironment.Probe, "/probe"),
                 ],
             };
@@ -310,6 +311,18 @@ public class EngineTests
     }
 
     [Fact]
+    public void A_bind_if_present_is_skipped_where_the_sandbox_does_not_show_its_destination()
+    {
+        // As husk run keeps its own binary read-only: a binary under /var/tmp is not in the sandbox's fresh /var/tmp.
+        var spec = TestEnvironment.Spec("/bin/sh", "-c", "test ! -e /tmp/absent/engine && echo skipped") with
+        {
+            Mounts = [.. TestEnvironment.Spec().Mounts, new BindMount("/etc/hostname", "/tmp/absent/engine") { ReadOnly = true, Optional = true, IfPresent = true }],
+        };
+        var (exit, output) = TestEnvironment.Run(spec);
+        Assert.Equal((0, "skipped\n"), (exit.ExitCode, output));
+    }
+
+    [Fact]
     public void Missing_command_is_an_exec_failure()
     {
         var spec = TestEnvironment.Spec("no-such-command-here") with { Environment = ["PATH=/usr/bin:/bin"] };
@@ -388,7 +401,7 @@ public class EngineTests
             {
                 using var reader = new StreamReader(new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(read.Release(), true), FileAccess.Read));
                 Assert.Equal("ready", reader.ReadLine());
-                Assert.True(p.Signal(15));
+                Assert.True(p.Signal(PosixSignal.SIGTERM));
                 Assert.Equal("got-term", reader.ReadLine());
                 Assert.Equal(7, p.WaitForExit().ExitCode);
             }

@@ -68,7 +68,7 @@ internal static class TestEnvironment
             new BindMount("/", "/") { ReadOnly = true },
             new ProcMount("/proc"),
             new DevMount("/dev"),
-            new TmpfsMount("/tmp") { Mode = 0x3FF | 0x200 },
+            new TmpfsMount("/tmp") { Mode = FileModes.SharedSticky },
         ],
     };
 

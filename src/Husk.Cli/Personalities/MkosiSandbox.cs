@@ -168,7 +168,7 @@ internal static class MkosiSandbox
             FileSystem = FileSystemSpec.Bare,
             Mounts = [.. ops.SelectMany(op => op.Expand(context))],
             NestedUserNamespaces = NestedUserNamespaces.Allow,
-            RootTmpfs = new RootTmpfs { Mode = 0x3FF, Devices = true, AllowSetuid = true },
+            RootTmpfs = new RootTmpfs { Mode = (UnixFileMode)(0x3FF), Devices = true, AllowSetuid = true },
             RootPropagation = MountPropagation.Shared,
             BringUpLoopback = false,
             Environment = [.. env.Select(kv => kv.Key + "=" + kv.Value)],
@@ -184,7 +184,7 @@ internal static class MkosiSandbox
             Landlock = LandlockSpec.Off,
             PidVariable = listen ? "LISTEN_PID" : null,
             // Python ignores these and os.execvp keeps them ignored.
-            IgnoredSignals = [Interop.Interop.Signals.SIGPIPE, Interop.Interop.Signals.SIGXFSZ],
+            IgnoredSignals = [Interop.Interop.Signals.ToPosixSignal(Interop.Interop.Signals.SIGPIPE), Interop.Interop.Signals.ToPosixSignal(Interop.Interop.Signals.SIGXFSZ)],
         };
     }
 

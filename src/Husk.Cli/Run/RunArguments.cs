@@ -42,7 +42,7 @@ internal sealed class RunArguments
     /// <summary>--cap-add ALL was given: where the caller's user namespace is shared, that is every capability the caller has.</summary>
     public bool CapAddAll;
     public long? PendingSize;
-    public int? PendingPerms;
+    public UnixFileMode? PendingPerms;
     public readonly List<string> OverlaySources = [];
     public bool? NewSession;
     public bool Tty;
@@ -157,7 +157,7 @@ internal sealed class RunArguments
         return s;
     }
 
-    public int? TakePerms()
+    public UnixFileMode? TakePerms()
     {
         var p = PendingPerms;
         PendingPerms = null;

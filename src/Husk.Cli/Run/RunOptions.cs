@@ -93,16 +93,16 @@ internal static class RunOptions
         Add("--dev-bind-try", FsOps, ["SRC", "DST"], "As --dev-bind; a missing SRC is skipped.", (s, a) => s.AddMount(new BindMount(a[0], Abs(a[1])) { Devices = true, Optional = true }));
         Add("--mount-ro", FsOps, ["HOST:DEST"], "Shorthand for --ro-bind HOST DEST.", (s, a) => { var (h, d) = Pair(a[0], "--mount-ro"); s.AddMount(new BindMount(h, d) { ReadOnly = true }); });
         Add("--mount-rw", FsOps, ["HOST:DEST"], "Shorthand for --bind HOST DEST.", (s, a) => { var (h, d) = Pair(a[0], "--mount-rw"); s.AddMount(new BindMount(h, d)); });
-        Add("--tmpfs", FsOps, ["DST"], "A fresh tmpfs on DST (--size and --perms before it apply).", (s, a) => s.AddMount(new TmpfsMount(Abs(a[0])) { Size = s.TakeSize(), Mode = s.TakePerms() ?? 0x1ED }));
+        Add("--tmpfs", FsOps, ["DST"], "A fresh tmpfs on DST (--size and --perms before it apply).", (s, a) => s.AddMount(new TmpfsMount(Abs(a[0])) { Size = s.TakeSize(), Mode = s.TakePerms() ?? FileModes.Directory }));
         Add("--size", FsOps, ["SIZE"], "Size of the next --tmpfs.", (s, a) => s.PendingSize = Size(a[0], "--size"));
         Add("--perms", FsOps, ["OCTAL"], "Mode of the next --tmpfs, --dir or --write.", (s, a) => s.PendingPerms = Mode(a[0], "--perms"));
         Add("--proc", FsOps, ["DST"], "A procfs on DST.", (s, a) => s.AddMount(new ProcMount(Abs(a[0]))));
         Add("--dev", FsOps, ["DST"], "A minimal /dev on DST.", (s, a) => s.AddMount(new DevMount(Abs(a[0]))));
         Add("--mqueue", FsOps, ["DST"], "A POSIX message queue filesystem on DST.", (s, a) => s.AddMount(new MqueueMount(Abs(a[0]))));
-        Add("--dir", FsOps, ["DST"], "Create a directory.", (s, a) => s.AddMount(new MakeDirectory(Abs(a[0])) { Mode = s.TakePerms() ?? 0x1ED }));
+        Add("--dir", FsOps, ["DST"], "Create a directory.", (s, a) => s.AddMount(new MakeDirectory(Abs(a[0])) { Mode = s.TakePerms() ?? FileModes.Directory }));
         Add("--symlink", FsOps, ["TARGET", "DST"], "Create a symlink.", (s, a) => s.AddMount(new MakeSymlink(a[0], Abs(a[1]))));
-        Add("--write", FsOps, ["DATA", "DST"], "Create DST holding DATA.", (s, a) => s.AddMount(new WriteFile(Abs(a[1])) { Data = [.. System.Text.Encoding.UTF8.GetBytes(a[0])], Mode = s.TakePerms() ?? 0x1A4 }));
-        Add("--file", FsOps, ["FD", "DST"], "Create DST from the contents of FD.", (s, a) => s.AddMount(new WriteFile(Abs(a[1])) { Fd = Fd(a[0], "--file"), Mode = s.TakePerms() ?? 0x1A4 }));
+        Add("--write", FsOps, ["DATA", "DST"], "Create DST holding DATA.", (s, a) => s.AddMount(new WriteFile(Abs(a[1])) { Data = [.. System.Text.Encoding.UTF8.GetBytes(a[0])], Mode = s.TakePerms() ?? FileModes.File }));
+        Add("--file", FsOps, ["FD", "DST"], "Create DST from the contents of FD.", (s, a) => s.AddMount(new WriteFile(Abs(a[1])) { Fd = Fd(a[0], "--file"), Mode = s.TakePerms() ?? FileModes.File }));
         Add("--chmod", FsOps, ["OCTAL", "PATH"], "Change the mode of PATH.", (s, a) => s.AddMount(new ChangeMode(Abs(a[1]), Mode(a[0], "--chmod"))));
         Add("--remount-ro", FsOps, ["DST"], "Remount the mount point DST read-only.", (s, a) => s.AddMount(new RemountReadOnly(Abs(a[0]))));
         Add("--overlay-src", FsOps, ["DIR"], "A lower layer for the next overlay (the last given is on top).", (s, a) => s.OverlaySources.Add(a[0]));
@@ -254,14 +254,14 @@ internal static class RunOptions
         return id;
     }
 
-    internal static int Mode(string value, string option)
+    internal static UnixFileMode Mode(string value, string option)
     {
         try
         {
             int mode = Convert.ToInt32(value, 8);
             if (mode is < 0 or > 0xFFF)
                 throw new FormatException();
-            return mode;
+            return (UnixFileMode)mode;
         }
         catch (Exception e) when (e is FormatException or OverflowException or ArgumentException)
         {

@@ -32,7 +32,7 @@ internal static class BaseTree
                 // microbox's ephemeral root: empty, writable, in memory (the size caps it), gone with
                 // the sandbox. A mount of its own on the root, so Landlock's mirror of the mounts lets it be written.
                 if (!e.ReadOnly)
-                    mounts.Add(new TmpfsMount("/") { Mode = 0x1ED, Size = e.Size });
+                    mounts.Add(new TmpfsMount("/") { Mode = FileModes.Directory, Size = e.Size });
                 closeRoot = e.ReadOnly;
                 break;
             case DirectoryFileSystem d:
@@ -130,9 +130,9 @@ internal static class BaseTree
     private static IEnumerable<MountOp> Scratch(string path, int mode, long? storage)
     {
         if (storage is null)
-            return [new TmpfsMount(path) { Mode = mode }];
+            return [new TmpfsMount(path) { Mode = (UnixFileMode)(mode) }];
         string inStorage = "/scratch" + path;
-        return [new MakeDirectory(inStorage) { Mode = mode, InStorage = true }, new BindMount(inStorage, path) { SourceRoot = SourceRoot.Storage }];
+        return [new MakeDirectory(inStorage) { Mode = (UnixFileMode)(mode), InStorage = true }, new BindMount(inStorage, path) { SourceRoot = SourceRoot.Storage }];
     }
 
     /// <summary>

@@ -336,7 +336,7 @@ internal static class SpawnPlanner
         if (spec.IgnoredSignals.Length > 0)
         {
             ulong ignore = 0;
-            foreach (int sig in spec.IgnoredSignals)
+            foreach (int sig in spec.IgnoredSignals.Select(Signals.FromPosixSignal))
                 ignore |= 1UL << (sig - 1);
             ops.Add(new PlannedOp(OpKind.SignalMask, "ignore signals") { A = 0, B = ignore });
         }
@@ -712,8 +712,8 @@ internal static class SpawnPlanner
                     ops.Add(Symlink($"/proc/self/fd/{i}", Join(dst, stdio[i]), op, SetupRole.DevLink));
                 ops.Add(Symlink("/proc/self/fd", Join(dst, "fd"), op, SetupRole.DevLink));
                 ops.Add(Symlink("/proc/kcore", Join(dst, "core"), op, SetupRole.DevLink));
-                ops.Add(new PlannedOp(OpKind.Mkdir, $"create {Join(dst, "shm")}") { S2 = Join(dst, "shm"), Mode = 0x1ED, Origin = op, Role = SetupRole.DevDirectory });
-                ops.Add(new PlannedOp(OpKind.Mkdir, $"create {Join(dst, "pts")}") { S2 = Join(dst, "pts"), Mode = 0x1ED, Origin = op, Role = SetupRole.DevDirectory });
+                ops.Add(new PlannedOp(OpKind.Mkdir, $"create {Join(dst, "shm")}") { S2 = Join(dst, "shm"), Mode = (uint)(FileModes.Directory), Origin = op, Role = SetupRole.DevDirectory });
+                ops.Add(new PlannedOp(OpKind.Mkdir, $"create {Join(dst, "pts")}") { S2 = Join(dst, "pts"), Mode = (uint)(FileModes.Directory), Origin = op, Role = SetupRole.DevDirectory });
                 ops.Add(MountFs("devpts", Join(dst, "pts"), [("newinstance", ""), ("ptmxmode", "0666"), ("mode", "620")],
                     MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, parentMode, $"mount devpts on {Join(dst, "pts")}", op, SetupRole.DevPts));
                 ops.Add(Symlink("pts/ptmx", Join(dst, "ptmx"), op, SetupRole.PtmxLink));
@@ -741,7 +741,7 @@ internal static class SpawnPlanner
             case MakeDirectory { InStorage: true } d:
             {
                 string path = "/" + d.Destination.TrimStart('/');
-                ops.Add(new PlannedOp(OpKind.Mkdir, $"create {path} in the storage") { S2 = path, Mode = 0x1C0, B = 0x1C0, Flags = OpRoots.S2(OpRoot.Base), Origin = op, Role = SetupRole.StorageDirectory });
+                ops.Add(new PlannedOp(OpKind.Mkdir, $"create {path} in the storage") { S2 = path, Mode = (uint)(FileModes.Private), B = 0x1C0, Flags = OpRoots.S2(OpRoot.Base), Origin = op, Role = SetupRole.StorageDirectory });
                 ops.Add(new PlannedOp(OpKind.Chmod, $"chmod {Octal(d.Mode)} {path} in the storage") { S2 = path, Mode = (uint)d.Mode, Flags = OpRoots.S2(OpRoot.Base) | OpFlags.NoCreate, Origin = op, Role = SetupRole.StorageDirectory });
                 break;
             }
@@ -799,9 +799,9 @@ internal static class SpawnPlanner
                 {
                     // Made here, with the mode asked for whatever the umask, since it is the mount's root.
                     string upper = "/" + o.Upper!.TrimStart('/'), work = "/" + o.Work!.TrimStart('/');
-                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {upper}") { S2 = upper, Mode = 0x1C0, B = 0x1C0, Flags = OpRoots.S2(OpRoot.Base), Origin = op });
+                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {upper}") { S2 = upper, Mode = (uint)(FileModes.Private), B = 0x1C0, Flags = OpRoots.S2(OpRoot.Base), Origin = op });
                     ops.Add(new PlannedOp(OpKind.Chmod, $"chmod {Octal(o.UpperMode)} {upper}") { S2 = upper, Mode = (uint)o.UpperMode, Flags = OpRoots.S2(OpRoot.Base) | OpFlags.NoCreate, Origin = op });
-                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {work}") { S2 = work, Mode = 0x1C0, B = 0x1C0, Flags = OpRoots.S2(OpRoot.Base), Origin = op });
+                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {work}") { S2 = work, Mode = (uint)(FileModes.Private), B = 0x1C0, Flags = OpRoots.S2(OpRoot.Base), Origin = op });
                     opts.Add(("%upperdir", upper));
                     opts.Add(("%workdir", work));
                 }
@@ -832,8 +832,8 @@ internal static class SpawnPlanner
                     index = tmpOverlays++;
                     string upper = $"/tmp-overlay-upper-{index}";
                     string work = $"/tmp-overlay-work-{index}";
-                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {upper}") { S2 = upper, Mode = 0x1ED, Flags = OpRoots.S2(OpRoot.Base), Origin = op, Role = SetupRole.TmpOverlayUpper, Index = index });
-                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {work}") { S2 = work, Mode = 0x1ED, Flags = OpRoots.S2(OpRoot.Base), Origin = op, Role = SetupRole.TmpOverlayWork, Index = index });
+                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {upper}") { S2 = upper, Mode = (uint)(FileModes.Directory), Flags = OpRoots.S2(OpRoot.Base), Origin = op, Role = SetupRole.TmpOverlayUpper, Index = index });
+                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {work}") { S2 = work, Mode = (uint)(FileModes.Directory), Flags = OpRoots.S2(OpRoot.Base), Origin = op, Role = SetupRole.TmpOverlayWork, Index = index });
                     opts.Add(("%upperdir", upper));
                     opts.Add(("%workdir", work));
                 }
@@ -894,6 +894,8 @@ internal static class SpawnPlanner
     }
 
     internal static string Octal(int mode) => "0" + Convert.ToString(mode, 8);
+
+    internal static string Octal(UnixFileMode mode) => Octal((int)mode);
 
     internal static string Join(string dir, string name) => dir.EndsWith('/') ? dir + name : dir + "/" + name;
 }

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Collections.Immutable;
 
 namespace Husk;
@@ -81,7 +82,7 @@ public sealed record SandboxSpec
     /// <summary>An environment variable set to the payload's own pid at exec (socket activation's LISTEN_PID).</summary>
     public string? PidVariable { get; init; }
     /// <summary>Signals the payload starts with ignored, besides those the caller already ignored.</summary>
-    public ImmutableArray<int> IgnoredSignals { get; init; } = [];
+    public ImmutableArray<PosixSignal> IgnoredSignals { get; init; } = [];
 
     /// <summary>Start a new session (setsid), so the payload cannot inject input into the caller's terminal.</summary>
     public bool NewSession { get; init; }
@@ -237,7 +238,7 @@ public sealed record SandboxSpec
         }
         if (PidVariable is { } pidVar && (pidVar.Length == 0 || pidVar.Contains('=')))
             problems.Add($"not a valid environment variable name: '{pidVar}'");
-        foreach (int sig in IgnoredSignals)
+        foreach (int sig in IgnoredSignals.Select(Interop.Interop.Signals.FromPosixSignal))
         {
             if (sig is < 1 or > 64 or 9 or 19)
                 problems.Add($"signal {sig} cannot be ignored");

@@ -135,7 +135,7 @@ public sealed class SandboxSpecBuilder
         Mount(new BindMount(Path.GetFullPath(source), destination) { Devices = true, Optional = optional });
 
     /// <summary><c>--tmpfs DST [--size] [--perms]</c>: without a size, a memory limit caps it.</summary>
-    public SandboxSpecBuilder Tmpfs(string destination, long? size = null, int mode = 0x1ED) =>
+    public SandboxSpecBuilder Tmpfs(string destination, long? size = null, UnixFileMode mode = FileModes.Directory) =>
         Mount(new TmpfsMount(destination) { Size = size, Mode = mode });
 
     /// <summary><c>--proc DST</c>: a procfs of the sandbox's pid namespace.</summary>
@@ -148,24 +148,24 @@ public sealed class SandboxSpecBuilder
     public SandboxSpecBuilder Mqueue(string destination) => Mount(new MqueueMount(destination));
 
     /// <summary><c>--dir DST [--perms]</c>.</summary>
-    public SandboxSpecBuilder Dir(string destination, int mode = 0x1ED) => Mount(new MakeDirectory(destination) { Mode = mode });
+    public SandboxSpecBuilder Dir(string destination, UnixFileMode mode = FileModes.Directory) => Mount(new MakeDirectory(destination) { Mode = mode });
 
     /// <summary><c>--symlink TARGET DST</c>.</summary>
     public SandboxSpecBuilder Symlink(string target, string destination) => Mount(new MakeSymlink(target, destination));
 
     /// <summary><c>--write DATA DST [--perms]</c>: a file with these contents.</summary>
-    public SandboxSpecBuilder Write(string destination, string data, int mode = 0x1A4) =>
+    public SandboxSpecBuilder Write(string destination, string data, UnixFileMode mode = FileModes.File) =>
         Mount(new WriteFile(destination) { Data = [.. Encoding.UTF8.GetBytes(data)], Mode = mode });
 
     /// <summary><c>--write</c> with bytes.</summary>
-    public SandboxSpecBuilder Write(string destination, ReadOnlySpan<byte> data, int mode = 0x1A4) =>
+    public SandboxSpecBuilder Write(string destination, ReadOnlySpan<byte> data, UnixFileMode mode = FileModes.File) =>
         Mount(new WriteFile(destination) { Data = [.. data], Mode = mode });
 
     /// <summary><c>--file FD DST</c>: a file with the contents read from <paramref name="fd"/>.</summary>
     public SandboxSpecBuilder File(int fd, string destination) => Mount(new WriteFile(destination) { Fd = fd });
 
     /// <summary><c>--chmod MODE PATH</c>.</summary>
-    public SandboxSpecBuilder Chmod(int mode, string path) => Mount(new ChangeMode(path, mode));
+    public SandboxSpecBuilder Chmod(UnixFileMode mode, string path) => Mount(new ChangeMode(path, mode));
 
     /// <summary><c>--remount-ro DST</c>.</summary>
     public SandboxSpecBuilder RemountReadOnly(string destination) => Mount(new RemountReadOnly(destination));

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Husk.Cli.Personalities;
 using Husk.Cli.Personalities.Mkosi;
 using Husk.Launch;
@@ -137,12 +138,12 @@ public class MkosiSpecTests
         Assert.False(spec.NoNewPrivileges);
         Assert.False(spec.NewSession);
         Assert.False(spec.Namespaces.HasFlag(NamespaceKinds.Pid));
-        Assert.Equal([13, 25], spec.IgnoredSignals);
+        Assert.Equal([(PosixSignal)13, (PosixSignal)25], spec.IgnoredSignals);
         Assert.Equal(MountPropagation.Shared, spec.RootPropagation);
         Assert.False(spec.BringUpLoopback);
         // os.execvp never hands a script without "#!" to /bin/sh (glibc's execvp would).
         Assert.False(spec.ScriptShell);
-        Assert.True(spec.RootTmpfs is { Devices: true, AllowSetuid: true, Mode: 0x3FF });
+        Assert.True(spec.RootTmpfs is { Devices: true, AllowSetuid: true, Mode: (UnixFileMode)(0x3FF) });
         Assert.Equal("/usr/share", Build(Unprivileged, "--chdir", "/usr/share").WorkingDirectory);
     }
 }

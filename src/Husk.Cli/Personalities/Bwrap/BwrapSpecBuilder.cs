@@ -219,17 +219,17 @@ internal static class BwrapSpecBuilder
             BwrapOpKind.ReadOnlyOverlay => new OverlayMount(dest, [.. op.Lowers]) { Kind = OverlayKind.ReadOnly, UserXattr = true },
             BwrapOpKind.Proc => new ProcMount(dest),
             BwrapOpKind.Dev => new DevMount(dest),
-            BwrapOpKind.Tmpfs => new TmpfsMount(dest) { Mode = op.Perms, Size = op.Size == 0 ? null : op.Size },
+            BwrapOpKind.Tmpfs => new TmpfsMount(dest) { Mode = (UnixFileMode)(op.Perms), Size = op.Size == 0 ? null : op.Size },
             BwrapOpKind.Mqueue => new MqueueMount(dest),
-            BwrapOpKind.Dir => new MakeDirectory(dest) { Mode = op.Perms },
-            BwrapOpKind.File => new WriteFile(dest) { Fd = op.Fd, Mode = op.Perms },
-            BwrapOpKind.BindData => new WriteFile(dest) { Fd = op.Fd, Mode = op.Perms, Placement = FilePlacement.Bind },
-            BwrapOpKind.ReadOnlyBindData => new WriteFile(dest) { Fd = op.Fd, Mode = op.Perms, Placement = FilePlacement.ReadOnlyBind },
+            BwrapOpKind.Dir => new MakeDirectory(dest) { Mode = (UnixFileMode)(op.Perms) },
+            BwrapOpKind.File => new WriteFile(dest) { Fd = op.Fd, Mode = (UnixFileMode)(op.Perms) },
+            BwrapOpKind.BindData => new WriteFile(dest) { Fd = op.Fd, Mode = (UnixFileMode)(op.Perms), Placement = FilePlacement.Bind },
+            BwrapOpKind.ReadOnlyBindData => new WriteFile(dest) { Fd = op.Fd, Mode = (UnixFileMode)(op.Perms), Placement = FilePlacement.ReadOnlyBind },
             BwrapOpKind.Symlink => new MakeSymlink(op.Source!, dest),
             BwrapOpKind.RemountReadOnly => new RemountReadOnly(dest),
-            BwrapOpKind.Chmod => new ChangeMode(dest, op.Perms),
+            BwrapOpKind.Chmod => new ChangeMode(dest, (UnixFileMode)op.Perms),
             _ => throw new ArgumentOutOfRangeException(nameof(op), op.Kind, "unknown bwrap operation"),
         };
-        return m with { ParentMode = op.ParentMode };
+        return m with { ParentMode = (UnixFileMode)(op.ParentMode) };
     }
 }

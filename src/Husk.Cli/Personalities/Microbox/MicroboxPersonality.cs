@@ -192,10 +192,10 @@ internal static class MicroboxPersonality
             mounts.Add(new MqueueMount("/dev/mqueue"));
             mounts.Add(new MakeSymlink("/proc/kcore", "/dev/core"));
             string resolv = string.Concat(MicroboxDefaults.Nameservers.Select(n => $"nameserver {n}\n"));
-            mounts.Add(new WriteFile("/etc/resolv.conf") { Data = [.. Encoding.UTF8.GetBytes(resolv)], Mode = 0x1A4 });
+            mounts.Add(new WriteFile("/etc/resolv.conf") { Data = [.. Encoding.UTF8.GetBytes(resolv)], Mode = FileModes.File });
             mounts.Add(new BindMount("/etc/hosts", "/etc/hosts") { ReadOnly = true, Optional = true });
             if (a.Hostname.Length > 0)
-                mounts.Add(new WriteFile("/etc/hostname") { Data = [.. Encoding.UTF8.GetBytes(a.Hostname + "\n")], Mode = 0x1A4 });
+                mounts.Add(new WriteFile("/etc/hostname") { Data = [.. Encoding.UTF8.GetBytes(a.Hostname + "\n")], Mode = FileModes.File });
             // Read-only mounts first, then read-write ones, each in the order given (nosuid, nodev).
             mounts.AddRange(a.MountRo.Select(m => new BindMount(Path.GetFullPath(m.Host), m.Dest) { ReadOnly = true }));
             mounts.AddRange(a.MountRw.Select(m => new BindMount(Path.GetFullPath(m.Host), m.Dest)));
