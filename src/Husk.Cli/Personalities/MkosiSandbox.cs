@@ -149,7 +149,7 @@ internal static class MkosiSandbox
         var passed = inherited.Where(fd => !a.ExecFds.Contains(fd)).ToList();
         var fds = ImmutableArray.CreateBuilder<FdMapping>();
         for (int i = 0; i < passed.Count; i++)
-            fds.Add(new FdMapping(passed[i], a.PackFds ? 3 + i : passed[i]));
+            fds.Add(new FdMapping(Descriptors.Borrow(passed[i]), a.PackFds ? 3 + i : passed[i]));
         bool listen = a.PackFds && passed.Count > 0;
         if (listen)
             Set(env, "LISTEN_FDS", passed.Count.ToString(CultureInfo.InvariantCulture));

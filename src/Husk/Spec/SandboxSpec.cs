@@ -26,16 +26,16 @@ public sealed record SandboxSpec
     /// <summary>Namespaces the sandbox gets its own of.</summary>
     public NamespaceKinds Namespaces { get; init; } = NamespaceKinds.AllButTime;
     /// <summary>Join this user namespace (an fd of the caller) instead of creating one.</summary>
-    public int? UserNamespaceFd { get; init; }
+    public SafeHandle? UserNamespaceFd { get; init; }
     /// <summary>After setup, switch into this descendant user namespace (bwrap's --userns2).</summary>
-    public int? UserNamespace2Fd { get; init; }
+    public SafeHandle? UserNamespace2Fd { get; init; }
     /// <summary>Join this pid namespace (an fd of the caller); with <see cref="NamespaceKinds.Pid"/>, a new one is created under it.</summary>
-    public int? PidNamespaceFd { get; init; }
+    public SafeHandle? PidNamespaceFd { get; init; }
     /// <summary>
     /// Join the namespaces of a running process (a pidfd of the caller) before anything else,
     /// as <c>husk enter</c> does; <see cref="JoinNamespaces"/> says which.
     /// </summary>
-    public int? JoinProcessFd { get; init; }
+    public SafeHandle? JoinProcessFd { get; init; }
     /// <summary>The namespaces joined through <see cref="JoinProcessFd"/>.</summary>
     public NamespaceKinds JoinNamespaces { get; init; }
     /// <summary>Whether the payload may create user namespaces (nested sandboxes); by default not, where the sandbox has a user namespace of its own.</summary>
@@ -113,11 +113,11 @@ public sealed record SandboxSpec
     /// Descriptors only the supervisor uses (status and info pipes): the sandbox closes its copies the
     /// moment it starts, before waiting for its ids, so a reader waiting for end of file is not held up.
     /// </summary>
-    public ImmutableArray<int> SupervisorFds { get; init; } = [];
+    public ImmutableArray<SafeHandle> SupervisorFds { get; init; } = [];
     /// <summary>Kept open by the sandbox's init while it runs (bwrap's --sync-fd).</summary>
-    public int? SyncFd { get; init; }
+    public SafeHandle? SyncFd { get; init; }
     /// <summary>Block before exec until this descriptor is readable (bwrap's --block-fd).</summary>
-    public int? BlockFd { get; init; }
+    public SafeHandle? BlockFd { get; init; }
     /// <summary>Paths (inside) the sandbox's init holds a read lock on while it runs.</summary>
     public ImmutableArray<string> LockFiles { get; init; } = [];
 
