@@ -23,6 +23,7 @@ internal static class Program
             "mbox" => Personalities.MboxPersonality.Run(argv0, args),
             "try" => Personalities.TryPersonality.Run(argv0, args),
             "microbox" => Personalities.Microbox.MicroboxPersonality.Run(argv0, args),
+            "mini-sandbox" => Personalities.MiniSandbox.MiniSandboxPersonality.Run(argv0, args, tapbox: false),
             _ => RunNative(args),
         };
     }
