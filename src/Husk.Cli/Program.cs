@@ -2,7 +2,7 @@ namespace Husk.Cli;
 
 /// <summary>
 /// One binary, several front doors chosen by the name it is invoked as (busybox style): husk,
-/// bwrap, mkosi-sandbox, mbox, try, microbox, mini-sandbox and mini-tapbox. Each personality only turns its peer's arguments into a
+/// bwrap, mkosi-sandbox, mbox, try, microbox and mini-sandbox. Each personality only turns its peer's arguments into a
 /// SandboxSpec; the engine does the rest.
 /// </summary>
 internal static class Program

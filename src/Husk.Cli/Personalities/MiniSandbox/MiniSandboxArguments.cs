@@ -197,7 +197,11 @@ internal sealed class MiniSandboxArguments
                 SigintSendsSigterm = true;
                 break;
             case 'w':
-                AddPath(value!, host, Writable);
+                var writable = new List<string>();
+                AddPath(value!, host, writable);
+                // -w keeps the path as given before the canonical one, -M after it.
+                writable.Reverse();
+                Writable.AddRange(writable);
                 break;
             case 'e':
                 Tmpfs.Add(ExistingDirectory(CanonicPath(value!, false, host), host));

@@ -196,7 +196,7 @@ internal static class MiniSandboxPersonality
             mounts.Add(new BindMount("/dev", "/dev") { Devices = true });
             mounts.AddRange(Binds(a));
             mounts.AddRange(a.Tmpfs.Select(t => new TmpfsMount(t)));
-            mounts.AddRange(a.Writable.Append("/tmp").Select(w => new BindMount(w, w)));
+            mounts.AddRange(a.Writable.Append("/tmp").Where(w => w.StartsWith('/')).Select(w => new BindMount(w, w)));
         }
         else
         {
@@ -222,13 +222,13 @@ internal static class MiniSandboxPersonality
             if (a.Mode == MiniSandboxMode.Default)
             {
                 var mounted = overlays.Concat(a.Writable).Concat(a.Binds.Select(b => b.Source)).ToList();
-                mounts.AddRange(host.RootDirectories().Where(e => !MountedOtherwise(e, cwd, home, mounted))
+                mounts.AddRange(host.RootDirectories().Where(e => e != "/sys" && !MountedOtherwise(e, cwd, home, mounted))
                     .Select(e => new BindMount(e, e) { ReadOnly = true }));
             }
             // Each overlaid directory: writes go to a layer that vanishes with the sandbox.
             mounts.AddRange(overlays.Distinct().Select(o => new OverlayMount(o, [host.Canonical(o) ?? o]) { Kind = OverlayKind.Temporary }));
             mounts.AddRange(a.Tmpfs.Select(t => new TmpfsMount(t)));
-            mounts.AddRange(a.Writable.Where(host.Exists).Select(w => new BindMount(w, w)));
+            mounts.AddRange(a.Writable.Where(w => w.StartsWith('/') && host.Exists(w)).Select(w => new BindMount(w, w)));
         }
         mounts.Add(new BindMount(cwd, cwd));
         var identity = new Identity();
