@@ -255,6 +255,14 @@ internal static class RunOptions
             _ => throw new UsageException($"husk run: --count-format: unknown format {a[0]}: use text or json"),
         });
 
+        Add("--log-level", Output, ["LEVEL"], "Log what the engine does on stderr: error (the default), warn (fallbacks, refusals), info (the backends chosen, what is hidden, the network, the exit) or debug (every setup step).", (s, a) =>
+            s.LogLevel = LogSink.ParseLevel(a[0]) ?? throw new UsageException($"husk run: --log-level: unknown level {a[0]}: use error, warn, info or debug"));
+        Add("--log-format", Output, ["FORMAT"], "text (the default: husk: LEVEL: MESSAGE key=value) or json (one object per line: time, level, sandbox, msg and the fields).", (s, a) => s.LogJson = a[0] switch
+        {
+            "text" => false,
+            "json" => true,
+            _ => throw new UsageException($"husk run: --log-format: unknown format {a[0]}: use text or json"),
+        });
         Add("--info-fd", Output, ["FD"], "Write the sandbox pid and namespace ids to FD as JSON.", (s, a) => s.InfoFd = Fd(a[0], "--info-fd"));
         Add("--json-status-fd", Output, ["FD"], "Write JSON status lines (child-pid, exit-code) to FD.", (s, a) => s.JsonStatusFd = Fd(a[0], "--json-status-fd"));
         Add("--sync-fd", Output, ["FD"], "Keep FD open while the sandbox runs.", (s, a) => s.SyncFd = Fd(a[0], "--sync-fd"));

@@ -43,12 +43,12 @@ internal sealed class RunSession(RunArguments arguments, string id)
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                Console.Error.WriteLine($"husk run: --root {overlay.Root}: {ErrorText.Detail(e, overlay.Root)}");
+                state.Error($"husk run: --root {overlay.Root}: {ErrorText.Detail(e, overlay.Root)}");
                 return 2;
             }
             if (overlay.StorageSize is not null && !rootIsNew && root.Changes().Count > 0)
             {
-                Console.Error.WriteLine($"husk run: --storage cannot resume {overlay.Root}, which holds changes: commit or discard them (husk commit|discard), or run without --storage");
+                state.Error($"husk run: --storage cannot resume {overlay.Root}, which holds changes: commit or discard them (husk commit|discard), or run without --storage");
                 return 2;
             }
         }
@@ -119,7 +119,7 @@ internal sealed class RunSession(RunArguments arguments, string id)
             }
             catch (IOException e)
             {
-                Console.Error.WriteLine($"husk run: could not move the layer out of its storage into {root!.Path}: {ErrorText.Of(e)}");
+                state.Error($"husk run: could not move the layer out of its storage into {root!.Path}: {ErrorText.Of(e)}");
                 return 1;
             }
             if (reviewLayer && root is not null)
@@ -129,7 +129,7 @@ internal sealed class RunSession(RunArguments arguments, string id)
         catch (SandboxSetupException e)
         {
             ended?.Invoke();
-            Console.Error.WriteLine(RunCommand.SetupMessage(state, e));
+            state.Error(RunCommand.SetupMessage(state, e));
             if (spec.Limits.IsSupervised)
                 WriteReports(state, new SandboxResult { Usage = new ResourceUsage(), Verdict = Verdict.InternalError, Message = e.Message, Limits = spec.Limits });
             // A layer nothing could write to is of no use: remove a new one.
@@ -139,7 +139,7 @@ internal sealed class RunSession(RunArguments arguments, string id)
         }
         catch (SandboxSpecException e)
         {
-            Console.Error.WriteLine($"husk run: {e.Problems[0]}");
+            state.Error($"husk run: {e.Problems[0]}");
             return 2;
         }
         catch (Husk.Images.ImageException e)

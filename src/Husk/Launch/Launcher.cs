@@ -74,7 +74,20 @@ internal static class Launcher
                 Network.Bridge.Release(lease);
             throw;
         }
+        var log = new Logging.EngineLog(spec.Log);
+        if (log.On(Logging.LogLevel.Debug) || log.On(Logging.LogLevel.Info))
+        {
+            var now = DateTimeOffset.Now;
+            foreach (var e in Logging.PlanEvents.Of(spec, plan))
+                log.Write(e with { Time = now });
+        }
         var supervisor = spec.Limits.IsSupervised ? Resources.ResourceSupervisor.Prepare(spec, host, plan.Mounts) : null;
+        if (supervisor is not null)
+        {
+            log.Info("limits", new Logging.LogField("backend", supervisor.Backend));
+            foreach (string note in supervisor.Notes)
+                log.Warn("limits: " + note, new Logging.LogField("backend", supervisor.Backend));
+        }
         var launchHooks = supervisor?.Hooks(hooks) ?? hooks;
         Tracing.SyscallNotifier? notifier = null;
         if (callback is not null)
@@ -144,6 +157,8 @@ internal static class Launcher
             process.TraceEndsWithSandbox = spec.Namespaces.HasFlag(NamespaceKinds.Pid) || spec.PidNamespaceFd is not null;
         }
         supervisor?.Started(process, plan.UsesInit);
+        process.Log = log;
+        log.Info("started", new Logging.LogField("sandbox_pid", process.Pid), new Logging.LogField("command", string.Join(' ', spec.Command)));
         return process;
     }
 

@@ -215,8 +215,19 @@ public sealed class SandboxProcess : IDisposable
             network.Dispose();
         }
         lock (_gate)
-            return _result ??= result;
+        {
+            if (_result is not null)
+                return _result;
+            _result = result;
+        }
+        Log.Write(result.Verdict == Verdict.OK || result.Verdict == Verdict.RuntimeError ? Logging.LogLevel.Info : Logging.LogLevel.Warn, "exited",
+            new Logging.LogField("status", (long)exit.ShellStatus), new Logging.LogField("signal", exit.Signal), new Logging.LogField("verdict", result.Verdict.ToString()),
+            new Logging.LogField("backend", Backend));
+        return result;
     }
+
+    /// <summary>Where the engine reports for this sandbox (the spec's sink).</summary>
+    internal Logging.EngineLog Log { get; set; }
 
     /// <summary>Blocks until the sandbox exits and returns how the payload ended.</summary>
     public unsafe SandboxExit WaitForExit()

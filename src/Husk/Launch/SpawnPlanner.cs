@@ -192,6 +192,9 @@ internal static class SpawnPlanner
             var rt = spec.RootTmpfs;
             if (spec.FileSystem is HostOverlayFileSystem { StorageSize: { } storage })
                 rt = rt with { Size = storage, KeepOpen = true };
+            // A directory root's writes go to a temporary overlay whose upper is in this tmpfs.
+            if (spec.FileSystem is DirectoryFileSystem { ReadOnly: false, Size: { } directoryCap })
+                rt = rt with { Size = directoryCap };
             ops.Add(new PlannedOp(OpKind.RootBegin, $"set up the sandbox root on {spec.BuildBase}")
             {
                 S1 = spec.BuildBase,

@@ -15,4 +15,9 @@ public enum NestedUserNamespaces
     /// and Landlock is off unless asked for (it forbids mounting).
     /// </summary>
     Allow,
+    /// <summary>
+    /// Left to the seccomp profile alone: neither <c>max_user_namespaces</c> nor the profile is
+    /// changed (microbox's profile refuses unshare and setns unless <c>--allow-syscall</c> names them).
+    /// </summary>
+    ProfileOnly,
 }

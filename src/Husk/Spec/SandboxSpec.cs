@@ -145,6 +145,11 @@ public sealed record SandboxSpec
     public Policy.SyscallCallback? SyscallCallback { get; init; }
 
     /// <summary>
+    /// Where the engine reports what it does for this sandbox (the planner's decisions, each setup
+    /// step, the supervisors'), or null for nowhere. Reporting only: it changes nothing of the sandbox.
+    /// </summary>
+    public Logging.ILogSink? Log { get; init; }
+    /// <summary>
     /// Trace the payload's system calls (strace-like lines, <see cref="SandboxProcess.Events"/>,
     /// counts in <see cref="SandboxResult.SyscallCounts"/>), or null for no tracing.
     /// </summary>

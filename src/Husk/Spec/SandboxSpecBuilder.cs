@@ -194,6 +194,9 @@ public sealed class SandboxSpecBuilder
     public SandboxSpecBuilder BridgeSubnet(string cidr) =>
         System.Net.IPNetwork.TryParse(cidr, out var net) ? With(s => s with { Network = s.Network with { BridgeSubnet = net } }) : Problem($"--bridge-subnet {cidr}: not a CIDR block such as 10.77.0.0/16");
 
+    /// <summary>A random hostname such as "quiet-harbor" (<see cref="Husk.RandomHostname"/>), as microbox names its sandboxes.</summary>
+    public SandboxSpecBuilder RandomHostname() => Hostname(Husk.RandomHostname.Next());
+
     // ---- filesystem ----
 
     /// <summary>The base tree (<c>--fs</c>): see <see cref="FileSystemSpec"/>.</summary>
@@ -361,6 +364,9 @@ public sealed class SandboxSpecBuilder
     /// </summary>
     public SandboxSpecBuilder OnSyscall(IEnumerable<string> syscalls, Func<Policy.SyscallRequest, Policy.SyscallDecision> decide) =>
         With(s => s with { SyscallCallback = new Policy.SyscallCallback([.. syscalls], decide) });
+
+    /// <summary><c>--log-level</c>, <c>--log-format</c>: where the engine reports what it does for the sandbox.</summary>
+    public SandboxSpecBuilder Log(Logging.ILogSink sink) => With(s => s with { Log = sink });
 
     // ---- tracing ----
 
