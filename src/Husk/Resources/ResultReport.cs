@@ -11,9 +11,11 @@ internal static class ResultReport
     /// One JSON object: verdict (with libsandbox's code and isolate's status), message, exit_code,
     /// signal, cpu_time_s, user_time_s, system_time_s, wall_time_s, peak_memory_bytes,
     /// output_bytes (standard output and error), stdout_bytes, stderr_bytes, written_bytes,
-    /// peak_processes, oom_killed, killed, backend, backend_notes and the limits applied.
+    /// peak_processes, oom_killed, killed, backend, backend_notes, the limits applied, and layer:
+    /// the overlay mode's root where the run's writes are kept (<paramref name="layer"/>), or null.
+    /// docs/schema/husk-result.schema.json publishes it; libhusk returns the same object.
     /// </summary>
-    public static string ToJson(SandboxResult result)
+    public static string ToJson(SandboxResult result, string? layer = null)
     {
         using var ms = new MemoryStream();
         using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = false }))
@@ -50,6 +52,10 @@ internal static class ResultReport
             foreach (var (name, value) in result.Limits.Applied())
                 w.WriteNumber(name, value);
             w.WriteEndObject();
+            if (layer is not null)
+                w.WriteString("layer", layer);
+            else
+                w.WriteNull("layer");
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(ms.ToArray());
