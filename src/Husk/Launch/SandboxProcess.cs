@@ -127,7 +127,19 @@ public sealed class SandboxProcess : IDisposable
     }
 
     /// <summary>Sends a signal to the sandbox; false when it has already gone.</summary>
-    public bool Signal(int signal) => PidfdSendSignal(_pidfd, signal) == 0;
+    public bool Signal(int signal)
+    {
+        try
+        {
+            return PidfdSendSignal(_pidfd, signal) == 0;
+        }
+        catch (ObjectDisposedException)
+        {
+            // Disposed, so gone (Dispose kills a running sandbox): a policy thread that decided a
+            // kill as the owner let go (pysandbox's memory watcher and a stopped call) finds nothing.
+            return false;
+        }
+    }
 
     /// <summary>Kills the whole sandbox: SIGKILL to its first process (the pid namespace takes the rest) and to everything in its cgroup.</summary>
     public void Kill()
@@ -402,6 +414,7 @@ public sealed class SandboxProcess : IDisposable
             Kill();
             WaitForExit();
         }
+        Notifier?.Dispose(); // its thread may still kill through the pidfd: stop it first
         lock (_gate)
         {
             _disposed = true;
@@ -414,7 +427,6 @@ public sealed class SandboxProcess : IDisposable
         StandardInput?.Dispose();
         StandardOutput?.Dispose();
         StandardError?.Dispose();
-        Notifier?.Dispose();
         SeccompListener?.Dispose();
         LayerStorage?.Dispose();
         _terminalStream?.Dispose();
