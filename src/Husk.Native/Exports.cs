@@ -11,9 +11,9 @@ namespace Husk.Native;
 internal unsafe struct HuskSyscall
 {
     public int Size;
+    public int Event;
     public int Pid;
     public int Number;
-    public int Reserved;
     public byte* Name;
     public fixed ulong Args[6];
 }

@@ -22,6 +22,13 @@ internal sealed class LibrarySandbox : IDisposable
     private Task<SandboxResult>? _wait;
     private string? _report;
 
+    static LibrarySandbox()
+    {
+        // The host's ignored signals are its own (Python ignores SIGXFSZ): payloads start with the
+        // default dispositions, as subprocess's restore_signals gives them.
+        HuskForgetIgnoredSignals();
+    }
+
     private LibrarySandbox(SandboxProcess process, RunArguments arguments)
     {
         _process = process;
@@ -100,8 +107,9 @@ internal sealed class LibrarySandbox : IDisposable
     }
 
     /// <summary>
-    /// The streams as the spec says, on top of what the options asked: output that husk counts
-    /// (an output limit) stays a pipe to us and is relayed to where the caller wants it.
+    /// The streams as the spec says, on top of what the options asked: the caller's standard
+    /// output and error, when husk counts them (an output limit), stay a pipe to us and are
+    /// relayed; a descriptor the caller names is the payload's own.
     /// </summary>
     private static SandboxSpec ApplyStreams(SandboxSpec s, IReadOnlyList<StreamSpec> streams, (int Fd, SafeFd? Owned)?[] targets, SafeFd?[] callerEnds)
     {
@@ -134,11 +142,12 @@ internal sealed class LibrarySandbox : IDisposable
                 case StreamChoice.Inherit when counted:
                     targets[fd] = (fd, null);
                     break;
-                case StreamChoice.Descriptor when counted:
-                    targets[fd] = (want.Fd, null);
-                    break;
-                case StreamChoice.Descriptor when want.Fd != fd:
-                    s = s with { Fds = s.Fds.Add(new FdMapping(want.Fd, fd)) };
+                case StreamChoice.Descriptor:
+                    // The caller's own descriptor is the payload's, as is: husk counts nothing
+                    // through it (an output limit still caps regular files, by RLIMIT_FSIZE).
+                    mode = StdioMode.Inherit;
+                    if (want.Fd != fd)
+                        s = s with { Fds = s.Fds.Add(new FdMapping(want.Fd, fd)) };
                     break;
             }
             s = fd == 1 ? s with { StandardOutput = mode } : s with { StandardError = mode };

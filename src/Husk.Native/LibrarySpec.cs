@@ -116,8 +116,10 @@ internal sealed record LibrarySpec
                     break;
                 case "syscalls":
                     syscalls = [.. Strings(property.Value, "syscalls", problems) ?? []];
+                    if (syscalls is ["*"])
+                        syscalls = [.. Policy.SyscallTable.Native.Names.Order(StringComparer.Ordinal)];
                     foreach (string name in syscalls.Where(n => !Policy.SyscallTable.IsKnown(n)))
-                        problems.Add($"syscalls: unknown system call: {name}");
+                        problems.Add($"syscalls: unknown system call: {name} (or [\"*\"] for every one)");
                     break;
                 default:
                     problems.Add($"unknown key {property.Name}: a spec holds {string.Join(", ", Keys)}");

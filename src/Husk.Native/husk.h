@@ -54,18 +54,21 @@ typedef int64_t husk_handle;
  * never trust what a pointer points at: it may change after the decision. */
 typedef struct husk_syscall {
     int32_t size;       /* sizeof(husk_syscall) of the library: fields are only ever added at the end */
+    int32_t event;      /* HUSK_EVENT_SYSCALL: the call is entering (the only kind so far) */
     int32_t pid;        /* the calling thread, in the caller's pid namespace */
     int32_t number;     /* the system call's number on this architecture */
-    int32_t reserved;
     const char *name;   /* "openat"; valid for the life of the process */
     uint64_t args[6];   /* the raw arguments */
 } husk_syscall;
+
+#define HUSK_EVENT_SYSCALL 0
 
 #define HUSK_ALLOW 0      /* the call goes ahead */
 #define HUSK_KILL (-1)    /* the whole sandbox is killed; the verdict is RestrictedFunction */
 /* Any other positive value: the call fails with that errno and the payload goes on. */
 
-/* Called on a thread of the library's, once per stopped call listed in the spec's "syscalls";
+/* Called on a thread of the library's, once per stopped call listed in the spec's "syscalls"
+ * (["*"]: every system call of the architecture);
  * the payload waits meanwhile, so it must not block for long. The seccomp profile still applies:
  * a call it refuses never reaches the policy. */
 typedef int32_t (*husk_policy)(void *context, const husk_syscall *call);

@@ -43,9 +43,9 @@ class HuskSyscall(ctypes.Structure):
 
     _fields_ = [
         ("size", ctypes.c_int32),
+        ("event", ctypes.c_int32),
         ("pid", ctypes.c_int32),
         ("number", ctypes.c_int32),
-        ("reserved", ctypes.c_int32),
         ("name", ctypes.c_char_p),
         ("args", ctypes.c_uint64 * 6),
     ]
