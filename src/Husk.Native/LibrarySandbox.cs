@@ -118,7 +118,7 @@ internal sealed class LibrarySandbox : IDisposable
         {
             StreamChoice.Null => s with { StandardInput = StdioMode.Null },
             StreamChoice.Pipe => s with { StandardInput = StdioMode.Pipe },
-            StreamChoice.Descriptor when stdin.Fd != 0 => s with { Fds = s.Fds.Add(new FdMapping(stdin.Fd, 0)) },
+            StreamChoice.Descriptor when stdin.Fd != 0 => s with { Fds = s.Fds.Add(new FdMapping(Descriptors.Borrow(stdin.Fd), 0)) },
             _ => s,
         };
         for (int fd = 1; fd <= 2; fd++)
@@ -147,7 +147,7 @@ internal sealed class LibrarySandbox : IDisposable
                     // through it (an output limit still caps regular files, by RLIMIT_FSIZE).
                     mode = StdioMode.Inherit;
                     if (want.Fd != fd)
-                        s = s with { Fds = s.Fds.Add(new FdMapping(want.Fd, fd)) };
+                        s = s with { Fds = s.Fds.Add(new FdMapping(Descriptors.Borrow(want.Fd), fd)) };
                     break;
             }
             s = fd == 1 ? s with { StandardOutput = mode } : s with { StandardError = mode };

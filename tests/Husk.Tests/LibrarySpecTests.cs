@@ -87,7 +87,8 @@ public class LibrarySpecTests
         var report = JsonDocument.Parse(ResultReport.ToJson(result, "/var/tmp/root")).RootElement;
         var schema = JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Schema", "husk-result.schema.json"))).RootElement;
         var keys = report.EnumerateObject().Select(p => p.Name).ToList();
-        Assert.Equal(schema.GetProperty("properties").EnumerateObject().Select(p => p.Name).Order(), keys.Order());
+        // Every key but syscall_counts, which only a run that counted them has.
+        Assert.Equal(schema.GetProperty("properties").EnumerateObject().Select(p => p.Name).Where(n => n != "syscall_counts").Order(), keys.Order());
         Assert.Equal(schema.GetProperty("required").EnumerateArray().Select(e => e.GetString()!).Order(), keys.Order());
         Assert.Equal("/var/tmp/root", report.GetProperty("layer").GetString());
         Assert.Equal(JsonValueKind.Null, JsonDocument.Parse(ResultReport.ToJson(result)).RootElement.GetProperty("layer").ValueKind);

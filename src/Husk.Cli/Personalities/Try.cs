@@ -164,8 +164,8 @@ internal static class TryPersonality
             string wrapper = sandbox.Path + "/chroot_executable.sh";
             string oldPwd = Environment.GetEnvironmentVariable("OLDPWD") ?? "";
             var mounts = new List<MountOp>();
-            mounts.Add(new WriteFile(script) { Data = [.. Encoding.UTF8.GetBytes(string.Join(' ', command) + "\n")], Mode = 0x1ED });
-            mounts.Add(new WriteFile(wrapper) { Data = [.. Encoding.UTF8.GetBytes($"#!/bin/sh\n\nOLDPWD={Quote(oldPwd)} . {Quote(script)}\n")], Mode = 0x1ED });
+            mounts.Add(new WriteFile(script) { Data = [.. Encoding.UTF8.GetBytes(string.Join(' ', command) + "\n")], Mode = FileModes.Directory });
+            mounts.Add(new WriteFile(wrapper) { Data = [.. Encoding.UTF8.GetBytes($"#!/bin/sh\n\nOLDPWD={Quote(oldPwd)} . {Quote(script)}\n")], Mode = FileModes.Directory });
             mounts.Add(new RemountReadOnly(sandbox.Path));
 
             var env = Husk.Launch.CallerEnvironment.Current().Where(e => !Unset.Contains(Husk.Launch.CallerEnvironment.Split(e).Key));

@@ -176,7 +176,7 @@ internal sealed class HostOverlayLayout
             UpperRoot = SourceRoot.Storage,
             Upper = StorageLayer + upper[upperDir.Length..],
             Work = StorageWork + work[workDir.Length..],
-            UpperMode = _upperModes.TryGetValue(upper, out int m) ? m : 0x1ED,
+            UpperMode = (UnixFileMode)(_upperModes.TryGetValue(upper, out int m) ? m : 0x1ED),
         };
     }
 
@@ -195,15 +195,15 @@ internal sealed class HostOverlayLayout
         var ops = new List<MountOp>();
         if (Spec.StorageSize is not null)
         {
-            ops.Add(new MakeDirectory(StorageLayer) { Mode = 0x1ED, InStorage = true });
+            ops.Add(new MakeDirectory(StorageLayer) { Mode = FileModes.Directory, InStorage = true });
             foreach (var (path, mode) in _skeleton)
-                ops.Add(new MakeDirectory(StorageLayer + path) { Mode = mode, InStorage = true });
+                ops.Add(new MakeDirectory(StorageLayer + path) { Mode = (UnixFileMode)(mode), InStorage = true });
         }
         ops.AddRange(OverlayPlan.Mounts.Select(InStorage));
         // The root is always out of the payload's sight: covered where it lies in an overlaid
         // directory (the plan does that), and given an empty place of its own elsewhere.
         if (!ops.Any(m => m is TmpfsMount t && t.Destination == Spec.Root))
-            ops.Add(new TmpfsMount(Spec.Root) { Mode = 0x1C0, Size = 1 << 20 });
+            ops.Add(new TmpfsMount(Spec.Root) { Mode = FileModes.Private, Size = 1 << 20 });
         return ops;
     }
 

@@ -57,7 +57,17 @@ internal static class Launcher
         }
         var layout = PrepareLayout(spec, host);
         using var stdio = StdioPipes.Create(spec, out var withFds);
-        var plan = SpawnPlanner.Plan(withFds, host, subIds, layout);
+        var image = PrepareImage(spec, host);
+        SpawnPlan plan;
+        try
+        {
+            plan = SpawnPlanner.Plan(withFds, host, subIds, layout, image);
+        }
+        catch
+        {
+            image?.Dispose();
+            throw;
+        }
         var supervisor = spec.Limits.IsSupervised ? Resources.ResourceSupervisor.Prepare(spec, host, plan.Mounts) : null;
         var launchHooks = supervisor?.Hooks(hooks) ?? hooks;
         Tracing.SyscallNotifier? notifier = null;
@@ -72,6 +82,24 @@ internal static class Launcher
                 ListenerReceived = listener => notifier = Tracing.SyscallNotifier.Start(listener, callback),
             };
         }
+        Tracing.SyscallTracer? tracer = null;
+        if (spec.Trace is { } trace)
+        {
+            tracer = StartTracer(trace, supervisor);
+            // Seized before the child is released: nothing it does escapes the trace.
+            var inner = launchHooks;
+            launchHooks = new LaunchHooks
+            {
+                BeforeRelease = pid =>
+                {
+                    inner?.BeforeRelease?.Invoke(pid);
+                    tracer.Seize(pid);
+                },
+                SandboxPidKnown = inner?.SandboxPidKnown,
+                Cgroup = inner?.Cgroup,
+                ListenerReceived = inner?.ListenerReceived,
+            };
+        }
         SandboxProcess process;
         try
         {
@@ -79,22 +107,45 @@ internal static class Launcher
         }
         catch
         {
+            tracer?.Dispose();
             notifier?.Dispose();
             supervisor?.Dispose();
+            image?.Dispose();
             throw;
         }
         stdio.CloseChildEnds();
         var (stdin, stdout, stderr) = stdio.TakeStreams(supervisor);
         process.Attach(supervisor, stdin, stdout, stderr);
         process.Layout = layout;
+        process.Image = image;
         process.Policy = plan.Policy;
         if (notifier is not null)
         {
             process.Notifier = notifier;
             notifier.Arm(supervisor, process.Kill);
         }
+        if (tracer is not null)
+        {
+            process.Tracer = tracer;
+            // With a pid namespace every traced process ends with the sandbox: the result waits for the last one.
+            process.TraceEndsWithSandbox = spec.Namespaces.HasFlag(NamespaceKinds.Pid) || spec.PidNamespaceFd is not null;
+        }
         supervisor?.Started(process, plan.UsesInit);
         return process;
+    }
+
+    /// <summary>Starts the tracer thread with its output open; a file that cannot be made is a setup error naming it.</summary>
+    private static Tracing.SyscallTracer StartTracer(TraceSpec trace, Resources.ResourceSupervisor? supervisor)
+    {
+        try
+        {
+            return Tracing.SyscallTracer.Start(trace);
+        }
+        catch (SyscallException e)
+        {
+            supervisor?.Dispose();
+            throw new SandboxSetupException($"husk: trace output {trace.OutputFile}: {SyscallException.Describe(e.Errno)}", e.Errno) { Stage = SandboxSetupStage.Start };
+        }
     }
 
     /// <summary>Lays out and prepares the host overlay on disk, for a spec that asks for one.</summary>
@@ -107,6 +158,16 @@ internal static class Launcher
         var layout = FileSystem.HostOverlayLayout.Plan(fs, spec, host);
         layout.Prepare();
         return layout;
+    }
+
+    /// <summary>Reads the image and brings its layers into the cache, for a spec whose root is one.</summary>
+    private static Images.PreparedImage? PrepareImage(SandboxSpec spec, HostContext host)
+    {
+        if (spec.FileSystem is not ImageFileSystem fs || !spec.Namespaces.HasFlag(NamespaceKinds.Mount))
+            return null;
+        if (spec.Validate() is { Length: > 0 } problems)
+            throw new SandboxSpecException(problems);
+        return new Images.ImageCache(fs.Cache ?? Images.ImageCache.DefaultLocation()).Prepare(fs.Reference, host.WorkingDirectory);
     }
 
     internal static unsafe SandboxProcess Start(SpawnPlan plan, HostContext host, LaunchHooks? hooks)

@@ -71,11 +71,15 @@ internal static class SpawnPlanner
     /// <param name="host">The caller's facts (ids, directories, the host's filesystem).</param>
     /// <param name="subIds">Subordinate id ranges, where a range is mapped.</param>
     /// <param name="layout">The host overlay, laid out and prepared, for <see cref="HostOverlayFileSystem"/>.</param>
-    public static SpawnPlan Plan(SandboxSpec spec, HostContext host, SubordinateIds? subIds = null, FileSystem.HostOverlayLayout? layout = null)
+    /// <param name="image">The image, prepared in the cache, for <see cref="ImageFileSystem"/>.</param>
+    public static SpawnPlan Plan(SandboxSpec spec, HostContext host, SubordinateIds? subIds = null, FileSystem.HostOverlayLayout? layout = null, Images.PreparedImage? image = null)
     {
         var problems = spec.Validate();
         if (problems.Length > 0)
             throw new SandboxSpecException(problems);
+        // The image's config fills in what the spec leaves open (command, environment, directory, user).
+        if (spec.FileSystem is ImageFileSystem imageFs)
+            spec = (image ?? throw new InvalidOperationException("the image was not prepared")).Apply(spec, imageFs);
 
         var ns = spec.Namespaces;
         bool joinProcess = spec.JoinProcessFd is not null;
@@ -106,7 +110,7 @@ internal static class SpawnPlanner
         var idMaps = PlanIdMaps(spec, host, subIds, out uint? setUid, out uint? setGid);
         // Root's payload maps to a subordinate range (the payload switches ids itself): see IdmappedLayers.
         var idmap = new IdmappedLayers(host.IsRoot && idMaps.Kind == IdMapKind.Write && setUid is not null);
-        foreach (int fd in spec.SupervisorFds.Distinct())
+        foreach (int fd in spec.SupervisorFds.Select(Descriptors.Number).Distinct())
             ops.Add(new PlannedOp(OpKind.Close, $"close the supervisor's fd {fd}") { Fd = fd });
         ops.Add(new PlannedOp(OpKind.WaitParent, "wait for the supervisor"));
 
@@ -119,7 +123,7 @@ internal static class SpawnPlanner
             // setns with a pidfd joins several namespaces at once; a pid namespace applies to children.
             ops.Add(new PlannedOp(OpKind.SetNs, "join the sandbox's namespaces")
             {
-                Fd = spec.JoinProcessFd!.Value,
+                Fd = Descriptors.Number(spec.JoinProcessFd!),
                 A = NamespaceFlags(spec.JoinNamespaces),
             });
             if (unshareLater != 0)
@@ -132,13 +136,13 @@ internal static class SpawnPlanner
         }
         else if (joinUser)
         {
-            ops.Add(new PlannedOp(OpKind.SetNs, "join the user namespace") { Fd = spec.UserNamespaceFd!.Value, A = CLONE_NEWUSER, Role = SetupRole.JoinUserNamespace });
+            ops.Add(new PlannedOp(OpKind.SetNs, "join the user namespace") { Fd = Descriptors.Number(spec.UserNamespaceFd!), A = CLONE_NEWUSER, Role = SetupRole.JoinUserNamespace });
             if (unshareLater != 0)
                 ops.Add(new PlannedOp(OpKind.Unshare, "create namespaces") { A = unshareLater });
         }
         if (joinPid && !joinProcess)
         {
-            ops.Add(new PlannedOp(OpKind.SetNs, "join the pid namespace") { Fd = spec.PidNamespaceFd!.Value, A = CLONE_NEWPID, Role = SetupRole.JoinPidNamespace });
+            ops.Add(new PlannedOp(OpKind.SetNs, "join the pid namespace") { Fd = Descriptors.Number(spec.PidNamespaceFd!), A = CLONE_NEWPID, Role = SetupRole.JoinPidNamespace });
             ops.Add(ForkOp("enter the pid namespace", reportPid: !newPid, status: !usesInit && !laterPidFork, keep: [], SetupRole.EnterPidNamespace));
             reportsPid = !newPid;
         }
@@ -178,7 +182,7 @@ internal static class SpawnPlanner
         }
 
         bool hasMounts = spec.FileSystem is not InheritFileSystem && ns.HasFlag(NamespaceKinds.Mount);
-        var mounts = hasMounts ? BaseTree.Mounts(spec, host, layout) : [];
+        var mounts = hasMounts ? BaseTree.Mounts(spec, host, layout, image) : [];
         if (hasMounts)
         {
             var rt = spec.RootTmpfs;
@@ -236,7 +240,7 @@ internal static class SpawnPlanner
             });
         }
         if (spec.SyncFd is { } sync)
-            keep.Add(sync);
+            keep.Add(Descriptors.Number(sync));
 
         // Working directory, with PWD pointing at the one chosen.
         var candidates = spec.WorkingDirectory is { } wd
@@ -268,7 +272,7 @@ internal static class SpawnPlanner
             });
         }
         if (spec.BlockFd is { } block)
-            ops.Add(new PlannedOp(OpKind.WaitFd, $"wait on fd {block}") { Fd = block });
+            ops.Add(new PlannedOp(OpKind.WaitFd, $"wait on fd {Descriptors.Number(block)}") { Fd = Descriptors.Number(block) });
 
         if (usesInit)
         {
@@ -279,7 +283,7 @@ internal static class SpawnPlanner
 
         // From here on: the payload only.
         if (spec.SyncFd is { } syncFd && !spec.AsPid1)
-            ops.Add(new PlannedOp(OpKind.Close, $"close fd {syncFd}") { Fd = syncFd });
+            ops.Add(new PlannedOp(OpKind.Close, $"close fd {Descriptors.Number(syncFd)}") { Fd = Descriptors.Number(syncFd) });
         if (spec.NewSession || spec.Terminal is not null)
             ops.Add(new PlannedOp(OpKind.SetSid, "start a new session"));
         if (spec.Terminal is not null)
@@ -293,7 +297,7 @@ internal static class SpawnPlanner
             ops.Add(new PlannedOp(OpKind.SetId, "switch to the sandbox's ids") { A = setUid.Value, B = setGid!.Value, Flags = host.IsRoot ? OpFlags.SetGroups : 0 });
         AddFdLayout(ops, spec);
         if (spec.UserNamespace2Fd is { } userns2)
-            ops.Add(new PlannedOp(OpKind.SetNs, "switch to the second user namespace") { Fd = userns2, A = CLONE_NEWUSER, Role = SetupRole.SecondUserNamespace });
+            ops.Add(new PlannedOp(OpKind.SetNs, "switch to the second user namespace") { Fd = Descriptors.Number(userns2), A = CLONE_NEWUSER, Role = SetupRole.SecondUserNamespace });
         if (spec.Capabilities is { } caps)
         {
             ops.Add(new PlannedOp(OpKind.Caps, "set capabilities")
@@ -321,11 +325,14 @@ internal static class SpawnPlanner
         // refuse the Landlock ruleset of a caller holding many descriptors, or a dup2 to a high fd.
         AddResourceLimits(ops, spec);
         var programs = SeccompPrograms(spec);
-        bool wantsListener = spec.Seccomp.UserNotification || spec.SyscallCallback is not null;
+        // The listener is the callback's (the last program), else the profile's or last raw program's, before the trace's.
+        int listenerIndex = spec.SyscallCallback is not null ? programs.Count - 1
+            : spec.Seccomp.UserNotification ? programs.Count - 1 - (spec.Trace is null ? 0 : 1)
+            : -1;
         for (int i = 0; i < programs.Count; i++)
         {
             var prog = programs[i];
-            bool listener = wantsListener && i == programs.Count - 1;
+            bool listener = i == listenerIndex;
             ops.Add(new PlannedOp(OpKind.Seccomp, $"install seccomp filter {i + 1}")
             {
                 Data = prog,
@@ -338,7 +345,7 @@ internal static class SpawnPlanner
         if (spec.IgnoredSignals.Length > 0)
         {
             ulong ignore = 0;
-            foreach (int sig in spec.IgnoredSignals)
+            foreach (int sig in spec.IgnoredSignals.Select(Signals.FromPosixSignal))
                 ignore |= 1UL << (sig - 1);
             ops.Add(new PlannedOp(OpKind.SignalMask, "ignore signals") { A = 0, B = ignore });
         }
@@ -377,8 +384,8 @@ internal static class SpawnPlanner
             ReportsPid = reportsPid,
             ExecOpIndex = execIndex,
             Mounts = mounts,
-            // A callback's filter needs its listener, which only the supervisor of the run holds.
-            Policy = new AppliedPolicy([.. programs.Take(programs.Count - (spec.SyscallCallback is null ? 0 : 1)).Select(p => ImmutableArray.Create(p))],
+            // A callback's filter needs its listener, and a trace's its tracer, which only the supervisor of the run holds.
+            Policy = new AppliedPolicy([.. programs.Take(programs.Count - (spec.SyscallCallback is null ? 0 : 1) - (spec.Trace is null ? 0 : 1)).Select(p => ImmutableArray.Create(p))],
                 landlock, spec.Capabilities, spec.NoNewPrivileges),
             ForegroundTerminal = spec.ForegroundTerminal,
             IdmappedSources = idmap.Sources,
@@ -421,14 +428,17 @@ internal static class SpawnPlanner
 
     /// <summary>
     /// The seccomp programs, in the order they are installed: the raw ones, the profile compiled with
-    /// its rules (nested sandboxes' calls allowed where they are), and the syscall callback's, whose
-    /// listener the supervisor holds.
+    /// its rules (nested sandboxes' calls allowed where they are), the trace's (RET_TRACE for the
+    /// traced calls, whose tracer the supervisor runs), and the syscall callback's, whose listener
+    /// the supervisor holds (the last, where the listener is asked for).
     /// </summary>
     internal static List<byte[]> SeccompPrograms(SandboxSpec spec)
     {
         var programs = spec.Seccomp.RawPrograms.Select(p => p.ToArray()).ToList();
         if (SeccompPolicyOf(spec) is { } policy)
             programs.Add(Policy.SeccompCompiler.Compile(policy).ToArray());
+        if (spec.Trace is { } trace)
+            programs.Add(Tracing.TraceFilter.Compile(trace.Syscalls).ToArray());
         if (spec.SyscallCallback is { } callback)
             programs.Add(callback.Compile().ToArray());
         return programs;
@@ -664,9 +674,9 @@ internal static class SpawnPlanner
                 break;
             }
             case BindFdMount bf:
-                ops.Add(new PlannedOp(OpKind.Bind, $"bind mount fd {bf.Fd} on {dst}")
+                ops.Add(new PlannedOp(OpKind.Bind, $"bind mount fd {Descriptors.Number(bf.Fd)} on {dst}")
                 {
-                    Fd = bf.Fd,
+                    Fd = Descriptors.Number(bf.Fd),
                     S2 = dst,
                     B = parentMode,
                     Origin = op,
@@ -725,8 +735,8 @@ internal static class SpawnPlanner
                     ops.Add(Symlink($"/proc/self/fd/{i}", Join(dst, stdio[i]), op, SetupRole.DevLink));
                 ops.Add(Symlink("/proc/self/fd", Join(dst, "fd"), op, SetupRole.DevLink));
                 ops.Add(Symlink("/proc/kcore", Join(dst, "core"), op, SetupRole.DevLink));
-                ops.Add(new PlannedOp(OpKind.Mkdir, $"create {Join(dst, "shm")}") { S2 = Join(dst, "shm"), Mode = 0x1ED, Origin = op, Role = SetupRole.DevDirectory });
-                ops.Add(new PlannedOp(OpKind.Mkdir, $"create {Join(dst, "pts")}") { S2 = Join(dst, "pts"), Mode = 0x1ED, Origin = op, Role = SetupRole.DevDirectory });
+                ops.Add(new PlannedOp(OpKind.Mkdir, $"create {Join(dst, "shm")}") { S2 = Join(dst, "shm"), Mode = (uint)(FileModes.Directory), Origin = op, Role = SetupRole.DevDirectory });
+                ops.Add(new PlannedOp(OpKind.Mkdir, $"create {Join(dst, "pts")}") { S2 = Join(dst, "pts"), Mode = (uint)(FileModes.Directory), Origin = op, Role = SetupRole.DevDirectory });
                 ops.Add(MountFs("devpts", Join(dst, "pts"), [("newinstance", ""), ("ptmxmode", "0666"), ("mode", "620")],
                     MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, parentMode, $"mount devpts on {Join(dst, "pts")}", op, SetupRole.DevPts));
                 ops.Add(Symlink("pts/ptmx", Join(dst, "ptmx"), op, SetupRole.PtmxLink));
@@ -754,7 +764,7 @@ internal static class SpawnPlanner
             case MakeDirectory { InStorage: true } d:
             {
                 string path = "/" + d.Destination.TrimStart('/');
-                ops.Add(new PlannedOp(OpKind.Mkdir, $"create {path} in the storage") { S2 = path, Mode = 0x1C0, B = 0x1C0, Flags = OpRoots.S2(OpRoot.Base), Origin = op, Role = SetupRole.StorageDirectory });
+                ops.Add(new PlannedOp(OpKind.Mkdir, $"create {path} in the storage") { S2 = path, Mode = (uint)(FileModes.Private), B = 0x1C0, Flags = OpRoots.S2(OpRoot.Base), Origin = op, Role = SetupRole.StorageDirectory });
                 ops.Add(new PlannedOp(OpKind.Chmod, $"chmod {Octal(d.Mode)} {path} in the storage") { S2 = path, Mode = (uint)d.Mode, Flags = OpRoots.S2(OpRoot.Base) | OpFlags.NoCreate, Origin = op, Role = SetupRole.StorageDirectory });
                 break;
             }
@@ -777,7 +787,7 @@ internal static class SpawnPlanner
                     S2 = dst,
                     Data = data,
                     C = (ulong)data.Length,
-                    Fd = w.Fd ?? -1,
+                    Fd = w.Fd is { } source ? Descriptors.Number(source) : -1,
                     Mode = (uint)w.Mode,
                     B = parentMode,
                     Origin = op,
@@ -812,9 +822,9 @@ internal static class SpawnPlanner
                 {
                     // Made here, with the mode asked for whatever the umask, since it is the mount's root.
                     string upper = "/" + o.Upper!.TrimStart('/'), work = "/" + o.Work!.TrimStart('/');
-                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {upper}") { S2 = upper, Mode = 0x1C0, B = 0x1C0, Flags = OpRoots.S2(OpRoot.Base), Origin = op });
+                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {upper}") { S2 = upper, Mode = (uint)(FileModes.Private), B = 0x1C0, Flags = OpRoots.S2(OpRoot.Base), Origin = op });
                     ops.Add(new PlannedOp(OpKind.Chmod, $"chmod {Octal(o.UpperMode)} {upper}") { S2 = upper, Mode = (uint)o.UpperMode, Flags = OpRoots.S2(OpRoot.Base) | OpFlags.NoCreate, Origin = op });
-                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {work}") { S2 = work, Mode = 0x1C0, B = 0x1C0, Flags = OpRoots.S2(OpRoot.Base), Origin = op });
+                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {work}") { S2 = work, Mode = (uint)(FileModes.Private), B = 0x1C0, Flags = OpRoots.S2(OpRoot.Base), Origin = op });
                     opts.Add(("%upperdir", upper));
                     opts.Add(("%workdir", work));
                 }
@@ -845,8 +855,8 @@ internal static class SpawnPlanner
                     index = tmpOverlays++;
                     string upper = $"/tmp-overlay-upper-{index}";
                     string work = $"/tmp-overlay-work-{index}";
-                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {upper}") { S2 = upper, Mode = 0x1ED, Flags = OpRoots.S2(OpRoot.Base), Origin = op, Role = SetupRole.TmpOverlayUpper, Index = index });
-                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {work}") { S2 = work, Mode = 0x1ED, Flags = OpRoots.S2(OpRoot.Base), Origin = op, Role = SetupRole.TmpOverlayWork, Index = index });
+                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {upper}") { S2 = upper, Mode = (uint)(FileModes.Directory), Flags = OpRoots.S2(OpRoot.Base), Origin = op, Role = SetupRole.TmpOverlayUpper, Index = index });
+                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {work}") { S2 = work, Mode = (uint)(FileModes.Directory), Flags = OpRoots.S2(OpRoot.Base), Origin = op, Role = SetupRole.TmpOverlayWork, Index = index });
                     opts.Add(("%upperdir", upper));
                     opts.Add(("%workdir", work));
                 }
@@ -907,6 +917,8 @@ internal static class SpawnPlanner
     }
 
     internal static string Octal(int mode) => "0" + Convert.ToString(mode, 8);
+
+    internal static string Octal(UnixFileMode mode) => Octal((int)mode);
 
     internal static string Join(string dir, string name) => dir.EndsWith('/') ? dir + name : dir + "/" + name;
 }

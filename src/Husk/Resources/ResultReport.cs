@@ -11,8 +11,9 @@ internal static class ResultReport
     /// One JSON object: verdict (with libsandbox's code and isolate's status), message, exit_code,
     /// signal, cpu_time_s, user_time_s, system_time_s, wall_time_s, peak_memory_bytes,
     /// output_bytes (standard output and error), stdout_bytes, stderr_bytes, written_bytes,
-    /// peak_processes, oom_killed, killed, backend, backend_notes, the limits applied, and layer:
-    /// the overlay mode's root where the run's writes are kept (<paramref name="layer"/>), or null.
+    /// peak_processes, oom_killed, killed, backend, backend_notes, the limits applied, layer:
+    /// the overlay mode's root where the run's writes are kept (<paramref name="layer"/>), or null,
+    /// and with counting syscall_counts (strace -c's table: per call its calls, errors and seconds).
     /// docs/schema/husk-result.schema.json publishes it; libhusk returns the same object.
     /// </summary>
     public static string ToJson(SandboxResult result, string? layer = null)
@@ -56,6 +57,11 @@ internal static class ResultReport
                 w.WriteString("layer", layer);
             else
                 w.WriteNull("layer");
+            if (!result.SyscallCounts.IsDefaultOrEmpty)
+            {
+                w.WritePropertyName("syscall_counts");
+                Tracing.SyscallCountTable.Write(w, result.SyscallCounts);
+            }
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(ms.ToArray());
