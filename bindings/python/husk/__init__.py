@@ -6,8 +6,8 @@
 
 ``husk.run`` takes husk run's defaults (every namespace, the host's tree through an overlay, no
 network, the default seccomp profile, Landlock) and the limits you give; :class:`husk.Sandbox`
-starts a sandbox and gives its streams as files. The modules ``sandbox`` (pysandbox's API) and
-``pyminisandbox`` (mini-sandbox's) come in the same package.
+starts a sandbox and gives its streams as files. The module ``sandbox`` (pysandbox's API) comes
+in the same wheel.
 """
 
 from ._native import ForkedError, HuskError, SetupError, SpecError, lib as _lib
