@@ -161,7 +161,10 @@ internal static class SpawnPlanner
             reportsPid = true;
         }
 
-        if (setUid is not null)
+        // Without a user namespace of its own, a switch away from root drops the capabilities the
+        // setup still needs (loopback, mounts): it comes last, just before the payload's own settings.
+        bool setIdLate = !spec.Namespaces.HasFlag(NamespaceKinds.User) && idMaps.Kind == IdMapKind.None && !joinUser && !joinProcess;
+        if (setUid is not null && !setIdLate)
         {
             // Supplementary groups can be cleared only where setgroups is allowed: not in a user
             // namespace an unprivileged caller made (it denies setgroups).
@@ -300,6 +303,8 @@ internal static class SpawnPlanner
             ops.Add(new PlannedOp(OpKind.SetCtty, "take the terminal as controlling terminal") { Fd = 0 });
         }
         ops.Add(new PlannedOp(OpKind.Umask, "set the umask") { Mode = spec.Umask ?? host.Umask });
+        if (setUid is not null && setIdLate)
+            ops.Add(new PlannedOp(OpKind.SetId, "switch to the sandbox's ids") { A = setUid.Value, B = setGid!.Value, Flags = host.IsRoot ? OpFlags.SetGroups : 0 });
         AddFdLayout(ops, spec);
         if (spec.UserNamespace2Fd is { } userns2)
             ops.Add(new PlannedOp(OpKind.SetNs, "switch to the second user namespace") { Fd = Descriptors.Number(userns2), A = CLONE_NEWUSER, Role = SetupRole.SecondUserNamespace });
@@ -592,7 +597,18 @@ internal static class SpawnPlanner
             return IdMapPlan.None;
         }
         if (!spec.Namespaces.HasFlag(NamespaceKinds.User) || spec.Identity.Mapping == IdMapping.External)
+        {
+            // Without a user namespace of its own the payload takes the ids asked for as they are
+            // (root's pysandbox owner=, bwrap's --uid with --unshare-user off): a caller who may not
+            // switch to them gets EPERM from the switch, never a payload running as someone else.
+            if (!spec.Namespaces.HasFlag(NamespaceKinds.User) && spec.Identity.Mapping != IdMapping.External
+                && (spec.Identity.Uid is not null || spec.Identity.Gid is not null))
+            {
+                setUid = uid;
+                setGid = gid;
+            }
             return IdMapPlan.None;
+        }
 
         var mapping = spec.Identity.Mapping;
         if (mapping == IdMapping.Single || (mapping == IdMapping.Auto && !host.IsRoot))
