@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using Husk.Launch;
 
@@ -190,7 +191,7 @@ public class EngineTests
             {
                 LockFiles = [file],
                 Mounts = [.. TestEnvironment.Spec().Mounts, new BindMount(dir, dir)],
-                Fds = [new FdMapping(stdinRead.Fd, 0), new FdMapping(outWrite.Fd, 1)],
+                Fds = [new FdMapping(Descriptors.Borrow(stdinRead.Fd), 0), new FdMapping(Descriptors.Borrow(outWrite.Fd), 1)],
             };
             SandboxProcess p;
             using (stdinRead)
@@ -252,7 +253,7 @@ public class EngineTests
                     eof = Interop.Interop.Poll(&pfd, 1, 5000) == 1 && Interop.Interop.Read(read.Fd, &b, 1) == 0;
                 },
             };
-            using var p = Launcher.Start(TestEnvironment.Spec("/bin/true") with { InheritFds = true, SupervisorFds = [fd] }, hooks);
+            using var p = Launcher.Start(TestEnvironment.Spec("/bin/true") with { InheritFds = true, SupervisorFds = [Descriptors.Borrow(fd)] }, hooks);
             Assert.True(eof, "the sandbox still held the supervisor's descriptor while waiting");
             Assert.Equal(0, p.WaitForExit().ExitCode);
         }
@@ -292,7 +293,7 @@ public class EngineTests
         {
             SandboxProcess first;
             using (write)
-                first = Launcher.Start(TestEnvironment.Spec("/bin/sh", "-c", "read x || true") with { Fds = [new FdMapping(read.Fd, 0)] });
+                first = Launcher.Start(TestEnvironment.Spec("/bin/sh", "-c", "read x || true") with { Fds = [new FdMapping(Descriptors.Borrow(read.Fd), 0)] });
             using (first)
             {
                 using var userns = Interop.Interop.Open($"/proc/{first.Pid}/ns/user", Interop.Interop.O_RDONLY | Interop.Interop.O_CLOEXEC);
@@ -300,7 +301,7 @@ public class EngineTests
                 var probe = TestEnvironment.RunProbe(TestEnvironment.Spec() with
                 {
                     Namespaces = NamespaceKinds.AllButTime & ~NamespaceKinds.User,
-                    UserNamespaceFd = userns.Fd,
+                    UserNamespaceFd = Descriptors.Borrow(userns.Fd),
                     Identity = new Identity { Uid = uid, Gid = gid },
                 });
                 Assert.Equal(uid, probe.GetProperty("uid").GetUInt32());
@@ -391,7 +392,7 @@ public class EngineTests
         {
             var spec = TestEnvironment.Spec("/bin/sh", "-c", "trap 'echo got-term; exit 7' TERM; echo ready; while :; do sleep 0.05; done") with
             {
-                Fds = [new FdMapping(write.Fd, 1)],
+                Fds = [new FdMapping(Descriptors.Borrow(write.Fd), 1)],
             };
             SandboxProcess p;
             using (write)
@@ -400,7 +401,7 @@ public class EngineTests
             {
                 using var reader = new StreamReader(new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(read.Release(), true), FileAccess.Read));
                 Assert.Equal("ready", reader.ReadLine());
-                Assert.True(p.Signal(15));
+                Assert.True(p.Signal(PosixSignal.SIGTERM));
                 Assert.Equal("got-term", reader.ReadLine());
                 Assert.Equal(7, p.WaitForExit().ExitCode);
             }
@@ -436,7 +437,7 @@ public class EngineTests
             Assert.Contains(0, fds);
             Assert.Contains(1, fds);
             Assert.Contains(2, fds);
-            var passed = TestEnvironment.RunProbe(TestEnvironment.Spec() with { Fds = [new FdMapping(leaked, 9)] });
+            var passed = TestEnvironment.RunProbe(TestEnvironment.Spec() with { Fds = [new FdMapping(Descriptors.Borrow(leaked), 9)] });
             Assert.Contains(9, passed.GetProperty("fds").EnumerateArray().Select(e => e.GetInt32()));
         }
         finally
@@ -460,7 +461,7 @@ public class EngineTests
                 Assert.True(fd >= 600);
                 opened.Add(fd);
             }
-            var spec = TestEnvironment.Spec("/proc/version") with { Fds = [.. opened.Select((fd, i) => new FdMapping(fd, 3 + i))] };
+            var spec = TestEnvironment.Spec("/proc/version") with { Fds = [.. opened.Select((fd, i) => new FdMapping(Descriptors.Borrow(fd), 3 + i))] };
             var e = Assert.Throws<SandboxSetupException>(() => Launcher.Start(spec));
             Assert.True(e.IsExecFailure);
             Assert.Equal(Errno.EACCES, e.Errno);

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using Husk.Launch;
 
@@ -258,8 +259,8 @@ public class SpecOptionTests
             return Convert.ToUInt64(output.Split(':')[1].Trim(), 16);
         }
         const ulong pipeAndXfsz = (1UL << 12) | (1UL << 24);
-        Assert.Equal(pipeAndXfsz, Ignored(Minimal() with { IgnoredSignals = [13, 25] }) & pipeAndXfsz);
+        Assert.Equal(pipeAndXfsz, Ignored(Minimal() with { IgnoredSignals = [(PosixSignal)13, (PosixSignal)25] }) & pipeAndXfsz);
         Assert.Equal(0UL, Ignored(Minimal()) & pipeAndXfsz);
-        Assert.Throws<SandboxSpecException>(() => Launcher.Start(Minimal() with { IgnoredSignals = [9] }));
+        Assert.Throws<SandboxSpecException>(() => Launcher.Start(Minimal() with { IgnoredSignals = [(PosixSignal)9] }));
     }
 }

@@ -78,7 +78,7 @@ internal static class TestEnvironment
         var (read, write) = Interop.Interop.Pipe();
         using (read)
         {
-            spec = spec with { Fds = [.. spec.Fds, new FdMapping(write.Fd, 1)] };
+            spec = spec with { Fds = [.. spec.Fds, new FdMapping(Descriptors.Borrow(write.Fd), 1)] };
             SandboxProcess process;
             using (write)
                 process = global::Husk.Launch.Launcher.Start(spec);

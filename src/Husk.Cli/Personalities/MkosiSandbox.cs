@@ -149,7 +149,7 @@ internal static class MkosiSandbox
         var passed = inherited.Where(fd => !a.ExecFds.Contains(fd)).ToList();
         var fds = ImmutableArray.CreateBuilder<FdMapping>();
         for (int i = 0; i < passed.Count; i++)
-            fds.Add(new FdMapping(passed[i], a.PackFds ? 3 + i : passed[i]));
+            fds.Add(new FdMapping(Descriptors.Borrow(passed[i]), a.PackFds ? 3 + i : passed[i]));
         bool listen = a.PackFds && passed.Count > 0;
         if (listen)
             Set(env, "LISTEN_FDS", passed.Count.ToString(CultureInfo.InvariantCulture));
@@ -184,7 +184,7 @@ internal static class MkosiSandbox
             Landlock = LandlockSpec.Off,
             PidVariable = listen ? "LISTEN_PID" : null,
             // Python ignores these and os.execvp keeps them ignored.
-            IgnoredSignals = [Interop.Interop.Signals.SIGPIPE, Interop.Interop.Signals.SIGXFSZ],
+            IgnoredSignals = [Interop.Interop.Signals.ToPosixSignal(Interop.Interop.Signals.SIGPIPE), Interop.Interop.Signals.ToPosixSignal(Interop.Interop.Signals.SIGXFSZ)],
         };
     }
 

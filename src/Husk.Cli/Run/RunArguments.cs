@@ -248,7 +248,7 @@ internal sealed class RunArguments
         if (limits.IsSupervised && !Tty && (limits.OutputBytes is not null || WantsReport))
             b = b.PipeOutput();
         if (SyncFd is { } sync)
-            b = b.PassFd(sync);
+            b = b.PassFd(Descriptors.Borrow(sync));
         var spec = b.Build();
         foreach (string path in Direct)
         {
@@ -270,8 +270,8 @@ internal sealed class RunArguments
             ForegroundTerminal = foreground,
             // Written straight through, before the command line's own operations.
             Mounts = [.. Direct.Select(p => new BindMount(p, p)), .. spec.Mounts],
-            SyncFd = SyncFd,
-            BlockFd = BlockFd,
+            SyncFd = Descriptors.BorrowOrNull(SyncFd),
+            BlockFd = Descriptors.BorrowOrNull(BlockFd),
             LockFiles = [.. LockFiles],
             Identity = UsernsBlockFd is not null ? spec.Identity with { Mapping = IdMapping.External } : spec.Identity,
         };

@@ -57,8 +57,8 @@ internal static class RunOptions
             Add($"--share-{word}", Namespaces, [], $"Share the caller's {what}.", (s, _) => s.Set(b => b.Share(k)));
         }
         Add("--unshare-all", Namespaces, [], "Every namespace but time (the default).", (s, _) => s.Set(b => b.Unshare(NamespaceKinds.AllButTime)));
-        Add("--userns", Namespaces, ["FD"], "Join the user namespace FD instead of creating one.", (s, a) => { int fd = NamespaceFd(a[0], "--userns", "--share-user"); s.Set(b => b.UserNamespace(fd).Share(NamespaceKinds.User)); });
-        Add("--pidns", Namespaces, ["FD"], "Join the pid namespace FD (with --unshare-pid, create one under it).", (s, a) => { int fd = NamespaceFd(a[0], "--pidns", "--share-pid"); s.Set(b => b.PidNamespace(fd)); });
+        Add("--userns", Namespaces, ["FD"], "Join the user namespace FD instead of creating one.", (s, a) => { int fd = NamespaceFd(a[0], "--userns", "--share-user"); s.Set(b => b.UserNamespace(Descriptors.Borrow(fd)).Share(NamespaceKinds.User)); });
+        Add("--pidns", Namespaces, ["FD"], "Join the pid namespace FD (with --unshare-pid, create one under it).", (s, a) => { int fd = NamespaceFd(a[0], "--pidns", "--share-pid"); s.Set(b => b.PidNamespace(Descriptors.Borrow(fd))); });
         Add("--disable-userns", Namespaces, [], "Make nested user namespaces impossible inside (the default).", (s, _) => s.Set(b => b.DisableUserNamespaces()));
         Add("--allow-userns", Namespaces, [], "Allow nested sandboxes: user namespaces; namespace flags, clone3 and mounting in the seccomp profile; Landlock off unless --landlock says otherwise (it forbids mounting).", (s, _) => s.Set(b => b.AllowUserNamespaces()));
 
@@ -102,7 +102,7 @@ internal static class RunOptions
         Add("--dir", FsOps, ["DST"], "Create a directory.", (s, a) => s.AddMount(new MakeDirectory(Abs(a[0])) { Mode = s.TakePerms() ?? FileModes.Directory }));
         Add("--symlink", FsOps, ["TARGET", "DST"], "Create a symlink.", (s, a) => s.AddMount(new MakeSymlink(a[0], Abs(a[1]))));
         Add("--write", FsOps, ["DATA", "DST"], "Create DST holding DATA.", (s, a) => s.AddMount(new WriteFile(Abs(a[1])) { Data = [.. System.Text.Encoding.UTF8.GetBytes(a[0])], Mode = s.TakePerms() ?? FileModes.File }));
-        Add("--file", FsOps, ["FD", "DST"], "Create DST from the contents of FD.", (s, a) => s.AddMount(new WriteFile(Abs(a[1])) { Fd = Fd(a[0], "--file"), Mode = s.TakePerms() ?? FileModes.File }));
+        Add("--file", FsOps, ["FD", "DST"], "Create DST from the contents of FD.", (s, a) => s.AddMount(new WriteFile(Abs(a[1])) { Fd = Descriptors.Borrow(Fd(a[0], "--file")), Mode = s.TakePerms() ?? FileModes.File }));
         Add("--chmod", FsOps, ["OCTAL", "PATH"], "Change the mode of PATH.", (s, a) => s.AddMount(new ChangeMode(Abs(a[1]), Mode(a[0], "--chmod"))));
         Add("--remount-ro", FsOps, ["DST"], "Remount the mount point DST read-only.", (s, a) => s.AddMount(new RemountReadOnly(Abs(a[0]))));
         Add("--overlay-src", FsOps, ["DIR"], "A lower layer for the next overlay (the last given is on top).", (s, a) => s.OverlaySources.Add(a[0]));
@@ -122,7 +122,7 @@ internal static class RunOptions
         Add("--unsetenv", Process, ["VAR"], "Unset an environment variable.", (s, a) => s.Set(b => b.UnsetEnv(a[0])));
         Add("--clearenv", Process, [], "Start from an empty environment.", (s, _) => s.Set(b => b.ClearEnv()));
         Add("--argv0", Process, ["VALUE"], "argv[0] of the command.", (s, a) => s.Set(b => b.Argv0(a[0])));
-        Add("--pass-fd", Process, ["N"], "Give the payload descriptor N (only 0, 1 and 2 pass otherwise).", (s, a) => { int fd = Fd(a[0], "--pass-fd"); s.Set(b => b.PassFd(fd)); });
+        Add("--pass-fd", Process, ["N"], "Give the payload descriptor N (only 0, 1 and 2 pass otherwise).", (s, a) => { int fd = Fd(a[0], "--pass-fd"); s.Set(b => b.PassFd(Descriptors.Borrow(fd))); });
         Add("--new-session", Process, [], "Start a new session (the default without --tty, unless husk runs in a terminal's foreground: then a job of its own there).", (s, _) => s.NewSession = true);
         Add("--no-new-session", Process, [], "Stay in the caller's session (in a terminal: a job of its own in its foreground); unsafe unless seccomp refuses TIOCSTI.", (s, _) => s.NewSession = false);
         Add("--as-pid-1", Process, [], "The command is pid 1 (no husk-init).", (s, _) => s.Set(b => b.AsPid1()));

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Diagnostics;
 using Husk.Interop;
 using Husk.Launch;
@@ -134,7 +135,10 @@ public sealed class SandboxProcess : IDisposable
     }
 
     /// <summary>Sends a signal to the sandbox; false when it has already gone.</summary>
-    public bool Signal(int signal) => PidfdSendSignal(_pidfd, signal) == 0;
+    public bool Signal(PosixSignal signal) => Signal(Signals.FromPosixSignal(signal));
+
+    /// <summary>Sends a signal by its number (husk-init's kill-the-tree signal is no <see cref="PosixSignal"/>).</summary>
+    internal bool Signal(int signal) => PidfdSendSignal(_pidfd, signal) == 0;
 
     /// <summary>Kills the whole sandbox: SIGKILL to its first process (the pid namespace takes the rest) and to everything in its cgroup.</summary>
     public void Kill()

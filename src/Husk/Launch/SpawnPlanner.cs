@@ -106,7 +106,7 @@ internal static class SpawnPlanner
         var idMaps = PlanIdMaps(spec, host, subIds, out uint? setUid, out uint? setGid);
         // Root's payload maps to a subordinate range (the payload switches ids itself): see IdmappedLayers.
         var idmap = new IdmappedLayers(host.IsRoot && idMaps.Kind == IdMapKind.Write && setUid is not null);
-        foreach (int fd in spec.SupervisorFds.Distinct())
+        foreach (int fd in spec.SupervisorFds.Select(Descriptors.Number).Distinct())
             ops.Add(new PlannedOp(OpKind.Close, $"close the supervisor's fd {fd}") { Fd = fd });
         ops.Add(new PlannedOp(OpKind.WaitParent, "wait for the supervisor"));
 
@@ -119,7 +119,7 @@ internal static class SpawnPlanner
             // setns with a pidfd joins several namespaces at once; a pid namespace applies to children.
             ops.Add(new PlannedOp(OpKind.SetNs, "join the sandbox's namespaces")
             {
-                Fd = spec.JoinProcessFd!.Value,
+                Fd = Descriptors.Number(spec.JoinProcessFd!),
                 A = NamespaceFlags(spec.JoinNamespaces),
             });
             if (unshareLater != 0)
@@ -132,13 +132,13 @@ internal static class SpawnPlanner
         }
         else if (joinUser)
         {
-            ops.Add(new PlannedOp(OpKind.SetNs, "join the user namespace") { Fd = spec.UserNamespaceFd!.Value, A = CLONE_NEWUSER, Role = SetupRole.JoinUserNamespace });
+            ops.Add(new PlannedOp(OpKind.SetNs, "join the user namespace") { Fd = Descriptors.Number(spec.UserNamespaceFd!), A = CLONE_NEWUSER, Role = SetupRole.JoinUserNamespace });
             if (unshareLater != 0)
                 ops.Add(new PlannedOp(OpKind.Unshare, "create namespaces") { A = unshareLater });
         }
         if (joinPid && !joinProcess)
         {
-            ops.Add(new PlannedOp(OpKind.SetNs, "join the pid namespace") { Fd = spec.PidNamespaceFd!.Value, A = CLONE_NEWPID, Role = SetupRole.JoinPidNamespace });
+            ops.Add(new PlannedOp(OpKind.SetNs, "join the pid namespace") { Fd = Descriptors.Number(spec.PidNamespaceFd!), A = CLONE_NEWPID, Role = SetupRole.JoinPidNamespace });
             ops.Add(ForkOp("enter the pid namespace", reportPid: !newPid, status: !usesInit && !laterPidFork, keep: [], SetupRole.EnterPidNamespace));
             reportsPid = !newPid;
         }
@@ -230,7 +230,7 @@ internal static class SpawnPlanner
             });
         }
         if (spec.SyncFd is { } sync)
-            keep.Add(sync);
+            keep.Add(Descriptors.Number(sync));
 
         // Working directory, with PWD pointing at the one chosen.
         var candidates = spec.WorkingDirectory is { } wd
@@ -262,7 +262,7 @@ internal static class SpawnPlanner
             });
         }
         if (spec.BlockFd is { } block)
-            ops.Add(new PlannedOp(OpKind.WaitFd, $"wait on fd {block}") { Fd = block });
+            ops.Add(new PlannedOp(OpKind.WaitFd, $"wait on fd {Descriptors.Number(block)}") { Fd = Descriptors.Number(block) });
 
         if (usesInit)
         {
@@ -273,7 +273,7 @@ internal static class SpawnPlanner
 
         // From here on: the payload only.
         if (spec.SyncFd is { } syncFd && !spec.AsPid1)
-            ops.Add(new PlannedOp(OpKind.Close, $"close fd {syncFd}") { Fd = syncFd });
+            ops.Add(new PlannedOp(OpKind.Close, $"close fd {Descriptors.Number(syncFd)}") { Fd = Descriptors.Number(syncFd) });
         if (spec.NewSession || spec.Terminal is not null)
             ops.Add(new PlannedOp(OpKind.SetSid, "start a new session"));
         if (spec.Terminal is not null)
@@ -285,7 +285,7 @@ internal static class SpawnPlanner
         ops.Add(new PlannedOp(OpKind.Umask, "set the umask") { Mode = spec.Umask ?? host.Umask });
         AddFdLayout(ops, spec);
         if (spec.UserNamespace2Fd is { } userns2)
-            ops.Add(new PlannedOp(OpKind.SetNs, "switch to the second user namespace") { Fd = userns2, A = CLONE_NEWUSER, Role = SetupRole.SecondUserNamespace });
+            ops.Add(new PlannedOp(OpKind.SetNs, "switch to the second user namespace") { Fd = Descriptors.Number(userns2), A = CLONE_NEWUSER, Role = SetupRole.SecondUserNamespace });
         if (spec.Capabilities is { } caps)
         {
             ops.Add(new PlannedOp(OpKind.Caps, "set capabilities")
@@ -330,7 +330,7 @@ internal static class SpawnPlanner
         if (spec.IgnoredSignals.Length > 0)
         {
             ulong ignore = 0;
-            foreach (int sig in spec.IgnoredSignals)
+            foreach (int sig in spec.IgnoredSignals.Select(Signals.FromPosixSignal))
                 ignore |= 1UL << (sig - 1);
             ops.Add(new PlannedOp(OpKind.SignalMask, "ignore signals") { A = 0, B = ignore });
         }
@@ -654,9 +654,9 @@ internal static class SpawnPlanner
                 break;
             }
             case BindFdMount bf:
-                ops.Add(new PlannedOp(OpKind.Bind, $"bind mount fd {bf.Fd} on {dst}")
+                ops.Add(new PlannedOp(OpKind.Bind, $"bind mount fd {Descriptors.Number(bf.Fd)} on {dst}")
                 {
-                    Fd = bf.Fd,
+                    Fd = Descriptors.Number(bf.Fd),
                     S2 = dst,
                     B = parentMode,
                     Origin = op,
@@ -767,7 +767,7 @@ internal static class SpawnPlanner
                     S2 = dst,
                     Data = data,
                     C = (ulong)data.Length,
-                    Fd = w.Fd ?? -1,
+                    Fd = w.Fd is { } source ? Descriptors.Number(source) : -1,
                     Mode = (uint)w.Mode,
                     B = parentMode,
                     Origin = op,

@@ -114,7 +114,7 @@ internal static class PoolPlanner
                     problems.Add($"a pool does not take the build's storage ({op.Destination})");
                     break;
                 case BindFdMount b:
-                    problems.Add($"a pool does not bind descriptors (fd {b.Fd} on {b.Destination}): bind the path");
+                    problems.Add($"a pool does not bind descriptors (fd {Descriptors.Number(b.Fd)} on {b.Destination}): bind the path");
                     break;
                 case WriteFile { Fd: not null } w:
                     problems.Add($"a pool does not copy files from descriptors ({w.Destination}): give the data");
@@ -140,7 +140,7 @@ internal static class PoolPlanner
     /// </summary>
     public static SandboxSpec AtSlots(SandboxSpec withFds) => withFds with
     {
-        Fds = [.. withFds.Fds.Select((m, i) => m with { HostFd = PoolFdBase + FirstPayloadSlot + i })],
+        Fds = [.. withFds.Fds.Select((m, i) => m with { Host = Descriptors.Borrow(PoolFdBase + FirstPayloadSlot + i) })],
     };
 
     /// <summary>Divides <paramref name="cold"/>, planned for <paramref name="spec"/>, between a template and a run.</summary>

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Collections.Immutable;
 
 namespace Husk;
@@ -55,7 +56,7 @@ public sealed record BindMount(string Source, string Destination) : MountOp(Dest
 }
 
 /// <summary>Bind-mounts what an open file descriptor of the caller names, checked against the fd after mounting.</summary>
-public sealed record BindFdMount(int Fd, string Destination) : MountOp(Destination)
+public sealed record BindFdMount(SafeHandle Fd, string Destination) : MountOp(Destination)
 {
     /// <summary>Read-only, recursively.</summary>
     public bool ReadOnly { get; init; }
@@ -144,7 +145,7 @@ public sealed record WriteFile(string Destination) : MountOp(Destination)
     /// <summary>The contents, when not read from <see cref="Fd"/>.</summary>
     public ImmutableArray<byte> Data { get; init; } = [];
     /// <summary>A descriptor to copy the contents from, or null.</summary>
-    public int? Fd { get; init; }
+    public SafeHandle? Fd { get; init; }
     /// <summary>Mode of the file.</summary>
     public UnixFileMode Mode { get; init; } = FileModes.ReadWriteAll;
     /// <summary>How the file is placed.</summary>

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Collections.Immutable;
 
 namespace Husk;
@@ -25,16 +26,16 @@ public sealed record SandboxSpec
     /// <summary>Namespaces the sandbox gets its own of.</summary>
     public NamespaceKinds Namespaces { get; init; } = NamespaceKinds.AllButTime;
     /// <summary>Join this user namespace (an fd of the caller) instead of creating one.</summary>
-    public int? UserNamespaceFd { get; init; }
+    public SafeHandle? UserNamespaceFd { get; init; }
     /// <summary>After setup, switch into this descendant user namespace (bwrap's --userns2).</summary>
-    public int? UserNamespace2Fd { get; init; }
+    public SafeHandle? UserNamespace2Fd { get; init; }
     /// <summary>Join this pid namespace (an fd of the caller); with <see cref="NamespaceKinds.Pid"/>, a new one is created under it.</summary>
-    public int? PidNamespaceFd { get; init; }
+    public SafeHandle? PidNamespaceFd { get; init; }
     /// <summary>
     /// Join the namespaces of a running process (a pidfd of the caller) before anything else,
     /// as <c>husk enter</c> does; <see cref="JoinNamespaces"/> says which.
     /// </summary>
-    public int? JoinProcessFd { get; init; }
+    public SafeHandle? JoinProcessFd { get; init; }
     /// <summary>The namespaces joined through <see cref="JoinProcessFd"/>.</summary>
     public NamespaceKinds JoinNamespaces { get; init; }
     /// <summary>Whether the payload may create user namespaces (nested sandboxes); by default not, where the sandbox has a user namespace of its own.</summary>
@@ -81,7 +82,7 @@ public sealed record SandboxSpec
     /// <summary>An environment variable set to the payload's own pid at exec (socket activation's LISTEN_PID).</summary>
     public string? PidVariable { get; init; }
     /// <summary>Signals the payload starts with ignored, besides those the caller already ignored.</summary>
-    public ImmutableArray<int> IgnoredSignals { get; init; } = [];
+    public ImmutableArray<PosixSignal> IgnoredSignals { get; init; } = [];
 
     /// <summary>Start a new session (setsid), so the payload cannot inject input into the caller's terminal.</summary>
     public bool NewSession { get; init; }
@@ -112,11 +113,11 @@ public sealed record SandboxSpec
     /// Descriptors only the supervisor uses (status and info pipes): the sandbox closes its copies the
     /// moment it starts, before waiting for its ids, so a reader waiting for end of file is not held up.
     /// </summary>
-    public ImmutableArray<int> SupervisorFds { get; init; } = [];
+    public ImmutableArray<SafeHandle> SupervisorFds { get; init; } = [];
     /// <summary>Kept open by the sandbox's init while it runs (bwrap's --sync-fd).</summary>
-    public int? SyncFd { get; init; }
+    public SafeHandle? SyncFd { get; init; }
     /// <summary>Block before exec until this descriptor is readable (bwrap's --block-fd).</summary>
-    public int? BlockFd { get; init; }
+    public SafeHandle? BlockFd { get; init; }
     /// <summary>Paths (inside) the sandbox's init holds a read lock on while it runs.</summary>
     public ImmutableArray<string> LockFiles { get; init; } = [];
 
@@ -231,7 +232,7 @@ public sealed record SandboxSpec
         }
         if (PidVariable is { } pidVar && (pidVar.Length == 0 || pidVar.Contains('=')))
             problems.Add($"not a valid environment variable name: '{pidVar}'");
-        foreach (int sig in IgnoredSignals)
+        foreach (int sig in IgnoredSignals.Select(Interop.Interop.Signals.FromPosixSignal))
         {
             if (sig is < 1 or > 64 or 9 or 19)
                 problems.Add($"signal {sig} cannot be ignored");

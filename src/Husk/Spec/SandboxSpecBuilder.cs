@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Collections.Immutable;
 using System.Text;
 using Husk.Resources;
@@ -61,10 +62,10 @@ public sealed class SandboxSpecBuilder
     public SandboxSpecBuilder Share(NamespaceKinds kinds) => With(s => s with { Namespaces = s.Namespaces & ~kinds });
 
     /// <summary><c>--userns FD</c>: join the user namespace open at <paramref name="fd"/> instead of creating one.</summary>
-    public SandboxSpecBuilder UserNamespace(int fd) => With(s => s with { UserNamespaceFd = fd });
+    public SandboxSpecBuilder UserNamespace(SafeHandle fd) => With(s => s with { UserNamespaceFd = fd });
 
     /// <summary><c>--pidns FD</c>: join the pid namespace open at <paramref name="fd"/>.</summary>
-    public SandboxSpecBuilder PidNamespace(int fd) => With(s => s with { PidNamespaceFd = fd });
+    public SandboxSpecBuilder PidNamespace(SafeHandle fd) => With(s => s with { PidNamespaceFd = fd });
 
     /// <summary><c>--disable-userns</c>: the payload cannot create user namespaces of its own (the default in a new user namespace).</summary>
     public SandboxSpecBuilder DisableUserNamespaces() => With(s => s with { NestedUserNamespaces = NestedUserNamespaces.Deny });
@@ -159,7 +160,7 @@ public sealed class SandboxSpecBuilder
         Mount(new WriteFile(destination) { Data = [.. data], Mode = mode });
 
     /// <summary><c>--file FD DST</c>: a file with the contents read from <paramref name="fd"/>.</summary>
-    public SandboxSpecBuilder File(int fd, string destination) => Mount(new WriteFile(destination) { Fd = fd });
+    public SandboxSpecBuilder File(SafeHandle fd, string destination) => Mount(new WriteFile(destination) { Fd = fd });
 
     /// <summary><c>--chmod MODE PATH</c>.</summary>
     public SandboxSpecBuilder Chmod(UnixFileMode mode, string path) => Mount(new ChangeMode(path, mode));
@@ -209,8 +210,8 @@ public sealed class SandboxSpecBuilder
     /// <summary><c>--argv0 NAME</c>.</summary>
     public SandboxSpecBuilder Argv0(string name) => With(s => s with { Argv0 = name });
 
-    /// <summary><c>--pass-fd N</c>: the caller's descriptor N stays open as N inside.</summary>
-    public SandboxSpecBuilder PassFd(int fd) => With(s => s with { Fds = s.Fds.Add(new FdMapping(fd, fd)) });
+    /// <summary><c>--pass-fd N</c>: the caller's descriptor stays open inside under its own number.</summary>
+    public SandboxSpecBuilder PassFd(SafeHandle fd) => With(s => s with { Fds = s.Fds.Add(new FdMapping(fd, Descriptors.Number(fd))) });
 
     /// <summary><c>--new-session</c> (the default) or <c>--no-new-session</c>.</summary>
     public SandboxSpecBuilder NewSession(bool newSession = true) => With(s => s with { NewSession = newSession });
