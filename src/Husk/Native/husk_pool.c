@@ -210,6 +210,9 @@ int main(int argc, char **argv)
         return 127;
     int control = atoi(argv[1]);
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    /* The ambient set carried our capabilities through exec; nothing we start may inherit them
+     * that way (a run also loses them when it enters its own user namespace). */
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
     /* A run whose supervisor stopped reading must not take the template down with SIGPIPE
      * (the runs get the default back: the stage resets what was not ignored at our start). */
     signal(SIGPIPE, SIG_IGN);

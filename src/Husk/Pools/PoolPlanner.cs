@@ -36,6 +36,14 @@ internal sealed class PoolPlan
         var ops = TemplateOps.ToList();
         ops.Add(new PlannedOp(OpKind.Dup2, "pass the template its control socket as fd 3") { Fd = controlFd, A = 3 });
         ops.Add(new PlannedOp(OpKind.CloexecRange, "close the rest on exec") { A = 4, B = uint.MaxValue });
+        // The template builds each run's tree and namespaces: it keeps across its exec the
+        // capabilities the stage has at this point of a cold build (in the sandbox's user namespace
+        // only). A run drops them all when it enters its own user namespace.
+        ulong all = Policy.CapabilityNames.All;
+        ops.Add(new PlannedOp(OpKind.Caps, "keep the template's capabilities across its exec")
+        {
+            Caps = new HuskCaps { Bounding = all, Permitted = all, Effective = all, Inheritable = all, Ambient = all },
+        });
         ops.Add(new PlannedOp(OpKind.Exec, "start the pool's template")
         {
             S1 = $"/oldroot/proc/self/fd/{imageFd}",
