@@ -160,6 +160,11 @@ internal static class PoolPlanner
     {
         if (Check(spec) is { Length: > 0 } problems)
             throw new SandboxSpecException(problems);
+        if (MapsRange(cold.IdMaps))
+        {
+            // A run's own user namespace is made from inside, where only one id can be mapped.
+            throw new SandboxSpecException(["a pool's runs map one id each, and this spec maps a range (root's default where /etc/subuid names root, or a subordinate range): choose IdMapping.Single"]);
+        }
         var ops = cold.Ops;
         int begin = IndexOf(ops, OpKind.RootBegin);
         int finish = IndexOf(ops, OpKind.RootFinish);
@@ -223,6 +228,12 @@ internal static class PoolPlanner
             Run = runPlan,
         };
     }
+
+    /// <summary>Whether the maps give the sandbox more than one uid or gid.</summary>
+    internal static bool MapsRange(IdMapPlan maps) =>
+        maps.UidMap.Split('\n', StringSplitOptions.RemoveEmptyEntries).Concat(maps.GidMap.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            .Any(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries) is not [_, _, "1"]) ||
+        maps.UidMap.Count(c => c == '\n') > 1 || maps.GidMap.Count(c => c == '\n') > 1;
 
     private static int IndexOf(IReadOnlyList<PlannedOp> ops, OpKind kind)
     {
