@@ -163,7 +163,7 @@ internal static class PoolPlanner
         if (MapsRange(cold.IdMaps))
         {
             // A run's own user namespace is made from inside, where only one id can be mapped.
-            throw new SandboxSpecException(["a pool's runs map one id each, and this spec maps a range (root's default where /etc/subuid names root, or a subordinate range): choose IdMapping.Single"]);
+            throw new SandboxSpecException(["a pool's runs map one id each, and this spec maps a range (root's default, or a subordinate range): run the pool as an unprivileged user"]);
         }
         var ops = cold.Ops;
         int begin = IndexOf(ops, OpKind.RootBegin);

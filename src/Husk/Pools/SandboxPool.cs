@@ -23,8 +23,8 @@ namespace Husk;
 /// namespace unless <see cref="SandboxPoolOptions.NetworkPerRun"/> is set; a spec whose per-run
 /// parts need the caller's descriptors or the build's storage (the host overlay, temporary
 /// overlays, <c>--sync-fd</c>, <c>--info-fd</c>, joined namespaces) is refused with the reason, and so
-/// is one that maps a range of ids (root's default where /etc/subuid names root): each run's own
-/// user namespace maps one id (choose <see cref="IdMapping.Single"/>).
+/// is one that maps a range of ids (root's default: a pool is for unprivileged callers): each
+/// run's own user namespace maps one id.
 /// The pool plans with the caller's facts as they were when it was made (working directory, home).
 /// Reuse a spec object across runs: its plan is kept with it. Thread-safe.
 /// </remarks>
