@@ -5,6 +5,7 @@ using Husk.Cli.Personalities.Mbox;
 using Husk.FileSystem;
 using Husk.Layers;
 using Husk.Launch;
+using Husk.Tracing;
 
 namespace Husk.Cli.Personalities;
 
@@ -12,9 +13,10 @@ namespace Husk.Cli.Personalities;
 /// The mbox personality: tsgates/mbox (the ATC'13 sandbox, version 4.7 of its strace base) on the
 /// Husk engine. mbox redirected every path syscall into a sandbox directory with ptrace; here the
 /// host is overlaid instead (one overlay per directory that can be overlaid whole), which keeps
-/// mbox's promise (the program sees the host and believes it changes it) without tracing. Same
-/// options, profile format, "Sandbox Root:" listing, one-key prompt and exit statuses; -c and -d
-/// (strace's counting and tracing) wait for the tracing work.
+/// mbox's promise (the program sees the host and believes it changes it) without redirecting
+/// paths. Same options, profile format, "Sandbox Root:" listing, one-key prompt and exit statuses;
+/// -c and -d count and trace system calls with Husk's tracer, in mbox's output (strace 4.7's),
+/// and the "Network Summary:" lists the sockets and connections the tracer saw.
 /// </summary>
 internal static class MboxPersonality
 {
@@ -50,11 +52,6 @@ internal static class MboxPersonality
         if (a.Command.Count == 0)
         {
             StandardError.Write(MboxArguments.Usage(name));
-            return 1;
-        }
-        if (a.CountCalls || a.Trace)
-        {
-            StandardError.WriteLine($"{name}: {(a.CountCalls ? "-c (counting syscalls)" : "-d (tracing syscalls)")} is not yet supported by husk: it comes with the tracing work");
             return 1;
         }
         try
@@ -168,17 +165,23 @@ internal static class MboxPersonality
                 StandardError.WriteLine($"{name}: {op}");
         }
 
+        spec = spec with { Trace = Tracing(a) };
+        var network = new List<string>();
+        Task? summary = null;
         int status;
+        SandboxResult result;
         SandboxProcess? process = null;
         try
         {
-            status = SandboxRunner.Run(spec, started: p =>
+            result = SandboxRunner.RunToResult(spec, started: p =>
             {
                 process = p;
+                summary = CollectNetwork(p, network);
                 // Files directly in a working directory the overlay could not take whole stay read-only: said once.
                 if (p.Layout?.OverlayPlan.ReadOnlyNote(Directory.GetCurrentDirectory()) is { } note)
                     StandardError.WriteLine("mbox: " + note);
-            }).ShellStatus;
+            });
+            status = result.ShellStatus;
         }
         catch (SandboxSpecException e)
         {
@@ -194,6 +197,9 @@ internal static class MboxPersonality
             process?.Layout?.PruneLayers();
         }
         Interop.Interop.TakeTerminalForeground(0);
+        summary?.GetAwaiter().GetResult();
+        if (a.CountCalls)
+            WriteOutput(name, a.OutputFile, SyscallCountTable.Text(result.SyscallCounts, totalPerCall: false));
 
         if (a.Test && !CheckConditions(a.Command[0], "post", root, hpwd))
             return 1;
@@ -201,7 +207,9 @@ internal static class MboxPersonality
         StandardError.WriteLine("Network Summary:");
         StandardError.WriteLine(a.NoNetwork
             ? " > none: a network namespace of its own (loopback only)"
-            : " > shared with the host; connections are not logged yet (that comes with the network work)");
+            : " > shared with the host");
+        foreach (string line in network)
+            StandardError.WriteLine(line);
 
         var manifest = a.Md5 ? RecordOriginals(root) : null;
         kept = root.Changes().Count;
@@ -227,6 +235,59 @@ internal static class MboxPersonality
         bool finished = review.Run();
         kept = review.Kept;
         return finished ? status : 0;
+    }
+
+    /// <summary>
+    /// What the tracer does for mbox: always the sockets and connections for the network summary
+    /// (only socket and connect stop the program); with -d every call, in mbox's lines, to stderr
+    /// or -o's file; with -c every call counted (and, as in mbox, no -d lines).
+    /// </summary>
+    private static TraceSpec Tracing(MboxArguments a)
+    {
+        bool all = a.CountCalls || a.Trace;
+        bool lines = a.Trace && !a.CountCalls;
+        return new TraceSpec
+        {
+            Syscalls = all ? SyscallSet.All : SyscallSet.Parse("socket,connect"),
+            Events = true,
+            Count = a.CountCalls,
+            Format = TraceFormat.Mbox,
+            Output = lines && a.OutputFile is null ? Descriptors.Borrow(2) : null,
+            OutputFile = lines ? a.OutputFile : null,
+        };
+    }
+
+    /// <summary>mbox's network summary from the traced calls: " > [pid] Create socket(PF_INET,...)", " > [pid] -> 1.2.3.4:80".</summary>
+    private static Task CollectNetwork(SandboxProcess process, List<string> lines) => Task.Run(async () =>
+    {
+        await foreach (var e in process.Events.ConfigureAwait(false))
+        {
+            if (e.Kind != TraceEventKind.Syscall || e.Arguments.IsDefaultOrEmpty)
+                continue;
+            string family = e.Arguments[0].Text;
+            if (e.Name == "socket" && family is "AF_INET" or "AF_INET6" or "AF_NETLINK")
+                lines.Add($" > [{e.Pid}] Create socket(PF_{family[3..]},...)");
+            else if (e.Name == "connect" && e.Arguments.Length > 1 && e.Arguments[1].Text.StartsWith("{sa_family=AF_INET", StringComparison.Ordinal) && e.Arguments[1].Value is { } address)
+                lines.Add($" > [{e.Pid}] -> {address}");
+        }
+    });
+
+    /// <summary>-c's summary to stderr, or to -o's file.</summary>
+    private static void WriteOutput(string name, string? file, string text)
+    {
+        if (file is null)
+        {
+            StandardError.Write(text);
+            return;
+        }
+        try
+        {
+            File.AppendAllText(file, text);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            StandardError.WriteLine($"{name}: {file}: {ErrorText.Detail(e, file)}");
+        }
     }
 
     private static SandboxSpec BuildSpec(MboxArguments a, SandboxRoot root, MboxProfile profile, IReadOnlyList<string> command, bool fuse)

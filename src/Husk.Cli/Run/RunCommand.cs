@@ -78,6 +78,7 @@ internal static class RunCommand
         var state = new RunArguments();
         if (start is not null)
             state.Spec = start;
+        state.StartEnvironment = state.Spec.Current.Environment;
         help = false;
         int i = 0;
         for (; i < args.Length; i++)
@@ -105,7 +106,11 @@ internal static class RunCommand
             }
             var option = RunOptions.Find(name) ?? throw new UsageException($"husk run: unknown option {name} (see husk run --help)");
             string[] values;
-            if (inline is not null)
+            if (option.OptionalValue)
+            {
+                values = inline is null ? [] : [inline];
+            }
+            else if (inline is not null)
             {
                 if (option.Args.Length != 1)
                     throw new UsageException($"husk run: {name} takes {(option.Args.Length == 0 ? "no value" : $"{option.Args.Length} arguments")}");
@@ -152,7 +157,7 @@ internal static class RunCommand
             sb.AppendLine(group.Key + ":");
             foreach (var o in group)
             {
-                string left = "  " + string.Join(", ", o.Aliases.Prepend(o.Name)) + (o.Args.Length > 0 ? " " + string.Join(' ', o.Args) : "");
+                string left = "  " + string.Join(", ", o.Aliases.Append(o.Usage));
                 sb.Append(left.PadRight(36));
                 if (left.Length >= 36)
                     sb.AppendLine().Append(new string(' ', 36));

@@ -9,6 +9,12 @@ namespace Husk.Cli.Run;
 internal sealed record RunOption(string Name, string Group, string[] Args, string Help, Action<RunArguments, string[]> Apply)
 {
     public string[] Aliases { get; init; } = [];
+
+    /// <summary>The one value is optional and given only as <c>--name=VALUE</c> (<c>--trace[=SET]</c>).</summary>
+    public bool OptionalValue { get; init; }
+
+    /// <summary>How the option is written in help: <c>--trace[=SET]</c>, <c>--bind SRC DST</c>.</summary>
+    public string Usage => OptionalValue ? $"{Name}[={Args[0]}]" : Args.Length > 0 ? Name + " " + string.Join(' ', Args) : Name;
 }
 
 /// <summary>A user mistake on the command line: exit 2 with one line.</summary>
@@ -25,6 +31,7 @@ internal static class RunOptions
     public const string Limits = "Limits";
     public const string Policy = "Policy";
     public const string Output = "Status and synchronisation";
+    public const string Tracing = "Tracing";
 
     public static readonly IReadOnlyList<RunOption> All = Build();
 
@@ -70,6 +77,10 @@ internal static class RunOptions
 
         Add("--fs", FileSystem, ["MODE"], "overlay (default: the host, writes kept in a layer for review), ro (the host read-only), tmpfs (an empty, writable root in memory that vanishes with the sandbox; --storage caps it), host (no isolation) or a root directory (a word that is no mode names a directory; ./NAME for one named like a mode).",
             (s, a) => s.FsMode = a[0]);
+        Add("--image", FileSystem, ["REF"], "An OCI image as the root instead of --fs: oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]. Its layers are unpacked once into a cache (husk image ls|rm|prune) and stacked; writes vanish with the sandbox (--readonly: none). Its config gives the command (without one here), environment (under --setenv/--env), working directory and user (under --chdir, --uid, --become-root).",
+            (s, a) => s.Image = a[0]);
+        Add("--entrypoint", FileSystem, ["PROGRAM"], "With --image: run PROGRAM instead of the image's entrypoint, before the command ('' for none).",
+            (s, a) => s.Entrypoint = a[0]);
         Add("--readonly", FileSystem, [], "The host tree read-only: no layer (with --fs host too).", (s, _) => s.ReadOnly = true);
         Add("--root", FileSystem, ["DIR"], "Keep the layer in DIR (resumes an existing one); default: a new one under $XDG_RUNTIME_DIR or /var/tmp.", (s, a) => s.RootDir = a[0]);
         Add("--storage", FileSystem, ["SIZE"], "Cap what the sandbox writes at SIZE: the layer, /tmp, /var/tmp and /run share one tmpfs of that size (the layer is moved to the root at exit); beyond it the payload gets ENOSPC.",
@@ -179,6 +190,23 @@ internal static class RunOptions
         });
         Add("--tcp-bind", Policy, ["PORT"], "With Landlock: allow binding TCP port PORT; once given, other ports are refused.", (s, a) => { ushort port = Port(a[0], "--tcp-bind"); s.Set(b => b.TcpBind(port)); });
         Add("--tcp-connect", Policy, ["PORT"], "With Landlock: allow connecting to TCP port PORT; once given, other ports are refused.", (s, a) => { ushort port = Port(a[0], "--tcp-connect"); s.Set(b => b.TcpConnect(port)); });
+
+        list.Add(new RunOption("--trace", Tracing, ["SET"], "Trace system calls of the whole tree to stderr, strace's way (pid, call, decoded arguments, return value or error, duration; signals and exits). SET is strace's -e trace=: names and classes such as openat,%network, %file, %process, %signal, %memory, !name; default: all. Only calls in SET stop the program.",
+            (s, a) => s.TraceSet = RunArguments.SyscallSet(a.Length == 0 ? "all" : a[0], "--trace")) { OptionalValue = true });
+        Add("--trace-output", Tracing, ["FILE"], "Write the trace to FILE instead of stderr.", (s, a) => s.TraceOutput = a[0]);
+        Add("--trace-format", Tracing, ["FORMAT"], "text (strace's lines, the default) or json (one object per line).", (s, a) => s.TraceFormat = a[0] switch
+        {
+            "text" => TraceFormat.Text,
+            "json" => TraceFormat.Json,
+            _ => throw new UsageException($"husk run: --trace-format: unknown format {a[0]}: use text or json"),
+        });
+        Add("--count", Tracing, [], "At exit, print strace -c's table of time, calls and errors per system call of the whole tree on stderr (of SET with --trace=SET); also in the --report.", (s, _) => s.CountSyscalls = true);
+        Add("--count-format", Tracing, ["FORMAT"], "text (strace -c's table, the default) or json.", (s, a) => s.CountFormat = a[0] switch
+        {
+            "text" => TraceFormat.Text,
+            "json" => TraceFormat.Json,
+            _ => throw new UsageException($"husk run: --count-format: unknown format {a[0]}: use text or json"),
+        });
 
         Add("--info-fd", Output, ["FD"], "Write the sandbox pid and namespace ids to FD as JSON.", (s, a) => s.InfoFd = Fd(a[0], "--info-fd"));
         Add("--json-status-fd", Output, ["FD"], "Write JSON status lines (child-pid, exit-code) to FD.", (s, a) => s.JsonStatusFd = Fd(a[0], "--json-status-fd"));

@@ -11,7 +11,7 @@ namespace Husk.Launch;
 internal static class BaseTree
 {
     /// <summary>The whole mount list of <paramref name="spec"/>: base tree, hidden paths, the spec's operations, the closing remount.</summary>
-    public static List<MountOp> Mounts(SandboxSpec spec, HostContext host, HostOverlayLayout? layout)
+    public static List<MountOp> Mounts(SandboxSpec spec, HostContext host, HostOverlayLayout? layout, Images.PreparedImage? image = null)
     {
         var mounts = new List<MountOp>();
         // The caller's working directory below /tmp, /var/tmp or /run, shown over the fresh filesystems.
@@ -39,6 +39,13 @@ internal static class BaseTree
                 // Overlaid, so the payload may write while the directory stays as it was; the
                 // writes vanish with the sandbox (read-only: a read-only bind instead).
                 mounts.Add(d.ReadOnly ? new BindMount(d.Path, "/") { ReadOnly = true } : new OverlayMount("/", [d.Path]) { Kind = OverlayKind.Temporary });
+                break;
+            case ImageFileSystem i:
+                // The cached layers stacked as they are (no copy per run): writes go to a tmpfs upper and vanish.
+                var lowers = (image ?? throw new InvalidOperationException("the image was not prepared")).Lowers;
+                // Read-only too: the mount points of the base (/proc, /dev, /tmp) are made first, then the root closes.
+                mounts.Add(new OverlayMount("/", lowers) { Kind = OverlayKind.Temporary });
+                closeRoot = i.ReadOnly;
                 break;
             case HostReadOnlyFileSystem:
                 mounts.AddRange(HostEntriesReadOnly(view));

@@ -45,8 +45,18 @@ internal static class Launcher
         spec = Supervised(spec);
         var layout = PrepareLayout(spec, host);
         using var stdio = StdioPipes.Create(spec, out var withFds);
-        var plan = SpawnPlanner.Plan(withFds, host, subIds, layout);
-        return StartPlanned(spec, plan, host, hooks, stdio, layout);
+        var image = PrepareImage(spec, host);
+        SpawnPlan plan;
+        try
+        {
+            plan = SpawnPlanner.Plan(withFds, host, subIds, layout, image);
+        }
+        catch
+        {
+            image?.Dispose();
+            throw;
+        }
+        return StartPlanned(spec, plan, host, hooks, stdio, layout, image);
     }
 
     /// <summary>The subordinate id ranges of the caller, where the spec maps a range (root's default, or --map-subids).</summary>
@@ -73,7 +83,7 @@ internal static class Launcher
     /// streams): cloned here, or by a pool's template (<paramref name="starter"/>).
     /// </summary>
     internal static SandboxProcess StartPlanned(SandboxSpec spec, SpawnPlan plan, HostContext host, LaunchHooks? hooks, StdioPipes stdio,
-        FileSystem.HostOverlayLayout? layout, ChildStarter? starter = null)
+        FileSystem.HostOverlayLayout? layout, Images.PreparedImage? image = null, ChildStarter? starter = null)
     {
         var callback = spec.SyscallCallback;
         var supervisor = spec.Limits.IsSupervised ? Resources.ResourceSupervisor.Prepare(spec, host, plan.Mounts) : null;
@@ -90,6 +100,24 @@ internal static class Launcher
                 ListenerReceived = listener => notifier = Tracing.SyscallNotifier.Start(listener, callback),
             };
         }
+        Tracing.SyscallTracer? tracer = null;
+        if (spec.Trace is { } trace)
+        {
+            tracer = StartTracer(trace, supervisor);
+            // Seized before the child is released: nothing it does escapes the trace.
+            var inner = launchHooks;
+            launchHooks = new LaunchHooks
+            {
+                BeforeRelease = pid =>
+                {
+                    inner?.BeforeRelease?.Invoke(pid);
+                    tracer.Seize(pid);
+                },
+                SandboxPidKnown = inner?.SandboxPidKnown,
+                Cgroup = inner?.Cgroup,
+                ListenerReceived = inner?.ListenerReceived,
+            };
+        }
         SandboxProcess process;
         try
         {
@@ -97,22 +125,45 @@ internal static class Launcher
         }
         catch
         {
+            tracer?.Dispose();
             notifier?.Dispose();
             supervisor?.Dispose();
+            image?.Dispose();
             throw;
         }
         stdio.CloseChildEnds();
         var (stdin, stdout, stderr) = stdio.TakeStreams(supervisor);
         process.Attach(supervisor, stdin, stdout, stderr);
         process.Layout = layout;
+        process.Image = image;
         process.Policy = plan.Policy;
         if (notifier is not null)
         {
             process.Notifier = notifier;
             notifier.Arm(supervisor, process.Kill);
         }
+        if (tracer is not null)
+        {
+            process.Tracer = tracer;
+            // With a pid namespace every traced process ends with the sandbox: the result waits for the last one.
+            process.TraceEndsWithSandbox = spec.Namespaces.HasFlag(NamespaceKinds.Pid) || spec.PidNamespaceFd is not null;
+        }
         supervisor?.Started(process, plan.UsesInit);
         return process;
+    }
+
+    /// <summary>Starts the tracer thread with its output open; a file that cannot be made is a setup error naming it.</summary>
+    private static Tracing.SyscallTracer StartTracer(TraceSpec trace, Resources.ResourceSupervisor? supervisor)
+    {
+        try
+        {
+            return Tracing.SyscallTracer.Start(trace);
+        }
+        catch (SyscallException e)
+        {
+            supervisor?.Dispose();
+            throw new SandboxSetupException($"husk: trace output {trace.OutputFile}: {SyscallException.Describe(e.Errno)}", e.Errno) { Stage = SandboxSetupStage.Start };
+        }
     }
 
     /// <summary>Lays out and prepares the host overlay on disk, for a spec that asks for one.</summary>
@@ -125,6 +176,16 @@ internal static class Launcher
         var layout = FileSystem.HostOverlayLayout.Plan(fs, spec, host);
         layout.Prepare();
         return layout;
+    }
+
+    /// <summary>Reads the image and brings its layers into the cache, for a spec whose root is one.</summary>
+    private static Images.PreparedImage? PrepareImage(SandboxSpec spec, HostContext host)
+    {
+        if (spec.FileSystem is not ImageFileSystem fs || !spec.Namespaces.HasFlag(NamespaceKinds.Mount))
+            return null;
+        if (spec.Validate() is { Length: > 0 } problems)
+            throw new SandboxSpecException(problems);
+        return new Images.ImageCache(fs.Cache ?? Images.ImageCache.DefaultLocation()).Prepare(fs.Reference, host.WorkingDirectory);
     }
 
     /// <param name="plan">The plan.</param>

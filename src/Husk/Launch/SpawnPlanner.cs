@@ -71,11 +71,15 @@ internal static class SpawnPlanner
     /// <param name="host">The caller's facts (ids, directories, the host's filesystem).</param>
     /// <param name="subIds">Subordinate id ranges, where a range is mapped.</param>
     /// <param name="layout">The host overlay, laid out and prepared, for <see cref="HostOverlayFileSystem"/>.</param>
-    public static SpawnPlan Plan(SandboxSpec spec, HostContext host, SubordinateIds? subIds = null, FileSystem.HostOverlayLayout? layout = null)
+    /// <param name="image">The image, prepared in the cache, for <see cref="ImageFileSystem"/>.</param>
+    public static SpawnPlan Plan(SandboxSpec spec, HostContext host, SubordinateIds? subIds = null, FileSystem.HostOverlayLayout? layout = null, Images.PreparedImage? image = null)
     {
         var problems = spec.Validate();
         if (problems.Length > 0)
             throw new SandboxSpecException(problems);
+        // The image's config fills in what the spec leaves open (command, environment, directory, user).
+        if (spec.FileSystem is ImageFileSystem imageFs)
+            spec = (image ?? throw new InvalidOperationException("the image was not prepared")).Apply(spec, imageFs);
 
         var ns = spec.Namespaces;
         bool joinProcess = spec.JoinProcessFd is not null;
@@ -175,7 +179,7 @@ internal static class SpawnPlanner
         }
 
         bool hasMounts = spec.FileSystem is not InheritFileSystem && ns.HasFlag(NamespaceKinds.Mount);
-        var mounts = hasMounts ? BaseTree.Mounts(spec, host, layout) : [];
+        var mounts = hasMounts ? BaseTree.Mounts(spec, host, layout, image) : [];
         if (hasMounts)
         {
             var rt = spec.RootTmpfs;
@@ -313,11 +317,14 @@ internal static class SpawnPlanner
         // refuse the Landlock ruleset of a caller holding many descriptors, or a dup2 to a high fd.
         AddResourceLimits(ops, spec);
         var programs = SeccompPrograms(spec);
-        bool wantsListener = spec.Seccomp.UserNotification || spec.SyscallCallback is not null;
+        // The listener is the callback's (the last program), else the profile's or last raw program's, before the trace's.
+        int listenerIndex = spec.SyscallCallback is not null ? programs.Count - 1
+            : spec.Seccomp.UserNotification ? programs.Count - 1 - (spec.Trace is null ? 0 : 1)
+            : -1;
         for (int i = 0; i < programs.Count; i++)
         {
             var prog = programs[i];
-            bool listener = wantsListener && i == programs.Count - 1;
+            bool listener = i == listenerIndex;
             ops.Add(new PlannedOp(OpKind.Seccomp, $"install seccomp filter {i + 1}")
             {
                 Data = prog,
@@ -369,8 +376,8 @@ internal static class SpawnPlanner
             ReportsPid = reportsPid,
             ExecOpIndex = execIndex,
             Mounts = mounts,
-            // A callback's filter needs its listener, which only the supervisor of the run holds.
-            Policy = new AppliedPolicy([.. programs.Take(programs.Count - (spec.SyscallCallback is null ? 0 : 1)).Select(p => ImmutableArray.Create(p))],
+            // A callback's filter needs its listener, and a trace's its tracer, which only the supervisor of the run holds.
+            Policy = new AppliedPolicy([.. programs.Take(programs.Count - (spec.SyscallCallback is null ? 0 : 1) - (spec.Trace is null ? 0 : 1)).Select(p => ImmutableArray.Create(p))],
                 landlock, spec.Capabilities, spec.NoNewPrivileges),
             ForegroundTerminal = spec.ForegroundTerminal,
             IdmappedSources = idmap.Sources,
@@ -413,14 +420,17 @@ internal static class SpawnPlanner
 
     /// <summary>
     /// The seccomp programs, in the order they are installed: the raw ones, the profile compiled with
-    /// its rules (nested sandboxes' calls allowed where they are), and the syscall callback's, whose
-    /// listener the supervisor holds.
+    /// its rules (nested sandboxes' calls allowed where they are), the trace's (RET_TRACE for the
+    /// traced calls, whose tracer the supervisor runs), and the syscall callback's, whose listener
+    /// the supervisor holds (the last, where the listener is asked for).
     /// </summary>
     internal static List<byte[]> SeccompPrograms(SandboxSpec spec)
     {
         var programs = spec.Seccomp.RawPrograms.Select(p => p.ToArray()).ToList();
         if (SeccompPolicyOf(spec) is { } policy)
             programs.Add(Policy.SeccompCompiler.Compile(policy).ToArray());
+        if (spec.Trace is { } trace)
+            programs.Add(Tracing.TraceFilter.Compile(trace.Syscalls).ToArray());
         if (spec.SyscallCallback is { } callback)
             programs.Add(callback.Compile().ToArray());
         return programs;

@@ -78,7 +78,7 @@ public sealed class SandboxPool : IDisposable
         var template = TemplateFor(prepared.Split);
         using var stdio = StdioPipes.Create(prepared.Spec, out var withFds);
         int[] payload = [.. withFds.Fds.Select(m => m.HostFd)];
-        return Launcher.StartPlanned(prepared.Spec, prepared.Split.Run, _host, null, stdio, null, template.Run(prepared.Image, payload));
+        return Launcher.StartPlanned(prepared.Spec, prepared.Split.Run, _host, null, stdio, null, starter: template.Run(prepared.Image, payload));
     }
 
     /// <summary>

@@ -45,6 +45,16 @@ public abstract record FileSystemSpec
     /// </summary>
     public static HostOverlayFileSystem HostOverlay(string root) => new(root);
 
+    /// <summary>
+    /// An OCI image as the root (<c>--image</c>): <paramref name="reference"/> is <c>oci:DIR[:TAG]</c>,
+    /// <c>oci-archive:FILE[:TAG]</c> or <c>docker-archive:FILE[:NAME:TAG]</c>. Its layers are unpacked
+    /// once into a cache and stacked as overlay lower layers; writes vanish with the sandbox (or, with
+    /// <paramref name="readOnly"/>, the root is read-only). Its config supplies what the spec leaves
+    /// open: the command (its entrypoint before the spec's command, or its Cmd when the spec has none),
+    /// environment (under the spec's entries), working directory and user.
+    /// </summary>
+    public static ImageFileSystem Image(string reference, bool readOnly = false) => new(reference, readOnly);
+
     /// <summary>True for the modes that show the host's tree.</summary>
     internal virtual bool ShowsHost => false;
 }
@@ -73,6 +83,16 @@ public sealed record EmptyFileSystem(bool ReadOnly) : FileSystemSpec
 
 /// <summary>See <see cref="FileSystemSpec.Directory"/>.</summary>
 public sealed record DirectoryFileSystem(string Path, bool ReadOnly) : FileSystemSpec;
+
+/// <summary>See <see cref="FileSystemSpec.Image"/>.</summary>
+public sealed record ImageFileSystem(string Reference, bool ReadOnly) : FileSystemSpec
+{
+    /// <summary>Replaces the image's entrypoint (an empty array: none, so the command runs as given); null keeps it.</summary>
+    public ImmutableArray<string>? Entrypoint { get; init; }
+
+    /// <summary>The image cache's directory; null for the default ($XDG_CACHE_HOME/husk/images, ~/.cache/husk/images, or /var/cache/husk/images for root).</summary>
+    public string? Cache { get; init; }
+}
 
 /// <summary>
 /// The host's tree through overlays, one per host directory that can be overlaid whole (overlayfs

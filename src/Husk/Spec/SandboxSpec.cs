@@ -139,6 +139,12 @@ public sealed record SandboxSpec
     /// </summary>
     public Policy.SyscallCallback? SyscallCallback { get; init; }
 
+    /// <summary>
+    /// Trace the payload's system calls (strace-like lines, <see cref="SandboxProcess.Events"/>,
+    /// counts in <see cref="SandboxResult.SyscallCounts"/>), or null for no tracing.
+    /// </summary>
+    public TraceSpec? Trace { get; init; }
+
     /// <summary>Quotas, usage measurement and verdicts; <see cref="ResourceLimits.None"/> (the default) runs unsupervised.</summary>
     public ResourceLimits Limits { get; init; } = ResourceLimits.None;
 
@@ -153,8 +159,11 @@ public sealed record SandboxSpec
     public ImmutableArray<string> Validate()
     {
         var problems = ImmutableArray.CreateBuilder<string>();
-        if (Command.IsDefaultOrEmpty || string.IsNullOrEmpty(Command[0]))
+        // An image's config may supply the command.
+        if ((Command.IsDefaultOrEmpty && FileSystem is not ImageFileSystem) || (!Command.IsDefaultOrEmpty && string.IsNullOrEmpty(Command[0])))
             problems.Add("no command given: name the program to run");
+        if (FileSystem is ImageFileSystem { Reference: null or "" })
+            problems.Add("no image given: name one, such as oci:DIR:TAG");
         bool mountNs = Namespaces.HasFlag(NamespaceKinds.Mount);
         if (!mountNs && (Mounts.Length > 0 || FileSystem is not InheritFileSystem))
             problems.Add("filesystem operations need a mount namespace: drop --share-mount or the operations");
@@ -238,6 +247,8 @@ public sealed record SandboxSpec
                 problems.Add($"signal {sig} cannot be ignored");
         }
         problems.AddRange(Limits.Validate());
+        if (Trace is { } trace)
+            problems.AddRange(trace.Validate());
         if (SyscallCallback is { } callback)
         {
             if (Seccomp.UserNotification)

@@ -112,6 +112,20 @@ public sealed class SandboxSpecBuilder
     public SandboxSpecBuilder RootDirectory(string directory, bool readOnly = true) => FileSystem(FileSystemSpec.Directory(Path.GetFullPath(directory), readOnly));
 
     /// <summary>
+    /// <c>--image REF</c>: an OCI image as the root (<see cref="FileSystemSpec.Image"/>), its writes
+    /// vanishing with the sandbox. The image's environment replaces the builder's (the caller's):
+    /// variables set after this call go over the image's. Its working directory and user apply
+    /// unless <see cref="Chdir"/>, <see cref="Uid"/> or <see cref="BecomeRoot"/> say otherwise; its
+    /// entrypoint runs before the command (see <see cref="ForImage"/> for the image's own command).
+    /// </summary>
+    public SandboxSpecBuilder Image(string reference, bool readOnly = false) =>
+        With(s => s with { FileSystem = FileSystemSpec.Image(reference, readOnly), Environment = [] });
+
+    /// <summary>A builder for a sandbox that runs what the image's config says (<c>husk run --image REF</c> without a command).</summary>
+    public static SandboxSpecBuilder ForImage(string reference, bool readOnly = false) =>
+        new SandboxSpecBuilder(new SandboxSpec { Command = [], NewSession = true }, []).Image(reference, readOnly);
+
+    /// <summary>
     /// <c>husk run</c>'s default view: the host's tree through overlays whose writes land in a layer
     /// under <paramref name="root"/> (created, or resumed when it exists), capped at
     /// <paramref name="storage"/> bytes when given (<c>--storage</c>). After the run, review and commit
@@ -244,6 +258,41 @@ public sealed class SandboxSpecBuilder
     /// </summary>
     public SandboxSpecBuilder OnSyscall(IEnumerable<string> syscalls, Func<Policy.SyscallRequest, Policy.SyscallDecision> decide) =>
         With(s => s with { SyscallCallback = new Policy.SyscallCallback([.. syscalls], decide) });
+
+    // ---- tracing ----
+
+    /// <summary>
+    /// <c>--trace=SET</c>: trace the system calls in <paramref name="set"/>, written as strace's
+    /// <c>-e trace=</c> (<c>"openat,%network"</c>, <c>"%file"</c>, <c>"!futex"</c>, <c>"all"</c>),
+    /// and deliver them as <see cref="SandboxProcess.Events"/>. Only those calls stop the program.
+    /// </summary>
+    public SandboxSpecBuilder Trace(string set) =>
+        Husk.Tracing.SyscallSet.TryParse(set, out var parsed, out string? problem)
+            ? Trace(parsed)
+            : Problem($"trace: {problem}");
+
+    /// <summary>Trace the system calls in <paramref name="set"/> and deliver them as <see cref="SandboxProcess.Events"/>.</summary>
+    public SandboxSpecBuilder Trace(Husk.Tracing.SyscallSet set) => WithTrace(t => t with { Syscalls = set, Events = true });
+
+    /// <summary>Deliver (or not) the traced calls as <see cref="SandboxProcess.Events"/>.</summary>
+    public SandboxSpecBuilder TraceEvents(bool on = true) => WithTrace(t => t with { Events = on });
+
+    /// <summary><c>--trace</c>'s lines to the caller's descriptor <paramref name="output"/> (<c>Descriptors.Borrow(2)</c>: standard error).</summary>
+    public SandboxSpecBuilder TraceOutput(SafeHandle output) => WithTrace(t => t with { Output = output, OutputFile = null });
+
+    /// <summary><c>--trace-output FILE</c>: the lines to <paramref name="file"/>, created or truncated.</summary>
+    public SandboxSpecBuilder TraceOutput(string file) => WithTrace(t => t with { OutputFile = Path.GetFullPath(file), Output = null });
+
+    /// <summary><c>--trace-format</c>: the lines as strace's text, JSON or mbox's.</summary>
+    public SandboxSpecBuilder TraceFormat(TraceFormat format) => WithTrace(t => t with { Format = format });
+
+    /// <summary>
+    /// <c>--count</c>: calls, errors and time per system call of the whole tree, in
+    /// <see cref="SandboxResult.SyscallCounts"/> (of every call unless <see cref="Trace(string)"/> chose a set).
+    /// </summary>
+    public SandboxSpecBuilder CountSyscalls() => WithTrace(t => t with { Count = true });
+
+    private SandboxSpecBuilder WithTrace(Func<TraceSpec, TraceSpec> change) => With(s => s with { Trace = change(s.Trace ?? new TraceSpec()) });
 
     // ---- policy ----
 
