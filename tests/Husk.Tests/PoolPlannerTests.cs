@@ -70,4 +70,15 @@ public class PoolPlannerTests
         var problems = PoolPlanner.Check(spec);
         Assert.Single(problems);
     }
+
+    [Fact]
+    public void By_default_each_run_gets_a_network_namespace_of_its_own_as_a_cold_run_does()
+    {
+        Assert.True(new SandboxPoolOptions().NetworkPerRun);
+        var spec = TestEnvironment.Spec("/bin/true");
+        var split = PoolPlanner.Split(SpawnPlanner.Plan(spec, Host), spec, Host, new SandboxPoolOptions().NetworkPerRun);
+        Assert.NotEqual(0UL, split.Run.CloneFlags & CLONE_NEWNET);
+        Assert.Contains(split.Run.Ops, o => o.Kind == OpKind.LoopbackUp);
+        Assert.DoesNotContain(split.TemplateOps, o => o.Kind == OpKind.LoopbackUp);
+    }
 }

@@ -20,7 +20,7 @@ namespace Husk;
 /// <remarks>
 /// Differences from a cold run: the root of the sandbox's own (the tmpfs its mounts are made on)
 /// is read-only to every run, as every run shares it; the runs of a template share its network
-/// namespace unless <see cref="SandboxPoolOptions.NetworkPerRun"/> is set; a spec whose per-run
+/// namespace when <see cref="SandboxPoolOptions.NetworkPerRun"/> is cleared; a spec whose per-run
 /// parts need the caller's descriptors or the build's storage (the host overlay, temporary
 /// overlays, <c>--sync-fd</c>, <c>--info-fd</c>, joined namespaces) is refused with the reason, and so
 /// is one that maps a range of ids (root's default: a pool is for unprivileged callers): each
