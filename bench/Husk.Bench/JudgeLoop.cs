@@ -55,6 +55,12 @@ internal static class JudgeLoop
 
         double library1 = Measure.Rate("Husk library (RunAsync, limits, usage)", 1, seconds, "tests", () => Judge(spec));
         double libraryN = Measure.Rate("Husk library (RunAsync, limits, usage)", workers, seconds, "tests", () => Judge(spec));
+        // Warm: each test from a pool's template (prepared by the warm-up, outside the measurement).
+        // A pool refuses root (root's sandboxes map a range of ids, a pool's runs one): as a user only.
+        using var pool = new SandboxPool();
+        bool pooled = Environment.UserName != "root";
+        double pool1 = pooled ? Measure.Rate("Husk pool (RunAsync, limits, usage)", 1, seconds, "tests", () => Judge(spec, pool), cost: true) : double.NaN;
+        double poolN = pooled ? Measure.Rate("Husk pool (RunAsync, limits, usage)", workers, seconds, "tests", () => Judge(spec, pool), cost: true) : double.NaN;
         double? bwrap1 = null, bwrapN = null;
         if (bwrap is not null)
         {
@@ -73,6 +79,8 @@ internal static class JudgeLoop
         {
             Console.WriteLine($"ratio (library judge loop / bwrap), 1 worker:  {library1 / b1:F2}x");
             Console.WriteLine($"ratio (library judge loop / bwrap), {workers} workers: {libraryN / bn:F2}x");
+            Console.WriteLine($"ratio (pool judge loop / bwrap), 1 worker:  {pool1 / b1:F2}x");
+            Console.WriteLine($"ratio (pool judge loop / bwrap), {workers} workers: {poolN / bn:F2}x");
         }
         else
         {
@@ -80,9 +88,9 @@ internal static class JudgeLoop
         }
     }
 
-    private static void Judge(SandboxSpec spec)
+    private static void Judge(SandboxSpec spec, SandboxPool? pool = null)
     {
-        var result = Sandbox.RunAsync(spec).GetAwaiter().GetResult();
+        var result = (pool is null ? Sandbox.RunAsync(spec) : pool.RunAsync(spec)).GetAwaiter().GetResult();
         if (result.Verdict != Verdict.OK)
             throw new InvalidOperationException($"husk: {result.Verdict}: {result.Message}");
     }

@@ -73,6 +73,17 @@ if (Environment.GetEnvironmentVariable("HUSK_PHASES") is not null)
 Console.WriteLine($"library launches, {seconds} s each, {Environment.ProcessorCount} cores, uid {Environment.UserName}");
 double huskSerial = Rate("Husk library (Sandbox.Start)", 1, LaunchHusk);
 double huskParallel = Rate("Husk library (Sandbox.Start)", concurrency, LaunchHusk);
+// Warm: the same spec from a pool's template (prepared by the first launch, outside the measurement).
+using var pool = new SandboxPool();
+void LaunchPooled()
+{
+    using var p = pool.Start(spec);
+    var exit = p.WaitForExit();
+    if (exit.ExitCode != 0)
+        throw new InvalidOperationException($"husk pool: /bin/true exited {exit.ShellStatus}");
+}
+double poolSerial = Measure.Rate("Husk pool (SandboxPool.Start)", 1, seconds, "sandboxes", LaunchPooled, cost: true);
+double poolParallel = Measure.Rate("Husk pool (SandboxPool.Start)", concurrency, seconds, "sandboxes", LaunchPooled, cost: true);
 if (bwrap is null)
 {
     Console.WriteLine("bwrap not found: install Debian's bubblewrap for the comparison");
@@ -82,3 +93,5 @@ double bwrapSerial = Rate($"spawning {bwrap} per launch", 1, LaunchBwrap);
 double bwrapParallel = Rate($"spawning {bwrap} per launch", concurrency, LaunchBwrap);
 Console.WriteLine($"ratio (Husk / bwrap), 1 worker:  {huskSerial / bwrapSerial:F2}x");
 Console.WriteLine($"ratio (Husk / bwrap), {concurrency} workers: {huskParallel / bwrapParallel:F2}x");
+Console.WriteLine($"ratio (pool / bwrap), 1 worker:  {poolSerial / bwrapSerial:F2}x");
+Console.WriteLine($"ratio (pool / bwrap), {concurrency} workers: {poolParallel / bwrapParallel:F2}x");

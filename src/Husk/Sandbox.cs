@@ -21,12 +21,16 @@ public static class Sandbox
     /// with the reason; a spec that cannot run throws <see cref="SandboxSpecException"/>.
     /// Cancellation kills the whole tree, waits for it to end and throws <see cref="OperationCanceledException"/>.
     /// </summary>
-    public static async Task<SandboxResult> RunAsync(SandboxSpec spec, CancellationToken cancellationToken = default)
+    public static Task<SandboxResult> RunAsync(SandboxSpec spec, CancellationToken cancellationToken = default) =>
+        RunStartedAsync(spec, () => Launcher.Start(spec), cancellationToken);
+
+    /// <summary><see cref="RunAsync(SandboxSpec, CancellationToken)"/> for a sandbox <paramref name="start"/> starts (cold, or from a pool).</summary>
+    internal static async Task<SandboxResult> RunStartedAsync(SandboxSpec spec, Func<SandboxProcess> start, CancellationToken cancellationToken)
     {
         SandboxProcess process;
         try
         {
-            process = await Task.Run(() => Launcher.Start(spec), cancellationToken).ConfigureAwait(false);
+            process = await Task.Run(start, cancellationToken).ConfigureAwait(false);
         }
         catch (SandboxSetupException e)
         {

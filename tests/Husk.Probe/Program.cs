@@ -5,6 +5,8 @@ using System.Text.Json;
 // husk-probe judge MODE [ARG] [--name COMM]: programs of known cost and misbehaviour (Judge.cs).
 // Prints one JSON object describing the process's view: ids, capabilities, namespaces, mounts,
 // descriptors, and whether each given path can be read, written or executed.
+// husk-probe pool-owner: starts `sleep 1000` from a SandboxPool, prints the sleeper's pid and
+// waits for end of input (the tests kill it with SIGKILL: nothing of the pool may outlive it).
 // husk-probe syscall NR [ARG...]: makes one raw system call and prints {"ret":R,"errno":E}; an
 // argument is a number (decimal or 0x hex), s:TEXT (a pointer to that string) or buf:N (a pointer
 // to N zero bytes).
@@ -28,6 +30,8 @@ internal static partial class Program
     {
         if (args.Length > 0 && args[0] == "judge")
             return Judge.Run(args[1..]);
+        if (args.Length > 0 && args[0] == "pool-owner")
+            return PoolOwner();
         if (args.Length > 0 && args[0] == "syscall")
             return RawSyscall(args[1..]);
         using var stdout = Console.OpenStandardOutput();
@@ -66,6 +70,7 @@ internal static partial class Program
 
         w.WriteString("uid_map", Read("/proc/self/uid_map")?.Trim());
         w.WriteString("gid_map", Read("/proc/self/gid_map")?.Trim());
+        w.WriteString("limits", Read("/proc/self/limits"));
 
         w.WriteStartArray("mounts");
         foreach (string line in (Read("/proc/self/mountinfo") ?? "").Split('\n', StringSplitOptions.RemoveEmptyEntries))
@@ -112,6 +117,24 @@ internal static partial class Program
         w.WriteEndObject();
         w.Flush();
         stdout.WriteByte((byte)'\n');
+        return 0;
+    }
+
+    private static int PoolOwner()
+    {
+        var pool = new Husk.SandboxPool();
+        var spec = new Husk.SandboxSpec
+        {
+            Command = ["/bin/sleep", "1000"],
+            FileSystem = Husk.FileSystemSpec.Bare,
+            Mounts = [new Husk.BindMount("/", "/") { ReadOnly = true }, new Husk.ProcMount("/proc"), new Husk.DevMount("/dev")],
+        };
+        var process = pool.Start(spec);
+        Console.Out.Write($"{process.Pid}\n");
+        Console.Out.Flush();
+        Console.In.ReadToEnd();
+        process.Dispose();
+        pool.Dispose();
         return 0;
     }
 

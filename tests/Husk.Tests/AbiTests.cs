@@ -52,6 +52,23 @@ public class AbiTests
             Assert.Equal(C(5, i + 1), Off<HuskCaps>(caps[i]));
     }
 
+    [Fact]
+    public void Plan_image_and_pool_messages_match()
+    {
+        Assert.Equal(C(6, 0), Marshal.SizeOf<PlanImageHeader>());
+        string[] image = ["Magic", "OpCount", "Ops", "Relocs", "RelocCount", "Size"];
+        for (int i = 0; i < image.Length; i++)
+            Assert.Equal(C(6, i + 1), Off<PlanImageHeader>(image[i]));
+        Assert.Equal(C(7, 0), Marshal.SizeOf<PoolRequest>());
+        string[] request = ["Magic", "FdCount", "CloneFlags", "HostMountNamespace", "Channel", "Status", "Cgroup", "Flags"];
+        for (int i = 0; i < request.Length; i++)
+            Assert.Equal(C(7, i + 1), Off<PoolRequest>(request[i]));
+        Assert.Equal(C(8, 0), Marshal.SizeOf<PoolReply>());
+        string[] reply = ["Magic", "Kind", "Error", "Pid"];
+        for (int i = 0; i < reply.Length; i++)
+            Assert.Equal(C(8, i + 1), Off<PoolReply>(reply[i]));
+    }
+
     /// <summary>Where a C# twin's name is not the C name after its prefix in Pascal case.</summary>
     private static readonly Dictionary<string, string> Renamed = new()
     {

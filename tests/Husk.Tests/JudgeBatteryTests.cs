@@ -23,7 +23,13 @@ public abstract class JudgeBattery
     };
 
     /// <summary>The probe's judge mode in a sandbox with <paramref name="limits"/>; also returns the name its processes had.</summary>
-    internal static async Task<(SandboxResult Result, string Name)> Judge(ResourceLimits limits, string mode, string? arg = null, Identity? identity = null)
+    /// <param name="limits">The limits.</param>
+    /// <param name="mode">The probe's judge mode.</param>
+    /// <param name="arg">Its argument.</param>
+    /// <param name="identity">Who the payload is, when not the caller.</param>
+    /// <param name="run">How the sandbox is run: cold (<see cref="Sandbox.RunAsync"/>) by default.</param>
+    internal static async Task<(SandboxResult Result, string Name)> Judge(ResourceLimits limits, string mode, string? arg = null, Identity? identity = null,
+        Func<SandboxSpec, CancellationToken, Task<SandboxResult>>? run = null)
     {
         string name = "hj" + Guid.NewGuid().ToString("N")[..10];
         string[] command = arg is null ? [TestEnvironment.Probe, "judge", mode, "--name", name] : [TestEnvironment.Probe, "judge", mode, arg, "--name", name];
@@ -35,7 +41,7 @@ public abstract class JudgeBattery
         };
         if (identity is not null)
             spec = spec with { Identity = identity };
-        var result = await Sandbox.RunAsync(spec, TestContext.Current.CancellationToken);
+        var result = await (run ?? Sandbox.RunAsync)(spec, TestContext.Current.CancellationToken);
         return (result, name);
     }
 
@@ -56,6 +62,9 @@ public abstract class JudgeBattery
         }
         return found;
     }
+
+    /// <summary>Runs a sandbox to its end: cold here, from a pool in <see cref="JudgePoolBatteryTests"/>.</summary>
+    protected virtual Task<SandboxResult> Run(SandboxSpec spec, CancellationToken cancellationToken) => Sandbox.RunAsync(spec, cancellationToken);
 
     /// <summary>Skips a test the caller cannot run.</summary>
     protected virtual void Require()
@@ -89,7 +98,7 @@ public abstract class JudgeBattery
         Require();
         // Waits end by wall time quickly; the rest are bounded by the other limits.
         var limits = mode is "sleep" or "pause" ? Bounded with { WallTime = TimeSpan.FromMilliseconds(500) } : Bounded;
-        var (result, name) = await Judge(limits, mode, arg);
+        var (result, name) = await Judge(limits, mode, arg, run: Run);
         Assert.True(verdict == result.Verdict.ToString(), $"{mode}: {result.Verdict}: {result.Message} ({result.Backend})");
         if (signal is not null)
             Assert.Equal(signal, result.Exit!.Signal);
@@ -105,7 +114,7 @@ public abstract class JudgeBattery
     public async Task Output_beyond_the_limit_is_not_passed_on()
     {
         Require();
-        var (result, _) = await Judge(Bounded with { OutputBytes = 100_000 }, "output-flood");
+        var (result, _) = await Judge(Bounded with { OutputBytes = 100_000 }, "output-flood", run: Run);
         Assert.Equal(Verdict.OutputLimit, result.Verdict);
         Assert.Equal(100_000, result.StandardOutput!.Length);
         Assert.True(result.Usage.StdoutBytes >= 100_000);
@@ -115,7 +124,7 @@ public abstract class JudgeBattery
     public async Task Setuid_fails_inside()
     {
         Require();
-        var (result, _) = await Judge(Bounded, "setuid", identity: new Identity { Uid = 1000, Gid = 1000 });
+        var (result, _) = await Judge(Bounded, "setuid", identity: new Identity { Uid = 1000, Gid = 1000 }, run: Run);
         Assert.Equal(Verdict.RuntimeError, result.Verdict);
         Assert.Equal(1, result.Exit!.ExitCode);
         Assert.Equal("AT", result.LibsandboxCode);
@@ -129,7 +138,7 @@ public abstract class JudgeBattery
         using var sentinel = Process.Start(new ProcessStartInfo("sleep", "60") { UseShellExecute = false })!;
         try
         {
-            var (result, _) = await Judge(Bounded, "kill-all");
+            var (result, _) = await Judge(Bounded, "kill-all", run: Run);
             Assert.Equal(Verdict.OK, result.Verdict);
             Assert.False(sentinel.HasExited);
         }
@@ -150,7 +159,7 @@ public abstract class JudgeBattery
         };
         using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(500));
         var started = Stopwatch.StartNew();
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Sandbox.RunAsync(spec, cts.Token));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Run(spec, cts.Token));
         Assert.True(started.Elapsed < TimeSpan.FromSeconds(10));
         // The kill is asynchronous: give the kernel a moment to finish the exits.
         for (int i = 0; i < 100 && Survivors(name).Count > 0; i++)
@@ -167,7 +176,7 @@ public sealed class JudgeBatteryTests : JudgeBattery
     {
         if (TestEnvironment.IsRoot)
             Assert.Skip("root gets a cgroup");
-        var (result, _) = await Judge(Bounded, "exit", "0");
+        var (result, _) = await Judge(Bounded, "exit", "0", run: Run);
         Assert.Equal("rlimit", result.Backend);
         Assert.Equal(Verdict.OK, result.Verdict);
     }
@@ -187,7 +196,36 @@ public sealed class JudgeBatteryRootTests : JudgeBattery
     public async Task Root_backend_is_a_cgroup()
     {
         Require();
-        var (result, _) = await Judge(Bounded, "exit", "0");
+        var (result, _) = await Judge(Bounded, "exit", "0", run: Run);
         Assert.StartsWith("cgroup", result.Backend);
+    }
+}
+
+/// <summary>One pool for a test class: disposed with it.</summary>
+public sealed class PoolFixture : IDisposable
+{
+    public SandboxPool Pool { get; } = new();
+
+    public void Dispose() => Pool.Dispose();
+}
+
+/// <summary>The battery through a <see cref="SandboxPool"/>, unprivileged: limits, verdicts, usage and cancellation as for cold runs.</summary>
+public sealed class JudgePoolBatteryTests(PoolFixture fixture) : JudgeBattery, IClassFixture<PoolFixture>
+{
+    protected override Task<SandboxResult> Run(SandboxSpec spec, CancellationToken cancellationToken) => fixture.Pool.RunAsync(spec, cancellationToken);
+}
+
+/// <summary>As root a pool refuses (root's sandboxes map a range of ids, a pool's runs one), with the reason.</summary>
+[Trait("Category", "Root")]
+public sealed class JudgePoolRootTests
+{
+    [Fact]
+    public async Task Root_pool_refuses_with_the_reason()
+    {
+        if (!TestEnvironment.IsRoot)
+            Assert.Skip("needs root");
+        using var pool = new SandboxPool();
+        var e = await Assert.ThrowsAsync<SandboxSpecException>(() => pool.RunAsync(TestEnvironment.Spec("/bin/true"), TestContext.Current.CancellationToken));
+        Assert.Contains("run the pool as an unprivileged user", e.Message);
     }
 }

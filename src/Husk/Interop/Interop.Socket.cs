@@ -15,6 +15,8 @@ internal static partial class Interop
 
     /// <summary>recvmsg: descriptors that arrive with SCM_RIGHTS are close-on-exec.</summary>
     internal const int MSG_CMSG_CLOEXEC = 0x40000000;
+    /// <summary>errno: a message too long for the socket (not in <see cref="Errno"/>: only the pool meets it).</summary>
+    internal const int EMSGSIZE = 90;
 
     [StructLayout(LayoutKind.Sequential)]
     internal struct IoVec
@@ -118,20 +120,27 @@ internal static partial class Interop
     private static unsafe partial nint SendMsg(int fd, MsgHdr* msg, int flags);
 
     /// <summary>Sends one message on a socket, with a descriptor (SCM_RIGHTS) when <paramref name="fd"/> is not -1; the errno, or 0.</summary>
-    internal static unsafe int SendWithDescriptor(int socket, ReadOnlySpan<byte> data, int fd)
+    internal static int SendWithDescriptor(int socket, ReadOnlySpan<byte> data, int fd) =>
+        fd >= 0 ? SendWithDescriptors(socket, data, default, [fd]) : SendWithDescriptors(socket, data, default, []);
+
+    /// <summary>Sends one message, <paramref name="head"/> then <paramref name="body"/>, with <paramref name="fds"/> (SCM_RIGHTS); the errno, or 0.</summary>
+    internal static unsafe int SendWithDescriptors(int socket, ReadOnlySpan<byte> head, ReadOnlySpan<byte> body, ReadOnlySpan<int> fds)
     {
         int headerSize = (Unsafe.SizeOf<CmsgHdr>() + IntPtr.Size - 1) & ~(IntPtr.Size - 1);
-        int space = headerSize + ((sizeof(int) + IntPtr.Size - 1) & ~(IntPtr.Size - 1));
+        int dataSize = sizeof(int) * fds.Length;
+        int space = headerSize + ((dataSize + IntPtr.Size - 1) & ~(IntPtr.Size - 1));
         byte* control = stackalloc byte[space];
         new Span<byte>(control, space).Clear();
-        fixed (byte* p = data)
+        fixed (byte* h = head, b = body)
         {
-            var iov = new IoVec { Base = (nint)p, Length = (nuint)data.Length };
-            var msg = new MsgHdr { Iov = (nint)(&iov), IovLength = 1 };
-            if (fd >= 0)
+            IoVec* iov = stackalloc IoVec[2];
+            iov[0] = new IoVec { Base = (nint)h, Length = (nuint)head.Length };
+            iov[1] = new IoVec { Base = (nint)b, Length = (nuint)body.Length };
+            var msg = new MsgHdr { Iov = (nint)iov, IovLength = body.IsEmpty ? 1u : 2u };
+            if (fds.Length > 0)
             {
-                *(CmsgHdr*)control = new CmsgHdr { Length = (nuint)(headerSize + sizeof(int)), Level = SOL_SOCKET, Type = SCM_RIGHTS };
-                *(int*)(control + headerSize) = fd;
+                *(CmsgHdr*)control = new CmsgHdr { Length = (nuint)(headerSize + dataSize), Level = SOL_SOCKET, Type = SCM_RIGHTS };
+                fds.CopyTo(new Span<int>(control + headerSize, fds.Length));
                 msg.Control = (nint)control;
                 msg.ControlLength = (nuint)space;
             }

@@ -120,6 +120,10 @@ internal static partial class Interop
     }
 
     internal const int SpawnMounts = 1;
+    /// <summary>Clone a copy of the caller's memory (a pool template's) instead of borrowing it.</summary>
+    internal const int SpawnCopy = 2;
+    /// <summary>The child goes on with a build its parent (a pool template) began.</summary>
+    internal const int SpawnBuilding = 4;
     /// <summary>Sent to husk-init from outside: kill every process of the sandbox, reap them, report.</summary>
     internal const int SignalKillTree = 64;
 
@@ -207,6 +211,51 @@ internal static partial class Interop
         public uint Flags;
     }
 
+    /// <summary>A plan in one buffer, its pointers offsets listed in a relocation table (husk_plan_image).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct PlanImageHeader
+    {
+        public uint Magic;
+        public uint OpCount;
+        public ulong Ops;
+        public ulong Relocs;
+        public uint RelocCount;
+        public uint Size;
+    }
+
+    internal const uint PlanMagic = 0x48504c31;
+
+    /// <summary>A spawn request to a pool's template (husk_pool_request), followed by the run's plan image.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct PoolRequest
+    {
+        public uint Magic;
+        public uint FdCount;
+        public ulong CloneFlags;
+        public ulong HostMountNamespace;
+        public int Channel;
+        public int Status;
+        public int Cgroup;
+        public uint Flags;
+    }
+
+    /// <summary>A pool template's answer (husk_pool_reply).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct PoolReply
+    {
+        public uint Magic;
+        public int Kind;
+        public int Error;
+        public int Pid;
+    }
+
+    internal const uint PoolMagic = 0x48504f31;
+    internal const int PoolReady = 1;
+    internal const int PoolSpawned = 2;
+    /// <summary>Where a run's descriptors land in the template (the run's plan names them there).</summary>
+    internal const int PoolFdBase = 256;
+    internal const int PoolMaxFds = 32;
+
     internal const uint CapsSetSecureBits = 1;
     internal const uint CapsOnlyRaiseAmbient = 2;
 
@@ -218,6 +267,9 @@ internal static partial class Interop
 
     [LibraryImport(Libraries.Husk, EntryPoint = "husk_forget_ignored_signals")]
     internal static partial void HuskForgetIgnoredSignals();
+
+    [LibraryImport(Libraries.Husk, EntryPoint = "husk_pool_memfd")]
+    internal static partial int HuskPoolMemfd();
 
     [LibraryImport(Libraries.Husk, EntryPoint = "husk_abi_layout")]
     internal static partial int HuskAbiLayout(int which, int field);

@@ -41,20 +41,8 @@ internal static class Launcher
     public static SandboxProcess Start(SandboxSpec spec, LaunchHooks? hooks = null, HostContext? host = null)
     {
         host ??= HostContext.Current();
-        SubordinateIds? subIds = null;
-        // Ranges matter only where a range is mapped: root's default, or --map-subids.
-        bool single = spec.Identity.Mapping is IdMapping.Single or IdMapping.External;
-        if (spec.Namespaces.HasFlag(NamespaceKinds.User) && !single && (host.IsRoot || spec.Identity.Mapping == IdMapping.SubordinateRange))
-            subIds = SubordinateIds.Read(Environment.UserName, host.Uid);
-        var callback = spec.SyscallCallback;
-        if (callback is not null)
-        {
-            if (spec.Validate() is { Length: > 0 } problems)
-                throw new SandboxSpecException(problems);
-            // The verdict of a kill by the callback needs the supervisor.
-            if (!spec.Limits.IsSupervised)
-                spec = spec with { Limits = spec.Limits with { MeasureUsage = true } };
-        }
+        var subIds = SubordinateIdsFor(spec, host);
+        spec = Supervised(spec);
         var layout = PrepareLayout(spec, host);
         using var stdio = StdioPipes.Create(spec, out var withFds);
         var image = PrepareImage(spec, host);
@@ -74,6 +62,36 @@ internal static class Launcher
                 Network.Bridge.Release(lease);
             throw;
         }
+        return StartPlanned(spec, plan, host, hooks, stdio, layout, image, lease: lease);
+    }
+
+    /// <summary>The subordinate id ranges of the caller, where the spec maps a range (root's default, or --map-subids).</summary>
+    internal static SubordinateIds? SubordinateIdsFor(SandboxSpec spec, HostContext host)
+    {
+        bool single = spec.Identity.Mapping is IdMapping.Single or IdMapping.External;
+        return spec.Namespaces.HasFlag(NamespaceKinds.User) && !single && (host.IsRoot || spec.Identity.Mapping == IdMapping.SubordinateRange)
+            ? SubordinateIds.Read(Environment.UserName, host.Uid)
+            : null;
+    }
+
+    /// <summary>The spec as it runs: with a syscall callback, supervised (the verdict of the callback's kill needs the supervisor).</summary>
+    internal static SandboxSpec Supervised(SandboxSpec spec)
+    {
+        if (spec.SyscallCallback is null)
+            return spec;
+        if (spec.Validate() is { Length: > 0 } problems)
+            throw new SandboxSpecException(problems);
+        return spec.Limits.IsSupervised ? spec : spec with { Limits = spec.Limits with { MeasureUsage = true } };
+    }
+
+    /// <summary>
+    /// Starts a planned launch with what supervises it (limits and usage, the syscall callback, the
+    /// streams): cloned here, or by a pool's template (<paramref name="starter"/>).
+    /// </summary>
+    internal static SandboxProcess StartPlanned(SandboxSpec spec, SpawnPlan plan, HostContext host, LaunchHooks? hooks, StdioPipes stdio,
+        FileSystem.HostOverlayLayout? layout, Images.PreparedImage? image = null, ChildStarter? starter = null, Network.BridgeLease? lease = null)
+    {
+        var callback = spec.SyscallCallback;
         var log = new Logging.EngineLog(spec.Log);
         if (log.On(Logging.LogLevel.Debug) || log.On(Logging.LogLevel.Info))
         {
@@ -124,7 +142,7 @@ internal static class Launcher
         try
         {
             network = Network.NetworkSession.For(plan.Network);
-            process = Start(plan, host, launchHooks, network);
+            process = Start(plan, host, launchHooks, network, starter);
         }
         catch
         {
@@ -198,44 +216,20 @@ internal static class Launcher
         return new Images.ImageCache(fs.Cache ?? Images.ImageCache.DefaultLocation()).Prepare(fs.Reference, host.WorkingDirectory);
     }
 
-    internal static unsafe SandboxProcess Start(SpawnPlan plan, HostContext host, LaunchHooks? hooks, Network.NetworkSession? network = null)
+    /// <param name="plan">The plan.</param>
+    /// <param name="host">The caller's facts.</param>
+    /// <param name="hooks">What the front door does between clone and release.</param>
+    /// <param name="network">The network session the stage's sockets go to, or null.</param>
+    /// <param name="starter">Who clones the child: null for the native stage here, or a pool's template.</param>
+    internal static unsafe SandboxProcess Start(SpawnPlan plan, HostContext host, LaunchHooks? hooks, Network.NetworkSession? network = null, ChildStarter? starter = null)
     {
         SafeFd? statusRead = null, statusWrite = null;
-        if (plan.UsesInit)
+        if (starter?.WantsStatus(plan) ?? plan.UsesInit)
             (statusRead, statusWrite) = Pipe();
-        // husk-init is needed only where the plan forks.
-        int initFd = plan.Ops.Any(o => o.Kind == OpKind.Fork) ? InitImage.Value.Fd : -1;
         var (channel, childEnd) = ChannelPair();
-        using var native = new NativePlan(plan);
-        if (statusWrite is not null)
-        {
-            for (int i = 0; i < native.Count; i++)
-            {
-                if ((OpKind)native.Ops[i].Kind == OpKind.Fork && ((OpFlags)native.Ops[i].Flags & OpFlags.InitStatus) != 0)
-                    native.Ops[i].Fd = statusWrite.Fd;
-            }
-        }
-        var args = new SpawnArgs
-        {
-            CloneFlags = plan.CloneFlags,
-            Ops = (ulong)native.Ops,
-            OpCount = (uint)native.Count,
-            CgroupFd = hooks?.Cgroup?.Fd ?? -1,
-            InitFd = initFd,
-            Flags = plan.HasMounts ? SpawnMounts : 0,
-            HostMountNamespace = host.MountNamespace,
-            Channel = childEnd.Fd,
-            ChannelPeer = channel.Fd,
-        };
-        // The spawn thread sleeps in clone3 until the child execs; this thread serves the channel.
-        var spawn = SpawnThread.Run(() =>
-        {
-            var r = Spawn(args);
-            // The child has its own copies now: ours must go, or the channel would never reach EOF.
-            childEnd.Dispose();
-            statusWrite?.Dispose();
-            return r;
-        });
+        var spawn = starter is null
+            ? StartHere(plan, host, hooks, channel, childEnd, statusWrite)
+            : starter.Start(plan, host, hooks, childEnd, statusWrite);
         SafePidfd? pidfd = null;
         try
         {
@@ -276,15 +270,22 @@ internal static class Launcher
                 {
                     foreground?.Return();
                     // The child may be waiting for us or for a --block-fd: kill it, so that clone3
-                    // (sleeping until it execs or dies) returns. It is our unreaped child: its pid is safe.
-                    using (var doomed = PidfdOpen(pid))
+                    // (sleeping until it execs or dies) returns. It is our unreaped child: its pid is
+                    // safe. A template's child is not ours, but the template answered with its pidfd.
+                    if (spawn.IsCompletedSuccessfully && spawn.Result.Pidfd >= 0)
                     {
+                        pidfd = new SafePidfd(spawn.Result.Pidfd);
+                        PidfdSendSignal(pidfd, Signals.SIGKILL);
+                    }
+                    else
+                    {
+                        using var doomed = PidfdOpen(pid);
                         if (doomed is not null)
                             PidfdSendSignal(doomed, Signals.SIGKILL);
                     }
                     channel.Dispose();
                     var r = spawn.GetAwaiter().GetResult();
-                    if (r.Pid >= 0)
+                    if (r.Pid >= 0 && pidfd is null)
                         pidfd = new SafePidfd(r.Pidfd);
                     throw;
                 }
@@ -295,8 +296,10 @@ internal static class Launcher
                     foreground?.Return();
                     throw error;
                 }
-                var process = new SandboxProcess(pidfd, result.Pid, outcome.SandboxPid ?? result.Pid, statusRead, outcome.Listener, outcome.Terminal)
+                // The pid from the hello is the child's in our pid namespace (a template's answer has its own).
+                var process = new SandboxProcess(pidfd, pid, outcome.SandboxPid ?? pid, statusRead, outcome.Listener, outcome.Terminal)
                 {
+                    Adopted = starter?.Adopted ?? false,
                     LayerStorage = outcome.Storage,
                     WorkingDirectory = outcome.WorkingDirectory ?? plan.Ops.FirstOrDefault(o => o.Kind == OpKind.Chdir)?.Strings?.FirstOrDefault(),
                     Foreground = foreground,
@@ -329,6 +332,38 @@ internal static class Launcher
             statusRead?.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Clones the child here, on a spawn thread: the task ends once the child has exec'd (it borrows our memory until then).</summary>
+    private static unsafe Task<SpawnResult> StartHere(SpawnPlan plan, HostContext host, LaunchHooks? hooks, SafeFd channel, SafeFd childEnd, SafeFd? statusWrite)
+    {
+        // husk-init is needed only where the plan forks.
+        int initFd = plan.Ops.Any(o => o.Kind == OpKind.Fork) ? InitImage.Value.Fd : -1;
+        var native = new NativePlan(plan, statusWrite?.Fd ?? -1);
+        var args = new SpawnArgs
+        {
+            CloneFlags = plan.CloneFlags,
+            Ops = (ulong)native.Ops,
+            OpCount = (uint)native.Count,
+            CgroupFd = hooks?.Cgroup?.Fd ?? -1,
+            InitFd = initFd,
+            Flags = plan.HasMounts ? SpawnMounts : 0,
+            HostMountNamespace = host.MountNamespace,
+            Channel = childEnd.Fd,
+            ChannelPeer = channel.Fd,
+        };
+        // The spawn thread sleeps in clone3 until the child execs; the caller serves the channel.
+        return SpawnThread.Run(() =>
+        {
+            using (native)
+            {
+                var r = Spawn(args);
+                // The child has its own copies now: ours must go, or the channel would never reach EOF.
+                childEnd.Dispose();
+                statusWrite?.Dispose();
+                return r;
+            }
+        });
     }
 
     /// <summary>The child's first message: its pid, in SCM_CREDENTIALS; null when the channel closed (clone failed).</summary>

@@ -25,8 +25,11 @@ internal static unsafe class PidfdWatcher
         return fd;
     }
 
-    /// <summary>Calls <paramref name="onExit"/> once the process behind <paramref name="pidfd"/> has exited.</summary>
-    public static void Watch(SafePidfd pidfd, Action onExit)
+    /// <summary>
+    /// Calls <paramref name="onExit"/> once the process behind <paramref name="pidfd"/> has exited
+    /// (or, for an adopted run, once its status pipe has something to read).
+    /// </summary>
+    public static void Watch(SafeFd pidfd, Action onExit)
     {
         ulong id = (ulong)Interlocked.Increment(ref _nextId);
         Waiters[id] = onExit;

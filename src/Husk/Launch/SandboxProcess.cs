@@ -146,6 +146,13 @@ public sealed class SandboxProcess : IDisposable
     /// <summary>The caller's terminal while the sandbox holds its foreground (<see cref="SandboxSpec.ForegroundTerminal"/>).</summary>
     internal TerminalForeground? Foreground { get; init; }
 
+    /// <summary>
+    /// The sandbox is not our child but a pool template's (<see cref="SandboxPool"/>): it cannot be
+    /// waited for here, and its end is the status pipe's first record (husk-init's, or the one the
+    /// template writes when it reaps the run).
+    /// </summary>
+    internal bool Adopted { get; init; }
+
     /// <summary>True once the sandbox has exited and been reaped.</summary>
     public bool HasExited
     {
@@ -278,9 +285,21 @@ public sealed class SandboxProcess : IDisposable
             Finish(exit);
             lock (_gate)
                 _exitTask?.TrySetResult(exit);
-            if (!LeaveZombie)
+            if (Adopted)
+                Reaped(); // the template reaps it
+            else if (!LeaveZombie)
                 PidfdWatcher.Watch(_pidfd, Reap);
             return exit;
+        }
+        if (Adopted)
+        {
+            // The status pipe ended without a record: the template is gone, and the run with it.
+            lock (_gate)
+                _exit ??= new SandboxExit { Signal = Signals.SIGKILL };
+            Finish(_exit);
+            lock (_gate)
+                _exitTask?.TrySetResult(_exit);
+            return _exit;
         }
         int err;
         SigInfo info;
@@ -329,7 +348,7 @@ public sealed class SandboxProcess : IDisposable
                 if (Foreground is not null)
                     new Thread(Complete) { IsBackground = true, Name = "husk-foreground" }.Start();
                 else
-                    PidfdWatcher.Watch(_pidfd, Complete);
+                    PidfdWatcher.Watch(Adopted ? _status! : _pidfd, Complete);
             }
             task = _exitTask.Task;
         }
@@ -355,6 +374,11 @@ public sealed class SandboxProcess : IDisposable
     private void Reap()
     {
         WaitPidfd(_pidfd, WEXITED, out _, out _);
+        Reaped();
+    }
+
+    private void Reaped()
+    {
         lock (_gate)
         {
             _reaped = true;
@@ -375,10 +399,12 @@ public sealed class SandboxProcess : IDisposable
         {
             _pidfd.DangerousAddRef(ref a);
             _status!.DangerousAddRef(ref b);
+            // An adopted run's pidfd turns readable before its parent has reaped it and written
+            // its end: only the status pipe tells.
             PollFd* fds = stackalloc PollFd[2];
             fds[0] = new PollFd { Fd = _status.Fd, Events = POLLIN };
             fds[1] = new PollFd { Fd = _pidfd.Fd, Events = POLLIN };
-            while (Poll(fds, 2, -1) < 0)
+            while (Poll(fds, Adopted ? 1ul : 2ul, -1) < 0)
             {
                 if (System.Runtime.InteropServices.Marshal.GetLastPInvokeError() != (int)Errno.EINTR)
                     return false;

@@ -227,10 +227,7 @@ internal static class SpawnPlanner
             // A nested user namespace the payload does not own, so it cannot raise the limit again.
             uint uid = spec.Identity.Uid ?? host.Uid;
             uint gid = spec.Identity.Gid ?? host.Gid;
-            ops.Add(new PlannedOp(OpKind.Unshare, "create a nested user namespace") { A = CLONE_NEWUSER, Role = SetupRole.NestedUserNamespace });
-            ops.Add(WriteProcOp("self/setgroups", "deny", "deny setgroups in the nested user namespace", SetupRole.NestedSetgroups));
-            ops.Add(WriteProcOp("self/gid_map", $"{gid} {gid} 1\n", "write the nested gid map", SetupRole.NestedGidMap));
-            ops.Add(WriteProcOp("self/uid_map", $"{uid} {uid} 1\n", "write the nested uid map", SetupRole.NestedUidMap));
+            ops.AddRange(NestedUserNamespace(uid, gid, "nested"));
             if (late != NamespaceKinds.None)
             {
                 ops.Add(new PlannedOp(OpKind.Unshare, "create namespaces owned by the nested user namespace") { A = NamespaceFlags(late) });
@@ -577,6 +574,15 @@ internal static class SpawnPlanner
             Ints = keep,
             A = (ulong)keep.Length,
         };
+
+    /// <summary>A user namespace nested in the current one, mapping only <paramref name="uid"/> and <paramref name="gid"/> to themselves (<paramref name="which"/> names it in messages).</summary>
+    internal static IEnumerable<PlannedOp> NestedUserNamespace(uint uid, uint gid, string which) =>
+    [
+        new PlannedOp(OpKind.Unshare, $"create a {which} user namespace") { A = CLONE_NEWUSER, Role = SetupRole.NestedUserNamespace },
+        WriteProcOp("self/setgroups", "deny", $"deny setgroups in the {which} user namespace", SetupRole.NestedSetgroups),
+        WriteProcOp("self/gid_map", $"{gid} {gid} 1\n", $"write the {which} gid map", SetupRole.NestedGidMap),
+        WriteProcOp("self/uid_map", $"{uid} {uid} 1\n", $"write the {which} uid map", SetupRole.NestedUidMap),
+    ];
 
     private static PlannedOp WriteProcOp(string path, string data, string description, SetupRole role) =>
         new(OpKind.WriteProc, description) { Role = role, S1 = path, Data = Encoding.UTF8.GetBytes(data), C = (ulong)Encoding.UTF8.GetByteCount(data) };

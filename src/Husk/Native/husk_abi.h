@@ -115,6 +115,9 @@ typedef struct husk_spawn_args {
 } husk_spawn_args;
 
 #define HUSK_SPAWN_MOUNTS 1  /* the plan mounts: refuse to run in the host's mount namespace */
+#define HUSK_SPAWN_COPY 2    /* clone a copy of the caller's memory (a pool template's own, small) instead of borrowing it */
+#define HUSK_SPAWN_BUILDING 4 /* the caller is halfway through a build (a pool template): the child goes on with it,
+                              * the host's /proc at /oldroot/proc */
 
 /* husk_spawn returns once the child has exec'd (or died): it shares the caller's memory until
  * then (CLONE_VM|CLONE_VFORK). Meanwhile another thread serves the channel: the child says hello
@@ -204,5 +207,50 @@ enum {
     HUSK_STEP_NAMESPACE = 10, /* still in the host's mount namespace */
     HUSK_STEP_INIT = 11,      /* starting husk-init */
 };
+
+/* ---- pool templates (src/Husk/Pools) ----
+ *
+ * A plan laid out in one buffer, so that it can travel to a pool's template: every pointer in it
+ * (op fields, string arrays, the chdir op's env slot) holds an offset from the buffer's start, and
+ * the relocation table lists where those pointers are, each an offset of an 8-byte slot. */
+typedef struct husk_plan_image {
+    uint32_t magic;         /* HUSK_PLAN_MAGIC */
+    uint32_t op_count;
+    uint64_t ops;           /* offset of the op array */
+    uint64_t relocs;        /* offset of the relocation table: uint64_t offsets */
+    uint32_t reloc_count;
+    uint32_t size;          /* bytes in the whole image */
+} husk_plan_image;
+
+#define HUSK_PLAN_MAGIC 0x48504c31 /* "HPL1" */
+
+/* A spawn request to a template (one seqpacket message: this header, then the run's plan image).
+ * The descriptors travel with it (SCM_RIGHTS) and land at HUSK_POOL_FD_BASE + their index, which
+ * is where the run's plan names them. */
+typedef struct husk_pool_request {
+    uint32_t magic;         /* HUSK_POOL_MAGIC */
+    uint32_t fd_count;
+    uint64_t clone_flags;   /* the run's CLONE_NEW* */
+    uint64_t host_mntns;    /* inode of the supervisor's mount namespace */
+    int32_t channel;        /* index of the run's end of its seqpacket channel to the supervisor */
+    int32_t status;         /* index of the run's status pipe: the template writes the run's end there */
+    int32_t cgroup;         /* index of a cgroup directory (CLONE_INTO_CGROUP), or -1 */
+    uint32_t flags;         /* none yet */
+} husk_pool_request;
+
+/* The template's answer: to a request (the run's pidfd travels with it, SCM_RIGHTS), or once at
+ * its start (kind HUSK_POOL_READY). */
+typedef struct husk_pool_reply {
+    uint32_t magic;         /* HUSK_POOL_MAGIC */
+    int32_t kind;           /* HUSK_POOL_READY or HUSK_POOL_SPAWNED */
+    int32_t error;          /* errno when it failed */
+    int32_t pid;            /* the run's pid in the template's pid namespace */
+} husk_pool_reply;
+
+#define HUSK_POOL_MAGIC 0x48504f31 /* "HPO1" */
+#define HUSK_POOL_READY 1
+#define HUSK_POOL_SPAWNED 2
+#define HUSK_POOL_FD_BASE 256   /* a run's descriptors, in the template, from here */
+#define HUSK_POOL_MAX_FDS 32
 
 #endif

@@ -770,8 +770,11 @@ static int overmount_symlink(const char *target, int pfd, const char *name)
         return -1;
     }
     current_step = HUSK_STEP_MOUNT;
-    CHECK(symlinkat(target, AT_FDCWD, "symlink")); /* cwd is the base */
-    autounlink const char *scratch = "symlink";
+    /* Named after us: the runs of a pool share their template's base. */
+    char own[32] = "symlink-";
+    fmt_int(own + 8, sizeof own - 8, (long)getpid());
+    CHECK(symlinkat(target, AT_FDCWD, own)); /* cwd is the base */
+    autounlink const char *scratch = own;
     autoclose int tree = sys_open_tree(AT_FDCWD, scratch, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
     CHECK(tree);
     return sys_move_mount(tree, "", pfd, name, MOVE_MOUNT_F_EMPTY_PATH);
@@ -873,9 +876,12 @@ static int op_write_file(const husk_op *op)
         current_step = HUSK_STEP_DATA;
         return copy_data(fd, op);
     }
-    /* Write a hidden file on the base tmpfs, bind it, then unlink it. */
+    /* Write a hidden file on the base tmpfs, bind it, then unlink it. Named after us and the op:
+     * the runs of a pool share their template's base. */
     char name[64] = "bindfile-";
-    fmt_int(name + 9, sizeof name - 9, (long)bindfile_counter++);
+    int len = 9 + fmt_int(name + 9, sizeof name - 9, (long)getpid());
+    name[len++] = '-';
+    fmt_int(name + len, sizeof name - (size_t)len, (long)bindfile_counter++);
     current_step = HUSK_STEP_DATA;
     autoclose int fd = openat(AT_FDCWD, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600); /* cwd is the base */
     CHECK(fd);
@@ -1830,6 +1836,13 @@ static _Noreturn void child_main(const husk_spawn_args *args, char *stacks, pid_
     umask(0);
     if (send_hello() < 0)
         sys_exit(127);
+    if (args->flags & HUSK_SPAWN_BUILDING) {
+        /* A pool's template began the build: /newroot and /oldroot are there, /proc is not. */
+        building = true;
+        hostproc_fd = open("/oldroot/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (hostproc_fd < 0)
+            fail(0, HUSK_STEP_NAMESPACE, errno);
+    }
     run_ops(args, 0);
 }
 
@@ -1843,7 +1856,8 @@ static _Noreturn void run_ops(const husk_spawn_args *args, uint32_t start)
         if (mounts && !checked_mntns) {
             /* A mount plan must never run in the supervisor's mount namespace. */
             struct stat st;
-            if (stat("/proc/self/ns/mnt", &st) < 0)
+            int r = hostproc_fd >= 0 ? fstatat(hostproc_fd, "self/ns/mnt", &st, 0) : stat("/proc/self/ns/mnt", &st);
+            if (r < 0)
                 fail((int)i, HUSK_STEP_NAMESPACE, errno);
             if (!(args->flags & HUSK_SPAWN_MOUNTS) || (uint64_t)st.st_ino == args->host_mntns)
                 fail((int)i, HUSK_STEP_NAMESPACE, EPERM);
@@ -1951,10 +1965,11 @@ HUSK_EXPORT int32_t husk_spawn(const husk_spawn_args *args, husk_spawn_result *r
         ca.cgroup = (uint64_t)args->cgroup_fd;
     }
     long pid;
-    if (!(args->clone_flags & CLONE_NEWTIME)) {
+    if (!(args->clone_flags & CLONE_NEWTIME) && !(args->flags & HUSK_SPAWN_COPY)) {
         /* posix_spawn's way: the child borrows our memory and we sleep until it execs, instead of
          * copying an address space the size of a .NET process. (A new time namespace cannot share
-         * memory with its parent, so it takes the copying path.) */
+         * memory with its parent, so it takes the copying path; so does a pool's template, which
+         * must not wait for one run while others ask.) */
         ca.flags |= CLONE_VM | CLONE_VFORK;
         ca.stack = (uint64_t)(uintptr_t)stacks;
         ca.stack_size = CHILD_STACK_SIZE;
@@ -1981,17 +1996,16 @@ HUSK_EXPORT int32_t husk_spawn(const husk_spawn_args *args, husk_spawn_result *r
     return 0;
 }
 
-/* A sealed, execute-only memfd holding husk-init, created once per supervisor. */
-HUSK_EXPORT int32_t husk_init_memfd(void)
+/* A sealed, execute-only memfd holding an embedded program (husk-init, a pool's husk-pool). */
+int32_t husk_sealed_memfd(const char *name, const unsigned char *start, size_t len)
 {
-    autoclose int fd = memfd_create("husk-init", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+    autoclose int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
     if (fd < 0 && errno == EINVAL)
-        fd = memfd_create("husk-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
         return -errno;
-    size_t len = (size_t)(husk_init_end - husk_init_start);
     for (size_t off = 0; off < len;) {
-        ssize_t w = write(fd, husk_init_start + off, len - off);
+        ssize_t w = write(fd, start + off, len - off);
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0)
@@ -2003,6 +2017,12 @@ HUSK_EXPORT int32_t husk_init_memfd(void)
     fcntl(fd, F_ADD_SEALS, F_SEAL_EXEC); /* kernels before 6.3 lack it */
     fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL);
     return steal_fd(&fd);
+}
+
+/* husk-init's, created once per supervisor (and once per pool template). */
+HUSK_EXPORT int32_t husk_init_memfd(void)
+{
+    return husk_sealed_memfd("husk-init", husk_init_start, (size_t)(husk_init_end - husk_init_start));
 }
 
 HUSK_EXPORT int32_t husk_abi_version(void)
@@ -2051,6 +2071,23 @@ HUSK_EXPORT int32_t husk_abi_layout(int32_t which, int32_t field)
         const int32_t v[] = { (int32_t)sizeof(husk_caps), OFF(husk_caps, bounding), OFF(husk_caps, effective),
                               OFF(husk_caps, permitted), OFF(husk_caps, inheritable), OFF(husk_caps, ambient),
                               OFF(husk_caps, securebits), OFF(husk_caps, flags) };
+        return field < (int32_t)(sizeof v / sizeof v[0]) ? v[field] : -1;
+    }
+    case 6: {
+        const int32_t v[] = { (int32_t)sizeof(husk_plan_image), OFF(husk_plan_image, magic), OFF(husk_plan_image, op_count),
+                              OFF(husk_plan_image, ops), OFF(husk_plan_image, relocs), OFF(husk_plan_image, reloc_count),
+                              OFF(husk_plan_image, size) };
+        return field < (int32_t)(sizeof v / sizeof v[0]) ? v[field] : -1;
+    }
+    case 7: {
+        const int32_t v[] = { (int32_t)sizeof(husk_pool_request), OFF(husk_pool_request, magic), OFF(husk_pool_request, fd_count),
+                              OFF(husk_pool_request, clone_flags), OFF(husk_pool_request, host_mntns), OFF(husk_pool_request, channel),
+                              OFF(husk_pool_request, status), OFF(husk_pool_request, cgroup), OFF(husk_pool_request, flags) };
+        return field < (int32_t)(sizeof v / sizeof v[0]) ? v[field] : -1;
+    }
+    case 8: {
+        const int32_t v[] = { (int32_t)sizeof(husk_pool_reply), OFF(husk_pool_reply, magic), OFF(husk_pool_reply, kind),
+                              OFF(husk_pool_reply, error), OFF(husk_pool_reply, pid) };
         return field < (int32_t)(sizeof v / sizeof v[0]) ? v[field] : -1;
     }
     default:

@@ -1,0 +1,84 @@
+using Husk.Launch;
+using Husk.Pools;
+using static Husk.Interop.Interop;
+using static Husk.Interop.Interop.Clone;
+
+namespace Husk.Tests;
+
+/// <summary>How a cold plan divides between a pool's template and its runs (pure: no kernel).</summary>
+public class PoolPlannerTests
+{
+    private static readonly HostContext Host = new() { Uid = 1000, Gid = 1000, WorkingDirectory = "/home/u" };
+
+    private static PoolPlan Split(SandboxSpec spec, HostContext? host = null, SubordinateIds? subIds = null)
+    {
+        host ??= Host;
+        return PoolPlanner.Split(SpawnPlanner.Plan(spec, host, subIds), spec, host, freshNetwork: false);
+    }
+
+    [Fact]
+    public void A_run_carries_every_policy_op_of_the_cold_plan_after_the_build()
+    {
+        var spec = TestEnvironment.Spec("/bin/true") with { Seccomp = SeccompSpec.Default, Landlock = LandlockSpec.Default, Limits = JudgeBattery.Bounded };
+        var cold = SpawnPlanner.Plan(spec, Host);
+        var split = PoolPlanner.Split(cold, spec, Host, freshNetwork: false);
+        int finish = cold.Ops.ToList().FindIndex(o => o.Kind == OpKind.RootFinish);
+        var after = cold.Ops.Skip(finish + 1).ToList();
+        Assert.Contains(after, o => o.Kind == OpKind.Caps);
+        Assert.Contains(after, o => o.Kind == OpKind.Rlimit);
+        // The same op objects, in the same order, at the run plan's end; the template has none of them.
+        Assert.Equal(after, split.Run.Ops.TakeLast(after.Count));
+        Assert.Empty(split.TemplateOps.Intersect(after));
+        Assert.Equal(cold.ExecOpIndex - finish, split.Run.ExecOpIndex - (split.Run.Ops.Count - after.Count - 1));
+        // Fresh pid, mount, ipc and uts namespaces for every run.
+        ulong fresh = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS;
+        Assert.Equal(fresh, split.Run.CloneFlags & fresh);
+    }
+
+    [Fact]
+    public void Every_filesystem_instance_is_made_by_each_run()
+    {
+        var split = Split(TestEnvironment.Spec("/bin/true"));
+        Assert.DoesNotContain(split.TemplateOps, o => o.Kind == OpKind.Mount && o.S1 is "proc" or "tmpfs" or "devpts" or "mqueue");
+        Assert.Contains(split.Run.Ops, o => o.Kind == OpKind.Mount && o.S1 == "proc");
+        Assert.Contains(split.Run.Ops, o => o.Kind == OpKind.Mount && o.S1 == "tmpfs" && o.S2 == "/tmp");
+    }
+
+    [Fact]
+    public void A_spec_that_maps_a_range_is_refused_with_the_reason()
+    {
+        var root = Host with { Uid = 0, Gid = 0 };
+        var ranges = new SubordinateIds(null, null, (100000, 65536), (100000, 65536));
+        var e = Assert.Throws<SandboxSpecException>(() => Split(TestEnvironment.Spec("/bin/true"), root, ranges));
+        Assert.Contains("run the pool as an unprivileged user", e.Message);
+        Split(TestEnvironment.Spec("/bin/true"), Host);
+    }
+
+    [Theory]
+    [InlineData("time")]
+    [InlineData("share-user")]
+    [InlineData("inherit")]
+    public void A_spec_a_pool_cannot_run_is_refused_with_one_sentence_each(string what)
+    {
+        var spec = TestEnvironment.Spec("/bin/true");
+        spec = what switch
+        {
+            "time" => spec with { Namespaces = spec.Namespaces | NamespaceKinds.Time },
+            "share-user" => spec with { Namespaces = spec.Namespaces & ~NamespaceKinds.User },
+            _ => spec with { FileSystem = FileSystemSpec.Inherit },
+        };
+        var problems = PoolPlanner.Check(spec);
+        Assert.Single(problems);
+    }
+
+    [Fact]
+    public void By_default_each_run_gets_a_network_namespace_of_its_own_as_a_cold_run_does()
+    {
+        Assert.True(new SandboxPoolOptions().NetworkPerRun);
+        var spec = TestEnvironment.Spec("/bin/true");
+        var split = PoolPlanner.Split(SpawnPlanner.Plan(spec, Host), spec, Host, new SandboxPoolOptions().NetworkPerRun);
+        Assert.NotEqual(0UL, split.Run.CloneFlags & CLONE_NEWNET);
+        Assert.Contains(split.Run.Ops, o => o.Kind == OpKind.LoopbackUp);
+        Assert.DoesNotContain(split.TemplateOps, o => o.Kind == OpKind.LoopbackUp);
+    }
+}
