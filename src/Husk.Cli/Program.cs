@@ -24,6 +24,7 @@ internal static class Program
             "try" => Personalities.TryPersonality.Run(argv0, args),
             "microbox" => Personalities.Microbox.MicroboxPersonality.Run(argv0, args),
             "mini-sandbox" => Personalities.MiniSandbox.MiniSandboxPersonality.Run(argv0, args, tapbox: false),
+            "mini-tapbox" => Personalities.MiniSandbox.MiniSandboxPersonality.Run(argv0, args, tapbox: true),
             _ => RunNative(args),
         };
     }

@@ -79,6 +79,8 @@ internal sealed class MiniSandboxArguments
     public List<string> Unrecognized { get; } = [];
     /// <summary>The command and its arguments.</summary>
     public List<string> Command { get; } = [];
+    /// <summary>mini-tapbox: the network is its firewall's (the allowlist), whatever -n and -x say.</summary>
+    public bool Tapbox { get; private set; }
 
     /// <summary>Whether the mode overlays (-x or -o).</summary>
     public bool UsesOverlay => Mode is MiniSandboxMode.Default or MiniSandboxMode.Custom;
@@ -94,7 +96,7 @@ internal sealed class MiniSandboxArguments
     /// </summary>
     public static MiniSandboxArguments Parse(IReadOnlyList<string> args, bool tapbox, MiniSandboxHost host)
     {
-        var a = new MiniSandboxArguments();
+        var a = new MiniSandboxArguments { Tapbox = tapbox };
         var words = Expand(args, host);
         var operands = new List<string>();
         int i = 0;
@@ -388,12 +390,24 @@ internal sealed class MiniSandboxArguments
             if (text.Length == 0)
                 break;
             string line = raw.Trim(' ', '\t', '\r', '\n');
-            if (RuleKind(line) is not null)
-                Allowed.Add(line);
-            else
+            if (RuleKind(line) is not { } kind)
+            {
                 Unrecognized.Add(line);
+                continue;
+            }
+            // firewall.cc's set_firewall_rule: at most 100 rules of at most 1024 bytes (its 101st
+            // overruns the table; Husk refuses it with the same words).
+            if (Allowed.Count >= MaxRules || System.Text.Encoding.UTF8.GetByteCount(line) > MaxRuleLength)
+            {
+                throw kind == "domain"
+                    ? new MiniSandboxError("MiniSbxAllowDomain", 607, MiniSandboxErrorCode.IllegalNetworkConfiguration)
+                    : new MiniSandboxError("MiniSbxAllowIpv4", 621, MiniSandboxErrorCode.IllegalNetworkConfiguration);
+            }
+            Allowed.Add(line);
         }
     }
+
+    private const int MaxRules = 100, MaxRuleLength = 1024;
 
     /// <summary>"ipv4", "domain" or "subnet" as mini-tapbox's regular expressions tell a rule; null for none.</summary>
     internal static string? RuleKind(string line) =>

@@ -30,6 +30,7 @@ internal sealed class MiniSandboxError(string function, int line, MiniSandboxErr
         MiniSandboxErrorCode.LogFileNotUnique => "Cannot write debug output to more than one file",
         MiniSandboxErrorCode.IllegalConfiguration => "Illegal configuration. Overlay folder/sandbox root can't be inside a writable directory",
         MiniSandboxErrorCode.FileReadAndWrite => "Illegal configuration. File mounted as read and write at the same time",
+        MiniSandboxErrorCode.IllegalNetworkConfiguration => "Cannot allow all domains after specifying one network rule",
         MiniSandboxErrorCode.TmpNotRemounted => "/tmp cannot be remounted when running in default mode",
         MiniSandboxErrorCode.GeneralOSError => "OS Error",
         _ => "Unknown error occurred",
@@ -57,6 +58,8 @@ internal enum MiniSandboxErrorCode
     IllegalConfiguration,
     /// <summary>The same path given to -M and -w.</summary>
     FileReadAndWrite,
+    /// <summary>mini-tapbox: a -F rule past the 100th or longer than 1024 bytes (its words fit another case).</summary>
+    IllegalNetworkConfiguration,
     /// <summary>-w /tmp or -M /tmp with -x.</summary>
     TmpNotRemounted,
     /// <summary>A failed system call or file.</summary>

@@ -12,7 +12,8 @@ namespace Husk.Cli.Personalities.MiniSandbox;
 /// home unless run from $HOME, no network but the loopback; -o/-d/-k's and -h's roots of only what
 /// is named; without a mode, the host read-only but the working directory and /tmp. No seccomp, no
 /// Landlock, capabilities as exec leaves them, as there; its temporary directories are Husk's own
-/// (nothing is left under -o's, -d's or -h's directory).
+/// (nothing is left under -o's, -d's or -h's directory). Under the name mini-tapbox, its firewall
+/// build: -F's rules on Husk's egress allowlist (<see cref="MiniTapboxRules"/>).
 /// </summary>
 internal static class MiniSandboxPersonality
 {
@@ -182,7 +183,7 @@ internal static class MiniSandboxPersonality
         string cwd = a.WorkingDirectory ?? host.WorkingDirectory;
         string home = host.Home;
         var ns = NamespaceKinds.User | NamespaceKinds.Mount | NamespaceKinds.Ipc | NamespaceKinds.Pid;
-        if (a.Network != MiniSandboxNetwork.Host)
+        if (a.Network != MiniSandboxNetwork.Host || a.Tapbox)
             ns |= NamespaceKinds.Net;
         if (a.FakeHostname)
             ns |= NamespaceKinds.Uts;
@@ -243,7 +244,9 @@ internal static class MiniSandboxPersonality
             Command = [.. a.Command],
             Namespaces = ns,
             Hostname = a.FakeHostname ? "localhost" : null,
-            BringUpLoopback = a.Network == MiniSandboxNetwork.Loopback,
+            BringUpLoopback = a.Network == MiniSandboxNetwork.Loopback || a.Tapbox,
+            // mini-tapbox: minitap's tap device and firewall become the supervisor's allowlist (-n changes nothing there).
+            Network = a.Tapbox ? MiniTapboxRules.Network(a.Allowed) : NetworkSpec.None,
             Identity = identity,
             FileSystem = fs,
             Mounts = [.. mounts],
