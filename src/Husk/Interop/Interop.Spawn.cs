@@ -46,8 +46,12 @@ internal static partial class Interop
         public const uint SetCtty = 36;
         public const uint OpenPty = 37;
         public const uint AttachMount = 38;
+        public const uint Mknod = 39;
+        public const uint Mask = 40;
+        public const uint Personality = 41;
+        public const uint Sync = 42;
         /// <summary>One past the last kind (HUSK_OP_COUNT).</summary>
-        public const uint Count = 39;
+        public const uint Count = 43;
     }
 
     internal static class OpFlags
@@ -61,6 +65,7 @@ internal static partial class Interop
         public const uint Devices = 1u << 6;
         public const uint IfWritable = 1u << 7;
         public const uint SourceFd = 1u << 8;
+        public const uint ExecInit = 1u << 9;
         public const uint BindData = 1u << 10;
         public const uint SearchPath = 1u << 11;
         public const uint SetGroups = 1u << 12;
@@ -70,6 +75,7 @@ internal static partial class Interop
         public const uint NoFollow = 1u << 16;
         public const uint SendListener = 1u << 17;
         public const uint IdenticalOk = 1u << 18;
+        public const uint Detach = 1u << 19;
         public const uint PtySlave = 1u << 20;
         public const uint Clamp = 1u << 21;
         public const uint ScriptShell = 1u << 22;
@@ -80,6 +86,8 @@ internal static partial class Interop
         public const uint OntoSymlink = 1u << 27;
         public const uint EnvPid = 1u << 28;
         public const uint SendBase = 1u << 29;
+        public const uint Domain = 1u << 30;
+        public const uint Console = 1u << 31;
 
         public static uint S1Root(uint root) => root & 3;
 
@@ -112,9 +120,11 @@ internal static partial class Interop
         public const int Detail = 6;
         public const int Storage = 7;
         public const int Chdir = 8;
+        public const int Sync = 9;
     }
 
     internal const int SpawnMounts = 1;
+    internal const int SpawnDetached = 2;
     /// <summary>Sent to husk-init from outside: kill every process of the sandbox, reap them, report.</summary>
     internal const int SignalKillTree = 64;
 

@@ -23,6 +23,12 @@ internal sealed class LaunchHooks
 
     /// <summary>Called with the seccomp listener as soon as it arrives, before the payload's exec (which it may stop).</summary>
     public Action<SafeFd>? ListenerReceived { get; init; }
+
+    /// <summary>
+    /// Called with the sandbox's pid where the spec pauses (<see cref="SandboxSpec.PauseBeforeRootSwitch"/>):
+    /// its namespaces and mounts are made; it goes on when this returns (and dies if this throws).
+    /// </summary>
+    public Action<int>? Paused { get; init; }
 }
 
 /// <summary>Starts sandboxes: plans, clones on the spawn thread, maps ids, releases, collects the outcome.</summary>
@@ -58,6 +64,31 @@ internal static class Launcher
         var layout = PrepareLayout(spec, host);
         using var stdio = StdioPipes.Create(spec, out var withFds);
         var plan = SpawnPlanner.Plan(withFds, host, subIds, layout);
+        // A cgroup of the spec's own holds the child from its first instruction (joined before its release).
+        Resources.CgroupPlacement? cgroup = null;
+        if (spec.Cgroup is { } cg)
+        {
+            cgroup = Resources.CgroupPlacement.Create(Resources.HostCgroupFs.Instance, cg, out string? warning);
+            if (warning is not null)
+                Console.Error.WriteLine(warning);
+            if (cgroup is not null)
+            {
+                var given = hooks;
+                var placed = cgroup;
+                hooks = new LaunchHooks
+                {
+                    BeforeRelease = pid =>
+                    {
+                        placed.Attach(pid);
+                        given?.BeforeRelease?.Invoke(pid);
+                    },
+                    SandboxPidKnown = given?.SandboxPidKnown,
+                    Cgroup = given?.Cgroup,
+                    ListenerReceived = given?.ListenerReceived,
+                    Paused = given?.Paused,
+                };
+            }
+        }
         var supervisor = spec.Limits.IsSupervised ? Resources.ResourceSupervisor.Prepare(spec, host, plan.Mounts) : null;
         var launchHooks = supervisor?.Hooks(hooks) ?? hooks;
         Tracing.SyscallNotifier? notifier = null;
@@ -70,6 +101,7 @@ internal static class Launcher
                 SandboxPidKnown = launchHooks?.SandboxPidKnown,
                 Cgroup = launchHooks?.Cgroup,
                 ListenerReceived = listener => notifier = Tracing.SyscallNotifier.Start(listener, callback),
+                Paused = launchHooks?.Paused,
             };
         }
         SandboxProcess process;
@@ -81,8 +113,10 @@ internal static class Launcher
         {
             notifier?.Dispose();
             supervisor?.Dispose();
+            cgroup?.Remove(TimeSpan.FromSeconds(2));
             throw;
         }
+        process.CgroupPlacement = cgroup;
         stdio.CloseChildEnds();
         var (stdin, stdout, stderr) = stdio.TakeStreams(supervisor);
         process.Attach(supervisor, stdin, stdout, stderr);
@@ -114,8 +148,8 @@ internal static class Launcher
         SafeFd? statusRead = null, statusWrite = null;
         if (plan.UsesInit)
             (statusRead, statusWrite) = Pipe();
-        // husk-init is needed only where the plan forks.
-        int initFd = plan.Ops.Any(o => o.Kind == OpKind.Fork) ? InitImage.Value.Fd : -1;
+        // husk-init is needed only where the plan forks, or waits in its gate (husk-runtime's create).
+        int initFd = plan.Ops.Any(o => o.Kind == OpKind.Fork || (o.Kind == OpKind.Exec && (o.Flags & OpFlags.ExecInit) != 0)) ? InitImage.Value.Fd : -1;
         var (channel, childEnd) = ChannelPair();
         using var native = new NativePlan(plan);
         if (statusWrite is not null)
@@ -133,7 +167,7 @@ internal static class Launcher
             OpCount = (uint)native.Count,
             CgroupFd = hooks?.Cgroup?.Fd ?? -1,
             InitFd = initFd,
-            Flags = plan.HasMounts ? SpawnMounts : 0,
+            Flags = (plan.HasMounts ? SpawnMounts : 0) | (plan.Detached ? SpawnDetached : 0),
             HostMountNamespace = host.MountNamespace,
             Channel = childEnd.Fd,
             ChannelPeer = channel.Fd,
@@ -179,7 +213,7 @@ internal static class Launcher
                         throw new SandboxSetupException("husk: the sandbox died before it started", (Errno)Marshal.GetLastPInvokeError()) { Stage = SandboxSetupStage.Start };
                     views.Send(channel.Fd);
                     views.Dispose();
-                    outcome = ReadReports(channel.Fd, plan, hooks);
+                    outcome = ReadReports(channel.Fd, plan, hooks, pid);
                 }
                 catch
                 {
@@ -310,7 +344,7 @@ internal static class Launcher
     }
 
     /// <summary>Reads the child's messages until every child-side copy of the channel is closed by exec.</summary>
-    private static Outcome ReadReports(int channel, SpawnPlan plan, LaunchHooks? hooks)
+    private static unsafe Outcome ReadReports(int channel, SpawnPlan plan, LaunchHooks? hooks, int childPid)
     {
         var outcome = new Outcome();
         string? detail = null;
@@ -340,6 +374,13 @@ internal static class Launcher
                 case ReportKind.Detail:
                     detail = text;
                     detailOp = report.Op;
+                    break;
+                case ReportKind.Sync:
+                    // A hook that throws leaves the child waiting: the caller's cleanup kills it.
+                    hooks?.Paused?.Invoke(outcome.SandboxPid ?? childPid);
+                    byte go = 1;
+                    if (Send(channel, &go, 1, MSG_NOSIGNAL) != 1)
+                        throw new SandboxSetupException("husk: the sandbox died while paused", (Errno)Marshal.GetLastPInvokeError()) { Stage = SandboxSetupStage.Start };
                     break;
                 case ReportKind.Error:
                     outcome.Error ??= Describe(plan, report, detailOp == report.Op ? detail : null);

@@ -40,6 +40,12 @@ public abstract record FileSystemSpec
     public static FileSystemSpec Directory(string path, bool readOnly = false) => new DirectoryFileSystem(path, readOnly);
 
     /// <summary>
+    /// <paramref name="path"/> itself as the root, writes landing in it (read-only when asked), and
+    /// nothing else: no /proc, /dev or /tmp but the spec's own operations (an OCI bundle's rootfs).
+    /// </summary>
+    public static FileSystemSpec Rootfs(string path, bool readOnly = false) => new RootfsFileSystem(path, readOnly);
+
+    /// <summary>
     /// The host's tree through overlays whose writes land in a layer under <paramref name="root"/>
     /// (<c>husk run</c>'s default), to review and commit afterwards (<see cref="Layers.SandboxRoot"/>).
     /// </summary>
@@ -73,6 +79,9 @@ public sealed record EmptyFileSystem(bool ReadOnly) : FileSystemSpec
 
 /// <summary>See <see cref="FileSystemSpec.Directory"/>.</summary>
 public sealed record DirectoryFileSystem(string Path, bool ReadOnly) : FileSystemSpec;
+
+/// <summary>See <see cref="FileSystemSpec.Rootfs"/>.</summary>
+public sealed record RootfsFileSystem(string Path, bool ReadOnly) : FileSystemSpec;
 
 /// <summary>
 /// The host's tree through overlays, one per host directory that can be overlaid whole (overlayfs

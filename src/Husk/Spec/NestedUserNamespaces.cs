@@ -15,4 +15,9 @@ public enum NestedUserNamespaces
     /// and Landlock is off unless asked for (it forbids mounting).
     /// </summary>
     Allow,
+    /// <summary>
+    /// Not Husk's to decide: no limit is set and neither the seccomp profile nor Landlock is changed,
+    /// so the spec's own policy alone says (an OCI config's seccomp profile, for husk-runtime).
+    /// </summary>
+    Permit,
 }
