@@ -135,7 +135,7 @@ internal static class SpawnPlanner
                 ops.Add(new PlannedOp(OpKind.Unshare, "create namespaces") { A = unshareLater });
             if (joinPid)
             {
-                ops.Add(ForkOp("enter the pid namespace", reportPid: !newPid, status: !usesInit && !laterPidFork, keep: []));
+                ops.Add(ForkOp("enter the pid namespace", reportPid: !newPid, status: !usesInit && !laterPidFork, keep: [], spec.Detached));
                 reportsPid = !newPid;
             }
         }

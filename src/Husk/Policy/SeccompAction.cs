@@ -17,6 +17,8 @@ public enum SeccompActionKind
     Log,
     /// <summary>Ask the supervisor through the user-notification listener.</summary>
     UserNotify,
+    /// <summary>Stop for a ptrace tracer, which sees the data (without one, the call fails with ENOSYS).</summary>
+    Trace,
 }
 
 /// <summary>An action with its data (the errno for <see cref="SeccompActionKind.Errno"/>).</summary>
@@ -34,6 +36,9 @@ public readonly record struct SeccompAction(SeccompActionKind Kind, ushort Data 
     public static SeccompAction Log => new(SeccompActionKind.Log);
     /// <summary>Defer to the user-notification listener.</summary>
     public static SeccompAction UserNotify => new(SeccompActionKind.UserNotify);
+
+    /// <summary>Stop for a ptrace tracer with <paramref name="data"/> (PTRACE_EVENT_SECCOMP).</summary>
+    public static SeccompAction TraceWith(ushort data) => new(SeccompActionKind.Trace, data);
 
     /// <summary>Fail with <paramref name="errno"/> (0 makes the call a successful no-op).</summary>
     public static SeccompAction Fail(Errno errno) => Fail((int)errno);
@@ -56,6 +61,7 @@ public readonly record struct SeccompAction(SeccompActionKind Kind, ushort Data 
         SeccompActionKind.Trap => 0x00030000 | (uint)Data,
         SeccompActionKind.Log => 0x7ffc0000,
         SeccompActionKind.UserNotify => 0x7fc00000,
+        SeccompActionKind.Trace => 0x7ff00000 | (uint)Data,
         _ => throw new InvalidOperationException($"unknown seccomp action {Kind}"),
     };
 
@@ -69,6 +75,7 @@ public readonly record struct SeccompAction(SeccompActionKind Kind, ushort Data 
         SeccompActionKind.Trap => "trap",
         SeccompActionKind.Log => "log",
         SeccompActionKind.UserNotify => "notify",
+        SeccompActionKind.Trace => "trace:" + Data.ToString(System.Globalization.CultureInfo.InvariantCulture),
         _ => Kind.ToString(),
     };
 
@@ -91,6 +98,9 @@ public readonly record struct SeccompAction(SeccompActionKind Kind, ushort Data 
             case "trap" when arg.Length == 0: action = Trap; return true;
             case "log" when arg.Length == 0: action = Log; return true;
             case "notify" or "user-notify" when arg.Length == 0: action = UserNotify; return true;
+            case "trace" when ushort.TryParse(arg.Length == 0 ? "0" : arg, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out ushort data):
+                action = TraceWith(data);
+                return true;
             case "errno":
                 if (arg.Length == 0)
                 {
