@@ -332,14 +332,16 @@ internal static class SpawnPlanner
             ops.Add(WriteProcOp("self/oom_score_adj", oom.ToString(CultureInfo.InvariantCulture), "set the OOM score adjustment"));
         if (spec.Personality is { } persona)
             ops.Add(new PlannedOp(OpKind.Personality, $"set the execution domain 0x{persona:x}") { A = persona });
-        if (lateIdentity is { } late2)
-            ops.Add(late2);
         var programs = SeccompPrograms(spec);
         bool wantsListener = spec.Seccomp.UserNotification || spec.SyscallCallback is not null;
-        // Without no_new_privs a filter needs CAP_SYS_ADMIN: install it while the stage still holds it (runc's order).
-        bool seccompFirst = !spec.NoNewPrivileges && spec.Capabilities is { } dropping && (dropping.Effective & (1UL << CapSysAdmin)) == 0;
+        // Without no_new_privs a filter needs CAP_SYS_ADMIN: install it while the stage still holds it
+        // (runc's order), before the switch to the payload's ids or the capabilities drop it.
+        bool seccompFirst = !spec.NoNewPrivileges && ((spec.Capabilities is { } dropping && (dropping.Effective & (1UL << CapSysAdmin)) == 0)
+            || (lateIdentity is not null && lateIdentity.A != 0));
         if (seccompFirst)
             AddSeccomp(ops, programs, wantsListener);
+        if (lateIdentity is { } late2)
+            ops.Add(late2);
         if (spec.Capabilities is { } caps)
         {
             ops.Add(new PlannedOp(OpKind.Caps, "set capabilities")

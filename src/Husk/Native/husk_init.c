@@ -321,7 +321,18 @@ static __attribute__((noreturn)) void gate(int argc, char **argv, char **envp)
         w = sc(__NR_openat, AT_FDCWD, (long)fdpath, O_WRONLY | O_CLOEXEC, 0, 0);
     while (w == -EINTR);
     if (w < 0) {
-        say("husk-runtime: the container's init cannot open its start FIFO (is /proc mounted?)\n");
+        char num[16];
+        int k = 0;
+        for (long e = -w; e > 0 && k < 15; e /= 10)
+            num[k++] = (char)('0' + e % 10);
+        char text[16];
+        int t = 0;
+        while (k > 0)
+            text[t++] = num[--k];
+        text[t] = 0;
+        say("husk-runtime: the container's init cannot open its start FIFO through /proc/self/fd (is /proc mounted?): errno ");
+        say(text);
+        say("\n");
         do_exit(127);
     }
     sc(__NR_write, w, (long)"0", 1, 0, 0);

@@ -977,6 +977,15 @@ static int op_caps(const husk_op *op)
         }
         return 0;
     }
+    /* A switch to other ids kept the permitted set (KEEPCAPS) but emptied the effective one:
+     * raise it from the permitted set first, or dropping from the bounding set (CAP_SETPCAP) fails. */
+    struct __user_cap_header_struct now_hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct now[2];
+    if (syscall(SYS_capget, &now_hdr, now) == 0 && (now[0].effective != now[0].permitted || now[1].effective != now[1].permitted)) {
+        now[0].effective = now[0].permitted;
+        now[1].effective = now[1].permitted;
+        CHECK(sys_capset(&now_hdr, now));
+    }
     if (caps->flags & HUSK_CAPS_SET_SECUREBITS)
         CHECK(prctl(PR_SET_SECUREBITS, caps->securebits, 0, 0, 0));
     for (int cap = 0; cap < 64; cap++) {

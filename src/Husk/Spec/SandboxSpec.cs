@@ -202,7 +202,8 @@ public sealed record SandboxSpec
             problems.Add("filesystem operations need a mount namespace: drop --share-mount or the operations");
         if (FileSystem is InheritFileSystem && Mounts.Length > 0)
             problems.Add("filesystem operations need a root of the sandbox's own: choose a filesystem mode other than Inherit");
-        if (Hostname is not null && !Namespaces.HasFlag(NamespaceKinds.Uts))
+        bool ownUts = Namespaces.HasFlag(NamespaceKinds.Uts) || NamespaceFds.Any(n => n.Kind == NamespaceKinds.Uts);
+        if (Hostname is not null && !ownUts)
             problems.Add("a hostname needs a UTS namespace: add --unshare-uts");
         if (AsPid1 && !Namespaces.HasFlag(NamespaceKinds.Pid))
             problems.Add("--as-pid-1 needs a pid namespace: add --unshare-pid");
@@ -311,7 +312,7 @@ public sealed record SandboxSpec
         }
         if (NamespaceFds.Length > 0 && JoinProcessFd is not null)
             problems.Add("join either a process's namespaces or namespaces by descriptor, not both");
-        if (DomainName is not null && !Namespaces.HasFlag(NamespaceKinds.Uts))
+        if (DomainName is not null && !ownUts)
             problems.Add("a domain name needs a UTS namespace: add --unshare-uts");
         if (DomainName is { Length: > 64 })
             problems.Add($"domain name is longer than 64 bytes: {DomainName}");

@@ -80,7 +80,8 @@ internal static class CreateCommand
             };
             ctx.Store.Save(state);
             string fifoPath = ctx.Store.FifoPath(id);
-            if (Mkfifo(fifoPath, 0x192 /* 0622 */) != 0)
+            // 0622 whatever the umask: the init may be an unmapped id by the time it opens it (runc's mode).
+            if (Mkfifo(fifoPath, 0x192) != 0 || Fchmodat(AT_FDCWD, fifoPath, 0x192, 0) != 0)
                 throw SyscallException.FromLastError("mkfifo", fifoPath);
             var fifo = Open(fifoPath, O_PATH | O_CLOEXEC);
             fds.Add(fifo);

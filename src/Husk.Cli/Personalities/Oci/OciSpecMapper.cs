@@ -214,7 +214,8 @@ internal static class OciSpecMapper
             WorkingDirectory = process.Cwd,
             SetPwd = false,
             Umask = process.User.Umask ?? 0x12,
-            AsPid1 = true,
+            // The payload is the container's init (no husk-init); a pid namespace joined or shared has one already.
+            AsPid1 = ns.HasFlag(NamespaceKinds.Pid),
             Detached = true,
             NewSession = false,
             Terminal = process.Terminal ? new TerminalSize(Nonzero(process.ConsoleSize?.Height, 24), Nonzero(process.ConsoleSize?.Width, 80)) : null,
@@ -231,10 +232,12 @@ internal static class OciSpecMapper
             PauseBeforeRootSwitch = config.Hooks.BeforeStart,
             Cgroup = cgroup,
         };
-        if (spec.Hostname is not null && !ns.HasFlag(NamespaceKinds.Uts))
-            throw new OciConfigException("hostname: setting it needs a new UTS namespace (add {\"type\": \"uts\"} to linux.namespaces)");
-        if (spec.DomainName is not null && !ns.HasFlag(NamespaceKinds.Uts))
-            throw new OciConfigException("domainname: setting it needs a new UTS namespace (add {\"type\": \"uts\"} to linux.namespaces)");
+        // Setting a name in the runtime's own UTS namespace would rename the host (runc refuses too).
+        bool ownUts = ns.HasFlag(NamespaceKinds.Uts) || joins.Any(j => j.Item1 == NamespaceKinds.Uts);
+        if (spec.Hostname is not null && !ownUts)
+            throw new OciConfigException("hostname: setting it needs a UTS namespace of the container's own (add {\"type\": \"uts\"} to linux.namespaces)");
+        if (spec.DomainName is not null && !ownUts)
+            throw new OciConfigException("domainname: setting it needs a UTS namespace of the container's own (add {\"type\": \"uts\"} to linux.namespaces)");
         return new OciMapping(spec, joins.ToImmutable(), [.. warnings]);
     }
 
