@@ -29,6 +29,9 @@ internal sealed class LaunchHooks
     /// its namespaces and mounts are made; it goes on when this returns (and dies if this throws).
     /// </summary>
     public Action<int>? Paused { get; init; }
+
+    /// <summary>Where a warning of the launch goes (a cgroup that could not be made); null: stderr.</summary>
+    public Action<string>? Warning { get; init; }
 }
 
 /// <summary>Starts sandboxes: plans, clones on the spawn thread, maps ids, releases, collects the outcome.</summary>
@@ -70,7 +73,7 @@ internal static class Launcher
         {
             cgroup = Resources.CgroupPlacement.Create(Resources.HostCgroupFs.Instance, cg, out string? warning);
             if (warning is not null)
-                Console.Error.WriteLine(warning);
+                (hooks?.Warning ?? Console.Error.WriteLine)(warning);
             if (cgroup is not null)
             {
                 var given = hooks;
@@ -86,6 +89,7 @@ internal static class Launcher
                     Cgroup = given?.Cgroup,
                     ListenerReceived = given?.ListenerReceived,
                     Paused = given?.Paused,
+                    Warning = given?.Warning,
                 };
             }
         }
@@ -102,6 +106,7 @@ internal static class Launcher
                 Cgroup = launchHooks?.Cgroup,
                 ListenerReceived = listener => notifier = Tracing.SyscallNotifier.Start(listener, callback),
                 Paused = launchHooks?.Paused,
+                Warning = launchHooks?.Warning,
             };
         }
         SandboxProcess process;
@@ -200,7 +205,8 @@ internal static class Launcher
                 TerminalForeground? foreground = null;
                 try
                 {
-                    WriteIdMaps(plan.IdMaps, pid);
+                    if (!plan.IdMapsAtSync)
+                        WriteIdMaps(plan.IdMaps, pid);
                     using var views = IdmappedViews.Make(plan.IdmappedSources, pid);
                     if (!plan.ReportsPid)
                         hooks?.SandboxPidKnown?.Invoke(pid);
@@ -377,7 +383,10 @@ internal static class Launcher
                     break;
                 case ReportKind.Sync:
                     // A hook that throws leaves the child waiting: the caller's cleanup kills it.
-                    hooks?.Paused?.Invoke(outcome.SandboxPid ?? childPid);
+                    if (report.Op >= 0 && report.Op < plan.Ops.Count && plan.Ops[report.Op].A == SpawnPlanner.SyncIdMaps)
+                        WriteIdMaps(plan.IdMaps, childPid);
+                    else
+                        hooks?.Paused?.Invoke(outcome.SandboxPid ?? childPid);
                     byte go = 1;
                     if (Send(channel, &go, 1, MSG_NOSIGNAL) != 1)
                         throw new SandboxSetupException("husk: the sandbox died while paused", (Errno)Marshal.GetLastPInvokeError()) { Stage = SandboxSetupStage.Start };

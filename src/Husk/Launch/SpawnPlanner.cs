@@ -32,6 +32,8 @@ internal sealed class SpawnPlan
     public bool HasMounts { get; init; }
     /// <summary>The sandbox outlives the supervisor (<see cref="SandboxSpec.Detached"/>).</summary>
     public bool Detached { get; init; }
+    /// <summary>The user namespace is made after the clone: the id maps are written at the SYNC op marked <see cref="SpawnPlanner.SyncIdMaps"/>, not at the hello.</summary>
+    public bool IdMapsAtSync { get; init; }
     /// <summary>A husk-init reaps the payload and writes its status.</summary>
     public bool UsesInit { get; init; }
     /// <summary>The sandbox process is not the cloned child but a descendant that reports its pid.</summary>
@@ -98,14 +100,18 @@ internal static class SpawnPlanner
             ? ns & (NamespaceKinds.Net | NamespaceKinds.Uts | NamespaceKinds.Ipc)
             : NamespaceKinds.None;
         ulong flags = NamespaceFlags(ns & ~NamespaceKinds.Pid & ~(joinUser ? NamespaceKinds.User : 0) & ~late);
+        // Namespaces joined by descriptor while a user namespace is created are joined first, with
+        // the privileges of the caller's (runc's order): then the new ones are made, owned by the new
+        // user namespace, and the supervisor writes its id maps only then.
+        bool joinFirst = ns.HasFlag(NamespaceKinds.User) && !joinUser && !joinProcess && spec.NamespaceFds.Length > 0;
         // A pid namespace created at clone time makes the child pid 1; when joining one it is made by unshare later.
-        bool pidAtClone = newPid && !joinUser && !joinPid;
+        bool pidAtClone = newPid && !joinUser && !joinPid && !joinFirst;
         if (pidAtClone)
             flags |= CLONE_NEWPID;
         ulong unshareLater = 0;
-        if (joinUser)
+        if (joinUser || joinFirst)
         {
-            // Namespaces created after joining are owned by the joined user namespace.
+            // Namespaces created after joining are owned by the joined (or then created) user namespace.
             unshareLater = flags;
             flags = 0;
         }
@@ -147,6 +153,11 @@ internal static class SpawnPlanner
         }
         foreach (var join in spec.NamespaceFds)
             ops.Add(new PlannedOp(OpKind.SetNs, $"join the {join.Kind.ToString().ToLowerInvariant()} namespace") { Fd = join.Fd, A = NamespaceFlags(join.Kind) });
+        if (joinFirst)
+        {
+            ops.Add(new PlannedOp(OpKind.Unshare, "create namespaces") { A = unshareLater });
+            ops.Add(new PlannedOp(OpKind.Sync, "wait for the id maps") { A = SyncIdMaps });
+        }
         if (joinPid && !joinProcess)
         {
             ops.Add(new PlannedOp(OpKind.SetNs, "join the pid namespace") { Fd = spec.PidNamespaceFd!.Value, A = CLONE_NEWPID });
@@ -422,6 +433,7 @@ internal static class SpawnPlanner
             IdMaps = idMaps,
             HasMounts = hasMounts,
             Detached = spec.Detached,
+            IdMapsAtSync = joinFirst,
             UsesInit = ops.Any(o => o.Kind == OpKind.Fork && (o.Flags & OpFlags.InitStatus) != 0),
             ReportsPid = reportsPid,
             ExecOpIndex = execIndex,
@@ -435,6 +447,9 @@ internal static class SpawnPlanner
     }
 
     private static string Num(int n) => n.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>A SYNC op's a: the supervisor writes the id maps there (the other kind of pause runs the front door's hooks).</summary>
+    internal const ulong SyncIdMaps = 1;
 
     private const int CapSysAdmin = 21;
 

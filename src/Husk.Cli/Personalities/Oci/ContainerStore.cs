@@ -8,9 +8,9 @@ namespace Husk.Cli.Personalities.Oci;
 /// <summary>
 /// The state directory (<c>--root</c>): one directory per container holding state.json, the config
 /// it was created from and, between create and start, exec.fifo. Without --root it is
-/// $XDG_RUNTIME_DIR/husk-runtime for a runtime that is not root of the initial user namespace
-/// (rootless podman runs it as uid 0 of its own namespace, with that variable set), else
-/// /run/husk-runtime: crun's rule.
+/// /run/husk-runtime for root of the initial user namespace, else (rootless: podman runs it as
+/// uid 0 of its own namespace, with the variable set) $XDG_RUNTIME_DIR/husk-runtime, as crun
+/// chooses, or /run/user/UID/husk-runtime, or /tmp/husk-runtime-UID when neither exists.
 /// </summary>
 internal sealed partial class ContainerStore
 {
@@ -23,10 +23,13 @@ internal sealed partial class ContainerStore
 
     public static string DefaultRoot(bool rootOfInitialNamespace)
     {
-        string? runtime = Environment.GetEnvironmentVariable("XDG_RUNTIME_DIR");
-        if (!rootOfInitialNamespace && runtime is { Length: > 0 })
+        if (rootOfInitialNamespace)
+            return "/run/husk-runtime";
+        if (Environment.GetEnvironmentVariable("XDG_RUNTIME_DIR") is { Length: > 0 } runtime)
             return Path.Combine(runtime, "husk-runtime");
-        return "/run/husk-runtime";
+        uint uid = Interop.Interop.GetEuid();
+        string user = $"/run/user/{uid}";
+        return System.IO.Directory.Exists(user) ? Path.Combine(user, "husk-runtime") : $"/tmp/husk-runtime-{uid}";
     }
 
     [GeneratedRegex(@"^[\w+\-.]+$")]
@@ -75,6 +78,9 @@ internal sealed partial class ContainerStore
     {
         CheckId(id);
         System.IO.Directory.CreateDirectory(Root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        // A state directory someone else made first (under /tmp) must not be trusted.
+        if (Interop.Interop.TryStat(Root, out var st, followSymlinks: false) != 0 || st.Uid != Interop.Interop.GetEuid() || (st.Mode & 0x12) != 0)
+            throw new OciRuntimeException($"refusing to use the state directory {Root}: it is not this user's, or others may write to it");
         if (Interop.Interop.Mkdirat(Interop.Interop.AT_FDCWD, Directory(id), 0x1C0 /* 0700 */) != 0)
         {
             var e = SyscallException.FromLastError("mkdir", Directory(id));

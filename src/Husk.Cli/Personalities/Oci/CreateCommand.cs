@@ -54,6 +54,8 @@ internal static class CreateCommand
         var mapping = OciSpecMapper.Map(config, bundle, id, ctx.Host, ctx.SystemdCgroup, preserve);
         foreach (string warning in mapping.Warnings)
             ctx.Log.Warning(warning);
+        foreach (string note in mapping.Notes)
+            ctx.Log.Debug(note);
         bool terminal = config.Process!.Terminal;
         string? consoleSocket = line.Value("console-socket");
         if (terminal && consoleSocket is null && !keepTerminal)
@@ -97,6 +99,7 @@ internal static class CreateCommand
             var spec = mapping.WithNamespaceFds(nsFds) with { StartFifoFd = fifo.Fd };
             var hooks = new LaunchHooks
             {
+                Warning = ctx.Log.Warning,
                 Paused = pid =>
                 {
                     // The hooks see the init's pid; prestart sees "created", as crun shows it.

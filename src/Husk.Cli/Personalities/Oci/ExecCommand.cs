@@ -169,7 +169,7 @@ internal static class ExecCommand
         var seccomp = SeccompSpec.None;
         if (config.Linux.Seccomp is { } s)
         {
-            var (policy, notify) = OciSeccompProfile.Map(s, warnings);
+            var (policy, notify) = OciSeccompProfile.Map(s, warnings, null);
             if (notify)
                 warnings.Add("linux.seccomp: the exec'd process's notify rules get no listener: they fail with ENOSYS");
             seccomp = SeccompSpec.Of(notify ? Unnotified(policy) : policy);

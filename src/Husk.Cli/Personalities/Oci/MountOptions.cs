@@ -25,7 +25,7 @@ internal sealed record MountOptions
     /// <summary>Options that mean nothing to a new mount (the defaults they undo are Husk's anyway).</summary>
     private static readonly string[] Ignored = ["async", "nomand", "nolazytime", "loud", "silent", "defaults", "bind", "rbind", "iversion", "noiversion"];
 
-    public static MountOptions Parse(OciMount m, List<string> warnings)
+    public static MountOptions Parse(OciMount m, List<string> warnings, List<string>? notes = null)
     {
         var o = new MountOptions();
         var data = ImmutableArray.CreateBuilder<string>();
@@ -58,7 +58,8 @@ internal sealed record MountOptions
                     warnings.Add($"{m.Where}.options: \"remount\" is ignored: the mount is made with its options");
                     break;
                 case "tmpcopyup":
-                    warnings.Add($"{m.Where}.options: \"tmpcopyup\" is not supported: the tmpfs starts empty");
+                    // podman asks it for /dev, /run, /tmp..., which images hardly ever fill.
+                    notes?.Add($"{m.Where}.options: \"tmpcopyup\" is not supported: the tmpfs starts empty");
                     break;
                 case "idmap" or "ridmap":
                     throw new OciConfigException($"{m.Where}.options: \"{raw}\": idmapped mounts are not supported by husk-runtime");

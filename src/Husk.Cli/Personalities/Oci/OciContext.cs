@@ -27,6 +27,8 @@ internal sealed class OciContext
             CgroupV2Only = hierarchies.Count > 0 && hierarchies.All(h => h.V2),
             HasKcore = File.Exists("/proc/kcore"),
             HomeOf = HomeInRootfs,
+            OwnsNamespace = OwnedByOurUserNamespace,
+            CgroupDirectories = path => [.. hierarchies.Select(h => (h.Mount, Path.Combine(h.Mount, CgroupPlacement.Resolve(HostCgroupFs.Instance, h.V2, h.Controllers, path).Trim('/'))))],
         };
     }
 
@@ -54,4 +56,22 @@ internal sealed class OciContext
     }
 
     internal const ulong RESOLVE_IN_ROOT = 0x10;
+
+    /// <summary>NS_GET_USERNS: the user namespace that owns a namespace, as a descriptor.</summary>
+    private const uint NS_GET_USERNS = 0xb701;
+
+    /// <summary>Whether the namespace file at <paramref name="path"/> is owned by this process's user namespace.</summary>
+    internal static unsafe bool OwnedByOurUserNamespace(string path)
+    {
+        if (TryOpen(path, O_RDONLY | O_CLOEXEC, out var ns) != 0)
+            return false;
+        using (ns)
+        {
+            int owner = Ioctl(ns!.Fd, NS_GET_USERNS, null);
+            if (owner < 0)
+                return false;
+            using var ownerFd = new SafeFd(owner);
+            return TryStat($"/proc/self/fd/{owner}", out var st) == 0 && st.Ino == NamespaceInode("user");
+        }
+    }
 }

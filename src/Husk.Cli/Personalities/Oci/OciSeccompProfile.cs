@@ -25,7 +25,10 @@ internal static class OciSeccompProfile
     ];
 
     /// <summary>The policy, whether it has notify rules (a listener is then needed), and warnings for what is ignored.</summary>
-    public static (SeccompPolicy Policy, bool Notify) Map(OciSeccomp s, List<string> warnings)
+    /// <param name="s">The config's linux.seccomp.</param>
+    /// <param name="warnings">What is ignored, for the log's warnings.</param>
+    /// <param name="notes">What is done differently from libseccomp but safely, for the log's debug lines.</param>
+    public static (SeccompPolicy Policy, bool Notify) Map(OciSeccomp s, List<string> warnings, List<string>? notes = null)
     {
         foreach (string flag in s.Flags)
         {
@@ -74,7 +77,7 @@ internal static class OciSeccompProfile
             ? SeccompAction.Fail(Errno.ENOSYS)
             : defaultAction;
         if (s.Architectures.Any(a => a is not ("SCMP_ARCH_X86_64" or "SCMP_ARCH_AARCH64")))
-            warnings.Add($"{s.Where}.architectures: only the native architecture's calls are filtered; calls of {string.Join(", ", s.Architectures.Where(a => a is not ("SCMP_ARCH_X86_64" or "SCMP_ARCH_AARCH64")))} get {foreign}");
+            notes?.Add($"{s.Where}.architectures: only the native architecture's calls are filtered; calls of {string.Join(", ", s.Architectures.Where(a => a is not ("SCMP_ARCH_X86_64" or "SCMP_ARCH_AARCH64")))} get {foreign}");
         return (new SeccompPolicy { DefaultAction = defaultAction, ForeignAction = foreign, Rules = rules.ToImmutable() }, notify);
     }
 

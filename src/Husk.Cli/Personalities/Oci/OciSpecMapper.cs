@@ -20,11 +20,18 @@ internal sealed record OciHost
     public bool HasKcore { get; init; } = true;
     /// <summary>The home directory of a uid in the container's /etc/passwd, for HOME; null where none is listed.</summary>
     public Func<string, uint, string?> HomeOf { get; init; } = (_, _) => null;
+    /// <summary>Whether the namespace at a path belongs to the runtime's own user namespace (its owner gives the runtime the privileges to mount sysfs for it).</summary>
+    public Func<string, bool> OwnsNamespace { get; init; } = _ => false;
+    /// <summary>For a cgroup path: each mounted hierarchy's mount point and the cgroup's directory there.</summary>
+    public Func<string, IReadOnlyList<(string MountPoint, string Directory)>> CgroupDirectories { get; init; } = _ => [];
 }
 
 /// <summary>What a config maps to: the spec, the namespaces to join by path, and what the runtime itself does around it.</summary>
 internal sealed record OciMapping(SandboxSpec Spec, ImmutableArray<(NamespaceKinds Kind, string Path)> JoinPaths, ImmutableArray<string> Warnings)
 {
+    /// <summary>What is done differently from runc without weakening anything, for the log's debug lines.</summary>
+    public ImmutableArray<string> Notes { get; init; } = [];
+
     /// <summary>The spec with the namespaces of <see cref="JoinPaths"/> open at these descriptors (same order).</summary>
     public SandboxSpec WithNamespaceFds(IReadOnlyList<int> fds)
     {
@@ -70,6 +77,7 @@ internal static class OciSpecMapper
     public static OciMapping Map(OciConfig config, string bundle, string id, OciHost host, bool systemdCgroup = false, int preserveFds = 0)
     {
         var warnings = new List<string>();
+        var notes = new List<string>();
         var process = config.Process ?? throw new OciConfigException("process: missing: a container needs a process to start");
         if (process.Args.IsDefaultOrEmpty || process.Args[0].Length == 0)
             throw new OciConfigException($"{process.Where}.args: empty: name the program to run");
@@ -133,9 +141,18 @@ internal static class OciSpecMapper
             env.Add("HOME=" + (host.HomeOf(rootfs, user.Uid) ?? "/"));
 
         // Mounts, then /dev's defaults and devices, then read-only and masked paths (runc's order).
+        var cgroup = MapCgroup(config, id, host, systemdCgroup);
+        var cgroupDirectories = cgroup is { Optional: false } ? host.CgroupDirectories(cgroup.Path) : [];
         var mounts = ImmutableArray.CreateBuilder<MountOp>();
+        // sysfs can be mounted by whoever administers the network namespace it shows: one of the
+        // container's own, or one joined that the runtime's user namespace owns (rootless podman's);
+        // otherwise the host's /sys is bound (runc's fallback).
+        string? netPath = joins.FirstOrDefault(j => j.Item1 == NamespaceKinds.Net).Item2;
+        bool sysfs = ns.HasFlag(NamespaceKinds.Net)
+            ? true
+            : !newUser && !joinUser && (netPath is null ? host.IsRoot && host.InitialUserNamespace : (host.IsRoot && host.InitialUserNamespace) || host.OwnsNamespace(netPath));
         foreach (var m in config.Mounts)
-            mounts.AddRange(MapMount(m, bundle, ns, newUser || joinUser, host, warnings));
+            mounts.AddRange(MapMount(m, bundle, ns, sysfs, host, warnings, notes, cgroupDirectories));
         bool devBound = config.Mounts.Any(m => m.Destination.TrimEnd('/') == "/dev" && IsBind(m));
         var listed = linux.Devices.Select(d => d.Path).ToHashSet(StringComparer.Ordinal);
         if (!devBound)
@@ -171,7 +188,7 @@ internal static class OciSpecMapper
         SeccompSpec seccomp = SeccompSpec.None;
         if (linux.Seccomp is { } s)
         {
-            var (policy, notify) = OciSeccompProfile.Map(s, warnings);
+            var (policy, notify) = OciSeccompProfile.Map(s, warnings, notes);
             seccomp = SeccompSpec.Of(policy) with { UserNotification = notify };
         }
         if (process.ApparmorProfile is { Length: > 0 } profile && host.AppArmorEnabled)
@@ -194,8 +211,6 @@ internal static class OciSpecMapper
             rlimits.Add(new Rlimit(resource, r.Soft, r.Hard));
         }
         uint? persona = linux.Personality is { } pers ? MapPersonality(pers.Domain, pers.Flags) : null;
-
-        var cgroup = MapCgroup(config, id, host, systemdCgroup);
 
         var spec = new SandboxSpec
         {
@@ -238,8 +253,10 @@ internal static class OciSpecMapper
             throw new OciConfigException("hostname: setting it needs a UTS namespace of the container's own (add {\"type\": \"uts\"} to linux.namespaces)");
         if (spec.DomainName is not null && !ownUts)
             throw new OciConfigException("domainname: setting it needs a UTS namespace of the container's own (add {\"type\": \"uts\"} to linux.namespaces)");
-        return new OciMapping(spec, joins.ToImmutable(), [.. warnings]);
+        return new OciMapping(spec, joins.ToImmutable(), [.. warnings]) { Notes = [.. notes] };
     }
+
+    private static string PathJoin(string dir, string name) => dir.TrimEnd('/') + "/" + name;
 
     private static ushort Nonzero(ushort? value, ushort fallback) => value is > 0 ? value.Value : fallback;
 
@@ -267,6 +284,10 @@ internal static class OciSpecMapper
         if (path.Split('/').Contains(".."))
             throw new OciConfigException($"linux.cgroupsPath: \"{path}\" may not contain \"..\"");
         var resources = config.Linux.Resources ?? new CgroupResources();
+        bool rootful = host.IsRoot && host.InitialUserNamespace;
+        // A rootless runtime makes a cgroup only when asked (podman rootless on cgroup v1 gives no path).
+        if (!rootful && given is null && !resources.Any)
+            return null;
         if (resources.Devices.Length > 0 || config.Linux.Devices.Length > 0)
         {
             // The config's devices may be used; runc's defaults come after the config's own rules.
@@ -276,7 +297,7 @@ internal static class OciSpecMapper
             resources = resources with { Devices = [.. rules] };
         }
         // A runtime that is not root of the initial user namespace (rootless) goes on without one when it cannot make it.
-        return new CgroupSpec(path) { Resources = resources, Optional = !(host.IsRoot && host.InitialUserNamespace) };
+        return new CgroupSpec(path) { Resources = resources, Optional = !rootful };
     }
 
     /// <summary>"a-b.slice" as systemd nests it: /a.slice/a-b.slice.</summary>
@@ -361,9 +382,18 @@ internal static class OciSpecMapper
     }
 
     /// <summary>One config mount as the engine's operations (usually one).</summary>
-    internal static IEnumerable<MountOp> MapMount(OciMount m, string bundle, NamespaceKinds ns, bool userNamespace, OciHost host, List<string> warnings)
+    /// <param name="m">The config's mount.</param>
+    /// <param name="bundle">Relative bind sources are the bundle's.</param>
+    /// <param name="ns">The namespaces the container gets of its own.</param>
+    /// <param name="sysfs">sysfs can be mounted (else the host's /sys is bound).</param>
+    /// <param name="host">Facts about the machine.</param>
+    /// <param name="warnings">What is ignored.</param>
+    /// <param name="notes">What differs harmlessly.</param>
+    /// <param name="cgroupDirectories">The container's cgroup in each hierarchy, shown at a cgroup mount; empty: none of its own.</param>
+    internal static IEnumerable<MountOp> MapMount(OciMount m, string bundle, NamespaceKinds ns, bool sysfs, OciHost host, List<string> warnings, List<string> notes,
+        IReadOnlyList<(string MountPoint, string Directory)> cgroupDirectories)
     {
-        var o = MountOptions.Parse(m, warnings);
+        var o = MountOptions.Parse(m, warnings, notes);
         string dst = m.Destination;
         if (IsBind(m))
         {
@@ -389,12 +419,31 @@ internal static class OciSpecMapper
                 yield return new FilesystemMount("cgroup2", dst) { ReadOnly = o.ReadOnly, Options = ["source=cgroup"], NoExec = true };
                 yield break;
             }
+            if (cgroupDirectories.Count > 0)
+            {
+                // runc's layout: a tmpfs with the container's own cgroup of each hierarchy, so the
+                // container sees its limits at the top and nothing of the host's tree.
+                yield return new FilesystemMount("tmpfs", dst) { Options = ["source=tmpfs", "mode=755"], NoExec = true };
+                foreach (var (mountPoint, directory) in cgroupDirectories)
+                {
+                    string name = Path.GetFileName(mountPoint.TrimEnd('/'));
+                    yield return new BindMount(directory, PathJoin(dst, name)) { NoExec = true, Recursive = false, ReadOnly = o.ReadOnly };
+                    // "cpu,cpuacct" is also reachable as cpu and cpuacct.
+                    if (name.Contains(','))
+                    {
+                        foreach (string part in name.Split(','))
+                            yield return new MakeSymlink(name, PathJoin(dst, part));
+                    }
+                }
+                if (o.ReadOnly)
+                    yield return new RemountReadOnly(dst);
+                yield break;
+            }
             yield return new BindMount("/sys/fs/cgroup", dst) { ReadOnly = o.ReadOnly, NoExec = true };
             yield break;
         }
-        if (type == "sysfs" && !ns.HasFlag(NamespaceKinds.Net) && (userNamespace || !host.InitialUserNamespace))
+        if (type == "sysfs" && !sysfs)
         {
-            // sysfs can be mounted only by the owner of the network namespace: bind the host's.
             yield return new BindMount("/sys", dst) { ReadOnly = o.ReadOnly, NoExec = o.NoExec };
             yield break;
         }
