@@ -68,7 +68,7 @@ internal static class Completions
         foreach (var o in RunOptions.All)
         {
             string help = o.Help.Replace("'", "\\'");
-            sb.AppendLine($"complete -c husk -n '__fish_seen_subcommand_from run' -l {o.Name[2..]} -d '{help}'{(o.Args.Length > 0 ? " -r" : "")}");
+            sb.AppendLine($"complete -c husk -n '__fish_seen_subcommand_from run' -l {o.Name[2..]} -d '{help}'{(o.Args.Length > 0 && !o.OptionalValue ? " -r" : "")}");
         }
         sb.AppendLine("complete -c husk -n '__fish_seen_subcommand_from enter kill' -a '(husk ps -q 2>/dev/null)'");
         sb.AppendLine("complete -c husk -n '__fish_seen_subcommand_from completion' -a 'bash zsh fish'");

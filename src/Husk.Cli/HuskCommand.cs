@@ -173,6 +173,25 @@ internal static class HuskCommand
         profile.Subcommands.Add(profileShow);
         root.Subcommands.Add(profile);
 
+        // The image cache of husk run --image.
+        var image = new Command("image", "Manage the image cache of husk run --image (one unpacked tree per layer).");
+        var imageList = new Command("ls", "List the images run from the cache, most recently used first.");
+        var imageQuiet = new Option<bool>("--quiet", "-q") { Description = "Only print ids." };
+        imageList.Options.Add(imageQuiet);
+        imageList.SetAction(parse => Images.ImageCommand.List(parse.GetValue(imageQuiet)));
+        var imageRemove = new Command("rm", "Forget images and delete the layers no other image uses.");
+        var imageNames = new Argument<string[]>("image") { Arity = ArgumentArity.ZeroOrMore, Description = "A reference as run (oci:DIR:TAG, ...) or an id (or a prefix of it) from husk image ls." };
+        imageRemove.Arguments.Add(imageNames);
+        imageRemove.SetAction(parse => Images.ImageCommand.Remove(parse.GetValue(imageNames) ?? []));
+        var imagePrune = new Command("prune", "Delete the layers no image uses, and what an interrupted unpack left.");
+        var imageAll = new Option<bool>("--all", "-a") { Description = "Forget every image first: the whole cache goes, but layers in use." };
+        imagePrune.Options.Add(imageAll);
+        imagePrune.SetAction(parse => Images.ImageCommand.Prune(parse.GetValue(imageAll)));
+        image.Subcommands.Add(imageList);
+        image.Subcommands.Add(imageRemove);
+        image.Subcommands.Add(imagePrune);
+        root.Subcommands.Add(image);
+
         var completion = new Command("completion", "Print a shell completion script.");
         var shell = new Argument<string>("shell") { Description = "bash, zsh or fish." };
         shell.AcceptOnlyFromAmong("bash", "zsh", "fish");

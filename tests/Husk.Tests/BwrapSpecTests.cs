@@ -46,7 +46,7 @@ public class BwrapSpecTests
         // Joining a user namespace replaces the implied one.
         var joined = Spec(User, "--userns", "5", "true");
         Assert.Equal(NamespaceKinds.Mount, joined.Namespaces);
-        Assert.Equal(5, joined.UserNamespaceFd);
+        Assert.Equal(5, Descriptors.Number(joined.UserNamespaceFd!));
     }
 
     [Fact]
@@ -91,21 +91,23 @@ public class BwrapSpecTests
             "--file", "0", "/f", "--ro-bind-data", "0", "/rbd", "--chmod", "1777", "/d", "--remount-ro", "/opt", "--proc", "/proc",
             "--dev", "/dev", "--mqueue", "/mq", "--bind-fd", "7", "/bfd", "true");
         var m = spec.Mounts;
-        Assert.Equal(new BindMount("/src", "/rel/dst") { ParentMode = 0x1C0 }, m[0]);
-        Assert.Equal(new BindMount("/nope", "/opt") { ReadOnly = true, Optional = true, ParentMode = 0x1C0 }, m[1]);
+        Assert.Equal(new BindMount("/src", "/rel/dst") { ParentMode = FileModes.Private }, m[0]);
+        Assert.Equal(new BindMount("/nope", "/opt") { ReadOnly = true, Optional = true, ParentMode = FileModes.Private }, m[1]);
         Assert.True(((BindMount)m[2]).Devices);
-        Assert.Equal(new TmpfsMount("/tmp") { Mode = 0x1ED }, m[3]);
-        Assert.Equal(new TmpfsMount("/small") { Mode = 0x1C0, Size = 4096, ParentMode = 0x1C0 }, m[4]);
+        Assert.Equal(new TmpfsMount("/tmp") { Mode = FileModes.Directory }, m[3]);
+        Assert.Equal(new TmpfsMount("/small") { Mode = FileModes.Private, Size = 4096, ParentMode = FileModes.Private }, m[4]);
         Assert.Equal(new MakeDirectory("/d"), m[5]);
-        Assert.Equal(new MakeSymlink("usr/bin", "/bin") { ParentMode = 0x1C0 }, m[6]);
-        Assert.Equal(new WriteFile("/f") { Fd = 0, Mode = 0x1B6 }, m[7]);
-        Assert.Equal(new WriteFile("/rbd") { Fd = 0, Mode = 0x180, Placement = FilePlacement.ReadOnlyBind, ParentMode = 0x1C0 }, m[8]);
-        Assert.Equal(new ChangeMode("/d", 0x3FF), m[9]);
+        Assert.Equal(new MakeSymlink("usr/bin", "/bin") { ParentMode = FileModes.Private }, m[6]);
+        Assert.Equal((0, 0), (Descriptors.Number(((WriteFile)m[7]).Fd!), Descriptors.Number(((WriteFile)m[8]).Fd!)));
+        Assert.Equal(new WriteFile("/f") { Mode = FileModes.ReadWriteAll }, (WriteFile)m[7] with { Fd = null });
+        Assert.Equal(new WriteFile("/rbd") { Mode = (UnixFileMode)(0x180), Placement = FilePlacement.ReadOnlyBind, ParentMode = FileModes.Private }, (WriteFile)m[8] with { Fd = null });
+        Assert.Equal(new ChangeMode("/d", (UnixFileMode)0x3FF), m[9]);
         Assert.IsType<RemountReadOnly>(m[10]);
         Assert.IsType<ProcMount>(m[11]);
         Assert.IsType<DevMount>(m[12]);
         Assert.IsType<MqueueMount>(m[13]);
-        Assert.Equal(new BindFdMount(7, "/bfd") { ParentMode = 0x1C0 }, m[14]);
+        var bindFd = (BindFdMount)m[14];
+        Assert.Equal((7, "/bfd", FileModes.Private), (Descriptors.Number(bindFd.Fd), bindFd.Destination, bindFd.ParentMode));
     }
 
     [Theory]
@@ -124,7 +126,7 @@ public class BwrapSpecTests
     public void Parents_lose_what_the_mode_denies_group_and_others(string perms, int parentMode)
     {
         var dir = Spec(User, "--perms", perms, "--dir", "/a/b/c", "true").Mounts[0];
-        Assert.Equal(parentMode, dir.ParentMode);
+        Assert.Equal((UnixFileMode)parentMode, dir.ParentMode);
     }
 
     [Fact]
@@ -179,7 +181,7 @@ public class BwrapSpecTests
         Assert.Equal("zero", spec.Argv0);
         Assert.True(spec.AsPid1 && spec.NewSession && spec.InheritFds && spec.NoNewPrivileges && spec.SearchPath && spec.SetPwd);
         Assert.True(spec.NestedUserNamespaces == NestedUserNamespaces.Deny && spec.AssertUserNamespacesDisabled);
-        Assert.Equal(("/w", "h", 5, 6, 9), (spec.WorkingDirectory, spec.Hostname, spec.SyncFd, spec.BlockFd, spec.UserNamespace2Fd));
+        Assert.Equal(("/w", "h", 5, 6, 9), (spec.WorkingDirectory, spec.Hostname, Descriptors.Number(spec.SyncFd!), Descriptors.Number(spec.BlockFd!), Descriptors.Number(spec.UserNamespace2Fd!)));
         Assert.Equal(["PATH=/usr/bin", "X=1"], spec.Environment);
         Assert.Equal("/tmp", spec.BuildBase);
         Assert.Empty(spec.Validate());

@@ -171,7 +171,7 @@ public class CgroupTests
         Assert.Empty(fs.Writes);
         var cpus = spec with { Limits = new ResourceLimits { Cpus = 1 } };
         var e = Assert.Throws<SandboxSetupException>(() => ResourceSupervisor.Prepare(cpus, Host(root: false), [], fs));
-        Assert.StartsWith("husk: --cpus needs a cgroup with the cpu controller", e.Message);
+        Assert.StartsWith("--cpus needs a cgroup with the cpu controller", e.Message);
     }
 
     [Fact]
@@ -185,7 +185,7 @@ public class CgroupTests
         using (var v2 = ResourceSupervisor.ChooseAuto(fs, new ResourceLimits { CgroupParent = "/sys/fs/cgroup/unified/jobs" }, Host(root: true)))
             Assert.StartsWith("/sys/fs/cgroup/unified/jobs/husk-", Assert.IsType<CgroupV2>(v2).Path);
         var e = Assert.Throws<SandboxSetupException>(() => ResourceSupervisor.ChooseAuto(fs, new ResourceLimits { CgroupParent = "/sys/fs/cgroup/unified/nope" }, Host(root: true)));
-        Assert.Equal("husk: cgroup v2: the cgroup parent /sys/fs/cgroup/unified/nope does not exist", e.Message);
+        Assert.Equal("cgroup v2: the cgroup parent /sys/fs/cgroup/unified/nope does not exist", e.Message);
     }
 }
 

@@ -276,4 +276,21 @@ public class ChangeSetTests : IDisposable
     }
 
     private static int ModeOf(string path) => (int)File.GetUnixFileMode(path);
+
+    [Fact]
+    public void A_root_made_by_try_dates_its_session_from_the_layers_birth_not_its_last_change()
+    {
+        // try makes SANDBOX/upperdir itself, with no husk.json: the layer's directory is the only clock.
+        string root = Path.Combine(_dir, "tryroot");
+        Directory.CreateDirectory(Path.Combine(root, "upperdir"));
+        var began = SandboxRoot.Open(root)!.Since;
+        Thread.Sleep(50);
+        HostFile("/kept.txt", "host edit\n");
+        Thread.Sleep(50);
+        Directory.CreateDirectory(Path.Combine(root, "upperdir", "var")); // a copy-up at the top of the layer, later
+        var reopened = SandboxRoot.Open(root)!;
+        Assert.Equal(began, reopened.Since);
+        var hostEdit = new DateTimeOffset(File.GetLastWriteTimeUtc(Host + "/kept.txt"), TimeSpan.Zero);
+        Assert.True(reopened.Since < hostEdit, $"{reopened.Since:O} is not before the host edit at {hostEdit:O}");
+    }
 }

@@ -130,7 +130,7 @@ public class CliTests
     {
         foreach (var (args, message) in new (string[], string)[]
         {
-            ([], "husk: no command given: run|ps|enter|kill|changes|diff|commit|discard|install|profile|completion (see husk --help)"),
+            ([], "husk: no command given: run|ps|enter|kill|changes|diff|commit|discard|install|profile|image|completion (see husk --help)"),
             (["ps", "--bogus"], "husk ps: unknown option --bogus (see husk ps --help)"),
             (["frob"], "husk: unknown command frob (see husk --help)"),
             (["discard"], "husk discard: missing DIR (see husk discard --help)"),

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using Husk.Launch;
 
@@ -89,17 +90,17 @@ public class EngineTests
                     new MakeSymlink("usr/lib64", "/lib64"),
                     new ProcMount("/proc"),
                     new DevMount("/dev"),
-                    new TmpfsMount("/data") { Size = 1 << 20, Mode = 0x1C0 },
+                    new TmpfsMount("/data") { Size = 1 << 20, Mode = FileModes.Private },
                     new BindMount(dir, "/data/ro") { ReadOnly = true },
                     new BindMount(dir, "/data/rw"),
                     new BindMount("/does/not/exist", "/data/missing") { Optional = true },
-                    new MakeDirectory("/a/b/c") { Mode = 0x1C0 },
-                    new WriteFile("/etc/greeting") { Data = [.. "hi\n"u8], Mode = 0x180 },
+                    new MakeDirectory("/a/b/c") { Mode = FileModes.Private },
+                    new WriteFile("/etc/greeting") { Data = [.. "hi\n"u8], Mode = (UnixFileMode)(0x180) },
                     new WriteFile("/etc/bound") { Data = [.. "bound\n"u8], Placement = FilePlacement.ReadOnlyBind },
                     new MakeSymlink("/data/ro/hello", "/link"),
                     new TmpfsMount("/hidden"),
                     new TmpfsMount("/hidden"), // a later op covers an earlier one
-                    new ChangeMode("/a/b", 0x1FF),
+                    new ChangeMode("/a/b", (UnixFileMode)0x1FF),
                     new BindMount(TestEnvironment.Probe, "/probe"),
                 ],
             };
@@ -137,7 +138,7 @@ public class EngineTests
         Assert.Equal(Errno.EEXIST, e.Errno);
         Assert.Equal("/dev/null", e.Detail);
         Assert.Same(spec.Mounts[2], e.Origin);
-        Assert.Equal("husk: create symlink /x/link: a different symlink already exists there (to /dev/null)", e.Message);
+        Assert.Equal("create symlink /x/link: a different symlink already exists there (to /dev/null)", e.Message);
     }
 
     [Fact]
@@ -190,7 +191,7 @@ public class EngineTests
             {
                 LockFiles = [file],
                 Mounts = [.. TestEnvironment.Spec().Mounts, new BindMount(dir, dir)],
-                Fds = [new FdMapping(stdinRead.Fd, 0), new FdMapping(outWrite.Fd, 1)],
+                Fds = [new FdMapping(Descriptors.Borrow(stdinRead.Fd), 0), new FdMapping(Descriptors.Borrow(outWrite.Fd), 1)],
             };
             SandboxProcess p;
             using (stdinRead)
@@ -252,7 +253,7 @@ public class EngineTests
                     eof = Interop.Interop.Poll(&pfd, 1, 5000) == 1 && Interop.Interop.Read(read.Fd, &b, 1) == 0;
                 },
             };
-            using var p = Launcher.Start(TestEnvironment.Spec("/bin/true") with { InheritFds = true, SupervisorFds = [fd] }, hooks);
+            using var p = Launcher.Start(TestEnvironment.Spec("/bin/true") with { InheritFds = true, SupervisorFds = [Descriptors.Borrow(fd)] }, hooks);
             Assert.True(eof, "the sandbox still held the supervisor's descriptor while waiting");
             Assert.Equal(0, p.WaitForExit().ExitCode);
         }
@@ -292,7 +293,7 @@ public class EngineTests
         {
             SandboxProcess first;
             using (write)
-                first = Launcher.Start(TestEnvironment.Spec("/bin/sh", "-c", "read x || true") with { Fds = [new FdMapping(read.Fd, 0)] });
+                first = Launcher.Start(TestEnvironment.Spec("/bin/sh", "-c", "read x || true") with { Fds = [new FdMapping(Descriptors.Borrow(read.Fd), 0)] });
             using (first)
             {
                 using var userns = Interop.Interop.Open($"/proc/{first.Pid}/ns/user", Interop.Interop.O_RDONLY | Interop.Interop.O_CLOEXEC);
@@ -300,7 +301,7 @@ public class EngineTests
                 var probe = TestEnvironment.RunProbe(TestEnvironment.Spec() with
                 {
                     Namespaces = NamespaceKinds.AllButTime & ~NamespaceKinds.User,
-                    UserNamespaceFd = userns.Fd,
+                    UserNamespaceFd = Descriptors.Borrow(userns.Fd),
                     Identity = new Identity { Uid = uid, Gid = gid },
                 });
                 Assert.Equal(uid, probe.GetProperty("uid").GetUInt32());
@@ -310,13 +311,25 @@ public class EngineTests
     }
 
     [Fact]
+    public void A_bind_if_present_is_skipped_where_the_sandbox_does_not_show_its_destination()
+    {
+        // As husk run keeps its own binary read-only: a binary under /var/tmp is not in the sandbox's fresh /var/tmp.
+        var spec = TestEnvironment.Spec("/bin/sh", "-c", "test ! -e /tmp/absent/engine && echo skipped") with
+        {
+            Mounts = [.. TestEnvironment.Spec().Mounts, new BindMount("/etc/hostname", "/tmp/absent/engine") { ReadOnly = true, Optional = true, IfPresent = true }],
+        };
+        var (exit, output) = TestEnvironment.Run(spec);
+        Assert.Equal((0, "skipped\n"), (exit.ExitCode, output));
+    }
+
+    [Fact]
     public void Missing_command_is_an_exec_failure()
     {
         var spec = TestEnvironment.Spec("no-such-command-here") with { Environment = ["PATH=/usr/bin:/bin"] };
         var e = Assert.Throws<SandboxSetupException>(() => Launcher.Start(spec));
         Assert.True(e.IsExecFailure);
         Assert.Equal(Errno.ENOENT, e.Errno);
-        Assert.Equal("husk: execvp no-such-command-here: No such file or directory", e.Message);
+        Assert.Equal("execvp no-such-command-here: No such file or directory", e.Message);
     }
 
     [Fact]
@@ -379,7 +392,7 @@ public class EngineTests
         {
             var spec = TestEnvironment.Spec("/bin/sh", "-c", "trap 'echo got-term; exit 7' TERM; echo ready; while :; do sleep 0.05; done") with
             {
-                Fds = [new FdMapping(write.Fd, 1)],
+                Fds = [new FdMapping(Descriptors.Borrow(write.Fd), 1)],
             };
             SandboxProcess p;
             using (write)
@@ -388,7 +401,7 @@ public class EngineTests
             {
                 using var reader = new StreamReader(new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(read.Release(), true), FileAccess.Read));
                 Assert.Equal("ready", reader.ReadLine());
-                Assert.True(p.Signal(15));
+                Assert.True(p.Signal(PosixSignal.SIGTERM));
                 Assert.Equal("got-term", reader.ReadLine());
                 Assert.Equal(7, p.WaitForExit().ExitCode);
             }
@@ -424,7 +437,7 @@ public class EngineTests
             Assert.Contains(0, fds);
             Assert.Contains(1, fds);
             Assert.Contains(2, fds);
-            var passed = TestEnvironment.RunProbe(TestEnvironment.Spec() with { Fds = [new FdMapping(leaked, 9)] });
+            var passed = TestEnvironment.RunProbe(TestEnvironment.Spec() with { Fds = [new FdMapping(Descriptors.Borrow(leaked), 9)] });
             Assert.Contains(9, passed.GetProperty("fds").EnumerateArray().Select(e => e.GetInt32()));
         }
         finally
@@ -448,7 +461,7 @@ public class EngineTests
                 Assert.True(fd >= 600);
                 opened.Add(fd);
             }
-            var spec = TestEnvironment.Spec("/proc/version") with { Fds = [.. opened.Select((fd, i) => new FdMapping(fd, 3 + i))] };
+            var spec = TestEnvironment.Spec("/proc/version") with { Fds = [.. opened.Select((fd, i) => new FdMapping(Descriptors.Borrow(fd), 3 + i))] };
             var e = Assert.Throws<SandboxSetupException>(() => Launcher.Start(spec));
             Assert.True(e.IsExecFailure);
             Assert.Equal(Errno.EACCES, e.Errno);

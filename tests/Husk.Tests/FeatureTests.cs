@@ -36,7 +36,7 @@ public class FeatureTests
                     Interop.Interop.WriteAll(w.Fd, "from a pipe\n"u8);
                 var spec = TestEnvironment.Spec("/bin/sh", "-c", "cat /tmp/piped /tmp/fd/marker") with
                 {
-                    Mounts = [.. TestEnvironment.Spec().Mounts, new WriteFile("/tmp/piped") { Fd = r.Fd }, new BindFdMount(dirFd.Fd, "/tmp/fd") { ReadOnly = true }],
+                    Mounts = [.. TestEnvironment.Spec().Mounts, new WriteFile("/tmp/piped") { Fd = Descriptors.Borrow(r.Fd) }, new BindFdMount(Descriptors.Borrow(dirFd.Fd), "/tmp/fd") { ReadOnly = true }],
                 };
                 var (exit, output) = TestEnvironment.Run(spec);
                 Assert.Equal(0, exit.ExitCode);
@@ -143,7 +143,7 @@ public class FeatureTests
                 ],
             };
             var e = Assert.Throws<SandboxSetupException>(() => Sandbox.Start(spec));
-            Assert.Equal("husk: mount overlay on /tmp/o: Too many levels of symbolic links (overlay directories may not overlap)", e.Message);
+            Assert.Equal("mount overlay on /tmp/o: Too many levels of symbolic links (overlay directories may not overlap)", e.Message);
             Assert.IsType<OverlayMount>(e.Origin);
         }
         finally
@@ -168,7 +168,7 @@ public class FeatureTests
                 var spec = TestEnvironment.Spec("/bin/sh", "-c", "echo ready; exec sleep 30") with
                 {
                     LockFiles = [lockFile],
-                    Fds = [new FdMapping(w.Fd, 1)],
+                    Fds = [new FdMapping(Descriptors.Borrow(w.Fd), 1)],
                 };
                 SandboxProcess p;
                 using (w)
@@ -211,8 +211,8 @@ public class FeatureTests
         {
             var spec = TestEnvironment.Spec("/bin/sh", "-c", "echo ran") with
             {
-                BlockFd = blockRead.Fd,
-                Fds = [new FdMapping(outWrite.Fd, 1)],
+                BlockFd = Descriptors.Borrow(blockRead.Fd),
+                Fds = [new FdMapping(Descriptors.Borrow(outWrite.Fd), 1)],
             };
             var start = Task.Run(() => Sandbox.Start(spec), TestContext.Current.CancellationToken);
             using (outWrite)
@@ -235,7 +235,7 @@ public class FeatureTests
         var (r, w) = Interop.Interop.Pipe();
         using (r)
         {
-            var first = TestEnvironment.Spec("/bin/sh", "-c", "echo ready; exec sleep 30") with { Fds = [new FdMapping(w.Fd, 1)] };
+            var first = TestEnvironment.Spec("/bin/sh", "-c", "echo ready; exec sleep 30") with { Fds = [new FdMapping(Descriptors.Borrow(w.Fd), 1)] };
             SandboxProcess outer;
             using (w)
                 outer = Sandbox.Start(first);
@@ -248,8 +248,8 @@ public class FeatureTests
                 var joined = TestEnvironment.Spec() with
                 {
                     Namespaces = NamespaceKinds.Mount | NamespaceKinds.Uts | NamespaceKinds.Ipc,
-                    UserNamespaceFd = userns.Fd,
-                    PidNamespaceFd = pidns.Fd,
+                    UserNamespaceFd = Descriptors.Borrow(userns.Fd),
+                    PidNamespaceFd = Descriptors.Borrow(pidns.Fd),
                 };
                 var probe = TestEnvironment.RunProbe(joined);
                 string Ns(string kind, int pid) => new FileInfo($"/proc/{pid}/ns/{kind}").LinkTarget!;

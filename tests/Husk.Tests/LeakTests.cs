@@ -19,7 +19,7 @@ public class LeakTests
         };
         var e = Assert.Throws<SandboxSetupException>(() => Launcher.Start(spec));
         Assert.Equal(Errno.ENOENT, e.Errno);
-        Assert.Equal("husk: bind mount /no/such/source on /x/y: can't find source /no/such/source: No such file or directory", e.Message);
+        Assert.Equal("bind mount /no/such/source on /x/y: can't find source /no/such/source: No such file or directory", e.Message);
         Assert.IsType<BindMount>(e.Origin);
         Assert.Equal(SandboxSetupStage.Operation, e.Stage);
         Assert.Equal(before, TestEnvironment.HostMounts());

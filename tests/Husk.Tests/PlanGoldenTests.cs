@@ -66,7 +66,7 @@ public class PlanGoldenTests
         };
         var mapping = Husk.Cli.Personalities.Oci.OciSpecMapper.Map(Husk.Cli.Personalities.Oci.OciConfig.Parse(json), "/srv/bundle", "ctr-1", ociHost);
         // The runtime opens the namespaces to join and the start FIFO: made-up descriptors here.
-        var spec = mapping.WithNamespaceFds([.. Enumerable.Range(20, mapping.JoinPaths.Length)]) with { StartFifoFd = 10 };
+        var spec = mapping.WithNamespaceFds([.. Enumerable.Range(20, mapping.JoinPaths.Length).Select(Descriptors.Borrow)]) with { StartFifoFd = Descriptors.Borrow(10) };
         var sb = new StringBuilder();
         foreach (var (kind, path) in mapping.JoinPaths)
             sb.Append(CultureInfo.InvariantCulture, $"join {kind} {path}\n");
@@ -138,8 +138,8 @@ public class PlanGoldenTests
         sb.Append('\n');
         foreach (var op in plan.Ops)
         {
-            sb.Append(CultureInfo.InvariantCulture, $"{KindName(op.Kind)} \"{op.Description}\"");
-            if (op.Flags != 0) sb.Append(CultureInfo.InvariantCulture, $" flags=0x{op.Flags:x}");
+            sb.Append(CultureInfo.InvariantCulture, $"{op.Kind} \"{op.Description}\" role={op.Role}{(op.Index != 0 ? $"#{op.Index}" : "")}");
+            if (op.Flags != 0) sb.Append(CultureInfo.InvariantCulture, $" flags=0x{(uint)op.Flags:x}");
             if (op.Fd != -1) sb.Append(CultureInfo.InvariantCulture, $" fd={op.Fd}");
             if (op.Mode != 0) sb.Append(CultureInfo.InvariantCulture, $" mode=0{Convert.ToString(op.Mode, 8)}");
             if (op.A != 0) sb.Append(CultureInfo.InvariantCulture, $" a=0x{op.A:x}");
@@ -157,7 +157,4 @@ public class PlanGoldenTests
         }
         return sb.ToString();
     }
-
-    private static string KindName(uint kind) =>
-        typeof(OpKind).GetFields().FirstOrDefault(f => f.IsLiteral && (uint)f.GetRawConstantValue()! == kind)?.Name ?? kind.ToString(CultureInfo.InvariantCulture);
 }

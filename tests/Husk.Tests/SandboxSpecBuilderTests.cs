@@ -10,7 +10,7 @@ public class SandboxSpecBuilderTests
     public async Task Builder_options_reach_the_payload()
     {
         var spec = new SandboxSpecBuilder(TestEnvironment.Probe, "--read", "/data/in", "--write", "/data/in")
-            .Tmpfs("/data", size: 1 << 20).Write("/data/in", "hello").Chmod(0x124, "/data/in")
+            .Tmpfs("/data", size: 1 << 20).Write("/data/in", "hello").Chmod(UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead, "/data/in")
             .Hostname("judge").Chdir("/data").SetEnv("HUSK_X", "1").UnsetEnv("HOME")
             .TimeLimit("5s").Memory("256M").Pids(16).OutputLimit("1M").OpenFiles(64).Stack("8M")
             .PipeOutput()

@@ -155,6 +155,22 @@ public class PlannerDerivationTests
     }
 
     [Fact]
+    public void With_fuse_overlayfs_the_overlaid_directories_are_bound_read_only_for_it_and_its_device_is_there()
+    {
+        var fs = FileSystemSpec.HostOverlay("/var/lib/sbx") with { Driver = OverlayDriver.FuseSquashedToRoot };
+        var spec = new SandboxSpec { Command = ["/bin/true"], FileSystem = fs };
+        var host = Host.Context();
+        var layout = Husk.FileSystem.HostOverlayLayout.Plan(fs, spec, host);
+        var plan = SpawnPlanner.Plan(spec, host, layout: layout);
+        Assert.DoesNotContain(plan.Ops, o => o.Kind == OpKind.Mount && o.S1 == "overlay");
+        Assert.Contains(plan.Ops, o => o.Kind == OpKind.Bind && o.S2 == "/usr" && (o.Flags & OpFlags.ReadOnly) != 0);
+        Assert.Contains(plan.Ops, o => o.Kind == OpKind.Bind && o.S2 == "/dev/fuse" && (o.Flags & OpFlags.Devices) != 0);
+        // The root stays reachable for fuse-overlayfs to open the layers: the wrapper covers it afterwards.
+        Assert.Contains(plan.Ops, o => o.Kind == OpKind.Bind && o.S2 == "/var/lib/sbx" && (o.Flags & OpFlags.ReadOnly) == 0);
+        Assert.DoesNotContain(plan.Ops, o => o.Kind == OpKind.Mount && o.S1 == "tmpfs" && o.S2 == "/var/lib/sbx");
+    }
+
+    [Fact]
     public void The_host_overlay_overlays_what_it_can_and_keeps_its_root_out_of_sight()
     {
         var spec = new SandboxSpec { Command = ["/bin/true"], FileSystem = FileSystemSpec.HostOverlay("/var/lib/sbx") };

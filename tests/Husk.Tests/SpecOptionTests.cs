@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using Husk.Launch;
 
@@ -89,7 +90,7 @@ public class SpecOptionTests
         Assert.Contains("mode=755", plain.GetProperty("super").GetString()!.Split(','));
         var relaxed = Mount(TestEnvironment.RunProbe(Minimal() with
         {
-            RootTmpfs = new RootTmpfs { Mode = 0x3FF, Devices = true, AllowSetuid = true },
+            RootTmpfs = new RootTmpfs { Mode = (UnixFileMode)(0x3FF), Devices = true, AllowSetuid = true },
         }), "/");
         Assert.DoesNotContain("nosuid", Flags(relaxed));
         Assert.DoesNotContain("nodev", Flags(relaxed));
@@ -183,7 +184,7 @@ public class SpecOptionTests
             File.SetUnixFileMode(Path.Combine(dir, "lower"), (UnixFileMode)0x1A4);
             var spec = Minimal(
                 new TmpfsMount("/o"),
-                new MakeDirectory("/o/upper") { Mode = 0x3FF | 0x200 },
+                new MakeDirectory("/o/upper") { Mode = FileModes.SharedSticky },
                 new MakeDirectory("/o/work"),
                 new OverlayMount("/o", [dir])
                 {
@@ -258,8 +259,8 @@ public class SpecOptionTests
             return Convert.ToUInt64(output.Split(':')[1].Trim(), 16);
         }
         const ulong pipeAndXfsz = (1UL << 12) | (1UL << 24);
-        Assert.Equal(pipeAndXfsz, Ignored(Minimal() with { IgnoredSignals = [13, 25] }) & pipeAndXfsz);
+        Assert.Equal(pipeAndXfsz, Ignored(Minimal() with { IgnoredSignals = [(PosixSignal)13, (PosixSignal)25] }) & pipeAndXfsz);
         Assert.Equal(0UL, Ignored(Minimal()) & pipeAndXfsz);
-        Assert.Throws<SandboxSpecException>(() => Launcher.Start(Minimal() with { IgnoredSignals = [9] }));
+        Assert.Throws<SandboxSpecException>(() => Launcher.Start(Minimal() with { IgnoredSignals = [(PosixSignal)9] }));
     }
 }

@@ -68,7 +68,7 @@ internal static class TestEnvironment
             new BindMount("/", "/") { ReadOnly = true },
             new ProcMount("/proc"),
             new DevMount("/dev"),
-            new TmpfsMount("/tmp") { Mode = 0x3FF | 0x200 },
+            new TmpfsMount("/tmp") { Mode = FileModes.SharedSticky },
         ],
     };
 
@@ -78,7 +78,7 @@ internal static class TestEnvironment
         var (read, write) = Interop.Interop.Pipe();
         using (read)
         {
-            spec = spec with { Fds = [.. spec.Fds, new FdMapping(write.Fd, 1)] };
+            spec = spec with { Fds = [.. spec.Fds, new FdMapping(Descriptors.Borrow(write.Fd), 1)] };
             SandboxProcess process;
             using (write)
                 process = global::Husk.Launch.Launcher.Start(spec);

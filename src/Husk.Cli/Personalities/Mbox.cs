@@ -5,6 +5,7 @@ using Husk.Cli.Personalities.Mbox;
 using Husk.FileSystem;
 using Husk.Layers;
 using Husk.Launch;
+using Husk.Tracing;
 
 namespace Husk.Cli.Personalities;
 
@@ -12,9 +13,10 @@ namespace Husk.Cli.Personalities;
 /// The mbox personality: tsgates/mbox (the ATC'13 sandbox, version 4.7 of its strace base) on the
 /// Husk engine. mbox redirected every path syscall into a sandbox directory with ptrace; here the
 /// host is overlaid instead (one overlay per directory that can be overlaid whole), which keeps
-/// mbox's promise (the program sees the host and believes it changes it) without tracing. Same
-/// options, profile format, "Sandbox Root:" listing, one-key prompt and exit statuses; -c and -d
-/// (strace's counting and tracing) wait for the tracing work.
+/// mbox's promise (the program sees the host and believes it changes it) without redirecting
+/// paths. Same options, profile format, "Sandbox Root:" listing, one-key prompt and exit statuses;
+/// -c and -d count and trace system calls with Husk's tracer, in mbox's output (strace 4.7's),
+/// and the "Network Summary:" lists the sockets and connections the tracer saw.
 /// </summary>
 internal static class MboxPersonality
 {
@@ -50,11 +52,6 @@ internal static class MboxPersonality
         if (a.Command.Count == 0)
         {
             StandardError.Write(MboxArguments.Usage(name));
-            return 1;
-        }
-        if (a.CountCalls || a.Trace)
-        {
-            StandardError.WriteLine($"{name}: {(a.CountCalls ? "-c (counting syscalls)" : "-d (tracing syscalls)")} is not yet supported by husk: it comes with the tracing work");
             return 1;
         }
         try
@@ -159,19 +156,32 @@ internal static class MboxPersonality
             StandardError.WriteLine($"{name}: -R: {blocker} is root's and this user cannot read it, so {Path.GetFileName(a.Command[0])} cannot open it in the sandbox: run mbox as root");
         }
 
-        var layers = new List<OverlayLayer>();
-        SandboxSpec Spec(IReadOnlyList<string> command) => BuildSpec(a, root, profile, command, fuse ? fuseOverlayfs : null, layers);
+        SandboxSpec Spec(IReadOnlyList<string> command) => BuildSpec(a, root, profile, command, fuse);
         var spec = Spec(a.Command);
         if (a.Debug)
         {
+            StandardError.WriteLine($"{name}: {spec.FileSystem}");
             foreach (var op in spec.Mounts)
                 StandardError.WriteLine($"{name}: {op}");
         }
 
+        spec = spec with { Trace = Tracing(a) };
+        var network = new List<string>();
+        Task? summary = null;
         int status;
+        SandboxResult result;
+        SandboxProcess? process = null;
         try
         {
-            status = SandboxRunner.Run(spec).ShellStatus;
+            result = SandboxRunner.RunToResult(spec, started: p =>
+            {
+                process = p;
+                summary = CollectNetwork(p, network);
+                // Files directly in a working directory the overlay could not take whole stay read-only: said once.
+                if (p.Layout?.OverlayPlan.ReadOnlyNote(Directory.GetCurrentDirectory()) is { } note)
+                    StandardError.WriteLine("mbox: " + note);
+            });
+            status = result.ShellStatus;
         }
         catch (SandboxSpecException e)
         {
@@ -179,14 +189,17 @@ internal static class MboxPersonality
         }
         catch (SandboxSetupException e)
         {
-            StandardError.WriteLine($"{name}: {(e.Message.StartsWith("husk: ", StringComparison.Ordinal) ? e.Message[6..] : e.Message)}");
+            StandardError.WriteLine($"{name}: {e.Message}");
             return Husk.Cli.Run.RunCommand.ExitCodeFor(e);
         }
         finally
         {
-            root.PruneLayers(layers);
+            process?.Layout?.PruneLayers();
         }
         Interop.Interop.TakeTerminalForeground(0);
+        summary?.GetAwaiter().GetResult();
+        if (a.CountCalls)
+            WriteOutput(name, a.OutputFile, SyscallCountTable.Text(result.SyscallCounts, totalPerCall: false));
 
         if (a.Test && !CheckConditions(a.Command[0], "post", root, hpwd))
             return 1;
@@ -194,7 +207,9 @@ internal static class MboxPersonality
         StandardError.WriteLine("Network Summary:");
         StandardError.WriteLine(a.NoNetwork
             ? " > none: a network namespace of its own (loopback only)"
-            : " > shared with the host; connections are not logged yet (that comes with the network work)");
+            : " > shared with the host");
+        foreach (string line in network)
+            StandardError.WriteLine(line);
 
         var manifest = a.Md5 ? RecordOriginals(root) : null;
         kept = root.Changes().Count;
@@ -222,91 +237,81 @@ internal static class MboxPersonality
         return finished ? status : 0;
     }
 
-    private static SandboxSpec BuildSpec(MboxArguments a, SandboxRoot root, MboxProfile profile, IReadOnlyList<string> command, string? fuseOverlayfs,
-        List<OverlayLayer> layers)
+    /// <summary>
+    /// What the tracer does for mbox: always the sockets and connections for the network summary
+    /// (only socket and connect stop the program); with -d every call, in mbox's lines, to stderr
+    /// or -o's file; with -c every call counted (and, as in mbox, no -d lines).
+    /// </summary>
+    private static TraceSpec Tracing(MboxArguments a)
     {
-        var options = new OverlayPlanOptions
+        bool all = a.CountCalls || a.Trace;
+        bool lines = a.Trace && !a.CountCalls;
+        return new TraceSpec
         {
-            Fresh = ["/proc", "/dev", "/sys"],
-            OverlayVolatile = true,
-            CoverStorage = true,
-            Hidden = profile.Hide,
-            Allowed = profile.Allow,
+            Syscalls = all ? SyscallSet.All : SyscallSet.Parse("socket,connect"),
+            Events = true,
+            Count = a.CountCalls,
+            Format = TraceFormat.Mbox,
+            Output = lines && a.OutputFile is null ? Descriptors.Borrow(2) : null,
+            OutputFile = lines ? a.OutputFile : null,
         };
-        var plan = OverlayPlanner.Plan(HostMounts.Read(), root.Path, OverlayPlanner.ListHost, OverlayPlanner.HostMode, options);
-        if (ReferenceEquals(command, a.Command) && plan.ReadOnlyNote(Directory.GetCurrentDirectory()) is { } note)
-            StandardError.WriteLine("mbox: " + note);
-        var ancestors = new List<string> { Directory.GetCurrentDirectory() };
-        if (Environment.GetEnvironmentVariable("HOME") is { Length: > 1 } home)
-            ancestors.Add(home);
-        root.PrepareAncestors(plan.Layers, ancestors);
-        root.PrepareLayers(plan.Layers);
-        layers.Clear();
-        layers.AddRange(plan.Layers);
+    }
 
-        var mounts = new List<MountOp>();
-        var script = new StringBuilder("#!/bin/sh\n");
-        // The overlay of the directory holding the root goes last: the others find their layers
-        // through that path, and must not see them through an overlay.
-        var last = new StringBuilder();
-        foreach (var op in plan.Mounts)
+    /// <summary>mbox's network summary from the traced calls: " > [pid] Create socket(PF_INET,...)", " > [pid] -> 1.2.3.4:80".</summary>
+    private static Task CollectNetwork(SandboxProcess process, List<string> lines) => Task.Run(async () =>
+    {
+        await foreach (var e in process.Events.ConfigureAwait(false))
         {
-            if (fuseOverlayfs is not null && op is TmpfsMount { Destination: var cover } && cover == root.Path)
-                continue; // fuse-overlayfs opens its layers through this path: it is covered once they are open
-            if (fuseOverlayfs is not null && op is OverlayMount o)
-            {
-                // The host directory read-only as the mount point and lower layer; fuse-overlayfs,
-                // squashing owners to root, is mounted over it inside before the command runs.
-                var layer = plan.Layers.First(l => l.Directory == o.Destination);
-                mounts.Add(new BindMount(o.Destination, o.Destination) { ReadOnly = true });
-                if (Interop.Interop.Access(layer.Directory, 5) != 0)
-                    continue; // a directory we cannot read (lost+found) cannot be a lower layer: it stays read-only
-                (HostMounts.IsUnder(root.Path, layer.Directory) ? last : script).Append(CultureInfo.InvariantCulture,
-                    $"{Quote(fuseOverlayfs)} -o {Quote($"lowerdir={layer.Directory},upperdir={layer.Upper},workdir={layer.Work},squash_to_root")} {Quote(layer.Directory)} 2>/dev/null ||\n")
-                    .Append(CultureInfo.InvariantCulture, $"  echo {Quote($"mbox: -R: fuse-overlayfs could not overlay {layer.Directory}: it stays read-only")} >&2\n");
-            }
-            else
-            {
-                mounts.Add(op);
-            }
+            if (e.Kind != TraceEventKind.Syscall || e.Arguments.IsDefaultOrEmpty)
+                continue;
+            string family = e.Arguments[0].Text;
+            if (e.Name == "socket" && family is "AF_INET" or "AF_INET6" or "AF_NETLINK")
+                lines.Add($" > [{e.Pid}] Create socket(PF_{family[3..]},...)");
+            else if (e.Name == "connect" && e.Arguments.Length > 1 && e.Arguments[1].Text.StartsWith("{sa_family=AF_INET", StringComparison.Ordinal) && e.Arguments[1].Value is { } address)
+                lines.Add($" > [{e.Pid}] -> {address}");
         }
-        mounts.Add(new ProcMount("/proc"));
-        mounts.Add(new DevMount("/dev"));
-        mounts.Add(new BindMount("/sys", "/sys") { ReadOnly = true, Optional = true });
-        var commandLine = command.ToList();
-        if (fuseOverlayfs is not null)
-        {
-            mounts.Add(new BindMount("/dev/fuse", "/dev/fuse") { Devices = true });
-            mounts.Add(new BindMount(root.Path, root.Path));
-            script.Append(last);
-            // The layers are open once mounted: the root leaves the payload's sight, and the working
-            // directory is entered again, through the new mount.
-            script.Append(CultureInfo.InvariantCulture, $"mount -t tmpfs -o size=1m,mode=0700 tmpfs {Quote(root.Path)}\ncd \"$PWD\" 2>/dev/null || true\nexec \"$@\"\n");
-            string wrapper = Path.Join(root.Path, "fuse-overlay.sh");
-            File.WriteAllText(wrapper, script.ToString());
-            commandLine = ["/bin/sh", wrapper, .. command];
-        }
-        foreach (string direct in profile.Direct)
-            mounts.Add(new BindMount(direct, direct));
-        mounts.Add(new RemountReadOnly("/"));
+    });
 
+    /// <summary>-c's summary to stderr, or to -o's file.</summary>
+    private static void WriteOutput(string name, string? file, string text)
+    {
+        if (file is null)
+        {
+            StandardError.Write(text);
+            return;
+        }
+        try
+        {
+            File.AppendAllText(file, text);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            StandardError.WriteLine($"{name}: {file}: {ErrorText.Detail(e, file)}");
+        }
+    }
+
+    private static SandboxSpec BuildSpec(MboxArguments a, SandboxRoot root, MboxProfile profile, IReadOnlyList<string> command, bool fuse)
+    {
         bool userRange = a.FakeRoot && HasSubordinateIds();
         var env = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
-            env[(string)e.Key] = (string?)e.Value ?? "";
-        foreach (string e in a.Environment)
-        {
-            int eq = e.IndexOf('=');
-            if (eq > 0)
-                env[e[..eq]] = e[(eq + 1)..];
-        }
+        foreach (var (key, value) in Husk.Launch.CallerEnvironment.Current().Concat(a.Environment.Where(e => e.IndexOf('=') > 0)).Select(Husk.Launch.CallerEnvironment.Split))
+            env[key] = value;
         return new SandboxSpec
         {
-            Command = [.. commandLine],
+            Command = [.. command],
             Namespaces = NamespaceKinds.User | NamespaceKinds.Mount | NamespaceKinds.Pid | (a.NoNetwork ? NamespaceKinds.Net : 0),
             Identity = a.FakeRoot ? Identity.Root with { Mapping = userRange ? IdMapping.SubordinateRange : IdMapping.Auto } : new Identity(),
-            FileSystem = FileSystemSpec.Bare,
-            Mounts = [.. mounts],
+            // mbox's view: the host's tree through overlays whose layers live in the root, /tmp and
+            // /run overlaid too, the profile's hide: and allow: applied; its direct: paths bound through.
+            FileSystem = FileSystemSpec.HostOverlay(root.Path) with
+            {
+                OverlayVolatile = true,
+                Hidden = [.. profile.Hide],
+                Allowed = [.. profile.Allow],
+                Driver = fuse ? OverlayDriver.FuseSquashedToRoot : OverlayDriver.Kernel,
+            },
+            Mounts = [.. profile.Direct.Select(direct => new BindMount(direct, direct))],
+            ShowSecrets = true,
             NestedUserNamespaces = NestedUserNamespaces.Allow,
             Landlock = LandlockSpec.Off,
             Environment = [.. env.Select(kv => $"{kv.Key}={kv.Value}")],
@@ -454,6 +459,4 @@ internal static class MboxPersonality
         }
         return null;
     }
-
-    private static string Quote(string s) => "'" + s.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
 }

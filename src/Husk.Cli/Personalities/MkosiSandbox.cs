@@ -90,7 +90,7 @@ internal static class MkosiSandbox
             // As execvp fails in sandbox.py: a missing command is 127 and says nothing.
             if (e.IsExecFailure && e.Errno == Errno.ENOENT)
                 return 127;
-            return Fail(e.Message.StartsWith("husk: ", StringComparison.Ordinal) ? e.Message["husk: ".Length..] : e.Message);
+            return Fail(e.Message);
         }
         return ExitStatus.DieLike(exit);
     }
@@ -149,7 +149,7 @@ internal static class MkosiSandbox
         var passed = inherited.Where(fd => !a.ExecFds.Contains(fd)).ToList();
         var fds = ImmutableArray.CreateBuilder<FdMapping>();
         for (int i = 0; i < passed.Count; i++)
-            fds.Add(new FdMapping(passed[i], a.PackFds ? 3 + i : passed[i]));
+            fds.Add(new FdMapping(Descriptors.Borrow(passed[i]), a.PackFds ? 3 + i : passed[i]));
         bool listen = a.PackFds && passed.Count > 0;
         if (listen)
             Set(env, "LISTEN_FDS", passed.Count.ToString(CultureInfo.InvariantCulture));
@@ -168,7 +168,7 @@ internal static class MkosiSandbox
             FileSystem = FileSystemSpec.Bare,
             Mounts = [.. ops.SelectMany(op => op.Expand(context))],
             NestedUserNamespaces = NestedUserNamespaces.Allow,
-            RootTmpfs = new RootTmpfs { Mode = 0x3FF, Devices = true, AllowSetuid = true },
+            RootTmpfs = new RootTmpfs { Mode = (UnixFileMode)(0x3FF), Devices = true, AllowSetuid = true },
             RootPropagation = MountPropagation.Shared,
             BringUpLoopback = false,
             Environment = [.. env.Select(kv => kv.Key + "=" + kv.Value)],
@@ -184,7 +184,7 @@ internal static class MkosiSandbox
             Landlock = LandlockSpec.Off,
             PidVariable = listen ? "LISTEN_PID" : null,
             // Python ignores these and os.execvp keeps them ignored.
-            IgnoredSignals = [Interop.Interop.Signals.SIGPIPE, Interop.Interop.Signals.SIGXFSZ],
+            IgnoredSignals = [Interop.Interop.Signals.ToPosixSignal(Interop.Interop.Signals.SIGPIPE), Interop.Interop.Signals.ToPosixSignal(Interop.Interop.Signals.SIGXFSZ)],
         };
     }
 
@@ -372,23 +372,6 @@ internal sealed record HostFacts
     }
 
     /// <summary>The environment this process started with, in its order (the runtime's view is unordered).</summary>
-    private static List<KeyValuePair<string, string>> ReadEnvironment()
-    {
-        var env = new List<KeyValuePair<string, string>>();
-        try
-        {
-            foreach (string entry in File.ReadAllText("/proc/self/environ").Split('\0', StringSplitOptions.RemoveEmptyEntries))
-            {
-                int eq = entry.IndexOf('=');
-                if (eq > 0)
-                    env.Add(new(entry[..eq], entry[(eq + 1)..]));
-            }
-        }
-        catch (IOException)
-        {
-            foreach (System.Collections.DictionaryEntry e in System.Environment.GetEnvironmentVariables())
-                env.Add(new((string)e.Key, (string?)e.Value ?? ""));
-        }
-        return env;
-    }
+    private static List<KeyValuePair<string, string>> ReadEnvironment() =>
+        [.. Husk.Launch.CallerEnvironment.AsStarted().Select(Husk.Launch.CallerEnvironment.Split)];
 }

@@ -146,63 +146,38 @@ internal static class TryPersonality
         private int RunCommand(TrySandbox sandbox, bool hides, IReadOnlyList<string> command)
         {
             string shell = TryShell.Choose();
-            var root = SandboxRoot.Open(sandbox.Path)!;
             var lowers = a.Lowers.Select(l => TrySandbox.Canonical(Path.GetFullPath(l))).ToList();
-            var options = new OverlayPlanOptions
+            // try's view: the host's tree through overlays whose layers live in the sandbox directory,
+            // /tmp and /run overlaid too, host modes as they are; its hide layer and the -L sandboxes'
+            // layers lie above the host (the first -L on top).
+            var fileSystem = FileSystemSpec.HostOverlay(sandbox.Path) with
             {
-                Fresh = ["/proc", "/dev", "/sys"],
                 OverlayVolatile = true,
-                CoverStorage = true,
-                LowerRoots = [.. lowers, .. hides ? new[] { sandbox.Path } : []],
-                ExtraLowers = dir =>
-                {
-                    var list = new List<string>();
-                    if (hides && IsDirectory(Path.Join(sandbox.HideDir, dir)))
-                        list.Add(Path.Join(sandbox.HideDir, dir));
-                    for (int i = lowers.Count - 1; i >= 0; i--)
-                    {
-                        string layer = Path.Join(lowers[i], "upperdir", dir);
-                        if (IsDirectory(layer))
-                            list.Add(layer);
-                    }
-                    return list;
-                },
+                HostModes = true,
+                ExtraLayers = [.. hides ? [sandbox.HideDir] : Array.Empty<string>(), .. Enumerable.Range(0, lowers.Count).Reverse().Select(i => Path.Join(lowers[i], "upperdir"))],
+                LayerRoots = [.. lowers, .. hides ? [sandbox.Path] : Array.Empty<string>()],
             };
-            var plan = OverlayPlanner.Plan(HostMounts.Read(), sandbox.Path, OverlayPlanner.ListHost, OverlayPlanner.HostMode, options);
-            var ancestors = new List<string> { Directory.GetCurrentDirectory() };
-            if (Environment.GetEnvironmentVariable("HOME") is { Length: > 1 } home)
-                ancestors.Add(home);
-            root.PrepareAncestors(plan.Layers, ancestors, hostModes: true);
-            root.PrepareLayers(plan.Layers, hostModes: true);
 
             // The command is a script sourced by a little wrapper, as try runs it: TRY_SHELL stays
             // the process (no exec of the last command) and sees the words joined by spaces.
             string script = sandbox.Path + "/script_to_execute.sh";
             string wrapper = sandbox.Path + "/chroot_executable.sh";
             string oldPwd = Environment.GetEnvironmentVariable("OLDPWD") ?? "";
-            var mounts = new List<MountOp>(plan.Mounts)
-            {
-                new ProcMount("/proc"),
-                new DevMount("/dev"),
-                new BindMount("/sys", "/sys") { ReadOnly = true, Optional = true },
-            };
-            if (!plan.Mounts.Any(m => m is TmpfsMount t && t.Destination == sandbox.Path))
-                mounts.Add(new TmpfsMount(sandbox.Path) { Mode = 0x1C0, Size = 1 << 20 });
-            mounts.Add(new WriteFile(script) { Data = [.. Encoding.UTF8.GetBytes(string.Join(' ', command) + "\n")], Mode = 0x1ED });
-            mounts.Add(new WriteFile(wrapper) { Data = [.. Encoding.UTF8.GetBytes($"#!/bin/sh\n\nOLDPWD={Quote(oldPwd)} . {Quote(script)}\n")], Mode = 0x1ED });
+            var mounts = new List<MountOp>();
+            mounts.Add(new WriteFile(script) { Data = [.. Encoding.UTF8.GetBytes(string.Join(' ', command) + "\n")], Mode = FileModes.Directory });
+            mounts.Add(new WriteFile(wrapper) { Data = [.. Encoding.UTF8.GetBytes($"#!/bin/sh\n\nOLDPWD={Quote(oldPwd)} . {Quote(script)}\n")], Mode = FileModes.Directory });
             mounts.Add(new RemountReadOnly(sandbox.Path));
-            mounts.Add(new RemountReadOnly("/"));
 
-            var env = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
-                .Where(e => !Unset.Contains((string)e.Key))
-                .Select(e => $"{e.Key}={e.Value}");
+            var env = Husk.Launch.CallerEnvironment.Current().Where(e => !Unset.Contains(Husk.Launch.CallerEnvironment.Split(e).Key));
             var spec = new SandboxSpec
             {
                 Command = [shell, wrapper],
                 Namespaces = NamespaceKinds.User | NamespaceKinds.Mount | NamespaceKinds.Pid | (a.NoNetwork ? NamespaceKinds.Net : 0),
                 Identity = new Identity { Uid = 0, Gid = 0, Mapping = IdMapping.Single },
-                FileSystem = FileSystemSpec.Bare,
+                FileSystem = fileSystem,
                 Mounts = [.. mounts],
+                // try shows the host as it is, secrets included.
+                ShowSecrets = true,
                 NestedUserNamespaces = NestedUserNamespaces.Allow,
                 Seccomp = SeccompSpec.None,
                 Landlock = LandlockSpec.Off,
@@ -212,9 +187,10 @@ internal static class TryPersonality
                 Capabilities = null,
                 NoNewPrivileges = false,
             };
+            SandboxProcess? process = null;
             try
             {
-                return SandboxRunner.Run(spec).ShellStatus;
+                return SandboxRunner.Run(spec, started: p => process = p).ShellStatus;
             }
             catch (SandboxSpecException e)
             {
@@ -222,13 +198,12 @@ internal static class TryPersonality
             }
             catch (SandboxSetupException e)
             {
-                string message = e.Message.StartsWith("husk: ", StringComparison.Ordinal) ? e.Message[6..] : e.Message;
-                StandardError.WriteLine($"{name}: {message}");
+                StandardError.WriteLine($"{name}: {e.Message}");
                 return Husk.Cli.Run.RunCommand.ExitCodeFor(e);
             }
             finally
             {
-                root.PruneLayers(plan.Layers);
+                process?.Layout?.PruneLayers();
             }
         }
 

@@ -41,7 +41,7 @@ internal static class EnterCommand
             {
                 Command = [.. command],
                 Namespaces = NamespaceKinds.None,
-                JoinProcessFd = pidfd.Fd,
+                JoinProcessFd = pidfd,
                 JoinNamespaces = join,
                 Identity = join.HasFlag(NamespaceKinds.User) ? new Identity { Uid = entry.Uid, Gid = entry.Gid } : new Identity(),
                 FileSystem = FileSystemSpec.Inherit,

@@ -28,6 +28,12 @@ internal sealed class RunArguments
     public SandboxSpecBuilder Spec = new("/bin/true");
 
     public string FsMode = "overlay";
+    /// <summary>--image: an OCI image as the root.</summary>
+    public string? Image;
+    /// <summary>--entrypoint: replaces the image's entrypoint ("" for none).</summary>
+    public string? Entrypoint;
+    /// <summary>The environment before the options: with --image, only what the options set goes over the image's.</summary>
+    public System.Collections.Immutable.ImmutableArray<string> StartEnvironment = [];
     public string? RootDir;
     public LayerFate AfterRun;
     public readonly List<string> Include = [];
@@ -42,7 +48,7 @@ internal sealed class RunArguments
     /// <summary>--cap-add ALL was given: where the caller's user namespace is shared, that is every capability the caller has.</summary>
     public bool CapAddAll;
     public long? PendingSize;
-    public int? PendingPerms;
+    public UnixFileMode? PendingPerms;
     public readonly List<string> OverlaySources = [];
     public bool? NewSession;
     public bool Tty;
@@ -56,6 +62,12 @@ internal sealed class RunArguments
     public string? ReportFile;
     public int? ReportFd;
     public string? MetaFile;
+    /// <summary>--trace's set, as written; null: no trace.</summary>
+    public Husk.Tracing.SyscallSet? TraceSet;
+    public string? TraceOutput;
+    public TraceFormat? TraceFormat;
+    public bool CountSyscalls;
+    public TraceFormat? CountFormat;
     public List<string> Command = [];
     /// <summary>Lines husk run prints before the payload starts: what the sandbox shows otherwise than the caller may expect.</summary>
     public readonly List<string> Notes = [];
@@ -76,6 +88,28 @@ internal sealed class RunArguments
         if (!SyscallTable.IsKnown(name))
             throw new UsageException($"husk run: {option}: unknown system call: {name}");
         return name;
+    }
+
+    /// <summary>--trace's SET, or a usage error naming what is unknown.</summary>
+    internal static Husk.Tracing.SyscallSet SyscallSet(string expression, string option) =>
+        Husk.Tracing.SyscallSet.TryParse(expression, out var set, out string? problem)
+            ? set
+            : throw new UsageException($"husk run: {option}: {problem}");
+
+    /// <summary>The tracing options as the builder's: --trace (lines to stderr or --trace-output), --count.</summary>
+    private SandboxSpecBuilder Tracing(SandboxSpecBuilder b)
+    {
+        if (TraceSet is null && (TraceOutput is not null || TraceFormat is not null))
+            throw new UsageException($"husk run: {(TraceOutput is not null ? "--trace-output" : "--trace-format")} needs --trace");
+        if (!CountSyscalls && CountFormat is not null)
+            throw new UsageException("husk run: --count-format needs --count");
+        if (TraceSet is { } set)
+        {
+            b = b.Trace(set).TraceEvents(false);
+            b = TraceOutput is { } file ? b.TraceOutput(file) : b.TraceOutput(Descriptors.Borrow(2));
+            b = b.TraceFormat(TraceFormat ?? Husk.TraceFormat.Text);
+        }
+        return CountSyscalls ? b.CountSyscalls() : b;
     }
 
     internal static (string, int) DenyRule(string value) =>
@@ -139,7 +173,7 @@ internal sealed class RunArguments
         return s;
     }
 
-    public int? TakePerms()
+    public UnixFileMode? TakePerms()
     {
         var p = PendingPerms;
         PendingPerms = null;
@@ -217,12 +251,16 @@ internal sealed class RunArguments
             throw new UsageException("husk run: --perms must be followed by --tmpfs, --dir or --write");
         if (OverlaySources.Count > 0)
             throw new UsageException("husk run: --overlay-src must be followed by --overlay, --tmp-overlay or --ro-overlay");
-        if (Command.Count == 0)
+        if (Command.Count == 0 && Image is null)
             throw new UsageException("husk run: no command given: husk run [OPTIONS] -- COMMAND [ARGS...]");
+        if (Image is not null && (FsMode != "overlay" || RootDir is not null || StorageSize is not null))
+            throw new UsageException("husk run: --image is the root: drop --fs, --root and --storage");
+        if (Entrypoint is not null && Image is null)
+            throw new UsageException("husk run: --entrypoint needs --image");
         if (UsernsBlockFd is not null && InfoFd is null)
             throw new UsageException("husk run: --userns-block-fd needs --info-fd");
 
-        var b = Spec.Command(Command[0], [.. Command.Skip(1)]).NewSession(NewSession ?? !Tty);
+        var b = (Command.Count > 0 ? Spec.Command(Command[0], [.. Command.Skip(1)]) : Spec).NewSession(NewSession ?? !Tty);
         var current = b.Current;
         CheckNamespaceCalls(current);
         if (!current.Namespaces.HasFlag(NamespaceKinds.User) && current.UserNamespaceFd is null && current.Capabilities is { Bounding: not 0 } caps)
@@ -230,10 +268,22 @@ internal sealed class RunArguments
             b = b.KeepCapabilities(KeepableCapabilities(caps.Bounding, CapAddAll, ProcessCapabilities.Current().Permitted));
         }
         bool mountNs = current.Namespaces.HasFlag(NamespaceKinds.Mount);
-        if (!mountNs && (current.Mounts.Length > 0 || FsMode is not ("ro" or "overlay")))
+        if (!mountNs && (current.Mounts.Length > 0 || FsMode is not ("ro" or "overlay") || Image is not null))
             throw new UsageException("husk run: filesystem options need a mount namespace: drop --share-mount");
-        if (mountNs)
+        if (mountNs && Image is not null)
+        {
+            // Over the image's environment go only the variables the options set, not the caller's.
+            var set = current.Environment.Except(StartEnvironment).ToList();
+            b = b.Image(Image, ReadOnly);
+            foreach (string entry in set)
+                b = b.SetEnv(entry.Split('=', 2)[0], entry.Contains('=') ? entry.Split('=', 2)[1] : "");
+            if (Entrypoint is not null)
+                b = b.FileSystem((ImageFileSystem)b.Current.FileSystem with { Entrypoint = Entrypoint.Length == 0 ? [] : [Entrypoint] });
+        }
+        else if (mountNs)
+        {
             b = b.FileSystem(FileSystemMode(id, current.UserNamespaceFd is null ? current.Namespaces : current.Namespaces & ~NamespaceKinds.User));
+        }
         foreach (string path in Hide)
         {
             if (!Path.Exists(path))
@@ -242,13 +292,14 @@ internal sealed class RunArguments
         }
         if (SeccompUnconfined)
             b = b.SeccompUnconfined();
+        b = Tracing(b);
         if (WantsReport)
             b = b.MeasureUsage();
         var limits = b.Current.Limits;
         if (limits.IsSupervised && !Tty && (limits.OutputBytes is not null || WantsReport))
             b = b.PipeOutput();
         if (SyncFd is { } sync)
-            b = b.PassFd(sync);
+            b = b.PassFd(Descriptors.Borrow(sync));
         var spec = b.Build();
         foreach (string path in Direct)
         {
@@ -261,17 +312,19 @@ internal sealed class RunArguments
         // unless --no-new-session asked for the caller's session anyway.
         int? foreground = !Tty && NewSession != true && Interop.Interop.IsInteractiveJob()
             && (NewSession == false || CannotInjectInput(Launch.SpawnPlanner.SeccompPolicyOf(spec))) ? 0 : null;
-        if (mountNs && Chdir(spec) is null && FsMode is "overlay" or "ro" && Directory.GetCurrentDirectory() is var cwd
+        if (mountNs && Image is null && Chdir(spec) is null && FsMode is "overlay" or "ro" && Directory.GetCurrentDirectory() is var cwd
             && Launch.BaseTree.PrivateDirectories.Contains(cwd))
             Notes.Add($"husk: working directory: {cwd}: the sandbox has an empty {cwd} of its own (the host's stays outside)");
         return spec with
         {
+            // The image's config gives the command when the options name none.
+            Command = Command.Count == 0 ? [] : spec.Command,
             NewSession = foreground is null && (NewSession ?? !Tty),
             ForegroundTerminal = foreground,
             // Written straight through, before the command line's own operations.
             Mounts = [.. Direct.Select(p => new BindMount(p, p)), .. spec.Mounts],
-            SyncFd = SyncFd,
-            BlockFd = BlockFd,
+            SyncFd = Descriptors.BorrowOrNull(SyncFd),
+            BlockFd = Descriptors.BorrowOrNull(BlockFd),
             LockFiles = [.. LockFiles],
             Identity = UsernsBlockFd is not null ? spec.Identity with { Mapping = IdMapping.External } : spec.Identity,
         };

@@ -78,6 +78,7 @@ internal static class RunCommand
         var state = new RunArguments();
         if (start is not null)
             state.Spec = start;
+        state.StartEnvironment = state.Spec.Current.Environment;
         help = false;
         int i = 0;
         for (; i < args.Length; i++)
@@ -105,7 +106,11 @@ internal static class RunCommand
             }
             var option = RunOptions.Find(name) ?? throw new UsageException($"husk run: unknown option {name} (see husk run --help)");
             string[] values;
-            if (inline is not null)
+            if (option.OptionalValue)
+            {
+                values = inline is null ? [] : [inline];
+            }
+            else if (inline is not null)
             {
                 if (option.Args.Length != 1)
                     throw new UsageException($"husk run: {name} takes {(option.Args.Length == 0 ? "no value" : $"{option.Args.Length} arguments")}");
@@ -126,9 +131,9 @@ internal static class RunCommand
 
     /// <summary>The setup error in husk run's words, naming the option it came from where the engine cannot know it.</summary>
     internal static string SetupMessage(RunArguments state, SandboxSetupException e) =>
-        e.Op?.Kind == Interop.Interop.OpKind.Chdir && state.Spec.Current.WorkingDirectory is { } dir
+        e.Role == SetupRole.Chdir && state.Spec.Current.WorkingDirectory is { } dir
             ? $"husk run: --chdir {dir}: {SyscallException.Describe(e.Errno)}"
-            : e.Message;
+            : "husk: " + e.Message;
 
     /// <summary>127 when the command is not found and 126 when it cannot run (as shells do), else 1.</summary>
     internal static int ExitCodeFor(SandboxSetupException e) =>
@@ -152,7 +157,7 @@ internal static class RunCommand
             sb.AppendLine(group.Key + ":");
             foreach (var o in group)
             {
-                string left = "  " + string.Join(", ", o.Aliases.Prepend(o.Name)) + (o.Args.Length > 0 ? " " + string.Join(' ', o.Args) : "");
+                string left = "  " + string.Join(", ", o.Aliases.Append(o.Usage));
                 sb.Append(left.PadRight(36));
                 if (left.Length >= 36)
                     sb.AppendLine().Append(new string(' ', 36));

@@ -9,6 +9,12 @@ namespace Husk.Cli.Run;
 internal sealed record RunOption(string Name, string Group, string[] Args, string Help, Action<RunArguments, string[]> Apply)
 {
     public string[] Aliases { get; init; } = [];
+
+    /// <summary>The one value is optional and given only as <c>--name=VALUE</c> (<c>--trace[=SET]</c>).</summary>
+    public bool OptionalValue { get; init; }
+
+    /// <summary>How the option is written in help: <c>--trace[=SET]</c>, <c>--bind SRC DST</c>.</summary>
+    public string Usage => OptionalValue ? $"{Name}[={Args[0]}]" : Args.Length > 0 ? Name + " " + string.Join(' ', Args) : Name;
 }
 
 /// <summary>A user mistake on the command line: exit 2 with one line.</summary>
@@ -25,6 +31,7 @@ internal static class RunOptions
     public const string Limits = "Limits";
     public const string Policy = "Policy";
     public const string Output = "Status and synchronisation";
+    public const string Tracing = "Tracing";
 
     public static readonly IReadOnlyList<RunOption> All = Build();
 
@@ -57,8 +64,8 @@ internal static class RunOptions
             Add($"--share-{word}", Namespaces, [], $"Share the caller's {what}.", (s, _) => s.Set(b => b.Share(k)));
         }
         Add("--unshare-all", Namespaces, [], "Every namespace but time (the default).", (s, _) => s.Set(b => b.Unshare(NamespaceKinds.AllButTime)));
-        Add("--userns", Namespaces, ["FD"], "Join the user namespace FD instead of creating one.", (s, a) => { int fd = NamespaceFd(a[0], "--userns", "--share-user"); s.Set(b => b.UserNamespace(fd).Share(NamespaceKinds.User)); });
-        Add("--pidns", Namespaces, ["FD"], "Join the pid namespace FD (with --unshare-pid, create one under it).", (s, a) => { int fd = NamespaceFd(a[0], "--pidns", "--share-pid"); s.Set(b => b.PidNamespace(fd)); });
+        Add("--userns", Namespaces, ["FD"], "Join the user namespace FD instead of creating one.", (s, a) => { int fd = NamespaceFd(a[0], "--userns", "--share-user"); s.Set(b => b.UserNamespace(Descriptors.Borrow(fd)).Share(NamespaceKinds.User)); });
+        Add("--pidns", Namespaces, ["FD"], "Join the pid namespace FD (with --unshare-pid, create one under it).", (s, a) => { int fd = NamespaceFd(a[0], "--pidns", "--share-pid"); s.Set(b => b.PidNamespace(Descriptors.Borrow(fd))); });
         Add("--disable-userns", Namespaces, [], "Make nested user namespaces impossible inside (the default).", (s, _) => s.Set(b => b.DisableUserNamespaces()));
         Add("--allow-userns", Namespaces, [], "Allow nested sandboxes: user namespaces; namespace flags, clone3 and mounting in the seccomp profile; Landlock off unless --landlock says otherwise (it forbids mounting).", (s, _) => s.Set(b => b.AllowUserNamespaces()));
 
@@ -70,6 +77,10 @@ internal static class RunOptions
 
         Add("--fs", FileSystem, ["MODE"], "overlay (default: the host, writes kept in a layer for review), ro (the host read-only), tmpfs (an empty, writable root in memory that vanishes with the sandbox; --storage caps it), host (no isolation) or a root directory (a word that is no mode names a directory; ./NAME for one named like a mode).",
             (s, a) => s.FsMode = a[0]);
+        Add("--image", FileSystem, ["REF"], "An OCI image as the root instead of --fs: oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]. Its layers are unpacked once into a cache (husk image ls|rm|prune) and stacked; writes vanish with the sandbox (--readonly: none). Its config gives the command (without one here), environment (under --setenv/--env), working directory and user (under --chdir, --uid, --become-root).",
+            (s, a) => s.Image = a[0]);
+        Add("--entrypoint", FileSystem, ["PROGRAM"], "With --image: run PROGRAM instead of the image's entrypoint, before the command ('' for none).",
+            (s, a) => s.Entrypoint = a[0]);
         Add("--readonly", FileSystem, [], "The host tree read-only: no layer (with --fs host too).", (s, _) => s.ReadOnly = true);
         Add("--root", FileSystem, ["DIR"], "Keep the layer in DIR (resumes an existing one); default: a new one under $XDG_RUNTIME_DIR or /var/tmp.", (s, a) => s.RootDir = a[0]);
         Add("--storage", FileSystem, ["SIZE"], "Cap what the sandbox writes at SIZE: the layer, /tmp, /var/tmp and /run share one tmpfs of that size (the layer is moved to the root at exit); beyond it the payload gets ENOSPC.",
@@ -93,16 +104,16 @@ internal static class RunOptions
         Add("--dev-bind-try", FsOps, ["SRC", "DST"], "As --dev-bind; a missing SRC is skipped.", (s, a) => s.AddMount(new BindMount(a[0], Abs(a[1])) { Devices = true, Optional = true }));
         Add("--mount-ro", FsOps, ["HOST:DEST"], "Shorthand for --ro-bind HOST DEST.", (s, a) => { var (h, d) = Pair(a[0], "--mount-ro"); s.AddMount(new BindMount(h, d) { ReadOnly = true }); });
         Add("--mount-rw", FsOps, ["HOST:DEST"], "Shorthand for --bind HOST DEST.", (s, a) => { var (h, d) = Pair(a[0], "--mount-rw"); s.AddMount(new BindMount(h, d)); });
-        Add("--tmpfs", FsOps, ["DST"], "A fresh tmpfs on DST (--size and --perms before it apply).", (s, a) => s.AddMount(new TmpfsMount(Abs(a[0])) { Size = s.TakeSize(), Mode = s.TakePerms() ?? 0x1ED }));
+        Add("--tmpfs", FsOps, ["DST"], "A fresh tmpfs on DST (--size and --perms before it apply).", (s, a) => s.AddMount(new TmpfsMount(Abs(a[0])) { Size = s.TakeSize(), Mode = s.TakePerms() ?? FileModes.Directory }));
         Add("--size", FsOps, ["SIZE"], "Size of the next --tmpfs.", (s, a) => s.PendingSize = Size(a[0], "--size"));
         Add("--perms", FsOps, ["OCTAL"], "Mode of the next --tmpfs, --dir or --write.", (s, a) => s.PendingPerms = Mode(a[0], "--perms"));
         Add("--proc", FsOps, ["DST"], "A procfs on DST.", (s, a) => s.AddMount(new ProcMount(Abs(a[0]))));
         Add("--dev", FsOps, ["DST"], "A minimal /dev on DST.", (s, a) => s.AddMount(new DevMount(Abs(a[0]))));
         Add("--mqueue", FsOps, ["DST"], "A POSIX message queue filesystem on DST.", (s, a) => s.AddMount(new MqueueMount(Abs(a[0]))));
-        Add("--dir", FsOps, ["DST"], "Create a directory.", (s, a) => s.AddMount(new MakeDirectory(Abs(a[0])) { Mode = s.TakePerms() ?? 0x1ED }));
+        Add("--dir", FsOps, ["DST"], "Create a directory.", (s, a) => s.AddMount(new MakeDirectory(Abs(a[0])) { Mode = s.TakePerms() ?? FileModes.Directory }));
         Add("--symlink", FsOps, ["TARGET", "DST"], "Create a symlink.", (s, a) => s.AddMount(new MakeSymlink(a[0], Abs(a[1]))));
-        Add("--write", FsOps, ["DATA", "DST"], "Create DST holding DATA.", (s, a) => s.AddMount(new WriteFile(Abs(a[1])) { Data = [.. System.Text.Encoding.UTF8.GetBytes(a[0])], Mode = s.TakePerms() ?? 0x1A4 }));
-        Add("--file", FsOps, ["FD", "DST"], "Create DST from the contents of FD.", (s, a) => s.AddMount(new WriteFile(Abs(a[1])) { Fd = Fd(a[0], "--file"), Mode = s.TakePerms() ?? 0x1A4 }));
+        Add("--write", FsOps, ["DATA", "DST"], "Create DST holding DATA.", (s, a) => s.AddMount(new WriteFile(Abs(a[1])) { Data = [.. System.Text.Encoding.UTF8.GetBytes(a[0])], Mode = s.TakePerms() ?? FileModes.File }));
+        Add("--file", FsOps, ["FD", "DST"], "Create DST from the contents of FD.", (s, a) => s.AddMount(new WriteFile(Abs(a[1])) { Fd = Descriptors.Borrow(Fd(a[0], "--file")), Mode = s.TakePerms() ?? FileModes.File }));
         Add("--chmod", FsOps, ["OCTAL", "PATH"], "Change the mode of PATH.", (s, a) => s.AddMount(new ChangeMode(Abs(a[1]), Mode(a[0], "--chmod"))));
         Add("--remount-ro", FsOps, ["DST"], "Remount the mount point DST read-only.", (s, a) => s.AddMount(new RemountReadOnly(Abs(a[0]))));
         Add("--overlay-src", FsOps, ["DIR"], "A lower layer for the next overlay (the last given is on top).", (s, a) => s.OverlaySources.Add(a[0]));
@@ -122,7 +133,7 @@ internal static class RunOptions
         Add("--unsetenv", Process, ["VAR"], "Unset an environment variable.", (s, a) => s.Set(b => b.UnsetEnv(a[0])));
         Add("--clearenv", Process, [], "Start from an empty environment.", (s, _) => s.Set(b => b.ClearEnv()));
         Add("--argv0", Process, ["VALUE"], "argv[0] of the command.", (s, a) => s.Set(b => b.Argv0(a[0])));
-        Add("--pass-fd", Process, ["N"], "Give the payload descriptor N (only 0, 1 and 2 pass otherwise).", (s, a) => { int fd = Fd(a[0], "--pass-fd"); s.Set(b => b.PassFd(fd)); });
+        Add("--pass-fd", Process, ["N"], "Give the payload descriptor N (only 0, 1 and 2 pass otherwise).", (s, a) => { int fd = Fd(a[0], "--pass-fd"); s.Set(b => b.PassFd(Descriptors.Borrow(fd))); });
         Add("--new-session", Process, [], "Start a new session (the default without --tty, unless husk runs in a terminal's foreground: then a job of its own there).", (s, _) => s.NewSession = true);
         Add("--no-new-session", Process, [], "Stay in the caller's session (in a terminal: a job of its own in its foreground); unsafe unless seccomp refuses TIOCSTI.", (s, _) => s.NewSession = false);
         Add("--as-pid-1", Process, [], "The command is pid 1 (no husk-init).", (s, _) => s.Set(b => b.AsPid1()));
@@ -179,6 +190,23 @@ internal static class RunOptions
         });
         Add("--tcp-bind", Policy, ["PORT"], "With Landlock: allow binding TCP port PORT; once given, other ports are refused.", (s, a) => { ushort port = Port(a[0], "--tcp-bind"); s.Set(b => b.TcpBind(port)); });
         Add("--tcp-connect", Policy, ["PORT"], "With Landlock: allow connecting to TCP port PORT; once given, other ports are refused.", (s, a) => { ushort port = Port(a[0], "--tcp-connect"); s.Set(b => b.TcpConnect(port)); });
+
+        list.Add(new RunOption("--trace", Tracing, ["SET"], "Trace system calls of the whole tree to stderr, strace's way (pid, call, decoded arguments, return value or error, duration; signals and exits). SET is strace's -e trace=: names and classes such as openat,%network, %file, %process, %signal, %memory, !name; default: all. Only calls in SET stop the program.",
+            (s, a) => s.TraceSet = RunArguments.SyscallSet(a.Length == 0 ? "all" : a[0], "--trace")) { OptionalValue = true });
+        Add("--trace-output", Tracing, ["FILE"], "Write the trace to FILE instead of stderr.", (s, a) => s.TraceOutput = a[0]);
+        Add("--trace-format", Tracing, ["FORMAT"], "text (strace's lines, the default) or json (one object per line).", (s, a) => s.TraceFormat = a[0] switch
+        {
+            "text" => TraceFormat.Text,
+            "json" => TraceFormat.Json,
+            _ => throw new UsageException($"husk run: --trace-format: unknown format {a[0]}: use text or json"),
+        });
+        Add("--count", Tracing, [], "At exit, print strace -c's table of time, calls and errors per system call of the whole tree on stderr (of SET with --trace=SET); also in the --report.", (s, _) => s.CountSyscalls = true);
+        Add("--count-format", Tracing, ["FORMAT"], "text (strace -c's table, the default) or json.", (s, a) => s.CountFormat = a[0] switch
+        {
+            "text" => TraceFormat.Text,
+            "json" => TraceFormat.Json,
+            _ => throw new UsageException($"husk run: --count-format: unknown format {a[0]}: use text or json"),
+        });
 
         Add("--info-fd", Output, ["FD"], "Write the sandbox pid and namespace ids to FD as JSON.", (s, a) => s.InfoFd = Fd(a[0], "--info-fd"));
         Add("--json-status-fd", Output, ["FD"], "Write JSON status lines (child-pid, exit-code) to FD.", (s, a) => s.JsonStatusFd = Fd(a[0], "--json-status-fd"));
@@ -246,14 +274,14 @@ internal static class RunOptions
         return id;
     }
 
-    internal static int Mode(string value, string option)
+    internal static UnixFileMode Mode(string value, string option)
     {
         try
         {
             int mode = Convert.ToInt32(value, 8);
             if (mode is < 0 or > 0xFFF)
                 throw new FormatException();
-            return mode;
+            return (UnixFileMode)mode;
         }
         catch (Exception e) when (e is FormatException or OverflowException or ArgumentException)
         {

@@ -91,6 +91,10 @@ internal sealed class RunSession(RunArguments arguments, string id)
                 relay.Join();
             ended?.Invoke();
             var exit = result.Exit!;
+            if (state.CountSyscalls)
+                StandardError.Write(state.CountFormat == TraceFormat.Json
+                    ? Husk.Tracing.SyscallCountTable.Json(result.SyscallCounts) + "\n"
+                    : Husk.Tracing.SyscallCountTable.Text(result.SyscallCounts));
             if (spec.Limits.IsSupervised)
                 Report(state, result);
             else if (result.Verdict == Verdict.RestrictedFunction)
@@ -132,6 +136,11 @@ internal sealed class RunSession(RunArguments arguments, string id)
             Console.Error.WriteLine($"husk run: {e.Problems[0]}");
             return 2;
         }
+        catch (Husk.Images.ImageException e)
+        {
+            Console.Error.WriteLine($"husk run: {e.Message}");
+            return 1;
+        }
         finally
         {
             process?.DisposeLayerStorage();
@@ -147,6 +156,13 @@ internal sealed class RunSession(RunArguments arguments, string id)
     /// </summary>
     private static void SayWhereItStarted(SandboxSpec spec, SandboxProcess p)
     {
+        if (p.Image is { } image)
+        {
+            // The image's tree, not the host's: no word on the caller's directory, but on owners the cache could not keep.
+            foreach (string line in image.Notes(spec.Identity.Uid ?? image.User.Uid))
+                StandardError.WriteLine(line);
+            return;
+        }
         string cwd = HostContext.Current().WorkingDirectory;
         if (p.Layout?.OverlayPlan.ReadOnlyNote(spec.WorkingDirectory ?? cwd) is { } note)
             StandardError.WriteLine("husk run: " + note);
@@ -154,13 +170,17 @@ internal sealed class RunSession(RunArguments arguments, string id)
             StandardError.WriteLine($"husk: working directory: {cwd}: not visible in the sandbox: starting in {started}");
     }
 
+    /// <summary>The command as husk ps shows it; an image's own command is named by the image.</summary>
+    private static string Describe(SandboxSpec spec) =>
+        spec.Command.IsDefaultOrEmpty && spec.FileSystem is ImageFileSystem image ? $"(the command of {image.Reference})" : SandboxRegistry.Describe(spec.Command);
+
     /// <summary>Lists the sandbox for <c>husk ps</c>, with the walls <c>husk enter</c> gives whoever joins it.</summary>
     private bool Register(SandboxSpec spec, SandboxProcess process)
     {
         try
         {
             SandboxRegistry.Register(new SandboxEntry(_id, _arguments.Name, process.Pid, SandboxRegistry.StartTicks(process.Pid),
-                Environment.ProcessId, DateTimeOffset.Now, SandboxRegistry.Describe(spec.Command))
+                Environment.ProcessId, DateTimeOffset.Now, Describe(spec))
             {
                 Uid = spec.Identity.Uid ?? Interop.Interop.GetUid(),
                 Gid = spec.Identity.Gid ?? Interop.Interop.GetGid(),

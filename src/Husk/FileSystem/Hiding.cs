@@ -21,9 +21,9 @@ internal static class Hiding
     /// <summary><see cref="Hide(string, Launch.IHostFileSystem)"/> with the mode of the empty file put over a file.</summary>
     private static MountOp? Hide(string path, Launch.IHostFileSystem host, int fileMode) => host.KindOf(path) switch
     {
-        EntryKind.Directory => new TmpfsMount(path) { Mode = 0x1C0, Size = 1 << 20, IfPresent = true },
+        EntryKind.Directory => new TmpfsMount(path) { Mode = FileModes.Private, Size = 1 << 20, IfPresent = true },
         null => null,
-        _ => new WriteFile(path) { Mode = fileMode, Placement = FilePlacement.ReadOnlyBind, IfPresent = true },
+        _ => new WriteFile(path) { Mode = (UnixFileMode)(fileMode), Placement = FilePlacement.ReadOnlyBind, IfPresent = true },
     };
 
     /// <summary>

@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text;
 using System.Collections.Immutable;
 using Husk.Launch;
 using Husk.Layers;
@@ -23,6 +25,11 @@ internal sealed class HostOverlayLayout
     }
 
     private readonly IReadOnlyList<MountOp> _cwdMounts;
+
+    /// <summary>With fuse-overlayfs: the wrapper that mounts the layers inside, then runs the command.</summary>
+    public IReadOnlyList<string> CommandPrefix { get; private set; } = [];
+
+    private bool Fuse => Spec.Driver == OverlayDriver.FuseSquashedToRoot;
 
     private readonly string _workingDirectory;
     private IReadOnlyList<(string Path, int Mode)> _skeleton = [];
@@ -90,6 +97,8 @@ internal sealed class HostOverlayLayout
             root.HashOriginals([_workingDirectory]);
         root.PrepareLayers(OverlayPlan.Layers, Spec.HostModes);
         Root = root;
+        if (Fuse)
+            CommandPrefix = ["/bin/sh", WriteFuseWrapper(root)];
         if (Spec.StorageSize is null)
             return;
         // The layer's skeleton on disk (the directories prepared above, with the modes they were
@@ -110,9 +119,48 @@ internal sealed class HostOverlayLayout
         (_skeleton, _upperModes) = (skeleton, modes);
     }
 
+    /// <summary>
+    /// The script that mounts fuse-overlayfs over each overlaid directory inside the sandbox (where
+    /// it runs with the sandbox's capabilities), covers the root once the layers are open, enters the
+    /// working directory again through the new mounts and runs the command.
+    /// </summary>
+    private string WriteFuseWrapper(SandboxRoot root)
+    {
+        string fuse = FindOnPath("fuse-overlayfs") ?? throw new SandboxSpecException(["fuse-overlayfs is not installed (Debian: apt install fuse-overlayfs)"]);
+        var script = new StringBuilder("#!/bin/sh\n");
+        // The overlay of the directory holding the root goes last: the others find their layers
+        // through that path, and must not see them through an overlay.
+        var last = new StringBuilder();
+        foreach (var layer in OverlayPlan.Layers.Where(l => Interop.Interop.Access(l.Directory, 5) == 0))
+        {
+            // A directory the caller cannot read (lost+found) cannot be a lower layer: it stays read-only.
+            (HostMounts.IsUnder(root.Path, layer.Directory) ? last : script).Append(CultureInfo.InvariantCulture,
+                $"{Quote(fuse)} -o {Quote($"lowerdir={layer.Directory},upperdir={layer.Upper},workdir={layer.Work},squash_to_root")} {Quote(layer.Directory)} 2>/dev/null ||\n")
+                .Append(CultureInfo.InvariantCulture, $"  echo {Quote($"fuse-overlayfs could not overlay {layer.Directory}: it stays read-only")} >&2\n");
+        }
+        script.Append(last);
+        // The layers are open once mounted: the root leaves the payload's sight, and the working
+        // directory is entered again, through the new mount.
+        script.Append(CultureInfo.InvariantCulture, $"mount -t tmpfs -o size=1m,mode=0700 tmpfs {Quote(root.Path)}\ncd \"$PWD\" 2>/dev/null || true\nexec \"$@\"\n");
+        string wrapper = Path.Join(root.Path, "fuse-overlay.sh");
+        File.WriteAllText(wrapper, script.ToString());
+        return wrapper;
+    }
+
+    private static string Quote(string s) => "'" + s.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+
+    private static string? FindOnPath(string name) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':', StringSplitOptions.RemoveEmptyEntries)
+            .Select(d => Path.Join(d, name)).FirstOrDefault(File.Exists);
+
     /// <summary>For tests: what <see cref="Prepare"/> would have found on disk, without touching it.</summary>
     internal void AssumePrepared(IReadOnlyList<(string Path, int Mode)> skeleton, IReadOnlyDictionary<string, int> upperModes) =>
         (_skeleton, _upperModes) = (skeleton, upperModes);
+
+    /// <summary>What the driver needs once the base tree is there: fuse-overlayfs's device and the root's layers.</summary>
+    public IEnumerable<MountOp> AfterBase() => Fuse
+        ? [new BindMount("/dev/fuse", "/dev/fuse") { Devices = true }, new BindMount(Spec.Root, Spec.Root)]
+        : [];
 
     /// <summary>The overlays of a working directory below /tmp, /var/tmp or /run, mounted over those fresh filesystems.</summary>
     public IEnumerable<MountOp> WorkingDirectoryMounts() => _cwdMounts.Select(InStorage);
@@ -128,27 +176,39 @@ internal sealed class HostOverlayLayout
             UpperRoot = SourceRoot.Storage,
             Upper = StorageLayer + upper[upperDir.Length..],
             Work = StorageWork + work[workDir.Length..],
-            UpperMode = _upperModes.TryGetValue(upper, out int m) ? m : 0x1ED,
+            UpperMode = (UnixFileMode)(_upperModes.TryGetValue(upper, out int m) ? m : 0x1ED),
         };
     }
 
     /// <summary>The overlays, with a capped layer's upper and work directories moved into the storage.</summary>
     public IEnumerable<MountOp> Mounts()
     {
+        if (Fuse)
+        {
+            // Each overlaid directory read-only, as the mount point fuse-overlayfs takes inside; the
+            // root stays visible (the wrapper covers it once the layers are open).
+            return OverlayPlan.Mounts
+                .Where(op => !(op is TmpfsMount t && t.Destination == Spec.Root))
+                .Select(op => op is OverlayMount o ? new BindMount(o.Destination, o.Destination) { ReadOnly = true } : op)
+                .ToList();
+        }
         var ops = new List<MountOp>();
         if (Spec.StorageSize is not null)
         {
-            ops.Add(new MakeDirectory(StorageLayer) { Mode = 0x1ED, InStorage = true });
+            ops.Add(new MakeDirectory(StorageLayer) { Mode = FileModes.Directory, InStorage = true });
             foreach (var (path, mode) in _skeleton)
-                ops.Add(new MakeDirectory(StorageLayer + path) { Mode = mode, InStorage = true });
+                ops.Add(new MakeDirectory(StorageLayer + path) { Mode = (UnixFileMode)(mode), InStorage = true });
         }
         ops.AddRange(OverlayPlan.Mounts.Select(InStorage));
         // The root is always out of the payload's sight: covered where it lies in an overlaid
         // directory (the plan does that), and given an empty place of its own elsewhere.
         if (!ops.Any(m => m is TmpfsMount t && t.Destination == Spec.Root))
-            ops.Add(new TmpfsMount(Spec.Root) { Mode = 0x1C0, Size = 1 << 20 });
+            ops.Add(new TmpfsMount(Spec.Root) { Mode = FileModes.Private, Size = 1 << 20 });
         return ops;
     }
+
+    /// <summary>After the run: removes the layers that stayed empty (their directories), leaving only changes.</summary>
+    public void PruneLayers() => Root?.PruneLayers(OverlayPlan.Layers);
 
     /// <summary>After a capped run: moves the layer kept in the storage tmpfs into the root on disk.</summary>
     public void MergeStorage(Interop.SafeFd? storage)

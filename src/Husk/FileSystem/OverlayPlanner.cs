@@ -161,7 +161,7 @@ internal static class OverlayPlanner
                     Optional = dir != "/",
                 });
                 if (options.CoverStorage && HostMounts.IsUnder(storage, dir))
-                    ops.Add(new TmpfsMount(storage) { Mode = 0x1C0, Size = 1 << 20 });
+                    ops.Add(new TmpfsMount(storage) { Mode = FileModes.Private, Size = 1 << 20 });
                 return;
             }
             var entries = new List<(string Path, DirectoryEntry Entry)>();
@@ -182,20 +182,20 @@ internal static class OverlayPlanner
             if (writable)
             {
                 string standIn = "/scaffold" + dir;
-                ops.Add(new MakeDirectory(standIn) { Mode = 0x1ED, InStorage = true });
+                ops.Add(new MakeDirectory(standIn) { Mode = FileModes.Directory, InStorage = true });
                 foreach (var (path, entry) in entries)
                 {
                     string at = standIn + path[dir.Length..];
                     switch (entry.Kind)
                     {
                         case EntryKind.Directory:
-                            ops.Add(new MakeDirectory(at) { Mode = entry.Mode, InStorage = true });
+                            ops.Add(new MakeDirectory(at) { Mode = (UnixFileMode)(entry.Mode), InStorage = true });
                             break;
                         case EntryKind.Symlink:
                             ops.Add(new MakeSymlink(entry.LinkTarget!, at) { InStorage = true });
                             break;
                         case EntryKind.File:
-                            ops.Add(new WriteFile(at) { Mode = entry.Mode, InStorage = true });
+                            ops.Add(new WriteFile(at) { Mode = (UnixFileMode)(entry.Mode), InStorage = true });
                             break;
                     }
                 }
@@ -212,14 +212,14 @@ internal static class OverlayPlanner
             }
             else if (dir != "/")
             {
-                ops.Add(new MakeDirectory(dir) { Mode = modeOf(dir) });
+                ops.Add(new MakeDirectory(dir) { Mode = (UnixFileMode)(modeOf(dir)) });
             }
             foreach (var (path, entry) in entries)
             {
                 if (mountPoints.Contains(path) && !overlayable.Contains(path))
                 {
                     if (!fresh.Contains(path) && !writable)
-                        ops.Add(new MakeDirectory(path) { Mode = entry.Mode }); // a virtual filesystem's place, left empty
+                        ops.Add(new MakeDirectory(path) { Mode = (UnixFileMode)(entry.Mode) }); // a virtual filesystem's place, left empty
                     continue;
                 }
                 switch (entry.Kind)

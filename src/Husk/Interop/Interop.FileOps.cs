@@ -49,6 +49,16 @@ internal static partial class Interop
     [LibraryImport(Libraries.Libc, EntryPoint = "unlinkat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int Unlinkat(int dirfd, string path, int flags);
 
+    /// <summary>linkat(2); flags 0 links a final symlink itself, as tar's hard links mean.</summary>
+    [LibraryImport(Libraries.Libc, EntryPoint = "linkat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int Linkat(int olddirfd, string oldpath, int newdirfd, string newpath, int flags);
+
+    internal const int LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4;
+
+    /// <summary>flock(2): advisory whole-file locks, released when the last descriptor of the open file closes.</summary>
+    [LibraryImport(Libraries.Libc, EntryPoint = "flock", SetLastError = true)]
+    internal static partial int Flock(int fd, int operation);
+
     [LibraryImport(Libraries.Libc, EntryPoint = "realpath", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial nint RealpathRaw(string path, nint resolved);
 

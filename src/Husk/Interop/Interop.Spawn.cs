@@ -5,122 +5,124 @@ namespace Husk.Interop;
 /// <summary>The C# twins of the structs and constants in Native/husk_abi.h (AbiTests check every one).</summary>
 internal static partial class Interop
 {
-    internal static class OpKind
+    /// <summary>What an op does (HUSK_OP_*).</summary>
+    internal enum OpKind : uint
     {
-        public const uint Nop = 0;
-        public const uint WaitParent = 1;
-        public const uint SetNs = 2;
-        public const uint Unshare = 3;
-        public const uint Fork = 4;
-        public const uint RootBegin = 5;
-        public const uint RootFinish = 6;
-        public const uint Bind = 7;
-        public const uint Mount = 8;
-        public const uint Mkdir = 9;
-        public const uint Symlink = 10;
-        public const uint WriteFile = 11;
-        public const uint Chmod = 12;
-        public const uint RemountReadOnly = 13;
-        public const uint Chdir = 14;
-        public const uint SetHostname = 15;
-        public const uint WriteProc = 16;
-        public const uint SetId = 17;
-        public const uint Caps = 18;
-        public const uint Prctl = 19;
-        public const uint Rlimit = 20;
-        public const uint SetSid = 21;
-        public const uint Dup2 = 22;
-        public const uint CloexecRange = 23;
-        public const uint WaitFd = 24;
-        public const uint LockFile = 25;
-        public const uint Seccomp = 26;
-        public const uint Exec = 27;
-        public const uint LoopbackUp = 28;
-        public const uint Close = 29;
-        public const uint Umask = 30;
-        public const uint ExpectNoUserns = 31;
-        public const uint SignalMask = 32;
-        public const uint LandlockCreate = 33;
-        public const uint LandlockRule = 34;
-        public const uint LandlockRestrict = 35;
-        public const uint SetCtty = 36;
-        public const uint OpenPty = 37;
-        public const uint AttachMount = 38;
-        public const uint Mknod = 39;
-        public const uint Mask = 40;
-        public const uint Personality = 41;
-        public const uint Sync = 42;
+        Nop = 0,
+        WaitParent = 1,
+        SetNs = 2,
+        Unshare = 3,
+        Fork = 4,
+        RootBegin = 5,
+        RootFinish = 6,
+        Bind = 7,
+        Mount = 8,
+        Mkdir = 9,
+        Symlink = 10,
+        WriteFile = 11,
+        Chmod = 12,
+        RemountReadOnly = 13,
+        Chdir = 14,
+        SetHostname = 15,
+        WriteProc = 16,
+        SetId = 17,
+        Caps = 18,
+        Prctl = 19,
+        Rlimit = 20,
+        SetSid = 21,
+        Dup2 = 22,
+        CloexecRange = 23,
+        WaitFd = 24,
+        LockFile = 25,
+        Seccomp = 26,
+        Exec = 27,
+        LoopbackUp = 28,
+        Close = 29,
+        Umask = 30,
+        ExpectNoUserns = 31,
+        SignalMask = 32,
+        LandlockCreate = 33,
+        LandlockRule = 34,
+        LandlockRestrict = 35,
+        SetCtty = 36,
+        OpenPty = 37,
+        AttachMount = 38,
+        Mknod = 39,
+        Mask = 40,
+        Personality = 41,
+        Sync = 42,
         /// <summary>One past the last kind (HUSK_OP_COUNT).</summary>
-        public const uint Count = 43;
+        Count = 43,
     }
 
-    internal static class OpFlags
+    /// <summary>Modifiers of an op (HUSK_F_*); bits 0-3 hold the roots its paths resolve in (<see cref="OpRoots"/>).</summary>
+    [Flags]
+    internal enum OpFlags : uint
     {
-        public const uint RootNew = 0;
-        public const uint RootOld = 1;
-        public const uint RootBase = 2;
-        public const uint RootCwd = 3;
-        public const uint Try = 1u << 4;
-        public const uint ReadOnly = 1u << 5;
-        public const uint Devices = 1u << 6;
-        public const uint IfWritable = 1u << 7;
-        public const uint SourceFd = 1u << 8;
-        public const uint ExecInit = 1u << 9;
-        public const uint BindData = 1u << 10;
-        public const uint SearchPath = 1u << 11;
-        public const uint SetGroups = 1u << 12;
-        public const uint ReportPid = 1u << 13;
-        public const uint InitStatus = 1u << 14;
-        public const uint NoCreate = 1u << 15;
-        public const uint NoFollow = 1u << 16;
-        public const uint SendListener = 1u << 17;
-        public const uint IdenticalOk = 1u << 18;
-        public const uint Detach = 1u << 19;
-        public const uint PtySlave = 1u << 20;
-        public const uint Clamp = 1u << 21;
-        public const uint ScriptShell = 1u << 22;
-        public const uint ReportStops = 1u << 23;
-        public const uint Setuid = 1u << 24;
-        public const uint NoParents = 1u << 25;
-        public const uint Overmount = 1u << 26;
-        public const uint OntoSymlink = 1u << 27;
-        public const uint EnvPid = 1u << 28;
-        public const uint SendBase = 1u << 29;
-        public const uint Domain = 1u << 30;
-        public const uint Console = 1u << 31;
-
-        public static uint S1Root(uint root) => root & 3;
-
-        public static uint S2Root(uint root) => (root & 3) << 2;
+        None = 0,
+        Try = 1u << 4,
+        ReadOnly = 1u << 5,
+        Devices = 1u << 6,
+        IfWritable = 1u << 7,
+        SourceFd = 1u << 8,
+        ExecInit = 1u << 9,
+        BindData = 1u << 10,
+        SearchPath = 1u << 11,
+        SetGroups = 1u << 12,
+        ReportPid = 1u << 13,
+        InitStatus = 1u << 14,
+        NoCreate = 1u << 15,
+        NoFollow = 1u << 16,
+        SendListener = 1u << 17,
+        IdenticalOk = 1u << 18,
+        Detach = 1u << 19,
+        PtySlave = 1u << 20,
+        Clamp = 1u << 21,
+        ScriptShell = 1u << 22,
+        ReportStops = 1u << 23,
+        Setuid = 1u << 24,
+        NoParents = 1u << 25,
+        Overmount = 1u << 26,
+        OntoSymlink = 1u << 27,
+        EnvPid = 1u << 28,
+        SendBase = 1u << 29,
+        Domain = 1u << 30,
+        Console = 1u << 31,
     }
 
-    internal static class Step
+    /// <summary>Where an op's path is looked up (HUSK_ROOT_*).</summary>
+    internal enum OpRoot : uint
     {
-        public const int None = 0;
-        public const int Source = 1;
-        public const int Destination = 2;
-        public const int Parents = 3;
-        public const int Mount = 4;
-        public const int Attributes = 5;
-        public const int Data = 6;
-        public const int Option = 7;
-        public const int Exists = 8;
-        public const int Race = 9;
-        public const int Namespace = 10;
-        public const int Init = 11;
+        /// <summary>The sandbox's root as built so far.</summary>
+        New = 0,
+        /// <summary>The caller's filesystem.</summary>
+        Old = 1,
+        /// <summary>The hidden tmpfs the root is built on.</summary>
+        Base = 2,
+        /// <summary>The process's current root and working directory (after pivot_root).</summary>
+        Cwd = 3,
     }
 
-    internal static class ReportKind
+    /// <summary>Encodes the roots of an op's first and second path in its flags.</summary>
+    internal static class OpRoots
     {
-        public const int Error = 1;
-        public const int Pid = 2;
-        public const int Listener = 3;
-        public const int Terminal = 4;
-        public const int Hello = 5;
-        public const int Detail = 6;
-        public const int Storage = 7;
-        public const int Chdir = 8;
-        public const int Sync = 9;
+        public static OpFlags S1(OpRoot root) => (OpFlags)((uint)root & 3);
+
+        public static OpFlags S2(OpRoot root) => (OpFlags)(((uint)root & 3) << 2);
+    }
+
+    /// <summary>What a message from the child says (HUSK_REPORT_*).</summary>
+    internal enum ReportKind
+    {
+        Error = 1,
+        Pid = 2,
+        Listener = 3,
+        Terminal = 4,
+        Hello = 5,
+        Detail = 6,
+        Storage = 7,
+        Chdir = 8,
+        Sync = 9,
     }
 
     internal const int SpawnMounts = 1;

@@ -58,6 +58,16 @@ internal static partial class Interop
         return r == 0 ? 0 : Marshal.GetLastPInvokeError();
     }
 
+    internal const uint STATX_BTIME = 0x800;
+
+    /// <summary>When the kernel says the file was made (statx's birth time), or null where the filesystem does not keep it.</summary>
+    internal static DateTimeOffset? BirthTime(string path)
+    {
+        if (StatxRaw(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME, out Statx st) != 0 || (st.Mask & STATX_BTIME) == 0)
+            return null;
+        return DateTimeOffset.FromUnixTimeSeconds(st.BtimeSec).AddTicks(st.BtimeNsec / 100);
+    }
+
     internal static int TryFstat(int fd, out Statx st)
     {
         int r = StatxRaw(fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, out st);

@@ -11,7 +11,7 @@ namespace Husk.Launch;
 internal static class BaseTree
 {
     /// <summary>The whole mount list of <paramref name="spec"/>: base tree, hidden paths, the spec's operations, the closing remount.</summary>
-    public static List<MountOp> Mounts(SandboxSpec spec, HostContext host, HostOverlayLayout? layout)
+    public static List<MountOp> Mounts(SandboxSpec spec, HostContext host, HostOverlayLayout? layout, Images.PreparedImage? image = null)
     {
         var mounts = new List<MountOp>();
         // The caller's working directory below /tmp, /var/tmp or /run, shown over the fresh filesystems.
@@ -32,7 +32,7 @@ internal static class BaseTree
                 // microbox's ephemeral root: empty, writable, in memory (the size caps it), gone with
                 // the sandbox. A mount of its own on the root, so Landlock's mirror of the mounts lets it be written.
                 if (!e.ReadOnly)
-                    mounts.Add(new TmpfsMount("/") { Mode = 0x1ED, Size = e.Size });
+                    mounts.Add(new TmpfsMount("/") { Mode = FileModes.Directory, Size = e.Size });
                 closeRoot = e.ReadOnly;
                 break;
             case RootfsFileSystem r:
@@ -46,6 +46,13 @@ internal static class BaseTree
                 // Overlaid, so the payload may write while the directory stays as it was; the
                 // writes vanish with the sandbox (read-only: a read-only bind instead).
                 mounts.Add(d.ReadOnly ? new BindMount(d.Path, "/") { ReadOnly = true } : new OverlayMount("/", [d.Path]) { Kind = OverlayKind.Temporary });
+                break;
+            case ImageFileSystem i:
+                // The cached layers stacked as they are (no copy per run): writes go to a tmpfs upper and vanish.
+                var lowers = (image ?? throw new InvalidOperationException("the image was not prepared")).Lowers;
+                // Read-only too: the mount points of the base (/proc, /dev, /tmp) are made first, then the root closes.
+                mounts.Add(new OverlayMount("/", lowers) { Kind = OverlayKind.Temporary });
+                closeRoot = i.ReadOnly;
                 break;
             case HostReadOnlyFileSystem:
                 mounts.AddRange(HostEntriesReadOnly(view));
@@ -91,6 +98,8 @@ internal static class BaseTree
                     mounts.Add(engine);
             }
         }
+        if (layout is not null)
+            mounts.AddRange(layout.AfterBase());
         foreach (string path in spec.HiddenPaths)
         {
             if (Hiding.Hide(path, view) is { } hide)
@@ -135,9 +144,9 @@ internal static class BaseTree
     private static IEnumerable<MountOp> Scratch(string path, int mode, long? storage)
     {
         if (storage is null)
-            return [new TmpfsMount(path) { Mode = mode }];
+            return [new TmpfsMount(path) { Mode = (UnixFileMode)(mode) }];
         string inStorage = "/scratch" + path;
-        return [new MakeDirectory(inStorage) { Mode = mode, InStorage = true }, new BindMount(inStorage, path) { SourceRoot = SourceRoot.Storage }];
+        return [new MakeDirectory(inStorage) { Mode = (UnixFileMode)(mode), InStorage = true }, new BindMount(inStorage, path) { SourceRoot = SourceRoot.Storage }];
     }
 
     /// <summary>

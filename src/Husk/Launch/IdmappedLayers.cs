@@ -40,7 +40,7 @@ internal sealed class IdmappedLayers(bool enabled)
         {
             S2 = at,
             Origin = origin,
-            Flags = OpFlags.S2Root(OpFlags.RootBase) | (optional ? OpFlags.Try : 0),
+            Flags = OpRoots.S2(OpRoot.Base) | (optional ? OpFlags.Try : 0),
         });
         return at;
     }

@@ -66,14 +66,32 @@ internal static class Launcher
         }
         var layout = PrepareLayout(spec, host);
         using var stdio = StdioPipes.Create(spec, out var withFds);
-        var plan = SpawnPlanner.Plan(withFds, host, subIds, layout);
+        var image = PrepareImage(spec, host);
+        SpawnPlan plan;
+        try
+        {
+            plan = SpawnPlanner.Plan(withFds, host, subIds, layout, image);
+        }
+        catch
+        {
+            image?.Dispose();
+            throw;
+        }
         // A cgroup of the spec's own holds the child from its first instruction (joined before its release).
         Resources.CgroupPlacement? cgroup = null;
         if (spec.Cgroup is { } cg)
         {
-            cgroup = Resources.CgroupPlacement.Create(Resources.HostCgroupFs.Instance, cg, out string? warning);
-            if (warning is not null)
-                (hooks?.Warning ?? Console.Error.WriteLine)(warning);
+            try
+            {
+                cgroup = Resources.CgroupPlacement.Create(Resources.HostCgroupFs.Instance, cg, out string? warning);
+                if (warning is not null)
+                    (hooks?.Warning ?? Console.Error.WriteLine)(warning);
+            }
+            catch
+            {
+                image?.Dispose();
+                throw;
+            }
             if (cgroup is not null)
             {
                 var given = hooks;
@@ -109,6 +127,26 @@ internal static class Launcher
                 Warning = launchHooks?.Warning,
             };
         }
+        Tracing.SyscallTracer? tracer = null;
+        if (spec.Trace is { } trace)
+        {
+            tracer = StartTracer(trace, supervisor);
+            // Seized before the child is released: nothing it does escapes the trace.
+            var inner = launchHooks;
+            launchHooks = new LaunchHooks
+            {
+                BeforeRelease = pid =>
+                {
+                    inner?.BeforeRelease?.Invoke(pid);
+                    tracer.Seize(pid);
+                },
+                SandboxPidKnown = inner?.SandboxPidKnown,
+                Cgroup = inner?.Cgroup,
+                ListenerReceived = inner?.ListenerReceived,
+                Paused = inner?.Paused,
+                Warning = inner?.Warning,
+            };
+        }
         SandboxProcess process;
         try
         {
@@ -116,9 +154,11 @@ internal static class Launcher
         }
         catch
         {
+            tracer?.Dispose();
             notifier?.Dispose();
             supervisor?.Dispose();
             cgroup?.Remove(TimeSpan.FromSeconds(2));
+            image?.Dispose();
             throw;
         }
         process.CgroupPlacement = cgroup;
@@ -126,14 +166,35 @@ internal static class Launcher
         var (stdin, stdout, stderr) = stdio.TakeStreams(supervisor);
         process.Attach(supervisor, stdin, stdout, stderr);
         process.Layout = layout;
+        process.Image = image;
         process.Policy = plan.Policy;
         if (notifier is not null)
         {
             process.Notifier = notifier;
             notifier.Arm(supervisor, process.Kill);
         }
+        if (tracer is not null)
+        {
+            process.Tracer = tracer;
+            // With a pid namespace every traced process ends with the sandbox: the result waits for the last one.
+            process.TraceEndsWithSandbox = spec.Namespaces.HasFlag(NamespaceKinds.Pid) || spec.PidNamespaceFd is not null;
+        }
         supervisor?.Started(process, plan.UsesInit);
         return process;
+    }
+
+    /// <summary>Starts the tracer thread with its output open; a file that cannot be made is a setup error naming it.</summary>
+    private static Tracing.SyscallTracer StartTracer(TraceSpec trace, Resources.ResourceSupervisor? supervisor)
+    {
+        try
+        {
+            return Tracing.SyscallTracer.Start(trace);
+        }
+        catch (SyscallException e)
+        {
+            supervisor?.Dispose();
+            throw new SandboxSetupException($"husk: trace output {trace.OutputFile}: {SyscallException.Describe(e.Errno)}", e.Errno) { Stage = SandboxSetupStage.Start };
+        }
     }
 
     /// <summary>Lays out and prepares the host overlay on disk, for a spec that asks for one.</summary>
@@ -146,6 +207,16 @@ internal static class Launcher
         var layout = FileSystem.HostOverlayLayout.Plan(fs, spec, host);
         layout.Prepare();
         return layout;
+    }
+
+    /// <summary>Reads the image and brings its layers into the cache, for a spec whose root is one.</summary>
+    private static Images.PreparedImage? PrepareImage(SandboxSpec spec, HostContext host)
+    {
+        if (spec.FileSystem is not ImageFileSystem fs || !spec.Namespaces.HasFlag(NamespaceKinds.Mount))
+            return null;
+        if (spec.Validate() is { Length: > 0 } problems)
+            throw new SandboxSpecException(problems);
+        return new Images.ImageCache(fs.Cache ?? Images.ImageCache.DefaultLocation()).Prepare(fs.Reference, host.WorkingDirectory);
     }
 
     internal static unsafe SandboxProcess Start(SpawnPlan plan, HostContext host, LaunchHooks? hooks)
@@ -161,7 +232,7 @@ internal static class Launcher
         {
             for (int i = 0; i < native.Count; i++)
             {
-                if (native.Ops[i].Kind == OpKind.Fork && (native.Ops[i].Flags & OpFlags.InitStatus) != 0)
+                if ((OpKind)native.Ops[i].Kind == OpKind.Fork && ((OpFlags)native.Ops[i].Flags & OpFlags.InitStatus) != 0)
                     native.Ops[i].Fd = statusWrite.Fd;
             }
         }
@@ -198,7 +269,7 @@ internal static class Launcher
                     if (failed.Pid < 0)
                         throw CloneFailure((Errno)failed.Error, plan.CloneFlags);
                     pidfd = new SafePidfd(failed.Pidfd);
-                    throw new SandboxSetupException("husk: the sandbox process died before it started", Errno.ECHILD) { Stage = SandboxSetupStage.Start };
+                    throw new SandboxSetupException("the sandbox process died before it started", Errno.ECHILD) { Stage = SandboxSetupStage.Start };
                 }
                 int pid = childPid.Value;
                 Outcome outcome;
@@ -216,7 +287,7 @@ internal static class Launcher
                         foreground = TerminalForeground.Lend(terminal, pid);
                     byte go = 1;
                     if (Send(channel.Fd, &go, 1, MSG_NOSIGNAL) != 1)
-                        throw new SandboxSetupException("husk: the sandbox died before it started", (Errno)Marshal.GetLastPInvokeError()) { Stage = SandboxSetupStage.Start };
+                        throw new SandboxSetupException("the sandbox died before it started", (Errno)Marshal.GetLastPInvokeError()) { Stage = SandboxSetupStage.Start };
                     views.Send(channel.Fd);
                     views.Dispose();
                     outcome = ReadReports(channel.Fd, plan, hooks, pid);
@@ -288,8 +359,8 @@ internal static class Launcher
             Close(passedFd.Value);
         if (msg is null)
             return null;
-        if (msg.Value.Kind != ReportKind.Hello || credPid is null)
-            throw new SandboxSetupException("husk: the sandbox sent an unexpected first message", Errno.EINVAL) { Stage = SandboxSetupStage.Start };
+        if ((ReportKind)msg.Value.Kind != ReportKind.Hello || credPid is null)
+            throw new SandboxSetupException("the sandbox sent an unexpected first message", Errno.EINVAL) { Stage = SandboxSetupStage.Start };
         return credPid;
     }
 
@@ -357,7 +428,8 @@ internal static class Launcher
         int detailOp = -1;
         while (ReceiveOne(channel, out int? credPid, out int? passedFd, out string? text) is { } report)
         {
-            switch (report.Kind)
+            var kind = (ReportKind)report.Kind;
+            switch (kind)
             {
                 case ReportKind.Pid when credPid is not null:
                     outcome.SandboxPid = credPid;
@@ -395,49 +467,50 @@ internal static class Launcher
                     outcome.Error ??= Describe(plan, report, detailOp == report.Op ? detail : null);
                     break;
             }
-            if (passedFd is not null && report.Kind is not (ReportKind.Listener or ReportKind.Terminal or ReportKind.Storage))
+            if (passedFd is not null && kind is not (ReportKind.Listener or ReportKind.Terminal or ReportKind.Storage))
                 Close(passedFd.Value);
         }
         return outcome;
     }
 
-    private static SandboxSetupException Describe(SpawnPlan plan, Report report, string? detail)
+    /// <summary>The exception for the child's error report: the op it names, the step, the errno, and what the engine says of it.</summary>
+    internal static SandboxSetupException Describe(SpawnPlan plan, Report report, string? detail)
     {
         var errno = (Errno)report.Error;
+        var step = (SetupStep)report.Step;
         PlannedOp? op = report.Op >= 0 && report.Op < plan.Ops.Count ? plan.Ops[report.Op] : null;
-        string? option = op?.OptionDescriptions is { } opts && report.Step == Step.Option && report.Value >= 0 && report.Value < opts.Length
+        string? option = op?.OptionDescriptions is { } opts && step == SetupStep.Option && report.Value >= 0 && report.Value < opts.Length
             ? opts[report.Value]
             : null;
-        string message = FormatError(op, report.Step, errno, option, detail);
-        return new SandboxSetupException(message, errno, op, report.Step, option) { Detail = detail };
+        string message = FormatError(op, step, errno, option, detail);
+        return new SandboxSetupException(message, errno, op, step, option) { Detail = detail };
     }
 
-    /// <summary>The native CLI's one-line message for a failed op.</summary>
-    internal static string FormatError(PlannedOp? op, int step, Errno errno, string? option, string? detail = null)
+    /// <summary>The engine's one-line message for a failed op (no program name: front doors add theirs).</summary>
+    internal static string FormatError(PlannedOp? op, SetupStep step, Errno errno, string? option, string? detail = null)
     {
         string err = SyscallException.Describe(errno);
         if (op is null)
-            return $"husk: sandbox setup: {err}";
+            return $"sandbox setup: {err}";
         string what = op.Description;
         // The working directory is one path, already named in the description.
         string text = op.Kind == OpKind.Chdir ? $"{what}: {err}" : step switch
         {
-            Step.Source => $"{what}: can't find source {op.S1 ?? "fd " + op.Fd}: {err}",
-            Step.Destination => $"{what}: destination {op.S2}: {err}",
-            Step.Parents => $"{what}: can't create the parents of {op.S2}: {err}",
-            Step.Attributes => $"{what}: can't set mount flags: {err}",
-            Step.Data => $"{what}: can't write the data: {err}",
-            Step.Option => $"{what}: option {option}: {err}",
-            Step.Exists when detail is not null => $"{what}: a different symlink already exists there (to {detail})",
-            Step.Exists => $"{what}: a different file already exists there",
-            Step.Race => $"{what}: the mounted file is not the one the descriptor names (it was replaced)",
-            Step.Namespace => $"{what}: refusing to mount outside a new mount namespace",
-            Step.Init => $"starting husk-init: {err}",
+            SetupStep.Source => $"{what}: can't find source {op.S1 ?? "fd " + op.Fd}: {err}",
+            SetupStep.Destination => $"{what}: destination {op.S2}: {err}",
+            SetupStep.Parents => $"{what}: can't create the parents of {op.S2}: {err}",
+            SetupStep.Attributes => $"{what}: can't set mount flags: {err}",
+            SetupStep.Data => $"{what}: can't write the data: {err}",
+            SetupStep.Option => $"{what}: option {option}: {err}",
+            SetupStep.Exists when detail is not null => $"{what}: a different symlink already exists there (to {detail})",
+            SetupStep.Exists => $"{what}: a different file already exists there",
+            SetupStep.Race => $"{what}: the mounted file is not the one the descriptor names (it was replaced)",
+            SetupStep.Namespace => $"{what}: refusing to mount outside a new mount namespace",
+            SetupStep.Init => $"starting husk-init: {err}",
             _ when op.Kind == OpKind.Exec => $"{what}: {err}",
             _ => $"{what}: {err}",
         };
-        string hint = Hint(op, errno);
-        return "husk: " + text + hint;
+        return text + Hint(op, errno);
     }
 
     private static string Hint(PlannedOp op, Errno errno)
@@ -458,10 +531,10 @@ internal static class Launcher
         bool userns = (flags & Clone.CLONE_NEWUSER) != 0;
         string msg = errno switch
         {
-            Errno.ENOSPC => "husk: creating namespaces failed: the nesting depth or a /proc/sys/user/max_*_namespaces limit is exceeded (raise user.max_user_namespaces)",
-            Errno.EPERM or Errno.EACCES when userns => "husk: creating a user namespace was refused: " + UserNamespaceHint(),
-            Errno.EINVAL when userns => "husk: this kernel does not support user namespaces (CONFIG_USER_NS): Husk needs them",
-            _ => $"husk: creating the sandbox process failed: {SyscallException.Describe(errno)}",
+            Errno.ENOSPC => "creating namespaces failed: the nesting depth or a /proc/sys/user/max_*_namespaces limit is exceeded (raise user.max_user_namespaces)",
+            Errno.EPERM or Errno.EACCES when userns => "creating a user namespace was refused: " + UserNamespaceHint(),
+            Errno.EINVAL when userns => "this kernel does not support user namespaces (CONFIG_USER_NS): Husk needs them",
+            _ => $"creating the sandbox process failed: {SyscallException.Describe(errno)}",
         };
         return new SandboxSetupException(msg, errno) { Stage = SandboxSetupStage.Clone };
     }
@@ -534,7 +607,11 @@ internal static class Launcher
             }
         }
         string hint = (Errno)err is Errno.EPERM or Errno.EACCES ? ": " + UserNamespaceHint() : "";
-        throw new SandboxSetupException($"husk: setting up the {name.Replace('_', ' ')} failed: {SyscallException.Describe((Errno)err)}{hint}", (Errno)err) { Stage = SandboxSetupStage.IdMapping };
+        throw new SandboxSetupException($"setting up the {name.Replace('_', ' ')} failed: {SyscallException.Describe((Errno)err)}{hint}", (Errno)err)
+        {
+            Stage = SandboxSetupStage.IdMapping,
+            RoleOverride = name switch { "setgroups" => SetupRole.Setgroups, "gid_map" => SetupRole.GidMap, _ => SetupRole.UidMap },
+        };
     }
 
     private static void RunHelper(string tool, int pid, string map)
@@ -550,11 +627,11 @@ internal static class Launcher
         }
         catch (System.ComponentModel.Win32Exception e)
         {
-            throw new SandboxSetupException($"husk: --map-subids needs {tool} (Debian package uidmap): {ErrorText.Reason(e)}", Errno.ENOENT) { Stage = SandboxSetupStage.IdMapping };
+            throw new SandboxSetupException($"--map-subids needs {tool} (Debian package uidmap): {ErrorText.Reason(e)}", Errno.ENOENT) { Stage = SandboxSetupStage.IdMapping, RoleOverride = tool == "newgidmap" ? SetupRole.GidMap : SetupRole.UidMap };
         }
         string stderr = proc.StandardError.ReadToEnd().Trim();
         proc.WaitForExit();
         if (proc.ExitCode != 0)
-            throw new SandboxSetupException($"husk: {tool} failed: {stderr}", Errno.EPERM) { Stage = SandboxSetupStage.IdMapping };
+            throw new SandboxSetupException($"{tool} failed: {stderr}", Errno.EPERM) { Stage = SandboxSetupStage.IdMapping, RoleOverride = tool == "newgidmap" ? SetupRole.GidMap : SetupRole.UidMap };
     }
 }

@@ -29,8 +29,8 @@ internal sealed unsafe class NativePlan : IDisposable
             var p = plan.Ops[i];
             var op = new HuskOp
             {
-                Kind = p.Kind,
-                Flags = p.Flags,
+                Kind = (uint)p.Kind,
+                Flags = (uint)p.Flags,
                 Fd = p.Fd,
                 Mode = p.Mode,
                 A = p.A,

@@ -5,14 +5,25 @@ namespace Husk.Launch;
 /// <summary>One operation for the native stage, still in managed form (so the planner stays pure and testable).</summary>
 internal sealed class PlannedOp
 {
-    public PlannedOp(uint kind, string description)
+    public PlannedOp(OpKind kind, string description)
     {
         Kind = kind;
         Description = description;
     }
 
-    public uint Kind { get; }
-    public uint Flags { get; init; }
+    public OpKind Kind { get; }
+    public OpFlags Flags { get; init; }
+
+    /// <summary>What the op is for, for wording its failure; by default the one its kind implies.</summary>
+    public SetupRole Role
+    {
+        get => _role ?? DefaultRole(Kind);
+        init => _role = value;
+    }
+    private SetupRole? _role;
+
+    /// <summary>Which one of its role within the plan (the n-th temporary overlay), when that matters.</summary>
+    public int Index { get; init; }
     public int Fd { get; init; } = -1;
     public uint Mode { get; init; }
     public ulong A { get; init; }
@@ -38,14 +49,58 @@ internal sealed class PlannedOp
 
     /// <summary>What this op does, for error messages ("bind /etc on /etc").</summary>
     public string Description { get; }
-    /// <summary>The spec element this op came from (a MountOp, or null for setup steps).</summary>
-    public object? Origin { get; init; }
+    /// <summary>The filesystem operation of the spec this op came from, or null for setup steps.</summary>
+    public MountOp? Origin { get; init; }
 
     /// <summary>A copy with more flags set.</summary>
-    public PlannedOp WithFlags(uint flags) => new(Kind, Description)
+    public PlannedOp WithFlags(OpFlags flags) => new(Kind, Description)
     {
         Flags = Flags | flags, Fd = Fd, Mode = Mode, A = A, B = B, C = C, S1 = S1, S2 = S2, Data = Data, Strings = Strings,
         Strings2 = Strings2, Ints = Ints, Caps = Caps, EnvSlot = EnvSlot, OptionDescriptions = OptionDescriptions, Origin = Origin,
+        _role = _role, Index = Index,
+    };
+
+    /// <summary>The role an op of <paramref name="kind"/> has unless the planner says more.</summary>
+    private static SetupRole DefaultRole(OpKind kind) => kind switch
+    {
+        OpKind.Close => SetupRole.CloseSupervisorFd,
+        OpKind.WaitParent => SetupRole.WaitSupervisor,
+        OpKind.SetNs => SetupRole.JoinNamespaces,
+        OpKind.Unshare => SetupRole.CreateNamespaces,
+        OpKind.Fork => SetupRole.ForkInit,
+        OpKind.RootBegin => SetupRole.RootBegin,
+        OpKind.RootFinish => SetupRole.RootFinish,
+        OpKind.Bind => SetupRole.Bind,
+        OpKind.Mount => SetupRole.Mount,
+        OpKind.Mkdir => SetupRole.Directory,
+        OpKind.Symlink => SetupRole.Symlink,
+        OpKind.WriteFile => SetupRole.File,
+        OpKind.Chmod => SetupRole.Chmod,
+        OpKind.RemountReadOnly => SetupRole.RemountReadOnly,
+        OpKind.AttachMount => SetupRole.AttachIdmapped,
+        OpKind.Chdir => SetupRole.Chdir,
+        OpKind.SetHostname => SetupRole.Hostname,
+        OpKind.SetId => SetupRole.SetIds,
+        OpKind.Caps => SetupRole.Capabilities,
+        OpKind.Prctl => SetupRole.NoNewPrivileges,
+        OpKind.Rlimit => SetupRole.ResourceLimit,
+        OpKind.SetSid => SetupRole.NewSession,
+        OpKind.Dup2 or OpKind.CloexecRange => SetupRole.Descriptors,
+        OpKind.WaitFd => SetupRole.WaitFd,
+        OpKind.LockFile => SetupRole.LockFile,
+        OpKind.Seccomp => SetupRole.Seccomp,
+        OpKind.Exec => SetupRole.Exec,
+        OpKind.LoopbackUp => SetupRole.Loopback,
+        OpKind.Umask => SetupRole.Umask,
+        OpKind.ExpectNoUserns => SetupRole.ExpectNoUserNamespaces,
+        OpKind.SignalMask => SetupRole.SignalMask,
+        OpKind.LandlockCreate or OpKind.LandlockRule or OpKind.LandlockRestrict => SetupRole.Landlock,
+        OpKind.SetCtty or OpKind.OpenPty => SetupRole.Terminal,
+        OpKind.Mknod => SetupRole.DeviceNode,
+        OpKind.Mask => SetupRole.MaskPath,
+        OpKind.Personality => SetupRole.Personality,
+        OpKind.Sync => SetupRole.Sync,
+        _ => SetupRole.None,
     };
 
     public override string ToString() => $"{Description} [{Kind}]";

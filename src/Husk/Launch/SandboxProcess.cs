@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Diagnostics;
 using Husk.Interop;
 using Husk.Launch;
@@ -77,6 +78,29 @@ public sealed class SandboxProcess : IDisposable
     /// <summary>Serves <see cref="SandboxSpec.SyscallCallback"/> while the sandbox runs.</summary>
     internal Tracing.SyscallNotifier? Notifier { get; set; }
 
+    /// <summary>Traces the sandbox's system calls (<see cref="SandboxSpec.Trace"/>).</summary>
+    internal Tracing.SyscallTracer? Tracer { get; set; }
+
+    /// <summary>Every traced process ends with the sandbox (it has a pid namespace), so the result can wait for the trace's end.</summary>
+    internal bool TraceEndsWithSandbox { get; set; }
+
+    /// <summary>
+    /// The traced system calls, signals and exits of the whole tree, as they happen, when the
+    /// spec's <see cref="TraceSpec.Events"/> asked for them (otherwise none). A bounded buffer
+    /// (<see cref="TraceSpec.EventCapacity"/>) lies between the tracer and the reader: while it
+    /// is full the traced program waits, so a slow reader slows the program instead of filling
+    /// memory. Read once, and start before waiting for the result: events no one has begun to
+    /// read by then are dropped, so that the wait cannot stall the program. The sequence ends
+    /// when the last traced process has gone.
+    /// </summary>
+    public IAsyncEnumerable<Tracing.SyscallEvent> Events => Tracer?.ReadEvents() ?? EmptyEvents();
+
+    private static async IAsyncEnumerable<Tracing.SyscallEvent> EmptyEvents()
+    {
+        await Task.CompletedTask.ConfigureAwait(false);
+        yield break;
+    }
+
     /// <summary>
     /// The root tmpfs of the sandbox's build, open as a directory, when <see cref="RootTmpfs.KeepOpen"/>
     /// asked for it: layers kept there outlive the sandbox as long as this stays open.
@@ -105,6 +129,9 @@ public sealed class SandboxProcess : IDisposable
 
     /// <summary>The host overlay's layout (<see cref="HostOverlayFileSystem"/>): its root holds the changes after the run.</summary>
     internal FileSystem.HostOverlayLayout? Layout { get; set; }
+
+    /// <summary>The image the root is made of (<see cref="ImageFileSystem"/>): its cached layers stay locked until this is disposed.</summary>
+    internal Images.PreparedImage? Image { get; set; }
 
     /// <summary>
     /// After a <see cref="HostOverlayFileSystem"/> run with a capped layer: moves the layer out of the
@@ -144,7 +171,10 @@ public sealed class SandboxProcess : IDisposable
     }
 
     /// <summary>Sends a signal to the sandbox; false when it has already gone.</summary>
-    public bool Signal(int signal) => PidfdSendSignal(_pidfd, signal) == 0;
+    public bool Signal(PosixSignal signal) => Signal(Signals.FromPosixSignal(signal));
+
+    /// <summary>Sends a signal by its number (husk-init's kill-the-tree signal is no <see cref="PosixSignal"/>).</summary>
+    internal bool Signal(int signal) => PidfdSendSignal(_pidfd, signal) == 0;
 
     /// <summary>Kills the whole sandbox: SIGKILL to its first process (the pid namespace takes the rest) and to everything in its cgroup.</summary>
     public void Kill()
@@ -182,6 +212,14 @@ public sealed class SandboxProcess : IDisposable
             var usage = new ResourceUsage { UserTime = exit.UserTime, SystemTime = exit.SystemTime, WallTime = _wallTime.Value, WrittenBytes = exit.WrittenBytes };
             var (verdict, message) = VerdictRules.Decide(exit, ResourceLimits.None, usage, null);
             result = new SandboxResult { Exit = exit, Usage = usage, Verdict = verdict, Message = message };
+        }
+        if (Tracer is { } tracer)
+        {
+            // Events nobody began to read would hold the program, and so this wait, forever.
+            tracer.AbandonEvents(onlyIfUnread: true);
+            if (TraceEndsWithSandbox)
+                tracer.Completion.Wait();
+            result = result with { SyscallCounts = tracer.Counts };
         }
         lock (_gate)
             return _result ??= result;
@@ -432,8 +470,10 @@ public sealed class SandboxProcess : IDisposable
         StandardOutput?.Dispose();
         StandardError?.Dispose();
         Notifier?.Dispose();
+        Tracer?.Dispose();
         SeccompListener?.Dispose();
         LayerStorage?.Dispose();
+        Image?.Dispose();
         _terminalStream?.Dispose();
         TerminalMaster?.Dispose();
     }

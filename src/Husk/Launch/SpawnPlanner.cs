@@ -81,11 +81,15 @@ internal static class SpawnPlanner
     /// <param name="host">The caller's facts (ids, directories, the host's filesystem).</param>
     /// <param name="subIds">Subordinate id ranges, where a range is mapped.</param>
     /// <param name="layout">The host overlay, laid out and prepared, for <see cref="HostOverlayFileSystem"/>.</param>
-    public static SpawnPlan Plan(SandboxSpec spec, HostContext host, SubordinateIds? subIds = null, FileSystem.HostOverlayLayout? layout = null)
+    /// <param name="image">The image, prepared in the cache, for <see cref="ImageFileSystem"/>.</param>
+    public static SpawnPlan Plan(SandboxSpec spec, HostContext host, SubordinateIds? subIds = null, FileSystem.HostOverlayLayout? layout = null, Images.PreparedImage? image = null)
     {
         var problems = spec.Validate();
         if (problems.Length > 0)
             throw new SandboxSpecException(problems);
+        // The image's config fills in what the spec leaves open (command, environment, directory, user).
+        if (spec.FileSystem is ImageFileSystem imageFs)
+            spec = (image ?? throw new InvalidOperationException("the image was not prepared")).Apply(spec, imageFs);
 
         var ns = spec.Namespaces;
         bool joinProcess = spec.JoinProcessFd is not null;
@@ -121,7 +125,7 @@ internal static class SpawnPlanner
         var lateIdentity = LateIdentity(spec, host, idMaps, setUid, setGid);
         // Root's payload maps to a subordinate range (the payload switches ids itself): see IdmappedLayers.
         var idmap = new IdmappedLayers(host.IsRoot && idMaps.Kind == IdMapKind.Write && setUid is not null);
-        foreach (int fd in spec.SupervisorFds.Distinct())
+        foreach (int fd in spec.SupervisorFds.Select(Descriptors.Number).Distinct())
             ops.Add(new PlannedOp(OpKind.Close, $"close the supervisor's fd {fd}") { Fd = fd });
         ops.Add(new PlannedOp(OpKind.WaitParent, "wait for the supervisor"));
 
@@ -134,25 +138,25 @@ internal static class SpawnPlanner
             // setns with a pidfd joins several namespaces at once; a pid namespace applies to children.
             ops.Add(new PlannedOp(OpKind.SetNs, "join the sandbox's namespaces")
             {
-                Fd = spec.JoinProcessFd!.Value,
+                Fd = Descriptors.Number(spec.JoinProcessFd!),
                 A = NamespaceFlags(spec.JoinNamespaces),
             });
             if (unshareLater != 0)
                 ops.Add(new PlannedOp(OpKind.Unshare, "create namespaces") { A = unshareLater });
             if (joinPid)
             {
-                ops.Add(ForkOp("enter the pid namespace", reportPid: !newPid, status: !usesInit && !laterPidFork, keep: [], spec.Detached));
+                ops.Add(ForkOp("enter the pid namespace", reportPid: !newPid, status: !usesInit && !laterPidFork, keep: [], SetupRole.EnterPidNamespace, spec.Detached));
                 reportsPid = !newPid;
             }
         }
         else if (joinUser)
         {
-            ops.Add(new PlannedOp(OpKind.SetNs, "join the user namespace") { Fd = spec.UserNamespaceFd!.Value, A = CLONE_NEWUSER });
+            ops.Add(new PlannedOp(OpKind.SetNs, "join the user namespace") { Fd = Descriptors.Number(spec.UserNamespaceFd!), A = CLONE_NEWUSER, Role = SetupRole.JoinUserNamespace });
             if (unshareLater != 0)
                 ops.Add(new PlannedOp(OpKind.Unshare, "create namespaces") { A = unshareLater });
         }
         foreach (var join in spec.NamespaceFds)
-            ops.Add(new PlannedOp(OpKind.SetNs, $"join the {join.Kind.ToString().ToLowerInvariant()} namespace") { Fd = join.Fd, A = NamespaceFlags(join.Kind) });
+            ops.Add(new PlannedOp(OpKind.SetNs, $"join the {join.Kind.ToString().ToLowerInvariant()} namespace") { Fd = Descriptors.Number(join.Handle), A = NamespaceFlags(join.Kind), Role = SetupRole.JoinNamespace });
         if (joinFirst)
         {
             ops.Add(new PlannedOp(OpKind.Unshare, "create namespaces") { A = unshareLater });
@@ -160,14 +164,14 @@ internal static class SpawnPlanner
         }
         if (joinPid && !joinProcess)
         {
-            ops.Add(new PlannedOp(OpKind.SetNs, "join the pid namespace") { Fd = spec.PidNamespaceFd!.Value, A = CLONE_NEWPID });
-            ops.Add(ForkOp("enter the pid namespace", reportPid: !newPid, status: !usesInit && !laterPidFork, keep: [], spec.Detached));
+            ops.Add(new PlannedOp(OpKind.SetNs, "join the pid namespace") { Fd = Descriptors.Number(spec.PidNamespaceFd!), A = CLONE_NEWPID, Role = SetupRole.JoinPidNamespace });
+            ops.Add(ForkOp("enter the pid namespace", reportPid: !newPid, status: !usesInit && !laterPidFork, keep: [], SetupRole.EnterPidNamespace, spec.Detached));
             reportsPid = !newPid;
         }
         if (newPid && !pidAtClone)
         {
-            ops.Add(new PlannedOp(OpKind.Unshare, "create the pid namespace") { A = CLONE_NEWPID });
-            ops.Add(ForkOp("enter the new pid namespace", reportPid: true, status: !usesInit, keep: [], spec.Detached));
+            ops.Add(new PlannedOp(OpKind.Unshare, "create the pid namespace") { A = CLONE_NEWPID, Role = SetupRole.CreatePidNamespace });
+            ops.Add(ForkOp("enter the new pid namespace", reportPid: true, status: !usesInit, keep: [], SetupRole.EnterPidNamespace, spec.Detached));
             reportsPid = true;
         }
 
@@ -186,11 +190,12 @@ internal static class SpawnPlanner
         if (late == NamespaceKinds.None)
             AddNetworkAndHostname(ops, spec);
         foreach (var sysctl in spec.Sysctls)
-            ops.Add(WriteProcOp("sys/" + sysctl.Name.Replace('.', '/'), sysctl.Value, $"set {sysctl.Name}"));
+            ops.Add(WriteProcOp("sys/" + sysctl.Name.Replace('.', '/'), sysctl.Value, $"set {sysctl.Name}", SetupRole.Sysctl));
         if (denyNesting)
         {
             ops.Add(new PlannedOp(OpKind.WriteProc, "limit user.max_user_namespaces")
             {
+                Role = SetupRole.MaxUserNamespaces,
                 S1 = "sys/user/max_user_namespaces",
                 Data = "1"u8.ToArray(),
                 C = 1,
@@ -198,7 +203,7 @@ internal static class SpawnPlanner
         }
 
         bool hasMounts = spec.FileSystem is not InheritFileSystem && (ns.HasFlag(NamespaceKinds.Mount) || spec.JoinsMountNamespace);
-        var mounts = hasMounts ? BaseTree.Mounts(spec, host, layout) : [];
+        var mounts = hasMounts ? BaseTree.Mounts(spec, host, layout, image) : [];
         if (hasMounts)
         {
             var rt = spec.RootTmpfs;
@@ -245,10 +250,10 @@ internal static class SpawnPlanner
             // A nested user namespace the payload does not own, so it cannot raise the limit again.
             uint uid = spec.Identity.Uid ?? host.Uid;
             uint gid = spec.Identity.Gid ?? host.Gid;
-            ops.Add(new PlannedOp(OpKind.Unshare, "create a nested user namespace") { A = CLONE_NEWUSER });
-            ops.Add(WriteProcOp("self/setgroups", "deny", "deny setgroups in the nested user namespace"));
-            ops.Add(WriteProcOp("self/gid_map", $"{gid} {gid} 1\n", "write the nested gid map"));
-            ops.Add(WriteProcOp("self/uid_map", $"{uid} {uid} 1\n", "write the nested uid map"));
+            ops.Add(new PlannedOp(OpKind.Unshare, "create a nested user namespace") { A = CLONE_NEWUSER, Role = SetupRole.NestedUserNamespace });
+            ops.Add(WriteProcOp("self/setgroups", "deny", "deny setgroups in the nested user namespace", SetupRole.NestedSetgroups));
+            ops.Add(WriteProcOp("self/gid_map", $"{gid} {gid} 1\n", "write the nested gid map", SetupRole.NestedGidMap));
+            ops.Add(WriteProcOp("self/uid_map", $"{uid} {uid} 1\n", "write the nested uid map", SetupRole.NestedUidMap));
             if (late != NamespaceKinds.None)
             {
                 ops.Add(new PlannedOp(OpKind.Unshare, "create namespaces owned by the nested user namespace") { A = NamespaceFlags(late) });
@@ -264,11 +269,11 @@ internal static class SpawnPlanner
             ops.Add(new PlannedOp(OpKind.LockFile, $"lock {lockFile}")
             {
                 S2 = lockFile,
-                Flags = OpFlags.S2Root(OpFlags.RootCwd),
+                Flags = OpRoots.S2(OpRoot.Cwd),
             });
         }
         if (spec.SyncFd is { } sync)
-            keep.Add(sync);
+            keep.Add(Descriptors.Number(sync));
 
         // Working directory, with PWD pointing at the one chosen.
         var candidates = spec.WorkingDirectory is { } wd
@@ -302,7 +307,7 @@ internal static class SpawnPlanner
             });
         }
         if (spec.BlockFd is { } block)
-            ops.Add(new PlannedOp(OpKind.WaitFd, $"wait on fd {block}") { Fd = block });
+            ops.Add(new PlannedOp(OpKind.WaitFd, $"wait on fd {Descriptors.Number(block)}") { Fd = Descriptors.Number(block) });
 
         if (usesInit)
         {
@@ -313,7 +318,7 @@ internal static class SpawnPlanner
 
         // From here on: the payload only.
         if (spec.SyncFd is { } syncFd && !spec.AsPid1)
-            ops.Add(new PlannedOp(OpKind.Close, $"close fd {syncFd}") { Fd = syncFd });
+            ops.Add(new PlannedOp(OpKind.Close, $"close fd {Descriptors.Number(syncFd)}") { Fd = Descriptors.Number(syncFd) });
         if (spec.NewSession || spec.Terminal is not null)
             ops.Add(new PlannedOp(OpKind.SetSid, "start a new session"));
         if (spec.Terminal is not null)
@@ -335,22 +340,25 @@ internal static class SpawnPlanner
         }
         AddFdLayout(ops, fdSpec);
         if (spec.UserNamespace2Fd is { } userns2)
-            ops.Add(new PlannedOp(OpKind.SetNs, "switch to the second user namespace") { Fd = userns2, A = CLONE_NEWUSER });
+            ops.Add(new PlannedOp(OpKind.SetNs, "switch to the second user namespace") { Fd = Descriptors.Number(userns2), A = CLONE_NEWUSER, Role = SetupRole.SecondUserNamespace });
         // Raising a limit or lowering the OOM score needs CAP_SYS_RESOURCE, which the capabilities below may drop.
         foreach (var rl in spec.Rlimits)
             ops.Add(new PlannedOp(OpKind.Rlimit, $"set resource limit {RlimitName(rl.Resource)} to {rl.Soft}:{rl.Hard}") { A = (ulong)rl.Resource, B = rl.Soft, C = rl.Hard });
         if (spec.OomScoreAdjust is { } oom)
-            ops.Add(WriteProcOp("self/oom_score_adj", oom.ToString(CultureInfo.InvariantCulture), "set the OOM score adjustment"));
+            ops.Add(WriteProcOp("self/oom_score_adj", oom.ToString(CultureInfo.InvariantCulture), "set the OOM score adjustment", SetupRole.OomScore));
         if (spec.Personality is { } persona)
             ops.Add(new PlannedOp(OpKind.Personality, $"set the execution domain 0x{persona:x}") { A = persona });
         var programs = SeccompPrograms(spec);
-        bool wantsListener = spec.Seccomp.UserNotification || spec.SyscallCallback is not null;
+        // The listener is the callback's (the last program), else the profile's or last raw program's, before the trace's.
+        int listenerIndex = spec.SyscallCallback is not null ? programs.Count - 1
+            : spec.Seccomp.UserNotification ? programs.Count - 1 - (spec.Trace is null ? 0 : 1)
+            : -1;
         // Without no_new_privs a filter needs CAP_SYS_ADMIN: install it while the stage still holds it
         // (runc's order), before the switch to the payload's ids or the capabilities drop it.
         bool seccompFirst = !spec.NoNewPrivileges && ((spec.Capabilities is { } dropping && (dropping.Effective & (1UL << CapSysAdmin)) == 0)
             || (lateIdentity is not null && lateIdentity.A != 0));
         if (seccompFirst)
-            AddSeccomp(ops, programs, wantsListener);
+            AddSeccomp(ops, programs, listenerIndex);
         if (lateIdentity is { } late2)
             ops.Add(late2);
         if (spec.Capabilities is { } caps)
@@ -380,12 +388,12 @@ internal static class SpawnPlanner
         // refuse the Landlock ruleset of a caller holding many descriptors, or a dup2 to a high fd.
         AddResourceLimits(ops, spec);
         if (!seccompFirst)
-            AddSeccomp(ops, programs, wantsListener);
+            AddSeccomp(ops, programs, listenerIndex);
 
         if (spec.IgnoredSignals.Length > 0)
         {
             ulong ignore = 0;
-            foreach (int sig in spec.IgnoredSignals)
+            foreach (int sig in spec.IgnoredSignals.Select(Signals.FromPosixSignal))
                 ignore |= 1UL << (sig - 1);
             ops.Add(new PlannedOp(OpKind.SignalMask, "ignore signals") { A = 0, B = ignore });
         }
@@ -393,6 +401,10 @@ internal static class SpawnPlanner
         var argv = spec.Command.ToArray();
         if (spec.Argv0 is not null)
             argv[0] = spec.Argv0;
+        // A driver that must set the filesystem up from inside (fuse-overlayfs) runs the command through its wrapper.
+        string file = spec.Command[0];
+        if (layout is { CommandPrefix: [var wrapper, ..] prefix })
+            (file, argv) = (wrapper, [.. prefix, .. argv]);
         int pidSlot = -1;
         if (spec.PidVariable is not null)
         {
@@ -406,8 +418,8 @@ internal static class SpawnPlanner
             // husk-init's gate looks the payload up, waits on the FIFO, then execs it in its place.
             ops.Add(new PlannedOp(OpKind.Exec, $"execvp {spec.Command[0]}")
             {
-                S1 = spec.Command[0],
-                Strings = ["husk-init", "gate", Num(gateFd), Num(gateChannel), Num(execIndex), spec.SearchPath ? "1" : "0", spec.Command[0], .. argv],
+                S1 = file,
+                Strings = ["husk-init", "gate", Num(gateFd), Num(gateChannel), Num(execIndex), spec.SearchPath ? "1" : "0", file, .. argv],
                 Strings2 = env.ToArray(),
                 B = (ulong)gateChannel,
                 Flags = OpFlags.ExecInit | (pidSlot >= 0 ? OpFlags.EnvPid : 0),
@@ -418,7 +430,7 @@ internal static class SpawnPlanner
         {
             ops.Add(new PlannedOp(OpKind.Exec, $"execvp {spec.Command[0]}")
             {
-                S1 = spec.Command[0],
+                S1 = file,
                 Strings = argv,
                 Strings2 = env.ToArray(),
                 Flags = (spec.SearchPath ? OpFlags.SearchPath : 0) | (spec.ScriptShell ? OpFlags.ScriptShell : 0) | (pidSlot >= 0 ? OpFlags.EnvPid : 0),
@@ -438,8 +450,8 @@ internal static class SpawnPlanner
             ReportsPid = reportsPid,
             ExecOpIndex = execIndex,
             Mounts = mounts,
-            // A callback's filter needs its listener, which only the supervisor of the run holds.
-            Policy = new AppliedPolicy([.. programs.Take(programs.Count - (spec.SyscallCallback is null ? 0 : 1)).Select(p => ImmutableArray.Create(p))],
+            // A callback's filter needs its listener, and a trace's its tracer, which only the supervisor of the run holds.
+            Policy = new AppliedPolicy([.. programs.Take(programs.Count - (spec.SyscallCallback is null ? 0 : 1) - (spec.Trace is null ? 0 : 1)).Select(p => ImmutableArray.Create(p))],
                 landlock, spec.Capabilities, spec.NoNewPrivileges),
             ForegroundTerminal = spec.ForegroundTerminal,
             IdmappedSources = idmap.Sources,
@@ -467,12 +479,12 @@ internal static class SpawnPlanner
         return i >= 0 ? i : null;
     }
 
-    private static void AddSeccomp(List<PlannedOp> ops, List<byte[]> programs, bool wantsListener)
+    private static void AddSeccomp(List<PlannedOp> ops, List<byte[]> programs, int listenerIndex)
     {
         for (int i = 0; i < programs.Count; i++)
         {
             var prog = programs[i];
-            bool listener = wantsListener && i == programs.Count - 1;
+            bool listener = i == listenerIndex;
             ops.Add(new PlannedOp(OpKind.Seccomp, $"install seccomp filter {i + 1}")
             {
                 Data = prog,
@@ -519,14 +531,17 @@ internal static class SpawnPlanner
 
     /// <summary>
     /// The seccomp programs, in the order they are installed: the raw ones, the profile compiled with
-    /// its rules (nested sandboxes' calls allowed where they are), and the syscall callback's, whose
-    /// listener the supervisor holds.
+    /// its rules (nested sandboxes' calls allowed where they are), the trace's (RET_TRACE for the
+    /// traced calls, whose tracer the supervisor runs), and the syscall callback's, whose listener
+    /// the supervisor holds (the last, where the listener is asked for).
     /// </summary>
     internal static List<byte[]> SeccompPrograms(SandboxSpec spec)
     {
         var programs = spec.Seccomp.RawPrograms.Select(p => p.ToArray()).ToList();
         if (SeccompPolicyOf(spec) is { } policy)
             programs.Add(Policy.SeccompCompiler.Compile(policy).ToArray());
+        if (spec.Trace is { } trace)
+            programs.Add(Tracing.TraceFilter.Compile(trace.Syscalls).ToArray());
         if (spec.SyscallCallback is { } callback)
             programs.Add(callback.Compile().ToArray());
         return programs;
@@ -611,7 +626,7 @@ internal static class SpawnPlanner
                 S2 = rule.Path,
                 A = access,
                 B = 1, // LANDLOCK_RULE_PATH_BENEATH
-                Flags = OpFlags.S2Root(OpFlags.RootCwd) | (rule.Optional ? OpFlags.Try : 0),
+                Flags = OpRoots.S2(OpRoot.Cwd) | (rule.Optional ? OpFlags.Try : 0),
             });
         }
         if (net != 0)
@@ -645,16 +660,17 @@ internal static class SpawnPlanner
     /// A fork: the forker becomes husk-init above the child, or with <paramref name="detach"/>
     /// (<see cref="SandboxSpec.Detached"/>) the child becomes the supervisor's own and the forker leaves.
     /// </summary>
-    private static PlannedOp ForkOp(string description, bool reportPid, bool status, int[] keep, bool detach = false) =>
+    private static PlannedOp ForkOp(string description, bool reportPid, bool status, int[] keep, SetupRole role = SetupRole.ForkInit, bool detach = false) =>
         new(OpKind.Fork, description)
         {
+            Role = role,
             Flags = (reportPid ? OpFlags.ReportPid : 0) | (status && !detach ? OpFlags.InitStatus : 0) | (detach ? OpFlags.Detach : 0),
             Ints = keep,
             A = (ulong)keep.Length,
         };
 
-    private static PlannedOp WriteProcOp(string path, string data, string description) =>
-        new(OpKind.WriteProc, description) { S1 = path, Data = Encoding.UTF8.GetBytes(data), C = (ulong)Encoding.UTF8.GetByteCount(data) };
+    private static PlannedOp WriteProcOp(string path, string data, string description, SetupRole role) =>
+        new(OpKind.WriteProc, description) { Role = role, S1 = path, Data = Encoding.UTF8.GetBytes(data), C = (ulong)Encoding.UTF8.GetByteCount(data) };
 
     private static IdMapPlan PlanIdMaps(SandboxSpec spec, HostContext host, SubordinateIds? subIds, out uint? setUid, out uint? setGid)
     {
@@ -795,7 +811,7 @@ internal static class SpawnPlanner
                     B = parentMode,
                     C = b.Recursive ? 0UL : 1UL,
                     Origin = op,
-                    Flags = OpFlags.S1Root(b.SourceRoot switch { SourceRoot.Host => OpFlags.RootOld, SourceRoot.Storage => OpFlags.RootBase, _ => OpFlags.RootNew })
+                    Flags = OpRoots.S1(b.SourceRoot switch { SourceRoot.Host => OpRoot.Old, SourceRoot.Storage => OpRoot.Base, _ => OpRoot.New })
                         | (b.ReadOnly ? OpFlags.ReadOnly : 0)
                         | (b.Devices ? OpFlags.Devices : 0)
                         | (b.Optional ? OpFlags.Try : 0)
@@ -806,9 +822,9 @@ internal static class SpawnPlanner
                 break;
             }
             case BindFdMount bf:
-                ops.Add(new PlannedOp(OpKind.Bind, $"bind mount fd {bf.Fd} on {dst}")
+                ops.Add(new PlannedOp(OpKind.Bind, $"bind mount fd {Descriptors.Number(bf.Fd)} on {dst}")
                 {
-                    Fd = bf.Fd,
+                    Fd = Descriptors.Number(bf.Fd),
                     S2 = dst,
                     B = parentMode,
                     Origin = op,
@@ -828,14 +844,15 @@ internal static class SpawnPlanner
             case ProcMount:
                 if (spec.Namespaces.HasFlag(NamespaceKinds.Pid) || spec.PidNamespaceFd is not null)
                 {
-                    ops.Add(MountFs("proc", dst, [], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, parentMode, $"mount proc on {dst}", op));
+                    ops.Add(MountFs("proc", dst, [], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, parentMode, $"mount proc on {dst}", op, SetupRole.ProcMount));
                 }
                 else
                 {
                     ops.Add(new PlannedOp(OpKind.Bind, $"bind mount /proc on {dst}")
                     {
+                        Role = SetupRole.ProcBind,
                         S1 = "/proc", S2 = dst, B = parentMode, Origin = op,
-                        Flags = OpFlags.S1Root(OpFlags.RootOld),
+                        Flags = OpRoots.S1(OpRoot.Old),
                     });
                 }
                 // Old, writable corners of /proc stay read-only.
@@ -844,37 +861,40 @@ internal static class SpawnPlanner
                     string p = Join(dst, cover);
                     ops.Add(new PlannedOp(OpKind.Bind, $"cover {p}")
                     {
+                        Role = SetupRole.ProcCover,
                         S1 = p, S2 = p, Origin = op,
-                        Flags = OpFlags.S1Root(OpFlags.RootNew) | OpFlags.ReadOnly | OpFlags.IfWritable | OpFlags.Try | OpFlags.NoCreate,
+                        Flags = OpRoots.S1(OpRoot.New) | OpFlags.ReadOnly | OpFlags.IfWritable | OpFlags.Try | OpFlags.NoCreate,
                     });
                 }
                 break;
             case DevMount:
-                ops.Add(MountFs("tmpfs", dst, [("mode", "0755")], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, parentMode, $"mount tmpfs on {dst}", op));
+                ops.Add(MountFs("tmpfs", dst, [("mode", "0755")], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, parentMode, $"mount tmpfs on {dst}", op, SetupRole.DevTmpfs));
                 foreach (string node in DevNodes)
                 {
                     ops.Add(new PlannedOp(OpKind.Bind, $"bind mount /dev/{node} on {Join(dst, node)}")
                     {
+                        Role = SetupRole.DevNode,
                         S1 = "/dev/" + node, S2 = Join(dst, node), Origin = op,
-                        Flags = OpFlags.S1Root(OpFlags.RootOld) | OpFlags.Devices,
+                        Flags = OpRoots.S1(OpRoot.Old) | OpFlags.Devices,
                     });
                 }
                 string[] stdio = ["stdin", "stdout", "stderr"];
                 for (int i = 0; i < 3; i++)
-                    ops.Add(Symlink($"/proc/self/fd/{i}", Join(dst, stdio[i]), op));
-                ops.Add(Symlink("/proc/self/fd", Join(dst, "fd"), op));
-                ops.Add(Symlink("/proc/kcore", Join(dst, "core"), op));
-                ops.Add(new PlannedOp(OpKind.Mkdir, $"create {Join(dst, "shm")}") { S2 = Join(dst, "shm"), Mode = 0x1ED, Origin = op });
-                ops.Add(new PlannedOp(OpKind.Mkdir, $"create {Join(dst, "pts")}") { S2 = Join(dst, "pts"), Mode = 0x1ED, Origin = op });
+                    ops.Add(Symlink($"/proc/self/fd/{i}", Join(dst, stdio[i]), op, SetupRole.DevLink));
+                ops.Add(Symlink("/proc/self/fd", Join(dst, "fd"), op, SetupRole.DevLink));
+                ops.Add(Symlink("/proc/kcore", Join(dst, "core"), op, SetupRole.DevLink));
+                ops.Add(new PlannedOp(OpKind.Mkdir, $"create {Join(dst, "shm")}") { S2 = Join(dst, "shm"), Mode = (uint)(FileModes.Directory), Origin = op, Role = SetupRole.DevDirectory });
+                ops.Add(new PlannedOp(OpKind.Mkdir, $"create {Join(dst, "pts")}") { S2 = Join(dst, "pts"), Mode = (uint)(FileModes.Directory), Origin = op, Role = SetupRole.DevDirectory });
                 ops.Add(MountFs("devpts", Join(dst, "pts"), [("newinstance", ""), ("ptmxmode", "0666"), ("mode", "620")],
-                    MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, parentMode, $"mount devpts on {Join(dst, "pts")}", op));
-                ops.Add(Symlink("pts/ptmx", Join(dst, "ptmx"), op));
+                    MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, parentMode, $"mount devpts on {Join(dst, "pts")}", op, SetupRole.DevPts));
+                ops.Add(Symlink("pts/ptmx", Join(dst, "ptmx"), op, SetupRole.PtmxLink));
                 if (host.Tty is { } tty)
                 {
                     ops.Add(new PlannedOp(OpKind.Bind, $"bind mount {tty} on {Join(dst, "console")}")
                     {
+                        Role = SetupRole.Console,
                         S1 = tty, S2 = Join(dst, "console"), Origin = op,
-                        Flags = OpFlags.S1Root(OpFlags.RootOld) | OpFlags.Devices | OpFlags.Try,
+                        Flags = OpRoots.S1(OpRoot.Old) | OpFlags.Devices | OpFlags.Try,
                     });
                 }
                 break;
@@ -894,8 +914,8 @@ internal static class SpawnPlanner
             case MakeDirectory { InStorage: true } d:
             {
                 string path = "/" + d.Destination.TrimStart('/');
-                ops.Add(new PlannedOp(OpKind.Mkdir, $"create {path} in the storage") { S2 = path, Mode = 0x1C0, B = 0x1C0, Flags = OpFlags.S2Root(OpFlags.RootBase), Origin = op });
-                ops.Add(new PlannedOp(OpKind.Chmod, $"chmod {Octal(d.Mode)} {path} in the storage") { S2 = path, Mode = (uint)d.Mode, Flags = OpFlags.S2Root(OpFlags.RootBase) | OpFlags.NoCreate, Origin = op });
+                ops.Add(new PlannedOp(OpKind.Mkdir, $"create {path} in the storage") { S2 = path, Mode = (uint)(FileModes.Private), B = 0x1C0, Flags = OpRoots.S2(OpRoot.Base), Origin = op, Role = SetupRole.StorageDirectory });
+                ops.Add(new PlannedOp(OpKind.Chmod, $"chmod {Octal(d.Mode)} {path} in the storage") { S2 = path, Mode = (uint)d.Mode, Flags = OpRoots.S2(OpRoot.Base) | OpFlags.NoCreate, Origin = op, Role = SetupRole.StorageDirectory });
                 break;
             }
             case MakeDirectory d:
@@ -906,7 +926,7 @@ internal static class SpawnPlanner
                 {
                     S1 = s.Target, S2 = dst, B = parentMode, Origin = op,
                     Flags = OpFlags.IdenticalOk | (s.CreateParents ? 0 : OpFlags.NoParents) | (s.Overmount ? OpFlags.Overmount : 0)
-                        | (s.InStorage ? OpFlags.S2Root(OpFlags.RootBase) : 0),
+                        | (s.InStorage ? OpRoots.S2(OpRoot.Base) : 0),
                 });
                 break;
             case WriteFile w:
@@ -917,13 +937,13 @@ internal static class SpawnPlanner
                     S2 = dst,
                     Data = data,
                     C = (ulong)data.Length,
-                    Fd = w.Fd ?? -1,
+                    Fd = w.Fd is { } source ? Descriptors.Number(source) : -1,
                     Mode = (uint)w.Mode,
                     B = parentMode,
                     Origin = op,
                     Flags = (w.Placement != FilePlacement.Create ? OpFlags.BindData : 0)
                         | (w.Placement == FilePlacement.ReadOnlyBind ? OpFlags.ReadOnly : 0)
-                        | (w.InStorage ? OpFlags.S2Root(OpFlags.RootBase) : 0),
+                        | (w.InStorage ? OpRoots.S2(OpRoot.Base) : 0),
                 });
                 break;
             }
@@ -940,12 +960,12 @@ internal static class SpawnPlanner
                     B = d.Uid ?? ulong.MaxValue,
                     C = d.Gid ?? ulong.MaxValue,
                     Origin = op,
-                    Flags = OpFlags.S1Root(OpFlags.RootOld) | (d.BindHostFallback ? OpFlags.Try : 0),
+                    Flags = OpRoots.S1(OpRoot.Old) | (d.BindHostFallback ? OpFlags.Try : 0),
                 });
                 break;
             }
             case MaskedPath:
-                ops.Add(new PlannedOp(OpKind.Mask, $"mask {dst}") { S1 = "/dev/null", S2 = dst, Origin = op, Flags = OpFlags.S1Root(OpFlags.RootOld) });
+                ops.Add(new PlannedOp(OpKind.Mask, $"mask {dst}") { S1 = "/dev/null", S2 = dst, Origin = op, Flags = OpRoots.S1(OpRoot.Old) });
                 break;
             case ChangeMode c:
                 ops.Add(new PlannedOp(OpKind.Chmod, $"chmod {Octal(c.Mode)} {dst}") { S2 = dst, Mode = (uint)c.Mode, Origin = op, Flags = OpFlags.NoCreate });
@@ -956,6 +976,7 @@ internal static class SpawnPlanner
             case OverlayMount o:
             {
                 var opts = new List<(string, string)> { ("source", "overlay") };
+                int index = 0; // a temporary overlay's number, which names its upper and work directories
                 // The kernel wants the top layer first; Husk's (and bwrap's) order puts it last.
                 for (int i = o.Lowers.Length - 1; i >= 0; i--)
                 {
@@ -971,9 +992,9 @@ internal static class SpawnPlanner
                 {
                     // Made here, with the mode asked for whatever the umask, since it is the mount's root.
                     string upper = "/" + o.Upper!.TrimStart('/'), work = "/" + o.Work!.TrimStart('/');
-                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {upper}") { S2 = upper, Mode = 0x1C0, B = 0x1C0, Flags = OpFlags.S2Root(OpFlags.RootBase), Origin = op });
-                    ops.Add(new PlannedOp(OpKind.Chmod, $"chmod {Octal(o.UpperMode)} {upper}") { S2 = upper, Mode = (uint)o.UpperMode, Flags = OpFlags.S2Root(OpFlags.RootBase) | OpFlags.NoCreate, Origin = op });
-                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {work}") { S2 = work, Mode = 0x1C0, B = 0x1C0, Flags = OpFlags.S2Root(OpFlags.RootBase), Origin = op });
+                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {upper}") { S2 = upper, Mode = (uint)(FileModes.Private), B = 0x1C0, Flags = OpRoots.S2(OpRoot.Base), Origin = op });
+                    ops.Add(new PlannedOp(OpKind.Chmod, $"chmod {Octal(o.UpperMode)} {upper}") { S2 = upper, Mode = (uint)o.UpperMode, Flags = OpRoots.S2(OpRoot.Base) | OpFlags.NoCreate, Origin = op });
+                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {work}") { S2 = work, Mode = (uint)(FileModes.Private), B = 0x1C0, Flags = OpRoots.S2(OpRoot.Base), Origin = op });
                     opts.Add(("%upperdir", upper));
                     opts.Add(("%workdir", work));
                 }
@@ -1001,11 +1022,11 @@ internal static class SpawnPlanner
                 }
                 else if (o.Kind == OverlayKind.Temporary)
                 {
-                    string upper = $"/tmp-overlay-upper-{tmpOverlays}";
-                    string work = $"/tmp-overlay-work-{tmpOverlays}";
-                    tmpOverlays++;
-                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {upper}") { S2 = upper, Mode = 0x1ED, Flags = OpFlags.S2Root(OpFlags.RootBase), Origin = op });
-                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {work}") { S2 = work, Mode = 0x1ED, Flags = OpFlags.S2Root(OpFlags.RootBase), Origin = op });
+                    index = tmpOverlays++;
+                    string upper = $"/tmp-overlay-upper-{index}";
+                    string work = $"/tmp-overlay-work-{index}";
+                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {upper}") { S2 = upper, Mode = (uint)(FileModes.Directory), Flags = OpRoots.S2(OpRoot.Base), Origin = op, Role = SetupRole.TmpOverlayUpper, Index = index });
+                    ops.Add(new PlannedOp(OpKind.Mkdir, $"create {work}") { S2 = work, Mode = (uint)(FileModes.Directory), Flags = OpRoots.S2(OpRoot.Base), Origin = op, Role = SetupRole.TmpOverlayWork, Index = index });
                     opts.Add(("%upperdir", upper));
                     opts.Add(("%workdir", work));
                 }
@@ -1019,7 +1040,7 @@ internal static class SpawnPlanner
                     extra.RemoveAt(src);
                 }
                 opts.AddRange(extra);
-                var mount = MountFs("overlay", dst, opts, 0, parentMode, $"mount overlay on {dst}", op);
+                var mount = MountFs("overlay", dst, opts, 0, parentMode, $"mount overlay on {dst}", op, index: index);
                 ops.Add(o.Optional ? mount.WithFlags(OpFlags.Try) : mount);
                 break;
             }
@@ -1032,10 +1053,11 @@ internal static class SpawnPlanner
     internal static ulong MakeDev(uint major, uint minor) =>
         ((ulong)(major & 0xfffff000) << 32) | ((ulong)(major & 0xfff) << 8) | ((ulong)(minor & 0xffffff00) << 12) | (minor & 0xff);
 
-    private static PlannedOp Symlink(string target, string path, MountOp origin) =>
-        new(OpKind.Symlink, $"create symlink {path}") { S1 = target, S2 = path, Origin = origin };
+    private static PlannedOp Symlink(string target, string path, MountOp origin, SetupRole role) =>
+        new(OpKind.Symlink, $"create symlink {path}") { S1 = target, S2 = path, Origin = origin, Role = role };
 
-    private static PlannedOp MountFs(string fsType, string dst, IReadOnlyList<(string Key, string Value)> options, uint attrs, uint parentMode, string description, MountOp origin)
+    private static PlannedOp MountFs(string fsType, string dst, IReadOnlyList<(string Key, string Value)> options, uint attrs, uint parentMode, string description, MountOp origin,
+        SetupRole role = SetupRole.Mount, int index = 0)
     {
         if (!options.Any(o => o.Key == "source"))
             options = [("source", fsType), .. options];
@@ -1047,6 +1069,8 @@ internal static class SpawnPlanner
             A = attrs,
             B = parentMode,
             Origin = origin,
+            Role = role,
+            Index = index,
             OptionDescriptions = options.Select(o => o.Value.Length == 0 ? o.Key.TrimStart('@', '%', '+') : $"{o.Key.TrimStart('@', '%', '+')}={o.Value}").ToArray(),
         };
     }
@@ -1067,6 +1091,8 @@ internal static class SpawnPlanner
     }
 
     internal static string Octal(int mode) => "0" + Convert.ToString(mode, 8);
+
+    internal static string Octal(UnixFileMode mode) => Octal((int)mode);
 
     internal static string Join(string dir, string name) => dir.EndsWith('/') ? dir + name : dir + "/" + name;
 }

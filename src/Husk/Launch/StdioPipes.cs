@@ -29,7 +29,7 @@ internal sealed class StdioPipes : IDisposable
                     {
                         var devNull = Open("/dev/null", O_RDWR);
                         pipes._childEnds.Add(devNull);
-                        fds = fds.Add(new FdMapping(devNull.Fd, fd));
+                        fds = fds.Add(new FdMapping(devNull, fd));
                         break;
                     }
                     case StdioMode.Pipe:
@@ -37,7 +37,7 @@ internal sealed class StdioPipes : IDisposable
                         var (read, write) = Pipe();
                         var (ours, theirs) = fd == 0 ? (write, read) : (read, write);
                         pipes._childEnds.Add(theirs);
-                        fds = fds.Add(new FdMapping(theirs.Fd, fd));
+                        fds = fds.Add(new FdMapping(theirs, fd));
                         if (fd == 0)
                             pipes._stdin = ours;
                         else if (fd == 1)

@@ -68,7 +68,6 @@ public sealed class SandboxRoot
         path = System.IO.Path.GetFullPath(path);
         if (!Directory.Exists(System.IO.Path.Join(path, "upperdir")))
             return null;
-        var since = File.GetCreationTimeUtc(System.IO.Path.Join(path, "upperdir"));
         string meta = System.IO.Path.Join(path, "husk.json");
         if (File.Exists(meta))
         {
@@ -82,8 +81,12 @@ public sealed class SandboxRoot
             {
             }
         }
-        // A root made by try (or an older Husk): its upperdir's age is the best baseline there is.
-        return new SandboxRoot(path, new DateTimeOffset(DateTime.SpecifyKind(since, DateTimeKind.Utc)));
+        // A root made by try (or an older Husk): its upperdir's birth is the best baseline there is.
+        // Not File.GetCreationTimeUtc: on Linux .NET answers with the last change of the directory,
+        // which moves whenever an entry is added at the top of the layer, after a host edit too.
+        string upper = System.IO.Path.Join(path, "upperdir");
+        var since = Interop.Interop.BirthTime(upper) ?? new DateTimeOffset(Directory.GetLastWriteTimeUtc(upper), TimeSpan.Zero);
+        return new SandboxRoot(path, since);
     }
 
     private void Save()

@@ -593,6 +593,11 @@ static int open_bind_source(const husk_op *op)
 
 static int op_bind(const husk_op *op, bool *skipped)
 {
+    /* IfPresent: a destination the sandbox does not show (a host path under its private /tmp) is skipped. */
+    if (destination_absent(op)) {
+        *skipped = true;
+        return 0;
+    }
     current_step = HUSK_STEP_SOURCE;
     autoclose int src = open_bind_source(op);
     if (src < 0) {

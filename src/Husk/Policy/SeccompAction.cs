@@ -17,7 +17,7 @@ public enum SeccompActionKind
     Log,
     /// <summary>Ask the supervisor through the user-notification listener.</summary>
     UserNotify,
-    /// <summary>Stop for a ptrace tracer, which sees the data (without one, the call fails with ENOSYS).</summary>
+    /// <summary>Stop for the tracer (ptrace); without one the call fails with ENOSYS. Husk's tracing uses it; profiles cannot.</summary>
     Trace,
 }
 
@@ -37,8 +37,8 @@ public readonly record struct SeccompAction(SeccompActionKind Kind, ushort Data 
     /// <summary>Defer to the user-notification listener.</summary>
     public static SeccompAction UserNotify => new(SeccompActionKind.UserNotify);
 
-    /// <summary>Stop for a ptrace tracer with <paramref name="data"/> (PTRACE_EVENT_SECCOMP).</summary>
-    public static SeccompAction TraceWith(ushort data) => new(SeccompActionKind.Trace, data);
+    /// <summary>Stop for the tracer, which sees <paramref name="data"/> as the filter's data.</summary>
+    public static SeccompAction Trace(ushort data) => new(SeccompActionKind.Trace, data);
 
     /// <summary>Fail with <paramref name="errno"/> (0 makes the call a successful no-op).</summary>
     public static SeccompAction Fail(Errno errno) => Fail((int)errno);
@@ -75,7 +75,7 @@ public readonly record struct SeccompAction(SeccompActionKind Kind, ushort Data 
         SeccompActionKind.Trap => "trap",
         SeccompActionKind.Log => "log",
         SeccompActionKind.UserNotify => "notify",
-        SeccompActionKind.Trace => "trace:" + Data.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        SeccompActionKind.Trace => "trace",
         _ => Kind.ToString(),
     };
 
@@ -98,9 +98,6 @@ public readonly record struct SeccompAction(SeccompActionKind Kind, ushort Data 
             case "trap" when arg.Length == 0: action = Trap; return true;
             case "log" when arg.Length == 0: action = Log; return true;
             case "notify" or "user-notify" when arg.Length == 0: action = UserNotify; return true;
-            case "trace" when ushort.TryParse(arg.Length == 0 ? "0" : arg, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out ushort data):
-                action = TraceWith(data);
-                return true;
             case "errno":
                 if (arg.Length == 0)
                 {

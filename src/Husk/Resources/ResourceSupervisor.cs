@@ -74,7 +74,7 @@ internal sealed class ResourceSupervisor : IDisposable
             _ => ChooseAuto(fs, limits, host),
         };
         if (cgroup is null && limits.Cpus is not null)
-            throw new SandboxSetupException("husk: --cpus needs a cgroup with the cpu controller, and none is available here (no delegated cgroup v2 subtree, not root)", Errno.EOPNOTSUPP) { Stage = SandboxSetupStage.Start };
+            throw new SandboxSetupException("--cpus needs a cgroup with the cpu controller, and none is available here (no delegated cgroup v2 subtree, not root)", Errno.EOPNOTSUPP) { Stage = SandboxSetupStage.Start };
         if (cgroup is not { HasMemory: true })
             notes.Add("memory is the tree's resident memory, sampled from /proc");
         if (cgroup is not { HasPids: true })
@@ -139,7 +139,7 @@ internal sealed class ResourceSupervisor : IDisposable
             }
         }
         if (required)
-            throw new SandboxSetupException($"husk: cgroup v2: {why}", Errno.EOPNOTSUPP) { Stage = SandboxSetupStage.Start };
+            throw new SandboxSetupException($"cgroup v2: {why}", Errno.EOPNOTSUPP) { Stage = SandboxSetupStage.Start };
         return null;
     }
 
@@ -147,7 +147,7 @@ internal sealed class ResourceSupervisor : IDisposable
     {
         var cg = CgroupV1.Create(fs, limits, out string? why);
         if (cg is null && required)
-            throw new SandboxSetupException($"husk: cgroup v1: {why}", Errno.EOPNOTSUPP) { Stage = SandboxSetupStage.Start };
+            throw new SandboxSetupException($"cgroup v1: {why}", Errno.EOPNOTSUPP) { Stage = SandboxSetupStage.Start };
         return cg;
     }
 

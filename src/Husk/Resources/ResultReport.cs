@@ -11,7 +11,8 @@ internal static class ResultReport
     /// One JSON object: verdict (with libsandbox's code and isolate's status), message, exit_code,
     /// signal, cpu_time_s, user_time_s, system_time_s, wall_time_s, peak_memory_bytes,
     /// output_bytes (standard output and error), stdout_bytes, stderr_bytes, written_bytes,
-    /// peak_processes, oom_killed, killed, backend, backend_notes and the limits applied.
+    /// peak_processes, oom_killed, killed, backend, backend_notes, the limits applied, and with
+    /// counting syscall_counts (strace -c's table: per call its calls, errors and seconds).
     /// </summary>
     public static string ToJson(SandboxResult result)
     {
@@ -50,6 +51,11 @@ internal static class ResultReport
             foreach (var (name, value) in result.Limits.Applied())
                 w.WriteNumber(name, value);
             w.WriteEndObject();
+            if (!result.SyscallCounts.IsDefaultOrEmpty)
+            {
+                w.WritePropertyName("syscall_counts");
+                Tracing.SyscallCountTable.Write(w, result.SyscallCounts);
+            }
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(ms.ToArray());

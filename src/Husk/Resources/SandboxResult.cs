@@ -33,6 +33,12 @@ public sealed record SandboxResult
     /// <summary>Standard error captured by <see cref="Sandbox.RunAsync"/> when it was a pipe; null otherwise.</summary>
     public byte[]? StandardError { get; init; }
 
+    /// <summary>
+    /// Calls, errors and time per system call of the whole tree, most time first (strace -c's
+    /// table), when the spec's <see cref="TraceSpec.Count"/> asked for them; empty otherwise.
+    /// </summary>
+    public System.Collections.Immutable.ImmutableArray<Tracing.SyscallCount> SyscallCounts { get; init; } = [];
+
     /// <summary>libsandbox's code for the verdict (OK, TL, ML, OL, RF, RT, AT, IE).</summary>
     public string LibsandboxCode => VerdictCodes.Libsandbox(Verdict, Exit?.Signal);
 

@@ -51,6 +51,16 @@ public abstract record FileSystemSpec
     /// </summary>
     public static HostOverlayFileSystem HostOverlay(string root) => new(root);
 
+    /// <summary>
+    /// An OCI image as the root (<c>--image</c>): <paramref name="reference"/> is <c>oci:DIR[:TAG]</c>,
+    /// <c>oci-archive:FILE[:TAG]</c> or <c>docker-archive:FILE[:NAME:TAG]</c>. Its layers are unpacked
+    /// once into a cache and stacked as overlay lower layers; writes vanish with the sandbox (or, with
+    /// <paramref name="readOnly"/>, the root is read-only). Its config supplies what the spec leaves
+    /// open: the command (its entrypoint before the spec's command, or its Cmd when the spec has none),
+    /// environment (under the spec's entries), working directory and user.
+    /// </summary>
+    public static ImageFileSystem Image(string reference, bool readOnly = false) => new(reference, readOnly);
+
     /// <summary>True for the modes that show the host's tree.</summary>
     internal virtual bool ShowsHost => false;
 }
@@ -82,6 +92,15 @@ public sealed record DirectoryFileSystem(string Path, bool ReadOnly) : FileSyste
 
 /// <summary>See <see cref="FileSystemSpec.Rootfs"/>.</summary>
 public sealed record RootfsFileSystem(string Path, bool ReadOnly) : FileSystemSpec;
+/// <summary>See <see cref="FileSystemSpec.Image"/>.</summary>
+public sealed record ImageFileSystem(string Reference, bool ReadOnly) : FileSystemSpec
+{
+    /// <summary>Replaces the image's entrypoint (an empty array: none, so the command runs as given); null keeps it.</summary>
+    public ImmutableArray<string>? Entrypoint { get; init; }
+
+    /// <summary>The image cache's directory; null for the default ($XDG_CACHE_HOME/husk/images, ~/.cache/husk/images, or /var/cache/husk/images for root).</summary>
+    public string? Cache { get; init; }
+}
 
 /// <summary>
 /// The host's tree through overlays, one per host directory that can be overlaid whole (overlayfs
@@ -121,5 +140,22 @@ public sealed record HostOverlayFileSystem(string Root) : FileSystemSpec
     /// <summary>Directories holding <see cref="ExtraLayers"/>: never overlaid whole (a lower inside another fails).</summary>
     public ImmutableArray<string> LayerRoots { get; init; } = [];
 
+    /// <summary>
+    /// Which overlay does the work: the kernel's (the default), or fuse-overlayfs, mounted inside the
+    /// sandbox before the payload runs, which can show the files of users the sandbox does not map
+    /// (mbox <c>-R</c> without subordinate ids). With fuse-overlayfs every file shows as root's
+    /// (<c>squash_to_root</c>), and a directory it cannot overlay stays read-only, said on stderr.
+    /// </summary>
+    public OverlayDriver Driver { get; init; }
+
     internal override bool ShowsHost => true;
+}
+
+/// <summary>What mounts the host overlay's layers.</summary>
+public enum OverlayDriver
+{
+    /// <summary>The kernel's overlayfs (in a user namespace: userxattr).</summary>
+    Kernel,
+    /// <summary>fuse-overlayfs from PATH, owners squashed to root (needs /dev/fuse).</summary>
+    FuseSquashedToRoot,
 }

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Runtime.InteropServices;
 
 namespace Husk;
 
@@ -77,8 +78,34 @@ public sealed record CapabilitySet
         new() { Bounding = caps, Permitted = caps, Effective = caps, Inheritable = caps, Ambient = caps };
 }
 
-/// <summary>A descriptor of the caller given to the payload under a number.</summary>
-public readonly record struct FdMapping(int HostFd, int SandboxFd);
+/// <summary>
+/// A descriptor of the caller given to the payload under a number. Two mappings are equal when
+/// they give the same descriptor number under the same number, whichever handle holds it.
+/// </summary>
+public readonly record struct FdMapping(SafeHandle Host, int SandboxFd)
+{
+    /// <summary>The caller's descriptor number.</summary>
+    public int HostFd => Descriptors.Number(Host);
+
+    /// <inheritdoc/>
+    public bool Equals(FdMapping other) => HostFd == other.HostFd && SandboxFd == other.SandboxFd;
+
+    /// <inheritdoc/>
+    public override int GetHashCode() => HashCode.Combine(HostFd, SandboxFd);
+}
+
+/// <summary>Descriptors in the spec are <see cref="SafeHandle"/>s; these help where a number is all there is.</summary>
+public static class Descriptors
+{
+    /// <summary>A handle for descriptor <paramref name="fd"/> of this process that the spec uses without ever closing it.</summary>
+    public static SafeHandle Borrow(int fd) => new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: false);
+
+    /// <summary>As <see cref="Borrow(int)"/>, or null for none.</summary>
+    internal static SafeHandle? BorrowOrNull(int? fd) => fd is { } n ? Borrow(n) : null;
+
+    /// <summary>The descriptor number a handle holds.</summary>
+    public static int Number(SafeHandle handle) => (int)handle.DangerousGetHandle();
+}
 
 /// <summary>A terminal window size in character cells.</summary>
 public readonly record struct TerminalSize(ushort Rows, ushort Columns);

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Collections.Immutable;
 
 namespace Husk;
@@ -9,7 +10,7 @@ namespace Husk;
 public abstract record MountOp(string Destination)
 {
     /// <summary>Mode of missing parent directories (0755 unless a front door derives another).</summary>
-    public int ParentMode { get; init; } = 0x1ED; // 0755
+    public UnixFileMode ParentMode { get; init; } = FileModes.Directory;
 
     /// <summary>
     /// Apply only when the destination already exists and can be reached; otherwise skip it (hiding
@@ -61,7 +62,7 @@ public sealed record BindMount(string Source, string Destination) : MountOp(Dest
 }
 
 /// <summary>Bind-mounts what an open file descriptor of the caller names, checked against the fd after mounting.</summary>
-public sealed record BindFdMount(int Fd, string Destination) : MountOp(Destination)
+public sealed record BindFdMount(SafeHandle Fd, string Destination) : MountOp(Destination)
 {
     /// <summary>Read-only, recursively.</summary>
     public bool ReadOnly { get; init; }
@@ -73,7 +74,7 @@ public sealed record TmpfsMount(string Destination) : MountOp(Destination)
     /// <summary>Size limit in bytes, or null for the kernel's default (half of RAM).</summary>
     public long? Size { get; init; }
     /// <summary>Mode of the tmpfs root.</summary>
-    public int Mode { get; init; } = 0x1ED;
+    public UnixFileMode Mode { get; init; } = FileModes.Directory;
     /// <summary>Device nodes on it work (otherwise nodev).</summary>
     public bool Devices { get; init; }
     /// <summary>Setuid files on it work (otherwise nosuid).</summary>
@@ -163,7 +164,7 @@ public sealed record MqueueMount(string Destination) : MountOp(Destination);
 public sealed record MakeDirectory(string Destination) : MountOp(Destination)
 {
     /// <summary>Mode of the directory when it is created.</summary>
-    public int Mode { get; init; } = 0x1ED;
+    public UnixFileMode Mode { get; init; } = FileModes.Directory;
     /// <summary>
     /// Made in the sandbox's hidden storage (<see cref="SourceRoot.Storage"/>) rather than its root,
     /// with exactly <see cref="Mode"/>: the skeleton of upper layers kept there.
@@ -202,9 +203,9 @@ public sealed record WriteFile(string Destination) : MountOp(Destination)
     /// <summary>The contents, when not read from <see cref="Fd"/>.</summary>
     public ImmutableArray<byte> Data { get; init; } = [];
     /// <summary>A descriptor to copy the contents from, or null.</summary>
-    public int? Fd { get; init; }
+    public SafeHandle? Fd { get; init; }
     /// <summary>Mode of the file.</summary>
-    public int Mode { get; init; } = 0x1B6; // 0666
+    public UnixFileMode Mode { get; init; } = FileModes.ReadWriteAll;
     /// <summary>How the file is placed.</summary>
     public FilePlacement Placement { get; init; } = FilePlacement.Create;
     /// <summary>Made in the sandbox's hidden storage (<see cref="SourceRoot.Storage"/>) rather than its root.</summary>
@@ -212,7 +213,7 @@ public sealed record WriteFile(string Destination) : MountOp(Destination)
 }
 
 /// <summary>Changes the mode of an existing path.</summary>
-public sealed record ChangeMode(string Destination, int Mode) : MountOp(Destination);
+public sealed record ChangeMode(string Destination, UnixFileMode Mode) : MountOp(Destination);
 
 /// <summary>Remounts a mount point read-only (not recursively).</summary>
 public sealed record RemountReadOnly(string Destination) : MountOp(Destination);
@@ -244,7 +245,7 @@ public sealed record OverlayMount(string Destination, ImmutableArray<string> Low
     /// <summary>Where <see cref="Upper"/> and <see cref="Work"/> are looked up: the host, the sandbox's root as built so far, or its hidden storage (where they are created).</summary>
     public SourceRoot UpperRoot { get; init; } = SourceRoot.Host;
     /// <summary>Mode given to <see cref="Upper"/> when it is created in <see cref="SourceRoot.Storage"/> (it becomes the mount's root directory).</summary>
-    public int UpperMode { get; init; } = 0x1ED;
+    public UnixFileMode UpperMode { get; init; } = FileModes.Directory;
     /// <summary>
     /// Skip the mount (leaving an empty directory) when a host layer no longer exists, instead of
     /// failing: the overlay planner's directories can vanish between planning and mounting.

@@ -7,4 +7,4 @@ public readonly record struct Rlimit(int Resource, ulong Soft, ulong Hard);
 public readonly record struct Sysctl(string Name, string Value);
 
 /// <summary>A namespace of one kind joined through a descriptor of the caller (an open /proc/PID/ns/* or bind-mounted namespace file).</summary>
-public readonly record struct NamespaceFd(NamespaceKinds Kind, int Fd);
+public readonly record struct NamespaceFd(NamespaceKinds Kind, System.Runtime.InteropServices.SafeHandle Handle);

@@ -7,7 +7,7 @@ namespace Husk;
 public sealed record RootTmpfs
 {
     /// <summary>Mode of the tmpfs root (01777, the kernel's default, shows no mode option).</summary>
-    public int Mode { get; init; } = 0x1ED; // 0755
+    public UnixFileMode Mode { get; init; } = FileModes.Directory;
     /// <summary>Device nodes created directly in / work (otherwise nodev).</summary>
     public bool Devices { get; init; }
     /// <summary>Setuid files created directly in / work (otherwise nosuid).</summary>

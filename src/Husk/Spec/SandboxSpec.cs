@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Collections.Immutable;
 
 namespace Husk;
@@ -25,16 +26,16 @@ public sealed record SandboxSpec
     /// <summary>Namespaces the sandbox gets its own of.</summary>
     public NamespaceKinds Namespaces { get; init; } = NamespaceKinds.AllButTime;
     /// <summary>Join this user namespace (an fd of the caller) instead of creating one.</summary>
-    public int? UserNamespaceFd { get; init; }
+    public SafeHandle? UserNamespaceFd { get; init; }
     /// <summary>After setup, switch into this descendant user namespace (bwrap's --userns2).</summary>
-    public int? UserNamespace2Fd { get; init; }
+    public SafeHandle? UserNamespace2Fd { get; init; }
     /// <summary>Join this pid namespace (an fd of the caller); with <see cref="NamespaceKinds.Pid"/>, a new one is created under it.</summary>
-    public int? PidNamespaceFd { get; init; }
+    public SafeHandle? PidNamespaceFd { get; init; }
     /// <summary>
     /// Join the namespaces of a running process (a pidfd of the caller) before anything else,
     /// as <c>husk enter</c> does; <see cref="JoinNamespaces"/> says which.
     /// </summary>
-    public int? JoinProcessFd { get; init; }
+    public SafeHandle? JoinProcessFd { get; init; }
     /// <summary>The namespaces joined through <see cref="JoinProcessFd"/>.</summary>
     public NamespaceKinds JoinNamespaces { get; init; }
     /// <summary>
@@ -89,7 +90,7 @@ public sealed record SandboxSpec
     /// <summary>An environment variable set to the payload's own pid at exec (socket activation's LISTEN_PID).</summary>
     public string? PidVariable { get; init; }
     /// <summary>Signals the payload starts with ignored, besides those the caller already ignored.</summary>
-    public ImmutableArray<int> IgnoredSignals { get; init; } = [];
+    public ImmutableArray<PosixSignal> IgnoredSignals { get; init; } = [];
     /// <summary>Kernel parameters set in the sandbox's namespaces before the payload starts.</summary>
     public ImmutableArray<Sysctl> Sysctls { get; init; } = [];
     /// <summary>Resource limits of the payload, set exactly (a value the process may not raise fails the start).</summary>
@@ -135,7 +136,7 @@ public sealed record SandboxSpec
     /// it execs (runc's exec.fifo, between <c>create</c> and <c>start</c>). A payload that cannot be
     /// found fails the launch.
     /// </summary>
-    public int? StartFifoFd { get; init; }
+    public SafeHandle? StartFifoFd { get; init; }
     /// <summary>
     /// The sandbox stops once its namespaces and mounts are made, before it switches into its root,
     /// until the supervisor lets it go on (<c>LaunchHooks.Paused</c>): OCI's prestart,
@@ -152,11 +153,11 @@ public sealed record SandboxSpec
     /// Descriptors only the supervisor uses (status and info pipes): the sandbox closes its copies the
     /// moment it starts, before waiting for its ids, so a reader waiting for end of file is not held up.
     /// </summary>
-    public ImmutableArray<int> SupervisorFds { get; init; } = [];
+    public ImmutableArray<SafeHandle> SupervisorFds { get; init; } = [];
     /// <summary>Kept open by the sandbox's init while it runs (bwrap's --sync-fd).</summary>
-    public int? SyncFd { get; init; }
+    public SafeHandle? SyncFd { get; init; }
     /// <summary>Block before exec until this descriptor is readable (bwrap's --block-fd).</summary>
-    public int? BlockFd { get; init; }
+    public SafeHandle? BlockFd { get; init; }
     /// <summary>Paths (inside) the sandbox's init holds a read lock on while it runs.</summary>
     public ImmutableArray<string> LockFiles { get; init; } = [];
 
@@ -178,6 +179,12 @@ public sealed record SandboxSpec
     /// </summary>
     public Policy.SyscallCallback? SyscallCallback { get; init; }
 
+    /// <summary>
+    /// Trace the payload's system calls (strace-like lines, <see cref="SandboxProcess.Events"/>,
+    /// counts in <see cref="SandboxResult.SyscallCounts"/>), or null for no tracing.
+    /// </summary>
+    public TraceSpec? Trace { get; init; }
+
     /// <summary>Quotas, usage measurement and verdicts; <see cref="ResourceLimits.None"/> (the default) runs unsupervised.</summary>
     public ResourceLimits Limits { get; init; } = ResourceLimits.None;
 
@@ -195,8 +202,11 @@ public sealed record SandboxSpec
     public ImmutableArray<string> Validate()
     {
         var problems = ImmutableArray.CreateBuilder<string>();
-        if (Command.IsDefaultOrEmpty || string.IsNullOrEmpty(Command[0]))
+        // An image's config may supply the command.
+        if ((Command.IsDefaultOrEmpty && FileSystem is not ImageFileSystem) || (!Command.IsDefaultOrEmpty && string.IsNullOrEmpty(Command[0])))
             problems.Add("no command given: name the program to run");
+        if (FileSystem is ImageFileSystem { Reference: null or "" })
+            problems.Add("no image given: name one, such as oci:DIR:TAG");
         bool mountNs = Namespaces.HasFlag(NamespaceKinds.Mount) || JoinsMountNamespace;
         if (!mountNs && (Mounts.Length > 0 || FileSystem is not InheritFileSystem))
             problems.Add("filesystem operations need a mount namespace: drop --share-mount or the operations");
@@ -275,12 +285,14 @@ public sealed record SandboxSpec
         }
         if (PidVariable is { } pidVar && (pidVar.Length == 0 || pidVar.Contains('=')))
             problems.Add($"not a valid environment variable name: '{pidVar}'");
-        foreach (int sig in IgnoredSignals)
+        foreach (int sig in IgnoredSignals.Select(Interop.Interop.Signals.FromPosixSignal))
         {
             if (sig is < 1 or > 64 or 9 or 19)
                 problems.Add($"signal {sig} cannot be ignored");
         }
         problems.AddRange(Limits.Validate());
+        if (Trace is { } trace)
+            problems.AddRange(trace.Validate());
         if (SyscallCallback is { } callback)
         {
             if (Seccomp.UserNotification)

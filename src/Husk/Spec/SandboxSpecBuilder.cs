@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Collections.Immutable;
 using System.Text;
 using Husk.Resources;
@@ -40,8 +41,7 @@ public sealed class SandboxSpecBuilder
     }
 
     /// <summary>The caller's environment as NAME=VALUE entries.</summary>
-    internal static ImmutableArray<string> CallerEnvironment() =>
-        [.. System.Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>().Select(e => $"{e.Key}={e.Value}")];
+    internal static ImmutableArray<string> CallerEnvironment() => Launch.CallerEnvironment.Current();
 
     /// <summary>The spec as described so far, before <see cref="Build"/> resolves defaults and validates it.</summary>
     internal SandboxSpec Current => _spec;
@@ -62,10 +62,10 @@ public sealed class SandboxSpecBuilder
     public SandboxSpecBuilder Share(NamespaceKinds kinds) => With(s => s with { Namespaces = s.Namespaces & ~kinds });
 
     /// <summary><c>--userns FD</c>: join the user namespace open at <paramref name="fd"/> instead of creating one.</summary>
-    public SandboxSpecBuilder UserNamespace(int fd) => With(s => s with { UserNamespaceFd = fd });
+    public SandboxSpecBuilder UserNamespace(SafeHandle fd) => With(s => s with { UserNamespaceFd = fd });
 
     /// <summary><c>--pidns FD</c>: join the pid namespace open at <paramref name="fd"/>.</summary>
-    public SandboxSpecBuilder PidNamespace(int fd) => With(s => s with { PidNamespaceFd = fd });
+    public SandboxSpecBuilder PidNamespace(SafeHandle fd) => With(s => s with { PidNamespaceFd = fd });
 
     /// <summary><c>--disable-userns</c>: the payload cannot create user namespaces of its own (the default in a new user namespace).</summary>
     public SandboxSpecBuilder DisableUserNamespaces() => With(s => s with { NestedUserNamespaces = NestedUserNamespaces.Deny });
@@ -112,6 +112,20 @@ public sealed class SandboxSpecBuilder
     public SandboxSpecBuilder RootDirectory(string directory, bool readOnly = true) => FileSystem(FileSystemSpec.Directory(Path.GetFullPath(directory), readOnly));
 
     /// <summary>
+    /// <c>--image REF</c>: an OCI image as the root (<see cref="FileSystemSpec.Image"/>), its writes
+    /// vanishing with the sandbox. The image's environment replaces the builder's (the caller's):
+    /// variables set after this call go over the image's. Its working directory and user apply
+    /// unless <see cref="Chdir"/>, <see cref="Uid"/> or <see cref="BecomeRoot"/> say otherwise; its
+    /// entrypoint runs before the command (see <see cref="ForImage"/> for the image's own command).
+    /// </summary>
+    public SandboxSpecBuilder Image(string reference, bool readOnly = false) =>
+        With(s => s with { FileSystem = FileSystemSpec.Image(reference, readOnly), Environment = [] });
+
+    /// <summary>A builder for a sandbox that runs what the image's config says (<c>husk run --image REF</c> without a command).</summary>
+    public static SandboxSpecBuilder ForImage(string reference, bool readOnly = false) =>
+        new SandboxSpecBuilder(new SandboxSpec { Command = [], NewSession = true }, []).Image(reference, readOnly);
+
+    /// <summary>
     /// <c>husk run</c>'s default view: the host's tree through overlays whose writes land in a layer
     /// under <paramref name="root"/> (created, or resumed when it exists), capped at
     /// <paramref name="storage"/> bytes when given (<c>--storage</c>). After the run, review and commit
@@ -133,7 +147,7 @@ public sealed class SandboxSpecBuilder
         Mount(new BindMount(Path.GetFullPath(source), destination) { Devices = true, Optional = optional });
 
     /// <summary><c>--tmpfs DST [--size] [--perms]</c>: without a size, a memory limit caps it.</summary>
-    public SandboxSpecBuilder Tmpfs(string destination, long? size = null, int mode = 0x1ED) =>
+    public SandboxSpecBuilder Tmpfs(string destination, long? size = null, UnixFileMode mode = FileModes.Directory) =>
         Mount(new TmpfsMount(destination) { Size = size, Mode = mode });
 
     /// <summary><c>--proc DST</c>: a procfs of the sandbox's pid namespace.</summary>
@@ -146,24 +160,24 @@ public sealed class SandboxSpecBuilder
     public SandboxSpecBuilder Mqueue(string destination) => Mount(new MqueueMount(destination));
 
     /// <summary><c>--dir DST [--perms]</c>.</summary>
-    public SandboxSpecBuilder Dir(string destination, int mode = 0x1ED) => Mount(new MakeDirectory(destination) { Mode = mode });
+    public SandboxSpecBuilder Dir(string destination, UnixFileMode mode = FileModes.Directory) => Mount(new MakeDirectory(destination) { Mode = mode });
 
     /// <summary><c>--symlink TARGET DST</c>.</summary>
     public SandboxSpecBuilder Symlink(string target, string destination) => Mount(new MakeSymlink(target, destination));
 
     /// <summary><c>--write DATA DST [--perms]</c>: a file with these contents.</summary>
-    public SandboxSpecBuilder Write(string destination, string data, int mode = 0x1A4) =>
+    public SandboxSpecBuilder Write(string destination, string data, UnixFileMode mode = FileModes.File) =>
         Mount(new WriteFile(destination) { Data = [.. Encoding.UTF8.GetBytes(data)], Mode = mode });
 
     /// <summary><c>--write</c> with bytes.</summary>
-    public SandboxSpecBuilder Write(string destination, ReadOnlySpan<byte> data, int mode = 0x1A4) =>
+    public SandboxSpecBuilder Write(string destination, ReadOnlySpan<byte> data, UnixFileMode mode = FileModes.File) =>
         Mount(new WriteFile(destination) { Data = [.. data], Mode = mode });
 
     /// <summary><c>--file FD DST</c>: a file with the contents read from <paramref name="fd"/>.</summary>
-    public SandboxSpecBuilder File(int fd, string destination) => Mount(new WriteFile(destination) { Fd = fd });
+    public SandboxSpecBuilder File(SafeHandle fd, string destination) => Mount(new WriteFile(destination) { Fd = fd });
 
     /// <summary><c>--chmod MODE PATH</c>.</summary>
-    public SandboxSpecBuilder Chmod(int mode, string path) => Mount(new ChangeMode(path, mode));
+    public SandboxSpecBuilder Chmod(UnixFileMode mode, string path) => Mount(new ChangeMode(path, mode));
 
     /// <summary><c>--remount-ro DST</c>.</summary>
     public SandboxSpecBuilder RemountReadOnly(string destination) => Mount(new RemountReadOnly(destination));
@@ -210,8 +224,8 @@ public sealed class SandboxSpecBuilder
     /// <summary><c>--argv0 NAME</c>.</summary>
     public SandboxSpecBuilder Argv0(string name) => With(s => s with { Argv0 = name });
 
-    /// <summary><c>--pass-fd N</c>: the caller's descriptor N stays open as N inside.</summary>
-    public SandboxSpecBuilder PassFd(int fd) => With(s => s with { Fds = s.Fds.Add(new FdMapping(fd, fd)) });
+    /// <summary><c>--pass-fd N</c>: the caller's descriptor stays open inside under its own number.</summary>
+    public SandboxSpecBuilder PassFd(SafeHandle fd) => With(s => s with { Fds = s.Fds.Add(new FdMapping(fd, Descriptors.Number(fd))) });
 
     /// <summary><c>--new-session</c> (the default) or <c>--no-new-session</c>.</summary>
     public SandboxSpecBuilder NewSession(bool newSession = true) => With(s => s with { NewSession = newSession });
@@ -244,6 +258,41 @@ public sealed class SandboxSpecBuilder
     /// </summary>
     public SandboxSpecBuilder OnSyscall(IEnumerable<string> syscalls, Func<Policy.SyscallRequest, Policy.SyscallDecision> decide) =>
         With(s => s with { SyscallCallback = new Policy.SyscallCallback([.. syscalls], decide) });
+
+    // ---- tracing ----
+
+    /// <summary>
+    /// <c>--trace=SET</c>: trace the system calls in <paramref name="set"/>, written as strace's
+    /// <c>-e trace=</c> (<c>"openat,%network"</c>, <c>"%file"</c>, <c>"!futex"</c>, <c>"all"</c>),
+    /// and deliver them as <see cref="SandboxProcess.Events"/>. Only those calls stop the program.
+    /// </summary>
+    public SandboxSpecBuilder Trace(string set) =>
+        Husk.Tracing.SyscallSet.TryParse(set, out var parsed, out string? problem)
+            ? Trace(parsed)
+            : Problem($"trace: {problem}");
+
+    /// <summary>Trace the system calls in <paramref name="set"/> and deliver them as <see cref="SandboxProcess.Events"/>.</summary>
+    public SandboxSpecBuilder Trace(Husk.Tracing.SyscallSet set) => WithTrace(t => t with { Syscalls = set, Events = true });
+
+    /// <summary>Deliver (or not) the traced calls as <see cref="SandboxProcess.Events"/>.</summary>
+    public SandboxSpecBuilder TraceEvents(bool on = true) => WithTrace(t => t with { Events = on });
+
+    /// <summary><c>--trace</c>'s lines to the caller's descriptor <paramref name="output"/> (<c>Descriptors.Borrow(2)</c>: standard error).</summary>
+    public SandboxSpecBuilder TraceOutput(SafeHandle output) => WithTrace(t => t with { Output = output, OutputFile = null });
+
+    /// <summary><c>--trace-output FILE</c>: the lines to <paramref name="file"/>, created or truncated.</summary>
+    public SandboxSpecBuilder TraceOutput(string file) => WithTrace(t => t with { OutputFile = Path.GetFullPath(file), Output = null });
+
+    /// <summary><c>--trace-format</c>: the lines as strace's text, JSON or mbox's.</summary>
+    public SandboxSpecBuilder TraceFormat(TraceFormat format) => WithTrace(t => t with { Format = format });
+
+    /// <summary>
+    /// <c>--count</c>: calls, errors and time per system call of the whole tree, in
+    /// <see cref="SandboxResult.SyscallCounts"/> (of every call unless <see cref="Trace(string)"/> chose a set).
+    /// </summary>
+    public SandboxSpecBuilder CountSyscalls() => WithTrace(t => t with { Count = true });
+
+    private SandboxSpecBuilder WithTrace(Func<TraceSpec, TraceSpec> change) => With(s => s with { Trace = change(s.Trace ?? new TraceSpec()) });
 
     // ---- policy ----
 

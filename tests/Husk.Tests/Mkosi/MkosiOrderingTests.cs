@@ -124,24 +124,24 @@ public class MkosiOrderingTests
     public void Tmp_directories_are_sticky_and_world_writable(string path, int mode)
     {
         var ctx = new ExpandContext(0x12, null);
-        Assert.Equal(mode, Assert.IsType<TmpfsMount>(new TmpfsOperation(path).Expand(ctx).Single()).Mode);
-        Assert.Equal(mode, Assert.IsType<MakeDirectory>(new DirOperation(path).Expand(ctx).Single()).Mode);
+        Assert.Equal((UnixFileMode)mode, Assert.IsType<TmpfsMount>(new TmpfsOperation(path).Expand(ctx).Single()).Mode);
+        Assert.Equal((UnixFileMode)mode, Assert.IsType<MakeDirectory>(new DirOperation(path).Expand(ctx).Single()).Mode);
         var overlay = new OverlayOperation(["/l1", "/l2"], "tmpfs", "", path).Expand(ctx).ToList();
-        Assert.Equal(mode, overlay.OfType<MakeDirectory>().First().Mode); // the upper layer gives the overlay its mode
+        Assert.Equal((UnixFileMode)mode, overlay.OfType<MakeDirectory>().First().Mode); // the upper layer gives the overlay its mode
         Assert.Equal(["/l1", "/l2"], overlay.OfType<OverlayMount>().Single().Lowers);
     }
 
     [Fact]
     public void Written_files_follow_the_umask()
     {
-        Assert.Equal(0x1A0, Assert.IsType<WriteFile>(new WriteOperation("x", "/f").Expand(new ExpandContext(0x17, null)).Single()).Mode); // 0640
+        Assert.Equal((UnixFileMode)0x1A0, Assert.IsType<WriteFile>(new WriteOperation("x", "/f").Expand(new ExpandContext(0x17, null)).Single()).Mode); // 0640
     }
 
     [Fact]
     public void Dev_is_mkosis_variant()
     {
         var ops = new DevOperation("/dev", "/dev/pts/3").Expand(new ExpandContext(0x12, null)).ToList();
-        Assert.Contains(ops, o => o is MakeDirectory { Destination: "/dev/shm", Mode: 0x3FF });
+        Assert.Contains(ops, o => o is MakeDirectory { Destination: "/dev/shm", Mode: (UnixFileMode)(0x3FF) });
         Assert.Contains(ops, o => o is BindMount { Source: "/dev/fuse", Optional: true });
         Assert.Contains(ops, o => o is BindMount { Source: "/dev/pts/3", Destination: "/dev/console" });
         var pts = Assert.Single(ops.OfType<FilesystemMount>());

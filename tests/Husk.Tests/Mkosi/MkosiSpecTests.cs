@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Husk.Cli.Personalities;
 using Husk.Cli.Personalities.Mkosi;
 using Husk.Launch;
@@ -34,9 +35,9 @@ public class MkosiSpecTests
         var proc = Build(Unprivileged, "--proc", "/p/q", "true");
         Assert.Contains(new BindMount("/proc", "/p/q") { Devices = true, AllowSetuid = true }, proc.Mounts);
 
-        Assert.Equal([new FdMapping(7, 7)], Build(Unprivileged, [5, 7], "--exec-fd", "5", "true").Fds);
+        Assert.Equal([new FdMapping(Descriptors.Borrow(7), 7)], Build(Unprivileged, [5, 7], "--exec-fd", "5", "true").Fds);
         var packed = Build(Unprivileged, [5, 7], "--exec-fd", "5", "--pack-fds", "true");
-        Assert.Equal([new FdMapping(7, 3)], packed.Fds);
+        Assert.Equal([new FdMapping(Descriptors.Borrow(7), 3)], packed.Fds);
         Assert.Contains("LISTEN_FDS=1", packed.Environment);
         Assert.Equal([5, 9], MkosiArguments.Parse(["--exec-fd", "5", "--exec-fd", " 9 ", "true"], "/", null).ExecFds);
         Assert.Equal("invalid literal for int() with base 10: 'five'",
@@ -115,10 +116,10 @@ public class MkosiSpecTests
     public void Inherited_descriptors_pass_as_they_are_or_packed_with_socket_activation()
     {
         var plain = Build(Unprivileged, [5, 9], "true");
-        Assert.Equal([new FdMapping(5, 5), new FdMapping(9, 9)], plain.Fds);
+        Assert.Equal([new FdMapping(Descriptors.Borrow(5), 5), new FdMapping(Descriptors.Borrow(9), 9)], plain.Fds);
         Assert.Null(plain.PidVariable);
         var packed = Build(Unprivileged, [5, 9], "--pack-fds", "true");
-        Assert.Equal([new FdMapping(5, 3), new FdMapping(9, 4)], packed.Fds);
+        Assert.Equal([new FdMapping(Descriptors.Borrow(5), 3), new FdMapping(Descriptors.Borrow(9), 4)], packed.Fds);
         Assert.Contains("LISTEN_FDS=2", packed.Environment);
         Assert.Equal("LISTEN_PID", packed.PidVariable);
         var none = Build(Unprivileged, [], "--pack-fds", "true");
@@ -137,12 +138,12 @@ public class MkosiSpecTests
         Assert.False(spec.NoNewPrivileges);
         Assert.False(spec.NewSession);
         Assert.False(spec.Namespaces.HasFlag(NamespaceKinds.Pid));
-        Assert.Equal([13, 25], spec.IgnoredSignals);
+        Assert.Equal([(PosixSignal)13, (PosixSignal)25], spec.IgnoredSignals);
         Assert.Equal(MountPropagation.Shared, spec.RootPropagation);
         Assert.False(spec.BringUpLoopback);
         // os.execvp never hands a script without "#!" to /bin/sh (glibc's execvp would).
         Assert.False(spec.ScriptShell);
-        Assert.True(spec.RootTmpfs is { Devices: true, AllowSetuid: true, Mode: 0x3FF });
+        Assert.True(spec.RootTmpfs is { Devices: true, AllowSetuid: true, Mode: (UnixFileMode)(0x3FF) });
         Assert.Equal("/usr/share", Build(Unprivileged, "--chdir", "/usr/share").WorkingDirectory);
     }
 }

@@ -118,8 +118,8 @@ public class OciConfigTests
         var m = Map(Config(d => d["linux"]!["namespaces"]![1] = new JsonObject { ["type"] = "network", ["path"] = "/run/netns/x" }));
         Assert.Equal([(NamespaceKinds.Net, "/run/netns/x")], m.JoinPaths);
         Assert.False(m.Spec.Namespaces.HasFlag(NamespaceKinds.Net));
-        var withFds = m.WithNamespaceFds([42]);
-        Assert.Equal([new NamespaceFd(NamespaceKinds.Net, 42)], withFds.NamespaceFds);
+        var withFds = m.WithNamespaceFds([Descriptors.Borrow(42)]);
+        Assert.Equal([(NamespaceKinds.Net, 42)], withFds.NamespaceFds.Select(n => (n.Kind, Descriptors.Number(n.Handle))));
 
         var rootless = Map(Config(rootless: true), OciTestHost.User).Spec;
         Assert.True(rootless.Namespaces.HasFlag(NamespaceKinds.User));

@@ -100,7 +100,7 @@ public partial class SeccompRunTests
         var (read, write) = Interop.Interop.Pipe();
         using (read)
         {
-            spec = spec with { Fds = [.. spec.Fds, new FdMapping(write.Fd, 1)] };
+            spec = spec with { Fds = [.. spec.Fds, new FdMapping(Descriptors.Borrow(write.Fd), 1)] };
             SandboxProcess process;
             using (write)
                 process = Launch.Launcher.Start(spec);

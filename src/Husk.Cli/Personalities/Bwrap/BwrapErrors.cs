@@ -22,60 +22,63 @@ internal sealed class BwrapErrors(BwrapOptions options, IReadOnlyDictionary<Moun
             case SandboxSetupStage.Clone:
                 return CloneFailure(e.Errno);
             case SandboxSetupStage.IdMapping:
-                if (e.Message.Contains("setgroups", StringComparison.Ordinal))
-                    return $"error writing to setgroups: {err}";
-                return e.Message.Contains("gid map", StringComparison.Ordinal) ? $"setting up gid map: {err}" : $"setting up uid map: {err}";
+                return e.Role switch
+                {
+                    SetupRole.Setgroups => $"error writing to setgroups: {err}",
+                    SetupRole.GidMap => $"setting up gid map: {err}",
+                    _ => $"setting up uid map: {err}",
+                };
             case SandboxSetupStage.Start:
                 return $"Creating new namespace failed: {err}";
         }
-        var op = e.Op;
-        if (op is null)
-            return Strip(e.Message);
-        var origin = op.Origin is MountOp m && origins.TryGetValue(m, out var b) ? b : null;
-        if (origin is not null && Mount(e, op, origin, err, mountErr) is { } text)
+        if (e.Origin is { } m && origins.TryGetValue(m, out var origin) && Mount(e, origin, err, mountErr) is { } text)
             return text;
-        return op.Kind switch
+        return e.Role switch
         {
-            OpKind.Exec => $"execvp {options.Command[0]}: {err}",
-            OpKind.Chdir => options.ChdirPath is { } dir ? $"Can't chdir to {dir}: {err}" : $"Can't chdir: {err}",
-            OpKind.LockFile => e.Errno is Errno.ENOENT or Errno.EACCES or Errno.ENOTDIR or Errno.ELOOP or Errno.EISDIR
-                ? $"Unable to open lock file {op.S2}: {err}"
-                : $"Unable to lock file {op.S2}: {err}",
-            OpKind.SetNs when op.Fd == options.Userns2Fd && (op.A & CLONE_NEWUSER) != 0 && op.Description.Contains("second", StringComparison.Ordinal)
-                => $"Setting userns2 failed: {err}",
-            OpKind.SetNs when (op.A & CLONE_NEWUSER) != 0 => e.Errno == Errno.EINVAL
+            SetupRole.Exec => $"execvp {options.Command[0]}: {err}",
+            SetupRole.Chdir => options.ChdirPath is { } dir ? $"Can't chdir to {dir}: {err}" : $"Can't chdir: {err}",
+            SetupRole.LockFile => e.Errno is Errno.ENOENT or Errno.EACCES or Errno.ENOTDIR or Errno.ELOOP or Errno.EISDIR
+                ? $"Unable to open lock file {e.Path}: {err}"
+                : $"Unable to lock file {e.Path}: {err}",
+            SetupRole.SecondUserNamespace => $"Setting userns2 failed: {err}",
+            SetupRole.JoinUserNamespace => e.Errno == Errno.EINVAL
                 ? "Joining the specified user namespace failed, it might not be a descendant of the current user namespace."
                 : $"Joining specified user namespace failed: {err}",
-            OpKind.SetNs => $"Setting pidns failed: {err}",
-            OpKind.Unshare when op.A == CLONE_NEWPID => $"unshare pid ns: {err}",
-            OpKind.Unshare when op.A == CLONE_NEWUSER => $"unshare user ns: {err}",
-            OpKind.Unshare => CloneFailure(e.Errno),
-            OpKind.Fork when (op.Flags & OpFlags.InitStatus) != 0 => $"Can't fork for pid 1: {err}",
-            OpKind.Fork => $"Can't fork for --pidns: {err}",
-            OpKind.WriteProc => WriteProc(op, e.Step, err),
-            OpKind.ExpectNoUserns => "creation of new user namespaces was not disabled as requested",
-            OpKind.SetHostname => $"Can't set hostname to {op.S1}: {err}",
-            OpKind.LoopbackUp => $"loopback: Failed RTM_NEWLINK: {err}",
-            OpKind.Caps => $"capset failed: {err}",
-            OpKind.Prctl => $"prctl(PR_SET_NO_NEW_PRIVS) failed: {err}",
-            OpKind.Seccomp => e.Errno == Errno.EINVAL
+            SetupRole.JoinPidNamespace or SetupRole.JoinNamespaces => $"Setting pidns failed: {err}",
+            SetupRole.CreatePidNamespace => $"unshare pid ns: {err}",
+            SetupRole.NestedUserNamespace => $"unshare user ns: {err}",
+            SetupRole.CreateNamespaces => CloneFailure(e.Errno),
+            SetupRole.ForkInit => $"Can't fork for pid 1: {err}",
+            SetupRole.EnterPidNamespace => $"Can't fork for --pidns: {err}",
+            SetupRole.MaxUserNamespaces => e.Step == SetupStep.Data
+                ? $"sysctl user.max_user_namespaces = 1: {err}"
+                : $"cannot open /proc/sys/user/max_user_namespaces: {err}",
+            SetupRole.NestedSetgroups => $"error writing to setgroups: {err}",
+            SetupRole.NestedGidMap => $"setting up gid map: {err}",
+            SetupRole.NestedUidMap => $"setting up uid map: {err}",
+            SetupRole.ExpectNoUserNamespaces => "creation of new user namespaces was not disabled as requested",
+            SetupRole.Hostname => $"Can't set hostname to {options.Hostname}: {err}",
+            SetupRole.Loopback => $"loopback: Failed RTM_NEWLINK: {err}",
+            SetupRole.Capabilities => $"capset failed: {err}",
+            SetupRole.NoNewPrivileges => $"prctl(PR_SET_NO_NEW_PRIVS) failed: {err}",
+            SetupRole.Seccomp => e.Errno == Errno.EINVAL
                 ? "Unable to set up system call filtering as requested: prctl(PR_SET_SECCOMP) reported EINVAL. (Hint: this requires a kernel configured with CONFIG_SECCOMP and CONFIG_SECCOMP_FILTER.)"
                 : $"prctl(PR_SET_SECCOMP): {err}",
-            OpKind.SetSid => $"setsid: {err}",
-            OpKind.SetId => $"unable to switch to uid {op.A}: {err}",
-            OpKind.RootBegin => e.Step switch
+            SetupRole.NewSession => $"setsid: {err}",
+            SetupRole.SetIds => $"unable to switch to uid {options.SandboxUid}: {err}",
+            SetupRole.RootBegin => e.Step switch
             {
-                Step.Attributes => $"Failed to make / slave: {mountErr}",
-                Step.Mount => $"Failed to mount tmpfs: {mountErr}",
+                SetupStep.Attributes => $"Failed to make / slave: {mountErr}",
+                SetupStep.Mount => $"Failed to mount tmpfs: {mountErr}",
                 _ => $"Creating newroot failed: {err}",
             },
-            OpKind.RootFinish => e.Step switch
+            SetupRole.RootFinish => e.Step switch
             {
-                Step.Attributes => $"Failed to make old root rprivate: {mountErr}",
-                Step.Mount => $"unmount old root: {err}",
+                SetupStep.Attributes => $"Failed to make old root rprivate: {mountErr}",
+                SetupStep.Mount => $"unmount old root: {err}",
                 _ => $"pivot_root(/newroot): {err}",
             },
-            _ => Strip(e.Message),
+            _ => e.Message,
         };
     }
 
@@ -87,69 +90,58 @@ internal sealed class BwrapErrors(BwrapOptions options, IReadOnlyDictionary<Moun
         _ => $"Creating new namespace failed: {BwrapLog.StrError(errno)}",
     };
 
-    private static string Strip(string message) => message.StartsWith("husk: ", StringComparison.Ordinal) ? message[6..] : message;
-
     private static string NewRoot(string path) => "/newroot/" + path.TrimStart('/');
 
     private static string OldRoot(string path) => "/oldroot/" + path.TrimStart('/');
 
-    private static string WriteProc(PlannedOp op, int step, string err) => op.S1 switch
-    {
-        "sys/user/max_user_namespaces" => step == Step.Data
-            ? $"sysctl user.max_user_namespaces = 1: {err}"
-            : $"cannot open /proc/sys/user/max_user_namespaces: {err}",
-        "self/setgroups" => $"error writing to setgroups: {err}",
-        "self/gid_map" => $"setting up gid map: {err}",
-        _ => $"setting up uid map: {err}",
-    };
-
     /// <summary>A failure inside a filesystem operation, worded for the option it came from.</summary>
-    private string? Mount(SandboxSetupException e, PlannedOp op, BwrapOp b, string err, string mountErr)
+    private string? Mount(SandboxSetupException e, BwrapOp b, string err, string mountErr)
     {
-        int step = e.Step;
+        var step = e.Step;
         string dest = b.Dest;
-        if (step == Step.Parents)
+        if (step == SetupStep.Parents)
             return $"Can't mkdir parents for {dest}: {err}";
         switch (b.Kind)
         {
             case BwrapOpKind.Bind or BwrapOpKind.ReadOnlyBind or BwrapOpKind.DevBind or BwrapOpKind.BindFd or BwrapOpKind.ReadOnlyBindFd:
                 return step switch
                 {
-                    Step.Source => $"Can't find source path {b.Source}: {err}",
-                    Step.Destination => SourceIsDirectory(b) ? $"Can't mkdir {dest}: {err}" : $"Can't create file at {dest}: {err}",
-                    Step.Race => "Race condition binding dirfd",
-                    Step.Attributes => $"Can't bind mount {OldRoot(Path.GetFullPath(b.Source!))} on {NewRoot(dest)}: Unable to remount destination \"{NewRoot(dest)}\" with correct flags: {mountErr}",
+                    SetupStep.Source => $"Can't find source path {b.Source}: {err}",
+                    SetupStep.Destination => SourceIsDirectory(b) ? $"Can't mkdir {dest}: {err}" : $"Can't create file at {dest}: {err}",
+                    SetupStep.Race => "Race condition binding dirfd",
+                    SetupStep.Attributes => $"Can't bind mount {OldRoot(Path.GetFullPath(b.Source!))} on {NewRoot(dest)}: Unable to remount destination \"{NewRoot(dest)}\" with correct flags: {mountErr}",
                     _ => $"Can't bind mount {OldRoot(Path.GetFullPath(b.Source!))} on {NewRoot(dest)}: Unable to mount source on destination: {mountErr}",
                 };
             case BwrapOpKind.Overlay or BwrapOpKind.TmpOverlay or BwrapOpKind.ReadOnlyOverlay:
-                return Overlay(e, op, b, err, mountErr);
+                return Overlay(e, b, err, mountErr);
             case BwrapOpKind.Proc:
-                if (step == Step.Destination)
+                if (step == SetupStep.Destination)
                     return $"Can't mkdir {dest}: {err}";
-                if (op.Kind == OpKind.Mount)
-                    return $"Can't mount proc on {NewRoot(dest)}: {mountErr}";
-                return op.S1 == "/proc"
-                    ? $"Can't bind mount oldroot/proc on {NewRoot(dest)}: Unable to mount source on destination: {mountErr}"
-                    : $"Can't bind mount {NewRoot(op.S1!)} on {NewRoot(op.S2!)}: Unable to mount source on destination: {mountErr}";
+                return e.Role switch
+                {
+                    SetupRole.ProcMount => $"Can't mount proc on {NewRoot(dest)}: {mountErr}",
+                    SetupRole.ProcBind => $"Can't bind mount oldroot/proc on {NewRoot(dest)}: Unable to mount source on destination: {mountErr}",
+                    _ => $"Can't bind mount {NewRoot(e.SourcePath!)} on {NewRoot(e.Path!)}: Unable to mount source on destination: {mountErr}",
+                };
             case BwrapOpKind.Dev:
-                return Dev(op, step, b, err, mountErr);
+                return Dev(e, b, err, mountErr);
             case BwrapOpKind.Tmpfs:
-                return step == Step.Destination ? $"Can't mkdir {dest}: {err}" : $"Can't mount tmpfs on {NewRoot(dest)}: {mountErr}";
+                return step == SetupStep.Destination ? $"Can't mkdir {dest}: {err}" : $"Can't mount tmpfs on {NewRoot(dest)}: {mountErr}";
             case BwrapOpKind.Mqueue:
-                return step == Step.Destination ? $"Can't mkdir {dest}: {err}" : $"Can't mount mqueue on {NewRoot(dest)}: {mountErr}";
+                return step == SetupStep.Destination ? $"Can't mkdir {dest}: {err}" : $"Can't mount mqueue on {NewRoot(dest)}: {mountErr}";
             case BwrapOpKind.Dir:
                 return $"Can't mkdir {dest}: {err}";
             case BwrapOpKind.File:
-                return step == Step.Data ? $"Can't write data to file {dest}: {err}" : $"Can't create file {dest}: {err}";
+                return step == SetupStep.Data ? $"Can't write data to file {dest}: {err}" : $"Can't create file {dest}: {err}";
             case BwrapOpKind.BindData or BwrapOpKind.ReadOnlyBindData:
                 return step switch
                 {
-                    Step.Data => $"Can't write data to file {dest}: {err}",
-                    Step.Destination => $"Can't create file at {dest}: {err}",
+                    SetupStep.Data => $"Can't write data to file {dest}: {err}",
+                    SetupStep.Destination => $"Can't create file at {dest}: {err}",
                     _ => $"Can't bind mount /bindfile on {NewRoot(dest)}: Unable to mount source on destination: {mountErr}",
                 };
             case BwrapOpKind.Symlink:
-                if (step == Step.Exists)
+                if (step == SetupStep.Exists)
                 {
                     return e.Detail is { } existing
                         ? $"Can't make symlink at {dest}: existing destination is {existing}"
@@ -158,9 +150,9 @@ internal sealed class BwrapErrors(BwrapOptions options, IReadOnlyDictionary<Moun
                 return $"Can't make symlink at {dest}: {err}";
             case BwrapOpKind.RemountReadOnly:
                 // mount_setattr refuses a path that is no mount point; bubblewrap looks it up in mountinfo.
-                if (step == Step.Attributes && e.Errno == Errno.EINVAL)
+                if (step == SetupStep.Attributes && e.Errno == Errno.EINVAL)
                     return $"Can't remount readonly on {NewRoot(dest)}: Unable to find \"{NewRoot(dest)}\" in mount table";
-                return step == Step.Attributes
+                return step == SetupStep.Attributes
                     ? $"Can't remount readonly on {NewRoot(dest)}: Unable to remount destination \"{NewRoot(dest)}\" with correct flags: {mountErr}"
                     : $"Can't remount readonly on {NewRoot(dest)}: realpath(destination): {err}";
             case BwrapOpKind.Chmod:
@@ -178,45 +170,38 @@ internal sealed class BwrapErrors(BwrapOptions options, IReadOnlyDictionary<Moun
         return TryStat(Path.GetFullPath(source), out Statx st) == 0 && (st.Mode & S_IFMT) == S_IFDIR;
     }
 
-    private static string Dev(PlannedOp op, int step, BwrapOp b, string err, string mountErr)
+    private static string Dev(SandboxSetupException e, BwrapOp b, string err, string mountErr)
     {
         string dest = b.Dest.TrimEnd('/');
-        string name = op.S2 is { } s2 ? Path.GetFileName(s2) : "";
-        switch (op.Kind)
+        string name = e.Path is { } path ? Path.GetFileName(path) : "";
+        var step = e.Step;
+        return e.Role switch
         {
-            case OpKind.Mount when op.S1 == "devpts":
-                return $"Can't mount devpts on {NewRoot(op.S2!)}: {mountErr}";
-            case OpKind.Mount:
-                return step == Step.Destination ? $"Can't mkdir {b.Dest}: {err}" : $"Can't mount tmpfs on {NewRoot(b.Dest)}: {mountErr}";
-            case OpKind.Mkdir:
-                return name == "pts" ? $"Can't create {dest}/devpts: {err}" : $"Can't create {dest}/{name}: {err}";
-            case OpKind.Symlink:
-                return name == "ptmx" ? $"Can't make symlink at {dest}/ptmx: {err}" : $"Can't create symlink {dest}/{name}: {err}";
-            case OpKind.Bind when name == "console":
-                return step is Step.Destination or Step.Parents
-                    ? $"creating {dest}/console: {err}"
-                    : $"Can't bind mount {OldRoot(op.S1!)} on {NewRoot(op.S2!)}: Unable to mount source on destination: {mountErr}";
-            case OpKind.Bind:
-                return step is Step.Destination or Step.Parents
-                    ? $"Can't create file {dest}/{name}: {err}"
-                    : $"Can't bind mount {OldRoot(op.S1!)} on {NewRoot(op.S2!)}: Unable to mount source on destination: {mountErr}";
-            default:
-                return $"Can't mount tmpfs on {NewRoot(b.Dest)}: {mountErr}";
-        }
+            SetupRole.DevPts => $"Can't mount devpts on {NewRoot(e.Path!)}: {mountErr}",
+            SetupRole.DevTmpfs => step == SetupStep.Destination ? $"Can't mkdir {b.Dest}: {err}" : $"Can't mount tmpfs on {NewRoot(b.Dest)}: {mountErr}",
+            SetupRole.DevDirectory => name == "pts" ? $"Can't create {dest}/devpts: {err}" : $"Can't create {dest}/{name}: {err}",
+            SetupRole.PtmxLink => $"Can't make symlink at {dest}/ptmx: {err}",
+            SetupRole.DevLink => $"Can't create symlink {dest}/{name}: {err}",
+            SetupRole.Console => step is SetupStep.Destination or SetupStep.Parents
+                ? $"creating {dest}/console: {err}"
+                : $"Can't bind mount {OldRoot(e.SourcePath!)} on {NewRoot(e.Path!)}: Unable to mount source on destination: {mountErr}",
+            SetupRole.DevNode => step is SetupStep.Destination or SetupStep.Parents
+                ? $"Can't create file {dest}/{name}: {err}"
+                : $"Can't bind mount {OldRoot(e.SourcePath!)} on {NewRoot(e.Path!)}: Unable to mount source on destination: {mountErr}",
+            _ => $"Can't mount tmpfs on {NewRoot(b.Dest)}: {mountErr}",
+        };
     }
 
-    private string Overlay(SandboxSetupException e, PlannedOp op, BwrapOp b, string err, string mountErr)
+    private string Overlay(SandboxSetupException e, BwrapOp b, string err, string mountErr)
     {
-        if (op.Kind == OpKind.Mkdir)
-        {
-            return op.S2 is { } dir && dir.Contains("-work-", StringComparison.Ordinal)
-                ? $"Creating --tmp-overlay workdir failed: {err}"
-                : $"Creating --tmp-overlay upperdir failed: {err}";
-        }
-        if (e.Step == Step.Destination)
+        if (e.Role == SetupRole.TmpOverlayWork)
+            return $"Creating --tmp-overlay workdir failed: {err}";
+        if (e.Role == SetupRole.TmpOverlayUpper)
+            return $"Creating --tmp-overlay upperdir failed: {err}";
+        if (e.Step == SetupStep.Destination)
             return $"Can't mkdir {b.Dest}: {err}";
         // A layer that cannot be found is reported as bubblewrap's realpath() of it would be.
-        if (e.Step == Step.Option && e.Option is { } option && option.IndexOf('=') is int eq and > 0
+        if (e.Step == SetupStep.Option && e.Option is { } option && option.IndexOf('=') is int eq and > 0
             && e.Errno is Errno.ENOENT or Errno.ENOTDIR or Errno.EACCES or Errno.ELOOP)
         {
             string full = option[(eq + 1)..];
@@ -224,14 +209,14 @@ internal sealed class BwrapErrors(BwrapOptions options, IReadOnlyDictionary<Moun
                 .FirstOrDefault(p => p is not null && Path.GetFullPath(p) == full) ?? full;
             return $"Can't find source path {given}: {err}";
         }
-        string options = OverlayOptions(b);
+        string options = OverlayOptions(b, e.Index);
         if (e.Errno == Errno.ELOOP)
             return $"Can't make overlay mount on {NewRoot(b.Dest)} with options {options}: Overlay directories may not overlap";
         return $"Can't make overlay mount on {NewRoot(b.Dest)} with options {options}: {mountErr}";
     }
 
     /// <summary>The option string bubblewrap would have passed to mount(2), for its error message.</summary>
-    private string OverlayOptions(BwrapOp b)
+    private static string OverlayOptions(BwrapOp b, int tmpOverlay)
     {
         var sb = new StringBuilder();
         if (b.Kind == BwrapOpKind.Overlay)
@@ -241,8 +226,7 @@ internal sealed class BwrapErrors(BwrapOptions options, IReadOnlyDictionary<Moun
         }
         else if (b.Kind == BwrapOpKind.TmpOverlay)
         {
-            int index = options.Ops.TakeWhile(o => !ReferenceEquals(o, b)).Count(o => o.Kind == BwrapOpKind.TmpOverlay);
-            sb.Append(CultureInfo.InvariantCulture, $"upperdir=/tmp-overlay-upper-{index},workdir=/tmp-overlay-work-{index},");
+            sb.Append(CultureInfo.InvariantCulture, $"upperdir=/tmp-overlay-upper-{tmpOverlay},workdir=/tmp-overlay-work-{tmpOverlay},");
         }
         sb.Append("lowerdir=/oldroot");
         for (int i = b.Lowers.Count - 1; i >= 0; i--)

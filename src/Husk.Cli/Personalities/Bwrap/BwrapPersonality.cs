@@ -247,21 +247,7 @@ internal static class BwrapPersonality
     }
 
     /// <summary>The environment bubblewrap itself got, in its order.</summary>
-    private static List<string> ReadEnvironment()
-    {
-        byte[] raw;
-        try
-        {
-            raw = File.ReadAllBytes("/proc/self/environ");
-        }
-        catch (IOException)
-        {
-            return [.. Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>().Select(e => $"{e.Key}={e.Value}")];
-        }
-        var env = BwrapParser.SplitNul(raw);
-        env.RemoveAll(e => !e.Contains('='));
-        return env;
-    }
+    private static List<string> ReadEnvironment() => Husk.Launch.CallerEnvironment.AsStarted();
 
     /// <summary>The working directory as get_current_dir_name() gives it: $PWD when that is this directory.</summary>
     private static string CurrentDirectory(BwrapOptions o)

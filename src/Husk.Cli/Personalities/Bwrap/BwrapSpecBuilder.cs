@@ -109,9 +109,9 @@ internal static class BwrapSpecBuilder
             Argv0 = o.Argv0,
             SearchPath = true,
             Namespaces = ns,
-            UserNamespaceFd = o.UsernsFd,
-            UserNamespace2Fd = o.Userns2Fd,
-            PidNamespaceFd = o.PidnsFd,
+            UserNamespaceFd = Descriptors.BorrowOrNull(o.UsernsFd),
+            UserNamespace2Fd = Descriptors.BorrowOrNull(o.Userns2Fd),
+            PidNamespaceFd = Descriptors.BorrowOrNull(o.PidnsFd),
             NestedUserNamespaces = o.DisableUserns ? NestedUserNamespaces.Deny : NestedUserNamespaces.Allow,
             AssertUserNamespacesDisabled = o.AssertUsernsDisabled,
             Identity = IdentityOf(o, host),
@@ -126,9 +126,9 @@ internal static class BwrapSpecBuilder
             AsPid1 = o.AsPid1,
             InheritFds = true,
             // The sandbox must not hold what only bwrap writes to or reads from (readers wait for EOF).
-            SupervisorFds = [.. new[] { o.InfoFd, o.JsonStatusFd, o.UsernsBlockFd }.OfType<int>()],
-            SyncFd = o.SyncFd,
-            BlockFd = o.BlockFd,
+            SupervisorFds = [.. new[] { o.InfoFd, o.JsonStatusFd, o.UsernsBlockFd }.OfType<int>().Select(Descriptors.Borrow)],
+            SyncFd = Descriptors.BorrowOrNull(o.SyncFd),
+            BlockFd = Descriptors.BorrowOrNull(o.BlockFd),
             LockFiles = [.. o.LockFiles],
             Capabilities = CapabilitiesOf(o, host),
             NoNewPrivileges = true,
@@ -207,7 +207,7 @@ internal static class BwrapSpecBuilder
                 Devices = op.Kind == BwrapOpKind.DevBind,
                 Optional = op.AllowMissingSource,
             },
-            BwrapOpKind.BindFd or BwrapOpKind.ReadOnlyBindFd => new BindFdMount(op.Fd, dest) { ReadOnly = op.Kind == BwrapOpKind.ReadOnlyBindFd },
+            BwrapOpKind.BindFd or BwrapOpKind.ReadOnlyBindFd => new BindFdMount(Descriptors.Borrow(op.Fd), dest) { ReadOnly = op.Kind == BwrapOpKind.ReadOnlyBindFd },
             BwrapOpKind.Overlay => new OverlayMount(dest, [.. op.Lowers])
             {
                 Kind = OverlayKind.Persistent,
@@ -219,17 +219,17 @@ internal static class BwrapSpecBuilder
             BwrapOpKind.ReadOnlyOverlay => new OverlayMount(dest, [.. op.Lowers]) { Kind = OverlayKind.ReadOnly, UserXattr = true },
             BwrapOpKind.Proc => new ProcMount(dest),
             BwrapOpKind.Dev => new DevMount(dest),
-            BwrapOpKind.Tmpfs => new TmpfsMount(dest) { Mode = op.Perms, Size = op.Size == 0 ? null : op.Size },
+            BwrapOpKind.Tmpfs => new TmpfsMount(dest) { Mode = (UnixFileMode)(op.Perms), Size = op.Size == 0 ? null : op.Size },
             BwrapOpKind.Mqueue => new MqueueMount(dest),
-            BwrapOpKind.Dir => new MakeDirectory(dest) { Mode = op.Perms },
-            BwrapOpKind.File => new WriteFile(dest) { Fd = op.Fd, Mode = op.Perms },
-            BwrapOpKind.BindData => new WriteFile(dest) { Fd = op.Fd, Mode = op.Perms, Placement = FilePlacement.Bind },
-            BwrapOpKind.ReadOnlyBindData => new WriteFile(dest) { Fd = op.Fd, Mode = op.Perms, Placement = FilePlacement.ReadOnlyBind },
+            BwrapOpKind.Dir => new MakeDirectory(dest) { Mode = (UnixFileMode)(op.Perms) },
+            BwrapOpKind.File => new WriteFile(dest) { Fd = Descriptors.Borrow(op.Fd), Mode = (UnixFileMode)(op.Perms) },
+            BwrapOpKind.BindData => new WriteFile(dest) { Fd = Descriptors.Borrow(op.Fd), Mode = (UnixFileMode)(op.Perms), Placement = FilePlacement.Bind },
+            BwrapOpKind.ReadOnlyBindData => new WriteFile(dest) { Fd = Descriptors.Borrow(op.Fd), Mode = (UnixFileMode)(op.Perms), Placement = FilePlacement.ReadOnlyBind },
             BwrapOpKind.Symlink => new MakeSymlink(op.Source!, dest),
             BwrapOpKind.RemountReadOnly => new RemountReadOnly(dest),
-            BwrapOpKind.Chmod => new ChangeMode(dest, op.Perms),
+            BwrapOpKind.Chmod => new ChangeMode(dest, (UnixFileMode)op.Perms),
             _ => throw new ArgumentOutOfRangeException(nameof(op), op.Kind, "unknown bwrap operation"),
         };
-        return m with { ParentMode = op.ParentMode };
+        return m with { ParentMode = (UnixFileMode)(op.ParentMode) };
     }
 }

@@ -21,6 +21,8 @@ internal sealed class MboxArguments
     public string? ChangeDirectory;
     public bool CountCalls;
     public bool Trace;
+    /// <summary>-o FILE: the trace (-d) and the count (-c) go to FILE instead of stderr, as strace's -o.</summary>
+    public string? OutputFile;
     public bool Debug;
     public bool Md5;
     public bool Seccomp;
@@ -59,9 +61,10 @@ internal sealed class MboxArguments
             case 'C': ChangeDirectory = value; break;
             case 'r': Root = value; break;
             case 'p': Profile = value; break;
+            case 'o': OutputFile = value; break;
             case 'E': Environment.Add(value!); break;
             // S: nested seccomp, which a program here may always install (nothing traces it).
-            default: break; // b q v x y z e o O I: strace's output options, with no trace to act on
+            default: break; // b q v x y z e O I: strace's output options, which change nothing here
         }
     }
 
@@ -72,8 +75,9 @@ internal sealed class MboxArguments
                 -E var  : put var=val in the environment of the command
 
                 -m      : keep md5 sums of the original files (conflicts are found with them)
-                -c      : count syscalls (not yet in husk)
-                -d      : trace syscalls to stderr (not yet in husk)
+                -c      : count time, calls, and errors for each syscall and report summary
+                -d      : enable syscall trace to stderr
+                -o file : send the trace and the summary to file instead of stderr
                 -D      : debug: print the sandbox's filesystem plan
                 -p file : load a profile ([fs] hide:, allow:, direct:; [network] refused: not yet)
                 -t      : unit-test mode: check the script's # pre: and # post: conditions

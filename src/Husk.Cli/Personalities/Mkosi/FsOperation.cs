@@ -83,7 +83,7 @@ internal sealed record DevOperation(string Destination, string? Tty) : FsOperati
     public override IEnumerable<MountOp> Expand(ExpandContext context)
     {
         string At(string name) => PythonPath.Join(Destination, name);
-        yield return new TmpfsMount(Destination) { Mode = DirMode, Devices = true, AllowSetuid = true };
+        yield return new TmpfsMount(Destination) { Mode = (UnixFileMode)(DirMode), Devices = true, AllowSetuid = true };
         foreach (string node in Nodes)
             yield return new BindMount("/dev/" + node, At(node)) { Devices = true, AllowSetuid = true };
         yield return new BindMount("/dev/fuse", At("fuse")) { Devices = true, AllowSetuid = true, Optional = true };
@@ -93,8 +93,8 @@ internal sealed record DevOperation(string Destination, string? Tty) : FsOperati
         yield return new MakeSymlink("/proc/self/fd", At("fd"));
         yield return new MakeSymlink("/proc/kcore", At("core"));
         // A plain sticky directory, not a tmpfs of its own.
-        yield return new MakeDirectory(At("shm")) { Mode = StickyMode };
-        yield return new MakeDirectory(At("pts")) { Mode = DirMode };
+        yield return new MakeDirectory(At("shm")) { Mode = (UnixFileMode)(StickyMode) };
+        yield return new MakeDirectory(At("pts")) { Mode = (UnixFileMode)(DirMode) };
         yield return new FilesystemMount("devpts", At("pts"))
         {
             Options = ["newinstance", "ptmxmode=0666", "mode=620"],
@@ -115,7 +115,7 @@ internal sealed record TmpfsOperation(string Destination) : FsOperation(Destinat
     {
         yield return new TmpfsMount(Destination)
         {
-            Mode = IsTemporaryDirectory(Destination) ? StickyMode : DirMode,
+            Mode = (UnixFileMode)(IsTemporaryDirectory(Destination) ? StickyMode : DirMode),
             Devices = true,
             AllowSetuid = true,
         };
@@ -144,7 +144,7 @@ internal sealed record DirOperation(string Destination) : FsOperation(Destinatio
 
     public override IEnumerable<MountOp> Expand(ExpandContext context)
     {
-        yield return new MakeDirectory(Destination) { Mode = IsTemporaryDirectory(Destination) ? StickyMode : DirMode };
+        yield return new MakeDirectory(Destination) { Mode = (UnixFileMode)(IsTemporaryDirectory(Destination) ? StickyMode : DirMode) };
     }
 }
 
@@ -169,7 +169,7 @@ internal sealed record WriteOperation(string Data, string Destination) : FsOpera
         yield return new WriteFile(Destination)
         {
             Data = [.. Encoding.UTF8.GetBytes(Data)],
-            Mode = 0x1B6 & ~(int)context.Umask,
+            Mode = FileModes.ReadWriteAll & ~(UnixFileMode)context.Umask,
         };
     }
 }
@@ -191,9 +191,9 @@ internal sealed record OverlayOperation(ImmutableArray<string> Lowers, string Up
         {
             // A tmpfs on the destination holds upper/ and work/; the overlay then covers it.
             string upper = PythonPath.Join(Destination, "upper"), work = PythonPath.Join(Destination, "work");
-            yield return new TmpfsMount(Destination) { Mode = DirMode, Devices = true, AllowSetuid = true };
-            yield return new MakeDirectory(upper) { Mode = IsTemporaryDirectory(Destination) ? StickyMode : DirMode };
-            yield return new MakeDirectory(work) { Mode = DirMode };
+            yield return new TmpfsMount(Destination) { Mode = (UnixFileMode)(DirMode), Devices = true, AllowSetuid = true };
+            yield return new MakeDirectory(upper) { Mode = (UnixFileMode)(IsTemporaryDirectory(Destination) ? StickyMode : DirMode) };
+            yield return new MakeDirectory(work) { Mode = (UnixFileMode)(DirMode) };
             yield return new OverlayMount(Destination, Lowers)
             {
                 Kind = OverlayKind.Persistent,

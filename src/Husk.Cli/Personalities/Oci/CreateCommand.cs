@@ -87,16 +87,16 @@ internal static class CreateCommand
                 throw SyscallException.FromLastError("mkfifo", fifoPath);
             var fifo = Open(fifoPath, O_PATH | O_CLOEXEC);
             fds.Add(fifo);
-            var nsFds = new List<int>();
+            var nsFds = new List<System.Runtime.InteropServices.SafeHandle>();
             foreach (var (kind, path) in mapping.JoinPaths)
             {
                 int err = TryOpen(path, O_RDONLY | O_CLOEXEC, out var nsFd);
                 if (err != 0)
                     throw new OciRuntimeException($"open {path}: {SyscallException.Describe((Errno)err)} (the {kind.ToString().ToLowerInvariant()} namespace to join)");
                 fds.Add(nsFd!);
-                nsFds.Add(nsFd!.Fd);
+                nsFds.Add(nsFd!);
             }
-            var spec = mapping.WithNamespaceFds(nsFds) with { StartFifoFd = fifo.Fd };
+            var spec = mapping.WithNamespaceFds(nsFds) with { StartFifoFd = fifo };
             var hooks = new LaunchHooks
             {
                 Warning = ctx.Log.Warning,

@@ -185,7 +185,7 @@ internal static class ExecCommand
             ScriptShell = false,
             Namespaces = NamespaceKinds.None,
             NestedUserNamespaces = NestedUserNamespaces.Permit,
-            JoinProcessFd = pidfd,
+            JoinProcessFd = pidfd is < 0 ? null : Descriptors.Borrow(pidfd),
             JoinNamespaces = join,
             Identity = new Identity { Uid = process.User.Uid, Gid = process.User.Gid, AdditionalGids = process.User.AdditionalGids },
             FileSystem = FileSystemSpec.Inherit,

@@ -93,7 +93,7 @@ internal static class OciSeccompProfile
             "SCMP_ACT_KILL_PROCESS" => SeccompAction.KillProcess,
             "SCMP_ACT_TRAP" => SeccompAction.Trap,
             "SCMP_ACT_LOG" => SeccompAction.Log,
-            "SCMP_ACT_TRACE" => SeccompAction.TraceWith((ushort)(errnoRet ?? DefaultErrno)),
+            "SCMP_ACT_TRACE" => SeccompAction.Trace((ushort)(errnoRet ?? DefaultErrno)),
             "SCMP_ACT_NOTIFY" when isDefault => throw new OciConfigException($"{where}: SCMP_ACT_NOTIFY cannot be the default action"),
             "SCMP_ACT_NOTIFY" => SeccompAction.UserNotify,
             _ => throw new OciConfigException($"{where}: unknown seccomp action {name}"),

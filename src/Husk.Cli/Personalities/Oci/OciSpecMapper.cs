@@ -33,7 +33,7 @@ internal sealed record OciMapping(SandboxSpec Spec, ImmutableArray<(NamespaceKin
     public ImmutableArray<string> Notes { get; init; } = [];
 
     /// <summary>The spec with the namespaces of <see cref="JoinPaths"/> open at these descriptors (same order).</summary>
-    public SandboxSpec WithNamespaceFds(IReadOnlyList<int> fds)
+    public SandboxSpec WithNamespaceFds(IReadOnlyList<System.Runtime.InteropServices.SafeHandle> fds)
     {
         var spec = Spec;
         var others = ImmutableArray.CreateBuilder<NamespaceFd>();
@@ -235,7 +235,7 @@ internal static class OciSpecMapper
             NewSession = false,
             Terminal = process.Terminal ? new TerminalSize(Nonzero(process.ConsoleSize?.Height, 24), Nonzero(process.ConsoleSize?.Width, 80)) : null,
             TerminalConsole = process.Terminal ? "/dev/console" : null,
-            Fds = [.. Enumerable.Range(3, Math.Max(0, preserveFds)).Select(fd => new FdMapping(fd, fd))],
+            Fds = [.. Enumerable.Range(3, Math.Max(0, preserveFds)).Select(fd => new FdMapping(Descriptors.Borrow(fd), fd))],
             Capabilities = capabilities,
             NoNewPrivileges = process.NoNewPrivileges,
             Landlock = LandlockSpec.Off,
