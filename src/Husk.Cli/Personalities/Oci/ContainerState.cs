@@ -98,11 +98,26 @@ internal sealed record ContainerState
             return InitAlive() || Pid == 0 ? "creating" : "stopped";
         if (!InitAlive())
             return "stopped";
-        if (File.Exists(store.FifoPath(Id)))
+        // The FIFO goes once start has read the gate's byte: a start killed in between leaves it
+        // behind a payload that runs, so the init must also still be the gate.
+        if (File.Exists(store.FifoPath(Id)) && AtGate())
             return "created";
         if (CgroupDirectories.Length > 0 && CgroupPlacement.Open(HostCgroupFs.Instance, CgroupDirectories).IsFrozen())
             return "paused";
         return "running";
+    }
+
+    /// <summary>Whether the init is still husk-init's gate (its argv is "husk-init gate ..."), not the payload it execs.</summary>
+    private bool AtGate()
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{Pid}/cmdline").StartsWith("husk-init\0gate\0", StringComparison.Ordinal);
+        }
+        catch (IOException)
+        {
+            return false;
+        }
     }
 
     /// <summary>The state runtime-spec defines (runc's layout): what <c>state</c> prints and hooks read on stdin.</summary>
