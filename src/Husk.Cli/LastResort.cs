@@ -29,5 +29,5 @@ internal static class LastResort
     };
 
     /// <summary>The one line: what went wrong in our words, and what kind of failure it was.</summary>
-    internal static string Line(Exception e) => $"husk: internal error: {ErrorText.Of(e)} ({e.GetType().Name})";
+    internal static string Line(Exception e) => $"husk: internal error: {ErrorText.Of(e)} ({e.GetType().Name})" + (Environment.GetEnvironmentVariable("HUSK_DEBUG_TRACE") == "1" ? "\n" + e : "");
 }

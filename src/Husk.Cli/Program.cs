@@ -2,7 +2,7 @@ namespace Husk.Cli;
 
 /// <summary>
 /// One binary, several front doors chosen by the name it is invoked as (busybox style): husk,
-/// bwrap, mkosi-sandbox, mbox, try, husk-runtime. Each personality only turns its peer's arguments into a
+/// bwrap, mkosi-sandbox, mbox, try, microbox, mini-sandbox and husk-runtime. Each personality only turns its peer's arguments into a
 /// SandboxSpec; the engine does the rest.
 /// </summary>
 internal static class Program
@@ -22,6 +22,8 @@ internal static class Program
             "mkosi-sandbox" => Personalities.MkosiSandbox.Run(argv0, args),
             "mbox" => Personalities.MboxPersonality.Run(argv0, args),
             "try" => Personalities.TryPersonality.Run(argv0, args),
+            "microbox" => Personalities.Microbox.MicroboxPersonality.Run(argv0, args),
+            "mini-sandbox" => Personalities.MiniSandbox.MiniSandboxPersonality.Run(argv0, args, tapbox: false),
             "husk-runtime" => Personalities.Oci.OciPersonality.Run(argv0, args),
             _ => RunNative(args),
         };

@@ -38,7 +38,13 @@ internal sealed class FakeHost : IHostFileSystem
 
     /// <summary>The host as the planner's context, with this caller.</summary>
     public HostContext Context(uint uid = 1000, string cwd = "/home/me/src") =>
-        new() { Uid = uid, Gid = uid, WorkingDirectory = cwd, Home = "/home/me", Umask = 0x12, LandlockAbi = 7, FileSystem = this };
+        new()
+        {
+            Uid = uid, Gid = uid, WorkingDirectory = cwd, Home = "/home/me", Umask = 0x12, LandlockAbi = 7, FileSystem = this,
+            FindProgram = name => name is "ip" or "nft" or "pasta" ? "/usr/sbin/" + name : null,
+            HostAddresses = [System.Net.IPAddress.Loopback, System.Net.IPAddress.Parse("192.0.2.10")],
+            Gateways = [System.Net.IPAddress.Parse("192.0.2.1")],
+        };
 
     private void Dir(string parent, params string[] names)
     {

@@ -164,6 +164,28 @@ public class LimitTests
     }
 
     [Fact]
+    public void Json_report_has_a_network_object_when_the_supervisor_saw_the_network()
+    {
+        Assert.False(JsonDocument.Parse(ResultReport.ToJson(Result(Verdict.OK, Signalled(9)))).RootElement.TryGetProperty("network", out _));
+        var t = DateTimeOffset.UnixEpoch;
+        var network = new NetworkActivity
+        {
+            Mode = "allowlist",
+            Events =
+            [
+                new NetworkEvent { Time = t, Pid = 7, Protocol = "dns", Name = "other.test", Port = 53, Verdict = "refused", Reason = "no rule allows this name" },
+                new NetworkEvent { Time = t, Protocol = "tcp", Name = "web.test", Address = "127.0.0.3", Port = 80, Verdict = "allowed", BytesSent = 10, BytesReceived = 300 },
+            ],
+        };
+        var json = JsonDocument.Parse(ResultReport.ToJson(Result(Verdict.OK, Signalled(9)) with { Network = network })).RootElement.GetProperty("network");
+        Assert.Equal(("allowlist", 1, 1, 10, 300), (json.GetProperty("mode").GetString(), json.GetProperty("allowed").GetInt32(), json.GetProperty("refused").GetInt32(),
+            json.GetProperty("bytes_sent").GetInt64(), json.GetProperty("bytes_received").GetInt64()));
+        var events = json.GetProperty("events").EnumerateArray().ToList();
+        Assert.Equal(("other.test", 7, "refused"), (events[0].GetProperty("name").GetString(), events[0].GetProperty("pid").GetInt32(), events[0].GetProperty("verdict").GetString()));
+        Assert.Equal(("tcp", "127.0.0.3", 80), (events[1].GetProperty("protocol").GetString(), events[1].GetProperty("address").GetString(), events[1].GetProperty("port").GetInt32()));
+    }
+
+    [Fact]
     public void Meta_file_is_isolates()
     {
         var meta = ParseMeta(ResultReport.ToIsolateMeta(Result(Verdict.TimeLimit, Signalled(9), "cgroup1")));

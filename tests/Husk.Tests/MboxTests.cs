@@ -270,10 +270,10 @@ public class MboxTests : IDisposable
     {
         string profile = Path.Combine(_roots, "refused.profile");
         string root = Path.Combine(_roots, "never-made");
-        File.WriteAllText(profile, "[fs]\n  hide: /etc\n[network]\n  # comment\n  kill: 0.0.0.0\n");
-        var network = Mbox(null, "-i", "-p", profile, "-r", root, "--", "/bin/sh", "-c", "echo ran > ran.txt");
+        File.WriteAllText(profile, "[fs]\n  hide: /etc\n[network]\n  # comment\n  allow: 127.0.0.1:22\n");
+        var network = Mbox(null, "-i", "-n", "-p", profile, "-r", root, "--", "/bin/sh", "-c", "echo ran > ran.txt");
         Assert.Equal(1, network.Code);
-        Assert.Equal($"mbox: {profile}:5: kill: [network] rules are not enforced by husk yet (the network allowlist comes with a later issue): remove them, or use -n for no network at all\n", network.Stderr);
+        Assert.Equal($"mbox: {profile}:5: allow: -n turns the network off, so this [network] rule cannot let anything through: drop -n or the rule\n", network.Stderr);
         Assert.Empty(network.Stdout); // not even the Network Summary: nothing ran
         Assert.False(Directory.Exists(root));
 

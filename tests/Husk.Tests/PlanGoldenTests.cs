@@ -31,6 +31,8 @@ public class PlanGoldenTests
         { "husk-run-judge", ["--fs", "ro", "--profile", "judge", "--time-limit", "1s", "--memory", "64M", "--", "/srv/job/main"] },
         { "husk-run-policy", ["--fs", "ro", "--landlock", "strict", "--tcp-connect", "443", "--allow-syscall", "ptrace", "--deny-syscall", "mkdir:EACCES", "--cap-add", "CAP_NET_RAW", "--", "/bin/true"] },
         { "husk-run-nested", ["--fs", "ro", "--allow-userns", "--become-root", "--hostname", "box", "--", "/bin/true"] },
+        { "husk-run-allowlist", ["--fs", "ro", "--allow-host", "example.com:443", "--allow-host", "10.0.0.0/8", "--allow-host", "10.1.0.0/16", "--", "/bin/true"] },
+        { "husk-run-nat", ["--fs", "ro", "--net", "nat", "--publish", "8080:80", "--dns", "192.0.2.53", "--", "/bin/true"] },
         { "husk-run-ops", ["--fs", "ro", "--tmpfs", "/data", "--size", "1M", "--perms", "0700", "--tmpfs", "/scratch", "--dir", "/data/in", "--write", "hi", "/data/in/x", "--symlink", "/data", "/d", "--chdir", "/data", "--", "/bin/true"] },
     };
 

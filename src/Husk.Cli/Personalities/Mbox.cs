@@ -82,6 +82,9 @@ internal static class MboxPersonality
         }
         // Before the root exists: a refused profile leaves nothing behind.
         var profile = a.Profile is { } p ? LoadProfile(p) : new MboxProfile();
+        // -n turns the network off: a rule that lets something through cannot hold there.
+        if (a.NoNetwork && profile.Network.FirstOrDefault(r => r.Action is MboxNetworkAction.Allow or MboxNetworkAction.Log) is { } open)
+            throw new MboxFailure($"{a.Profile}:{open.Line}: {open.Action.ToString().ToLowerInvariant()}: -n turns the network off, so this [network] rule cannot let anything through: drop -n or the rule");
 
         // mbox's default root, /tmp/sandbox-PID, is removed at the end unless changes are kept in
         // it; a root named with -r is the user's, and is made when it does not exist yet.
@@ -124,9 +127,6 @@ internal static class MboxPersonality
         {
             throw new MboxFailure(e.Message);
         }
-        // A rule that is not enforced would let through what it names.
-        if (profile.Network.FirstOrDefault() is { } rule)
-            throw new MboxFailure($"{file}:{rule.Line}: {rule.Action.ToString().ToLowerInvariant()}: [network] rules are not enforced by husk yet (the network allowlist comes with a later issue): remove them, or use -n for no network at all");
         return profile;
     }
 
@@ -207,7 +207,10 @@ internal static class MboxPersonality
         StandardError.WriteLine("Network Summary:");
         StandardError.WriteLine(a.NoNetwork
             ? " > none: a network namespace of its own (loopback only)"
-            : " > shared with the host");
+            : profile.Network.Count > 0 ? " > filtered by the profile's [network] rules" : " > shared with the host");
+        // What the tracer saw the program do, then what the supervisor let through or refused.
+        if (result.Network is { Events.Count: > 0 } seen)
+            network.AddRange(Husk.Network.NetworkSummary.Lines(seen, seen.Mode));
         foreach (string line in network)
             StandardError.WriteLine(line);
 
@@ -299,7 +302,8 @@ internal static class MboxPersonality
         return new SandboxSpec
         {
             Command = [.. command],
-            Namespaces = NamespaceKinds.User | NamespaceKinds.Mount | NamespaceKinds.Pid | (a.NoNetwork ? NamespaceKinds.Net : 0),
+            Namespaces = NamespaceKinds.User | NamespaceKinds.Mount | NamespaceKinds.Pid | (a.NoNetwork || profile.Network.Count > 0 ? NamespaceKinds.Net : 0),
+            Network = NetworkOf(a, profile),
             Identity = a.FakeRoot ? Identity.Root with { Mapping = userRange ? IdMapping.SubordinateRange : IdMapping.Auto } : new Identity(),
             // mbox's view: the host's tree through overlays whose layers live in the root, /tmp and
             // /run overlaid too, the profile's hide: and allow: applied; its direct: paths bound through.
@@ -328,6 +332,24 @@ internal static class MboxPersonality
             Seccomp = a.FakeRoot && Interop.Interop.GetUid() != 0 && !userRange
                 ? SeccompSpec.Of(Husk.Policy.SeccompProfiles.SuccessfulNoOps(Husk.Policy.SeccompProfiles.ChownCalls))
                 : SeccompSpec.None,
+        };
+    }
+
+    /// <summary>
+    /// mbox's network: -n refuses everything, through the allowlist, so the summary lists what the
+    /// program tried; a profile's [network] rules go through it too, with mbox's default (what no
+    /// rule names is let through and logged) and its precedence (the most specific rule wins).
+    /// Without either, the host's network, as mbox shares it.
+    /// </summary>
+    private static NetworkSpec NetworkOf(MboxArguments a, MboxProfile profile)
+    {
+        if (!a.NoNetwork && profile.Network.Count == 0)
+            return NetworkSpec.None with { Mode = NetworkMode.Host };
+        return new NetworkSpec
+        {
+            Filter = true,
+            DefaultAction = a.NoNetwork ? EgressAction.Refuse : EgressAction.Log,
+            Rules = [.. profile.Network.Select(r => r.ToEgressRule())],
         };
     }
 

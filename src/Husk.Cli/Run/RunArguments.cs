@@ -62,6 +62,15 @@ internal sealed class RunArguments
     public string? ReportFile;
     public int? ReportFd;
     public string? MetaFile;
+    /// <summary>--net-summary: list the sandbox's network activity on stderr at exit.</summary>
+    public bool NetSummary;
+
+    /// <summary>--log-level; null with --log-format alone means errors only.</summary>
+    public Husk.Logging.LogLevel? LogLevel;
+    /// <summary>--log-format: null when not given.</summary>
+    public bool? LogJson;
+    /// <summary>The log, when --log-level or --log-format asked for one (made by <see cref="ToSpec"/>).</summary>
+    public LogSink? Log;
     /// <summary>--trace's set, as written; null: no trace.</summary>
     public Husk.Tracing.SyscallSet? TraceSet;
     public string? TraceOutput;
@@ -79,6 +88,18 @@ internal sealed class RunArguments
 
     /// <summary>Applies a change to the sandbox being described.</summary>
     public void Set(Func<SandboxSpecBuilder, SandboxSpecBuilder> change) => Spec = change(Spec);
+
+    /// <summary>
+    /// One of husk run's error lines ("husk run: ..."): as it is, or with --log-format json as an
+    /// error line of the log, so a reader of JSON lines gets it too.
+    /// </summary>
+    public void Error(string line)
+    {
+        if (Log is { Json: true } log)
+            log.Write(Husk.Logging.LogLevel.Error, line.StartsWith("husk run: ", StringComparison.Ordinal) ? line["husk run: ".Length..] : line.StartsWith("husk: ", StringComparison.Ordinal) ? line["husk: ".Length..] : line);
+        else
+            Console.Error.WriteLine(line);
+    }
 
     public void SetSeccompProfile(string nameOrFile) =>
         Set(b => b.SeccompProfile(SeccompProfiles.BuiltIn.TryGetValue(nameOrFile, out var builtIn) ? builtIn : Profiles.SeccompFile.Load(nameOrFile)));
@@ -300,6 +321,12 @@ internal sealed class RunArguments
             b = b.PipeOutput();
         if (SyncFd is { } sync)
             b = b.PassFd(Descriptors.Borrow(sync));
+        // Only when asked: without --log-level or --log-format husk run says what it always said.
+        if (LogLevel is not null || LogJson is not null)
+        {
+            Log = new LogSink(LogLevel ?? Husk.Logging.LogLevel.Error, LogJson ?? false, id);
+            b = b.Log(Log);
+        }
         var spec = b.Build();
         foreach (string path in Direct)
         {

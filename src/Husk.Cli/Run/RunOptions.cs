@@ -141,16 +141,63 @@ internal static class RunOptions
         Add("--tty", Process, [], "Give the payload its own pseudo-terminal.", (s, _) => s.Tty = true);
         Add("--name", Process, ["NAME"], "Name for husk ps, husk enter and husk kill.", (s, a) => s.Name = a[0]);
 
-        Add("--net", Network, ["MODE"], "none (default: loopback only) or host.", (s, a) =>
+        Add("--net", Network, ["MODE"], "none (default: loopback only), host (the host's network: no isolation), nat (rootless user-mode NAT through pasta or slirp4netns: the outside is reachable, the host's loopback and own addresses are not) or bridge (as root: a veth into the husk0 bridge with NAT through nftables).", (s, a) =>
         {
-            s.Spec = a[0] switch
-            {
-                "none" => s.Spec.Unshare(NamespaceKinds.Net),
-                "host" => s.Spec.Share(NamespaceKinds.Net),
-                "nat" or "bridge" => throw new UsageException($"husk run: --net {a[0]} is not available in this build yet: use none or host"),
-                _ => throw new UsageException($"husk run: --net: unknown mode {a[0]}: use none or host"),
-            };
+            if (a[0] is not ("none" or "host" or "nat" or "bridge"))
+                throw new UsageException($"husk run: --net: unknown mode {a[0]}: use none, host, nat or bridge");
+            s.Set(b => b.Network(a[0]));
         });
+        Add("--allow-host", Network, ["RULE"], "Turn on the egress allowlist and allow RULE: a name (example.com), a wildcard (*.example.com: subdomains only), an IPv4 or IPv6 address or CIDR block, each with an optional :PORT or :LOW-HIGH ([2001:db8::1]:443). What no rule allows is refused; private, link-local and loopback addresses need a rule of their own (repeatable).", (s, a) =>
+        {
+            if (!EgressRule.TryParse(a[0], out var rule, out string? error))
+                throw new UsageException($"husk run: --allow-host {a[0]}: {error}");
+            s.Set(b => b.AllowHost(rule!));
+        });
+        Add("--allow-hosts", Network, ["FILE"], "Allowlist rules from FILE, one a line, # comments (mini-tapbox's -F files too).", (s, a) =>
+        {
+            try
+            {
+                var rules = Husk.Network.EgressRuleFile.Load(a[0]);
+                s.Set(b => rules.Aggregate(b.FilterEgress(), (x, r) => x.AllowHost(r)));
+            }
+            catch (Husk.Network.EgressRuleException e)
+            {
+                throw new UsageException($"husk run: --allow-hosts {e.Message}");
+            }
+        });
+        Add("--publish", Network, ["HOSTPORT:SANDBOXPORT[/udp]"], "Forward a port of the host into the sandbox (nat, bridge; repeatable).", (s, a) =>
+        {
+            try
+            {
+                var p = PortPublication.Parse(a[0]);
+                s.Set(b => b.Publish(p));
+            }
+            catch (FormatException e)
+            {
+                throw new UsageException($"husk run: --publish {a[0]}: {e.Message}");
+            }
+        });
+        Add("--dns", Network, ["ADDR"], "A nameserver of the sandbox's own resolv.conf (repeatable; nat, bridge and the allowlist give one that works in their namespace by default).", (s, a) =>
+        {
+            if (!Husk.Network.IpNetwork.TryParseAddress(a[0], out var ip))
+                throw new UsageException($"husk run: --dns {a[0]}: not an IP address");
+            s.Set(b => b.Dns(ip));
+        });
+        Add("--dns-upstream", Network, ["ADDR[:PORT]"], "The resolver the supervisor asks for the names it lets through (default: the host's).", (s, a) =>
+        {
+            if (!Husk.Network.Endpoints.TryParse(a[0], 53, out _, out string? error))
+                throw new UsageException($"husk run: --dns-upstream {a[0]}: {error}");
+            s.Set(b => b.DnsUpstream(a[0]));
+        });
+        Add("--allow-host-loopback", Network, [], "With nat: the host's loopback is reachable at the gateway's address (pasta) or 10.0.2.2 (slirp4netns).", (s, _) => s.Set(b => b.AllowHostLoopback()));
+        Add("--bridge-subnet", Network, ["CIDR"], "The husk0 bridge's IPv4 subnet (default 10.77.0.0/16).", (s, a) =>
+        {
+            if (!System.Net.IPNetwork.TryParse(a[0], out _))
+                throw new UsageException($"husk run: --bridge-subnet {a[0]}: not a CIDR block such as 10.77.0.0/16");
+            s.Set(b => b.BridgeSubnet(a[0]));
+        });
+        Add("--net-log", Network, ["FILE"], "Write every DNS question and connection (allowed or refused, bytes each way) to FILE as JSON lines.", (s, a) => s.Set(b => b.NetworkLog(a[0])));
+        Add("--net-summary", Network, [], "At exit, list on stderr what the sandbox tried to reach (names, addresses, ports, verdicts, bytes).", (s, _) => s.NetSummary = true);
 
         Add("--time-limit", Limits, ["DURATION"], "CPU time of the whole tree; over it the tree is killed (TimeLimit).", (s, a) => { var d = Duration(a[0], "--time-limit"); s.Set(b => b.TimeLimit(d)); });
         Add("--wall-time", Limits, ["DURATION"], "Wall-clock time; over it the tree is killed (WallTimeLimit).", (s, a) => { var d = Duration(a[0], "--wall-time"); s.Set(b => b.WallTime(d)); });
@@ -208,6 +255,14 @@ internal static class RunOptions
             _ => throw new UsageException($"husk run: --count-format: unknown format {a[0]}: use text or json"),
         });
 
+        Add("--log-level", Output, ["LEVEL"], "Log what the engine does on stderr: error (the default), warn (fallbacks, refusals), info (the backends chosen, what is hidden, the network, the exit) or debug (every setup step).", (s, a) =>
+            s.LogLevel = LogSink.ParseLevel(a[0]) ?? throw new UsageException($"husk run: --log-level: unknown level {a[0]}: use error, warn, info or debug"));
+        Add("--log-format", Output, ["FORMAT"], "text (the default: husk: LEVEL: MESSAGE key=value) or json (one object per line: time, level, sandbox, msg and the fields).", (s, a) => s.LogJson = a[0] switch
+        {
+            "text" => false,
+            "json" => true,
+            _ => throw new UsageException($"husk run: --log-format: unknown format {a[0]}: use text or json"),
+        });
         Add("--info-fd", Output, ["FD"], "Write the sandbox pid and namespace ids to FD as JSON.", (s, a) => s.InfoFd = Fd(a[0], "--info-fd"));
         Add("--json-status-fd", Output, ["FD"], "Write JSON status lines (child-pid, exit-code) to FD.", (s, a) => s.JsonStatusFd = Fd(a[0], "--json-status-fd"));
         Add("--sync-fd", Output, ["FD"], "Keep FD open while the sandbox runs.", (s, a) => s.SyncFd = Fd(a[0], "--sync-fd"));

@@ -43,12 +43,12 @@ internal sealed class RunSession(RunArguments arguments, string id)
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                Console.Error.WriteLine($"husk run: --root {overlay.Root}: {ErrorText.Detail(e, overlay.Root)}");
+                state.Error($"husk run: --root {overlay.Root}: {ErrorText.Detail(e, overlay.Root)}");
                 return 2;
             }
             if (overlay.StorageSize is not null && !rootIsNew && root.Changes().Count > 0)
             {
-                Console.Error.WriteLine($"husk run: --storage cannot resume {overlay.Root}, which holds changes: commit or discard them (husk commit|discard), or run without --storage");
+                state.Error($"husk run: --storage cannot resume {overlay.Root}, which holds changes: commit or discard them (husk commit|discard), or run without --storage");
                 return 2;
             }
         }
@@ -95,6 +95,12 @@ internal sealed class RunSession(RunArguments arguments, string id)
                 StandardError.Write(state.CountFormat == TraceFormat.Json
                     ? Husk.Tracing.SyscallCountTable.Json(result.SyscallCounts) + "\n"
                     : Husk.Tracing.SyscallCountTable.Text(result.SyscallCounts));
+            if (state.NetSummary)
+            {
+                Console.Error.WriteLine("Network Summary:");
+                foreach (string line in Husk.Network.NetworkSummary.Lines(result.Network, spec.Namespaces.HasFlag(NamespaceKinds.Net) ? "none" : "host"))
+                    Console.Error.WriteLine(line);
+            }
             if (spec.Limits.IsSupervised)
                 Report(state, result);
             else if (result.Verdict == Verdict.RestrictedFunction)
@@ -113,7 +119,7 @@ internal sealed class RunSession(RunArguments arguments, string id)
             }
             catch (IOException e)
             {
-                Console.Error.WriteLine($"husk run: could not move the layer out of its storage into {root!.Path}: {ErrorText.Of(e)}");
+                state.Error($"husk run: could not move the layer out of its storage into {root!.Path}: {ErrorText.Of(e)}");
                 return 1;
             }
             if (reviewLayer && root is not null)
@@ -123,7 +129,7 @@ internal sealed class RunSession(RunArguments arguments, string id)
         catch (SandboxSetupException e)
         {
             ended?.Invoke();
-            Console.Error.WriteLine(RunCommand.SetupMessage(state, e));
+            state.Error(RunCommand.SetupMessage(state, e));
             if (spec.Limits.IsSupervised)
                 WriteReports(state, new SandboxResult { Usage = new ResourceUsage(), Verdict = Verdict.InternalError, Message = e.Message, Limits = spec.Limits });
             // A layer nothing could write to is of no use: remove a new one.
@@ -133,7 +139,7 @@ internal sealed class RunSession(RunArguments arguments, string id)
         }
         catch (SandboxSpecException e)
         {
-            Console.Error.WriteLine($"husk run: {e.Problems[0]}");
+            state.Error($"husk run: {e.Problems[0]}");
             return 2;
         }
         catch (Husk.Images.ImageException e)

@@ -18,6 +18,10 @@ internal static class Hiding
     /// </summary>
     internal static MountOp? Hide(string path, Launch.IHostFileSystem host) => Hide(path, host, 0x100);
 
+    /// <summary>Whether <paramref name="op"/> is one of the operations <see cref="Hide(string, Launch.IHostFileSystem)"/> makes (for the log's "hidden" lines).</summary>
+    internal static bool IsHiding(MountOp op) =>
+        op is TmpfsMount { Mode: FileModes.Private, Size: 1 << 20, IfPresent: true } or WriteFile { Placement: FilePlacement.ReadOnlyBind, IfPresent: true };
+
     /// <summary><see cref="Hide(string, Launch.IHostFileSystem)"/> with the mode of the empty file put over a file.</summary>
     private static MountOp? Hide(string path, Launch.IHostFileSystem host, int fileMode) => host.KindOf(path) switch
     {

@@ -21,6 +21,34 @@ internal sealed record MboxNetworkRule(MboxNetworkAction Action, IPAddress Addre
 {
     /// <summary>The rule's line in its profile (1-based), for messages.</summary>
     public int Line { get; init; }
+
+    /// <summary>
+    /// The rule as one of the egress allowlist: trailing zero octets widen it to a /24, /16, /8 or
+    /// everything (mbox's "any IP with the same prefix"), and the action maps one to one.
+    /// </summary>
+    public EgressRule ToEgressRule()
+    {
+        byte[] b = Address.GetAddressBytes();
+        int prefix = 32;
+        while (prefix > 0 && b[prefix / 8 - 1] == 0)
+            prefix -= 8;
+        return new EgressRule
+        {
+            Kind = EgressRuleKind.Address,
+            Address = Address,
+            PrefixLength = prefix,
+            LowPort = (ushort)(Port ?? 0),
+            HighPort = (ushort)(Port ?? 0),
+            Action = Action switch
+            {
+                MboxNetworkAction.Allow => EgressAction.Allow,
+                MboxNetworkAction.Block => EgressAction.Refuse,
+                MboxNetworkAction.Kill => EgressAction.Kill,
+                _ => EgressAction.Log,
+            },
+            Text = $"{Action.ToString().ToLowerInvariant()}: {Address}{(Port is { } p ? $":{p}" : "")}",
+        };
+    }
 }
 
 /// <summary>A line of a profile that mbox would refuse.</summary>

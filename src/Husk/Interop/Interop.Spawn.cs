@@ -47,12 +47,14 @@ internal static partial class Interop
         SetCtty = 36,
         OpenPty = 37,
         AttachMount = 38,
-        Mknod = 39,
-        Mask = 40,
-        Personality = 41,
-        Sync = 42,
+        Run = 39,
+        NetSocket = 40,
+        Mknod = 41,
+        Mask = 42,
+        Personality = 43,
+        Sync = 44,
         /// <summary>One past the last kind (HUSK_OP_COUNT).</summary>
-        Count = 43,
+        Count = 45,
     }
 
     /// <summary>Modifiers of an op (HUSK_F_*); bits 0-3 hold the roots its paths resolve in (<see cref="OpRoots"/>).</summary>
@@ -122,7 +124,8 @@ internal static partial class Interop
         Detail = 6,
         Storage = 7,
         Chdir = 8,
-        Sync = 9,
+        Socket = 9,
+        Sync = 10,
     }
 
     internal const int SpawnMounts = 1;

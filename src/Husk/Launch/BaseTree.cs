@@ -106,6 +106,9 @@ internal static class BaseTree
                 mounts.Add(hide);
         }
         mounts.AddRange(spec.Mounts);
+        // The sandbox's own resolver: a host resolver on 127.0.0.53 is unreachable from its network.
+        if (Network.NetworkPlanner.ResolvConfMount(spec) is { } resolv)
+            mounts.Add(resolv);
         // The root of the sandbox's own turns read-only once every op ran: only layers and binds take writes.
         if (closeRoot)
             mounts.Add(new RemountReadOnly("/"));

@@ -24,6 +24,17 @@ internal sealed record HostContext
     /// <summary>The host's filesystem as the planner reads it (the real one unless a test says otherwise).</summary>
     public IHostFileSystem FileSystem { get; init; } = new RealHostFileSystem();
 
+    /// <summary>Finds a host program by name (nft, ip, pasta, slirp4netns); null when it is not installed.</summary>
+    public Func<string, string?> FindProgram { get; init; } = Network.HostPrograms.Find;
+
+    /// <summary>The host's interface addresses (read when a network plan needs them).</summary>
+    public IReadOnlyList<System.Net.IPAddress> HostAddresses { get => _hostAddresses ??= Network.HostNetwork.Addresses(); init => _hostAddresses = value; }
+    private IReadOnlyList<System.Net.IPAddress>? _hostAddresses;
+
+    /// <summary>The gateways of the host's default routes (read when a network plan needs them).</summary>
+    public IReadOnlyList<System.Net.IPAddress> Gateways { get => _gateways ??= Network.HostNetwork.Gateways(); init => _gateways = value; }
+    private IReadOnlyList<System.Net.IPAddress>? _gateways;
+
     public bool IsRoot => Uid == 0;
 
     public static HostContext Current()

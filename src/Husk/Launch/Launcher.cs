@@ -67,14 +67,20 @@ internal static class Launcher
         var layout = PrepareLayout(spec, host);
         using var stdio = StdioPipes.Create(spec, out var withFds);
         var image = PrepareImage(spec, host);
+        // The bridge's address is taken before planning: the ops that configure eth0 name it.
+        Network.BridgeLease? lease = null;
         SpawnPlan plan;
         try
         {
-            plan = SpawnPlanner.Plan(withFds, host, subIds, layout, image);
+            if (spec.Network is { Mode: NetworkMode.Bridge, Filter: false } && spec.Namespaces.HasFlag(NamespaceKinds.Net))
+                lease = Network.Bridge.Acquire(spec.Network);
+            plan = SpawnPlanner.Plan(withFds, host, subIds, layout, image, lease);
         }
         catch
         {
             image?.Dispose();
+            if (lease is not null)
+                Network.Bridge.Release(lease);
             throw;
         }
         // A cgroup of the spec's own holds the child from its first instruction (joined before its release).
@@ -90,6 +96,8 @@ internal static class Launcher
             catch
             {
                 image?.Dispose();
+                if (lease is not null)
+                    Network.Bridge.Release(lease);
                 throw;
             }
             if (cgroup is not null)
@@ -111,7 +119,20 @@ internal static class Launcher
                 };
             }
         }
+        var log = new Logging.EngineLog(spec.Log);
+        if (log.On(Logging.LogLevel.Debug) || log.On(Logging.LogLevel.Info))
+        {
+            var now = DateTimeOffset.Now;
+            foreach (var e in Logging.PlanEvents.Of(spec, plan))
+                log.Write(e with { Time = now });
+        }
         var supervisor = spec.Limits.IsSupervised ? Resources.ResourceSupervisor.Prepare(spec, host, plan.Mounts) : null;
+        if (supervisor is not null)
+        {
+            log.Info("limits", new Logging.LogField("backend", supervisor.Backend));
+            foreach (string note in supervisor.Notes)
+                log.Warn("limits: " + note, new Logging.LogField("backend", supervisor.Backend));
+        }
         var launchHooks = supervisor?.Hooks(hooks) ?? hooks;
         Tracing.SyscallNotifier? notifier = null;
         if (callback is not null)
@@ -148,12 +169,17 @@ internal static class Launcher
             };
         }
         SandboxProcess process;
+        Network.NetworkSession? network = null;
         try
         {
-            process = Start(plan, host, launchHooks);
+            network = Network.NetworkSession.For(plan.Network);
+            process = Start(plan, host, launchHooks, network);
         }
         catch
         {
+            network?.Dispose();
+            if (network is null && lease is not null)
+                Network.Bridge.Release(lease);
             tracer?.Dispose();
             notifier?.Dispose();
             supervisor?.Dispose();
@@ -162,6 +188,8 @@ internal static class Launcher
             throw;
         }
         process.CgroupPlacement = cgroup;
+        process.Network = network;
+        network?.OnKill(process.Kill);
         stdio.CloseChildEnds();
         var (stdin, stdout, stderr) = stdio.TakeStreams(supervisor);
         process.Attach(supervisor, stdin, stdout, stderr);
@@ -180,6 +208,8 @@ internal static class Launcher
             process.TraceEndsWithSandbox = spec.Namespaces.HasFlag(NamespaceKinds.Pid) || spec.PidNamespaceFd is not null;
         }
         supervisor?.Started(process, plan.UsesInit);
+        process.Log = log;
+        log.Info("started", new Logging.LogField("sandbox_pid", process.Pid), new Logging.LogField("command", string.Join(' ', spec.Command)));
         return process;
     }
 
@@ -219,7 +249,7 @@ internal static class Launcher
         return new Images.ImageCache(fs.Cache ?? Images.ImageCache.DefaultLocation()).Prepare(fs.Reference, host.WorkingDirectory);
     }
 
-    internal static unsafe SandboxProcess Start(SpawnPlan plan, HostContext host, LaunchHooks? hooks)
+    internal static unsafe SandboxProcess Start(SpawnPlan plan, HostContext host, LaunchHooks? hooks, Network.NetworkSession? network = null)
     {
         SafeFd? statusRead = null, statusWrite = null;
         if (plan.UsesInit)
@@ -279,6 +309,8 @@ internal static class Launcher
                     if (!plan.IdMapsAtSync)
                         WriteIdMaps(plan.IdMaps, pid);
                     using var views = IdmappedViews.Make(plan.IdmappedSources, pid);
+                    // pasta or slirp4netns joins the namespace now, so the network is up when the child goes on.
+                    network?.Attach(pid);
                     if (!plan.ReportsPid)
                         hooks?.SandboxPidKnown?.Invoke(pid);
                     hooks?.BeforeRelease?.Invoke(pid);
@@ -290,7 +322,7 @@ internal static class Launcher
                         throw new SandboxSetupException("the sandbox died before it started", (Errno)Marshal.GetLastPInvokeError()) { Stage = SandboxSetupStage.Start };
                     views.Send(channel.Fd);
                     views.Dispose();
-                    outcome = ReadReports(channel.Fd, plan, hooks, pid);
+                    outcome = ReadReports(channel.Fd, plan, hooks, pid, network);
                 }
                 catch
                 {
@@ -421,7 +453,7 @@ internal static class Launcher
     }
 
     /// <summary>Reads the child's messages until every child-side copy of the channel is closed by exec.</summary>
-    private static unsafe Outcome ReadReports(int channel, SpawnPlan plan, LaunchHooks? hooks, int childPid)
+    private static unsafe Outcome ReadReports(int channel, SpawnPlan plan, LaunchHooks? hooks, int childPid, Network.NetworkSession? network)
     {
         var outcome = new Outcome();
         string? detail = null;
@@ -444,6 +476,11 @@ internal static class Launcher
                     break;
                 case ReportKind.Storage when passedFd is not null:
                     outcome.Storage = new SafeFd(passedFd.Value);
+                    break;
+                case ReportKind.Socket when passedFd is not null && network is not null && report.Op >= 0 && report.Op < plan.Ops.Count
+                                            && plan.Ops[report.Op].Kind == OpKind.NetSocket:
+                    network.Receive((Network.SocketRole)plan.Ops[report.Op].Index, new SafeFd(passedFd.Value));
+                    passedFd = null;
                     break;
                 case ReportKind.Chdir when report.Op >= 0 && report.Op < plan.Ops.Count && plan.Ops[report.Op].Strings is { } candidates
                                            && report.Value >= 0 && report.Value < candidates.Length:
@@ -494,7 +531,7 @@ internal static class Launcher
             return $"sandbox setup: {err}";
         string what = op.Description;
         // The working directory is one path, already named in the description.
-        string text = op.Kind == OpKind.Chdir ? $"{what}: {err}" : step switch
+        string text = op.Kind == OpKind.Chdir ? $"{what}: {err}" : op.Kind == OpKind.Run ? RunFailure(op, step, err, detail) : step switch
         {
             SetupStep.Source => $"{what}: can't find source {op.S1 ?? "fd " + op.Fd}: {err}",
             SetupStep.Destination => $"{what}: destination {op.S2}: {err}",
@@ -511,6 +548,15 @@ internal static class Launcher
             _ => $"{what}: {err}",
         };
         return text + Hint(op, errno);
+    }
+
+    /// <summary>A host tool the stage ran in the sandbox's network namespace failed: its own words, or why it did not start.</summary>
+    private static string RunFailure(PlannedOp op, SetupStep step, string err, string? detail)
+    {
+        string tool = Path.GetFileName(op.S1 ?? "");
+        if (step == SetupStep.Data && detail is { Length: > 0 })
+            return $"{op.Description}: {tool}: {detail.Split('\n')[0].Trim()}";
+        return step == SetupStep.Source ? $"{op.Description}: starting {op.S1}: {err}" : $"{op.Description}: {tool}: {err}";
     }
 
     private static string Hint(PlannedOp op, Errno errno)

@@ -96,6 +96,8 @@ internal sealed class PlannedOp
         OpKind.SignalMask => SetupRole.SignalMask,
         OpKind.LandlockCreate or OpKind.LandlockRule or OpKind.LandlockRestrict => SetupRole.Landlock,
         OpKind.SetCtty or OpKind.OpenPty => SetupRole.Terminal,
+        OpKind.Run => SetupRole.NetworkSetup,
+        OpKind.NetSocket => SetupRole.NetworkSocket,
         OpKind.Mknod => SetupRole.DeviceNode,
         OpKind.Mask => SetupRole.MaskPath,
         OpKind.Personality => SetupRole.Personality,

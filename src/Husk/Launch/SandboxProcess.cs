@@ -107,6 +107,9 @@ public sealed class SandboxProcess : IDisposable
     /// </summary>
     internal SafeFd? LayerStorage { get; set; }
 
+    /// <summary>The supervisor's side of the sandbox's network (resolver, splice, NAT helper, log), when it has one.</summary>
+    internal Network.NetworkSession? Network { get; set; }
+
     /// <summary>The cgroup of <see cref="SandboxSpec.Cgroup"/>, when one was made.</summary>
     internal Resources.CgroupPlacement? CgroupPlacement { get; set; }
 
@@ -221,9 +224,27 @@ public sealed class SandboxProcess : IDisposable
                 tracer.Completion.Wait();
             result = result with { SyscallCounts = tracer.Counts };
         }
+        if (Network is { } network)
+        {
+            // The sandbox is gone: the connections it left end now; then nothing of its network stays.
+            network.Finish();
+            result = result with { Network = network.Activity() };
+            network.Dispose();
+        }
         lock (_gate)
-            return _result ??= result;
+        {
+            if (_result is not null)
+                return _result;
+            _result = result;
+        }
+        Log.Write(result.Verdict == Verdict.OK || result.Verdict == Verdict.RuntimeError ? Logging.LogLevel.Info : Logging.LogLevel.Warn, "exited",
+            new Logging.LogField("status", (long)exit.ShellStatus), new Logging.LogField("signal", exit.Signal), new Logging.LogField("verdict", result.Verdict.ToString()),
+            new Logging.LogField("backend", Backend));
+        return result;
     }
+
+    /// <summary>Where the engine reports for this sandbox (the spec's sink).</summary>
+    internal Logging.EngineLog Log { get; set; }
 
     /// <summary>Blocks until the sandbox exits and returns how the payload ended.</summary>
     public unsafe SandboxExit WaitForExit()
@@ -470,6 +491,7 @@ public sealed class SandboxProcess : IDisposable
         StandardOutput?.Dispose();
         StandardError?.Dispose();
         Notifier?.Dispose();
+        Network?.Dispose();
         Tracer?.Dispose();
         SeccompListener?.Dispose();
         LayerStorage?.Dispose();

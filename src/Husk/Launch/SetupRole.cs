@@ -127,6 +127,12 @@ public enum SetupRole
     SignalMask,
     /// <summary>Executing the payload.</summary>
     Exec,
+    /// <summary>Configuring the sandbox's network namespace with a host tool (ip, nft) run there.</summary>
+    NetworkSetup,
+    /// <summary>Opening one of the supervisor's sockets in the sandbox's network namespace (DNS, TCP capture).</summary>
+    NetworkSocket,
+    /// <summary>Starting the network helper of the supervisor (pasta, slirp4netns, the bridge's veth).</summary>
+    NetworkHelper,
     /// <summary>Joining a namespace other than user and pid given by descriptor (OCI's namespaces by path).</summary>
     JoinNamespace,
     /// <summary>Waiting at a sync point for the supervisor (id maps written, hooks run).</summary>

@@ -47,6 +47,8 @@ internal sealed class SpawnPlan
     public int? ForegroundTerminal { get; init; }
     /// <summary>Host directories the supervisor clones and idmaps, in the order the child's attach ops receive them.</summary>
     public IReadOnlyList<IdmappedSource> IdmappedSources { get; init; } = [];
+    /// <summary>The network half: what the stage does in the sandbox's network namespace and the supervisor around it.</summary>
+    public Network.NetworkPlan? Network { get; init; }
 }
 
 /// <summary>Turns a <see cref="SandboxSpec"/> into native-stage operations. Pure: no system calls.</summary>
@@ -82,7 +84,8 @@ internal static class SpawnPlanner
     /// <param name="subIds">Subordinate id ranges, where a range is mapped.</param>
     /// <param name="layout">The host overlay, laid out and prepared, for <see cref="HostOverlayFileSystem"/>.</param>
     /// <param name="image">The image, prepared in the cache, for <see cref="ImageFileSystem"/>.</param>
-    public static SpawnPlan Plan(SandboxSpec spec, HostContext host, SubordinateIds? subIds = null, FileSystem.HostOverlayLayout? layout = null, Images.PreparedImage? image = null)
+    /// <param name="bridgeLease">The sandbox's place on the bridge, for <see cref="NetworkMode.Bridge"/>.</param>
+    public static SpawnPlan Plan(SandboxSpec spec, HostContext host, SubordinateIds? subIds = null, FileSystem.HostOverlayLayout? layout = null, Images.PreparedImage? image = null, Network.BridgeLease? bridgeLease = null)
     {
         var problems = spec.Validate();
         if (problems.Length > 0)
@@ -100,9 +103,14 @@ internal static class SpawnPlanner
         // capabilities it keeps act only on namespaces it owns: the network, UTS and IPC
         // namespaces are then made after it (--cap-add CAP_NET_ADMIN must be able to change lo).
         bool denyNesting = DeniesNesting(spec);
+        // A network the supervisor serves is made at clone time, owned by the sandbox's user namespace
+        // and never the payload's: pasta joins it before release, and the payload cannot change its rules.
         var late = denyNesting && !joinUser && KeepsCapabilities(spec, host)
-            ? ns & (NamespaceKinds.Net | NamespaceKinds.Uts | NamespaceKinds.Ipc)
+            ? ns & (NamespaceKinds.Net | NamespaceKinds.Uts | NamespaceKinds.Ipc) & ~(spec.Network.Supervised ? NamespaceKinds.Net : 0)
             : NamespaceKinds.None;
+        if (spec.Network.Filter && !denyNesting && KeepsCapabilities(spec, host))
+            throw new SandboxSpecException(["the egress allowlist cannot hold against a payload that keeps capabilities in the user namespace owning its network: drop --cap-add, --allow-userns or root's kept capabilities"]);
+        var network = Network.NetworkPlanner.Plan(spec, host, bridgeLease);
         ulong flags = NamespaceFlags(ns & ~NamespaceKinds.Pid & ~(joinUser ? NamespaceKinds.User : 0) & ~late);
         // Namespaces joined by descriptor while a user namespace is created are joined first, with
         // the privileges of the caller's (runc's order): then the new ones are made, owned by the new
@@ -187,8 +195,7 @@ internal static class SpawnPlanner
             });
         }
 
-        if (late == NamespaceKinds.None)
-            AddNetworkAndHostname(ops, spec);
+        AddNetworkAndHostname(ops, spec, ~late, network);
         foreach (var sysctl in spec.Sysctls)
             ops.Add(WriteProcOp("sys/" + sysctl.Name.Replace('.', '/'), sysctl.Value, $"set {sysctl.Name}", SetupRole.Sysctl));
         if (denyNesting)
@@ -209,6 +216,9 @@ internal static class SpawnPlanner
             var rt = spec.RootTmpfs;
             if (spec.FileSystem is HostOverlayFileSystem { StorageSize: { } storage })
                 rt = rt with { Size = storage, KeepOpen = true };
+            // A directory root's writes go to a temporary overlay whose upper is in this tmpfs.
+            if (spec.FileSystem is DirectoryFileSystem { ReadOnly: false, Size: { } directoryCap })
+                rt = rt with { Size = directoryCap };
             ops.Add(new PlannedOp(OpKind.RootBegin, $"set up the sandbox root on {spec.BuildBase}")
             {
                 S1 = spec.BuildBase,
@@ -257,7 +267,7 @@ internal static class SpawnPlanner
             if (late != NamespaceKinds.None)
             {
                 ops.Add(new PlannedOp(OpKind.Unshare, "create namespaces owned by the nested user namespace") { A = NamespaceFlags(late) });
-                AddNetworkAndHostname(ops, spec);
+                AddNetworkAndHostname(ops, spec, late, network);
             }
         }
         if (denyNesting || spec.AssertUserNamespacesDisabled)
@@ -455,6 +465,7 @@ internal static class SpawnPlanner
                 landlock, spec.Capabilities, spec.NoNewPrivileges),
             ForegroundTerminal = spec.ForegroundTerminal,
             IdmappedSources = idmap.Sources,
+            Network = network,
         };
     }
 
@@ -547,11 +558,16 @@ internal static class SpawnPlanner
         return programs;
     }
 
-    private static void AddNetworkAndHostname(List<PlannedOp> ops, SandboxSpec spec)
+    /// <summary>Loopback and the network's own ops, and the hostname, for the namespaces of <paramref name="kinds"/> made by now.</summary>
+    private static void AddNetworkAndHostname(List<PlannedOp> ops, SandboxSpec spec, NamespaceKinds kinds, Network.NetworkPlan network)
     {
-        if (spec.Namespaces.HasFlag(NamespaceKinds.Net) && spec.BringUpLoopback)
-            ops.Add(new PlannedOp(OpKind.LoopbackUp, "bring up the loopback interface"));
-        if (spec.Hostname is not null)
+        if (kinds.HasFlag(NamespaceKinds.Net) && spec.Namespaces.HasFlag(NamespaceKinds.Net))
+        {
+            if (spec.BringUpLoopback)
+                ops.Add(new PlannedOp(OpKind.LoopbackUp, "bring up the loopback interface"));
+            ops.AddRange(network.NamespaceOps);
+        }
+        if (kinds.HasFlag(NamespaceKinds.Uts) && spec.Hostname is not null)
             ops.Add(new PlannedOp(OpKind.SetHostname, $"set the hostname to {spec.Hostname}") { S1 = spec.Hostname });
     }
 

@@ -48,10 +48,12 @@ enum {
     HUSK_OP_SET_CTTY = 36,     /* fd becomes the controlling terminal (after setsid) */
     HUSK_OP_OPEN_PTY = 37,     /* s1 = ptmx inside; the child keeps the slave, the master goes to the supervisor; p1 = winsize */
     HUSK_OP_ATTACH_MOUNT = 38, /* receive a detached mount the supervisor made (SCM_RIGHTS, a husk_report whose error says why there is none) and attach it at s2 */
-    HUSK_OP_MKNOD = 39,        /* s2 = path, mode = type and permissions, a = dev_t, b = uid, c = gid (~0: leave); HUSK_F_TRY: bind s1 (old root) when mknod is refused */
-    HUSK_OP_MASK = 40,         /* s2 = path: a directory gets a read-only empty tmpfs, anything else /dev/null (s1, old root); missing: nothing */
-    HUSK_OP_PERSONALITY = 41,  /* a = persona for personality(2) */
-    HUSK_OP_SYNC = 42,         /* report HUSK_REPORT_SYNC and wait for one byte from the supervisor */
+    HUSK_OP_RUN = 39,          /* run s1 with argv p1 and an empty environment, stdin = the text s2, keeping the capabilities of mask a (ambient); wait; fail unless it exits 0 (HUSK_F_TRY: ignore) */
+    HUSK_OP_NET_SOCKET = 40,   /* socket(a = family, b = type), bound to the address p1 (c = its port), listening if a stream; sent to the supervisor (HUSK_REPORT_SOCKET, op = this op) */
+    HUSK_OP_MKNOD = 41,        /* s2 = path, mode = type and permissions, a = dev_t, b = uid, c = gid (~0: leave); HUSK_F_TRY: bind s1 (old root) when mknod is refused */
+    HUSK_OP_MASK = 42,         /* s2 = path: a directory gets a read-only empty tmpfs, anything else /dev/null (s1, old root); missing: nothing */
+    HUSK_OP_PERSONALITY = 43,  /* a = persona for personality(2) */
+    HUSK_OP_SYNC = 44,         /* report HUSK_REPORT_SYNC and wait for one byte from the supervisor */
     HUSK_OP_COUNT
 };
 
@@ -143,7 +145,8 @@ enum {
     HUSK_REPORT_DETAIL = 6, /* text after the header explains the next error (e.g. an existing symlink's target) */
     HUSK_REPORT_STORAGE = 7, /* the base tmpfs (layers of storage-backed overlays) travels with this message */
     HUSK_REPORT_CHDIR = 8,  /* chdir fell back: value = index of the candidate entered (the first was not there) */
-    HUSK_REPORT_SYNC = 9,   /* a SYNC op waits: the supervisor sends one byte to let it go on */
+    HUSK_REPORT_SOCKET = 9, /* a socket NET_SOCKET made in the sandbox's network namespace travels with this message */
+    HUSK_REPORT_SYNC = 10,  /* a SYNC op waits: the supervisor sends one byte to let it go on */
 };
 
 typedef struct husk_report {

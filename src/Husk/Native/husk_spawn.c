@@ -25,6 +25,7 @@
 #include <linux/seccomp.h>
 #include <linux/securebits.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -46,6 +47,7 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <poll.h>
 #include <pthread.h>
 
 #ifndef CLONE_INTO_CGROUP
@@ -1075,11 +1077,12 @@ static struct msghdr *fd_message_init(struct fd_message *m)
     return &m->msg;
 }
 
-static int send_fd(int fd, int kind)
+static int send_fd_of(int fd, int kind, int op)
 {
     struct fd_message m;
     struct msghdr *msg = fd_message_init(&m);
     m.report.kind = kind;
+    m.report.op = op;
     struct cmsghdr *c = CMSG_FIRSTHDR(msg);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
@@ -1090,6 +1093,11 @@ static int send_fd(int fd, int kind)
         n = sendmsg(channel_fd, msg, MSG_NOSIGNAL);
     while (n < 0 && errno == EINTR);
     return n < 0 ? -1 : 0;
+}
+
+static int send_fd(int fd, int kind)
+{
+    return send_fd_of(fd, kind, 0);
 }
 
 /* Receives the next detached mount the supervisor sent (an idmapped view of a host directory,
@@ -1132,6 +1140,164 @@ static int op_attach_mount(const husk_op *op, bool *skipped)
         return -1;
     current_step = HUSK_STEP_MOUNT;
     return sys_move_mount(tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+}
+
+/* ---- the sandbox's network namespace ----
+ *
+ * RUN: a host tool (ip, nft) configures the namespace with the capabilities this child holds in
+ * the sandbox's user namespace, which the payload never gets. It runs in a child of ours that
+ * borrows our memory until its exec (as op_fork's children do), with its input from a memfd, its
+ * output kept for the error message, and the capabilities of the op's mask made ambient, so that
+ * they survive the exec of a tool run by a user other than root. */
+
+struct run_ctx {
+    const husk_op *op;
+    int in_fd;
+    int out_fd;
+    int exec_errno;            /* written by the child (shared memory) when its exec fails */
+};
+
+static int run_child(void *p)
+{
+    struct run_ctx *ctx = p;
+    const husk_op *op = ctx->op;
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (dup2(ctx->in_fd, 0) < 0 || dup2(ctx->out_fd, 1) < 0 || dup2(ctx->out_fd, 2) < 0)
+        goto failed;
+    sys_close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+    if (op->a != 0) {
+        struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+        struct __user_cap_data_struct data[2];
+        memset(data, 0, sizeof data);
+        if (syscall(SYS_capget, &hdr, data) < 0)
+            goto failed;
+        for (int i = 0; i < 2; i++)
+            data[i].inheritable |= (uint32_t)(op->a >> (32 * i));
+        if (sys_capset(&hdr, data) < 0)
+            goto failed;
+        for (int cap = 0; cap < 64; cap++)
+            if ((op->a & (1ULL << cap)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
+                goto failed;
+    }
+    {
+        char *const empty[] = { NULL };
+        char *const *envp = op->p2 ? (char *const *)(uintptr_t)op->p2 : empty;
+        execve((const char *)(uintptr_t)op->s1, (char *const *)(uintptr_t)op->p1, envp);
+    }
+failed:
+    ctx->exec_errno = errno;
+    sys_exit(127);
+}
+
+static int op_run(const husk_op *op)
+{
+    if (fork_depth >= FORK_DEPTH) {
+        errno = E2BIG;
+        return -1;
+    }
+    current_step = HUSK_STEP_DATA;
+    autoclose int in = (int)syscall(SYS_memfd_create, "husk-run", MFD_CLOEXEC);
+    CHECK(in);
+    const char *text = (const char *)(uintptr_t)op->s2;
+    size_t len = text ? strlen(text) : 0;
+    for (size_t done = 0; done < len;) {
+        ssize_t n = write(in, text + done, len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        CHECK(n);
+        done += (size_t)n;
+    }
+    CHECK(lseek(in, 0, SEEK_SET));
+    int pipefd[2];
+    CHECK(pipe2(pipefd, O_CLOEXEC));
+    autoclose int out_read = pipefd[0];
+    autoclose int out_write = pipefd[1];
+    struct run_ctx ctx = { op, in, out_write, 0 };
+    current_step = HUSK_STEP_SOURCE;
+    char *stack_top = fork_stack_base + (size_t)(fork_depth + 2) * CHILD_STACK_SIZE;
+    pid_t child = clone(run_child, stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, &ctx);
+    CHECK(child);
+    close_fd(&out_write);
+    /* Its output explains a failure: the first part of it is kept, the rest read and dropped. */
+    char buf[1024];
+    size_t kept = 0;
+    for (;;) {
+        char scratch[256];
+        char *to = kept < sizeof buf ? buf + kept : scratch;
+        size_t room = kept < sizeof buf ? sizeof buf - kept : sizeof scratch;
+        ssize_t n = read(out_read, to, room);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        if (to == buf + kept)
+            kept += (size_t)n;
+    }
+    int status = 0;
+    pid_t r;
+    do
+        r = waitpid(child, &status, 0);
+    while (r < 0 && errno == EINTR);
+    CHECK(r);
+    if (ctx.exec_errno != 0) {
+        errno = ctx.exec_errno;
+        return -1;
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    if (op->flags & HUSK_F_TRY)
+        return 0;
+    current_step = HUSK_STEP_DATA;
+    while (kept > 0 && (buf[kept - 1] == '\n' || buf[kept - 1] == ' '))
+        kept--;
+    set_error_detail(buf, kept);
+    errno = WIFEXITED(status) ? EPROTO : EINTR;
+    return -1;
+}
+
+/* NET_SOCKET: one of the supervisor's sockets, made here so that it belongs to the sandbox's
+ * network namespace (a socket keeps the namespace it was made in), then handed over. */
+static int op_net_socket(const husk_op *op, int index, bool *skipped)
+{
+    int family = (int)op->a, type = (int)op->b;
+    current_step = HUSK_STEP_SOURCE;
+    autoclose int s = socket(family, type | SOCK_CLOEXEC, 0);
+    if (s < 0 && (op->flags & HUSK_F_TRY) && errno == EAFNOSUPPORT) {
+        *skipped = true;
+        return 0;
+    }
+    CHECK(s);
+    int one = 1;
+    CHECK(setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one));
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    socklen_t salen;
+    if (family == AF_INET6) {
+        CHECK(setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one));
+        struct sockaddr_in6 *sa = (struct sockaddr_in6 *)&ss;
+        sa->sin6_family = AF_INET6;
+        sa->sin6_port = htons((uint16_t)op->c);
+        memcpy(&sa->sin6_addr, (const void *)(uintptr_t)op->p1, 16);
+        salen = sizeof *sa;
+    } else {
+        struct sockaddr_in *sa = (struct sockaddr_in *)&ss;
+        sa->sin_family = AF_INET;
+        sa->sin_port = htons((uint16_t)op->c);
+        memcpy(&sa->sin_addr, (const void *)(uintptr_t)op->p1, 4);
+        salen = sizeof *sa;
+    }
+    current_step = HUSK_STEP_DEST;
+    if (bind(s, (struct sockaddr *)&ss, salen) < 0) {
+        if ((op->flags & HUSK_F_TRY) && (errno == EADDRNOTAVAIL || errno == EAFNOSUPPORT)) {
+            *skipped = true; /* no IPv6 in this kernel: the sandbox has none either */
+            return 0;
+        }
+        return -1;
+    }
+    if ((type & 0xf) == SOCK_STREAM)
+        CHECK(listen(s, 4096));
+    current_step = HUSK_STEP_DATA;
+    return send_fd_of(s, HUSK_REPORT_SOCKET, index);
 }
 
 /* A pseudo-terminal from the sandbox's own devpts: the slave stays here as fd a, the master
@@ -1526,6 +1692,13 @@ static int op_chdir(const husk_op *op, int index)
 /* Sends a message the kernel stamps with our credentials (the supervisor's end has SO_PASSCRED),
  * translating our pid into the supervisor's pid namespace. Passing SCM_CREDENTIALS ourselves
  * would fail while our ids are still unmapped. */
+/* The supervisor's end of the seqpacket channel is closed: it died (SIGKILL). */
+static bool supervisor_gone(void)
+{
+    struct pollfd pfd = { .fd = channel_fd, .events = 0 };
+    return channel_fd >= 0 && poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP);
+}
+
 static int send_own_pid_kind(int kind, int index)
 {
     husk_report r;
@@ -1623,6 +1796,14 @@ static int run_op(const husk_op *op, int index, const husk_spawn_args *args, int
             return -1;
         CHECK(syscall(SYS_setresgid, (gid_t)op->b, (gid_t)op->b, (gid_t)op->b));
         CHECK(syscall(SYS_setresuid, (uid_t)op->a, (uid_t)op->a, (uid_t)op->a));
+        /* New ids clear the parent-death signal (as root the sandbox's ids are a subordinate
+         * range): arm it again, or a husk killed with SIGKILL would leave the sandbox running.
+         * A supervisor that died before this has closed its end of the channel. A detached
+         * sandbox (husk-runtime) outlives its supervisor: it never had the signal. */
+        if (!(args->flags & HUSK_SPAWN_DETACHED))
+            CHECK(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0));
+        if (supervisor_gone())
+            sys_exit(127);
         if (dumpable > 0)
             CHECK(prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0));
         return 0;
@@ -1685,6 +1866,10 @@ static int run_op(const husk_op *op, int index, const husk_spawn_args *args, int
         return op_open_pty(op);
     case HUSK_OP_ATTACH_MOUNT:
         return op_attach_mount(op, &skipped);
+    case HUSK_OP_RUN:
+        return op_run(op);
+    case HUSK_OP_NET_SOCKET:
+        return op_net_socket(op, index, &skipped);
     case HUSK_OP_CLOSE:
         close(op->fd);
         return 0;

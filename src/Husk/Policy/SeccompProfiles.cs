@@ -120,6 +120,19 @@ public static class SeccompProfiles
         Rules = [.. calls.Where(SyscallTable.IsKnown).Select(c => new SeccompRule(c, SeccompAction.Fail(0)))],
     };
 
+    /// <summary>
+    /// Allows everything but the named calls, which fail with <paramref name="errno"/> (microbox's
+    /// profile: a deny list answering ENOSYS). Names this architecture lacks are left out, as
+    /// libseccomp's resolver skips them; foreign architectures pass, as under libseccomp's native filter.
+    /// </summary>
+    public static SeccompPolicy DenyList(IEnumerable<string> calls, Errno errno) => new()
+    {
+        DefaultAction = SeccompAction.Allow,
+        ForeignAction = SeccompAction.Allow,
+        UnknownAction = null,
+        Rules = [.. calls.Where(c => SyscallTable.Native.Number(c) is not null).Distinct().Select(c => new SeccompRule(c, SeccompAction.Fail(errno)))],
+    };
+
     private static SeccompPolicy BuildDefault()
     {
         var eperm = SeccompAction.Fail(Errno.EPERM);

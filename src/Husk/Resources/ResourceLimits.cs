@@ -59,6 +59,12 @@ public sealed record ResourceLimits
     /// <summary>CPU bandwidth in CPUs (0.5 is half of one CPU): cgroup cpu.max or cfs_quota_us. Needs a cgroup with the cpu controller.</summary>
     public double? Cpus { get; init; }
 
+    /// <summary>
+    /// Where no cgroup gives the cpu controller, run without <see cref="Cpus"/> and say so (the
+    /// log's warning) instead of refusing: microbox's default of one CPU is a ceiling, not a need.
+    /// </summary>
+    public bool CpusIfAvailable { get; init; }
+
     /// <summary>An existing cgroup directory to create the sandbox's cgroup in (a cgroup v2 directory, or one in a v1 hierarchy).</summary>
     public string? CgroupParent { get; init; }
 

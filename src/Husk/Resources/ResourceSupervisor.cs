@@ -73,6 +73,14 @@ internal sealed class ResourceSupervisor : IDisposable
             LimitBackend.CgroupV1 => CreateV1(fs, limits, required: true),
             _ => ChooseAuto(fs, limits, host),
         };
+        if (cgroup is null && limits.Cpus is not null && limits.CpusIfAvailable)
+        {
+            // The best backend for the other limits, without the bandwidth none could give.
+            if (limits.Backend == LimitBackend.Auto)
+                cgroup = ChooseAuto(fs, limits with { Cpus = null }, host);
+            notes.Add($"the CPU bandwidth of {limits.Cpus.Value.ToString(System.Globalization.CultureInfo.InvariantCulture)} CPUs is not enforced: no cgroup with the cpu controller is available here (no delegated cgroup v2 subtree, not root)");
+            limits = limits with { Cpus = null };
+        }
         if (cgroup is null && limits.Cpus is not null)
             throw new SandboxSetupException("--cpus needs a cgroup with the cpu controller, and none is available here (no delegated cgroup v2 subtree, not root)", Errno.EOPNOTSUPP) { Stage = SandboxSetupStage.Start };
         if (cgroup is not { HasMemory: true })

@@ -11,8 +11,9 @@ internal static class ResultReport
     /// One JSON object: verdict (with libsandbox's code and isolate's status), message, exit_code,
     /// signal, cpu_time_s, user_time_s, system_time_s, wall_time_s, peak_memory_bytes,
     /// output_bytes (standard output and error), stdout_bytes, stderr_bytes, written_bytes,
-    /// peak_processes, oom_killed, killed, backend, backend_notes, the limits applied, and with
-    /// counting syscall_counts (strace -c's table: per call its calls, errors and seconds).
+    /// peak_processes, oom_killed, killed, backend, backend_notes, the limits applied, with
+    /// counting syscall_counts (strace -c's table: per call its calls, errors and seconds), and with a
+    /// network the supervisor saw, network (mode, helper, allowed, refused, bytes each way, events).
     /// </summary>
     public static string ToJson(SandboxResult result)
     {
@@ -55,6 +56,26 @@ internal static class ResultReport
             {
                 w.WritePropertyName("syscall_counts");
                 Tracing.SyscallCountTable.Write(w, result.SyscallCounts);
+            }
+            if (result.Network is { } network)
+            {
+                w.WriteStartObject("network");
+                w.WriteString("mode", network.Mode);
+                if (network.Helper is { } helper)
+                    w.WriteString("helper", helper);
+                w.WriteNumber("allowed", network.Allowed);
+                w.WriteNumber("refused", network.Refused);
+                w.WriteNumber("bytes_sent", network.BytesSent);
+                w.WriteNumber("bytes_received", network.BytesReceived);
+                w.WriteStartArray("events");
+                foreach (var e in network.Events)
+                {
+                    w.WriteStartObject();
+                    Network.NetworkLog.Write(w, e);
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
+                w.WriteEndObject();
             }
             w.WriteEndObject();
         }

@@ -33,6 +33,9 @@ public sealed record SandboxResult
     /// <summary>Standard error captured by <see cref="Sandbox.RunAsync"/> when it was a pipe; null otherwise.</summary>
     public byte[]? StandardError { get; init; }
 
+    /// <summary>What the sandbox did on the network: every DNS question and connection the supervisor saw (the allowlist, user-mode NAT's DNS); null when it saw none (none, host).</summary>
+    public NetworkActivity? Network { get; init; }
+
     /// <summary>
     /// Calls, errors and time per system call of the whole tree, most time first (strace -c's
     /// table), when the spec's <see cref="TraceSpec.Count"/> asked for them; empty otherwise.

@@ -88,7 +88,14 @@ public sealed record EmptyFileSystem(bool ReadOnly) : FileSystemSpec
 }
 
 /// <summary>See <see cref="FileSystemSpec.Directory"/>.</summary>
-public sealed record DirectoryFileSystem(string Path, bool ReadOnly) : FileSystemSpec;
+public sealed record DirectoryFileSystem(string Path, bool ReadOnly) : FileSystemSpec
+{
+    /// <summary>
+    /// Caps what the payload writes over the directory (the overlay's upper layer lives in the
+    /// tmpfs the root is built on, of this size: microbox's <c>--storage</c>); null: the kernel's default.
+    /// </summary>
+    public long? Size { get; init; }
+}
 
 /// <summary>See <see cref="FileSystemSpec.Rootfs"/>.</summary>
 public sealed record RootfsFileSystem(string Path, bool ReadOnly) : FileSystemSpec;

@@ -16,8 +16,9 @@ public enum NestedUserNamespaces
     /// </summary>
     Allow,
     /// <summary>
-    /// Not Husk's to decide: no limit is set and neither the seccomp profile nor Landlock is changed,
-    /// so the spec's own policy alone says (an OCI config's seccomp profile, for husk-runtime).
+    /// Left to the seccomp profile alone: neither <c>max_user_namespaces</c> nor the profile is
+    /// changed, so the spec's own policy decides (microbox's profile refuses unshare and setns unless
+    /// <c>--allow-syscall</c> names them; husk-runtime follows the OCI config's seccomp profile).
     /// </summary>
-    Permit,
+    ProfileOnly,
 }

@@ -78,6 +78,11 @@ public sealed record SandboxSpec
 
     /// <summary>Bring up the loopback interface of a new network namespace (otherwise it stays down).</summary>
     public bool BringUpLoopback { get; init; } = true;
+    /// <summary>
+    /// The network: loopback only (the default, with <see cref="NamespaceKinds.Net"/>), the host's,
+    /// user-mode NAT, a bridge, or the egress allowlist; published ports, DNS and the log.
+    /// </summary>
+    public NetworkSpec Network { get; init; } = NetworkSpec.None;
 
     /// <summary>The payload's environment as NAME=VALUE entries.</summary>
     public ImmutableArray<string> Environment { get; init; } = [];
@@ -180,6 +185,11 @@ public sealed record SandboxSpec
     public Policy.SyscallCallback? SyscallCallback { get; init; }
 
     /// <summary>
+    /// Where the engine reports what it does for this sandbox (the planner's decisions, each setup
+    /// step, the supervisors'), or null for nowhere. Reporting only: it changes nothing of the sandbox.
+    /// </summary>
+    public Logging.ILogSink? Log { get; init; }
+    /// <summary>
     /// Trace the payload's system calls (strace-like lines, <see cref="SandboxProcess.Events"/>,
     /// counts in <see cref="SandboxResult.SyscallCounts"/>), or null for no tracing.
     /// </summary>
@@ -229,6 +239,7 @@ public sealed record SandboxSpec
             problems.Add("--disable-userns needs a new user namespace: add --unshare-user");
         if (Identity.Mapping == IdMapping.External && !Namespaces.HasFlag(NamespaceKinds.User))
             problems.Add("external id mapping needs a new user namespace");
+        problems.AddRange(Network.Validate(Namespaces.HasFlag(NamespaceKinds.Net)));
         if (Hostname is { Length: > 64 })
             problems.Add($"hostname is longer than 64 bytes: {Hostname}");
         foreach (var op in Mounts)

@@ -91,6 +91,112 @@ public sealed class SandboxSpecBuilder
     /// <summary><c>--hostname NAME</c> (default "husk" in a new UTS namespace).</summary>
     public SandboxSpecBuilder Hostname(string name) => With(s => s with { Hostname = name });
 
+    // ---- network ----
+
+    /// <summary>
+    /// <c>--net MODE</c>: loopback only (<see cref="NetworkMode.None"/>, the default), the host's
+    /// network, user-mode NAT (pasta or slirp4netns, rootless) or a bridge (as root).
+    /// </summary>
+    public SandboxSpecBuilder Network(NetworkMode mode) => With(s => s with
+    {
+        Namespaces = mode == NetworkMode.Host ? s.Namespaces & ~NamespaceKinds.Net : s.Namespaces | NamespaceKinds.Net,
+        Network = s.Network with { Mode = mode },
+    });
+
+    /// <summary><c>--net MODE</c> by name: none, host, nat or bridge.</summary>
+    public SandboxSpecBuilder Network(string mode) => mode switch
+    {
+        "none" => Network(NetworkMode.None),
+        "host" => Network(NetworkMode.Host),
+        "nat" => Network(NetworkMode.Nat),
+        "bridge" => Network(NetworkMode.Bridge),
+        _ => Problem($"unknown network mode {mode}: use none, host, nat or bridge"),
+    };
+
+    /// <summary>Replaces the whole network description at once.</summary>
+    public SandboxSpecBuilder Network(NetworkSpec network) => With(s => s with { Network = network });
+
+    /// <summary>
+    /// <c>--allow-host RULE</c>: allow egress to a name (<c>example.com</c>), the names below a domain
+    /// (<c>*.example.com</c>), an address or a CIDR block of either family, each with an optional
+    /// <c>:PORT</c> or <c>:LOW-HIGH</c>. Any rule turns the allowlist on: what no rule allows is refused.
+    /// </summary>
+    public SandboxSpecBuilder AllowHost(string rule) =>
+        EgressRule.TryParse(rule, out var parsed, out string? error) ? AllowHost(parsed!) : Problem($"--allow-host {rule}: {error}");
+
+    /// <summary><c>--allow-host</c> with a parsed rule (its action applies: mbox's profiles also refuse and kill).</summary>
+    public SandboxSpecBuilder AllowHost(EgressRule rule) => With(s => s with
+    {
+        Namespaces = s.Namespaces | NamespaceKinds.Net,
+        Network = s.Network with { Filter = true, Rules = s.Network.Rules.Add(rule) },
+    });
+
+    /// <summary><c>--allow-hosts FILE</c>: one rule a line, <c>#</c> comments; mini-tapbox's <c>-F</c> files too.</summary>
+    public SandboxSpecBuilder AllowHostsFrom(string file)
+    {
+        try
+        {
+            var builder = With(s => s with { Namespaces = s.Namespaces | NamespaceKinds.Net, Network = s.Network with { Filter = true } });
+            foreach (var rule in Husk.Network.EgressRuleFile.Load(file))
+                builder = builder.AllowHost(rule);
+            return builder;
+        }
+        catch (Husk.Network.EgressRuleException e)
+        {
+            return Problem("--allow-hosts " + e.Message);
+        }
+    }
+
+    /// <summary>
+    /// The allowlist with no rule: the sandbox's traffic goes through the supervisor, which refuses
+    /// everything (<paramref name="defaultAction"/>) and logs it.
+    /// </summary>
+    public SandboxSpecBuilder FilterEgress(EgressAction defaultAction = EgressAction.Refuse) => With(s => s with
+    {
+        Namespaces = s.Namespaces | NamespaceKinds.Net,
+        Network = s.Network with { Filter = true, DefaultAction = defaultAction },
+    });
+
+    /// <summary><c>--publish HOSTPORT:SANDBOXPORT[/udp]</c> (nat and bridge).</summary>
+    public SandboxSpecBuilder Publish(string publication)
+    {
+        try
+        {
+            return Publish(PortPublication.Parse(publication));
+        }
+        catch (FormatException e)
+        {
+            return Problem($"--publish {publication}: {e.Message}");
+        }
+    }
+
+    /// <summary><c>--publish</c> with a parsed publication.</summary>
+    public SandboxSpecBuilder Publish(PortPublication publication) => With(s => s with { Network = s.Network with { Publish = s.Network.Publish.Add(publication) } });
+
+    /// <summary><c>--dns ADDR</c>: a nameserver of the sandbox's own /etc/resolv.conf (repeatable).</summary>
+    public SandboxSpecBuilder Dns(string address) =>
+        Husk.Network.IpNetwork.TryParseAddress(address, out var ip) ? Dns(ip) : Problem($"--dns {address}: not an IP address");
+
+    /// <summary><c>--dns</c> with an address.</summary>
+    public SandboxSpecBuilder Dns(System.Net.IPAddress address) => With(s => s with { Network = s.Network with { Dns = s.Network.Dns.Add(address) } });
+
+    /// <summary><c>--dns-upstream ADDR[:PORT]</c>: the resolver the supervisor asks for allowed names (default: the host's).</summary>
+    public SandboxSpecBuilder DnsUpstream(string server) =>
+        Husk.Network.Endpoints.TryParse(server, 53, out var ep, out string? error) ? With(s => s with { Network = s.Network with { DnsUpstream = ep } }) : Problem($"--dns-upstream {server}: {error}");
+
+    /// <summary><c>--allow-host-loopback</c>: with nat, the host's loopback is reachable through the gateway's address.</summary>
+    public SandboxSpecBuilder AllowHostLoopback() => With(s => s with { Network = s.Network with { AllowHostLoopback = true } });
+
+    /// <summary><c>--net-log FILE</c>: every connection and DNS question as JSON lines.</summary>
+    public SandboxSpecBuilder NetworkLog(string file) => With(s => s with { Network = s.Network with { LogFile = Path.GetFullPath(file) } });
+
+    /// <summary><c>--bridge-subnet CIDR</c>: the bridge's IPv4 subnet (default 10.77.0.0/16).</summary>
+    public SandboxSpecBuilder BridgeSubnet(string cidr) =>
+        System.Net.IPNetwork.TryParse(cidr, out var net) ? With(s => s with { Network = s.Network with { BridgeSubnet = net } }) : Problem($"--bridge-subnet {cidr}: not a CIDR block such as 10.77.0.0/16");
+
+    /// <summary>A random hostname such as "quiet-harbor" (<see cref="Husk.RandomHostname"/>), as microbox names its sandboxes.</summary>
+    public SandboxSpecBuilder RandomHostname() => Hostname(Husk.RandomHostname.Next());
+
     // ---- filesystem ----
 
     /// <summary>The base tree (<c>--fs</c>): see <see cref="FileSystemSpec"/>.</summary>
@@ -258,6 +364,9 @@ public sealed class SandboxSpecBuilder
     /// </summary>
     public SandboxSpecBuilder OnSyscall(IEnumerable<string> syscalls, Func<Policy.SyscallRequest, Policy.SyscallDecision> decide) =>
         With(s => s with { SyscallCallback = new Policy.SyscallCallback([.. syscalls], decide) });
+
+    /// <summary><c>--log-level</c>, <c>--log-format</c>: where the engine reports what it does for the sandbox.</summary>
+    public SandboxSpecBuilder Log(Logging.ILogSink sink) => With(s => s with { Log = sink });
 
     // ---- tracing ----
 

@@ -106,7 +106,7 @@ public class OciConfigTests
         Assert.True(spec.Detached);
         Assert.True(spec.AsPid1);
         Assert.False(spec.SearchPath == false);
-        Assert.Equal(NestedUserNamespaces.Permit, spec.NestedUserNamespaces);
+        Assert.Equal(NestedUserNamespaces.ProfileOnly, spec.NestedUserNamespaces);
         Assert.Equal(LandlockMode.Off, spec.Landlock.Mode);
         Assert.IsType<RootfsFileSystem>(spec.FileSystem);
         Assert.Equal("/srv/bundle/rootfs", ((RootfsFileSystem)spec.FileSystem).Path);

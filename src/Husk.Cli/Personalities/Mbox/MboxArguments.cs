@@ -79,7 +79,7 @@ internal sealed class MboxArguments
                 -d      : enable syscall trace to stderr
                 -o file : send the trace and the summary to file instead of stderr
                 -D      : debug: print the sandbox's filesystem plan
-                -p file : load a profile ([fs] hide:, allow:, direct:; [network] refused: not yet)
+                -p file : load a profile ([fs] hide:, allow:, direct:; [network] kill:, block:, allow:, log:)
                 -t      : unit-test mode: check the script's # pre: and # post: conditions
                 -n      : no network access
                 -i      : no interactive session at the end

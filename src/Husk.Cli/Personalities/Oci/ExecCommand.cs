@@ -184,7 +184,7 @@ internal static class ExecCommand
             SearchPath = true,
             ScriptShell = false,
             Namespaces = NamespaceKinds.None,
-            NestedUserNamespaces = NestedUserNamespaces.Permit,
+            NestedUserNamespaces = NestedUserNamespaces.ProfileOnly,
             JoinProcessFd = pidfd is < 0 ? null : Descriptors.Borrow(pidfd),
             JoinNamespaces = join,
             Identity = new Identity { Uid = process.User.Uid, Gid = process.User.Gid, AdditionalGids = process.User.AdditionalGids },

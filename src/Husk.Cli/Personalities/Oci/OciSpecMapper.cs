@@ -218,7 +218,7 @@ internal static class OciSpecMapper
             SearchPath = true,
             ScriptShell = false,
             Namespaces = ns,
-            NestedUserNamespaces = NestedUserNamespaces.Permit,
+            NestedUserNamespaces = NestedUserNamespaces.ProfileOnly,
             Identity = identity,
             Hostname = config.Hostname is { Length: > 0 } hostname ? hostname : null,
             DomainName = config.Domainname is { Length: > 0 } domain ? domain : null,

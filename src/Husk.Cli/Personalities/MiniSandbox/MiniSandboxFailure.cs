@@ -1,0 +1,64 @@
+namespace Husk.Cli.Personalities.MiniSandbox;
+
+/// <summary>
+/// A usage error of mini-sandbox (its <c>Usage()</c>): the message, then its usage text, on standard
+/// error, and exit status 1.
+/// </summary>
+internal sealed class MiniSandboxUsage(string message) : Exception(message);
+
+/// <summary>
+/// One of mini-sandbox's error codes reported from the command line (<c>MiniSbxReportError</c>): in
+/// its CLI build the first one ends the run at once with "[function:line]: text" on standard error
+/// and exit status 1, without the usage text. The function and line are where mini-sandbox at
+/// 68c2571 reports it, so scripts matching its messages keep working.
+/// </summary>
+internal sealed class MiniSandboxError(string function, int line, MiniSandboxErrorCode code, string? detail = null)
+    : Exception($"[{function}:{line}]: {Text(code)}{(string.IsNullOrEmpty(detail) ? "" : ": " + detail)}")
+{
+    /// <summary>The error code.</summary>
+    public MiniSandboxErrorCode Code { get; } = code;
+
+    /// <summary>mini-sandbox's words for each code (error-handling.h).</summary>
+    private static string Text(MiniSandboxErrorCode code) => code switch
+    {
+        MiniSandboxErrorCode.InvalidFunctioningMode => "Only one between default, overlayfs and hermetic must be used",
+        MiniSandboxErrorCode.SandboxRootNotUnique => "Only one sandbox root directory is allowed",
+        MiniSandboxErrorCode.InvalidFolder => "Specify a valid directory",
+        MiniSandboxErrorCode.OverlayOptionNotSet => "Overlay option not enabled",
+        MiniSandboxErrorCode.PathDoesNotExist => "Path does not exist",
+        MiniSandboxErrorCode.NotAnAbsolutePath => "Must use absolute paths",
+        MiniSandboxErrorCode.LogFileNotUnique => "Cannot write debug output to more than one file",
+        MiniSandboxErrorCode.IllegalConfiguration => "Illegal configuration. Overlay folder/sandbox root can't be inside a writable directory",
+        MiniSandboxErrorCode.FileReadAndWrite => "Illegal configuration. File mounted as read and write at the same time",
+        MiniSandboxErrorCode.TmpNotRemounted => "/tmp cannot be remounted when running in default mode",
+        MiniSandboxErrorCode.GeneralOSError => "OS Error",
+        _ => "Unknown error occurred",
+    };
+}
+
+/// <summary>mini-sandbox's error codes that its command line can report.</summary>
+internal enum MiniSandboxErrorCode
+{
+    /// <summary>Two of -x, -o and -h.</summary>
+    InvalidFunctioningMode,
+    /// <summary>-o or -h twice.</summary>
+    SandboxRootNotUnique,
+    /// <summary>A directory that cannot be created.</summary>
+    InvalidFolder,
+    /// <summary>-d or -k without -o or -x.</summary>
+    OverlayOptionNotSet,
+    /// <summary>A path that must exist does not.</summary>
+    PathDoesNotExist,
+    /// <summary>A relative path that does not exist.</summary>
+    NotAnAbsolutePath,
+    /// <summary>-D twice.</summary>
+    LogFileNotUnique,
+    /// <summary>The overlay's or root's directory inside a writable one.</summary>
+    IllegalConfiguration,
+    /// <summary>The same path given to -M and -w.</summary>
+    FileReadAndWrite,
+    /// <summary>-w /tmp or -M /tmp with -x.</summary>
+    TmpNotRemounted,
+    /// <summary>A failed system call or file.</summary>
+    GeneralOSError,
+}

@@ -1,0 +1,79 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Husk.Network;
+
+/// <summary>Serves <see cref="DnsResponder"/> on the sockets the sandbox's namespace gave the supervisor: UDP, and TCP listeners.</summary>
+internal static class DnsServer
+{
+    /// <summary>Answers datagrams on <paramref name="udp"/> until it closes or <paramref name="ct"/> is cancelled.</summary>
+    public static async Task ServeUdpAsync(Socket udp, DnsResponder responder, CancellationToken ct)
+    {
+        var buffer = new byte[4096];
+        EndPoint any = new IPEndPoint(udp.AddressFamily == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any, 0);
+        while (!ct.IsCancellationRequested)
+        {
+            SocketReceiveFromResult r;
+            try
+            {
+                r = await udp.ReceiveFromAsync(buffer, SocketFlags.None, any, ct).ConfigureAwait(false);
+            }
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionRefused or SocketError.ConnectionReset)
+            {
+                continue; // an earlier answer's peer went away
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
+            {
+                return;
+            }
+            byte[] query = buffer.AsSpan(0, r.ReceivedBytes).ToArray();
+            var peer = r.RemoteEndPoint;
+            // Upstream resolution takes time: questions are answered concurrently.
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    if (await responder.AnswerAsync(query, null, ct).ConfigureAwait(false) is { } answer)
+                        await udp.SendToAsync(answer, SocketFlags.None, peer, ct).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
+                {
+                }
+            }, CancellationToken.None);
+        }
+    }
+
+    /// <summary>Answers DNS over TCP on <paramref name="listener"/>.</summary>
+    public static async Task ServeTcpAsync(Socket listener, DnsResponder responder, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            Socket client;
+            try
+            {
+                client = await listener.AcceptAsync(ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
+            {
+                return;
+            }
+            _ = Task.Run(async () =>
+            {
+                using (client)
+                {
+                    try
+                    {
+                        while (await DnsFraming.ReadAsync(client, ct).ConfigureAwait(false) is { } query)
+                        {
+                            if (await responder.AnswerAsync(query, null, ct).ConfigureAwait(false) is { } answer)
+                                await DnsFraming.WriteAsync(client, answer, ct).ConfigureAwait(false);
+                        }
+                    }
+                    catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
+                    {
+                    }
+                }
+            }, CancellationToken.None);
+        }
+    }
+}

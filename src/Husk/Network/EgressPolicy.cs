@@ -1,0 +1,89 @@
+using System.Net;
+
+namespace Husk.Network;
+
+
+/// <summary>A decision on one flow or one name: the action, the rule that gave it (none: the default), and why.</summary>
+internal sealed record EgressDecision(EgressAction Action, EgressRule? Rule, string Reason)
+{
+    /// <summary>The flow may go ahead (allowed or logged).</summary>
+    public bool Allowed => Action is EgressAction.Allow or EgressAction.Log;
+}
+
+/// <summary>
+/// The allowlist's decision function, pure: names are decided by name rules, addresses by address
+/// rules; the most specific matching rule wins (an exact name over a wildcard, a longer prefix
+/// over a shorter one, a rule with ports over one without; the first given on a tie), and what no
+/// rule matches gets the default (refused for <c>husk run</c>, logged for mbox's profiles).
+/// Protected destinations (<see cref="ProtectedAddresses"/>) are refused unless the deciding rule
+/// opens them. A literal address is decided by address rules alone, even when an allowed name
+/// happens to resolve to it.
+/// </summary>
+internal sealed class EgressPolicy(IReadOnlyList<EgressRule> rules, EgressAction defaultAction, ProtectedAddresses protectedAddresses)
+{
+    public IReadOnlyList<EgressRule> Rules { get; } = rules;
+
+    public EgressAction Default { get; } = defaultAction;
+
+    public ProtectedAddresses Protected { get; } = protectedAddresses;
+
+    /// <summary>
+    /// Whether the DNS responder answers <paramref name="name"/> (with a fake address): a name rule
+    /// for some port lets it through, a refusing one or a refusing default gives NXDOMAIN without
+    /// asking any resolver.
+    /// </summary>
+    public EgressDecision DecideName(string name)
+    {
+        var rule = Best(Rules.Where(r => r.MatchesName(name)));
+        if (rule is not null)
+            return new EgressDecision(rule.Action == EgressAction.Kill ? EgressAction.Kill : rule.Action, rule, $"name rule {rule.Text}");
+        return new EgressDecision(Default, null, Default is EgressAction.Refuse ? "no rule allows this name" : "no rule names it");
+    }
+
+    /// <summary>
+    /// A connection to <paramref name="address"/>:<paramref name="port"/>, reached through the name
+    /// <paramref name="name"/> (a fake address the responder gave) or literally (null).
+    /// </summary>
+    public EgressDecision Decide(string? name, IPAddress address, int port, NetworkProtocol protocol)
+    {
+        _ = protocol; // one rule set for both transports; kept for the log and future rules
+        if (address.IsIPv4MappedToIPv6)
+            address = address.MapToIPv4();
+        EgressRule? rule = null;
+        bool byName = false;
+        if (name is not null)
+        {
+            rule = Best(Rules.Where(r => r.MatchesName(name) && r.MatchesPort(port)));
+            byName = rule is not null;
+        }
+        rule ??= Best(Rules.Where(r => r.MatchesAddress(address) && r.MatchesPort(port)));
+        var action = rule?.Action ?? Default;
+        if (action is EgressAction.Refuse or EgressAction.Kill)
+            return new EgressDecision(action, rule, rule is null ? NoRule(name, port) : $"refused by {rule.Text}");
+        if (Protected.Why(address) is { } why)
+        {
+            // Opened by the deciding rule (an exact name, or an address rule inside the block), or
+            // by an address rule inside the block that allows this destination too.
+            bool opened = rule is not null && (byName ? rule.Kind == EgressRuleKind.Name : Protected.Opens(rule.Block, address))
+                || Rules.Any(r => r.Kind == EgressRuleKind.Address && r.Action is EgressAction.Allow or EgressAction.Log
+                                  && r.MatchesAddress(address) && r.MatchesPort(port) && Protected.Opens(r.Block, address));
+            if (!opened)
+                return new EgressDecision(EgressAction.Refuse, rule, $"{address} is {why}: a rule must name it");
+        }
+        return new EgressDecision(action, rule, rule is null ? "no rule names it" : $"allowed by {rule.Text}");
+    }
+
+    private string NoRule(string? name, int port) =>
+        name is null ? $"no address rule allows port {port} there" : $"no rule allows {name} on port {port}";
+
+    private static EgressRule? Best(IEnumerable<EgressRule> candidates)
+    {
+        EgressRule? best = null;
+        foreach (var r in candidates)
+        {
+            if (best is null || r.Specificity > best.Specificity)
+                best = r;
+        }
+        return best;
+    }
+}

@@ -1,0 +1,233 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Husk.Network;
+
+/// <summary>
+/// The sandbox's only way out for TCP: its namespace redirects every connection (nftables) to the
+/// supervisor's listener there; the supervisor reads where it was going (SO_ORIGINAL_DST), maps a
+/// fake address back to its name, decides, and connects from the host's network to the real
+/// destination, splicing the two. A refused connection is reset.
+/// </summary>
+internal sealed class EgressProxy(EgressPolicy policy, FakeAddressPool pool, DnsResponder dns, NetworkLog log, Action kill)
+{
+    private const int SO_ORIGINAL_DST = 80;
+    private const int SOL_IP = 0, SOL_IPV6 = 41;
+    private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(15);
+    private const int BufferSize = 256 * 1024;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Task, byte> _inflight = new();
+
+    /// <summary>Waits (at most <paramref name="timeout"/>) for the connections still being served to end and be logged.</summary>
+    public Task DrainAsync(TimeSpan timeout) => Task.WhenAny(Task.WhenAll(_inflight.Keys), Task.Delay(timeout));
+
+    /// <summary>Accepts and serves connections on <paramref name="listener"/> until <paramref name="ct"/> is cancelled or it is closed.</summary>
+    public async Task ServeAsync(Socket listener, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            Socket client;
+            try
+            {
+                client = await listener.AcceptAsync(ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
+            {
+                return;
+            }
+            var task = Task.Run(() => HandleAsync(client, ct), CancellationToken.None);
+            _inflight[task] = 0;
+            _ = task.ContinueWith(t => _inflight.TryRemove(t, out _), TaskScheduler.Default);
+        }
+    }
+
+    /// <summary>Where a redirected connection was going, or null for one that was not redirected.</summary>
+    internal static IPEndPoint? OriginalDestination(Socket client)
+    {
+        Span<byte> sa = stackalloc byte[28];
+        bool v6 = client.AddressFamily == AddressFamily.InterNetworkV6;
+        int n;
+        try
+        {
+            n = client.GetRawSocketOption(v6 ? SOL_IPV6 : SOL_IP, SO_ORIGINAL_DST, sa);
+        }
+        catch (SocketException)
+        {
+            return null;
+        }
+        return ParseSockaddr(sa[..n]);
+    }
+
+    /// <summary>A sockaddr_in or sockaddr_in6 as the kernel lays them out.</summary>
+    internal static IPEndPoint? ParseSockaddr(ReadOnlySpan<byte> sa)
+    {
+        if (sa.Length < 8)
+            return null;
+        ushort family = BitConverter.ToUInt16(sa);
+        int port = BinaryPrimitives.ReadUInt16BigEndian(sa[2..]);
+        if (family == 2)
+            return new IPEndPoint(new IPAddress(sa.Slice(4, 4)), port);
+        if (family == 10 && sa.Length >= 24)
+            return new IPEndPoint(new IPAddress(sa.Slice(8, 16)), port);
+        return null;
+    }
+
+    private async Task HandleAsync(Socket client, CancellationToken ct)
+    {
+        var time = DateTimeOffset.UtcNow;
+        var dst = OriginalDestination(client);
+        if (dst is null || IPAddress.IsLoopback(dst.Address))
+        {
+            Refuse(client, time, null, dst, "not a redirected connection");
+            return;
+        }
+        string? name = pool.NameOf(dst.Address);
+        if (name is null && FakeAddressPool.InPool(dst.Address))
+        {
+            Refuse(client, time, null, dst, "an address the sandbox's DNS never gave out");
+            return;
+        }
+        IReadOnlyList<IPAddress> candidates = name is null ? [dst.Address] : await RealAddressesAsync(name, dst.AddressFamily, ct).ConfigureAwait(false);
+        if (candidates.Count == 0)
+        {
+            Refuse(client, time, name, dst, "the name no longer resolves");
+            return;
+        }
+        EgressDecision? decision = null;
+        var allowed = new List<IPAddress>();
+        foreach (var address in candidates)
+        {
+            var d = policy.Decide(name, address, dst.Port, NetworkProtocol.Tcp);
+            if (d.Allowed)
+                allowed.Add(address);
+            if (decision is null || (d.Allowed && !decision.Allowed))
+                decision = d;
+        }
+        if (allowed.Count == 0)
+        {
+            if (decision!.Action == EgressAction.Kill)
+            {
+                Refuse(client, time, name, new IPEndPoint(candidates[0], dst.Port), decision.Reason, "killed");
+                kill();
+                return;
+            }
+            Refuse(client, time, name, new IPEndPoint(candidates[0], dst.Port), decision.Reason);
+            return;
+        }
+        Socket? upstream = null;
+        IPEndPoint? target = null;
+        string? failure = null;
+        foreach (var address in allowed)
+        {
+            target = new IPEndPoint(address, dst.Port);
+            var s = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(ConnectTimeout);
+            try
+            {
+                await s.ConnectAsync(target, timeout.Token).ConfigureAwait(false);
+                upstream = s;
+                break;
+            }
+            catch (Exception e) when (e is SocketException or OperationCanceledException)
+            {
+                failure = e is SocketException se ? $"connecting failed: {se.SocketErrorCode}" : "connecting timed out";
+                s.Dispose();
+            }
+        }
+        if (upstream is null)
+        {
+            Refuse(client, time, name, target, failure!, NetworkLog.VerdictOf(decision!.Action));
+            return;
+        }
+        client.NoDelay = true;
+        var (sent, received) = await SpliceAsync(client, upstream, ct).ConfigureAwait(false);
+        log.Add(new NetworkEvent
+        {
+            Time = time, Protocol = "tcp", Name = name, Address = target!.Address.ToString(), Port = target.Port,
+            Verdict = NetworkLog.VerdictOf(decision!.Action), Reason = decision.Reason, BytesSent = sent, BytesReceived = received,
+        });
+    }
+
+    private async Task<IReadOnlyList<IPAddress>> RealAddressesAsync(string name, AddressFamily family, CancellationToken ct)
+    {
+        var other = family == AddressFamily.InterNetwork ? AddressFamily.InterNetworkV6 : AddressFamily.InterNetwork;
+        var list = dns.RealAddresses(name, family);
+        if (list.Count == 0)
+            list = await dns.ResolveAsync(name, family, ct).ConfigureAwait(false);
+        // A name asked for over IPv6 whose host has only IPv4 (or the reverse) is still reached.
+        if (list.Count == 0)
+            list = dns.RealAddresses(name, other) is { Count: > 0 } o ? o : await dns.ResolveAsync(name, other, ct).ConfigureAwait(false);
+        return list;
+    }
+
+    private void Refuse(Socket client, DateTimeOffset time, string? name, IPEndPoint? dst, string reason, string verdict = "refused")
+    {
+        Reset(client);
+        log.Add(new NetworkEvent { Time = time, Protocol = "tcp", Name = name, Address = dst?.Address.ToString(), Port = dst?.Port, Verdict = verdict, Reason = reason });
+    }
+
+    /// <summary>Closes with a reset, so the payload sees its connection refused rather than ended.</summary>
+    private static void Reset(Socket s)
+    {
+        try
+        {
+            s.LingerState = new LingerOption(true, 0);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+        }
+        s.Dispose();
+    }
+
+    /// <summary>Copies both ways until both sides have ended; an error on either ends both. Returns the bytes each way.</summary>
+    internal static async Task<(long Sent, long Received)> SpliceAsync(Socket inside, Socket outside, CancellationToken ct)
+    {
+        using (inside)
+        using (outside)
+        {
+            var up = PumpAsync(inside, outside, ct);
+            var down = PumpAsync(outside, inside, ct);
+            await Task.WhenAll(up, down).ConfigureAwait(false);
+            return (up.Result, down.Result);
+        }
+    }
+
+    private static async Task<long> PumpAsync(Socket from, Socket to, CancellationToken ct)
+    {
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+        long total = 0;
+        try
+        {
+            while (true)
+            {
+                int n = await from.ReceiveAsync(buffer, SocketFlags.None, ct).ConfigureAwait(false);
+                if (n == 0)
+                    break;
+                int off = 0;
+                while (off < n)
+                    off += await to.SendAsync(buffer.AsMemory(off, n - off), SocketFlags.None, ct).ConfigureAwait(false);
+                total += n;
+            }
+            try
+            {
+                to.Shutdown(SocketShutdown.Send);
+            }
+            catch (SocketException)
+            {
+            }
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            // One side failed or the run ended: reset both, so neither waits for the other.
+            Reset(from);
+            Reset(to);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+        return total;
+    }
+}

@@ -1,0 +1,114 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace Husk.Tests.Network;
+
+/// <summary>
+/// --net nat without root (pasta, else slirp4netns): the host's loopback stays out of reach unless
+/// asked, published ports come in, and killing husk leaves no helper behind. Traffic goes only
+/// to the test's own servers on the host's loopback.
+/// </summary>
+public sealed class NatTests : IDisposable
+{
+    private readonly TestHttp _host = new(IPAddress.Loopback, "host");
+    private readonly string _dir = TestEnvironment.ScratchDirectory("nat");
+
+    public void Dispose() => _host.Dispose();
+
+    /// <summary>Skips unless pasta or slirp4netns can run here for this user.</summary>
+    private static void RequireNat()
+    {
+        if (global::Husk.Network.HostPrograms.Find("pasta") is null && global::Husk.Network.HostPrograms.Find("slirp4netns") is null)
+            Assert.Skip("--net nat needs pasta (passt) or slirp4netns: .ci/run installs passt");
+        if (Interop.Interop.Access("/dev/net/tun", 6) != 0)
+            Assert.Skip("/dev/net/tun is not open to this user (Debian's udev makes it 0666; .ci/run does)");
+    }
+
+    private (int Code, string Stdout, string Stderr) Husk(IEnumerable<string> options, string script) =>
+        TestEnvironment.Exec(TestEnvironment.Husk, ["run", "--fs", "ro", "--net", "nat", .. options, "--", "bash", "-c", script], cwd: _dir);
+
+    /// <summary>Fetches the test server's port at <paramref name="address"/> (a shell word), refused or not within 5 s.</summary>
+    private string Fetch(string address) => $$"""
+        a={{address}}
+        timeout 5 bash -c "exec 3<>/dev/tcp/$a/{{_host.Port}} && printf 'GET / HTTP/1.0\r\n\r\n' >&3 && cat <&3 | tail -1" 2>/dev/null || echo refused
+        """;
+
+    [Fact]
+    public void The_hosts_loopback_is_out_of_reach_unless_asked()
+    {
+        RequireNat();
+        // pasta's default (-T auto) would forward this to the host's loopback: Husk's does not.
+        var closed = Husk([], Fetch("127.0.0.1"));
+        Assert.True(closed.Code == 0, closed.Stderr);
+        Assert.Equal("refused", closed.Stdout.Trim());
+        Assert.Equal(0, _host.Served);
+        // Asked for, the host's loopback is at the gateway's address (without it, that address is
+        // the real gateway, which this test does not send to).
+        var open = Husk(["--allow-host-loopback"], Fetch("$(ip route show default | awk '{print $3; exit}')"));
+        Assert.True(open.Code == 0, open.Stderr);
+        Assert.Equal("host", open.Stdout.Trim());
+        Assert.Equal(1, _host.Served);
+    }
+
+    [Fact]
+    public async Task A_published_port_reaches_a_server_in_the_sandbox()
+    {
+        RequireNat();
+        int port;
+        using (var probe = new TcpListener(IPAddress.Loopback, 0))
+        {
+            probe.Start();
+            port = ((IPEndPoint)probe.LocalEndpoint).Port;
+        }
+        const string server = """
+            import socket
+            s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", 8080)); s.listen()
+            print("ready", flush=True)
+            c, _ = s.accept(); c.sendall(b"inside"); c.close()
+            """;
+        var psi = new ProcessStartInfo(TestEnvironment.Husk) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = _dir };
+        foreach (string a in new[] { "run", "--fs", "ro", "--net", "nat", "--publish", $"{port}:8080", "--", "python3", "-c", server })
+            psi.ArgumentList.Add(a);
+        using var husk = Process.Start(psi)!;
+        var stderr = husk.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        Assert.Equal("ready", husk.StandardOutput.ReadLine());
+        using var client = new TcpClient();
+        client.Connect(IPAddress.Loopback, port);
+        string got = new StreamReader(client.GetStream(), Encoding.ASCII).ReadToEnd();
+        Assert.True(husk.WaitForExit(30_000));
+        Assert.True(husk.ExitCode == 0, await stderr);
+        Assert.Equal("inside", got);
+    }
+
+    [Fact]
+    public void Killing_husk_takes_its_nat_helper_with_it()
+    {
+        RequireNat();
+        var psi = new ProcessStartInfo(TestEnvironment.Husk) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = _dir };
+        foreach (string a in new[] { "run", "--fs", "ro", "--net", "nat", "--", "sh", "-c", "echo up; exec sleep 600" })
+            psi.ArgumentList.Add(a);
+        using var husk = Process.Start(psi)!;
+        Assert.Equal("up", husk.StandardOutput.ReadLine());
+        var helpers = ProcessTree.Descendants(husk.Id).Where(p => ProcessTree.Comm(p) is { } c && (c.StartsWith("passt", StringComparison.Ordinal) || c.StartsWith("pasta", StringComparison.Ordinal) || c == "slirp4netns")).ToList();
+        Assert.NotEmpty(helpers);
+        var pidfds = helpers.Select(p => Interop.Interop.PidfdOpen(p)).OfType<Interop.SafePidfd>().ToList();
+        husk.Kill(); // SIGKILL: no clean-up code of husk runs
+        husk.WaitForExit();
+        foreach (var fd in pidfds)
+        {
+            using (fd)
+                Assert.True(ProcessTree.WaitGone(fd, 10_000), "the NAT helper outlived husk");
+        }
+    }
+
+    [Fact]
+    public void The_bridge_without_root_says_it_needs_root_and_leaves_nothing()
+    {
+        if (TestEnvironment.IsRoot)
+            Assert.Skip("as root the bridge is made (BridgeTests)");
+        var run = TestEnvironment.Exec(TestEnvironment.Husk, ["run", "--fs", "ro", "--net", "bridge", "--", "true"], cwd: _dir);
+        Assert.Equal((1, "husk: --net bridge needs root (it creates the husk0 bridge and veth pairs): use --net nat without root\n"), (run.Code, run.Stderr));
+    }
+}
