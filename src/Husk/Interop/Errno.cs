@@ -87,6 +87,8 @@ public enum Errno
     EOPNOTSUPP = 95,
     /// <summary>Address already in use.</summary>
     EADDRINUSE = 98,
+    /// <summary>Connection reset by peer.</summary>
+    ECONNRESET = 104,
     /// <summary>Connection refused.</summary>
     ECONNREFUSED = 111,
     /// <summary>Stale file handle.</summary>

@@ -417,7 +417,7 @@ internal static class Launcher
     /// One message from the child, with the pid and descriptor it carries and any text after the
     /// header (DETAIL reports); null at end of stream.
     /// </summary>
-    private static unsafe Report? ReceiveOne(int channel, out int? credPid, out int? passedFd, out string? text)
+    internal static unsafe Report? ReceiveOne(int channel, out int? credPid, out int? passedFd, out string? text)
     {
         Span<byte> buffer = stackalloc byte[4096 + 64];
         Span<byte> control = stackalloc byte[128];
@@ -427,6 +427,11 @@ internal static class Launcher
             passedFd = null;
             text = null;
             nint n = ReceiveMessage(channel, buffer, control, MSG_CMSG_CLOEXEC, out int controlLength);
+            // A child that exits with a message of ours unread (the go byte, an idmapped tree) resets
+            // the channel, and a seqpacket socket reports the reset before the messages still queued:
+            // its last report, the one saying why it failed, comes with the next call.
+            if (n < 0 && Marshal.GetLastPInvokeError() == (int)Errno.ECONNRESET)
+                continue;
             if (n < 0)
                 throw SyscallException.FromLastError("recvmsg", "sandbox channel");
             if (n == 0)
