@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Publishes the NativeAOT binary to artifacts/bin/husk with its personality links (hard links:
-# bubblewrap's tests re-exec /proc/self/exe, which resolves symlinks).
+# bubblewrap's tests re-exec /proc/self/exe, which resolves symlinks), the C library
+# artifacts/lib/libhusk.so with artifacts/include/husk.h, and the Python wheel in artifacts/python/.
 set -euo pipefail
 root=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
 out="$root/artifacts/bin"
@@ -13,3 +14,15 @@ mv -f "$out/husk.new" "$out/husk"
 for name in bwrap mkosi-sandbox mbox try microbox mini-sandbox husk-runtime; do
     ln -f "$out/husk" "$out/$name"
 done
+
+lib="$root/artifacts/lib"
+echo "husk: building $lib/libhusk.so" >&2
+dotnet publish "$root/src/Husk.Native/Husk.Native.csproj" -c Release -r "${rid:-linux-x64}" -o "$root/artifacts/publish-lib" -nologo -v quiet >&2
+mkdir -p "$lib" "$root/artifacts/include"
+install -m 0755 "$root/artifacts/publish-lib/libhusk.so" "$lib/libhusk.so.new"
+mv -f "$lib/libhusk.so.new" "$lib/libhusk.so"
+install -m 0644 "$root/src/Husk.Native/husk.h" "$root/artifacts/include/husk.h"
+
+version=$(sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' "$root/Directory.Build.props")
+echo "husk: building the Python wheel in $root/artifacts/python" >&2
+python3 "$root/bindings/python/make_wheel.py" --version "$version" --lib "$lib" --out "$root/artifacts/python" >&2

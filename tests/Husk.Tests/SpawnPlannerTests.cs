@@ -186,4 +186,23 @@ public class PlannerDerivationTests
         Assert.Contains(plan.Ops, o => o.Kind == OpKind.Mount && o.S1 == "tmpfs" && o.S2 == "/var/lib/sbx");
         Assert.Equal(["/home/me/src", "/home/me"], layout.Ancestors);
     }
+
+    [Fact]
+    public void Ids_asked_for_without_a_user_namespace_of_its_own_are_switched_to()
+    {
+        // pysandbox's owner= as root shares the caller's user namespace: the payload must run as
+        // the uid asked for, not silently as the caller (as it did before).
+        var spec = new SandboxSpec { Command = ["true"], FileSystem = FileSystemSpec.Inherit, Namespaces = NamespaceKinds.Ipc | NamespaceKinds.Net, Identity = new Identity { Uid = 65534, Gid = 65534 } };
+        var root = Host.Context(uid: 0);
+        var ops = SpawnPlanner.Plan(spec, root).Ops.ToList();
+        var setId = ops.Single(o => o.Kind == OpKind.SetId);
+        Assert.Equal(65534UL, setId.A);
+        Assert.Equal(65534UL, setId.B);
+        Assert.True((setId.Flags & OpFlags.SetGroups) != 0);
+        // After the setup that needs root's capabilities (here the loopback interface), which the switch drops.
+        Assert.True(ops.IndexOf(setId) > ops.FindIndex(o => o.Kind == OpKind.LoopbackUp), string.Join(", ", ops.Select(o => o.Kind)));
+
+        // Without ids asked for, the caller's stay: nothing to switch.
+        Assert.DoesNotContain(SpawnPlanner.Plan(spec with { Identity = new Identity() }, root).Ops, o => o.Kind == OpKind.SetId);
+    }
 }

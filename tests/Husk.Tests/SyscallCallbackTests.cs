@@ -74,4 +74,51 @@ public class SyscallCallbackTests
         var spec = TestEnvironment.Spec("/bin/true") with { SyscallCallback = new SyscallCallback(["no_such_call"], _ => SyscallDecision.Allow) };
         Assert.Contains(spec.Validate(), p => p.Contains("no_such_call"));
     }
+
+    [Fact]
+    public async Task Every_system_call_can_go_to_the_callback()
+    {
+        // Before, the stage's own calls after the filter was in (handing the listener over,
+        // closing it) were stopped with nobody serving the listener: the start hung.
+        var names = new ConcurrentBag<string>();
+        var spec = TestEnvironment.Spec("/bin/true") with
+        {
+            Limits = JudgeBattery.Bounded,
+            SyscallCallback = new SyscallCallback([.. SyscallTable.Native.Names], r => { names.Add(r.Name); return SyscallDecision.Allow; }),
+        };
+        var result = await Sandbox.RunAsync(spec, TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
+        Assert.True(result.Verdict == Verdict.OK, result.Message);
+        Assert.Contains("exit_group", names);
+        Assert.DoesNotContain("execve", names); // the payload's own exec is the stage's
+        Assert.DoesNotContain(SyscallCallback.StageCall, names);
+        Assert.Contains((TestEnvironment.Spec("/bin/true") with { SyscallCallback = new SyscallCallback(["sendmsg"], _ => SyscallDecision.Allow) }).Validate(),
+            p => p.Contains("cannot decide sendmsg"));
+    }
+
+    [Fact]
+    public async Task A_command_found_in_a_later_directory_of_PATH_starts_when_exec_is_decided()
+    {
+        // The stage tries each directory of PATH: every exec before the payload runs is its own.
+        // Before, the second try waited for a callback that was only armed once the payload ran.
+        var spec = TestEnvironment.Spec("true") with
+        {
+            Environment = ["PATH=/nonexistent-husk-dir:/usr/bin:/bin"],
+            Limits = JudgeBattery.Bounded,
+            SyscallCallback = new SyscallCallback(["execve", "execveat"], _ => SyscallDecision.Kill),
+        };
+        var result = await Sandbox.RunAsync(spec, TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
+        Assert.True(result.Verdict == Verdict.OK, $"{result.Verdict}: {result.Message}");
+    }
+
+    [Fact]
+    public void A_sandbox_disposed_of_is_gone_to_a_late_kill()
+    {
+        // pysandbox's memory watcher kills and the owner disposes while a stopped call is still
+        // with the policy; the policy's Kill then went through the disposed pidfd, threw on the
+        // policy thread and took the whole host process (Python) down.
+        var process = Sandbox.Start(TestEnvironment.Spec("/bin/sleep", "30") with { Limits = JudgeBattery.Bounded });
+        process.Dispose();
+        Assert.False(process.Signal(9));
+        process.Kill();
+    }
 }

@@ -102,7 +102,7 @@ internal sealed class RunSession(RunArguments arguments, string id)
                     Console.Error.WriteLine(line);
             }
             if (spec.Limits.IsSupervised)
-                Report(state, result);
+                Report(state, result, root?.Path);
             else if (result.Verdict == Verdict.RestrictedFunction)
                 VerdictLine(result); // the policy's own kill is said even where nothing else is judged
             if (state.JsonStatusFd is { } js)
@@ -230,26 +230,26 @@ internal sealed class RunSession(RunArguments arguments, string id)
     }
 
     /// <summary>The verdict line (when it is not OK) and the reports asked for.</summary>
-    private static void Report(RunArguments state, SandboxResult result)
+    private static void Report(RunArguments state, SandboxResult result, string? layer)
     {
         if (result.Verdict != Verdict.OK)
             VerdictLine(result);
-        WriteReports(state, result);
+        WriteReports(state, result, layer);
     }
 
     private static void VerdictLine(SandboxResult result) => Console.Error.WriteLine($"husk: verdict {result.Verdict}: {result.Message}");
 
-    private static void WriteReports(RunArguments state, SandboxResult result)
+    private static void WriteReports(RunArguments state, SandboxResult result, string? layer = null)
     {
         if (state.ReportFile is { } file)
-            WriteReport("--report", file, ResultReport.ToJson(result) + "\n");
+            WriteReport("--report", file, ResultReport.ToJson(result, layer) + "\n");
         if (state.MetaFile is { } meta)
             WriteReport("--meta", meta, ResultReport.ToIsolateMeta(result));
         if (state.ReportFd is { } fd)
         {
             try
             {
-                Interop.Interop.WriteAll(fd, System.Text.Encoding.UTF8.GetBytes(ResultReport.ToJson(result) + "\n"));
+                Interop.Interop.WriteAll(fd, System.Text.Encoding.UTF8.GetBytes(ResultReport.ToJson(result, layer) + "\n"));
             }
             catch (SyscallException e)
             {

@@ -92,6 +92,20 @@ internal static partial class Interop
     /// <summary>Puts a signal back to the kernel's default action (undoing the runtime's handler).</summary>
     internal static void DefaultSignalAction(int sig) => SignalRaw(sig, 0 /* SIG_DFL */);
 
+    /// <summary>
+    /// Blocks a signal on the calling thread only. A thread writing to a pipe whose reader left
+    /// then gets EPIPE, with SIGPIPE left pending on it, instead of the host process dying of it.
+    /// </summary>
+    internal static unsafe void BlockSignalOnThisThread(int sig)
+    {
+        // glibc's sigset_t is 128 bytes; the first word holds signals 1-64.
+        ulong* set = stackalloc ulong[16];
+        for (int i = 0; i < 16; i++)
+            set[i] = 0;
+        set[0] = 1UL << (sig - 1);
+        PthreadSigmask(0 /* SIG_BLOCK */, set, null); // Interop.Terminal.cs
+    }
+
     [StructLayout(LayoutKind.Sequential)]
     private struct RLimit
     {

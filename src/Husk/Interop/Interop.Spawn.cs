@@ -226,6 +226,9 @@ internal static partial class Interop
     [LibraryImport(Libraries.Husk, EntryPoint = "husk_init_memfd")]
     internal static partial int HuskInitMemfd();
 
+    [LibraryImport(Libraries.Husk, EntryPoint = "husk_forget_ignored_signals")]
+    internal static partial void HuskForgetIgnoredSignals();
+
     [LibraryImport(Libraries.Husk, EntryPoint = "husk_abi_layout")]
     internal static partial int HuskAbiLayout(int which, int field);
 }

@@ -177,7 +177,19 @@ public sealed class SandboxProcess : IDisposable
     public bool Signal(PosixSignal signal) => Signal(Signals.FromPosixSignal(signal));
 
     /// <summary>Sends a signal by its number (husk-init's kill-the-tree signal is no <see cref="PosixSignal"/>).</summary>
-    internal bool Signal(int signal) => PidfdSendSignal(_pidfd, signal) == 0;
+    internal bool Signal(int signal)
+    {
+        try
+        {
+            return PidfdSendSignal(_pidfd, signal) == 0;
+        }
+        catch (ObjectDisposedException)
+        {
+            // Disposed, so gone (Dispose kills a running sandbox): a policy thread that decided a
+            // kill as the owner let go (pysandbox's memory watcher and a stopped call) finds nothing.
+            return false;
+        }
+    }
 
     /// <summary>Kills the whole sandbox: SIGKILL to its first process (the pid namespace takes the rest) and to everything in its cgroup.</summary>
     public void Kill()
@@ -478,6 +490,7 @@ public sealed class SandboxProcess : IDisposable
             Kill();
             WaitForExit();
         }
+        Notifier?.Dispose(); // its thread may still kill through the pidfd: stop it first
         lock (_gate)
         {
             _disposed = true;
@@ -490,7 +503,6 @@ public sealed class SandboxProcess : IDisposable
         StandardInput?.Dispose();
         StandardOutput?.Dispose();
         StandardError?.Dispose();
-        Notifier?.Dispose();
         Network?.Dispose();
         Tracer?.Dispose();
         SeccompListener?.Dispose();

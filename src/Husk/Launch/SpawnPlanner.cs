@@ -130,7 +130,11 @@ internal static class SpawnPlanner
 
         var ops = new List<PlannedOp>();
         var idMaps = PlanIdMaps(spec, host, subIds, out uint? setUid, out uint? setGid);
-        var lateIdentity = LateIdentity(spec, host, idMaps, setUid, setGid);
+        // Without a user namespace of its own, a switch away from root drops the capabilities the
+        // setup still needs (loopback, mounts, raised limits, a seccomp filter without no_new_privs):
+        // it is the late identity, just before the capabilities are set.
+        bool setIdLate = !spec.Namespaces.HasFlag(NamespaceKinds.User) && idMaps.Kind == IdMapKind.None && !joinUser && !joinProcess;
+        var lateIdentity = setIdLate ? LateIdentity(spec, host, idMaps, null, null) : LateIdentity(spec, host, idMaps, setUid, setGid);
         // Root's payload maps to a subordinate range (the payload switches ids itself): see IdmappedLayers.
         var idmap = new IdmappedLayers(host.IsRoot && idMaps.Kind == IdMapKind.Write && setUid is not null);
         foreach (int fd in spec.SupervisorFds.Select(Descriptors.Number).Distinct())
@@ -183,7 +187,7 @@ internal static class SpawnPlanner
             reportsPid = true;
         }
 
-        if (setUid is not null)
+        if (setUid is not null && !setIdLate)
         {
             // Supplementary groups can be cleared only where setgroups is allowed: not in a user
             // namespace an unprivileged caller made (it denies setgroups).
@@ -704,7 +708,18 @@ internal static class SpawnPlanner
             return IdMapPlan.None;
         }
         if (!spec.Namespaces.HasFlag(NamespaceKinds.User) || spec.Identity.Mapping == IdMapping.External)
+        {
+            // Without a user namespace of its own the payload takes the ids asked for as they are
+            // (root's pysandbox owner=, bwrap's --uid with --unshare-user off): a caller who may not
+            // switch to them gets EPERM from the switch, never a payload running as someone else.
+            if (!spec.Namespaces.HasFlag(NamespaceKinds.User) && spec.Identity.Mapping != IdMapping.External
+                && (spec.Identity.Uid is not null || spec.Identity.Gid is not null))
+            {
+                setUid = uid;
+                setGid = gid;
+            }
             return IdMapPlan.None;
+        }
 
         if (spec.Identity.Mapping == IdMapping.Explicit)
         {

@@ -94,6 +94,14 @@ __attribute__((constructor)) static void record_ignored_signals(void)
     initially_ignored &= ~(1ULL << (SIGPIPE - 1));
 }
 
+/* A library's host is no shell: what it ignores is its own (Python ignores SIGXFSZ and SIGPIPE for
+ * itself, and a program that writes past RLIMIT_FSIZE must still die of it, as under subprocess).
+ * libhusk calls this once, before its first sandbox; the spec's IgnoredSignals still apply. */
+HUSK_EXPORT void husk_forget_ignored_signals(void)
+{
+    initially_ignored = 0;
+}
+
 /* ---- raw system calls the libc may lack ---- */
 
 static long sys_clone3(struct clone_args *args)
@@ -984,15 +992,14 @@ static int op_caps(const husk_op *op)
         }
         return 0;
     }
-    /* A switch to other ids kept the permitted set (KEEPCAPS) but emptied the effective one:
-     * raise it from the permitted set first, or dropping from the bounding set (CAP_SETPCAP) fails. */
-    struct __user_cap_header_struct now_hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
-    struct __user_cap_data_struct now[2];
-    if (syscall(SYS_capget, &now_hdr, now) == 0 && (now[0].effective != now[0].permitted || now[1].effective != now[1].permitted)) {
-        now[0].effective = now[0].permitted;
-        now[1].effective = now[1].permitted;
-        CHECK(sys_capset(&now_hdr, now));
-    }
+    struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct data[2];
+    /* A switch away from root (the sandbox's ids without a user namespace of its own) cleared the
+     * effective set and kept the permitted one: raise it again to drop the bounding set. */
+    CHECK(syscall(SYS_capget, &hdr, data));
+    for (int i = 0; i < 2; i++)
+        data[i].effective = data[i].permitted;
+    CHECK(sys_capset(&hdr, data));
     if (caps->flags & HUSK_CAPS_SET_SECUREBITS)
         CHECK(prctl(PR_SET_SECUREBITS, caps->securebits, 0, 0, 0));
     for (int cap = 0; cap < 64; cap++) {
@@ -1001,8 +1008,6 @@ static int op_caps(const husk_op *op)
         if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
             return -1;
     }
-    struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
-    struct __user_cap_data_struct data[2];
     for (int i = 0; i < 2; i++) {
         data[i].effective = (uint32_t)(caps->effective >> (32 * i));
         data[i].permitted = (uint32_t)(caps->permitted >> (32 * i));
@@ -1420,8 +1425,9 @@ static int op_seccomp(const husk_op *op)
     }
     CHECK(r);
     if ((op->a & SECCOMP_FILTER_FLAG_NEW_LISTENER) && r > 0) {
-        autoclose int listener = r;
-        CHECK(send_fd(listener, HUSK_REPORT_LISTENER));
+        /* Sent, not closed: it is close-on-exec, and a close here would be a call the new filter
+         * may stop, with nobody yet serving the listener (sendmsg itself is never stopped). */
+        CHECK(send_fd(r, HUSK_REPORT_LISTENER));
     }
     return 0;
 }

@@ -54,12 +54,18 @@ public enum SyscallDecisionKind
 /// <param name="Decide">Called once per stopped call; it must not block for long (the caller waits).</param>
 public sealed record SyscallCallback(ImmutableArray<string> Syscalls, Func<SyscallRequest, SyscallDecision> Decide)
 {
-    /// <summary>The BPF filter that sends <see cref="Syscalls"/> to the listener and allows the rest.</summary>
+    /// <summary>
+    /// The one call a callback never sees: the sandbox's start hands the listener over with it,
+    /// after the filter is in and before anyone serves the listener.
+    /// </summary>
+    internal const string StageCall = "sendmsg";
+
+    /// <summary>The BPF filter that sends <see cref="Syscalls"/> (but <see cref="StageCall"/>) to the listener and allows the rest.</summary>
     internal ImmutableArray<byte> Compile() => SeccompCompiler.Compile(new SeccompPolicy
     {
         DefaultAction = SeccompAction.Allow,
         ForeignAction = SeccompAction.Allow, // the profile's own filter decides about other architectures
         UnknownAction = null,
-        Rules = [.. Syscalls.Select(name => new SeccompRule(name, SeccompAction.UserNotify))],
+        Rules = [.. Syscalls.Where(name => name != StageCall).Select(name => new SeccompRule(name, SeccompAction.UserNotify))],
     });
 }

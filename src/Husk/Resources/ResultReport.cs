@@ -11,11 +11,13 @@ internal static class ResultReport
     /// One JSON object: verdict (with libsandbox's code and isolate's status), message, exit_code,
     /// signal, cpu_time_s, user_time_s, system_time_s, wall_time_s, peak_memory_bytes,
     /// output_bytes (standard output and error), stdout_bytes, stderr_bytes, written_bytes,
-    /// peak_processes, oom_killed, killed, backend, backend_notes, the limits applied, with
-    /// counting syscall_counts (strace -c's table: per call its calls, errors and seconds), and with a
-    /// network the supervisor saw, network (mode, helper, allowed, refused, bytes each way, events).
+    /// peak_processes, oom_killed, killed, backend, backend_notes, the limits applied, layer:
+    /// the overlay mode's root where the run's writes are kept (<paramref name="layer"/>), or null,
+    /// with counting syscall_counts (strace -c's table: per call its calls, errors and seconds), and
+    /// with a network the supervisor saw, network (mode, helper, allowed, refused, bytes each way, events).
+    /// docs/schema/husk-result.schema.json publishes it; libhusk returns the same object.
     /// </summary>
-    public static string ToJson(SandboxResult result)
+    public static string ToJson(SandboxResult result, string? layer = null)
     {
         using var ms = new MemoryStream();
         using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = false }))
@@ -52,6 +54,10 @@ internal static class ResultReport
             foreach (var (name, value) in result.Limits.Applied())
                 w.WriteNumber(name, value);
             w.WriteEndObject();
+            if (layer is not null)
+                w.WriteString("layer", layer);
+            else
+                w.WriteNull("layer");
             if (!result.SyscallCounts.IsDefaultOrEmpty)
             {
                 w.WritePropertyName("syscall_counts");

@@ -312,6 +312,8 @@ public sealed record SandboxSpec
                 problems.Add($"the syscall callback names an unknown system call: {name}");
             if (callback.Syscalls.IsDefaultOrEmpty)
                 problems.Add("the syscall callback names no system call");
+            else if (callback.Syscalls.All(n => n == Policy.SyscallCallback.StageCall))
+                problems.Add($"the syscall callback cannot decide {Policy.SyscallCallback.StageCall}: the sandbox's start needs it once the filter is in");
         }
         foreach (var (mode, fd) in new[] { (StandardInput, 0), (StandardOutput, 1), (StandardError, 2) })
         {

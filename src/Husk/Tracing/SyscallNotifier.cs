@@ -90,10 +90,14 @@ internal sealed class SyscallNotifier : IDisposable
             var args = ImmutableArray.Create(req.Args[0], req.Args[1], req.Args[2], req.Args[3], req.Args[4], req.Args[5]);
             string name = table.Name(req.Nr) ?? req.Nr.ToString(System.Globalization.CultureInfo.InvariantCulture);
             SyscallDecision decision;
-            if (!_payloadExecuted && name is "execve" or "execveat")
+            bool exec = name is "execve" or "execveat";
+            if (SharesOurMemory((int)req.Pid) || !_payloadExecuted && exec)
             {
-                // The first exec is the stage starting the payload: nothing of the payload has run yet.
-                _payloadExecuted = true;
+                // The stage's own: what it calls once the filter is in, and the execs it tries (one
+                // per directory of PATH) until one runs the payload; until it has exec'd it runs on
+                // the supervisor's memory (CLONE_VM). A stage that copied it (a new time namespace)
+                // is told by its first exec alone.
+                _payloadExecuted |= exec;
                 decision = SyscallDecision.Allow;
             }
             else if (!WaitArmed())
@@ -128,6 +132,17 @@ internal sealed class SyscallNotifier : IDisposable
             Ioctl(_listener.Fd, SECCOMP_IOCTL_NOTIF_SEND, &resp);
         }
     }
+
+    private readonly int _ownPid = GetPid();
+    private readonly int? _kcmp = SyscallTable.Native.Number("kcmp");
+
+    /// <summary>
+    /// Whether <paramref name="pid"/> still shares the supervisor's address space: the stage before
+    /// its exec. False once it exec'd, for any other process, and where the kernel has no kcmp
+    /// (the stage is then told apart by its first exec alone).
+    /// </summary>
+    private bool SharesOurMemory(int pid) =>
+        _kcmp is int nr && Syscall5(nr, _ownPid, pid, 1 /* KCMP_VM */, 0, 0) == 0;
 
     private bool WaitArmed()
     {
