@@ -20,9 +20,10 @@ def test_a_run_gives_the_exit_the_output_and_the_report(repository):
     assert (r.exit_code, r.signal, r.returncode) == (3, None, 3)
     assert r.verdict is husk.Verdict.RUNTIME_ERROR and r.libsandbox == "AT"
     assert (r.stdout, r.stderr) == (b"out\n", b"err\n")
-    # The report is husk run --report's object, every key of the published schema.
+    # The report is husk run --report's object, every key of the published schema (the optional
+    # syscall_counts and network only when traced or networked).
     schema = json.load(open(os.path.join(repository, "docs", "schema", "husk-result.schema.json")))
-    assert set(r.report) == set(schema["properties"]) - {"syscall_counts"} == set(schema["required"])
+    assert set(r.report) == set(schema["properties"]) - {"syscall_counts", "network"} == set(schema["required"])
 
 
 def test_success_is_ok():
