@@ -11,7 +11,7 @@ dotnet publish "$root/src/Husk.Cli/Husk.Cli.csproj" -c Release -r "${rid:-linux-
 mkdir -p "$out"
 install -m 0755 "$root/artifacts/publish/Husk.Cli" "$out/husk.new"
 mv -f "$out/husk.new" "$out/husk"
-for name in bwrap mkosi-sandbox mbox try microbox mini-sandbox mini-tapbox; do
+for name in bwrap mkosi-sandbox mbox try microbox mini-sandbox mini-tapbox husk-runtime; do
     ln -f "$out/husk" "$out/$name"
 done
 

@@ -9,7 +9,7 @@ namespace Husk.Cli;
 /// </summary>
 internal static partial class InstallCommand
 {
-    internal static readonly string[] Personalities = ["bwrap", "mkosi-sandbox", "mbox", "try", "microbox", "mini-sandbox", "mini-tapbox"];
+    internal static readonly string[] Personalities = ["bwrap", "mkosi-sandbox", "mbox", "try", "microbox", "mini-sandbox", "mini-tapbox", "husk-runtime"];
 
     public static int Execute(string prefix)
     {

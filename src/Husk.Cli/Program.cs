@@ -2,7 +2,7 @@ namespace Husk.Cli;
 
 /// <summary>
 /// One binary, several front doors chosen by the name it is invoked as (busybox style): husk,
-/// bwrap, mkosi-sandbox, mbox, try, microbox and mini-sandbox. Each personality only turns its peer's arguments into a
+/// bwrap, mkosi-sandbox, mbox, try, microbox, mini-sandbox and husk-runtime. Each personality only turns its peer's arguments into a
 /// SandboxSpec; the engine does the rest.
 /// </summary>
 internal static class Program
@@ -25,6 +25,7 @@ internal static class Program
             "microbox" => Personalities.Microbox.MicroboxPersonality.Run(argv0, args),
             "mini-sandbox" => Personalities.MiniSandbox.MiniSandboxPersonality.Run(argv0, args, tapbox: false),
             "mini-tapbox" => Personalities.MiniSandbox.MiniSandboxPersonality.Run(argv0, args, tapbox: true),
+            "husk-runtime" => Personalities.Oci.OciPersonality.Run(argv0, args),
             _ => RunNative(args),
         };
     }

@@ -404,13 +404,17 @@ public class CliTests
             string bin = Path.Combine(prefix, "bin");
             var huskIno = new FileInfo(Path.Combine(bin, "husk"));
             Assert.True(huskIno.Exists);
-            foreach (string name in new[] { "bwrap", "mkosi-sandbox", "mbox", "try" })
+            string[] personalities = ["bwrap", "mkosi-sandbox", "mbox", "try", "microbox", "mini-sandbox", "husk-runtime"];
+            string built = Path.GetDirectoryName(TestEnvironment.Husk)!;
+            foreach (string name in personalities)
             {
+                // build.sh makes the same links beside the built binary (the two lists drifted apart in a merge before).
+                Assert.Equal(Inode(TestEnvironment.Husk), Inode(Path.Combine(built, name)));
                 // Hard links: the same inode, so /proc/self/exe keeps the personality's name.
                 Assert.Equal(Inode(Path.Combine(bin, "husk")), Inode(Path.Combine(bin, name)));
             }
             // Every front door's page, the personalities' rendered from Markdown to roff.
-            foreach (string page in new[] { "husk", "bwrap", "mkosi-sandbox", "mbox", "try" })
+            foreach (string page in new[] { "husk", "bwrap", "mkosi-sandbox", "mbox", "try", "microbox", "mini-sandbox", "husk-runtime" })
                 Assert.StartsWith(".TH ", File.ReadAllText(Path.Combine(prefix, "share", "man", "man1", page + ".1")));
             Assert.Contains("complete -F _husk husk", File.ReadAllText(Path.Combine(prefix, "share", "bash-completion", "completions", "husk")));
             Assert.True(File.Exists(Path.Combine(prefix, "share", "zsh", "site-functions", "_husk")));

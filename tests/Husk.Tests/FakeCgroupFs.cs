@@ -21,7 +21,11 @@ internal sealed class FakeCgroupFs : ICgroupFs
         ["pids"] = ["pids.max", "pids.peak"],
         ["cpu"] = ["cpu.max"],
     };
-    private static readonly string[] V1Files = ["cgroup.procs", "memory.limit_in_bytes", "memory.memsw.limit_in_bytes", "pids.max", "cpu.cfs_period_us", "cpu.cfs_quota_us"];
+    private static readonly string[] V1Files =
+    [
+        "cgroup.procs", "memory.limit_in_bytes", "memory.memsw.limit_in_bytes", "memory.soft_limit_in_bytes", "pids.max", "cpu.cfs_period_us",
+        "cpu.cfs_quota_us", "cpu.shares", "devices.allow", "devices.deny", "freezer.state",
+    ];
 
     private readonly HashSet<string> _dirs = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _files = new(StringComparer.Ordinal);

@@ -49,6 +49,41 @@ public class PlanGoldenTests
         { "mkosi-become-root", ["--become-root", "--unshare-net", "--bind", "/srv", "/srv", "--symlink", "usr/bin", "/bin", "--suppress-chown", "true"] },
     };
 
+    /// <summary>config.json files: captured from podman (root, rootless) and ctr, runc's templates, and one with every field Husk maps.</summary>
+    public static TheoryData<string> Oci => new() { "oci-podman-root", "oci-podman-rootless", "oci-containerd", "oci-runc-spec", "oci-runc-spec-rootless", "oci-everything" };
+
+    [Theory]
+    [MemberData(nameof(Oci))]
+    public void Oci_configs_plan_as_recorded(string name)
+    {
+        bool rootless = name.EndsWith("-rootless", StringComparison.Ordinal);
+        string json = name.StartsWith("oci-runc-spec", StringComparison.Ordinal)
+            ? Husk.Cli.Personalities.Oci.InfoCommands.Template(rootless, 1000, 1000)
+            : File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Golden", name + ".json"));
+        var ociHost = name switch
+        {
+            "oci-podman-rootless" => Husk.Tests.Oci.OciTestHost.RootInUserNamespace,
+            "oci-runc-spec-rootless" => Husk.Tests.Oci.OciTestHost.User,
+            _ => Husk.Tests.Oci.OciTestHost.Root,
+        };
+        var mapping = Husk.Cli.Personalities.Oci.OciSpecMapper.Map(Husk.Cli.Personalities.Oci.OciConfig.Parse(json), "/srv/bundle", "ctr-1", ociHost);
+        // The runtime opens the namespaces to join and the start FIFO: made-up descriptors here.
+        var spec = mapping.WithNamespaceFds([.. Enumerable.Range(20, mapping.JoinPaths.Length).Select(Descriptors.Borrow)]) with { StartFifoFd = Descriptors.Borrow(10) };
+        var sb = new StringBuilder();
+        foreach (var (kind, path) in mapping.JoinPaths)
+            sb.Append(CultureInfo.InvariantCulture, $"join {kind} {path}\n");
+        if (spec.Cgroup is { } cg)
+        {
+            var r = cg.Resources;
+            sb.Append(CultureInfo.InvariantCulture, $"cgroup {cg.Path} optional={cg.Optional} memory={r.MemoryLimit} swap={r.MemorySwap} pids={r.PidsLimit} shares={r.CpuShares} quota={r.CpuQuota} devices={r.Devices.Length}\n");
+        }
+        foreach (string w in mapping.Warnings)
+            sb.Append("warning ").Append(w).Append('\n');
+        foreach (string n in mapping.Notes)
+            sb.Append("note ").Append(n).Append('\n');
+        Check(name, spec, uid: ociHost.IsRoot ? 0u : 1000u, prefix: sb.ToString());
+    }
+
     [Theory]
     [MemberData(nameof(HuskRun))]
     public void Husk_run_plans_as_recorded(string name, string[] args)
@@ -78,13 +113,12 @@ public class PlanGoldenTests
         Check(name, MkosiSandbox.Build(MkosiArguments.Parse(args, "/home/me/src", null), [], host));
     }
 
-    private static void Check(string name, SandboxSpec spec)
+    private static void Check(string name, SandboxSpec spec, uint uid = 1000, string prefix = "")
     {
-
-        var host = Host.Context();
+        var host = Host.Context(uid);
         var layout = spec.FileSystem is HostOverlayFileSystem fs ? Husk.FileSystem.HostOverlayLayout.Plan(fs, spec, host) : null;
         layout?.AssumePrepared([("/home", 0x1ED), ("/home/me", 0x1ED)], new Dictionary<string, int>());
-        string text = Render(SpawnPlanner.Plan(spec, host, layout: layout));
+        string text = prefix + Render(SpawnPlanner.Plan(spec, host, layout: layout));
         if (Environment.GetEnvironmentVariable("HUSK_UPDATE_GOLDEN") == "1")
         {
             // Recorded in the checkout (found from the test binary's place, as the artifacts are).
@@ -119,6 +153,7 @@ public class PlanGoldenTests
             else if (op.Data is { } data) sb.Append(CultureInfo.InvariantCulture, $" data={data.Length}:{Convert.ToHexString(SHA256.HashData(data))[..12]}");
             if (op.Strings is { } strings) sb.Append(" strings=[").Append(string.Join(' ', strings.Where(x => x is not null))).Append(']');
             if (op.Strings2 is { } strings2) sb.Append(" strings2=[").Append(string.Join(' ', strings2.Where(x => x is not null))).Append(']');
+            if (op.Ints is { Length: > 0 } ints) sb.Append(" ints=[").Append(string.Join(' ', ints)).Append(']');
             if (op.Caps is { } c) sb.Append(CultureInfo.InvariantCulture, $" caps=bnd:{c.Bounding:x},eff:{c.Effective:x},amb:{c.Ambient:x},secbits:{c.SecureBits:x},flags:{c.Flags}");
             sb.Append('\n');
         }

@@ -11,7 +11,7 @@ namespace Husk.Cli.Run;
 /// </summary>
 internal static unsafe class TtyRunner
 {
-    private const int TermiosSize = 128; // glibc's struct termios is 60 bytes; room to spare
+    internal const int TermiosSize = 128; // glibc's struct termios is 60 bytes; room to spare
 
     public static int Run(SandboxSpec spec, RunSession session)
     {
@@ -65,7 +65,8 @@ internal static unsafe class TtyRunner
         }
     }
 
-    private static bool MakeRaw(int fd, byte* saved)
+    /// <summary>Puts a terminal in raw mode, its modes saved to <paramref name="saved"/> (<see cref="TermiosSize"/> bytes); false when it is none.</summary>
+    internal static bool MakeRaw(int fd, byte* saved)
     {
         if (TcGetAttr(fd, saved) != 0)
             return false;
@@ -75,7 +76,8 @@ internal static unsafe class TtyRunner
         return TcSetAttr(fd, TCSANOW, t) == 0;
     }
 
-    private static void Pump(int from, int to)
+    /// <summary>Copies from one descriptor to another until end of file or an error.</summary>
+    internal static void Pump(int from, int to)
     {
         byte* buf = stackalloc byte[8192];
         while (true)

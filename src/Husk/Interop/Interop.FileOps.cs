@@ -95,21 +95,56 @@ internal static partial class Interop
     /// </summary>
     internal static unsafe int MakeUnixSocketFile(string path)
     {
-        const int AF_UNIX = 1, SOCK_DGRAM = 2, SOCK_CLOEXEC = 0x80000;
-        byte[] name = System.Text.Encoding.UTF8.GetBytes(path);
-        if (name.Length > 107)
+        const int SOCK_DGRAM = 2;
+        byte* addr = stackalloc byte[110];
+        if (UnixAddress(path, addr) is not { } length)
             return (int)Errno.ENAMETOOLONG;
         int fd = SocketRaw(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
             return Marshal.GetLastPInvokeError();
-        byte* addr = stackalloc byte[110];
-        new Span<byte>(addr, 110).Clear();
-        addr[0] = AF_UNIX; // sa_family_t, little-endian on every architecture Husk builds for
-        name.CopyTo(new Span<byte>(addr + 2, 108));
-        int r = BindRaw(fd, addr, (uint)(2 + name.Length + 1));
+        int r = BindRaw(fd, addr, length);
         int e = r == 0 ? 0 : Marshal.GetLastPInvokeError();
         Close(fd);
         return e;
+    }
+
+    private const int AF_UNIX = 1, SOCK_CLOEXEC = 0x80000;
+
+    /// <summary>struct sockaddr_un for a path in <paramref name="addr"/> (110 bytes); its length, or null when the path is too long.</summary>
+    private static unsafe uint? UnixAddress(string path, byte* addr)
+    {
+        byte[] name = System.Text.Encoding.UTF8.GetBytes(path);
+        if (name.Length > 107)
+            return null;
+        new Span<byte>(addr, 110).Clear();
+        addr[0] = AF_UNIX; // sa_family_t, little-endian on every architecture Husk builds for
+        name.CopyTo(new Span<byte>(addr + 2, 108));
+        return (uint)(2 + name.Length + 1);
+    }
+
+    [LibraryImport(Libraries.Libc, EntryPoint = "connect", SetLastError = true)]
+    private static unsafe partial int ConnectRaw(int fd, byte* addr, uint length);
+
+    /// <summary>A stream socket connected to the Unix socket at <paramref name="path"/> (a console socket); throws naming the path.</summary>
+    internal static unsafe SafeFd ConnectUnixStream(string path)
+    {
+        const int SOCK_STREAM = 1;
+        byte* addr = stackalloc byte[110];
+        if (UnixAddress(path, addr) is not { } length)
+            throw new SyscallException("connect", path, Errno.ENAMETOOLONG);
+        int fd = SocketRaw(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            throw SyscallException.FromLastError("socket", path);
+        var socket = new SafeFd(fd);
+        while (ConnectRaw(fd, addr, length) != 0)
+        {
+            int e = Marshal.GetLastPInvokeError();
+            if (e == (int)Errno.EINTR)
+                continue;
+            socket.Dispose();
+            throw new SyscallException("connect", path, (Errno)e);
+        }
+        return socket;
     }
 
     [LibraryImport(Libraries.Libc, EntryPoint = "lchown", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]

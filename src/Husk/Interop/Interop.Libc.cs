@@ -172,4 +172,7 @@ internal static partial class Interop
     }
 
     internal static bool IsValidFd(int fd) => fd >= 0 && Fcntl(fd, F_GETFD, 0) >= 0;
+
+    [LibraryImport(Libraries.Libc, EntryPoint = "mkfifo", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int Mkfifo(string path, int mode);
 }

@@ -49,8 +49,12 @@ internal static partial class Interop
         AttachMount = 38,
         Run = 39,
         NetSocket = 40,
+        Mknod = 41,
+        Mask = 42,
+        Personality = 43,
+        Sync = 44,
         /// <summary>One past the last kind (HUSK_OP_COUNT).</summary>
-        Count = 41,
+        Count = 45,
     }
 
     /// <summary>Modifiers of an op (HUSK_F_*); bits 0-3 hold the roots its paths resolve in (<see cref="OpRoots"/>).</summary>
@@ -63,6 +67,7 @@ internal static partial class Interop
         Devices = 1u << 6,
         IfWritable = 1u << 7,
         SourceFd = 1u << 8,
+        ExecInit = 1u << 9,
         BindData = 1u << 10,
         SearchPath = 1u << 11,
         SetGroups = 1u << 12,
@@ -72,6 +77,7 @@ internal static partial class Interop
         NoFollow = 1u << 16,
         SendListener = 1u << 17,
         IdenticalOk = 1u << 18,
+        Detach = 1u << 19,
         PtySlave = 1u << 20,
         Clamp = 1u << 21,
         ScriptShell = 1u << 22,
@@ -82,6 +88,8 @@ internal static partial class Interop
         OntoSymlink = 1u << 27,
         EnvPid = 1u << 28,
         SendBase = 1u << 29,
+        Domain = 1u << 30,
+        Console = 1u << 31,
     }
 
     /// <summary>Where an op's path is looked up (HUSK_ROOT_*).</summary>
@@ -117,6 +125,7 @@ internal static partial class Interop
         Storage = 7,
         Chdir = 8,
         Socket = 9,
+        Sync = 10,
     }
 
     internal const int SpawnMounts = 1;
@@ -124,6 +133,8 @@ internal static partial class Interop
     internal const int SpawnCopy = 2;
     /// <summary>The child goes on with a build its parent (a pool template) began.</summary>
     internal const int SpawnBuilding = 4;
+    /// <summary>The sandbox outlives the supervisor: no parent-death signal (husk-runtime).</summary>
+    internal const int SpawnDetached = 8;
     /// <summary>Sent to husk-init from outside: kill every process of the sandbox, reap them, report.</summary>
     internal const int SignalKillTree = 64;
 

@@ -35,6 +35,13 @@ internal static class BaseTree
                     mounts.Add(new TmpfsMount("/") { Mode = FileModes.Directory, Size = e.Size });
                 closeRoot = e.ReadOnly;
                 break;
+            case RootfsFileSystem r:
+                // The directory itself (an OCI bundle's rootfs): writes land in it, and nothing but
+                // the spec's own operations is added; read-only once every op ran.
+                mounts.Add(new BindMount(r.Path, "/") { Devices = true, AllowSetuid = true });
+                standard = false;
+                closeRoot = r.ReadOnly;
+                break;
             case DirectoryFileSystem d:
                 // Overlaid, so the payload may write while the directory stays as it was; the
                 // writes vanish with the sandbox (read-only: a read-only bind instead).

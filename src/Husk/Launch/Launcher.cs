@@ -23,6 +23,15 @@ internal sealed class LaunchHooks
 
     /// <summary>Called with the seccomp listener as soon as it arrives, before the payload's exec (which it may stop).</summary>
     public Action<SafeFd>? ListenerReceived { get; init; }
+
+    /// <summary>
+    /// Called with the sandbox's pid where the spec pauses (<see cref="SandboxSpec.PauseBeforeRootSwitch"/>):
+    /// its namespaces and mounts are made; it goes on when this returns (and dies if this throws).
+    /// </summary>
+    public Action<int>? Paused { get; init; }
+
+    /// <summary>Where a warning of the launch goes (a cgroup that could not be made); null: stderr.</summary>
+    public Action<string>? Warning { get; init; }
 }
 
 /// <summary>Starts sandboxes: plans, clones on the spawn thread, maps ids, releases, collects the outcome.</summary>
@@ -92,6 +101,42 @@ internal static class Launcher
         FileSystem.HostOverlayLayout? layout, Images.PreparedImage? image = null, ChildStarter? starter = null, Network.BridgeLease? lease = null)
     {
         var callback = spec.SyscallCallback;
+        // A cgroup of the spec's own holds the child from its first instruction (joined before its release).
+        Resources.CgroupPlacement? cgroup = null;
+        if (spec.Cgroup is { } cg)
+        {
+            try
+            {
+                cgroup = Resources.CgroupPlacement.Create(Resources.HostCgroupFs.Instance, cg, out string? warning);
+                if (warning is not null)
+                    (hooks?.Warning ?? Console.Error.WriteLine)(warning);
+            }
+            catch
+            {
+                image?.Dispose();
+                if (lease is not null)
+                    Network.Bridge.Release(lease);
+                throw;
+            }
+            if (cgroup is not null)
+            {
+                var given = hooks;
+                var placed = cgroup;
+                hooks = new LaunchHooks
+                {
+                    BeforeRelease = pid =>
+                    {
+                        placed.Attach(pid);
+                        given?.BeforeRelease?.Invoke(pid);
+                    },
+                    SandboxPidKnown = given?.SandboxPidKnown,
+                    Cgroup = given?.Cgroup,
+                    ListenerReceived = given?.ListenerReceived,
+                    Paused = given?.Paused,
+                    Warning = given?.Warning,
+                };
+            }
+        }
         var log = new Logging.EngineLog(spec.Log);
         if (log.On(Logging.LogLevel.Debug) || log.On(Logging.LogLevel.Info))
         {
@@ -117,6 +162,8 @@ internal static class Launcher
                 SandboxPidKnown = launchHooks?.SandboxPidKnown,
                 Cgroup = launchHooks?.Cgroup,
                 ListenerReceived = listener => notifier = Tracing.SyscallNotifier.Start(listener, callback),
+                Paused = launchHooks?.Paused,
+                Warning = launchHooks?.Warning,
             };
         }
         Tracing.SyscallTracer? tracer = null;
@@ -135,6 +182,8 @@ internal static class Launcher
                 SandboxPidKnown = inner?.SandboxPidKnown,
                 Cgroup = inner?.Cgroup,
                 ListenerReceived = inner?.ListenerReceived,
+                Paused = inner?.Paused,
+                Warning = inner?.Warning,
             };
         }
         SandboxProcess process;
@@ -152,9 +201,11 @@ internal static class Launcher
             tracer?.Dispose();
             notifier?.Dispose();
             supervisor?.Dispose();
+            cgroup?.Remove(TimeSpan.FromSeconds(2));
             image?.Dispose();
             throw;
         }
+        process.CgroupPlacement = cgroup;
         process.Network = network;
         network?.OnKill(process.Kill);
         stdio.CloseChildEnds();
@@ -249,7 +300,8 @@ internal static class Launcher
                 TerminalForeground? foreground = null;
                 try
                 {
-                    WriteIdMaps(plan.IdMaps, pid);
+                    if (!plan.IdMapsAtSync)
+                        WriteIdMaps(plan.IdMaps, pid);
                     using var views = IdmappedViews.Make(plan.IdmappedSources, pid);
                     // pasta or slirp4netns joins the namespace now, so the network is up when the child goes on.
                     network?.Attach(pid);
@@ -264,7 +316,7 @@ internal static class Launcher
                         throw new SandboxSetupException("the sandbox died before it started", (Errno)Marshal.GetLastPInvokeError()) { Stage = SandboxSetupStage.Start };
                     views.Send(channel.Fd);
                     views.Dispose();
-                    outcome = ReadReports(channel.Fd, plan, hooks, network);
+                    outcome = ReadReports(channel.Fd, plan, hooks, pid, network);
                 }
                 catch
                 {
@@ -337,8 +389,8 @@ internal static class Launcher
     /// <summary>Clones the child here, on a spawn thread: the task ends once the child has exec'd (it borrows our memory until then).</summary>
     private static unsafe Task<SpawnResult> StartHere(SpawnPlan plan, HostContext host, LaunchHooks? hooks, SafeFd channel, SafeFd childEnd, SafeFd? statusWrite)
     {
-        // husk-init is needed only where the plan forks.
-        int initFd = plan.Ops.Any(o => o.Kind == OpKind.Fork) ? InitImage.Value.Fd : -1;
+        // husk-init is needed only where the plan forks, or waits in its gate (husk-runtime's create).
+        int initFd = plan.Ops.Any(o => o.Kind == OpKind.Fork || (o.Kind == OpKind.Exec && (o.Flags & OpFlags.ExecInit) != 0)) ? InitImage.Value.Fd : -1;
         var native = new NativePlan(plan, statusWrite?.Fd ?? -1);
         var args = new SpawnArgs
         {
@@ -347,7 +399,7 @@ internal static class Launcher
             OpCount = (uint)native.Count,
             CgroupFd = hooks?.Cgroup?.Fd ?? -1,
             InitFd = initFd,
-            Flags = plan.HasMounts ? SpawnMounts : 0,
+            Flags = (plan.HasMounts ? SpawnMounts : 0) | (plan.Detached ? SpawnDetached : 0),
             HostMountNamespace = host.MountNamespace,
             Channel = childEnd.Fd,
             ChannelPeer = channel.Fd,
@@ -441,7 +493,7 @@ internal static class Launcher
     }
 
     /// <summary>Reads the child's messages until every child-side copy of the channel is closed by exec.</summary>
-    private static Outcome ReadReports(int channel, SpawnPlan plan, LaunchHooks? hooks, Network.NetworkSession? network)
+    private static unsafe Outcome ReadReports(int channel, SpawnPlan plan, LaunchHooks? hooks, int childPid, Network.NetworkSession? network)
     {
         var outcome = new Outcome();
         string? detail = null;
@@ -477,6 +529,16 @@ internal static class Launcher
                 case ReportKind.Detail:
                     detail = text;
                     detailOp = report.Op;
+                    break;
+                case ReportKind.Sync:
+                    // A hook that throws leaves the child waiting: the caller's cleanup kills it.
+                    if (report.Op >= 0 && report.Op < plan.Ops.Count && plan.Ops[report.Op].A == SpawnPlanner.SyncIdMaps)
+                        WriteIdMaps(plan.IdMaps, childPid);
+                    else
+                        hooks?.Paused?.Invoke(outcome.SandboxPid ?? childPid);
+                    byte go = 1;
+                    if (Send(channel, &go, 1, MSG_NOSIGNAL) != 1)
+                        throw new SandboxSetupException("husk: the sandbox died while paused", (Errno)Marshal.GetLastPInvokeError()) { Stage = SandboxSetupStage.Start };
                     break;
                 case ReportKind.Error:
                     outcome.Error ??= Describe(plan, report, detailOp == report.Op ? detail : null);

@@ -98,6 +98,10 @@ internal sealed class PlannedOp
         OpKind.SetCtty or OpKind.OpenPty => SetupRole.Terminal,
         OpKind.Run => SetupRole.NetworkSetup,
         OpKind.NetSocket => SetupRole.NetworkSocket,
+        OpKind.Mknod => SetupRole.DeviceNode,
+        OpKind.Mask => SetupRole.MaskPath,
+        OpKind.Personality => SetupRole.Personality,
+        OpKind.Sync => SetupRole.Sync,
         _ => SetupRole.None,
     };
 

@@ -110,6 +110,23 @@ public sealed class SandboxProcess : IDisposable
     /// <summary>The supervisor's side of the sandbox's network (resolver, splice, NAT helper, log), when it has one.</summary>
     internal Network.NetworkSession? Network { get; set; }
 
+    /// <summary>The cgroup of <see cref="SandboxSpec.Cgroup"/>, when one was made.</summary>
+    internal Resources.CgroupPlacement? CgroupPlacement { get; set; }
+
+    /// <summary>
+    /// Lets go of a sandbox that outlives this process (<see cref="SandboxSpec.Detached"/>): its
+    /// descriptors close, nothing is signalled or waited for.
+    /// </summary>
+    internal void Release()
+    {
+        lock (_gate)
+            _disposed = true;
+        _pidfd.Dispose();
+        _status?.Dispose();
+        TerminalMaster?.Dispose();
+        SeccompListener?.Dispose();
+    }
+
     /// <summary>The walls the payload got (seccomp, Landlock, capabilities, no_new_privs), for processes that join it.</summary>
     internal AppliedPolicy? Policy { get; set; }
 

@@ -133,4 +133,18 @@ public enum SetupRole
     NetworkSocket,
     /// <summary>Starting the network helper of the supervisor (pasta, slirp4netns, the bridge's veth).</summary>
     NetworkHelper,
+    /// <summary>Joining a namespace other than user and pid given by descriptor (OCI's namespaces by path).</summary>
+    JoinNamespace,
+    /// <summary>Waiting at a sync point for the supervisor (id maps written, hooks run).</summary>
+    Sync,
+    /// <summary>Creating a device node.</summary>
+    DeviceNode,
+    /// <summary>Masking a path (OCI's maskedPaths).</summary>
+    MaskPath,
+    /// <summary>Setting the OOM score adjustment.</summary>
+    OomScore,
+    /// <summary>Setting the execution domain (personality).</summary>
+    Personality,
+    /// <summary>Setting a kernel parameter (sysctl) in the sandbox's namespaces.</summary>
+    Sysctl,
 }

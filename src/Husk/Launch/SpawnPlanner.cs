@@ -30,6 +30,10 @@ internal sealed class SpawnPlan
     public required IReadOnlyList<PlannedOp> Ops { get; init; }
     public required IdMapPlan IdMaps { get; init; }
     public bool HasMounts { get; init; }
+    /// <summary>The sandbox outlives the supervisor (<see cref="SandboxSpec.Detached"/>).</summary>
+    public bool Detached { get; init; }
+    /// <summary>The user namespace is made after the clone: the id maps are written at the SYNC op marked <see cref="SpawnPlanner.SyncIdMaps"/>, not at the hello.</summary>
+    public bool IdMapsAtSync { get; init; }
     /// <summary>A husk-init reaps the payload and writes its status.</summary>
     public bool UsesInit { get; init; }
     /// <summary>The sandbox process is not the cloned child but a descendant that reports its pid.</summary>
@@ -59,6 +63,12 @@ internal static class SpawnPlanner
     private const ulong MS_NOSUID = 0x2;
     private const ulong MS_NODEV = 0x4;
     private const ulong MS_SHARED = 1 << 20;
+    private const ulong MS_SLAVE = 1 << 19;
+    private const ulong MS_UNBINDABLE = 1 << 17;
+    private const uint MOUNT_ATTR_NOATIME = 0x10;
+    private const uint MOUNT_ATTR_STRICTATIME = 0x20;
+    private const uint MOUNT_ATTR_NODIRATIME = 0x80;
+    private const uint MOUNT_ATTR_NOSYMFOLLOW = 0x200000;
 
 
 
@@ -102,20 +112,29 @@ internal static class SpawnPlanner
             throw new SandboxSpecException(["the egress allowlist cannot hold against a payload that keeps capabilities in the user namespace owning its network: drop --cap-add, --allow-userns or root's kept capabilities"]);
         var network = Network.NetworkPlanner.Plan(spec, host, bridgeLease);
         ulong flags = NamespaceFlags(ns & ~NamespaceKinds.Pid & ~(joinUser ? NamespaceKinds.User : 0) & ~late);
+        // Namespaces joined by descriptor while a user namespace is created are joined first, with
+        // the privileges of the caller's (runc's order): then the new ones are made, owned by the new
+        // user namespace, and the supervisor writes its id maps only then.
+        bool joinFirst = ns.HasFlag(NamespaceKinds.User) && !joinUser && !joinProcess && spec.NamespaceFds.Length > 0;
         // A pid namespace created at clone time makes the child pid 1; when joining one it is made by unshare later.
-        bool pidAtClone = newPid && !joinUser && !joinPid;
+        bool pidAtClone = newPid && !joinUser && !joinPid && !joinFirst;
         if (pidAtClone)
             flags |= CLONE_NEWPID;
         ulong unshareLater = 0;
-        if (joinUser)
+        if (joinUser || joinFirst)
         {
-            // Namespaces created after joining are owned by the joined user namespace.
+            // Namespaces created after joining are owned by the joined (or then created) user namespace.
             unshareLater = flags;
             flags = 0;
         }
 
         var ops = new List<PlannedOp>();
         var idMaps = PlanIdMaps(spec, host, subIds, out uint? setUid, out uint? setGid);
+        // Without a user namespace of its own, a switch away from root drops the capabilities the
+        // setup still needs (loopback, mounts, raised limits, a seccomp filter without no_new_privs):
+        // it is the late identity, just before the capabilities are set.
+        bool setIdLate = !spec.Namespaces.HasFlag(NamespaceKinds.User) && idMaps.Kind == IdMapKind.None && !joinUser && !joinProcess;
+        var lateIdentity = setIdLate ? LateIdentity(spec, host, idMaps, null, null) : LateIdentity(spec, host, idMaps, setUid, setGid);
         // Root's payload maps to a subordinate range (the payload switches ids itself): see IdmappedLayers.
         var idmap = new IdmappedLayers(host.IsRoot && idMaps.Kind == IdMapKind.Write && setUid is not null);
         foreach (int fd in spec.SupervisorFds.Select(Descriptors.Number).Distinct())
@@ -138,7 +157,7 @@ internal static class SpawnPlanner
                 ops.Add(new PlannedOp(OpKind.Unshare, "create namespaces") { A = unshareLater });
             if (joinPid)
             {
-                ops.Add(ForkOp("enter the pid namespace", reportPid: !newPid, status: !usesInit && !laterPidFork, keep: [], SetupRole.EnterPidNamespace));
+                ops.Add(ForkOp("enter the pid namespace", reportPid: !newPid, status: !usesInit && !laterPidFork, keep: [], SetupRole.EnterPidNamespace, spec.Detached));
                 reportsPid = !newPid;
             }
         }
@@ -148,22 +167,26 @@ internal static class SpawnPlanner
             if (unshareLater != 0)
                 ops.Add(new PlannedOp(OpKind.Unshare, "create namespaces") { A = unshareLater });
         }
+        foreach (var join in spec.NamespaceFds)
+            ops.Add(new PlannedOp(OpKind.SetNs, $"join the {join.Kind.ToString().ToLowerInvariant()} namespace") { Fd = Descriptors.Number(join.Handle), A = NamespaceFlags(join.Kind), Role = SetupRole.JoinNamespace });
+        if (joinFirst)
+        {
+            ops.Add(new PlannedOp(OpKind.Unshare, "create namespaces") { A = unshareLater });
+            ops.Add(new PlannedOp(OpKind.Sync, "wait for the id maps") { A = SyncIdMaps });
+        }
         if (joinPid && !joinProcess)
         {
             ops.Add(new PlannedOp(OpKind.SetNs, "join the pid namespace") { Fd = Descriptors.Number(spec.PidNamespaceFd!), A = CLONE_NEWPID, Role = SetupRole.JoinPidNamespace });
-            ops.Add(ForkOp("enter the pid namespace", reportPid: !newPid, status: !usesInit && !laterPidFork, keep: [], SetupRole.EnterPidNamespace));
+            ops.Add(ForkOp("enter the pid namespace", reportPid: !newPid, status: !usesInit && !laterPidFork, keep: [], SetupRole.EnterPidNamespace, spec.Detached));
             reportsPid = !newPid;
         }
         if (newPid && !pidAtClone)
         {
             ops.Add(new PlannedOp(OpKind.Unshare, "create the pid namespace") { A = CLONE_NEWPID, Role = SetupRole.CreatePidNamespace });
-            ops.Add(ForkOp("enter the new pid namespace", reportPid: true, status: !usesInit, keep: [], SetupRole.EnterPidNamespace));
+            ops.Add(ForkOp("enter the new pid namespace", reportPid: true, status: !usesInit, keep: [], SetupRole.EnterPidNamespace, spec.Detached));
             reportsPid = true;
         }
 
-        // Without a user namespace of its own, a switch away from root drops the capabilities the
-        // setup still needs (loopback, mounts): it comes last, just before the payload's own settings.
-        bool setIdLate = !spec.Namespaces.HasFlag(NamespaceKinds.User) && idMaps.Kind == IdMapKind.None && !joinUser && !joinProcess;
         if (setUid is not null && !setIdLate)
         {
             // Supplementary groups can be cleared only where setgroups is allowed: not in a user
@@ -177,6 +200,8 @@ internal static class SpawnPlanner
         }
 
         AddNetworkAndHostname(ops, spec, ~late, network);
+        foreach (var sysctl in spec.Sysctls)
+            ops.Add(WriteProcOp("sys/" + sysctl.Name.Replace('.', '/'), sysctl.Value, $"set {sysctl.Name}", SetupRole.Sysctl));
         if (denyNesting)
         {
             ops.Add(new PlannedOp(OpKind.WriteProc, "limit user.max_user_namespaces")
@@ -188,7 +213,7 @@ internal static class SpawnPlanner
             });
         }
 
-        bool hasMounts = spec.FileSystem is not InheritFileSystem && ns.HasFlag(NamespaceKinds.Mount);
+        bool hasMounts = spec.FileSystem is not InheritFileSystem && (ns.HasFlag(NamespaceKinds.Mount) || spec.JoinsMountNamespace);
         var mounts = hasMounts ? BaseTree.Mounts(spec, host, layout, image) : [];
         if (hasMounts)
         {
@@ -216,10 +241,22 @@ internal static class SpawnPlanner
                         ops[i] = ops[i].WithFlags(OpFlags.Try | OpFlags.NoCreate);
                 }
             }
+            if (spec.PauseBeforeRootSwitch)
+                ops.Add(new PlannedOp(OpKind.Sync, "wait for the supervisor before switching to the sandbox root"));
             ops.Add(new PlannedOp(OpKind.RootFinish, "switch to the sandbox root")
             {
-                A = spec.RootPropagation == MountPropagation.Shared ? MS_SHARED : 0,
+                A = spec.RootPropagation switch
+                {
+                    MountPropagation.Shared => MS_SHARED,
+                    MountPropagation.Slave => MS_SLAVE,
+                    MountPropagation.Unbindable => MS_UNBINDABLE,
+                    _ => 0,
+                },
             });
+        }
+        else if (spec.PauseBeforeRootSwitch)
+        {
+            ops.Add(new PlannedOp(OpKind.Sync, "wait for the supervisor"));
         }
 
         if (denyNesting)
@@ -275,6 +312,8 @@ internal static class SpawnPlanner
             ops.Add(new PlannedOp(OpKind.OpenPty, "open the sandbox's pseudo-terminal")
             {
                 S1 = "/dev/ptmx",
+                S2 = spec.TerminalConsole,
+                Flags = spec.TerminalConsole is null ? 0 : OpFlags.Console,
                 Data = [(byte)size.Rows, (byte)(size.Rows >> 8), (byte)size.Columns, (byte)(size.Columns >> 8), 0, 0, 0, 0],
             });
         }
@@ -300,11 +339,39 @@ internal static class SpawnPlanner
             ops.Add(new PlannedOp(OpKind.SetCtty, "take the terminal as controlling terminal") { Fd = 0 });
         }
         ops.Add(new PlannedOp(OpKind.Umask, "set the umask") { Mode = spec.Umask ?? host.Umask });
-        if (setUid is not null && setIdLate)
-            ops.Add(new PlannedOp(OpKind.SetId, "switch to the sandbox's ids") { A = setUid.Value, B = setGid!.Value, Flags = host.IsRoot ? OpFlags.SetGroups : 0 });
-        AddFdLayout(ops, spec);
+        // The start FIFO and the channel to the supervisor go to husk-init's gate under numbers
+        // above every descriptor the payload is given (it closes both before its exec).
+        int gateFd = -1, gateChannel = 0;
+        var fdSpec = spec;
+        if (spec.StartFifoFd is { } fifo)
+        {
+            gateFd = Math.Max(3, spec.Fds.Select(m => m.SandboxFd + 1).DefaultIfEmpty(3).Max());
+            gateChannel = gateFd + 1;
+            fdSpec = spec with { Fds = spec.Fds.Add(new FdMapping(fifo, gateFd)) };
+        }
+        AddFdLayout(ops, fdSpec);
         if (spec.UserNamespace2Fd is { } userns2)
             ops.Add(new PlannedOp(OpKind.SetNs, "switch to the second user namespace") { Fd = Descriptors.Number(userns2), A = CLONE_NEWUSER, Role = SetupRole.SecondUserNamespace });
+        // Raising a limit or lowering the OOM score needs CAP_SYS_RESOURCE, which the capabilities below may drop.
+        foreach (var rl in spec.Rlimits)
+            ops.Add(new PlannedOp(OpKind.Rlimit, $"set resource limit {RlimitName(rl.Resource)} to {rl.Soft}:{rl.Hard}") { A = (ulong)rl.Resource, B = rl.Soft, C = rl.Hard });
+        if (spec.OomScoreAdjust is { } oom)
+            ops.Add(WriteProcOp("self/oom_score_adj", oom.ToString(CultureInfo.InvariantCulture), "set the OOM score adjustment", SetupRole.OomScore));
+        if (spec.Personality is { } persona)
+            ops.Add(new PlannedOp(OpKind.Personality, $"set the execution domain 0x{persona:x}") { A = persona });
+        var programs = SeccompPrograms(spec);
+        // The listener is the callback's (the last program), else the profile's or last raw program's, before the trace's.
+        int listenerIndex = spec.SyscallCallback is not null ? programs.Count - 1
+            : spec.Seccomp.UserNotification ? programs.Count - 1 - (spec.Trace is null ? 0 : 1)
+            : -1;
+        // Without no_new_privs a filter needs CAP_SYS_ADMIN: install it while the stage still holds it
+        // (runc's order), before the switch to the payload's ids or the capabilities drop it.
+        bool seccompFirst = !spec.NoNewPrivileges && ((spec.Capabilities is { } dropping && (dropping.Effective & (1UL << CapSysAdmin)) == 0)
+            || (lateIdentity is not null && lateIdentity.A != 0));
+        if (seccompFirst)
+            AddSeccomp(ops, programs, listenerIndex);
+        if (lateIdentity is { } late2)
+            ops.Add(late2);
         if (spec.Capabilities is { } caps)
         {
             ops.Add(new PlannedOp(OpKind.Caps, "set capabilities")
@@ -331,23 +398,8 @@ internal static class SpawnPlanner
         // Limits last, once the stage has made every descriptor it needs: a low RLIMIT_NOFILE would
         // refuse the Landlock ruleset of a caller holding many descriptors, or a dup2 to a high fd.
         AddResourceLimits(ops, spec);
-        var programs = SeccompPrograms(spec);
-        // The listener is the callback's (the last program), else the profile's or last raw program's, before the trace's.
-        int listenerIndex = spec.SyscallCallback is not null ? programs.Count - 1
-            : spec.Seccomp.UserNotification ? programs.Count - 1 - (spec.Trace is null ? 0 : 1)
-            : -1;
-        for (int i = 0; i < programs.Count; i++)
-        {
-            var prog = programs[i];
-            bool listener = i == listenerIndex;
-            ops.Add(new PlannedOp(OpKind.Seccomp, $"install seccomp filter {i + 1}")
-            {
-                Data = prog,
-                C = (ulong)(prog.Length / 8),
-                A = listener ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0,
-                Flags = listener ? OpFlags.SendListener : 0,
-            });
-        }
+        if (!seccompFirst)
+            AddSeccomp(ops, programs, listenerIndex);
 
         if (spec.IgnoredSignals.Length > 0)
         {
@@ -372,14 +424,30 @@ internal static class SpawnPlanner
             env.Add(spec.PidVariable + "=");
         }
         int execIndex = ops.Count;
-        ops.Add(new PlannedOp(OpKind.Exec, $"execvp {spec.Command[0]}")
+        if (gateFd >= 0)
         {
-            S1 = file,
-            Strings = argv,
-            Strings2 = env.ToArray(),
-            Flags = (spec.SearchPath ? OpFlags.SearchPath : 0) | (spec.ScriptShell ? OpFlags.ScriptShell : 0) | (pidSlot >= 0 ? OpFlags.EnvPid : 0),
-            EnvSlot = pidSlot,
-        });
+            // husk-init's gate looks the payload up, waits on the FIFO, then execs it in its place.
+            ops.Add(new PlannedOp(OpKind.Exec, $"execvp {spec.Command[0]}")
+            {
+                S1 = file,
+                Strings = ["husk-init", "gate", Num(gateFd), Num(gateChannel), Num(execIndex), spec.SearchPath ? "1" : "0", file, .. argv],
+                Strings2 = env.ToArray(),
+                B = (ulong)gateChannel,
+                Flags = OpFlags.ExecInit | (pidSlot >= 0 ? OpFlags.EnvPid : 0),
+                EnvSlot = pidSlot,
+            });
+        }
+        else
+        {
+            ops.Add(new PlannedOp(OpKind.Exec, $"execvp {spec.Command[0]}")
+            {
+                S1 = file,
+                Strings = argv,
+                Strings2 = env.ToArray(),
+                Flags = (spec.SearchPath ? OpFlags.SearchPath : 0) | (spec.ScriptShell ? OpFlags.ScriptShell : 0) | (pidSlot >= 0 ? OpFlags.EnvPid : 0),
+                EnvSlot = pidSlot,
+            });
+        }
 
         return new SpawnPlan
         {
@@ -387,6 +455,8 @@ internal static class SpawnPlanner
             Ops = ops,
             IdMaps = idMaps,
             HasMounts = hasMounts,
+            Detached = spec.Detached,
+            IdMapsAtSync = joinFirst,
             UsesInit = ops.Any(o => o.Kind == OpKind.Fork && (o.Flags & OpFlags.InitStatus) != 0),
             ReportsPid = reportsPid,
             ExecOpIndex = execIndex,
@@ -398,6 +468,43 @@ internal static class SpawnPlanner
             IdmappedSources = idmap.Sources,
             Network = network,
         };
+    }
+
+    private static string Num(int n) => n.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>A SYNC op's a: the supervisor writes the id maps there (the other kind of pause runs the front door's hooks).</summary>
+    internal const ulong SyncIdMaps = 1;
+
+    private const int CapSysAdmin = 21;
+
+    private static readonly string[] RlimitNames =
+        ["CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NPROC", "NOFILE", "MEMLOCK", "AS", "LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO", "RTTIME"];
+
+    /// <summary>"RLIMIT_NOFILE" for 7.</summary>
+    internal static string RlimitName(int resource) => resource >= 0 && resource < RlimitNames.Length ? "RLIMIT_" + RlimitNames[resource] : Num(resource);
+
+    /// <summary>RLIMIT_* by name ("RLIMIT_NOFILE" or "NOFILE"), or null.</summary>
+    internal static int? RlimitResource(string name)
+    {
+        string n = name.StartsWith("RLIMIT_", StringComparison.Ordinal) ? name[7..] : name;
+        int i = Array.IndexOf(RlimitNames, n);
+        return i >= 0 ? i : null;
+    }
+
+    private static void AddSeccomp(List<PlannedOp> ops, List<byte[]> programs, int listenerIndex)
+    {
+        for (int i = 0; i < programs.Count; i++)
+        {
+            var prog = programs[i];
+            bool listener = i == listenerIndex;
+            ops.Add(new PlannedOp(OpKind.Seccomp, $"install seccomp filter {i + 1}")
+            {
+                Data = prog,
+                C = (ulong)(prog.Length / 8),
+                A = listener ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0,
+                Flags = listener ? OpFlags.SendListener : 0,
+            });
+        }
     }
 
     /// <summary>Whether nested user namespaces are made impossible: asked for, or by default where the sandbox has a user namespace of its own.</summary>
@@ -566,11 +673,15 @@ internal static class SpawnPlanner
         return f;
     }
 
-    private static PlannedOp ForkOp(string description, bool reportPid, bool status, int[] keep, SetupRole role = SetupRole.ForkInit) =>
+    /// <summary>
+    /// A fork: the forker becomes husk-init above the child, or with <paramref name="detach"/>
+    /// (<see cref="SandboxSpec.Detached"/>) the child becomes the supervisor's own and the forker leaves.
+    /// </summary>
+    private static PlannedOp ForkOp(string description, bool reportPid, bool status, int[] keep, SetupRole role = SetupRole.ForkInit, bool detach = false) =>
         new(OpKind.Fork, description)
         {
             Role = role,
-            Flags = (reportPid ? OpFlags.ReportPid : 0) | (status ? OpFlags.InitStatus : 0),
+            Flags = (reportPid ? OpFlags.ReportPid : 0) | (status && !detach ? OpFlags.InitStatus : 0) | (detach ? OpFlags.Detach : 0),
             Ints = keep,
             A = (ulong)keep.Length,
         };
@@ -616,6 +727,21 @@ internal static class SpawnPlanner
             return IdMapPlan.None;
         }
 
+        if (spec.Identity.Mapping == IdMapping.Explicit)
+        {
+            // Written as given: by root, or for the caller's own single ids (setgroups then denied, as
+            // the kernel wants); any other map needs newuidmap's check against /etc/subuid.
+            var id = spec.Identity;
+            bool ownOnly = id.UidMappings is [{ Count: 1 } um] && um.Outside == host.Uid && id.GidMappings is [{ Count: 1 } gm] && gm.Outside == host.Gid;
+            // Setup runs as root inside where root is mapped: files it makes then have an owner.
+            if (MapsId(id.UidMappings, 0) && MapsId(id.GidMappings, 0))
+            {
+                setUid = 0;
+                setGid = 0;
+            }
+            return new IdMapPlan(host.IsRoot || ownOnly ? IdMapKind.Write : IdMapKind.Helper, MapLines(id.UidMappings), MapLines(id.GidMappings), DenySetgroups: !host.IsRoot && ownOnly);
+        }
+
         var mapping = spec.Identity.Mapping;
         if (mapping == IdMapping.Single || (mapping == IdMapping.Auto && !host.IsRoot))
             return new IdMapPlan(IdMapKind.Write, $"{uid} {host.Uid} 1\n", $"{gid} {host.Gid} 1\n", DenySetgroups: !host.IsRoot);
@@ -637,6 +763,41 @@ internal static class SpawnPlanner
         if (subIds?.UserRange is not { } ur || subIds.UserGidRange is not { } gr)
             throw new SandboxSpecException(["--map-subids needs a subordinate range for this user in /etc/subuid and /etc/subgid (add one with usermod --add-subuids)"]);
         return new IdMapPlan(IdMapKind.Helper, RangeMap(uid, host.Uid, ur), RangeMap(gid, host.Gid, gr), DenySetgroups: false);
+    }
+
+    private static bool MapsId(ImmutableArray<IdRange> map, uint id) => map.Any(r => id >= r.Inside && id - r.Inside < r.Count);
+
+    private static string MapLines(ImmutableArray<IdRange> map) =>
+        string.Concat(map.Select(r => string.Create(CultureInfo.InvariantCulture, $"{r.Inside} {r.Outside} {r.Count}\n")));
+
+    /// <summary>
+    /// The switch to the payload's own ids once the sandbox is set up (mounts need the privileges of
+    /// root inside, or the caller's): for an explicit id map, and where no user namespace is made or
+    /// joined (a runtime that is root: husk-runtime under podman or containerd); null where the ids
+    /// taken before setup are already the payload's.
+    /// </summary>
+    private static PlannedOp? LateIdentity(SandboxSpec spec, HostContext host, IdMapPlan maps, uint? earlyUid, uint? earlyGid)
+    {
+        var id = spec.Identity;
+        bool joinsUser = spec.UserNamespaceFd is not null || (spec.JoinProcessFd is not null && spec.JoinNamespaces.HasFlag(NamespaceKinds.User));
+        bool explicitMap = spec.Namespaces.HasFlag(NamespaceKinds.User) && !joinsUser && id.Mapping == IdMapping.Explicit;
+        bool noUserNamespace = !spec.Namespaces.HasFlag(NamespaceKinds.User) && !joinsUser;
+        bool given = id.Uid is not null || id.Gid is not null || id.AdditionalGids.Length > 0;
+        if (!explicitMap && !(noUserNamespace && given) && !(joinsUser && id.AdditionalGids.Length > 0))
+            return null;
+        uint uid = id.Uid ?? (explicitMap ? 0 : host.Uid);
+        uint gid = id.Gid ?? (explicitMap ? 0 : host.Gid);
+        bool groups = explicitMap || joinsUser ? !maps.DenySetgroups : host.IsRoot;
+        if (earlyUid == uid && earlyGid == gid && (id.AdditionalGids.IsEmpty || !groups))
+            return null;
+        return new PlannedOp(OpKind.SetId, "switch to the payload's ids")
+        {
+            A = uid,
+            B = gid,
+            Flags = groups ? OpFlags.SetGroups : 0,
+            Ints = groups ? [.. id.AdditionalGids.Select(g => unchecked((int)g))] : null,
+            C = groups ? (ulong)id.AdditionalGids.Length : 0,
+        };
     }
 
     /// <summary>"inside outside count" triples: the caller at <paramref name="inside"/>, the range around it.</summary>
@@ -683,7 +844,9 @@ internal static class SpawnPlanner
                 {
                     S1 = src,
                     S2 = dst,
+                    A = (b.NoExec ? MOUNT_ATTR_NOEXEC : 0) | (b.NoSymlinks ? MOUNT_ATTR_NOSYMFOLLOW : 0),
                     B = parentMode,
+                    C = b.Recursive ? 0UL : 1UL,
                     Origin = op,
                     Flags = OpRoots.S1(b.SourceRoot switch { SourceRoot.Host => OpRoot.Old, SourceRoot.Storage => OpRoot.Base, _ => OpRoot.New })
                         | (b.ReadOnly ? OpFlags.ReadOnly : 0)
@@ -776,7 +939,9 @@ internal static class SpawnPlanner
             {
                 var opts = f.Options.Select(o => o.IndexOf('=') is int eq and >= 0 ? (o[..eq], o[(eq + 1)..]) : (o, "")).ToList();
                 uint attrs = (f.ReadOnly ? MOUNT_ATTR_RDONLY : 0) | (f.AllowSetuid ? 0 : MOUNT_ATTR_NOSUID)
-                    | (f.Devices ? 0 : MOUNT_ATTR_NODEV) | (f.NoExec ? MOUNT_ATTR_NOEXEC : 0);
+                    | (f.Devices ? 0 : MOUNT_ATTR_NODEV) | (f.NoExec ? MOUNT_ATTR_NOEXEC : 0)
+                    | f.AccessTime switch { AccessTime.None => MOUNT_ATTR_NOATIME, AccessTime.Strict => MOUNT_ATTR_STRICTATIME, _ => 0u }
+                    | (f.NoDirectoryAccessTime ? MOUNT_ATTR_NODIRATIME : 0) | (f.NoSymlinks ? MOUNT_ATTR_NOSYMFOLLOW : 0);
                 ops.Add(MountFs(f.FilesystemType, dst, opts, attrs, parentMode, $"mount {f.FilesystemType} on {dst}", op));
                 break;
             }
@@ -819,6 +984,26 @@ internal static class SpawnPlanner
                 });
                 break;
             }
+            case DeviceNode d:
+            {
+                uint type = d.Type switch { DeviceType.Character => 0x2000u, DeviceType.Block => 0x6000u, _ => 0x1000u };
+                ulong dev = d.Type == DeviceType.Fifo ? 0 : MakeDev(d.Major, d.Minor);
+                ops.Add(new PlannedOp(OpKind.Mknod, $"create device {dst}")
+                {
+                    S1 = dst,
+                    S2 = dst,
+                    Mode = type | (uint)(d.Mode & 0xFFF),
+                    A = dev,
+                    B = d.Uid ?? ulong.MaxValue,
+                    C = d.Gid ?? ulong.MaxValue,
+                    Origin = op,
+                    Flags = OpRoots.S1(OpRoot.Old) | (d.BindHostFallback ? OpFlags.Try : 0),
+                });
+                break;
+            }
+            case MaskedPath:
+                ops.Add(new PlannedOp(OpKind.Mask, $"mask {dst}") { S1 = "/dev/null", S2 = dst, Origin = op, Flags = OpRoots.S1(OpRoot.Old) });
+                break;
             case ChangeMode c:
                 ops.Add(new PlannedOp(OpKind.Chmod, $"chmod {Octal(c.Mode)} {dst}") { S2 = dst, Mode = (uint)c.Mode, Origin = op, Flags = OpFlags.NoCreate });
                 break;
@@ -900,6 +1085,10 @@ internal static class SpawnPlanner
                 throw new ArgumentOutOfRangeException(nameof(op), op.GetType().Name, "unknown filesystem operation");
         }
     }
+
+    /// <summary>dev_t as glibc's makedev builds it.</summary>
+    internal static ulong MakeDev(uint major, uint minor) =>
+        ((ulong)(major & 0xfffff000) << 32) | ((ulong)(major & 0xfff) << 8) | ((ulong)(minor & 0xffffff00) << 12) | (minor & 0xff);
 
     private static PlannedOp Symlink(string target, string path, MountOp origin, SetupRole role) =>
         new(OpKind.Symlink, $"create symlink {path}") { S1 = target, S2 = path, Origin = origin, Role = role };

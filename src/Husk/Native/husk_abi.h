@@ -16,7 +16,7 @@ enum {
     HUSK_OP_FORK = 4,          /* parent becomes husk-init waiting for the child; p1 = int32 fds it keeps, a = count, fd = status fd */
     HUSK_OP_ROOT_BEGIN = 5,    /* s1 = base dir: tmpfs there (a = MS_* flags, s2 = options), newroot + oldroot, pivot_root */
     HUSK_OP_ROOT_FINISH = 6,   /* detach oldroot, pivot into newroot; a = MS_SHARED etc. applied to every mount, or 0 */
-    HUSK_OP_BIND = 7,          /* s1 = source, s2 = destination (or fd = source fd) */
+    HUSK_OP_BIND = 7,          /* s1 = source, s2 = destination (or fd = source fd); a = more MOUNT_ATTR_*, c = 1: not recursive */
     HUSK_OP_MOUNT = 8,         /* s1 = fs type, s2 = destination, p1 = options block, a = MOUNT_ATTR_* */
     HUSK_OP_MKDIR = 9,         /* s2 = path, mode */
     HUSK_OP_SYMLINK = 10,      /* s1 = target, s2 = path */
@@ -26,7 +26,7 @@ enum {
     HUSK_OP_CHDIR = 14,        /* p1 = candidate dirs, p2 = "PWD=dir" for each, c = envp slot to set; or s2 */
     HUSK_OP_SETHOSTNAME = 15,  /* s1 = name */
     HUSK_OP_WRITE_PROC = 16,   /* s1 = path relative to the host /proc fd, p1/c = data */
-    HUSK_OP_SETID = 17,        /* a = uid, b = gid; flags: HUSK_F_SETGROUPS */
+    HUSK_OP_SETID = 17,        /* a = uid, b = gid; HUSK_F_SETGROUPS: set the groups p1 (c of them, uint32), none when c = 0 */
     HUSK_OP_CAPS = 18,         /* p1 = struct husk_caps */
     HUSK_OP_PRCTL = 19,        /* a = option, b = arg2, c = arg3 */
     HUSK_OP_RLIMIT = 20,       /* a = resource, b = soft, c = hard; HUSK_F_CLAMP: no higher than the hard limit now */
@@ -36,7 +36,7 @@ enum {
     HUSK_OP_WAIT_FD = 24,      /* read one byte from fd, then close it */
     HUSK_OP_LOCK_FILE = 25,    /* s2 = path; the open file keeps a read lock (OFD), held by husk-init */
     HUSK_OP_SECCOMP = 26,      /* p1 = struct sock_filter[], c = count, a = seccomp flags */
-    HUSK_OP_EXEC = 27,         /* s1 = file, p1 = argv, p2 = envp; flags: HUSK_F_SEARCH_PATH, HUSK_F_SCRIPT_SHELL, HUSK_F_ENV_PID (c = envp slot) */
+    HUSK_OP_EXEC = 27,         /* s1 = file, p1 = argv, p2 = envp; flags: HUSK_F_SEARCH_PATH, HUSK_F_SCRIPT_SHELL, HUSK_F_ENV_PID (c = envp slot), HUSK_F_EXEC_INIT */
     HUSK_OP_LOOPBACK_UP = 28,
     HUSK_OP_CLOSE = 29,        /* fd */
     HUSK_OP_UMASK = 30,        /* mode */
@@ -50,6 +50,10 @@ enum {
     HUSK_OP_ATTACH_MOUNT = 38, /* receive a detached mount the supervisor made (SCM_RIGHTS, a husk_report whose error says why there is none) and attach it at s2 */
     HUSK_OP_RUN = 39,          /* run s1 with argv p1 and an empty environment, stdin = the text s2, keeping the capabilities of mask a (ambient); wait; fail unless it exits 0 (HUSK_F_TRY: ignore) */
     HUSK_OP_NET_SOCKET = 40,   /* socket(a = family, b = type), bound to the address p1 (c = its port), listening if a stream; sent to the supervisor (HUSK_REPORT_SOCKET, op = this op) */
+    HUSK_OP_MKNOD = 41,        /* s2 = path, mode = type and permissions, a = dev_t, b = uid, c = gid (~0: leave); HUSK_F_TRY: bind s1 (old root) when mknod is refused */
+    HUSK_OP_MASK = 42,         /* s2 = path: a directory gets a read-only empty tmpfs, anything else /dev/null (s1, old root); missing: nothing */
+    HUSK_OP_PERSONALITY = 43,  /* a = persona for personality(2) */
+    HUSK_OP_SYNC = 44,         /* report HUSK_REPORT_SYNC and wait for one byte from the supervisor */
     HUSK_OP_COUNT
 };
 
@@ -66,15 +70,17 @@ enum {
 #define HUSK_F_DEVICES       (1u << 6)  /* bind keeps device access */
 #define HUSK_F_IF_WRITABLE   (1u << 7)  /* bind only when the source is writable (proc covers) */
 #define HUSK_F_SOURCE_FD     (1u << 8)  /* bind: fd is an open file of the caller */
+#define HUSK_F_EXEC_INIT     (1u << 9)  /* exec: execveat husk-init with argv p1 (its gate mode), the channel dup'ed to b */
 #define HUSK_F_BIND_DATA     (1u << 10) /* write file: write to a hidden file and bind it */
 #define HUSK_F_SEARCH_PATH   (1u << 11) /* exec: search PATH of envp */
-#define HUSK_F_SETGROUPS     (1u << 12) /* setid: clear supplementary groups */
+#define HUSK_F_SETGROUPS     (1u << 12) /* setid: set (or clear) the supplementary groups */
 #define HUSK_F_REPORT_PID    (1u << 13) /* fork: report the child's pid to the supervisor */
 #define HUSK_F_INIT_STATUS   (1u << 14) /* fork: husk-init writes the payload's status to fd */
 #define HUSK_F_NO_CREATE     (1u << 15) /* do not create the destination */
 #define HUSK_F_NOFOLLOW      (1u << 16) /* do not follow a final symlink in the source */
 #define HUSK_F_SEND_LISTENER (1u << 17) /* seccomp: send the user-notify fd to the supervisor */
 #define HUSK_F_IDENTICAL_OK  (1u << 18) /* symlink: an identical existing link is fine */
+#define HUSK_F_DETACH        (1u << 19) /* fork: the child becomes a sibling (CLONE_PARENT) and the forker exits once it execs */
 #define HUSK_F_PTY_SLAVE     (1u << 20) /* dup2: the source is the pty slave OPEN_PTY made */
 #define HUSK_F_CLAMP         (1u << 21) /* rlimit: clamp both values to the current hard limit */
 #define HUSK_F_SCRIPT_SHELL  (1u << 22) /* exec: ENOEXEC runs the file with /bin/sh (execvp); argv has a spare slot before argv[0] */
@@ -85,7 +91,9 @@ enum {
 #define HUSK_F_ONTO_SYMLINK  (1u << 27) /* bind: a non-directory goes on a destination symlink itself */
 #define HUSK_F_ENV_PID       (1u << 28) /* exec: append our pid to the envp entry c points at */
 #define HUSK_F_SEND_BASE     (1u << 29) /* root begin: send the supervisor an open directory of the base tmpfs */
-/* Bits 9, 19, 22 and 23 are free. */
+#define HUSK_F_DOMAIN        (1u << 30) /* sethostname: set the NIS domain name instead */
+#define HUSK_F_CONSOLE       (1u << 31) /* open pty: also bind the slave on s2 (/dev/console) */
+/* Every bit is taken: a new flag reuses one another kind of op never reads. */
 
 /* One operation: 72 bytes. */
 typedef struct husk_op {
@@ -118,6 +126,7 @@ typedef struct husk_spawn_args {
 #define HUSK_SPAWN_COPY 2    /* clone a copy of the caller's memory (a pool template's own, small) instead of borrowing it */
 #define HUSK_SPAWN_BUILDING 4 /* the caller is halfway through a build (a pool template): the child goes on with it,
                               * the host's /proc at /oldroot/proc */
+#define HUSK_SPAWN_DETACHED 8 /* the sandbox outlives the supervisor: no parent-death signal (husk-runtime) */
 
 /* husk_spawn returns once the child has exec'd (or died): it shares the caller's memory until
  * then (CLONE_VM|CLONE_VFORK). Meanwhile another thread serves the channel: the child says hello
@@ -140,6 +149,7 @@ enum {
     HUSK_REPORT_STORAGE = 7, /* the base tmpfs (layers of storage-backed overlays) travels with this message */
     HUSK_REPORT_CHDIR = 8,  /* chdir fell back: value = index of the candidate entered (the first was not there) */
     HUSK_REPORT_SOCKET = 9, /* a socket NET_SOCKET made in the sandbox's network namespace travels with this message */
+    HUSK_REPORT_SYNC = 10,  /* a SYNC op waits: the supervisor sends one byte to let it go on */
 };
 
 typedef struct husk_report {

@@ -8,7 +8,14 @@
  *
  * usage: husk-init PAYLOAD_PID STATUS_FD [IO_FD [STOPS]]
  * With STOPS "1", a stop of the payload (Ctrl-Z, while the sandbox holds the terminal) is written
- * to the status fd too, so the supervisor can stop with it as a shell's job would. */
+ * to the status fd too, so the supervisor can stop with it as a shell's job would.
+ *
+ * usage: husk-init gate FIFO_FD CHANNEL_FD OP SEARCH FILE ARGV...
+ * The gate of husk-runtime (runc's create/start hand-off): the sandbox is set up and waits here,
+ * as its own pid, for `start`. The payload is looked up first (a failure goes to the supervisor as
+ * op OP's error on CHANNEL_FD, so `create` fails as runc's does); the channel is then closed, the
+ * FIFO (an O_PATH descriptor) is opened for writing, which blocks until `start` opens it for
+ * reading, and the payload is exec'd in our place with the environment we were given. */
 #include "husk_abi.h"
 
 #include <asm/unistd.h>
@@ -189,11 +196,162 @@ static __attribute__((noreturn)) void kill_tree(long payload, int status_fd)
     }
 }
 
+static unsigned long str_len(const char *s)
+{
+    unsigned long n = 0;
+    while (s[n])
+        n++;
+    return n;
+}
+
+static int has_slash(const char *s)
+{
+    for (; *s; s++)
+        if (*s == '/')
+            return 1;
+    return 0;
+}
+
+static int starts_with(const char *s, const char *prefix)
+{
+    while (*prefix)
+        if (*s++ != *prefix++)
+            return 0;
+    return 1;
+}
+
+#define GATE_PATH 4096
+#define X_OK 1 /* <unistd.h>'s, which a freestanding build lacks; open's flags come from <linux/fcntl.h> */
+
+/* The payload's path as execvp would find it (in buf), or a negative errno. */
+static long look_up(const char *file, int search, char **envp, char *buf)
+{
+    unsigned long flen = str_len(file);
+    if (flen == 0)
+        return -2; /* ENOENT */
+    if (!search || has_slash(file)) {
+        if (flen >= GATE_PATH)
+            return -36; /* ENAMETOOLONG */
+        memcpy(buf, file, flen + 1);
+        long r = sc(__NR_faccessat, AT_FDCWD, (long)buf, X_OK, 0, 0);
+        return r < 0 ? r : 0;
+    }
+    const char *path = "/usr/local/bin:/usr/bin:/bin";
+    for (char **e = envp; e && *e; e++) {
+        if (starts_with(*e, "PATH=")) {
+            path = *e + 5;
+            break;
+        }
+    }
+    long err = -2, found_eacces = 0;
+    for (const char *p = path;;) {
+        const char *end = p;
+        while (*end && *end != ':')
+            end++;
+        unsigned long dlen = (unsigned long)(end - p);
+        if (dlen + flen + 2 <= GATE_PATH) {
+            unsigned long n = 0;
+            if (dlen == 0) {
+                buf[n++] = '.';
+            } else {
+                memcpy(buf, p, dlen);
+                n = dlen;
+            }
+            buf[n++] = '/';
+            memcpy(buf + n, file, flen + 1);
+            long r = sc(__NR_faccessat, AT_FDCWD, (long)buf, X_OK, 0, 0);
+            if (r == 0)
+                return 0;
+            if (r == -13) /* EACCES */
+                found_eacces = 1;
+            else if (r != -2 && r != -20) /* ENOENT, ENOTDIR */
+                err = r;
+        }
+        if (*end == 0)
+            break;
+        p = end + 1;
+    }
+    return found_eacces ? -13 : err;
+}
+
+static void say(const char *text)
+{
+    sc(__NR_write, 2, (long)text, (long)str_len(text), 0, 0);
+}
+
+static __attribute__((noreturn)) void gate(int argc, char **argv, char **envp)
+{
+    if (argc < 8)
+        do_exit(127);
+    int fifo = (int)parse_long(argv[2]);
+    int channel = (int)parse_long(argv[3]);
+    int op = (int)parse_long(argv[4]);
+    int search = argv[5][0] == '1';
+    const char *file = argv[6];
+    char **payload_argv = argv + 7;
+    static char resolved[GATE_PATH];
+    long r = look_up(file, search, envp, resolved);
+    if (channel >= 0) {
+        if (r < 0) {
+            husk_report rep;
+            memset(&rep, 0, sizeof rep);
+            rep.kind = HUSK_REPORT_ERROR;
+            rep.op = op;
+            rep.error = (int32_t)-r;
+            sc(__NR_write, channel, (long)&rep, sizeof rep, 0, 0);
+        }
+        sc(__NR_close, channel, 0, 0, 0, 0);
+    }
+    if (r < 0)
+        do_exit(127);
+    /* Reopened through our own descriptor: a path would have to be reachable from in here. */
+    char fdpath[40] = "/proc/self/fd/";
+    int n = 14;
+    char digits[16];
+    int d = 0;
+    do {
+        digits[d++] = (char)('0' + fifo % 10);
+        fifo /= 10;
+    } while (fifo > 0 && d < 15);
+    while (d > 0)
+        fdpath[n++] = digits[--d];
+    fdpath[n] = 0;
+    long w;
+    do
+        w = sc(__NR_openat, AT_FDCWD, (long)fdpath, O_WRONLY | O_CLOEXEC, 0, 0);
+    while (w == -EINTR);
+    if (w < 0) {
+        char num[16];
+        int k = 0;
+        for (long e = -w; e > 0 && k < 15; e /= 10)
+            num[k++] = (char)('0' + e % 10);
+        char text[16];
+        int t = 0;
+        while (k > 0)
+            text[t++] = num[--k];
+        text[t] = 0;
+        say("husk-runtime: the container's init cannot open its start FIFO through /proc/self/fd (is /proc mounted?): errno ");
+        say(text);
+        say("\n");
+        do_exit(127);
+    }
+    sc(__NR_write, w, (long)"0", 1, 0, 0);
+    sc(__NR_close, w, 0, 0, 0, 0);
+    sc(__NR_close, (long)parse_long(argv[2]), 0, 0, 0, 0);
+    sc(__NR_execve, (long)resolved, (long)payload_argv, (long)envp, 0, 0);
+    say("husk-runtime: exec ");
+    say(resolved);
+    say(" failed\n");
+    do_exit(127);
+}
+
 __attribute__((used, noreturn)) void init_main(long *sp)
 {
     long argc = sp[0];
     char **argv = (char **)(sp + 1);
     sc(__NR_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0);
+    if (argc > 1 && argv[1][0] == 'g' && argv[1][1] == 'a' && argv[1][2] == 't' && argv[1][3] == 'e' && argv[1][4] == 0)
+        gate((int)argc, argv, argv + argc + 1);
     if (argc < 3)
         do_exit(127);
     long payload = parse_long(argv[1]);

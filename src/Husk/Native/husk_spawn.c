@@ -39,7 +39,9 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/personality.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -387,6 +389,7 @@ static int ensure_node(unsigned root, const char *path, bool dir, mode_t mode);
 static int send_own_pid_kind(int kind, int index);
 static int send_fd(int fd, int kind);
 static _Noreturn void become_init(const husk_op *op, int index, pid_t child, int init_fd);
+static int op_bind(const husk_op *op, bool *skipped);
 
 /* Opens the directory a root names. The new root is looked up by path each time, because
  * mounts stack on /newroot as the plan runs and a descriptor would keep seeing what lies beneath. */
@@ -439,6 +442,16 @@ static int split_path(const char *path, char *buf, const char **parent, const ch
         return -1;
     }
     return 0;
+}
+
+/* Opens the directory that holds path (as root sees it), its last name left in *name (inside tmp). */
+static int open_parent(unsigned root, const char *path, char *tmp, const char **name)
+{
+    const char *parent;
+    if (split_path(path, tmp, &parent, name) < 0)
+        return -1;
+    current_step = HUSK_STEP_DEST;
+    return resolve(root, parent, O_PATH | O_DIRECTORY, 0, false);
 }
 
 /* Creates every missing parent directory of path, with mode. */
@@ -628,11 +641,13 @@ static int op_bind(const husk_op *op, bool *skipped)
     if (link < 0 && prepare_destination(op, S_ISDIR(st.st_mode)) < 0)
         return -1;
     current_step = HUSK_STEP_MOUNT;
-    autoclose int tree = sys_open_tree(src, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+    /* c = 1: the source's own mount only (OCI's "bind"); otherwise the mounts below it too. */
+    autoclose int tree = sys_open_tree(src, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | ((op->c & 1) ? 0 : AT_RECURSIVE));
     close_fd(&src);
     CHECK(tree);
     current_step = HUSK_STEP_ATTR;
-    uint64_t set = (op->flags & HUSK_F_SUID) ? 0 : MOUNT_ATTR_NOSUID;
+    uint64_t set = op->a; /* further MOUNT_ATTR_* (noexec, nosymfollow) */
+    set |= (op->flags & HUSK_F_SUID) ? 0 : MOUNT_ATTR_NOSUID;
     if (!(op->flags & HUSK_F_DEVICES))
         set |= MOUNT_ATTR_NODEV;
     if (op->flags & HUSK_F_READONLY)
@@ -789,10 +804,8 @@ static int op_symlink(const husk_op *op)
     if (!(op->flags & HUSK_F_NO_PARENTS))
         CHECK(make_parents(root, path, op->b ? (mode_t)op->b : 0755));
     char tmp[PATH_BUF];
-    const char *parent, *name;
-    CHECK(split_path(path, tmp, &parent, &name));
-    current_step = HUSK_STEP_DEST;
-    autoclose int pfd = resolve(root, parent, O_PATH | O_DIRECTORY, 0, false);
+    const char *name;
+    autoclose int pfd = open_parent(root, path, tmp, &name);
     CHECK(pfd);
     int r = symlinkat(target, pfd, name);
     if (r < 0 && errno == EEXIST && (op->flags & HUSK_F_IDENTICAL_OK)) {
@@ -1313,8 +1326,88 @@ static int op_open_pty(const husk_op *op)
         slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
     CHECK(slave);
     pty_slave = slave;
+    if (op->flags & HUSK_F_CONSOLE) {
+        /* /dev/console is the terminal (OCI's process.terminal): the slave bound on it. */
+        current_step = HUSK_STEP_DEST;
+        const char *console = (const char *)(uintptr_t)op->s2;
+        CHECK(ensure_node(HUSK_ROOT_CWD, console, false, 0666));
+        current_step = HUSK_STEP_MOUNT;
+        autoclose int tree = sys_open_tree(slave, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+        CHECK(tree);
+        autoclose int dst = resolve(HUSK_ROOT_CWD, console, O_PATH, 0, false);
+        CHECK(dst);
+        CHECK(sys_move_mount(tree, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH));
+    }
     current_step = HUSK_STEP_DATA;
     return send_fd(master, HUSK_REPORT_TERMINAL);
+}
+
+/* A device node (OCI's linux.devices). In a user namespace mknod is refused (EPERM): with TRY the
+ * host's node of the same name is bound instead, as runc does. An existing node is kept. */
+static int op_mknod(const husk_op *op)
+{
+    unsigned root = HUSK_S2_ROOT(op->flags);
+    const char *path = (const char *)(uintptr_t)op->s2;
+    current_step = HUSK_STEP_PARENTS;
+    CHECK(make_parents(root, path, 0755));
+    char tmp[PATH_BUF];
+    const char *name;
+    autoclose int pfd = open_parent(root, path, tmp, &name);
+    CHECK(pfd);
+    current_step = HUSK_STEP_MOUNT;
+    if (mknodat(pfd, name, (mode_t)op->mode, (dev_t)op->a) < 0) {
+        if (errno == EEXIST)
+            return 0;
+        if (!(errno == EPERM && (op->flags & HUSK_F_TRY)))
+            return -1;
+        husk_op bind;
+        memset(&bind, 0, sizeof bind);
+        bind.kind = HUSK_OP_BIND;
+        bind.flags = HUSK_ROOT_OLD | (root << 2) | HUSK_F_DEVICES;
+        bind.fd = -1;
+        bind.s1 = op->s1;
+        bind.s2 = op->s2;
+        bind.b = 0755;
+        bool skipped = false;
+        return op_bind(&bind, &skipped);
+    }
+    if (op->b != (uint64_t)-1 || op->c != (uint64_t)-1) {
+        current_step = HUSK_STEP_ATTR;
+        CHECK(fchownat(pfd, name, (uid_t)op->b, (gid_t)op->c, AT_SYMLINK_NOFOLLOW));
+    }
+    return 0;
+}
+
+/* Hides a path (OCI's linux.maskedPaths): an empty read-only tmpfs over a directory, /dev/null
+ * over anything else; a path that is not there needs no hiding. */
+static int op_mask(const husk_op *op)
+{
+    unsigned root = HUSK_S2_ROOT(op->flags);
+    const char *path = (const char *)(uintptr_t)op->s2;
+    current_step = HUSK_STEP_DEST;
+    autoclose int dst = resolve(root, path, O_PATH, 0, false);
+    if (dst < 0)
+        return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
+    struct stat st;
+    CHECK(fstat(dst, &st));
+    current_step = HUSK_STEP_MOUNT;
+    autoclose int tree = -1;
+    if (S_ISDIR(st.st_mode)) {
+        autoclose int fsfd = sys_fsopen("tmpfs", FSOPEN_CLOEXEC);
+        CHECK(fsfd);
+        CHECK(sys_fsconfig(fsfd, FSCONFIG_SET_STRING, "source", "tmpfs", 0));
+        CHECK(sys_fsconfig(fsfd, FSCONFIG_SET_STRING, "size", "0", 0));
+        CHECK(sys_fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0));
+        tree = sys_fsmount(fsfd, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+    } else {
+        current_step = HUSK_STEP_SOURCE;
+        autoclose int null = resolve(HUSK_S1_ROOT(op->flags), (const char *)(uintptr_t)op->s1, O_PATH, 0, false);
+        CHECK(null);
+        current_step = HUSK_STEP_MOUNT;
+        tree = sys_open_tree(null, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+    }
+    CHECK(tree);
+    return sys_move_mount(tree, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
 }
 
 static int op_seccomp(const husk_op *op)
@@ -1366,9 +1459,32 @@ static void exec_script(const char *file, char *const *argv, char *const *envp)
     errno = e;
 }
 
-/* execvp without allocation: PATH comes from the payload's environment. */
-static int op_exec(const husk_op *op)
+/* execvp without allocation: PATH comes from the payload's environment. With EXEC_INIT, husk-init
+ * runs first in its gate mode (argv p1 as the planner built it): it looks the payload up, reports
+ * a failure on the channel (dup'ed to b, so it survives the exec), waits on the start FIFO and only
+ * then execs the payload; the supervisor that made us need not wait for that. */
+static int op_exec(const husk_op *op, const husk_spawn_args *args)
 {
+    if (op->flags & HUSK_F_EXEC_INIT) {
+        char *const *argv = (char *const *)(uintptr_t)op->p1;
+        char *const *envp = (char *const *)(uintptr_t)op->p2;
+        if (args->init_fd < 0) {
+            errno = EBADF;
+            return -1;
+        }
+        if (op->b != 0 && (int)op->b != channel_fd) {
+            CHECK(dup3(channel_fd, (int)op->b, 0));
+        } else if (op->b != 0) {
+            CHECK(fcntl(channel_fd, F_SETFD, 0));
+        }
+        current_step = HUSK_STEP_INIT;
+        syscall(SYS_execveat, args->init_fd, "", argv, envp, AT_EMPTY_PATH);
+        int e = errno;
+        if (op->b != 0 && (int)op->b != channel_fd)
+            close((int)op->b);
+        errno = e;
+        return -1;
+    }
     const char *file = (const char *)(uintptr_t)op->s1;
     char *const *argv = (char *const *)(uintptr_t)op->p1;
     char *const *envp = (char *const *)(uintptr_t)op->p2;
@@ -1500,8 +1616,9 @@ static int fork_child(void *p)
 {
     struct fork_ctx *ctx = p;
     sigprocmask(SIG_SETMASK, &ctx->mask, NULL);
-    /* Die with our new parent, which dies with the supervisor. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    /* Die with our new parent, which dies with the supervisor (unless the sandbox outlives it). */
+    if (!(ctx->args->flags & HUSK_SPAWN_DETACHED))
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if ((ctx->op->flags & HUSK_F_REPORT_PID) && send_own_pid_kind(HUSK_REPORT_PID, ctx->index) < 0)
         fail(ctx->index, HUSK_STEP_NONE, errno);
     /* The locks are husk-init's to hold; the payload does not get them. */
@@ -1530,6 +1647,14 @@ static int op_fork(const husk_op *op, int index, const husk_spawn_args *args)
     sigprocmask(SIG_BLOCK, &block, &ctx.mask);
     fork_depth++;
     char *stack_top = fork_stack_base + (size_t)(fork_depth + 1) * CHILD_STACK_SIZE;
+    if (op->flags & HUSK_F_DETACH) {
+        /* The child is the supervisor's, as runc's init is: once we are gone it is reparented to
+         * the caller's subreaper (conmon, containerd's shim), which waits for it. We sleep until
+         * it execs (or fails, having reported why), then leave. */
+        pid_t sibling = clone(fork_child, stack_top, CLONE_VM | CLONE_VFORK | CLONE_PARENT, &ctx);
+        CHECK(sibling);
+        sys_exit(0);
+    }
     pid_t child = clone(fork_child, stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, &ctx);
     CHECK(child);
     become_init(op, index, child, args->init_fd);
@@ -1646,7 +1771,24 @@ static int run_op(const husk_op *op, int index, const husk_spawn_args *args, int
         return op_chdir(op, index);
     case HUSK_OP_SETHOSTNAME: {
         const char *name = (const char *)(uintptr_t)op->s1;
-        return sethostname(name, strlen(name));
+        return (op->flags & HUSK_F_DOMAIN) ? setdomainname(name, strlen(name)) : sethostname(name, strlen(name));
+    }
+    case HUSK_OP_PERSONALITY:
+        return personality((unsigned long)op->a) < 0 ? -1 : 0;
+    case HUSK_OP_MKNOD:
+        return op_mknod(op);
+    case HUSK_OP_MASK:
+        return op_mask(op);
+    case HUSK_OP_SYNC: {
+        report(HUSK_REPORT_SYNC, index, HUSK_STEP_NONE, 0, 0);
+        char b;
+        ssize_t n;
+        do
+            n = recv(channel_fd, &b, 1, 0);
+        while (n < 0 && errno == EINTR);
+        if (n <= 0) /* the supervisor went away, or gave up on us */
+            sys_exit(127);
+        return 0;
     }
     case HUSK_OP_WRITE_PROC:
         return op_write_proc(op);
@@ -1661,14 +1803,17 @@ static int run_op(const husk_op *op, int index, const husk_spawn_args *args, int
         CHECK(prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0));
         /* Where setgroups is denied (a joined namespace mapped without helpers) nobody can change
          * the groups, so there is nothing to clear. */
-        if ((op->flags & HUSK_F_SETGROUPS) && syscall(SYS_setgroups, 0, NULL) < 0 && !(errno == EPERM && setgroups_denied()))
+        if ((op->flags & HUSK_F_SETGROUPS) && syscall(SYS_setgroups, (size_t)op->c, (const gid_t *)(uintptr_t)op->p1) < 0 &&
+            !(op->c == 0 && errno == EPERM && setgroups_denied()))
             return -1;
         CHECK(syscall(SYS_setresgid, (gid_t)op->b, (gid_t)op->b, (gid_t)op->b));
         CHECK(syscall(SYS_setresuid, (uid_t)op->a, (uid_t)op->a, (uid_t)op->a));
         /* New ids clear the parent-death signal (as root the sandbox's ids are a subordinate
          * range): arm it again, or a husk killed with SIGKILL would leave the sandbox running.
-         * A supervisor that died before this has closed its end of the channel. */
-        CHECK(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0));
+         * A supervisor that died before this has closed its end of the channel. A detached
+         * sandbox (husk-runtime) outlives its supervisor: it never had the signal. */
+        if (!(args->flags & HUSK_SPAWN_DETACHED))
+            CHECK(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0));
         if (supervisor_gone())
             sys_exit(127);
         if (dumpable > 0)
@@ -1724,7 +1869,7 @@ static int run_op(const husk_op *op, int index, const husk_spawn_args *args, int
     case HUSK_OP_SECCOMP:
         return op_seccomp(op);
     case HUSK_OP_EXEC:
-        return op_exec(op);
+        return op_exec(op, args);
     case HUSK_OP_LOOPBACK_UP:
         return op_loopback_up();
     case HUSK_OP_SET_CTTY:
@@ -1829,7 +1974,8 @@ static _Noreturn void child_main(const husk_spawn_args *args, char *stacks, pid_
         first++; /* the supervisor's own descriptors go first (SandboxSpec.SupervisorFds) */
     if (own_memory && (first == args->op_count || ops[first].kind != HUSK_OP_WAIT_PARENT))
         prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (!(args->flags & HUSK_SPAWN_DETACHED))
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if (!(args->clone_flags & CLONE_NEWPID) && getppid() != supervisor)
         sys_exit(127);
     reset_signals();
@@ -1852,7 +1998,8 @@ static _Noreturn void run_ops(const husk_spawn_args *args, uint32_t start)
     for (uint32_t i = start; i < args->op_count; i++) {
         const husk_op *op = &ops[i];
         bool mounts = op->kind == HUSK_OP_ROOT_BEGIN || op->kind == HUSK_OP_BIND || op->kind == HUSK_OP_MOUNT ||
-                      op->kind == HUSK_OP_REMOUNT_RO || op->kind == HUSK_OP_ATTACH_MOUNT;
+                      op->kind == HUSK_OP_REMOUNT_RO || op->kind == HUSK_OP_ATTACH_MOUNT || op->kind == HUSK_OP_MKNOD ||
+                      op->kind == HUSK_OP_MASK;
         if (mounts && !checked_mntns) {
             /* A mount plan must never run in the supervisor's mount namespace. */
             struct stat st;

@@ -40,6 +40,12 @@ public abstract record FileSystemSpec
     public static FileSystemSpec Directory(string path, bool readOnly = false) => new DirectoryFileSystem(path, readOnly);
 
     /// <summary>
+    /// <paramref name="path"/> itself as the root, writes landing in it (read-only when asked), and
+    /// nothing else: no /proc, /dev or /tmp but the spec's own operations (an OCI bundle's rootfs).
+    /// </summary>
+    public static FileSystemSpec Rootfs(string path, bool readOnly = false) => new RootfsFileSystem(path, readOnly);
+
+    /// <summary>
     /// The host's tree through overlays whose writes land in a layer under <paramref name="root"/>
     /// (<c>husk run</c>'s default), to review and commit afterwards (<see cref="Layers.SandboxRoot"/>).
     /// </summary>
@@ -91,6 +97,8 @@ public sealed record DirectoryFileSystem(string Path, bool ReadOnly) : FileSyste
     public long? Size { get; init; }
 }
 
+/// <summary>See <see cref="FileSystemSpec.Rootfs"/>.</summary>
+public sealed record RootfsFileSystem(string Path, bool ReadOnly) : FileSystemSpec;
 /// <summary>See <see cref="FileSystemSpec.Image"/>.</summary>
 public sealed record ImageFileSystem(string Reference, bool ReadOnly) : FileSystemSpec
 {

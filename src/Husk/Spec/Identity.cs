@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Runtime.InteropServices;
 
 namespace Husk;
@@ -16,7 +17,16 @@ public enum IdMapping
     SubordinateRange,
     /// <summary>Nothing is written: another process maps ids (bwrap's --userns-block-fd).</summary>
     External,
+    /// <summary>
+    /// Exactly <see cref="Identity.UidMappings"/> and <see cref="Identity.GidMappings"/> (an OCI
+    /// config's): written directly by root or for the caller's own single id, otherwise by newuidmap
+    /// and newgidmap, which check them against /etc/subuid and /etc/subgid.
+    /// </summary>
+    Explicit,
 }
+
+/// <summary>One line of a user namespace's id map: <see cref="Count"/> ids from <see cref="Inside"/> are <see cref="Outside"/> onwards in the parent namespace.</summary>
+public readonly record struct IdRange(uint Inside, uint Outside, uint Count);
 
 /// <summary>Who the payload is inside the sandbox.</summary>
 public sealed record Identity
@@ -27,6 +37,12 @@ public sealed record Identity
     public uint? Gid { get; init; }
     /// <summary>How the ids map to the host.</summary>
     public IdMapping Mapping { get; init; } = IdMapping.Auto;
+    /// <summary>Supplementary groups of the payload (ids inside); empty: none.</summary>
+    public ImmutableArray<uint> AdditionalGids { get; init; } = [];
+    /// <summary>The uid map of <see cref="IdMapping.Explicit"/>.</summary>
+    public ImmutableArray<IdRange> UidMappings { get; init; } = [];
+    /// <summary>The gid map of <see cref="IdMapping.Explicit"/>.</summary>
+    public ImmutableArray<IdRange> GidMappings { get; init; } = [];
 
     /// <summary>The caller as uid and gid 0 inside (mkosi's and the CLI's --become-root).</summary>
     public static Identity Root { get; } = new() { Uid = 0, Gid = 0 };

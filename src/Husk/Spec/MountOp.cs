@@ -53,6 +53,12 @@ public sealed record BindMount(string Source, string Destination) : MountOp(Dest
     /// itself instead of on what it points to (mkosi-sandbox's rule).
     /// </summary>
     public bool OntoSymlink { get; init; }
+    /// <summary>Bind the mounts below the source too (rbind, the default); false binds the source's own mount only (OCI's "bind").</summary>
+    public bool Recursive { get; init; } = true;
+    /// <summary>Nothing on it can be executed (noexec).</summary>
+    public bool NoExec { get; init; }
+    /// <summary>Symlinks are not followed in paths through it (nosymfollow).</summary>
+    public bool NoSymlinks { get; init; }
 }
 
 /// <summary>Bind-mounts what an open file descriptor of the caller names, checked against the fd after mounting.</summary>
@@ -91,7 +97,59 @@ public sealed record FilesystemMount(string FilesystemType, string Destination) 
     public bool AllowSetuid { get; init; }
     /// <summary>Nothing on it can be executed (noexec).</summary>
     public bool NoExec { get; init; }
+    /// <summary>How reads update access times.</summary>
+    public AccessTime AccessTime { get; init; }
+    /// <summary>Directories' access times are never updated (nodiratime).</summary>
+    public bool NoDirectoryAccessTime { get; init; }
+    /// <summary>Symlinks are not followed in paths through it (nosymfollow).</summary>
+    public bool NoSymlinks { get; init; }
 }
+
+/// <summary>How reads on a mount update access times.</summary>
+public enum AccessTime
+{
+    /// <summary>Only when older than the last change or a day (relatime, the kernel's default).</summary>
+    Relative,
+    /// <summary>Never (noatime).</summary>
+    None,
+    /// <summary>On every access (strictatime).</summary>
+    Strict,
+}
+
+/// <summary>Kinds of device node.</summary>
+public enum DeviceType
+{
+    /// <summary>A character device.</summary>
+    Character,
+    /// <summary>A block device.</summary>
+    Block,
+    /// <summary>A FIFO (major and minor are not used).</summary>
+    Fifo,
+}
+
+/// <summary>
+/// A device node made in the sandbox (mknod). Where mknod is refused (in a user namespace) the
+/// host's node at the same path is bound instead, unless <see cref="BindHostFallback"/> is off.
+/// An existing node is left as it is.
+/// </summary>
+public sealed record DeviceNode(string Destination, DeviceType Type, uint Major, uint Minor) : MountOp(Destination)
+{
+    /// <summary>Permission bits of the node.</summary>
+    public int Mode { get; init; } = 0x1B6; // 0666
+    /// <summary>Owner of the node (an id inside), or null for the sandbox's creator.</summary>
+    public uint? Uid { get; init; }
+    /// <summary>Group of the node, or null.</summary>
+    public uint? Gid { get; init; }
+    /// <summary>Bind the host's node of the same path when mknod is refused.</summary>
+    public bool BindHostFallback { get; init; } = true;
+}
+
+/// <summary>
+/// Hides what is at a path inside the sandbox (OCI's maskedPaths): a directory gets an empty
+/// read-only tmpfs over it, anything else /dev/null; a path that is not there is left alone.
+/// Unlike <see cref="SandboxSpec.HiddenPaths"/>, the path is the sandbox's (it may be in its /proc).
+/// </summary>
+public sealed record MaskedPath(string Destination) : MountOp(Destination);
 
 /// <summary>A procfs for the sandbox's pid namespace (or the host's /proc bound when the pid namespace is shared).</summary>
 public sealed record ProcMount(string Destination) : MountOp(Destination);

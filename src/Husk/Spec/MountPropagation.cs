@@ -10,4 +10,8 @@ public enum MountPropagation
     /// later copies of the sandbox's mount namespace; never to the host's (mkosi-sandbox's layout).
     /// </summary>
     Shared,
+    /// <summary>Every mount receives the host's mount events but sends none back (OCI's rootfsPropagation "slave").</summary>
+    Slave,
+    /// <summary>Every mount is private and cannot be bind-mounted elsewhere (OCI's "unbindable").</summary>
+    Unbindable,
 }

@@ -17,7 +17,8 @@ public enum NestedUserNamespaces
     Allow,
     /// <summary>
     /// Left to the seccomp profile alone: neither <c>max_user_namespaces</c> nor the profile is
-    /// changed (microbox's profile refuses unshare and setns unless <c>--allow-syscall</c> names them).
+    /// changed, so the spec's own policy decides (microbox's profile refuses unshare and setns unless
+    /// <c>--allow-syscall</c> names them; husk-runtime follows the OCI config's seccomp profile).
     /// </summary>
     ProfileOnly,
 }

@@ -38,6 +38,12 @@ public sealed record SandboxSpec
     public SafeHandle? JoinProcessFd { get; init; }
     /// <summary>The namespaces joined through <see cref="JoinProcessFd"/>.</summary>
     public NamespaceKinds JoinNamespaces { get; init; }
+    /// <summary>
+    /// Namespaces of other kinds (network, IPC, UTS, mount, cgroup, time) joined through descriptors
+    /// of the caller right after the clone (OCI's namespaces given by path); the user and pid
+    /// namespaces have <see cref="UserNamespaceFd"/> and <see cref="PidNamespaceFd"/>.
+    /// </summary>
+    public ImmutableArray<NamespaceFd> NamespaceFds { get; init; } = [];
     /// <summary>Whether the payload may create user namespaces (nested sandboxes); by default not, where the sandbox has a user namespace of its own.</summary>
     public NestedUserNamespaces NestedUserNamespaces { get; init; }
     /// <summary>Fail unless nested user namespaces are already impossible.</summary>
@@ -47,6 +53,8 @@ public sealed record SandboxSpec
     public Identity Identity { get; init; } = new();
     /// <summary>Hostname inside (needs a UTS namespace).</summary>
     public string? Hostname { get; init; }
+    /// <summary>NIS domain name inside (needs a UTS namespace).</summary>
+    public string? DomainName { get; init; }
 
     /// <summary>
     /// The tree the sandbox starts from (default: the host's, read-only, with a fresh /proc, a
@@ -88,6 +96,14 @@ public sealed record SandboxSpec
     public string? PidVariable { get; init; }
     /// <summary>Signals the payload starts with ignored, besides those the caller already ignored.</summary>
     public ImmutableArray<PosixSignal> IgnoredSignals { get; init; } = [];
+    /// <summary>Kernel parameters set in the sandbox's namespaces before the payload starts.</summary>
+    public ImmutableArray<Sysctl> Sysctls { get; init; } = [];
+    /// <summary>Resource limits of the payload, set exactly (a value the process may not raise fails the start).</summary>
+    public ImmutableArray<Rlimit> Rlimits { get; init; } = [];
+    /// <summary>The payload's /proc/self/oom_score_adj, -1000 to 1000.</summary>
+    public int? OomScoreAdjust { get; init; }
+    /// <summary>The payload's execution domain (personality(2): 0 is Linux, 8 is 32-bit Linux).</summary>
+    public uint? Personality { get; init; }
 
     /// <summary>Start a new session (setsid), so the payload cannot inject input into the caller's terminal.</summary>
     public bool NewSession { get; init; }
@@ -97,6 +113,8 @@ public sealed record SandboxSpec
     /// <see cref="SandboxProcess.Terminal"/>. The value is the initial window size.
     /// </summary>
     public TerminalSize? Terminal { get; init; }
+    /// <summary>A path in the sandbox (/dev/console) where the <see cref="Terminal"/>'s slave is bound as well.</summary>
+    public string? TerminalConsole { get; init; }
     /// <summary>
     /// A descriptor of the caller on its terminal (usually 0): the sandbox gets a process group of its
     /// own in the caller's session, the terminal's foreground group while it runs when the caller's
@@ -110,6 +128,28 @@ public sealed record SandboxSpec
     public int? ForegroundTerminal { get; init; }
     /// <summary>The payload is pid 1 itself (no husk-init reaper).</summary>
     public bool AsPid1 { get; init; }
+    /// <summary>
+    /// The sandbox outlives the process that starts it (runc's model, husk-runtime): no parent-death
+    /// signal, and a process forked to enter a pid namespace stays a child of the caller, so that
+    /// the caller's subreaper (conmon, containerd's shim) waits for it once the caller is gone.
+    /// Nothing of Husk waits inside: use it with <see cref="AsPid1"/>.
+    /// </summary>
+    public bool Detached { get; init; }
+    /// <summary>
+    /// A FIFO of the caller (a descriptor open with O_PATH): the sandbox is set up, the payload looked
+    /// up, and then it waits, as its own process, until someone opens the FIFO for reading, before
+    /// it execs (runc's exec.fifo, between <c>create</c> and <c>start</c>). A payload that cannot be
+    /// found fails the launch.
+    /// </summary>
+    public SafeHandle? StartFifoFd { get; init; }
+    /// <summary>
+    /// The sandbox stops once its namespaces and mounts are made, before it switches into its root,
+    /// until the supervisor lets it go on (<c>LaunchHooks.Paused</c>): OCI's prestart,
+    /// createRuntime and createContainer hooks run then.
+    /// </summary>
+    public bool PauseBeforeRootSwitch { get; init; }
+    /// <summary>A cgroup of the sandbox's own at a given path, with limits, that outlives the caller; null: none.</summary>
+    public CgroupSpec? Cgroup { get; init; }
     /// <summary>Keep every descriptor the caller did not mark close-on-exec (bwrap); otherwise only 0-2 and <see cref="Fds"/>.</summary>
     public bool InheritFds { get; init; }
     /// <summary>Descriptors given to the payload under a number.</summary>
@@ -165,6 +205,9 @@ public sealed record SandboxSpec
     /// <summary>The payload's standard error: the caller's, a pipe (<see cref="SandboxProcess.StandardError"/>, counted against the output limit) or /dev/null.</summary>
     public StdioMode StandardError { get; init; }
 
+    /// <summary>A mount namespace of another process is joined (<see cref="NamespaceFds"/>): the sandbox's mounts are made there.</summary>
+    internal bool JoinsMountNamespace => NamespaceFds.Any(n => n.Kind == NamespaceKinds.Mount);
+
     /// <summary>Lists every problem with the spec, each a sentence a user can act on.</summary>
     public ImmutableArray<string> Validate()
     {
@@ -174,12 +217,13 @@ public sealed record SandboxSpec
             problems.Add("no command given: name the program to run");
         if (FileSystem is ImageFileSystem { Reference: null or "" })
             problems.Add("no image given: name one, such as oci:DIR:TAG");
-        bool mountNs = Namespaces.HasFlag(NamespaceKinds.Mount);
+        bool mountNs = Namespaces.HasFlag(NamespaceKinds.Mount) || JoinsMountNamespace;
         if (!mountNs && (Mounts.Length > 0 || FileSystem is not InheritFileSystem))
             problems.Add("filesystem operations need a mount namespace: drop --share-mount or the operations");
         if (FileSystem is InheritFileSystem && Mounts.Length > 0)
             problems.Add("filesystem operations need a root of the sandbox's own: choose a filesystem mode other than Inherit");
-        if (Hostname is not null && !Namespaces.HasFlag(NamespaceKinds.Uts))
+        bool ownUts = Namespaces.HasFlag(NamespaceKinds.Uts) || NamespaceFds.Any(n => n.Kind == NamespaceKinds.Uts);
+        if (Hostname is not null && !ownUts)
             problems.Add("a hostname needs a UTS namespace: add --unshare-uts");
         if (AsPid1 && !Namespaces.HasFlag(NamespaceKinds.Pid))
             problems.Add("--as-pid-1 needs a pid namespace: add --unshare-pid");
@@ -282,6 +326,39 @@ public sealed record SandboxSpec
             problems.Add("a terminal is the payload's standard input and output: drop the pipes or the terminal");
         if (FileSystem is DirectoryFileSystem { Path: var root } && !root.StartsWith('/'))
             problems.Add($"the root directory must be an absolute path: {root}");
+        if (FileSystem is RootfsFileSystem { Path: var rootfs } && !rootfs.StartsWith('/'))
+            problems.Add($"the root directory must be an absolute path: {rootfs}");
+        foreach (var nsfd in NamespaceFds)
+        {
+            if ((nsfd.Kind & (NamespaceKinds.User | NamespaceKinds.Pid)) != 0 || nsfd.Kind == NamespaceKinds.None || (nsfd.Kind & (nsfd.Kind - 1)) != 0)
+                problems.Add($"a namespace joined by descriptor must be one kind other than user and pid (those have their own fields): {nsfd.Kind}");
+            if ((Namespaces & nsfd.Kind) != 0)
+                problems.Add($"the {nsfd.Kind} namespace cannot be both joined and created: drop it from one of the two");
+        }
+        if (NamespaceFds.Length > 0 && JoinProcessFd is not null)
+            problems.Add("join either a process's namespaces or namespaces by descriptor, not both");
+        if (DomainName is not null && !ownUts)
+            problems.Add("a domain name needs a UTS namespace: add --unshare-uts");
+        if (DomainName is { Length: > 64 })
+            problems.Add($"domain name is longer than 64 bytes: {DomainName}");
+        foreach (var sysctl in Sysctls)
+        {
+            if (sysctl.Name.Length == 0 || sysctl.Name.Split('.', '/').Any(p => p is "" or "." or ".."))
+                problems.Add($"not a kernel parameter name: '{sysctl.Name}'");
+        }
+        foreach (var rl in Rlimits)
+        {
+            if (rl.Resource is < 0 or > 15)
+                problems.Add($"not a resource limit: {rl.Resource}");
+            else if (rl.Soft > rl.Hard)
+                problems.Add($"resource limit {rl.Resource}: the soft limit {rl.Soft} is above the hard limit {rl.Hard}");
+        }
+        if (OomScoreAdjust is < -1000 or > 1000)
+            problems.Add($"the OOM score adjustment must be -1000 to 1000: {OomScoreAdjust}");
+        if (TerminalConsole is not null && Terminal is null)
+            problems.Add("a console needs the pseudo-terminal: add --tty");
+        if (TerminalConsole is { } console && !console.StartsWith('/'))
+            problems.Add($"the console's path must be absolute: {console}");
         if (FileSystem is HostOverlayFileSystem { Root: var layer } && !layer.StartsWith('/'))
             problems.Add($"the layer's root must be an absolute path: {layer}");
         foreach (var env in Environment)
