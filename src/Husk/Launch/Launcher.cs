@@ -144,7 +144,24 @@ internal static class Launcher
             foreach (var e in Logging.PlanEvents.Of(spec, plan))
                 log.Write(e with { Time = now });
         }
-        var supervisor = spec.Limits.IsSupervised ? Resources.ResourceSupervisor.Prepare(spec, host, plan.Mounts) : null;
+        // What was taken for this launch before the clone goes back when a step before it fails.
+        void Abandon()
+        {
+            if (lease is not null)
+                Network.Bridge.Release(lease);
+            cgroup?.Remove(TimeSpan.FromSeconds(2));
+            image?.Dispose();
+        }
+        Resources.ResourceSupervisor? supervisor;
+        try
+        {
+            supervisor = spec.Limits.IsSupervised ? Resources.ResourceSupervisor.Prepare(spec, host, plan.Mounts) : null;
+        }
+        catch
+        {
+            Abandon();
+            throw;
+        }
         if (supervisor is not null)
         {
             log.Info("limits", new Logging.LogField("backend", supervisor.Backend));
@@ -169,7 +186,15 @@ internal static class Launcher
         Tracing.SyscallTracer? tracer = null;
         if (spec.Trace is { } trace)
         {
-            tracer = StartTracer(trace, supervisor);
+            try
+            {
+                tracer = StartTracer(trace, supervisor);
+            }
+            catch
+            {
+                Abandon(); // StartTracer disposed of the supervisor
+                throw;
+            }
             // Seized before the child is released: nothing it does escapes the trace.
             var inner = launchHooks;
             launchHooks = new LaunchHooks

@@ -125,4 +125,21 @@ public sealed class BridgeTests
         Assert.Contains("/nonexistent/program", run.Stderr);
         Assert.Equal("", Leftovers());
     }
+
+    [Fact]
+    public void A_library_launch_that_fails_before_its_clone_gives_its_bridge_lease_back_as_root()
+    {
+        RequireBridge();
+        // The trace's output cannot be made: the launch fails after the lease was taken, in a process
+        // that lives on (a library's host), where a lease held is a veth and the bridge kept for good.
+        var spec = TestEnvironment.Spec("/bin/true") with
+        {
+            Namespaces = NamespaceKinds.AllButTime,
+            Network = new NetworkSpec { Mode = NetworkMode.Bridge },
+            Trace = new TraceSpec { OutputFile = Path.Combine(_dir, "missing", "trace") },
+        };
+        var e = Assert.Throws<SandboxSetupException>(() => Sandbox.Start(spec).Dispose());
+        Assert.Contains("trace output", e.Message);
+        Assert.Equal("", Leftovers());
+    }
 }
