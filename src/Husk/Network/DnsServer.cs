@@ -44,36 +44,22 @@ internal static class DnsServer
     }
 
     /// <summary>Answers DNS over TCP on <paramref name="listener"/>.</summary>
-    public static async Task ServeTcpAsync(Socket listener, DnsResponder responder, CancellationToken ct)
-    {
-        while (!ct.IsCancellationRequested)
+    public static Task ServeTcpAsync(Socket listener, DnsResponder responder, CancellationToken ct) =>
+        Listeners.AcceptUntilClosedAsync(listener, client => _ = Task.Run(async () =>
         {
-            Socket client;
-            try
+            using (client)
             {
-                client = await listener.AcceptAsync(ct).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
-            {
-                return;
-            }
-            _ = Task.Run(async () =>
-            {
-                using (client)
+                try
                 {
-                    try
+                    while (await DnsFraming.ReadAsync(client, ct).ConfigureAwait(false) is { } query)
                     {
-                        while (await DnsFraming.ReadAsync(client, ct).ConfigureAwait(false) is { } query)
-                        {
-                            if (await responder.AnswerAsync(query, null, ct).ConfigureAwait(false) is { } answer)
-                                await DnsFraming.WriteAsync(client, answer, ct).ConfigureAwait(false);
-                        }
-                    }
-                    catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
-                    {
+                        if (await responder.AnswerAsync(query, null, ct).ConfigureAwait(false) is { } answer)
+                            await DnsFraming.WriteAsync(client, answer, ct).ConfigureAwait(false);
                     }
                 }
-            }, CancellationToken.None);
-        }
-    }
+                catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
+                {
+                }
+            }
+        }, CancellationToken.None), ct);
 }

@@ -23,24 +23,12 @@ internal sealed class EgressProxy(EgressPolicy policy, FakeAddressPool pool, Dns
     public Task DrainAsync(TimeSpan timeout) => Task.WhenAny(Task.WhenAll(_inflight.Keys), Task.Delay(timeout));
 
     /// <summary>Accepts and serves connections on <paramref name="listener"/> until <paramref name="ct"/> is cancelled or it is closed.</summary>
-    public async Task ServeAsync(Socket listener, CancellationToken ct)
+    public Task ServeAsync(Socket listener, CancellationToken ct) => Listeners.AcceptUntilClosedAsync(listener, client =>
     {
-        while (!ct.IsCancellationRequested)
-        {
-            Socket client;
-            try
-            {
-                client = await listener.AcceptAsync(ct).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
-            {
-                return;
-            }
-            var task = Task.Run(() => HandleAsync(client, ct), CancellationToken.None);
-            _inflight[task] = 0;
-            _ = task.ContinueWith(t => _inflight.TryRemove(t, out _), TaskScheduler.Default);
-        }
-    }
+        var task = Task.Run(() => HandleAsync(client, ct), CancellationToken.None);
+        _inflight[task] = 0;
+        _ = task.ContinueWith(t => _inflight.TryRemove(t, out _), TaskScheduler.Default);
+    }, ct);
 
     /// <summary>Where a redirected connection was going, or null for one that was not redirected.</summary>
     internal static IPEndPoint? OriginalDestination(Socket client)
