@@ -232,6 +232,7 @@ static void unlink_scratch(const char **name)
 struct child_state {
     int channel_fd;            /* child end of the supervisor channel */
     bool building;             /* between ROOT_BEGIN and ROOT_FINISH: /newroot and /oldroot exist */
+    bool shared_base;          /* a pool's template began the build: its runs share one base */
     int hostproc_fd;           /* the host's /proc, opened before the pivot */
     int landlock_fd;
     int pty_slave;             /* OPEN_PTY's slave, until it becomes the payload's stdio */
@@ -254,6 +255,7 @@ static __thread struct child_state *cs __attribute__((tls_model("initial-exec"))
 
 #define channel_fd (cs->channel_fd)
 #define building (cs->building)
+#define shared_base (cs->shared_base)
 #define hostproc_fd (cs->hostproc_fd)
 #define landlock_fd (cs->landlock_fd)
 #define pty_slave (cs->pty_slave)
@@ -785,9 +787,12 @@ static int overmount_symlink(const char *target, int pfd, const char *name)
         return -1;
     }
     current_step = HUSK_STEP_MOUNT;
-    /* Named after us: the runs of a pool share their template's base. */
-    char own[32] = "symlink-";
-    fmt_int(own + 8, sizeof own - 8, (long)getpid());
+    /* The runs of a pool share their template's base: theirs are named after them. */
+    char own[32] = "symlink";
+    if (shared_base) {
+        own[7] = '-';
+        fmt_int(own + 8, sizeof own - 8, (long)getpid());
+    }
     CHECK(symlinkat(target, AT_FDCWD, own)); /* cwd is the base */
     autounlink const char *scratch = own;
     autoclose int tree = sys_open_tree(AT_FDCWD, scratch, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
@@ -1985,6 +1990,7 @@ static _Noreturn void child_main(const husk_spawn_args *args, char *stacks, pid_
     if (args->flags & HUSK_SPAWN_BUILDING) {
         /* A pool's template began the build: /newroot and /oldroot are there, /proc is not. */
         building = true;
+        shared_base = true;
         hostproc_fd = open("/oldroot/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (hostproc_fd < 0)
             fail(0, HUSK_STEP_NAMESPACE, errno);
