@@ -345,7 +345,7 @@ internal static class Launcher
                 }
                 catch
                 {
-                    foreground?.Return();
+                    foreground?.End();
                     // The child may be waiting for us or for a --block-fd: kill it, so that clone3
                     // (sleeping until it execs or dies) returns. It is our unreaped child: its pid is
                     // safe. A template's child is not ours, but the template answered with its pidfd.
@@ -370,7 +370,7 @@ internal static class Launcher
                 pidfd = new SafePidfd(result.Pidfd);
                 if (outcome.Error is { } error)
                 {
-                    foreground?.Return();
+                    foreground?.End();
                     throw error;
                 }
                 // The pid from the hello is the child's in our pid namespace (a template's answer has its own).

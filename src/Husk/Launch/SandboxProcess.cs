@@ -279,7 +279,7 @@ public sealed class SandboxProcess : IDisposable
         }
         finally
         {
-            Foreground?.Return();
+            Foreground?.End();
         }
     }
 
@@ -517,6 +517,7 @@ public sealed class SandboxProcess : IDisposable
             WaitForExit();
         }
         Notifier?.Dispose(); // its thread may still kill through the pidfd: stop it first
+        Foreground?.End();
         lock (_gate)
         {
             _disposed = true;

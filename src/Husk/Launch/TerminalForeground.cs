@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using static Husk.Interop.Interop;
 
 namespace Husk.Launch;
@@ -17,6 +18,17 @@ internal sealed class TerminalForeground
     private readonly int _sandbox;
     private readonly object _gate = new();
     private bool _lent;
+    private bool _ended;
+
+    // .NET answers SIGCONT by putting back its own terminal modes (System.Native's
+    // ReinitializeTerminal), on its signal thread, racing the lend below: once the sandbox's group
+    // has the terminal again, that tcsetattr comes from a background group, the kernel sends the
+    // supervisor SIGTTOU and it stops again right after fg. While a terminal is lent, SIGCONT is
+    // handled here and the runtime's reinitialization cancelled; the terminal's modes are the
+    // payload's, and the continue itself is the kernel's.
+    private static readonly object s_registrationGate = new();
+    private static PosixSignalRegistration? s_continued;
+    private static int s_lends;
 
     private TerminalForeground(int fd, int caller, int sandbox)
     {
@@ -34,6 +46,11 @@ internal sealed class TerminalForeground
     {
         if (SetPgid(childPid, childPid) != 0)
             return null;
+        lock (s_registrationGate)
+        {
+            if (s_lends++ == 0)
+                s_continued = PosixSignalRegistration.Create(PosixSignal.SIGCONT, static context => context.Cancel = true);
+        }
         var lent = new TerminalForeground(fd, GetPgrp(), childPid);
         if (IsForegroundOf(fd))
             lent._lent = SetTerminalForeground(fd, childPid);
@@ -52,6 +69,26 @@ internal sealed class TerminalForeground
             if (_lent && now != _caller && now != GetSid(0))
                 SetTerminalForeground(_fd, _caller);
             _lent = false;
+        }
+    }
+
+    /// <summary>The sandbox is done with the terminal: <see cref="Return"/> it, for good.</summary>
+    public void End()
+    {
+        Return();
+        lock (_gate)
+        {
+            if (_ended)
+                return;
+            _ended = true;
+        }
+        lock (s_registrationGate)
+        {
+            if (--s_lends == 0)
+            {
+                s_continued?.Dispose();
+                s_continued = null;
+            }
         }
     }
 
