@@ -334,6 +334,29 @@ public class OciRuntimeTests
     }
 
     [Fact]
+    [Trait("Category", "Root")]
+    public void As_root_create_fails_when_the_memory_limit_kills_the_init_and_leaves_nothing()
+    {
+        NeedBusybox();
+        if (!TestEnvironment.IsRoot)
+            Assert.Skip("needs root (a cgroup of its own)");
+        // podman run --memory 1k: create said yes to a container that was already dead, and podman
+        // then failed on conmon's attach socket instead of naming the limit.
+        string cgroupName = $"husk-oci-test-{Guid.NewGuid():N}";
+        using var b = new OciBundle(doc =>
+        {
+            doc["linux"]!["cgroupsPath"] = "/" + cgroupName;
+            // podman gives twice the limit as memory+swap: a page then fails on that counter first.
+            doc["linux"]!["resources"]!["memory"] = new JsonObject { ["limit"] = 1024, ["swap"] = 2048 };
+        });
+        var created = b.Run("create", "c11");
+        Assert.Equal(1, created.Code);
+        Assert.Matches(@"^container init (exited with status|was killed by signal) [0-9]+ while the container was made: is linux\.resources\.memory\.limit \(1024\) too low\?$", created.Stderr.Trim());
+        Assert.False(Directory.Exists(Path.Combine(b.Root, "c11")));
+        Assert.Empty(Leftovers(cgroupName, b.Directory));
+    }
+
+    [Fact]
     public void A_reused_pid_is_not_taken_for_the_init()
     {
         // This test's own process stands in for an init: the same pid with another start time is not it.
