@@ -49,8 +49,11 @@ public class PlanGoldenTests
         { "mkosi-become-root", ["--become-root", "--unshare-net", "--bind", "/srv", "/srv", "--symlink", "usr/bin", "/bin", "--suppress-chown", "true"] },
     };
 
-    /// <summary>config.json files: captured from podman (root, rootless) and ctr, runc's templates, and one with every field Husk maps.</summary>
-    public static TheoryData<string> Oci => new() { "oci-podman-root", "oci-podman-rootless", "oci-containerd", "oci-runc-spec", "oci-runc-spec-rootless", "oci-everything" };
+    /// <summary>
+    /// config.json files: captured from podman (root, rootless) and ctr, runc's templates, one with
+    /// every field Husk maps, and runc's template without namespaces (runtime-tools' linux_ns_itype).
+    /// </summary>
+    public static TheoryData<string> Oci => new() { "oci-podman-root", "oci-podman-rootless", "oci-containerd", "oci-runc-spec", "oci-runc-spec-rootless", "oci-everything", "oci-no-mount-namespace" };
 
     [Theory]
     [MemberData(nameof(Oci))]

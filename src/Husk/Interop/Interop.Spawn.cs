@@ -53,8 +53,9 @@ internal static partial class Interop
         Mask = 42,
         Personality = 43,
         Sync = 44,
+        Chroot = 45,
         /// <summary>One past the last kind (HUSK_OP_COUNT).</summary>
-        Count = 45,
+        Count = 46,
     }
 
     /// <summary>Modifiers of an op (HUSK_F_*); bits 0-3 hold the roots its paths resolve in (<see cref="OpRoots"/>).</summary>

@@ -102,6 +102,7 @@ internal sealed class PlannedOp
         OpKind.Mask => SetupRole.MaskPath,
         OpKind.Personality => SetupRole.Personality,
         OpKind.Sync => SetupRole.Sync,
+        OpKind.Chroot => SetupRole.Chroot,
         _ => SetupRole.None,
     };
 

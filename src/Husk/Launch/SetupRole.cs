@@ -147,4 +147,6 @@ public enum SetupRole
     Personality,
     /// <summary>Setting a kernel parameter (sysctl) in the sandbox's namespaces.</summary>
     Sysctl,
+    /// <summary>Entering the root by chroot(2) (<see cref="ChrootFileSystem"/>).</summary>
+    Chroot,
 }

@@ -213,7 +213,7 @@ internal static class SpawnPlanner
             });
         }
 
-        bool hasMounts = spec.FileSystem is not InheritFileSystem && (ns.HasFlag(NamespaceKinds.Mount) || spec.JoinsMountNamespace);
+        bool hasMounts = spec.FileSystem is not (InheritFileSystem or ChrootFileSystem) && (ns.HasFlag(NamespaceKinds.Mount) || spec.JoinsMountNamespace);
         var mounts = hasMounts ? BaseTree.Mounts(spec, host, layout, image) : [];
         if (hasMounts)
         {
@@ -300,12 +300,16 @@ internal static class SpawnPlanner
             pwdSlot = env.Count;
             env.Add("PWD=" + candidates[0]);
         }
-        ops.Add(new PlannedOp(OpKind.Chdir, spec.WorkingDirectory is null ? "change directory" : $"change directory to {spec.WorkingDirectory}")
+        var chdir = new PlannedOp(OpKind.Chdir, spec.WorkingDirectory is null ? "change directory" : $"change directory to {spec.WorkingDirectory}")
         {
             Strings = candidates!,
             Strings2 = candidates.Select(c => "PWD=" + c).ToArray(),
             EnvSlot = pwdSlot,
-        });
+        };
+        // A chroot comes after the descriptors are laid out (it puts a /proc descriptor among them), and the directory after it.
+        var chroot = spec.FileSystem as ChrootFileSystem;
+        if (chroot is null)
+            ops.Add(chdir);
 
         if (spec.Terminal is { } size)
         {
@@ -352,6 +356,13 @@ internal static class SpawnPlanner
         AddFdLayout(ops, fdSpec);
         if (spec.UserNamespace2Fd is { } userns2)
             ops.Add(new PlannedOp(OpKind.SetNs, "switch to the second user namespace") { Fd = Descriptors.Number(userns2), A = CLONE_NEWUSER, Role = SetupRole.SecondUserNamespace });
+        // In a chroot the gate reopens its FIFO through the host's /proc, which the op leaves at this number.
+        int gateProc = chroot is not null && gateFd >= 0 ? gateChannel + 1 : -1;
+        if (chroot is not null)
+        {
+            ops.Add(new PlannedOp(OpKind.Chroot, $"change root to {chroot.Path}") { S1 = chroot.Path, Fd = gateProc });
+            ops.Add(chdir);
+        }
         // Raising a limit or lowering the OOM score needs CAP_SYS_RESOURCE, which the capabilities below may drop.
         foreach (var rl in spec.Rlimits)
             ops.Add(new PlannedOp(OpKind.Rlimit, $"set resource limit {RlimitName(rl.Resource)} to {rl.Soft}:{rl.Hard}") { A = (ulong)rl.Resource, B = rl.Soft, C = rl.Hard });
@@ -430,7 +441,7 @@ internal static class SpawnPlanner
             ops.Add(new PlannedOp(OpKind.Exec, $"execvp {spec.Command[0]}")
             {
                 S1 = file,
-                Strings = ["husk-init", "gate", Num(gateFd), Num(gateChannel), Num(execIndex), spec.SearchPath ? "1" : "0", file, .. argv],
+                Strings = ["husk-init", "gate", gateProc >= 0 ? $"{Num(gateFd)},{Num(gateProc)}" : Num(gateFd), Num(gateChannel), Num(execIndex), spec.SearchPath ? "1" : "0", file, .. argv],
                 Strings2 = env.ToArray(),
                 B = (ulong)gateChannel,
                 Flags = OpFlags.ExecInit | (pidSlot >= 0 ? OpFlags.EnvPid : 0),

@@ -54,6 +54,8 @@ enum {
     HUSK_OP_MASK = 42,         /* s2 = path: a directory gets a read-only empty tmpfs, anything else /dev/null (s1, old root); missing: nothing */
     HUSK_OP_PERSONALITY = 43,  /* a = persona for personality(2) */
     HUSK_OP_SYNC = 44,         /* report HUSK_REPORT_SYNC and wait for one byte from the supervisor */
+    HUSK_OP_CHROOT = 45,       /* s1 = new root: chroot(2) there and chdir to it; /proc stays reachable
+                                  through a descriptor, also put at fd when fd >= 0 (husk-init's gate) */
     HUSK_OP_COUNT
 };
 

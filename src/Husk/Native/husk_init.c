@@ -10,12 +10,13 @@
  * With STOPS "1", a stop of the payload (Ctrl-Z, while the sandbox holds the terminal) is written
  * to the status fd too, so the supervisor can stop with it as a shell's job would.
  *
- * usage: husk-init gate FIFO_FD CHANNEL_FD OP SEARCH FILE ARGV...
+ * usage: husk-init gate FIFO_FD[,PROC_FD] CHANNEL_FD OP SEARCH FILE ARGV...
  * The gate of husk-runtime (runc's create/start hand-off): the sandbox is set up and waits here,
  * as its own pid, for `start`. The payload is looked up first (a failure goes to the supervisor as
  * op OP's error on CHANNEL_FD, so `create` fails as runc's does); the channel is then closed, the
- * FIFO (an O_PATH descriptor) is opened for writing, which blocks until `start` opens it for
- * reading, and the payload is exec'd in our place with the environment we were given. */
+ * FIFO (an O_PATH descriptor) is opened for writing through /proc/self/fd (through PROC_FD, the
+ * host's /proc, in a chroot), which blocks until `start` opens it for reading, and the payload is
+ * exec'd in our place with the environment we were given. */
 #include "husk_abi.h"
 
 #include <asm/unistd.h>
@@ -284,6 +285,15 @@ static __attribute__((noreturn)) void gate(int argc, char **argv, char **envp)
     if (argc < 8)
         do_exit(127);
     int fifo = (int)parse_long(argv[2]);
+    /* "FIFO_FD,PROC_FD": in a chroot (no /proc in there) the FIFO is reopened through the host's
+     * /proc, open at PROC_FD. */
+    int proc = -1;
+    for (const char *c = argv[2]; *c; c++) {
+        if (*c == ',') {
+            proc = (int)parse_long(c + 1);
+            break;
+        }
+    }
     int channel = (int)parse_long(argv[3]);
     int op = (int)parse_long(argv[4]);
     int search = argv[5][0] == '1';
@@ -318,8 +328,11 @@ static __attribute__((noreturn)) void gate(int argc, char **argv, char **envp)
     fdpath[n] = 0;
     long w;
     do
-        w = sc(__NR_openat, AT_FDCWD, (long)fdpath, O_WRONLY | O_CLOEXEC, 0, 0);
+        w = proc >= 0 ? sc(__NR_openat, proc, (long)(fdpath + 6), O_WRONLY | O_CLOEXEC, 0, 0)
+                      : sc(__NR_openat, AT_FDCWD, (long)fdpath, O_WRONLY | O_CLOEXEC, 0, 0);
     while (w == -EINTR);
+    if (proc >= 0)
+        sc(__NR_close, proc, 0, 0, 0, 0);
     if (w < 0) {
         char num[16];
         int k = 0;

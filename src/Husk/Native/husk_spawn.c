@@ -583,6 +583,34 @@ static int op_root_finish(const husk_op *op)
     return 0;
 }
 
+/* A root by chroot(2), in the caller's mount namespace: nothing is mounted. The host's /proc stays
+ * reachable through hostproc_fd (the later writes to /proc/self), and at op->fd for husk-init's gate,
+ * which reopens its start FIFO there; dup2 leaves that one open across the exec. */
+static int op_chroot(const husk_op *op)
+{
+    current_step = HUSK_STEP_NONE;
+    if (hostproc_fd < 0) {
+        hostproc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        CHECK(hostproc_fd);
+    }
+    if (op->fd >= 0) {
+        if (op->fd == channel_fd) {
+            /* As for a dup2 op: the number asked for is our channel, which moves away first. */
+            int moved = fcntl(channel_fd, F_DUPFD_CLOEXEC, 3);
+            CHECK(moved);
+            channel_fd = moved;
+        }
+        if (hostproc_fd == op->fd)
+            CHECK(fcntl(op->fd, F_SETFD, 0));
+        else
+            CHECK(dup3(hostproc_fd, op->fd, 0));
+    }
+    current_step = HUSK_STEP_DEST;
+    CHECK(chroot((const char *)(uintptr_t)op->s1));
+    CHECK(chdir("/"));
+    return 0;
+}
+
 /* Resolves the source of a bind; returns an O_PATH fd, or -1 with errno. */
 static int open_bind_source(const husk_op *op)
 {
@@ -1780,6 +1808,8 @@ static int run_op(const husk_op *op, int index, const husk_spawn_args *args, int
     }
     case HUSK_OP_PERSONALITY:
         return personality((unsigned long)op->a) < 0 ? -1 : 0;
+    case HUSK_OP_CHROOT:
+        return op_chroot(op);
     case HUSK_OP_MKNOD:
         return op_mknod(op);
     case HUSK_OP_MASK:

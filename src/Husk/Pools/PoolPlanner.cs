@@ -97,8 +97,8 @@ internal static class PoolPlanner
             problems.Add("a pool maps its own ids: drop the external id mapping (--userns-block-fd)");
         switch (spec.FileSystem)
         {
-            case InheritFileSystem:
-                problems.Add("a pool needs a root of the sandbox's own: choose a filesystem mode other than Inherit");
+            case InheritFileSystem or ChrootFileSystem:
+                problems.Add("a pool needs a root of the sandbox's own: choose a filesystem mode other than Inherit or Chroot");
                 break;
             case HostOverlayFileSystem:
                 problems.Add("a pool does not take the host overlay (its layer is prepared on disk for each sandbox): use the read-only host view with tmpfs where runs write");

@@ -46,6 +46,13 @@ public abstract record FileSystemSpec
     public static FileSystemSpec Rootfs(string path, bool readOnly = false) => new RootfsFileSystem(path, readOnly);
 
     /// <summary>
+    /// <paramref name="path"/> as the root by chroot(2), in the caller's mount namespace: nothing is
+    /// mounted (no /proc, /dev or /tmp either), so no mount namespace is needed, and the sandbox takes
+    /// no filesystem operations (an OCI config without a mount namespace, as crun runs it).
+    /// </summary>
+    public static FileSystemSpec Chroot(string path) => new ChrootFileSystem(path);
+
+    /// <summary>
     /// The host's tree through overlays whose writes land in a layer under <paramref name="root"/>
     /// (<c>husk run</c>'s default), to review and commit afterwards (<see cref="Layers.SandboxRoot"/>).
     /// </summary>
@@ -67,6 +74,10 @@ public abstract record FileSystemSpec
 
 /// <summary>See <see cref="FileSystemSpec.Inherit"/>.</summary>
 public sealed record InheritFileSystem : FileSystemSpec;
+
+/// <summary>See <see cref="FileSystemSpec.Chroot"/>.</summary>
+/// <param name="Path">The new root (absolute).</param>
+public sealed record ChrootFileSystem(string Path) : FileSystemSpec;
 
 /// <summary>See <see cref="FileSystemSpec.Bare"/>.</summary>
 public sealed record BareFileSystem : FileSystemSpec;

@@ -218,10 +218,14 @@ public sealed record SandboxSpec
         if (FileSystem is ImageFileSystem { Reference: null or "" })
             problems.Add("no image given: name one, such as oci:DIR:TAG");
         bool mountNs = Namespaces.HasFlag(NamespaceKinds.Mount) || JoinsMountNamespace;
-        if (!mountNs && (Mounts.Length > 0 || FileSystem is not InheritFileSystem))
+        if (!mountNs && (Mounts.Length > 0 || FileSystem is not (InheritFileSystem or ChrootFileSystem)))
             problems.Add("filesystem operations need a mount namespace: drop --share-mount or the operations");
         if (FileSystem is InheritFileSystem && Mounts.Length > 0)
             problems.Add("filesystem operations need a root of the sandbox's own: choose a filesystem mode other than Inherit");
+        if (FileSystem is ChrootFileSystem && Mounts.Length > 0)
+            problems.Add("a chroot mounts nothing: drop the filesystem operations, or choose a filesystem mode with a mount namespace");
+        if (FileSystem is ChrootFileSystem { Path: var chroot } && !chroot.StartsWith('/'))
+            problems.Add($"the chroot directory must be an absolute path: {chroot}");
         bool ownUts = Namespaces.HasFlag(NamespaceKinds.Uts) || NamespaceFds.Any(n => n.Kind == NamespaceKinds.Uts);
         if (Hostname is not null && !ownUts)
             problems.Add("a hostname needs a UTS namespace: add --unshare-uts");

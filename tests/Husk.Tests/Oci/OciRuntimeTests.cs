@@ -357,6 +357,37 @@ public class OciRuntimeTests
     }
 
     [Fact]
+    [Trait("Category", "Root")]
+    public void As_root_a_container_without_a_mount_namespace_is_chrooted_and_mounts_nothing()
+    {
+        NeedBusybox();
+        if (!TestEnvironment.IsRoot)
+            Assert.Skip("needs root (chroot in the runtime's own namespaces)");
+        // runtime-tools' linux_ns_itype: no namespace at all. husk-runtime refused a config without
+        // a mount namespace, and exec asked setns for an empty set of namespaces (EINVAL).
+        using var b = new OciBundle(doc =>
+        {
+            OciBundle.Args("sh", "-c", "ls / > /seen")(doc);
+            doc["linux"]!["namespaces"] = new JsonArray();
+            doc.Remove("hostname");
+        });
+        var created = b.Run("create", "c12");
+        Assert.True(created.Code == 0, created.Stderr);
+        Assert.Contains("no mount namespace: the root is entered with chroot", created.Stderr, StringComparison.Ordinal);
+        int pid = JsonDocument.Parse(b.Run("state", "c12").Stdout).RootElement.GetProperty("pid").GetInt32();
+        Assert.Equal(new FileInfo("/proc/self/ns/mnt").LinkTarget, new FileInfo($"/proc/{pid}/ns/mnt").LinkTarget);
+        Assert.Equal(b.Rootfs("/").TrimEnd('/'), new FileInfo($"/proc/{pid}/root").LinkTarget);
+        // exec joins the chroot too: it sees the bundle's rootfs, not the host's root.
+        var exec = b.Run("exec", "c12", "ls", "/");
+        Assert.Equal(string.Join('\n', Directory.GetFileSystemEntries(b.Rootfs("/")).Select(Path.GetFileName).Order(StringComparer.Ordinal)) + "\n", exec.Stdout);
+        Assert.Equal(0, b.Run("start", "c12").Code);
+        Assert.True(WaitForExit(pid));
+        Assert.Contains("seen\n", File.ReadAllText(b.Rootfs("/seen")), StringComparison.Ordinal);
+        Assert.Equal(0, b.Run("delete", "c12").Code);
+        Assert.DoesNotContain(TestEnvironment.HostMounts().Split('\n'), l => l.Contains(b.Directory, StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void A_reused_pid_is_not_taken_for_the_init()
     {
         // This test's own process stands in for an init: the same pid with another start time is not it.

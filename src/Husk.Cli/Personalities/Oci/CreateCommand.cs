@@ -69,7 +69,7 @@ internal static class CreateCommand
         try
         {
             File.WriteAllText(ctx.Store.ConfigPath(id), json);
-            string rootfs = ((RootfsFileSystem)mapping.Spec.FileSystem).Path;
+            string rootfs = mapping.Spec.FileSystem switch { RootfsFileSystem r => r.Path, ChrootFileSystem c => c.Path, var other => throw new InvalidOperationException(other.ToString()) };
             var state = new ContainerState
             {
                 Id = id,

@@ -185,10 +185,12 @@ internal static class ExecCommand
             ScriptShell = false,
             Namespaces = NamespaceKinds.None,
             NestedUserNamespaces = NestedUserNamespaces.ProfileOnly,
-            JoinProcessFd = pidfd is < 0 ? null : Descriptors.Borrow(pidfd),
+            // Nothing to join (a container in all of the runtime's namespaces): setns would refuse an empty set.
+            JoinProcessFd = pidfd < 0 || join == NamespaceKinds.None ? null : Descriptors.Borrow(pidfd),
             JoinNamespaces = join,
             Identity = new Identity { Uid = process.User.Uid, Gid = process.User.Gid, AdditionalGids = process.User.AdditionalGids },
-            FileSystem = FileSystemSpec.Inherit,
+            // A container without a mount namespace of its own is chrooted: so is what joins it.
+            FileSystem = p.FileSystem as ChrootFileSystem ?? FileSystemSpec.Inherit,
             Environment = p.Environment,
             WorkingDirectory = process.Cwd,
             SetPwd = false,

@@ -104,9 +104,23 @@ internal static class OciSpecMapper
                 ns |= kind;
             }
         }
+        // Without a mount namespace the root is entered with chroot, as crun does, and nothing is
+        // mounted: the mounts would land in the host's mount table (crun makes them there, runc
+        // skips the root altogether).
         bool ownMount = ns.HasFlag(NamespaceKinds.Mount) || joins.Any(j => j.Item1 == NamespaceKinds.Mount);
         if (!ownMount)
-            throw new OciConfigException("linux.namespaces: no mount namespace: husk-runtime sets up the root filesystem in a mount namespace of the container's own");
+        {
+            string[] skipped =
+            [
+                .. config.Mounts.Length > 0 ? ["mounts"] : Array.Empty<string>(),
+                .. linux.MaskedPaths.Length > 0 ? ["linux.maskedPaths"] : Array.Empty<string>(),
+                .. linux.ReadonlyPaths.Length > 0 ? ["linux.readonlyPaths"] : Array.Empty<string>(),
+                .. linux.Devices.Length > 0 ? ["linux.devices"] : Array.Empty<string>(),
+                .. config.Root.ReadOnly ? ["root.readonly"] : Array.Empty<string>(),
+            ];
+            if (skipped.Length > 0)
+                warnings.Add($"linux.namespaces: no mount namespace: the root is entered with chroot and {string.Join(", ", skipped)} not applied (they would change the host's mounts)");
+        }
         bool newUser = ns.HasFlag(NamespaceKinds.User);
         bool joinUser = joins.Any(j => j.Item1 == NamespaceKinds.User);
         if (newUser && (linux.UidMappings.IsEmpty || linux.GidMappings.IsEmpty))
@@ -151,9 +165,9 @@ internal static class OciSpecMapper
         bool sysfs = ns.HasFlag(NamespaceKinds.Net)
             ? true
             : !newUser && !joinUser && (netPath is null ? host.IsRoot && host.InitialUserNamespace : (host.IsRoot && host.InitialUserNamespace) || host.OwnsNamespace(netPath));
-        foreach (var m in config.Mounts)
+        foreach (var m in ownMount ? config.Mounts : [])
             mounts.AddRange(MapMount(m, bundle, ns, sysfs, host, warnings, notes, cgroupDirectories));
-        bool devBound = config.Mounts.Any(m => m.Destination.TrimEnd('/') == "/dev" && IsBind(m));
+        bool devBound = !ownMount || config.Mounts.Any(m => m.Destination.TrimEnd('/') == "/dev" && IsBind(m));
         var listed = linux.Devices.Select(d => d.Path).ToHashSet(StringComparer.Ordinal);
         if (!devBound)
         {
@@ -167,11 +181,11 @@ internal static class OciSpecMapper
                 mounts.Add(new MakeSymlink("/proc/kcore", "/dev/core"));
             mounts.Add(new MakeSymlink("pts/ptmx", "/dev/ptmx") { Overmount = true });
         }
-        foreach (var d in linux.Devices)
+        foreach (var d in ownMount ? linux.Devices : [])
             mounts.Add(MapDevice(d));
-        foreach (string p in linux.ReadonlyPaths)
+        foreach (string p in ownMount ? linux.ReadonlyPaths : [])
             mounts.Add(new BindMount(p, p) { SourceRoot = SourceRoot.Sandbox, ReadOnly = true, Optional = true, Devices = true, AllowSetuid = true });
-        foreach (string p in linux.MaskedPaths)
+        foreach (string p in ownMount ? linux.MaskedPaths : [])
             mounts.Add(new MaskedPath(p));
 
         var propagation = linux.RootfsPropagation switch
@@ -222,7 +236,7 @@ internal static class OciSpecMapper
             Identity = identity,
             Hostname = config.Hostname is { Length: > 0 } hostname ? hostname : null,
             DomainName = config.Domainname is { Length: > 0 } domain ? domain : null,
-            FileSystem = FileSystemSpec.Rootfs(rootfs, config.Root.ReadOnly),
+            FileSystem = ownMount ? FileSystemSpec.Rootfs(rootfs, config.Root.ReadOnly) : FileSystemSpec.Chroot(rootfs),
             Mounts = mounts.ToImmutable(),
             RootPropagation = propagation,
             Environment = [.. env],
@@ -234,7 +248,7 @@ internal static class OciSpecMapper
             Detached = true,
             NewSession = false,
             Terminal = process.Terminal ? new TerminalSize(Nonzero(process.ConsoleSize?.Height, 24), Nonzero(process.ConsoleSize?.Width, 80)) : null,
-            TerminalConsole = process.Terminal ? "/dev/console" : null,
+            TerminalConsole = process.Terminal && ownMount ? "/dev/console" : null,
             Fds = [.. Enumerable.Range(3, Math.Max(0, preserveFds)).Select(fd => new FdMapping(Descriptors.Borrow(fd), fd))],
             Capabilities = capabilities,
             NoNewPrivileges = process.NoNewPrivileges,
