@@ -1003,7 +1003,7 @@ internal static class SpawnPlanner
                 {
                     S1 = dst,
                     S2 = dst,
-                    Mode = type | (uint)(d.Mode & 0xFFF),
+                    Mode = type | ((uint)d.Mode & 0xFFF),
                     A = dev,
                     B = d.Uid ?? ulong.MaxValue,
                     C = d.Gid ?? ulong.MaxValue,

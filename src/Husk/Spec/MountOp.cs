@@ -134,8 +134,8 @@ public enum DeviceType
 /// </summary>
 public sealed record DeviceNode(string Destination, DeviceType Type, uint Major, uint Minor) : MountOp(Destination)
 {
-    /// <summary>Permission bits of the node.</summary>
-    public int Mode { get; init; } = 0x1B6; // 0666
+    /// <summary>Permission bits of the node (0666 unless given).</summary>
+    public UnixFileMode Mode { get; init; } = FileModes.ReadWriteAll;
     /// <summary>Owner of the node (an id inside), or null for the sandbox's creator.</summary>
     public uint? Uid { get; init; }
     /// <summary>Group of the node, or null.</summary>

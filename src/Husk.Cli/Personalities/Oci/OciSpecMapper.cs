@@ -172,7 +172,7 @@ internal static class OciSpecMapper
         if (!devBound)
         {
             foreach (var (name, major, minor) in DefaultDevices.Where(d => !listed.Contains("/dev/" + d.Name)))
-                mounts.Add(new DeviceNode("/dev/" + name, DeviceType.Character, major, minor) { Mode = 0x1B6 });
+                mounts.Add(new DeviceNode("/dev/" + name, DeviceType.Character, major, minor) { Mode = FileModes.ReadWriteAll });
             mounts.Add(new MakeSymlink("/proc/self/fd", "/dev/fd"));
             mounts.Add(new MakeSymlink("/proc/self/fd/0", "/dev/stdin"));
             mounts.Add(new MakeSymlink("/proc/self/fd/1", "/dev/stdout"));
@@ -389,7 +389,7 @@ internal static class OciSpecMapper
             throw new OciConfigException($"{d.Where}: major and minor must be non-negative 32-bit numbers");
         return new DeviceNode(d.Path, type, (uint)d.Major, (uint)d.Minor)
         {
-            Mode = (int)((d.FileMode ?? 0x1B6) & 0xFFF),
+            Mode = (UnixFileMode)((d.FileMode ?? 0x1B6) & 0xFFF),
             Uid = d.Uid,
             Gid = d.Gid,
         };
