@@ -115,7 +115,8 @@ public sealed class SandboxProcess : IDisposable
 
     /// <summary>
     /// Lets go of a sandbox that outlives this process (<see cref="SandboxSpec.Detached"/>): its
-    /// descriptors close, nothing is signalled or waited for.
+    /// descriptors close, nothing is signalled or waited for. The supervisor's side of its network
+    /// (sockets, helper, bridge lease, log) ends too: nothing of this process serves it afterwards.
     /// </summary>
     internal void Release()
     {
@@ -125,6 +126,7 @@ public sealed class SandboxProcess : IDisposable
         _status?.Dispose();
         TerminalMaster?.Dispose();
         SeccompListener?.Dispose();
+        Network?.Dispose();
     }
 
     /// <summary>The walls the payload got (seccomp, Landlock, capabilities, no_new_privs), for processes that join it.</summary>
