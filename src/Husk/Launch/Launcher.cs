@@ -174,7 +174,7 @@ internal static class Launcher
         }
         var launchHooks = supervisor?.Hooks(hooks) ?? hooks;
         Tracing.SyscallNotifier? notifier = null;
-        if (callback is not null)
+        if (callback is { Traced: false })
         {
             // The notifier must serve from the moment the filter is in: the payload's own exec is stopped too.
             launchHooks = new LaunchHooks
@@ -188,11 +188,13 @@ internal static class Launcher
             };
         }
         Tracing.SyscallTracer? tracer = null;
-        if (spec.Trace is { } trace)
+        // A traced callback is decided by the tracer, which stops the callback's calls only.
+        var traceSpec = spec.Trace ?? (callback is { Traced: true } ? new TraceSpec { Syscalls = Tracing.SyscallSet.Parse(string.Join(',', callback.Syscalls)) } : null);
+        if (traceSpec is { } trace)
         {
             try
             {
-                tracer = StartTracer(trace, supervisor);
+                tracer = StartTracer(trace, supervisor, callback is { Traced: true } ? callback : null);
             }
             catch
             {
@@ -251,6 +253,7 @@ internal static class Launcher
         if (tracer is not null)
         {
             process.Tracer = tracer;
+            tracer.Arm(supervisor, process.Kill);
             // With a pid namespace every traced process ends with the sandbox: the result waits for the last one.
             process.TraceEndsWithSandbox = spec.Namespaces.HasFlag(NamespaceKinds.Pid) || spec.PidNamespaceFd is not null;
         }
@@ -261,11 +264,11 @@ internal static class Launcher
     }
 
     /// <summary>Starts the tracer thread with its output open; a file that cannot be made is a setup error naming it.</summary>
-    private static Tracing.SyscallTracer StartTracer(TraceSpec trace, Resources.ResourceSupervisor? supervisor)
+    private static Tracing.SyscallTracer StartTracer(TraceSpec trace, Resources.ResourceSupervisor? supervisor, Policy.SyscallCallback? observer)
     {
         try
         {
-            return Tracing.SyscallTracer.Start(trace);
+            return Tracing.SyscallTracer.Start(trace, observer);
         }
         catch (SyscallException e)
         {

@@ -364,9 +364,9 @@ internal static class SpawnPlanner
         if (spec.Personality is { } persona)
             ops.Add(new PlannedOp(OpKind.Personality, $"set the execution domain 0x{persona:x}") { A = persona });
         var programs = SeccompPrograms(spec);
-        // The listener is the callback's (the last program), else the profile's or last raw program's, before the trace's.
-        int listenerIndex = spec.SyscallCallback is not null ? programs.Count - 1
-            : spec.Seccomp.UserNotification ? programs.Count - 1 - (spec.Trace is null ? 0 : 1)
+        // The listener is the callback's (the last program), else the profile's or last raw program's, before the trace's (or a traced callback's).
+        int listenerIndex = spec.SyscallCallback is { Traced: false } ? programs.Count - 1
+            : spec.Seccomp.UserNotification ? programs.Count - 1 - (spec.Trace is null && spec.SyscallCallback is null ? 0 : 1)
             : -1;
         // Without no_new_privs a filter needs CAP_SYS_ADMIN: install it while the stage still holds it
         // (runc's order), before the switch to the payload's ids or the capabilities drop it.
@@ -574,8 +574,9 @@ internal static class SpawnPlanner
             programs.Add(Policy.SeccompCompiler.Compile(policy).ToArray());
         if (spec.Trace is { } trace)
             programs.Add(Tracing.TraceFilter.Compile(trace.Syscalls).ToArray());
+        // A traced callback stops its calls for the tracer (RET_TRACE), the other kind for its listener.
         if (spec.SyscallCallback is { } callback)
-            programs.Add(callback.Compile().ToArray());
+            programs.Add(callback.Traced ? Tracing.TraceFilter.Compile(Tracing.SyscallSet.Parse(string.Join(',', callback.Syscalls))).ToArray() : callback.Compile().ToArray());
         return programs;
     }
 

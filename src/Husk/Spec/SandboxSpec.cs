@@ -325,8 +325,10 @@ public sealed record SandboxSpec
             problems.AddRange(trace.Validate());
         if (SyscallCallback is { } callback)
         {
-            if (Seccomp.UserNotification)
+            if (Seccomp.UserNotification && !callback.Traced)
                 problems.Add("a syscall callback and a notify action of a seccomp profile both need the one listener: drop one of them");
+            if (callback.Traced && Trace is not null)
+                problems.Add("a traced syscall callback and a trace both need the one tracer: drop one of them");
             foreach (string name in callback.Syscalls.Where(n => Policy.SyscallTable.Native.Number(n) is null))
                 problems.Add($"the syscall callback names an unknown system call: {name}");
             if (callback.Syscalls.IsDefaultOrEmpty)
