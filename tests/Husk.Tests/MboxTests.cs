@@ -412,7 +412,7 @@ public class MboxRootTests
             string script = $"mount --bind {dir}/subids /etc/subuid && mount --bind {dir}/subids /etc/subgid && cd {dir} && " +
                 $"setpriv --reuid=65534 --regid=65534 --clear-groups env HOME={dir} {mbox} -i -R -r {dir}/root -- /bin/sh -c " +
                 "'echo x > owned && chown 1234:4321 owned && stat -c %u:%g owned; grep -c 300000 /proc/self/uid_map'";
-            var r = TestEnvironment.Exec("unshare", ["-m", "--propagation", "private", "/bin/sh", "-c", script]);
+            var r = TestEnvironment.InPrivateMountNamespace(script);
             Assert.True(r.Code == 0, r.Stderr);
             // A real chown (not the no-op filter a user without subordinate ids gets): the range is mapped.
             Assert.Equal("1234:4321\n1\n", r.Stdout);

@@ -478,7 +478,7 @@ public class OverlayRootTests
             string script = $"mount --bind {source} {project}/sub && mount --bind {source} {tmpSub} && cd {project} && " +
                 $"{asNobody} {TestEnvironment.Husk} run --root {dir}/husk-root --keep -- /bin/sh -c 'echo x > new && echo new-ok; (echo y >> kept) 2>/dev/null || echo kept-ro' && " +
                 $"{asNobody} {Path.Combine(TestEnvironment.Artifacts, "bin", "mbox")} -i -r {dir}/mbox-root -- /bin/sh -c 'echo x > /tmp/f-{id} && echo tmp-ok'";
-            var r = TestEnvironment.Exec("unshare", ["-m", "--propagation", "private", "/bin/sh", "-c", script]);
+            var r = TestEnvironment.InPrivateMountNamespace(script);
             Assert.True(r.Code == 0, r.Stderr);
             Assert.Equal("new-ok\nkept-ro\ntmp-ok\n", r.Stdout);
             string why = $"existing files directly in {project} stay read-only in the sandbox ({project}/sub is a mount point below it: overlayfs cannot take it whole)";

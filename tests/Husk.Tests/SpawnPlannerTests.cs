@@ -70,6 +70,22 @@ public class SpawnPlannerTests
         Assert.Empty(single.IdmappedSources);
     }
 
+    [Fact]
+    public void Only_owners_roots_idmapped_layers_map_are_given_to_prepared_directories()
+    {
+        var spec = new SandboxSpec { Command = ["true"] };
+        var root = Host with { Uid = 0, Gid = 0 };
+        var owners = SpawnPlanner.IdmappedOwners(spec, root, new SubordinateIds(null, null, (100000, 65536), (100000, 65536)));
+        Assert.NotNull(owners);
+        Assert.True(owners(0, 0));
+        Assert.True(owners(101, 104));
+        Assert.False(owners(70000, 70000)); // past the range: overlayfs could not look up a merged directory it owned
+        Assert.False(owners(101, 70000));
+        // Not idmapped: try's and mkosi-sandbox's single id, and any unprivileged caller.
+        Assert.Null(SpawnPlanner.IdmappedOwners(spec with { Identity = new Identity { Uid = 0, Gid = 0, Mapping = IdMapping.Single } }, root, null));
+        Assert.Null(SpawnPlanner.IdmappedOwners(spec, Host, null));
+    }
+
     [Theory]
     [InlineData("/r/upperdir/usr", "/r/workdir/usr", "/r")]
     [InlineData("/a/up", "/b/work", "/")]

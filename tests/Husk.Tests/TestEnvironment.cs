@@ -99,6 +99,10 @@ internal static class TestEnvironment
         return JsonDocument.Parse(output).RootElement;
     }
 
+    /// <summary>Runs a shell script (as root) in a private mount namespace of its own, whose mounts never reach the host's.</summary>
+    public static (int Code, string Stdout, string Stderr) InPrivateMountNamespace(string script) =>
+        Exec("unshare", ["-m", "--propagation", "private", "/bin/sh", "-c", script]);
+
     /// <summary>Runs a program to completion and returns its exit code, stdout and stderr.</summary>
     public static (int Code, string Stdout, string Stderr) Exec(string file, IEnumerable<string> args, string? stdin = null, IDictionary<string, string>? env = null, int timeoutMs = 60_000, string? cwd = null)
     {
