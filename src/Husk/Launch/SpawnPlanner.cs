@@ -863,6 +863,14 @@ internal static class SpawnPlanner
             case BindMount b:
             {
                 string src = b.SourceRoot == SourceRoot.Host ? Path.GetFullPath(b.Source, host.WorkingDirectory) : b.Source;
+                var srcRoot = b.SourceRoot switch { SourceRoot.Host => OpRoot.Old, SourceRoot.Storage => OpRoot.Base, _ => OpRoot.New };
+                if (idmap.Enabled && b.SourceRoot == SourceRoot.Host && b.LayerView is { } view)
+                {
+                    // Taken from the view the supervisor makes, not through the host's tree, which
+                    // the sandbox's (subordinate) root may not pass.
+                    string at = idmap.Attach(ops, new IdmappedSource(view, Writable: false), b.Optional, op);
+                    (src, srcRoot) = (IdmappedLayers.Beneath(at, view, src), OpRoot.Base);
+                }
                 ops.Add(new PlannedOp(OpKind.Bind, $"bind mount {b.Source} on {dst}")
                 {
                     S1 = src,
@@ -871,7 +879,7 @@ internal static class SpawnPlanner
                     B = parentMode,
                     C = b.Recursive ? 0UL : 1UL,
                     Origin = op,
-                    Flags = OpRoots.S1(b.SourceRoot switch { SourceRoot.Host => OpRoot.Old, SourceRoot.Storage => OpRoot.Base, _ => OpRoot.New })
+                    Flags = OpRoots.S1(srcRoot)
                         | (b.ReadOnly ? OpFlags.ReadOnly : 0)
                         | (b.Devices ? OpFlags.Devices : 0)
                         | (b.Optional ? OpFlags.Try : 0)
