@@ -32,7 +32,7 @@ public class PoolPlannerTests
         Assert.Equal(cold.ExecOpIndex - finish, split.Run.ExecOpIndex - (split.Run.Ops.Count - after.Count - 1));
         // Fresh pid, mount, ipc and uts namespaces for every run.
         ulong fresh = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS;
-        Assert.Equal(fresh, split.Run.CloneFlags & fresh);
+        Assert.Equal(fresh, RunNamespaces(split) & fresh);
     }
 
     [Fact]
@@ -77,8 +77,29 @@ public class PoolPlannerTests
         Assert.True(new SandboxPoolOptions().NetworkPerRun);
         var spec = TestEnvironment.Spec("/bin/true");
         var split = PoolPlanner.Split(SpawnPlanner.Plan(spec, Host), spec, Host, new SandboxPoolOptions().NetworkPerRun);
-        Assert.NotEqual(0UL, split.Run.CloneFlags & CLONE_NEWNET);
+        Assert.NotEqual(0UL, RunNamespaces(split) & CLONE_NEWNET);
         Assert.Contains(split.Run.Ops, o => o.Kind == OpKind.LoopbackUp);
         Assert.DoesNotContain(split.TemplateOps, o => o.Kind == OpKind.LoopbackUp);
     }
+    /// <summary>
+    /// The template's clone makes only the run's pid namespace (it serves one request at a time);
+    /// the run makes the rest itself, after the supervisor's go and before any other op.
+    /// </summary>
+    [Fact]
+    public void A_run_makes_its_own_namespaces_after_the_supervisors_go_and_before_anything_else()
+    {
+        var spec = TestEnvironment.Spec("/bin/true");
+        var split = PoolPlanner.Split(SpawnPlanner.Plan(spec, Host), spec, Host, freshNetwork: true);
+        Assert.Equal(CLONE_NEWPID, split.Run.CloneFlags);
+        Assert.Equal(OpKind.WaitParent, split.Run.Ops[0].Kind);
+        Assert.Equal(OpKind.Unshare, split.Run.Ops[1].Kind);
+        ulong wanted = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP | CLONE_NEWNET;
+        Assert.Equal(wanted, split.Run.Ops[1].A);
+        var shared = PoolPlanner.Split(SpawnPlanner.Plan(spec, Host), spec, Host, freshNetwork: false);
+        Assert.Equal(wanted & ~CLONE_NEWNET, shared.Run.Ops[1].A);
+    }
+
+    /// <summary>Every namespace a run makes: by the template's clone, or by its own unshare ops before its build.</summary>
+    private static ulong RunNamespaces(PoolPlan split) =>
+        split.Run.CloneFlags | split.Run.Ops.TakeWhile(o => o.Kind != OpKind.RootFinish).Where(o => o.Kind == OpKind.Unshare).Aggregate(0UL, (a, o) => a | o.A);
 }

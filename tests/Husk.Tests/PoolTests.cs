@@ -84,6 +84,30 @@ public class PoolTests
         Assert.Equal(1, pool.TemplateCount);
     }
 
+    /// <summary>
+    /// Two runs of one template at the same time: the first waits on its standard input (after
+    /// leaving a file in its /tmp) while the second runs to its end; each gets its own output,
+    /// and the second does not see the first's file.
+    /// </summary>
+    [Fact]
+    public async Task Two_runs_of_one_pool_at_once_both_complete_with_their_own_output()
+    {
+        using var pool = new SandboxPool();
+        var first = TestEnvironment.Spec("/bin/sh", "-c", "touch /tmp/first; echo ready; read x; echo \"first:$x:$(ls -A /tmp)\"");
+        using (var running = TestEnvironment.StartPiped(first, pool.Start))
+        {
+            Assert.Equal("ready", running.Output.ReadLine());
+            var second = await pool.RunAsync(Shell("echo \"second:$(ls -A /tmp)\""), TestContext.Current.CancellationToken);
+            Assert.Equal("second:\n", Out(second));
+            Assert.Equal(0, second.Exit!.ExitCode);
+            running.Write("go\n");
+            running.CloseInput();
+            Assert.Equal("first:go:first\n", running.Output.ReadToEnd());
+            Assert.Equal(0, running.Process.WaitForExit().ExitCode);
+        }
+        Assert.Equal(1, pool.TemplateCount);
+    }
+
     /// <summary>The walls of a realistic spec, as the payload sees them.</summary>
     private static SandboxSpec Walled() => TestEnvironment.Spec() with
     {

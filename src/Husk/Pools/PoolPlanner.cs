@@ -173,7 +173,18 @@ internal static class PoolPlanner
         bool netPerRun = freshNetwork && (cold.CloneFlags & CLONE_NEWNET) != 0;
 
         var template = new List<PlannedOp>();
-        var run = new List<PlannedOp> { new(OpKind.WaitParent, "wait for the supervisor") };
+        // The template clones each run into a fresh pid namespace only (which must be made by the
+        // clone); the run makes its other namespaces itself, right after the supervisor lets it go.
+        // The template serves one request at a time: making a network namespace (the dearest by
+        // far) in its clone held every other run's request behind it, while the run's own unshare
+        // costs the same and overlaps with the other runs. It comes after the supervisor's go, so
+        // a cgroup the supervisor attaches the run to (cgroup v1) is the root of its cgroup namespace.
+        ulong perRun = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP | (netPerRun ? CLONE_NEWNET : 0);
+        var run = new List<PlannedOp>
+        {
+            new(OpKind.WaitParent, "wait for the supervisor"),
+            new(OpKind.Unshare, "create the run's mount, IPC, UTS, cgroup and network namespaces") { A = cold.CloneFlags & perRun, Role = SetupRole.CreateNamespaces },
+        };
         PlannedOp? maxUserNamespaces = null;
         foreach (var op in ops.Take(begin))
         {
@@ -207,10 +218,9 @@ internal static class PoolPlanner
         int execIndex = cold.ExecOpIndex - (finish + 1) + run.Count;
         run.AddRange(ops.Skip(finish + 1));
 
-        ulong perRun = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP | (netPerRun ? CLONE_NEWNET : 0);
         var runPlan = new SpawnPlan
         {
-            CloneFlags = (cold.CloneFlags & perRun) | CLONE_NEWPID,
+            CloneFlags = CLONE_NEWPID,
             Ops = run,
             IdMaps = IdMapPlan.None,
             HasMounts = true,
