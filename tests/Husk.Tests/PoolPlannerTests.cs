@@ -47,11 +47,33 @@ public class PoolPlannerTests
     [Fact]
     public void A_spec_that_maps_a_range_is_refused_with_the_reason()
     {
+        var ranges = new SubordinateIds((200000, 65536), (200000, 65536), null, null);
+        var spec = TestEnvironment.Spec("/bin/true") with { Identity = new Identity { Mapping = IdMapping.SubordinateRange } };
+        var e = Assert.Throws<SandboxSpecException>(() => Split(spec, Host, ranges));
+        Assert.Contains("map one id", e.Message);
+        Split(TestEnvironment.Spec("/bin/true"), Host);
+    }
+
+    /// <summary>
+    /// Root's default maps a subordinate range (the payload is never the host's root); a pool maps
+    /// the one id of that range the payload runs as, the same host id a cold run gives it.
+    /// </summary>
+    [Theory]
+    [InlineData(null, "0 100000 1\n")]
+    [InlineData(1000u, "1000 101000 1\n")]
+    public void Root_s_pool_maps_the_one_id_of_its_subordinate_range_a_cold_run_gives_the_payload(uint? uid, string expected)
+    {
         var root = Host with { Uid = 0, Gid = 0 };
         var ranges = new SubordinateIds(null, null, (100000, 65536), (100000, 65536));
-        var e = Assert.Throws<SandboxSpecException>(() => Split(TestEnvironment.Spec("/bin/true"), root, ranges));
-        Assert.Contains("run the pool as an unprivileged user", e.Message);
-        Split(TestEnvironment.Spec("/bin/true"), Host);
+        var spec = TestEnvironment.Spec("/bin/true") with { Identity = new Identity { Uid = uid, Gid = uid } };
+        var cold = SpawnPlanner.Plan(spec, root, ranges);
+        Assert.Equal("0 100000 65536\n", cold.IdMaps.UidMap);
+        var split = Split(spec, root, ranges);
+        Assert.Equal(expected, split.IdMaps.UidMap);
+        Assert.Equal(expected, split.IdMaps.GidMap);
+        Assert.Equal(IdMapKind.Write, split.IdMaps.Kind);
+        // The run's own namespace maps that id to itself.
+        Assert.Contains(split.Run.Ops, o => o.Role == SetupRole.NestedUidMap && System.Text.Encoding.UTF8.GetString(o.Data!) == $"{uid ?? 0} {uid ?? 0} 1\n");
     }
 
     [Theory]
@@ -82,18 +104,18 @@ public class PoolPlannerTests
         Assert.DoesNotContain(split.TemplateOps, o => o.Kind == OpKind.LoopbackUp);
     }
     /// <summary>
-    /// The template's clone makes only the run's pid namespace (it serves one request at a time);
-    /// the run makes the rest itself, after the supervisor's go and before any other op.
+    /// The template's clone makes only the run's pid and cgroup namespaces (it serves one request
+    /// at a time); the run makes the rest itself, after the supervisor's go and before any other op.
     /// </summary>
     [Fact]
     public void A_run_makes_its_own_namespaces_after_the_supervisors_go_and_before_anything_else()
     {
         var spec = TestEnvironment.Spec("/bin/true");
         var split = PoolPlanner.Split(SpawnPlanner.Plan(spec, Host), spec, Host, freshNetwork: true);
-        Assert.Equal(CLONE_NEWPID, split.Run.CloneFlags);
+        Assert.Equal(CLONE_NEWPID | CLONE_NEWCGROUP, split.Run.CloneFlags);
         Assert.Equal(OpKind.WaitParent, split.Run.Ops[0].Kind);
         Assert.Equal(OpKind.Unshare, split.Run.Ops[1].Kind);
-        ulong wanted = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP | CLONE_NEWNET;
+        ulong wanted = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET;
         Assert.Equal(wanted, split.Run.Ops[1].A);
         var shared = PoolPlanner.Split(SpawnPlanner.Plan(spec, Host), spec, Host, freshNetwork: false);
         Assert.Equal(wanted & ~CLONE_NEWNET, shared.Run.Ops[1].A);
