@@ -93,9 +93,14 @@ internal sealed class NetworkSession : IDisposable
         });
     }
 
-    /// <summary>Once the sandbox has exited: waits briefly for the connections and flows it left to end and be logged.</summary>
+    /// <summary>
+    /// Once the sandbox has exited: waits for pasta to pass on what the sandbox sent to clients of
+    /// its published ports, and briefly for the connections and flows it left to end and be logged.
+    /// </summary>
     public void Finish()
     {
+        if (_helper is not null && _plan.Nat?.Kind == NatHelperKind.Pasta)
+            UserModeNat.Drain(_plan.Spec.Publish);
         _proxy?.DrainAsync(TimeSpan.FromSeconds(2)).Wait();
         _udp?.StopAsync().Wait(TimeSpan.FromSeconds(2));
     }

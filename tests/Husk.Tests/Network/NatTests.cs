@@ -53,7 +53,7 @@ public sealed class NatTests : IDisposable
     }
 
     [Fact]
-    public async Task A_published_port_reaches_a_server_in_the_sandbox()
+    public async Task A_published_port_reaches_a_server_in_the_sandbox_and_gets_all_it_sent_before_it_ended()
     {
         RequireNat();
         int port;
@@ -62,11 +62,18 @@ public sealed class NatTests : IDisposable
             probe.Start();
             port = ((IPEndPoint)probe.LocalEndpoint).Port;
         }
+        // The server fills every buffer between it and the client (which reads nothing yet), says
+        // how much it sent, and ends: pasta still holds part of that, and must pass it on.
         const string server = """
-            import socket
+            import select, socket
             s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", 8080)); s.listen()
             print("ready", flush=True)
-            c, _ = s.accept(); c.sendall(b"inside"); c.close()
+            c, _ = s.accept(); c.setblocking(False)
+            sent = 0
+            while select.select([], [c], [], 0.5)[1]:
+                try: sent += c.send(b"x" * 65536)
+                except BlockingIOError: pass
+            print(sent, flush=True)
             """;
         var psi = new ProcessStartInfo(TestEnvironment.Husk) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = _dir };
         foreach (string a in new[] { "run", "--fs", "ro", "--net", "nat", "--publish", $"{port}:8080", "--", "python3", "-c", server })
@@ -76,10 +83,23 @@ public sealed class NatTests : IDisposable
         Assert.Equal("ready", husk.StandardOutput.ReadLine());
         using var client = new TcpClient();
         client.Connect(IPAddress.Loopback, port);
-        string got = new StreamReader(client.GetStream(), Encoding.ASCII).ReadToEnd();
+        long sent = long.Parse(husk.StandardOutput.ReadLine() ?? "-1", System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(sent > 0); // (husk's stderr is read only once it has exited: waiting for it here would wait for husk)
+        // Only once the sandbox has ended does the client read (before, husk stopped pasta then, and the rest was lost).
+        var sandbox = ProcessTree.Descendants(husk.Id).Where(p => ProcessTree.Comm(p) == "python3").Select(Interop.Interop.PidfdOpen).OfType<Interop.SafePidfd>().ToList();
+        foreach (var fd in sandbox)
+        {
+            using (fd)
+                Assert.True(ProcessTree.WaitGone(fd, 30_000), "the sandbox did not end");
+        }
+        long got = 0;
+        var buffer = new byte[1 << 16];
+        var stream = client.GetStream();
+        for (int n; (n = stream.Read(buffer)) > 0;)
+            got += n;
         Assert.True(husk.WaitForExit(30_000));
         Assert.True(husk.ExitCode == 0, await stderr);
-        Assert.Equal("inside", got);
+        Assert.Equal(sent, got);
     }
 
     [Fact]
