@@ -102,6 +102,51 @@ public sealed class NatTests : IDisposable
         Assert.Equal(sent, got);
     }
 
+    /// <summary>
+    /// Runs <paramref name="script"/> as root of a user and network namespace of the test's own
+    /// (the "host" husk sees), which can make a second namespace behind a veth (the "outside").
+    /// </summary>
+    private (int Code, string Stdout, string Stderr) InTestNamespace(string script, params string[] args) =>
+        TestEnvironment.Exec("unshare", ["--user", "--map-root-user", "--net", "--", "bash", "-c", script, "bash", .. args], cwd: _dir);
+
+    [Fact]
+    public void IPv6_reaches_the_outside_through_nat()
+    {
+        RequireNat();
+        if (!File.Exists("/proc/net/if_inet6"))
+            Assert.Skip("this kernel has no IPv6");
+        // The outside has an IPv6 address only; the host's one route out is IPv6. husk runs as an
+        // ordinary user again (a nested user namespace): as root it would map subordinate ids.
+        const string script = """
+            set -eu
+            husk=$1
+            trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
+            mkfifo outside.ready server.ready
+            ip link set lo up
+            unshare --net sh -c 'echo up > outside.ready; exec sleep 600' >/dev/null 2>&1 &
+            outside=$!
+            read -r _ < outside.ready
+            ip link add h0 type veth peer name o0 netns "$outside"
+            ip addr add fd00:77::1/64 dev h0 nodad
+            ip link set h0 up
+            ip -6 route add default via fd00:77::2 dev h0
+            nsenter -t "$outside" -n sh -c 'ip link set lo up && ip addr add fd00:77::2/64 dev o0 nodad && ip link set o0 up'
+            nsenter -t "$outside" -n python3 -c '
+            import socket
+            s = socket.socket(socket.AF_INET6); s.bind(("fd00:77::2", 8080)); s.listen()
+            open("server.ready", "w").write("up\n")
+            c, peer = s.accept(); c.sendall(("outside, from " + peer[0]).encode()); c.close()' >/dev/null 2>&1 &
+            read -r _ < server.ready
+            unshare --user --map-user=1000 --map-group=1000 -- "$husk" run --fs ro --net nat -- python3 -c '
+            import socket
+            print(socket.create_connection(("fd00:77::2", 8080), timeout=10).recv(100).decode())'
+            """;
+        var run = InTestNamespace(script, TestEnvironment.Husk);
+        Assert.True(run.Code == 0, run.Stderr);
+        // The outside saw the host's address: pasta connected for the sandbox, over IPv6.
+        Assert.Equal("outside, from fd00:77::1", run.Stdout.Trim());
+    }
+
     [Fact]
     public void Killing_husk_takes_its_nat_helper_with_it()
     {
