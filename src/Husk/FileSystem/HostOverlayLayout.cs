@@ -201,9 +201,12 @@ internal sealed class HostOverlayLayout
         }
         ops.AddRange(OverlayPlan.Mounts.Select(InStorage));
         // The root is always out of the payload's sight: covered where it lies in an overlaid
-        // directory (the plan does that), and given an empty place of its own elsewhere.
+        // directory (the plan does that), and elsewhere covered where the tree shows it. Where it
+        // does not (its directory is scaffolding without it, or a fresh /tmp, /var/tmp or /run
+        // comes over it), there is nothing to cover, and making its place would write the root's
+        // path into the layer: a change of the run's own at every review.
         if (!ops.Any(m => m is TmpfsMount t && t.Destination == Spec.Root))
-            ops.Add(new TmpfsMount(Spec.Root) { Mode = FileModes.Private, Size = 1 << 20 });
+            ops.Add(new TmpfsMount(Spec.Root) { Mode = FileModes.Private, Size = 1 << 20, IfPresent = true });
         return ops;
     }
 
