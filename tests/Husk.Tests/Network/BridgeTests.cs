@@ -78,7 +78,7 @@ public sealed class BridgeTests
     }
 
     [Fact]
-    public void A_published_port_comes_in_also_from_the_hosts_loopback_and_a_killed_husks_leftovers_go_at_the_next_start_as_root()
+    public async Task A_published_port_comes_in_also_from_the_hosts_loopback_and_a_killed_husks_leftovers_go_at_the_next_start_as_root()
     {
         RequireBridge();
         int port;
@@ -102,7 +102,13 @@ public sealed class BridgeTests
         {
             using var c = new TcpClient();
             // Not reachable, the SYN is dropped: fail in seconds rather than at the kernel's two minutes.
-            if (!c.ConnectAsync(from, port).Wait(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken))
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+            timeout.CancelAfter(TimeSpan.FromSeconds(20));
+            try
+            {
+                await c.ConnectAsync(from, port, timeout.Token);
+            }
+            catch (OperationCanceledException)
             {
                 husk.Kill();
                 Assert.Fail($"the published port is not reachable from {from}");
