@@ -71,6 +71,15 @@ public class NetworkPlannerTests
     }
 
     [Fact]
+    public void A_kill_rule_reaches_the_supervisor_even_when_the_default_refuses()
+    {
+        // mbox's -n with "kill: 192.0.2.9": reset in the kernel, the connection would never kill the sandbox.
+        string rules = NftRuleset.Allowlist(1, 53, [EgressRule.Parse("192.0.2.9") with { Action = EgressAction.Kill }], EgressAction.Refuse);
+        Assert.Contains("ip daddr != { 127.0.0.0/8, 198.18.0.0/15, 192.0.2.9 } tcp flags", rules);
+        Assert.Contains("ip daddr { 198.18.0.0/15, 192.0.2.9 } meta l4proto udp redirect to :1", rules);
+    }
+
+    [Fact]
     public void Rules_for_TCP_alone_leave_UDP_to_be_dropped_in_the_namespace()
     {
         string rules = Rules(EgressAction.Refuse, "example.com:443/tcp", "10.0.0.0/8/tcp");
