@@ -70,8 +70,9 @@ internal static class NetworkPlanner
             AddSockets(ops, SocketRole.Capture, SocketType.Stream, CapturePort);
         if (net.RelaysUdp)
         {
-            AddSockets(ops, SocketRole.UdpCapture, SocketType.Dgram, CapturePort);
             // Without conntrack's netlink (a kernel built without it) the relay cannot tell destinations: UDP stays refused.
+            // Before the relay's sockets: the supervisor takes the sockets in this order, so the relay, which starts
+            // with its socket, never sees a datagram before it knows whether it has conntrack.
             ops.Add(new PlannedOp(OpKind.NetSocket, "open the supervisor's conntrack socket (netlink)")
             {
                 A = AfNetlink,
@@ -80,6 +81,7 @@ internal static class NetworkPlanner
                 Index = (int)SocketRole.Conntrack,
                 Flags = OpFlags.Try,
             });
+            AddSockets(ops, SocketRole.UdpCapture, SocketType.Dgram, CapturePort);
         }
         return new NetworkPlan
         {

@@ -28,7 +28,7 @@ internal sealed class UdpRelay(EgressPolicy policy, FakeAddressPool pool, DnsRes
     private readonly ConcurrentDictionary<IPEndPoint, Flow> _flows = new();
     private Conntrack? _conntrack;
 
-    /// <summary>The namespace's conntrack, once the native stage has handed its socket over.</summary>
+    /// <summary>The namespace's conntrack (its socket comes before the relay's own, so it is known before any datagram).</summary>
     public void Use(Conntrack conntrack) => _conntrack = conntrack;
 
     /// <summary>Relays the datagrams sent to <paramref name="relay"/> until <paramref name="ct"/> is cancelled or it is closed.</summary>

@@ -29,8 +29,8 @@ public class NetworkPlannerTests
         Assert.Equal("allowlist", plan.Network!.ModeName);
         // The rule allows UDP too: the relay's sockets, and a netlink socket on the namespace's conntrack.
         var more = plan.Ops.SkipWhile(o => o.Kind != OpKind.LoopbackUp).Skip(10).TakeWhile(o => o.Kind == OpKind.NetSocket).ToList();
-        Assert.Equal([SocketRole.UdpCapture, SocketRole.UdpCapture, SocketRole.Conntrack], more.Select(o => (SocketRole)o.Index));
-        Assert.Equal((16UL, 3UL, 12UL, OpFlags.Try), (more[2].A, more[2].B, more[2].C, more[2].Flags)); // AF_NETLINK, SOCK_RAW, NETLINK_NETFILTER
+        Assert.Equal([SocketRole.Conntrack, SocketRole.UdpCapture, SocketRole.UdpCapture], more.Select(o => (SocketRole)o.Index));
+        Assert.Equal((16UL, 3UL, 12UL, OpFlags.Try), (more[0].A, more[0].B, more[0].C, more[0].Flags)); // AF_NETLINK, SOCK_RAW, NETLINK_NETFILTER
         var tcpOnly = SpawnPlanner.Plan(Spec(b => b.AllowHost("example.com:443/tcp")), Host.Context());
         Assert.DoesNotContain(tcpOnly.Ops, o => o.Kind == OpKind.NetSocket && (SocketRole)o.Index is SocketRole.UdpCapture or SocketRole.Conntrack);
         // Before the payload's user namespace: the payload never holds CAP_NET_ADMIN over this network.
@@ -68,6 +68,15 @@ public class NetworkPlannerTests
         Assert.DoesNotContain("husk_early", Rules(EgressAction.Log));
         // mbox's default lets everything through (logged): every datagram goes to the relay.
         Assert.Contains("\t\tmeta l4proto udp redirect to :1\n", Rules(EgressAction.Log));
+    }
+
+    [Fact]
+    public void A_kill_rule_reaches_the_supervisor_even_when_the_default_refuses()
+    {
+        // mbox's -n with "kill: 192.0.2.9": reset in the kernel, the connection would never kill the sandbox.
+        string rules = NftRuleset.Allowlist(1, 53, [EgressRule.Parse("192.0.2.9") with { Action = EgressAction.Kill }], EgressAction.Refuse);
+        Assert.Contains("ip daddr != { 127.0.0.0/8, 198.18.0.0/15, 192.0.2.9 } tcp flags", rules);
+        Assert.Contains("ip daddr { 198.18.0.0/15, 192.0.2.9 } meta l4proto udp redirect to :1", rules);
     }
 
     [Fact]
