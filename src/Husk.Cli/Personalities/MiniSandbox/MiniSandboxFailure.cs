@@ -37,31 +37,31 @@ internal sealed class MiniSandboxError(string function, int line, MiniSandboxErr
     };
 }
 
-/// <summary>mini-sandbox's error codes that its command line can report, with their values (error-handling.h), which its library returns.</summary>
+/// <summary>mini-sandbox's error codes that its command line can report.</summary>
 internal enum MiniSandboxErrorCode
 {
     /// <summary>Two of -x, -o and -h.</summary>
-    InvalidFunctioningMode = -1,
+    InvalidFunctioningMode,
     /// <summary>-o or -h twice.</summary>
-    SandboxRootNotUnique = -2,
+    SandboxRootNotUnique,
     /// <summary>A directory that cannot be created.</summary>
-    InvalidFolder = -3,
+    InvalidFolder,
     /// <summary>-d or -k without -o or -x.</summary>
-    OverlayOptionNotSet = -4,
+    OverlayOptionNotSet,
     /// <summary>A path that must exist does not.</summary>
-    PathDoesNotExist = -5,
+    PathDoesNotExist,
     /// <summary>A relative path that does not exist.</summary>
-    NotAnAbsolutePath = -6,
+    NotAnAbsolutePath,
     /// <summary>-D twice.</summary>
-    LogFileNotUnique = -7,
+    LogFileNotUnique,
     /// <summary>The overlay's or root's directory inside a writable one.</summary>
-    IllegalConfiguration = -8,
+    IllegalConfiguration,
     /// <summary>The same path given to -M and -w.</summary>
-    FileReadAndWrite = -9,
+    FileReadAndWrite,
     /// <summary>mini-tapbox: a -F rule past the 100th or longer than 1024 bytes (its words fit another case).</summary>
-    IllegalNetworkConfiguration = -10,
+    IllegalNetworkConfiguration,
     /// <summary>-w /tmp or -M /tmp with -x.</summary>
-    TmpNotRemounted = -11,
+    TmpNotRemounted,
     /// <summary>A failed system call or file.</summary>
-    GeneralOSError = -100,
+    GeneralOSError,
 }
