@@ -22,7 +22,10 @@
  * Use multiprocessing's "spawn" or "forkserver" start methods, or exec a fresh process.
  *
  * Strings are UTF-8 and NUL-terminated. Strings the library returns through char ** belong to
- * the caller (free them with husk_string_free); const char * results belong to the library. */
+ * the caller (free them with husk_string_free); const char * results belong to the library.
+ *
+ * The library also exports husk_mini_sandbox_*, private to libmini-sandbox and libmini-tapbox
+ * (built with it): they are not part of this ABI. */
 #ifndef HUSK_H
 #define HUSK_H
 

@@ -47,7 +47,11 @@ internal static class Launcher
         return new SafeFd(fd);
     }
 
-    public static SandboxProcess Start(SandboxSpec spec, LaunchHooks? hooks = null, HostContext? host = null)
+    /// <param name="spec">The sandbox.</param>
+    /// <param name="hooks">What the front door does between clone and release.</param>
+    /// <param name="host">The caller's facts (default: this process's).</param>
+    /// <param name="starter">Who clones the child (a continuing launch's caller); null: the native stage here.</param>
+    public static SandboxProcess Start(SandboxSpec spec, LaunchHooks? hooks = null, HostContext? host = null, ChildStarter? starter = null)
     {
         host ??= HostContext.Current();
         var subIds = SubordinateIdsFor(spec, host);
@@ -71,7 +75,7 @@ internal static class Launcher
                 Network.Bridge.Release(lease);
             throw;
         }
-        return StartPlanned(spec, plan, host, hooks, stdio, layout, image, lease: lease);
+        return StartPlanned(spec, plan, host, hooks, stdio, layout, image, starter, lease);
     }
 
     /// <summary>The subordinate id ranges of the caller, where the spec maps a range (root's default, or --map-subids).</summary>
@@ -305,7 +309,7 @@ internal static class Launcher
         var (channel, childEnd) = ChannelPair();
         var spawn = starter is null
             ? StartHere(plan, host, hooks, channel, childEnd, statusWrite)
-            : starter.Start(plan, host, hooks, childEnd, statusWrite);
+            : starter.Start(plan, host, hooks, channel, childEnd, statusWrite);
         SafePidfd? pidfd = null;
         try
         {
@@ -411,8 +415,11 @@ internal static class Launcher
         }
     }
 
-    /// <summary>Clones the child here, on a spawn thread: the task ends once the child has exec'd (it borrows our memory until then).</summary>
-    private static unsafe Task<SpawnResult> StartHere(SpawnPlan plan, HostContext host, LaunchHooks? hooks, SafeFd channel, SafeFd childEnd, SafeFd? statusWrite)
+    /// <summary>
+    /// The plan in native memory and husk_spawn's arguments for it: the channel's ends (the
+    /// supervisor's, which the child closes), the status pipe, the cgroup and husk-init's image.
+    /// </summary>
+    internal static unsafe (NativePlan Native, SpawnArgs Args) NativeSpawn(SpawnPlan plan, HostContext host, LaunchHooks? hooks, SafeFd channel, SafeFd childEnd, SafeFd? statusWrite)
     {
         // husk-init is needed only where the plan forks, or waits in its gate (husk-runtime's create).
         int initFd = plan.Ops.Any(o => o.Kind == OpKind.Fork || (o.Kind == OpKind.Exec && (o.Flags & OpFlags.ExecInit) != 0)) ? InitImage.Value.Fd : -1;
@@ -424,11 +431,20 @@ internal static class Launcher
             OpCount = (uint)native.Count,
             CgroupFd = hooks?.Cgroup?.Fd ?? -1,
             InitFd = initFd,
-            Flags = (plan.HasMounts ? SpawnMounts : 0) | (plan.Detached ? SpawnDetached : 0),
+            Flags = (plan.HasMounts ? SpawnMounts : 0) | (plan.Detached ? SpawnDetached : 0) | (plan.ContinuesCaller ? SpawnContinue : 0),
             HostMountNamespace = host.MountNamespace,
             Channel = childEnd.Fd,
             ChannelPeer = channel.Fd,
         };
+        return (native, args);
+    }
+
+    /// <summary>Clones the child here, on a spawn thread: the task ends once the child has exec'd (it borrows our memory until then).</summary>
+    private static unsafe Task<SpawnResult> StartHere(SpawnPlan plan, HostContext host, LaunchHooks? hooks, SafeFd channel, SafeFd childEnd, SafeFd? statusWrite)
+    {
+        if (plan.ContinuesCaller)
+            throw new InvalidOperationException("a plan the caller continues in is cloned by its caller (ContinuingLaunch)");
+        var (native, args) = NativeSpawn(plan, host, hooks, channel, childEnd, statusWrite);
         // The spawn thread sleeps in clone3 until the child execs; the caller serves the channel.
         return SpawnThread.Run(() =>
         {

@@ -39,6 +39,8 @@ internal sealed class SpawnPlan
     /// <summary>The sandbox process is not the cloned child but a descendant that reports its pid.</summary>
     public bool ReportsPid { get; init; }
     public int ExecOpIndex { get; init; }
+    /// <summary>The payload is the caller itself: the plan ends in a RETURN op (<see cref="SandboxSpec.ContinuesCaller"/>).</summary>
+    public bool ContinuesCaller { get; init; }
     /// <summary>The walls the payload gets, for processes that join it later.</summary>
     public AppliedPolicy? Policy { get; init; }
     /// <summary>The final mount list the ops were planned from (base tree, the spec's own, the closing remount).</summary>
@@ -348,7 +350,9 @@ internal static class SpawnPlanner
             gateChannel = gateFd + 1;
             fdSpec = spec with { Fds = spec.Fds.Add(new FdMapping(fifo, gateFd)) };
         }
-        AddFdLayout(ops, fdSpec);
+        // A caller that goes on in the sandbox keeps its descriptors (its side closes the engine's).
+        if (!spec.ContinuesCaller)
+            AddFdLayout(ops, fdSpec);
         if (spec.UserNamespace2Fd is { } userns2)
             ops.Add(new PlannedOp(OpKind.SetNs, "switch to the second user namespace") { Fd = Descriptors.Number(userns2), A = CLONE_NEWUSER, Role = SetupRole.SecondUserNamespace });
         // Raising a limit or lowering the OOM score needs CAP_SYS_RESOURCE, which the capabilities below may drop.
@@ -400,6 +404,14 @@ internal static class SpawnPlanner
         if (!seccompFirst)
             AddSeccomp(ops, programs, listenerIndex);
 
+        if (spec.ContinuesCaller)
+        {
+            // No exec: the caller's code resumes here, in the payload.
+            int returnIndex = ops.Count;
+            ops.Add(new PlannedOp(OpKind.Return, "resume the caller in the sandbox"));
+            return Finish(spec, ops, flags, idMaps, hasMounts, joinFirst, reportsPid, returnIndex, mounts, programs, landlock, idmap, network);
+        }
+
         if (spec.IgnoredSignals.Length > 0)
         {
             ulong ignore = 0;
@@ -448,6 +460,13 @@ internal static class SpawnPlanner
             });
         }
 
+        return Finish(spec, ops, flags, idMaps, hasMounts, joinFirst, reportsPid, execIndex, mounts, programs, landlock, idmap, network);
+    }
+
+    /// <summary>The plan made of the ops, ending at the op that starts the payload (exec, or the caller's resumption).</summary>
+    private static SpawnPlan Finish(SandboxSpec spec, List<PlannedOp> ops, ulong flags, IdMapPlan idMaps, bool hasMounts, bool joinFirst, bool reportsPid, int execIndex,
+        List<MountOp> mounts, List<byte[]> programs, Policy.LandlockPolicy? landlock, IdmappedLayers idmap, Network.NetworkPlan? network)
+    {
         return new SpawnPlan
         {
             CloneFlags = flags,
@@ -459,6 +478,7 @@ internal static class SpawnPlanner
             UsesInit = ops.Any(o => o.Kind == OpKind.Fork && (o.Flags & OpFlags.InitStatus) != 0),
             ReportsPid = reportsPid,
             ExecOpIndex = execIndex,
+            ContinuesCaller = spec.ContinuesCaller,
             Mounts = mounts,
             // A callback's filter needs its listener, and a trace's its tracer, which only the supervisor of the run holds.
             Policy = new AppliedPolicy([.. programs.Take(programs.Count - (spec.SyscallCallback is null ? 0 : 1) - (spec.Trace is null ? 0 : 1)).Select(p => ImmutableArray.Create(p))],

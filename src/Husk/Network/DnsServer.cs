@@ -16,7 +16,7 @@ internal static class DnsServer
             {
                 try
                 {
-                    if (await responder.AnswerAsync(query, null, ct).ConfigureAwait(false) is { } answer)
+                    if (await responder.AnswerAsync(query, null, ct, peer).ConfigureAwait(false) is { } answer)
                         await udp.SendToAsync(answer, SocketFlags.None, peer, ct).ConfigureAwait(false);
                 }
                 catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
@@ -33,9 +33,10 @@ internal static class DnsServer
             {
                 try
                 {
+                    var peer = client.RemoteEndPoint;
                     while (await DnsFraming.ReadAsync(client, ct).ConfigureAwait(false) is { } query)
                     {
-                        if (await responder.AnswerAsync(query, null, ct).ConfigureAwait(false) is { } answer)
+                        if (await responder.AnswerAsync(query, null, ct, peer).ConfigureAwait(false) is { } answer)
                             await DnsFraming.WriteAsync(client, answer, ct).ConfigureAwait(false);
                     }
                 }

@@ -17,10 +17,13 @@ internal sealed record EgressDecision(EgressAction Action, EgressRule? Rule, str
 /// rule matches gets the default (refused for <c>husk run</c>, logged for mbox's profiles).
 /// Protected destinations (<see cref="ProtectedAddresses"/>) are refused unless the deciding rule
 /// opens them. A literal address is decided by address rules alone, even when an allowed name
-/// happens to resolve to it.
+/// happens to resolve to it. A budget of connections (<see cref="NetworkSpec.MaxConnections"/>)
+/// is the one piece of state: the connections taken so far.
 /// </summary>
-internal sealed class EgressPolicy(IReadOnlyList<EgressRule> rules, EgressAction defaultAction, ProtectedAddresses protectedAddresses)
+internal sealed class EgressPolicy(IReadOnlyList<EgressRule> rules, EgressAction defaultAction, ProtectedAddresses protectedAddresses, int? maxConnections = null)
 {
+    private int _taken;
+
     public IReadOnlyList<EgressRule> Rules { get; } = rules;
 
     public EgressAction Default { get; } = defaultAction;
@@ -34,6 +37,8 @@ internal sealed class EgressPolicy(IReadOnlyList<EgressRule> rules, EgressAction
     /// </summary>
     public EgressDecision DecideName(string name)
     {
+        if (BudgetSpent)
+            return new EgressDecision(EgressAction.Refuse, null, BudgetSpentReason(maxConnections!.Value));
         var rule = Best(Rules.Where(r => r.MatchesName(name)));
         if (rule is not null)
             return new EgressDecision(rule.Action == EgressAction.Kill ? EgressAction.Kill : rule.Action, rule, $"name rule {rule.Text}");
@@ -77,6 +82,49 @@ internal sealed class EgressPolicy(IReadOnlyList<EgressRule> rules, EgressAction
         string where = protocol == NetworkProtocol.Udp ? $"UDP port {port}" : $"port {port}";
         return name is null ? $"no address rule allows {where} there" : $"no rule allows {name} on {where}";
     }
+
+    /// <summary>
+    /// Takes one connection of the budget for a connection as it is accepted (whatever the rules
+    /// then say of it); false (and the reason) once it is spent. Without a budget every one may go.
+    /// </summary>
+    public bool TakeConnection(out string? refusal)
+    {
+        refusal = null;
+        if (maxConnections is not { } budget)
+            return true;
+        int taken = Interlocked.Increment(ref _taken);
+        if (taken == budget)
+            Spent?.Invoke();
+        if (taken <= budget)
+            return true;
+        refusal = BudgetSpentReason(budget);
+        return false;
+    }
+
+    /// <summary>Raised once, when the last connection of the budget is taken.</summary>
+    public event Action? Spent;
+
+    /// <summary>A budget of connections is set (<see cref="NetworkSpec.MaxConnections"/>).</summary>
+    public bool HasBudget => maxConnections is not null;
+
+    /// <summary>A budget of connections is set and spent: nothing more may leave.</summary>
+    public bool BudgetSpent => maxConnections is { } budget && Volatile.Read(ref _taken) >= budget;
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<EndPoint, byte> _dnsFlows = new();
+
+    /// <summary>
+    /// With a budget, a name's answer: each new source of questions (a socket of the sandbox, which
+    /// minitap's network stack counts as a flow like any other) takes one connection.
+    /// </summary>
+    public bool TakeDnsFlow(EndPoint? peer, out string? refusal)
+    {
+        refusal = null;
+        if (maxConnections is null || peer is null || !_dnsFlows.TryAdd(peer, 0))
+            return true;
+        return TakeConnection(out refusal);
+    }
+
+    private static string BudgetSpentReason(int budget) => $"the sandbox's budget of {budget} connection{(budget == 1 ? "" : "s")} is spent";
 
     private static EgressRule? Best(IEnumerable<EgressRule> candidates)
     {

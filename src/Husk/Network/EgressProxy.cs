@@ -22,9 +22,57 @@ internal sealed class EgressProxy(EgressPolicy policy, FakeAddressPool pool, Dns
     /// <summary>Waits (at most <paramref name="timeout"/>) for the connections still being served to end and be logged.</summary>
     public Task DrainAsync(TimeSpan timeout) => Task.WhenAny(Task.WhenAll(_inflight.Keys), Task.Delay(timeout));
 
-    /// <summary>Accepts and serves connections on <paramref name="listener"/> until <paramref name="ct"/> is cancelled or it is closed.</summary>
-    public Task ServeAsync(Socket listener, CancellationToken ct) => Listeners.AcceptUntilClosedAsync(listener, client =>
+    private readonly System.Collections.Concurrent.ConcurrentQueue<Socket> _listeners = InitListeners(policy);
+
+    /// <summary>
+    /// The capture listeners, closed once a budget of connections is spent: later connections are
+    /// refused before their handshake (nothing answers the redirect), as minitap refuses them,
+    /// rather than accepted and reset.
+    /// </summary>
+    private static System.Collections.Concurrent.ConcurrentQueue<Socket> InitListeners(EgressPolicy policy)
     {
+        var listeners = new System.Collections.Concurrent.ConcurrentQueue<Socket>();
+        policy.Spent += () =>
+        {
+            while (listeners.TryDequeue(out var l))
+                l.Dispose();
+        };
+        return listeners;
+    }
+
+    /// <summary>Accepts and serves connections on <paramref name="listener"/> until <paramref name="ct"/> is cancelled or it is closed.</summary>
+    public Task ServeAsync(Socket listener, CancellationToken ct)
+    {
+        if (policy.HasBudget)
+        {
+            // One connection at most waits to be accepted (and counted): a connection made in
+            // the meantime is not let through its handshake, and its retry finds the budget.
+            try
+            {
+                listener.Listen(0);
+            }
+            catch (SocketException)
+            {
+            }
+        }
+        _listeners.Enqueue(listener);
+        if (policy.BudgetSpent)
+        {
+            while (_listeners.TryDequeue(out var l))
+                l.Dispose();
+        }
+        return Serve(listener, ct);
+    }
+
+    private Task Serve(Socket listener, CancellationToken ct) => Listeners.AcceptUntilClosedAsync(listener, client =>
+    {
+        // A budget counts every connection as it is accepted, before anything else (minitap counts
+        // it at its first packet), so that the last one closes the listeners before another comes.
+        if (!policy.TakeConnection(out string? spent))
+        {
+            Refuse(client, DateTimeOffset.UtcNow, null, OriginalDestination(client), spent!);
+            return;
+        }
         var task = Task.Run(() => HandleAsync(client, ct), CancellationToken.None);
         _inflight[task] = 0;
         _ = task.ContinueWith(t => _inflight.TryRemove(t, out _), TaskScheduler.Default);
@@ -79,6 +127,7 @@ internal sealed class EgressProxy(EgressPolicy policy, FakeAddressPool pool, Dns
                 kill();
             return;
         }
+
         Socket? upstream = null;
         IPEndPoint? target = null;
         string? failure = null;

@@ -32,7 +32,7 @@ internal sealed class NetworkSession : IDisposable
         _log = new NetworkLog(spec.LogFile);
         IUpstreamResolver upstream = spec.DnsUpstream is { } server ? new DnsServerResolver(server) : new SystemResolver();
         EgressPolicy? policy = spec.Filter
-            ? new EgressPolicy(spec.Rules, spec.DefaultAction, new ProtectedAddresses(plan.HostAddresses, plan.Gateways))
+            ? new EgressPolicy(spec.Rules, spec.DefaultAction, new ProtectedAddresses(plan.HostAddresses, plan.Gateways), spec.MaxConnections)
             : null;
         _dns = new DnsResponder(policy, _pool, upstream, _log);
         if (policy is not null)

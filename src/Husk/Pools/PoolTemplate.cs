@@ -197,7 +197,7 @@ internal sealed class PoolTemplate : IDisposable
 
         public override bool WantsStatus(SpawnPlan plan) => true;
 
-        public override Task<SpawnResult> Start(SpawnPlan plan, HostContext host, LaunchHooks? hooks, SafeFd childEnd, SafeFd? statusWrite)
+        public override Task<SpawnResult> Start(SpawnPlan plan, HostContext host, LaunchHooks? hooks, SafeFd channel, SafeFd childEnd, SafeFd? statusWrite)
         {
             using (childEnd)
             using (statusWrite)

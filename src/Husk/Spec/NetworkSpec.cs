@@ -109,6 +109,13 @@ public sealed record NetworkSpec
     /// <summary>The bridge's subnet (<see cref="NetworkMode.Bridge"/>); the bridge has its first address.</summary>
     public IPNetwork BridgeSubnet { get; init; } = IPNetwork.Parse("10.77.0.0/16");
 
+    /// <summary>
+    /// With <see cref="Filter"/>: at most this many connections leave, wherever they go, and names
+    /// are answered only while some are left (libmini-tapbox's mini_sandbox_allow_max_connections);
+    /// null: no budget.
+    /// </summary>
+    internal int? MaxConnections { get; init; }
+
     /// <summary>Loopback only (the default).</summary>
     public static NetworkSpec None { get; } = new();
 

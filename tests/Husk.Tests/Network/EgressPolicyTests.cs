@@ -129,4 +129,30 @@ public class EgressPolicyTests
         Assert.Equal(EgressAction.Refuse, Tcp(p, null, "192.168.1.1", 80));
         Assert.Equal(EgressAction.Kill, Tcp(p, null, "8.8.8.8", 443));
     }
+
+    [Fact]
+    public void A_budget_of_connections_lets_that_many_through_then_refuses_flows_and_names()
+    {
+        // libmini-tapbox's mini_sandbox_allow_max_connections(2): no rule, everything allowed until spent.
+        var p = new EgressPolicy([], EgressAction.Allow, new ProtectedAddresses([Host], [Gateway]), maxConnections: 2);
+        int spent = 0;
+        p.Spent += () => spent++;
+        Assert.Equal(EgressAction.Allow, p.DecideName("example.com").Action);
+        // Each new socket asking names is one flow; the same one asking again is not.
+        var socket1 = new IPEndPoint(IPAddress.Loopback, 40000);
+        Assert.True(p.TakeDnsFlow(socket1, out _));
+        Assert.True(p.TakeDnsFlow(socket1, out _));
+        Assert.False(p.BudgetSpent);
+        Assert.True(p.TakeConnection(out _));
+        Assert.True(p.BudgetSpent);
+        Assert.Equal(1, spent);
+        Assert.False(p.TakeConnection(out string? why));
+        Assert.Equal("the sandbox's budget of 2 connections is spent", why);
+        var name = p.DecideName("example.com");
+        Assert.Equal((EgressAction.Refuse, "the sandbox's budget of 2 connections is spent"), (name.Action, name.Reason));
+        Assert.Equal(1, spent);
+        // Without a budget nothing is counted.
+        var free = Policy("example.com");
+        Assert.True(free.TakeConnection(out _) && free.TakeDnsFlow(socket1, out _) && !free.BudgetSpent);
+    }
 }
