@@ -56,7 +56,7 @@ internal static class Launcher
         host ??= HostContext.Current();
         var subIds = SubordinateIdsFor(spec, host);
         spec = Supervised(spec);
-        var layout = PrepareLayout(spec, host);
+        var layout = PrepareLayout(spec, host, subIds);
         using var stdio = StdioPipes.Create(spec, out var withFds);
         var image = PrepareImage(spec, host);
         // The bridge's address is taken before planning: the ops that configure eth0 name it.
@@ -278,14 +278,14 @@ internal static class Launcher
     }
 
     /// <summary>Lays out and prepares the host overlay on disk, for a spec that asks for one.</summary>
-    private static FileSystem.HostOverlayLayout? PrepareLayout(SandboxSpec spec, HostContext host)
+    private static FileSystem.HostOverlayLayout? PrepareLayout(SandboxSpec spec, HostContext host, SubordinateIds? subIds)
     {
         if (spec.FileSystem is not HostOverlayFileSystem fs || !spec.Namespaces.HasFlag(NamespaceKinds.Mount))
             return null;
         if (spec.Validate() is { Length: > 0 } problems)
             throw new SandboxSpecException(problems);
         var layout = FileSystem.HostOverlayLayout.Plan(fs, spec, host);
-        layout.Prepare();
+        layout.Prepare(SpawnPlanner.IdmappedOwners(spec, host, subIds));
         return layout;
     }
 

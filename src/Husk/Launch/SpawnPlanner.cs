@@ -137,8 +137,7 @@ internal static class SpawnPlanner
         // it is the late identity, just before the capabilities are set.
         bool setIdLate = !spec.Namespaces.HasFlag(NamespaceKinds.User) && idMaps.Kind == IdMapKind.None && !joinUser && !joinProcess;
         var lateIdentity = setIdLate ? LateIdentity(spec, host, idMaps, null, null) : LateIdentity(spec, host, idMaps, setUid, setGid);
-        // Root's payload maps to a subordinate range (the payload switches ids itself): see IdmappedLayers.
-        var idmap = new IdmappedLayers(host.IsRoot && idMaps.Kind == IdMapKind.Write && setUid is not null);
+        var idmap = new IdmappedLayers(IdmapsLayers(host, idMaps, setUid));
         foreach (int fd in spec.SupervisorFds.Select(Descriptors.Number).Distinct())
             ops.Add(new PlannedOp(OpKind.Close, $"close the supervisor's fd {fd}") { Fd = fd });
         ops.Add(new PlannedOp(OpKind.WaitParent, "wait for the supervisor"));
@@ -786,6 +785,30 @@ internal static class SpawnPlanner
         return new IdMapPlan(IdMapKind.Helper, RangeMap(uid, host.Uid, ur), RangeMap(gid, host.Gid, gr), DenySetgroups: false);
     }
 
+    /// <summary>Root's payload maps to a subordinate range (the payload switches ids itself): see <see cref="IdmappedLayers"/>.</summary>
+    private static bool IdmapsLayers(HostContext host, IdMapPlan maps, uint? setUid) => host.IsRoot && maps.Kind == IdMapKind.Write && setUid is not null;
+
+    /// <summary>
+    /// The host owners the sandbox sees as themselves through root's idmapped layers (an id on disk
+    /// shows as the same id inside, so those its user namespace maps inside), or null when the
+    /// layers are not idmapped (try's and mkosi-sandbox's single id, an unprivileged caller).
+    /// Only such an owner may be given to a directory prepared in the layer: a merged directory
+    /// whose upper's owner the sandbox does not map cannot be written in (see SandboxRoot.OwnLikeHost).
+    /// </summary>
+    internal static Func<uint, uint, bool>? IdmappedOwners(SandboxSpec spec, HostContext host, SubordinateIds? subIds)
+    {
+        var maps = PlanIdMaps(spec, host, subIds, out uint? setUid, out _);
+        if (!IdmapsLayers(host, maps, setUid))
+            return null;
+        return (uid, gid) => MapsInside(maps.UidMap, uid) && MapsInside(maps.GidMap, gid);
+    }
+
+    /// <summary>Whether an id map's text ("inside outside count" lines) maps <paramref name="id"/> inside.</summary>
+    private static bool MapsInside(string map, uint id) =>
+        map.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(line => line.Split(' ').Select(f => uint.Parse(f, CultureInfo.InvariantCulture)).ToArray())
+            .Any(f => id >= f[0] && id - f[0] < f[2]);
+
     private static bool MapsId(ImmutableArray<IdRange> map, uint id) => map.Any(r => id >= r.Inside && id - r.Inside < r.Count);
 
     private static string MapLines(ImmutableArray<IdRange> map) =>
@@ -861,6 +884,14 @@ internal static class SpawnPlanner
             case BindMount b:
             {
                 string src = b.SourceRoot == SourceRoot.Host ? Path.GetFullPath(b.Source, host.WorkingDirectory) : b.Source;
+                var srcRoot = b.SourceRoot switch { SourceRoot.Host => OpRoot.Old, SourceRoot.Storage => OpRoot.Base, _ => OpRoot.New };
+                if (idmap.Enabled && b.SourceRoot == SourceRoot.Host && b.LayerView is { } view)
+                {
+                    // Taken from the view the supervisor makes, not through the host's tree, which
+                    // the sandbox's (subordinate) root may not pass.
+                    string at = idmap.Attach(ops, new IdmappedSource(view, Writable: false), b.Optional, op);
+                    (src, srcRoot) = (IdmappedLayers.Beneath(at, view, src), OpRoot.Base);
+                }
                 ops.Add(new PlannedOp(OpKind.Bind, $"bind mount {b.Source} on {dst}")
                 {
                     S1 = src,
@@ -869,7 +900,7 @@ internal static class SpawnPlanner
                     B = parentMode,
                     C = b.Recursive ? 0UL : 1UL,
                     Origin = op,
-                    Flags = OpRoots.S1(b.SourceRoot switch { SourceRoot.Host => OpRoot.Old, SourceRoot.Storage => OpRoot.Base, _ => OpRoot.New })
+                    Flags = OpRoots.S1(srcRoot)
                         | (b.ReadOnly ? OpFlags.ReadOnly : 0)
                         | (b.Devices ? OpFlags.Devices : 0)
                         | (b.Optional ? OpFlags.Try : 0)

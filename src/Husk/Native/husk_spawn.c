@@ -20,6 +20,7 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/mount.h>
+#include <linux/netlink.h>
 #include <linux/openat2.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
@@ -1278,12 +1279,28 @@ static int op_net_socket(const husk_op *op, int index, bool *skipped)
 {
     int family = (int)op->a, type = (int)op->b;
     current_step = HUSK_STEP_SOURCE;
-    autoclose int s = socket(family, type | SOCK_CLOEXEC, 0);
-    if (s < 0 && (op->flags & HUSK_F_TRY) && errno == EAFNOSUPPORT) {
+    autoclose int s = socket(family, type | SOCK_CLOEXEC, family == AF_NETLINK ? (int)op->c : 0);
+    if (s < 0 && (op->flags & HUSK_F_TRY) && (errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT)) {
         *skipped = true;
         return 0;
     }
     CHECK(s);
+    if (family == AF_NETLINK) {
+        /* a - family, b - type, c - the netlink protocol: nothing to listen on, the kernel names it */
+        struct sockaddr_nl nl;
+        memset(&nl, 0, sizeof nl);
+        nl.nl_family = AF_NETLINK;
+        current_step = HUSK_STEP_DEST;
+        if (bind(s, (struct sockaddr *)&nl, sizeof nl) < 0) {
+            if (op->flags & HUSK_F_TRY) {
+                *skipped = true;
+                return 0;
+            }
+            return -1;
+        }
+        current_step = HUSK_STEP_DATA;
+        return send_fd_of(s, HUSK_REPORT_SOCKET, index);
+    }
     int one = 1;
     CHECK(setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one));
     struct sockaddr_storage ss;

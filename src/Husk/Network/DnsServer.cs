@@ -7,27 +7,10 @@ namespace Husk.Network;
 internal static class DnsServer
 {
     /// <summary>Answers datagrams on <paramref name="udp"/> until it closes or <paramref name="ct"/> is cancelled.</summary>
-    public static async Task ServeUdpAsync(Socket udp, DnsResponder responder, CancellationToken ct)
-    {
-        var buffer = new byte[4096];
-        EndPoint any = new IPEndPoint(udp.AddressFamily == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any, 0);
-        while (!ct.IsCancellationRequested)
+    public static Task ServeUdpAsync(Socket udp, DnsResponder responder, CancellationToken ct) =>
+        Listeners.ReceiveUntilClosedAsync(udp, (datagram, peer) =>
         {
-            SocketReceiveFromResult r;
-            try
-            {
-                r = await udp.ReceiveFromAsync(buffer, SocketFlags.None, any, ct).ConfigureAwait(false);
-            }
-            catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionRefused or SocketError.ConnectionReset)
-            {
-                continue; // an earlier answer's peer went away
-            }
-            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
-            {
-                return;
-            }
-            byte[] query = buffer.AsSpan(0, r.ReceivedBytes).ToArray();
-            var peer = r.RemoteEndPoint;
+            byte[] query = datagram.ToArray();
             // Upstream resolution takes time: questions are answered concurrently.
             _ = Task.Run(async () =>
             {
@@ -40,8 +23,7 @@ internal static class DnsServer
                 {
                 }
             }, CancellationToken.None);
-        }
-    }
+        }, ct);
 
     /// <summary>Answers DNS over TCP on <paramref name="listener"/>.</summary>
     public static Task ServeTcpAsync(Socket listener, DnsResponder responder, CancellationToken ct) =>

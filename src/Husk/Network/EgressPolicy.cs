@@ -51,31 +51,36 @@ internal sealed class EgressPolicy(IReadOnlyList<EgressRule> rules, EgressAction
     /// </summary>
     public EgressDecision Decide(string? name, IPAddress address, int port, NetworkProtocol protocol)
     {
-        _ = protocol; // one rule set for both transports; kept for the log and future rules
         if (address.IsIPv4MappedToIPv6)
             address = address.MapToIPv4();
         EgressRule? rule = null;
         bool byName = false;
         if (name is not null)
         {
-            rule = Best(Rules.Where(r => r.MatchesName(name) && r.MatchesPort(port)));
+            rule = Best(Rules.Where(r => r.MatchesName(name) && r.MatchesPort(port) && r.MatchesProtocol(protocol)));
             byName = rule is not null;
         }
-        rule ??= Best(Rules.Where(r => r.MatchesAddress(address) && r.MatchesPort(port)));
+        rule ??= Best(Rules.Where(r => r.MatchesAddress(address) && r.MatchesPort(port) && r.MatchesProtocol(protocol)));
         var action = rule?.Action ?? Default;
         if (action is EgressAction.Refuse or EgressAction.Kill)
-            return new EgressDecision(action, rule, rule is null ? NoRule(name, port) : $"refused by {rule.Text}");
+            return new EgressDecision(action, rule, rule is null ? NoRule(name, port, protocol) : $"refused by {rule.Text}");
         if (Protected.Why(address) is { } why)
         {
             // Opened by the deciding rule (an exact name, or an address rule inside the block), or
             // by an address rule inside the block that allows this destination too.
             bool opened = rule is not null && (byName ? rule.Kind == EgressRuleKind.Name : Protected.Opens(rule.Block, address))
                 || Rules.Any(r => r.Kind == EgressRuleKind.Address && r.Action is EgressAction.Allow or EgressAction.Log
-                                  && r.MatchesAddress(address) && r.MatchesPort(port) && Protected.Opens(r.Block, address));
+                                  && r.MatchesAddress(address) && r.MatchesPort(port) && r.MatchesProtocol(protocol) && Protected.Opens(r.Block, address));
             if (!opened)
                 return new EgressDecision(EgressAction.Refuse, rule, $"{address} is {why}: a rule must name it");
         }
         return new EgressDecision(action, rule, rule is null ? "no rule names it" : $"allowed by {rule.Text}");
+    }
+
+    private static string NoRule(string? name, int port, NetworkProtocol protocol)
+    {
+        string where = protocol == NetworkProtocol.Udp ? $"UDP port {port}" : $"port {port}";
+        return name is null ? $"no address rule allows {where} there" : $"no rule allows {name} on {where}";
     }
 
     /// <summary>
@@ -120,9 +125,6 @@ internal sealed class EgressPolicy(IReadOnlyList<EgressRule> rules, EgressAction
     }
 
     private static string BudgetSpentReason(int budget) => $"the sandbox's budget of {budget} connection{(budget == 1 ? "" : "s")} is spent";
-
-    private string NoRule(string? name, int port) =>
-        name is null ? $"no address rule allows port {port} there" : $"no rule allows {name} on port {port}";
 
     private static EgressRule? Best(IEnumerable<EgressRule> candidates)
     {

@@ -27,6 +27,23 @@ public class EgressPolicyTests
     }
 
     [Fact]
+    public void A_rule_applies_to_both_transports_unless_it_names_one()
+    {
+        var p = Policy("example.com:443/tcp", "example.org:443", "203.0.113.5:5000/udp", "203.0.113.0/24/tcp");
+        EgressAction Udp(string? name, string address, int port) => p.Decide(name, IPAddress.Parse(address), port, NetworkProtocol.Udp).Action;
+        Assert.Equal(EgressAction.Allow, Tcp(p, "example.com", "93.184.216.34", 443));
+        Assert.Equal(EgressAction.Refuse, Udp("example.com", "93.184.216.34", 443));
+        Assert.Equal(EgressAction.Allow, Udp("example.org", "93.184.216.34", 443));  // QUIC as well as TCP
+        Assert.Equal(EgressAction.Allow, Udp(null, "203.0.113.5", 5000));
+        Assert.Equal(EgressAction.Refuse, Udp(null, "203.0.113.5", 5001));
+        Assert.Equal(EgressAction.Allow, Tcp(p, null, "203.0.113.5", 5001));          // the /24's TCP
+        Assert.Equal(EgressAction.Refuse, Udp(null, "203.0.113.6", 5000));
+        Assert.Equal("no address rule allows UDP port 5000 there", p.Decide(null, IPAddress.Parse("203.0.113.6"), 5000, NetworkProtocol.Udp).Reason);
+        // The DNS answers a name whatever transport its rule is for.
+        Assert.Equal(EgressAction.Allow, p.DecideName("example.com").Action);
+    }
+
+    [Fact]
     public void The_DNS_answers_only_names_some_rule_allows()
     {
         var p = Policy("example.com:443", "*.example.org", "1.2.3.4");

@@ -297,6 +297,66 @@ public class OciRuntimeTests
     }
 
     [Fact]
+    public void Start_takes_an_init_that_exits_as_soon_as_its_gate_opens_for_started()
+    {
+        // start used to open the FIFO first and check the init after: a payload that ran and exited
+        // in between (ctr run of a short command, about one run in four) made it "not running".
+        // A shell blocked opening the FIFO stands in for husk-init's gate: it writes its byte and is gone.
+        string root = TestEnvironment.ScratchDirectory("ocistart");
+        try
+        {
+            var ctx = new OciContext { Store = new ContainerStore(root), Log = new OciLog(null, null, false), Host = OciTestHost.User };
+            for (int i = 0; i < 30; i++)
+            {
+                string id = $"g{i}";
+                Directory.CreateDirectory(ctx.Store.Directory(id));
+                string fifo = ctx.Store.FifoPath(id);
+                Assert.Equal(0, Mkfifo(fifo, 0x180));
+                using var gate = System.Diagnostics.Process.Start("/bin/sh", ["-c", "echo x > \"$0\"", fifo])!;
+                long ticks = global::Husk.Resources.Cgroup.StartTicks(gate.Id)!.Value;
+                // Blocked in open(2), waiting for a reader: only then can opening the FIFO release it.
+                var blocked = System.Diagnostics.Stopwatch.StartNew();
+                while (File.ReadAllText($"/proc/{gate.Id}/wchan") != "wait_for_partner")
+                {
+                    Assert.True(blocked.Elapsed < TimeSpan.FromSeconds(10), "the gate never blocked on the FIFO");
+                    Thread.Yield();
+                }
+                var state = new ContainerState { Id = id, Bundle = root, Rootfs = root, Pid = gate.Id, StartTicks = ticks };
+                LifecycleCommands.Release(ctx, state);
+                Assert.False(File.Exists(fifo));
+                gate.WaitForExit();
+            }
+        }
+        finally
+        {
+            TestEnvironment.DeleteTree(root);
+        }
+    }
+
+    [Fact]
+    [Trait("Category", "Root")]
+    public void As_root_create_fails_when_the_memory_limit_kills_the_init_and_leaves_nothing()
+    {
+        NeedBusybox();
+        if (!TestEnvironment.IsRoot)
+            Assert.Skip("needs root (a cgroup of its own)");
+        // podman run --memory 1k: create said yes to a container that was already dead, and podman
+        // then failed on conmon's attach socket instead of naming the limit.
+        string cgroupName = $"husk-oci-test-{Guid.NewGuid():N}";
+        using var b = new OciBundle(doc =>
+        {
+            doc["linux"]!["cgroupsPath"] = "/" + cgroupName;
+            // podman gives twice the limit as memory+swap: a page then fails on that counter first.
+            doc["linux"]!["resources"]!["memory"] = new JsonObject { ["limit"] = 1024, ["swap"] = 2048 };
+        });
+        var created = b.Run("create", "c11");
+        Assert.Equal(1, created.Code);
+        Assert.Matches(@"^container init (exited with status|was killed by signal) [0-9]+ while the container was made: is linux\.resources\.memory\.limit \(1024\) too low\?$", created.Stderr.Trim());
+        Assert.False(Directory.Exists(Path.Combine(b.Root, "c11")));
+        Assert.Empty(Leftovers(cgroupName, b.Directory));
+    }
+
+    [Fact]
     public void A_reused_pid_is_not_taken_for_the_init()
     {
         // This test's own process stands in for an init: the same pid with another start time is not it.

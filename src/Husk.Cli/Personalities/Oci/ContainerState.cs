@@ -108,7 +108,7 @@ internal sealed record ContainerState
     }
 
     /// <summary>Whether the init is still husk-init's gate (its argv is "husk-init gate ..."), not the payload it execs.</summary>
-    private bool AtGate()
+    internal bool AtGate()
     {
         try
         {

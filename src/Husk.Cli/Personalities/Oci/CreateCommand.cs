@@ -117,6 +117,11 @@ internal static class CreateCommand
                 Creating = false,
                 CgroupDirectories = [.. process.CgroupPlacement?.Directories ?? []],
             };
+            // A child that dies before its gate without a report (under a memory limit too small
+            // for it even the report's send fails) ends the report stream as the gate does: create fails,
+            // as runc's does, rather than leave a container that stopped before it was started.
+            if (!state.InitAlive() || !state.AtGate())
+                throw new OciRuntimeException(InitEnded(process, config));
             if (terminal && process.TerminalMaster is null)
                 throw new OciRuntimeException("the container's pseudo-terminal was not received");
             if (terminal && consoleSocket is not null)
@@ -151,6 +156,20 @@ internal static class CreateCommand
             foreach (var fd in fds)
                 fd.Dispose();
         }
+    }
+
+    /// <summary>
+    /// Why the container's init is gone while create made it, as one line. Under a memory limit
+    /// the limit is named: too small a one fails even the report of what failed (the kernel's
+    /// counters do not always show it: a socket's failed charge raises no failcnt).
+    /// </summary>
+    private static string InitEnded(SandboxProcess process, OciConfig config)
+    {
+        var exit = process.WaitForExit();
+        string how = exit.Signal is int signal ? $"was killed by signal {signal}" : $"exited with status {exit.ExitCode}";
+        return config.Linux.Resources?.MemoryLimit is long limit and > 0
+            ? $"container init {how} while the container was made: is linux.resources.memory.limit ({limit}) too low?"
+            : $"container init {how} while the container was made";
     }
 
     private static long SandboxRegistryTicks(int pid) => Resources.Cgroup.StartTicks(pid) ?? 0;

@@ -42,11 +42,14 @@ internal static class LifecycleCommands
     internal static unsafe void Release(OciContext ctx, ContainerState state)
     {
         string fifoPath = ctx.Store.FifoPath(state.Id);
-        using var fifo = Open(fifoPath, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        // The init is checked before the FIFO opens: opening it lets the gate go, and a payload
+        // that exits at once would then look like an init that never started (seen under
+        // containerd: "container not running" for ctr run of a short command).
         using var pidfd = PidfdOpen(state.Pid) ?? throw new OciRuntimeException("container not running");
         // The pidfd names the init only if it is still the process that was started.
         if (!state.InitAlive())
             throw new OciRuntimeException("container not running");
+        using var fifo = Open(fifoPath, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
         PollFd* fds = stackalloc PollFd[2];
         fds[0] = new PollFd { Fd = fifo.Fd, Events = POLLIN };
         fds[1] = new PollFd { Fd = pidfd.Fd, Events = POLLIN };

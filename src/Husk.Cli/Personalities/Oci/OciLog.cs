@@ -44,7 +44,10 @@ internal sealed class OciLog
     /// <summary>One line in the log's format.</summary>
     internal string Format(string level, string message, DateTimeOffset time)
     {
-        string stamp = time.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffffzzz", CultureInfo.InvariantCulture);
+        // UTC with a 'Z', as logrus writes it under TZ=UTC: Go's time.Time reads the quoted JSON
+        // bytes as they are, so an offset's '+' (which the JSON writer escapes as \u002B) would make
+        // containerd's shim fail to read the error at all.
+        string stamp = time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
         if (_json)
         {
             var ms = new MemoryStream();
