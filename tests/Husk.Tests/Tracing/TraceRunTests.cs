@@ -265,18 +265,16 @@ public class TraceRunTests(TraceSubject subject) : IClassFixture<TraceSubject>
     public async Task A_traced_callback_s_kill_stops_the_call_and_gives_the_signal_codes_of_a_crash()
     {
         string dir = System.IO.Path.Combine(subject.Directory, "refused-" + Guid.NewGuid().ToString("N")[..8]);
-        var spec = new SandboxSpecBuilder("/bin/sh", "-c", $"mkdir {dir}; echo still")
+        var spec = new SandboxSpecBuilder("/bin/sh", "-c", $"mkdir {dir}")
             .OnSyscallTraced(["mkdir", "mkdirat"], r => r.Stop == SyscallStop.Entry ? SyscallDecision.Kill : SyscallDecision.Allow)
             .Bind(subject.Directory, subject.Directory)
-            .StandardOutput(StdioMode.Pipe)
             .Build();
         using (var process = Sandbox.Start(spec))
         {
-            string text = await new StreamReader(process.StandardOutput!).ReadToEndAsync(TestContext.Current.CancellationToken);
             var result = await process.WaitAsync(TestContext.Current.CancellationToken);
             Assert.Equal(Verdict.RestrictedFunction, result.Verdict);
-            Assert.Equal("", text);
         }
+        // The call never ran (the tree dies after it, so what the shell does meanwhile is not checked).
         Assert.False(Directory.Exists(dir));
 
         // A null dereference: SIGSEGV with SEGV_MAPERR (1); and, without a pid namespace, the
