@@ -533,7 +533,14 @@ public sealed class SandboxProcess : IDisposable
         if (!HasExited && !_pidfd.IsClosed)
         {
             Kill();
-            WaitForExit();
+            try
+            {
+                WaitForExit();
+            }
+            catch (SyscallException e) when (e.Errno == Errno.ECHILD)
+            {
+                // Reaped meanwhile by its background watcher: it is gone, which is all Dispose wants.
+            }
         }
         Notifier?.Dispose(); // its thread may still kill through the pidfd: stop it first
         Foreground?.End();
