@@ -7,8 +7,10 @@
 # the allowlist through rules naming bench.test:PORT, a name the script's own DNS responder
 # (--dns-upstream) resolves to 127.0.0.1 (inside the sandbox 127.0.0.1 is its own loopback); the
 # client looks the name up once, so setup time is the connection's, not the name's. Each path does ROUNDS rounds (best of)
-# of one bulk transfer and CONNS sequential connect-and-EOF round trips; prints MB/s and ms per
-# connection with ratios to pasta. Runs as nobody when started as root (the rootless paths).
+# of one bulk transfer, CONNS sequential connect-and-EOF round trips and CONNS UDP echo round trips
+# (one connected socket, 64 bytes each way; the allowlist relays them through a bench.test:PORT/udp
+# rule); prints MB/s, ms per connection and µs per UDP round trip with ratios to pasta. Runs as
+# nobody when started as root (the rootless paths).
 # usage: bench/network.sh [rounds] [conns] [bulk MiB]
 set -euo pipefail
 root=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
@@ -21,9 +23,10 @@ stage=$(mktemp -d /var/lib/husk-bench/net.XXXXXX)
 cp "$husk" "$stage/husk"
 cat > "$stage/client.py" <<'PY'
 import socket, sys, time
-host, bulk_port, conn_port, rounds, conns = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+host, bulk_port, conn_port, udp_port, rounds, conns = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 host = socket.getaddrinfo(host, bulk_port, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
-best_rate, best_conn = 0.0, 1e9
+best_rate, best_conn, best_udp = 0.0, 1e9, 1e9
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(5); u.connect((host, udp_port)); ping = b"x" * 64
 buf = bytearray(1 << 20)
 for _ in range(rounds):
     s = socket.create_connection((host, bulk_port)); n = 0; t = time.perf_counter()
@@ -33,7 +36,11 @@ for _ in range(rounds):
     for _ in range(conns):
         c = socket.create_connection((host, conn_port)); c.recv(1); c.close()
     best_conn = min(best_conn, (time.perf_counter() - t) / conns * 1000)
-print(f"{best_rate:.1f} {best_conn:.3f}")
+    t = time.perf_counter()
+    for _ in range(conns):
+        u.send(ping); u.recv(100)
+    best_udp = min(best_udp, (time.perf_counter() - t) / conns * 1e6)
+print(f"{best_rate:.1f} {best_conn:.3f} {best_udp:.1f}")
 PY
 cat > "$stage/server.py" <<'PY'
 import socket, sys, threading
@@ -58,9 +65,14 @@ def dns(u):  # every A question is 127.0.0.1 (bench.test for the allowlist), not
         question = q[12:end + 5]; a = question[-4:-2] == b"\0\1"
         answer = b"\xc0\x0c\0\1\0\1\0\0\0\x3c\0\4\x7f\0\0\1" if a else b""
         u.sendto(q[:2] + b"\x81\x80\0\1" + (b"\0\1" if a else b"\0\0") + b"\0\0\0\0" + question + answer, peer)
+def echo(e):
+    while True:
+        d, peer = e.recvfrom(65536); e.sendto(d, peer)
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
 threading.Thread(target=dns, args=(u,), daemon=True).start()
-print(socks[0].getsockname()[1], socks[1].getsockname()[1], u.getsockname()[1], flush=True)
+e = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); e.bind(("127.0.0.1", 0))
+threading.Thread(target=echo, args=(e,), daemon=True).start()
+print(socks[0].getsockname()[1], socks[1].getsockname()[1], u.getsockname()[1], e.getsockname()[1], flush=True)
 threading.Event().wait()
 PY
 chmod -R a+rX "$stage"
@@ -69,23 +81,24 @@ as_user=()
 cd /
 coproc server { exec /usr/bin/python3 "$stage/server.py" "$bulk"; }
 trap 'kill $server_PID 2>/dev/null; rm -rf "$stage"' EXIT
-read -r bulk_port conn_port dns_port <&"${server[0]}"
+read -r bulk_port conn_port dns_port udp_port <&"${server[0]}"
 client=(/usr/bin/python3 "$stage/client.py")
-args=("$bulk_port" "$conn_port" "$rounds" "$conns")
+args=("$bulk_port" "$conn_port" "$udp_port" "$rounds" "$conns")
 gw() { "${as_user[@]}" "$@" sh -c "ip route show default | awk '{print \$3; exit}'"; }
-declare -A rate conn
+declare -A rate conn udp
 run() { # name, then the command before the client's arguments
     local name=$1; shift
-    read -r rate[$name] conn[$name] < <("${as_user[@]}" "$@")
+    read -r rate[$name] conn[$name] udp[$name] < <("${as_user[@]}" "$@")
 }
 run host "${client[@]}" 127.0.0.1 "${args[@]}"
 pasta_gw=$(gw pasta --config-net --quiet --)
 run pasta pasta --config-net --quiet -- "${client[@]}" "$pasta_gw" "${args[@]}"
 nat_gw=$(gw "$stage/husk" run --fs ro --net nat --allow-host-loopback --)
 run nat "$stage/husk" run --fs ro --net nat --allow-host-loopback -- "${client[@]}" "$nat_gw" "${args[@]}"
-run allowlist "$stage/husk" run --fs ro --dns-upstream "127.0.0.1:$dns_port" --allow-host "bench.test:$bulk_port" --allow-host "bench.test:$conn_port" -- "${client[@]}" bench.test "${args[@]}"
-echo "bulk: $bulk MiB per transfer, best of $rounds; setup: $conns connect + EOF round trips, best of $rounds"
+run allowlist "$stage/husk" run --fs ro --dns-upstream "127.0.0.1:$dns_port" --allow-host "bench.test:$bulk_port" --allow-host "bench.test:$conn_port" --allow-host "bench.test:$udp_port/udp" -- "${client[@]}" bench.test "${args[@]}"
+echo "bulk: $bulk MiB per transfer, best of $rounds; setup: $conns connect + EOF round trips, best of $rounds; udp: $conns echo round trips, best of $rounds"
 for name in host pasta nat allowlist; do
-    printf '%-10s %8.1f MB/s %6.2fx pasta   %7.3f ms/conn  %+7.3f ms vs pasta\n' "$name" "${rate[$name]}" \
-        "$(python3 -c "print(${rate[$name]}/${rate[pasta]})")" "${conn[$name]}" "$(python3 -c "print(${conn[$name]}-${conn[pasta]})")"
+    printf '%-10s %8.1f MB/s %6.2fx pasta   %7.3f ms/conn  %+7.3f ms vs pasta   %7.1f us/udp  %6.2fx pasta\n' "$name" "${rate[$name]}" \
+        "$(python3 -c "print(${rate[$name]}/${rate[pasta]})")" "${conn[$name]}" "$(python3 -c "print(${conn[$name]}-${conn[pasta]})")" \
+        "${udp[$name]}" "$(python3 -c "print(${udp[$name]}/${udp[pasta]})")"
 done

@@ -56,11 +56,9 @@ internal static class JudgeLoop
         double library1 = Measure.Rate("Husk library (RunAsync, limits, usage)", 1, seconds, "tests", () => Judge(spec));
         double libraryN = Measure.Rate("Husk library (RunAsync, limits, usage)", workers, seconds, "tests", () => Judge(spec));
         // Warm: each test from a pool's template (prepared by the warm-up, outside the measurement).
-        // A pool refuses root (root's sandboxes map a range of ids, a pool's runs one): as a user only.
         using var pool = new SandboxPool();
-        bool pooled = Environment.UserName != "root";
-        double pool1 = pooled ? Measure.Rate("Husk pool (RunAsync, limits, usage)", 1, seconds, "tests", () => Judge(spec, pool), cost: true) : double.NaN;
-        double poolN = pooled ? Measure.Rate("Husk pool (RunAsync, limits, usage)", workers, seconds, "tests", () => Judge(spec, pool), cost: true) : double.NaN;
+        double pool1 = Measure.Rate("Husk pool (RunAsync, limits, usage)", 1, seconds, "tests", () => Judge(spec, pool), cost: true);
+        double poolN = Measure.Rate("Husk pool (RunAsync, limits, usage)", workers, seconds, "tests", () => Judge(spec, pool), cost: true);
         double? bwrap1 = null, bwrapN = null;
         if (bwrap is not null)
         {

@@ -4,6 +4,7 @@ using Husk;
 
 // Library launches: sandboxes per second from one warm process, against spawning bwrap per launch.
 // usage: Husk.Bench [seconds-per-measurement] [concurrency]
+//        Husk.Bench pool [seconds-per-measurement] [concurrency]   (the pool alone, for profiling)
 //        Husk.Bench judge [seconds-per-measurement] [concurrency] [path of husk]   (JudgeLoop.cs)
 if (args.Length > 0 && args[0] == "judge")
 {
@@ -12,6 +13,10 @@ if (args.Length > 0 && args[0] == "judge")
         args.Length > 3 ? args[3] : null);
     return;
 }
+// Husk.Bench pool [seconds] [workers]: only the pool's launches (for profiling one part alone).
+bool poolOnly = args.Length > 0 && args[0] == "pool";
+if (poolOnly)
+    args = args[1..];
 double seconds = args.Length > 0 ? double.Parse(args[0], System.Globalization.CultureInfo.InvariantCulture) : 5;
 int concurrency = args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : Environment.ProcessorCount;
 
@@ -68,6 +73,17 @@ if (Environment.GetEnvironmentVariable("HUSK_PHASES") is not null)
         if (i >= 10) { start += t1; wait += t2 - t1; }
     }
     Console.WriteLine($"start {start / 50:F2} ms, wait {wait / 50:F2} ms, rss {Environment.WorkingSet / 1048576} MiB");
+    return;
+}
+if (poolOnly)
+{
+    using var only = new SandboxPool();
+    Measure.Rate("Husk pool (SandboxPool.Start)", concurrency, seconds, "sandboxes", () =>
+    {
+        using var p = only.Start(spec);
+        if (p.WaitForExit().ExitCode != 0)
+            throw new InvalidOperationException("husk pool: /bin/true failed");
+    }, cost: true);
     return;
 }
 Console.WriteLine($"library launches, {seconds} s each, {Environment.ProcessorCount} cores, uid {Environment.UserName}");

@@ -4,7 +4,8 @@
     make_wheel.py --version 0.1.0 --lib artifacts/lib --out artifacts/python
 
 The wheel holds the packages husk, sandbox (pysandbox's API) and pyminisandbox (mini-sandbox's),
-with libhusk.so in husk/ and libmini-sandbox.so in pyminisandbox/. Its tag is that of a platform
+with libhusk.so in husk/ and libmini-sandbox.so and libmini-tapbox.so (which find libhusk.so
+through their rpath, $ORIGIN/../husk) in pyminisandbox/. Its tag is that of a platform
 wheel: pure Python over native libraries that need glibc of the highest version their symbols
 name (manylinux_2_34 when built on glibc 2.36), for the machine's architecture. Only the standard
 library is used, so the build needs no setuptools, wheel or network.
@@ -24,7 +25,7 @@ import zipfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 PACKAGES = ["husk", "sandbox", "pyminisandbox"]
 # Native libraries and the package each goes into.
-LIBRARIES = {"libhusk.so": "husk", "libmini-sandbox.so": "pyminisandbox"}
+LIBRARIES = {"libhusk.so": "husk", "libmini-sandbox.so": "pyminisandbox", "libmini-tapbox.so": "pyminisandbox"}
 # A fixed time for every entry, so the same inputs give the same wheel.
 EPOCH = (2020, 1, 1, 0, 0, 0)
 
@@ -65,7 +66,7 @@ def add(zf, name, data, executable=False):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--version", required=True)
-    parser.add_argument("--lib", required=True, help="directory holding libhusk.so (and libmini-sandbox.so)")
+    parser.add_argument("--lib", required=True, help="directory holding libhusk.so (and libmini-sandbox.so, libmini-tapbox.so)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
 

@@ -6,7 +6,7 @@ using Husk.Policy;
 
 namespace Husk.Native;
 
-/// <summary>husk.h's husk_syscall: 72 bytes, fields only ever added at the end.</summary>
+/// <summary>husk.h's husk_syscall: 88 bytes, fields only ever added at the end.</summary>
 [StructLayout(LayoutKind.Sequential)]
 internal unsafe struct HuskSyscall
 {
@@ -16,6 +16,9 @@ internal unsafe struct HuskSyscall
     public int Number;
     public byte* Name;
     public fixed ulong Args[6];
+    public long Result;
+    public int Code;
+    public int Reserved;
 }
 
 /// <summary>
@@ -184,6 +187,9 @@ internal static unsafe class Exports
         {
             HuskSyscall call = default;
             call.Size = sizeof(HuskSyscall);
+            call.Event = request.Stop switch { SyscallStop.Exit => 1, SyscallStop.Signal => 2, _ => 0 };
+            call.Result = request.ReturnValue ?? 0;
+            call.Code = request.SignalCode ?? 0;
             call.Pid = request.Pid;
             call.Number = request.Number;
             call.Name = (byte*)Names.GetOrAdd(request.Name, n => (nint)NativeText.Allocate(n));

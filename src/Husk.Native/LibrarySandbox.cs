@@ -54,7 +54,7 @@ internal sealed class LibrarySandbox : IDisposable
 
         var s = spec.Sandbox;
         if (policy is not null)
-            s = s with { SyscallCallback = new SyscallCallback(spec.Syscalls, policy) };
+            s = s with { SyscallCallback = new SyscallCallback(spec.Syscalls, policy) { Traced = spec.TracePolicy } };
         var targets = new (int Fd, SafeFd? Owned)?[3];
         var callerEnds = new SafeFd?[3];
         try

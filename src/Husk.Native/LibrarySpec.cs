@@ -48,8 +48,11 @@ internal sealed record LibrarySpec
     /// <summary>The system calls a policy callback decides.</summary>
     public ImmutableArray<string> Syscalls { get; init; } = [];
 
+    /// <summary>"trace_policy": the policy is decided from ptrace stops (also returns and signals).</summary>
+    public bool TracePolicy { get; init; }
+
     /// <summary>The keys a spec object may hold.</summary>
-    internal static readonly string[] Keys = ["command", "options", "stdin", "stdout", "stderr", "syscalls"];
+    internal static readonly string[] Keys = ["command", "options", "stdin", "stdout", "stderr", "syscalls", "trace_policy"];
 
     /// <summary>
     /// husk run's options the library does not take, and why: the library returns the report
@@ -93,6 +96,7 @@ internal sealed record LibrarySpec
         var options = new List<string>();
         var streams = new StreamSpec[] { new(StreamChoice.Inherit), new(StreamChoice.Inherit), new(StreamChoice.Inherit) };
         var syscalls = ImmutableArray<string>.Empty;
+        bool tracePolicy = false;
         foreach (var property in root.EnumerateObject())
         {
             switch (property.Name)
@@ -120,6 +124,12 @@ internal sealed record LibrarySpec
                         syscalls = [.. Policy.SyscallTable.Native.Names.Order(StringComparer.Ordinal)];
                     foreach (string name in syscalls.Where(n => !Policy.SyscallTable.IsKnown(n)))
                         problems.Add($"syscalls: unknown system call: {name} (or [\"*\"] for every one)");
+                    break;
+                case "trace_policy":
+                    if (property.Value.ValueKind is JsonValueKind.True or JsonValueKind.False)
+                        tracePolicy = property.Value.GetBoolean();
+                    else
+                        problems.Add("trace_policy must be true or false");
                     break;
                 default:
                     problems.Add($"unknown key {property.Name}: a spec holds {string.Join(", ", Keys)}");
@@ -150,7 +160,7 @@ internal sealed record LibrarySpec
         }
         if (spec.Validate() is { Length: > 0 } invalid)
             throw new LibrarySpecException([.. invalid]);
-        return new LibrarySpec { Arguments = arguments, Sandbox = spec, Streams = [.. streams], Syscalls = syscalls };
+        return new LibrarySpec { Arguments = arguments, Sandbox = spec, Streams = [.. streams], Syscalls = syscalls, TracePolicy = tracePolicy };
     }
 
     /// <summary>Library messages carry no program name: husk run's "husk run: " goes.</summary>

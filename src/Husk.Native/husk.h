@@ -11,7 +11,10 @@
  *
  * "stdin", "stdout" and "stderr" are "inherit" (the default: the caller's 0, 1, 2), "null",
  * "pipe" (husk_start only: husk_stdio hands the caller its end) or a descriptor of the caller.
- * "syscalls" names the system calls a policy callback decides (see husk_policy).
+ * "syscalls" names the system calls a policy callback decides (see husk_policy); "trace_policy":
+ * true decides them from ptrace stops instead of seccomp user notification, as libsandbox does:
+ * the policy also sees each call's return and each signal delivered to the payload (two stops a
+ * call: slower).
  * The result is husk run --report's object: verdict, libsandbox and isolate codes, message,
  * exit_code, signal, times, peak memory, output counts, limits, and layer (the overlay mode's
  * root where writes were kept, or null).
@@ -22,7 +25,10 @@
  * Use multiprocessing's "spawn" or "forkserver" start methods, or exec a fresh process.
  *
  * Strings are UTF-8 and NUL-terminated. Strings the library returns through char ** belong to
- * the caller (free them with husk_string_free); const char * results belong to the library. */
+ * the caller (free them with husk_string_free); const char * results belong to the library.
+ *
+ * The library also exports husk_mini_sandbox_*, private to libmini-sandbox and libmini-tapbox
+ * (built with it): they are not part of this ABI. */
 #ifndef HUSK_H
 #define HUSK_H
 
@@ -50,18 +56,24 @@ extern "C" {
 typedef int64_t husk_handle;
 
 /* A system call the payload is making, stopped until the policy decides (seccomp user
- * notification). Read the payload's memory through /proc/PID/mem or process_vm_readv with pid;
- * never trust what a pointer points at: it may change after the decision. */
+ * notification; with "trace_policy", ptrace: also the call's return and signals). Read the
+ * payload's memory through /proc/PID/mem or process_vm_readv with pid; never trust what a pointer
+ * points at: it may change after the decision. */
 typedef struct husk_syscall {
     int32_t size;       /* sizeof(husk_syscall) of the library: fields are only ever added at the end */
-    int32_t event;      /* HUSK_EVENT_SYSCALL: the call is entering (the only kind so far) */
+    int32_t event;      /* HUSK_EVENT_* */
     int32_t pid;        /* the calling thread, in the caller's pid namespace */
-    int32_t number;     /* the system call's number on this architecture */
-    const char *name;   /* "openat"; valid for the life of the process */
-    uint64_t args[6];   /* the raw arguments */
+    int32_t number;     /* the system call's number on this architecture; HUSK_EVENT_SIGNAL: the signal */
+    const char *name;   /* "openat" (a signal: "SIGSEGV"); valid for the life of the process */
+    uint64_t args[6];   /* the raw arguments (a signal: zeros) */
+    int64_t result;     /* HUSK_EVENT_SYSRET: what the call returned (a negative errno when it failed) */
+    int32_t code;       /* HUSK_EVENT_SIGNAL: the signal's si_code (SEGV_MAPERR, SI_USER, SI_TKILL...) */
+    int32_t reserved;
 } husk_syscall;
 
-#define HUSK_EVENT_SYSCALL 0
+#define HUSK_EVENT_SYSCALL 0  /* the call is entering */
+#define HUSK_EVENT_SYSRET 1   /* "trace_policy": the call returned; HUSK_KILL kills, anything else goes on */
+#define HUSK_EVENT_SIGNAL 2   /* "trace_policy": a signal is about to be delivered; HUSK_ALLOW delivers it, an errno drops it */
 
 #define HUSK_ALLOW 0      /* the call goes ahead */
 #define HUSK_KILL (-1)    /* the whole sandbox is killed; the verdict is RestrictedFunction */

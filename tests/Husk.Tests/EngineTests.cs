@@ -185,26 +185,18 @@ public class EngineTests
             File.SetUnixFileMode(file, (UnixFileMode)0x1B6);
             // A write lock the test cannot take while the sandbox holds its read lock.
             string[] tryLock = ["-c", "import fcntl,sys; f=open(sys.argv[1],'a'); fcntl.lockf(f, fcntl.LOCK_EX|fcntl.LOCK_NB)", file];
-            var (stdinRead, stdinWrite) = Interop.Interop.Pipe();
-            var (outRead, outWrite) = Interop.Interop.Pipe();
             var spec = TestEnvironment.Spec("/bin/sh", "-c", "ls /proc/self/fd | wc -l; read x || true") with
             {
                 LockFiles = [file],
                 Mounts = [.. TestEnvironment.Spec().Mounts, new BindMount(dir, dir)],
-                Fds = [new FdMapping(Descriptors.Borrow(stdinRead.Fd), 0), new FdMapping(Descriptors.Borrow(outWrite.Fd), 1)],
             };
-            SandboxProcess p;
-            using (stdinRead)
-            using (outWrite)
-                p = Launcher.Start(spec);
-            using (p)
-            using (var reader = new StreamReader(new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(outRead.Release(), true), FileAccess.Read)))
+            using (var run = TestEnvironment.StartPiped(spec, s => Launcher.Start(s)))
             {
                 // 0-2 and ls's own directory fd: the payload does not get the lock file's descriptor.
-                Assert.Equal("4", reader.ReadLine());
+                Assert.Equal("4", run.Output.ReadLine());
                 Assert.NotEqual(0, TestEnvironment.Exec("python3", tryLock).Code);
-                stdinWrite.Dispose();
-                Assert.Equal(0, p.WaitForExit().ExitCode);
+                run.CloseInput();
+                Assert.Equal(0, run.Process.WaitForExit().ExitCode);
             }
             // husk-init reports the payload's status first and exits (dropping the lock) just after.
             var deadline = DateTime.UtcNow.AddSeconds(10);

@@ -36,6 +36,13 @@ internal sealed class FakeHost : IHostFileSystem
         Dir("/srv", "job");
     }
 
+    /// <summary>Adds a mount at <paramref name="mountPoint"/>, an existing directory of this host.</summary>
+    public FakeHost WithMount(string mountPoint)
+    {
+        _mounts.Add(new HostMount(mountPoint, "/", "ext4", "/dev/vdc", $"0:{_mounts.Count + 1}", "rw"));
+        return this;
+    }
+
     /// <summary>The host as the planner's context, with this caller.</summary>
     public HostContext Context(uint uid = 1000, string cwd = "/home/me/src") =>
         new()

@@ -215,17 +215,27 @@ public sealed class JudgePoolBatteryTests(PoolFixture fixture) : JudgeBattery, I
     protected override Task<SandboxResult> Run(SandboxSpec spec, CancellationToken cancellationToken) => fixture.Pool.RunAsync(spec, cancellationToken);
 }
 
-/// <summary>As root a pool refuses (root's sandboxes map a range of ids, a pool's runs one), with the reason.</summary>
+/// <summary>
+/// The battery through a <see cref="SandboxPool"/> as root (root's default ids, narrowed to the one
+/// id its payload is): limits in a cgroup, verdicts, usage and cancellation as for cold runs.
+/// </summary>
 [Trait("Category", "Root")]
-public sealed class JudgePoolRootTests
+public sealed class JudgePoolRootTests(PoolFixture fixture) : JudgeBattery, IClassFixture<PoolFixture>
 {
-    [Fact]
-    public async Task Root_pool_refuses_with_the_reason()
+    protected override void Require()
     {
         if (!TestEnvironment.IsRoot)
             Assert.Skip("needs root");
-        using var pool = new SandboxPool();
-        var e = await Assert.ThrowsAsync<SandboxSpecException>(() => pool.RunAsync(TestEnvironment.Spec("/bin/true"), TestContext.Current.CancellationToken));
-        Assert.Contains("run the pool as an unprivileged user", e.Message);
+    }
+
+    protected override Task<SandboxResult> Run(SandboxSpec spec, CancellationToken cancellationToken) => fixture.Pool.RunAsync(spec, cancellationToken);
+
+    [Fact]
+    public async Task Root_pool_runs_in_a_cgroup_of_its_own()
+    {
+        Require();
+        var (result, _) = await Judge(Bounded, "exit", "0", run: Run);
+        Assert.Equal(Verdict.OK, result.Verdict);
+        Assert.StartsWith("cgroup", result.Backend);
     }
 }

@@ -107,6 +107,16 @@ public class LayerOptionTests : IDisposable
     }
 
     [Fact]
+    public void A_file_in_scaffolding_is_bound_from_its_directorys_view_or_its_own_when_it_is_a_mount_point()
+    {
+        HostMount[] mounts = [.. Mounts, new("/home/me/notes", "/", "ext4", "/dev/vdc", "0:4", "rw")];
+        var plan = OverlayPlanner.Plan(mounts, "/tmp/sbx", dir => dir == "/home/me" ? [.. List(dir), new("todo", EntryKind.File, 0x1A4)] : List(dir), _ => 0x1ED);
+        var binds = plan.Mounts.OfType<BindMount>().Where(b => b.Destination.StartsWith("/home/me/", StringComparison.Ordinal)).ToDictionary(b => b.Destination, b => b.LayerView);
+        Assert.Equal("/home/me/notes", binds["/home/me/notes"]);
+        Assert.Equal("/home/me", binds["/home/me/todo"]);
+    }
+
+    [Fact]
     public void Fifos_and_sockets_are_committed_only_when_asked_and_devices_never()
     {
         string host = Path.Combine(_dir, "host"), upper = Path.Combine(_dir, "upper");

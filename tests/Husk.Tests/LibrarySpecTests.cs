@@ -49,7 +49,7 @@ public class LibrarySpecTests
             "stdin must be \"inherit\", \"null\", \"pipe\" or a descriptor number",
             "stdout must be \"inherit\", \"null\", \"pipe\" or a descriptor number",
             "syscalls: unknown system call: nope (or [\"*\"] for every one)",
-            "unknown key extra: a spec holds command, options, stdin, stdout, stderr, syscalls",
+            "unknown key extra: a spec holds command, options, stdin, stdout, stderr, syscalls, trace_policy",
         ], e.Problems);
     }
 
@@ -153,6 +153,10 @@ public class LibrarySpecTests
             w.WriteStartObject("items");
             w.WriteString("type", "string");
             w.WriteEndObject();
+            w.WriteEndObject();
+            w.WriteStartObject("trace_policy");
+            w.WriteString("description", "true: the policy callback is called from ptrace stops (libsandbox's way) rather than seccomp user notification, at each call's entry and return and for each signal delivered; default false.");
+            w.WriteString("type", "boolean");
             w.WriteEndObject();
             w.WriteEndObject();
             w.WriteStartObject("$defs");

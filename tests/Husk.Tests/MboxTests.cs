@@ -74,6 +74,35 @@ public class MboxTests : IDisposable
         Assert.Matches(@"Network Summary:\n > shared with the host\n > \[\d+\] Create socket\(PF_INET,\.\.\.\)\n > \[\d+\] -> 127\.0\.0\.1:9\n", run.Stderr);
     }
 
+    [Fact]
+    public void Profile_network_rules_are_enforced_and_listed_in_the_summary()
+    {
+        Network.AllowlistTests.RequireAllowlistTools();
+        var at = System.Net.IPAddress.Parse("127.0.0.3");
+        using var allowed = new Network.TestHttp(at, "allowed");
+        using var blocked = new Network.TestHttp(at, "blocked");
+        string profile = Path.Combine(_roots, "network.profile");
+        File.WriteAllText(profile, $"[network]\n  allow: 127.0.0.3:{allowed.Port}\n  block: 127.0.0.3:{blocked.Port}\n");
+        const string client = """
+            import errno, socket, sys
+            for port in sys.argv[1:]:
+                try:
+                    s = socket.create_connection(("127.0.0.3", int(port)), timeout=10); s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                    print(s.makefile("rb").read().decode().split("\r\n\r\n", 1)[-1] or "closed")
+                except OSError as e: print(errno.errorcode.get(e.errno, str(e)))
+            """;
+        var run = Mbox(null, "-i", "-p", profile, "-r", NewRoot("netrules"), "--", "python3", "-c", client, $"{allowed.Port}", $"{blocked.Port}");
+        Assert.True(run.Code == 0, run.Stderr);
+        string[] got = run.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("allowed", got[0]);   // the host's server, as mbox's shared network would reach it
+        Assert.NotEqual("blocked", got[1]);
+        Assert.Equal((1, 0), (allowed.Served, blocked.Served));
+        Assert.Contains("Network Summary:\n > filtered by the profile's [network] rules\n", run.Stderr);
+        Assert.Matches($@" > \[\d+\] -> 127\.0\.0\.3:{allowed.Port}\n", run.Stderr);
+        Assert.Matches($@" > \[allowed\] 127\.0\.0\.3:{allowed.Port} tcp, \d+ bytes sent, [1-9]\d* received\n", run.Stderr);
+        Assert.Contains($" > [refused] 127.0.0.3:{blocked.Port} tcp: refused by block: 127.0.0.3:{blocked.Port}\n", run.Stderr);
+    }
+
     private const string Edits = "echo more >> kept.txt; echo new > added.txt; rm doomed.txt";
 
     [Fact]
@@ -412,7 +441,7 @@ public class MboxRootTests
             string script = $"mount --bind {dir}/subids /etc/subuid && mount --bind {dir}/subids /etc/subgid && cd {dir} && " +
                 $"setpriv --reuid=65534 --regid=65534 --clear-groups env HOME={dir} {mbox} -i -R -r {dir}/root -- /bin/sh -c " +
                 "'echo x > owned && chown 1234:4321 owned && stat -c %u:%g owned; grep -c 300000 /proc/self/uid_map'";
-            var r = TestEnvironment.Exec("unshare", ["-m", "--propagation", "private", "/bin/sh", "-c", script]);
+            var r = TestEnvironment.InPrivateMountNamespace(script);
             Assert.True(r.Code == 0, r.Stderr);
             // A real chown (not the no-op filter a user without subordinate ids gets): the range is mapped.
             Assert.Equal("1234:4321\n1\n", r.Stdout);

@@ -478,7 +478,7 @@ public class OverlayRootTests
             string script = $"mount --bind {source} {project}/sub && mount --bind {source} {tmpSub} && cd {project} && " +
                 $"{asNobody} {TestEnvironment.Husk} run --root {dir}/husk-root --keep -- /bin/sh -c 'echo x > new && echo new-ok; (echo y >> kept) 2>/dev/null || echo kept-ro' && " +
                 $"{asNobody} {Path.Combine(TestEnvironment.Artifacts, "bin", "mbox")} -i -r {dir}/mbox-root -- /bin/sh -c 'echo x > /tmp/f-{id} && echo tmp-ok'";
-            var r = TestEnvironment.Exec("unshare", ["-m", "--propagation", "private", "/bin/sh", "-c", script]);
+            var r = TestEnvironment.InPrivateMountNamespace(script);
             Assert.True(r.Code == 0, r.Stderr);
             Assert.Equal("new-ok\nkept-ro\ntmp-ok\n", r.Stdout);
             string why = $"existing files directly in {project} stay read-only in the sandbox ({project}/sub is a mount point below it: overlayfs cannot take it whole)";
@@ -491,6 +491,43 @@ public class OverlayRootTests
         {
             Directory.Delete(tmpSub);
             TestEnvironment.DeleteTree(dir);
+        }
+    }
+
+    [Fact]
+    [Trait("Category", "Root")]
+    public void Files_beside_a_mount_in_a_closed_directory_and_a_child_owned_past_the_range_are_reachable_as_root()
+    {
+        if (!TestEnvironment.IsRoot)
+            Assert.Skip("needs root (to mount, in a private mount namespace)");
+        string dir = Path.Combine("/var/lib/husk-test-scratch", $"closed-{Guid.NewGuid():N}"[..17]);
+        string far = Path.Combine(dir, "far"), mnt = Path.Combine(dir, "mnt");
+        Directory.CreateDirectory(far);
+        Directory.CreateDirectory(mnt);
+        File.WriteAllText(Path.Combine(dir, "kept"), "kept\n");
+        File.WriteAllText(Path.Combine(far, "file"), "far\n");
+        try
+        {
+            // Closed to others, as podman's storage (0700) with a container's shm mounted below:
+            // the sandbox's root, a subordinate id, cannot pass it to reach the files beside the mount.
+            File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            // Past root's range of 65536 ids: not mapped through the idmapped layers.
+            Assert.Equal(0, global::Husk.Interop.Interop.Lchown(far, 70000, 70000));
+            string script = $"mount -t tmpfs husk-test {mnt} && cd {dir} && " +
+                $"{TestEnvironment.Husk} run --root {dir}-husk --keep -- /bin/sh -c 'cat kept far/file && echo new > far/new' && " +
+                $"{Path.Combine(TestEnvironment.Artifacts, "bin", "mbox")} -i -r {dir}-mbox -- /bin/sh -c 'cat kept far/file'";
+            var r = TestEnvironment.InPrivateMountNamespace(script);
+            Assert.True(r.Code == 0, r.Stderr);
+            Assert.Equal("kept\nfar\nkept\nfar\n", r.Stdout);
+            Assert.Equal("new\n", File.ReadAllText(Path.Combine(dir + "-husk", "upperdir") + far + "/new"));
+        }
+        finally
+        {
+            foreach (string d in new[] { dir, dir + "-husk", dir + "-mbox" })
+            {
+                if (Directory.Exists(d))
+                    TestEnvironment.DeleteTree(d);
+            }
         }
     }
 

@@ -70,6 +70,50 @@ public class SpawnPlannerTests
         Assert.Empty(single.IdmappedSources);
     }
 
+    [Fact]
+    public void Roots_scaffolding_files_are_bound_from_the_supervisors_views_and_others_through_the_host_tree()
+    {
+        // Two files of one closed directory (podman's storage is 0700) and one that is a mount point itself.
+        var spec = new SandboxSpec
+        {
+            Command = ["true"],
+            FileSystem = FileSystemSpec.Bare,
+            Mounts =
+            [
+                new BindMount("/srv/closed/a", "/srv/closed/a") { ReadOnly = true, Optional = true, LayerView = "/srv/closed" },
+                new BindMount("/srv/closed/b", "/srv/closed/b") { ReadOnly = true, Optional = true, LayerView = "/srv/closed" },
+                new BindMount("/srv/closed/m", "/srv/closed/m") { ReadOnly = true, Optional = true, LayerView = "/srv/closed/m" },
+                new BindMount("/srv/given", "/given"),
+            ],
+        };
+        static List<(string?, OpRoot)> Sources(SpawnPlan plan) =>
+            [.. plan.Ops.Where(o => o.Kind == OpKind.Bind).Select(o => (o.S1, (OpRoot)((uint)o.Flags & 3)))];
+
+        var root = SpawnPlanner.Plan(spec, Host with { Uid = 0, Gid = 0 }, new SubordinateIds(null, null, (100000, 65536), (100000, 65536)));
+        Assert.Equal([new IdmappedSource("/srv/closed", false), new IdmappedSource("/srv/closed/m", false)], root.IdmappedSources);
+        Assert.Equal([("/idmapped/0/a", OpRoot.Base), ("/idmapped/0/b", OpRoot.Base), ("/idmapped/1", OpRoot.Base), ("/srv/given", OpRoot.Old)], Sources(root));
+
+        var user = SpawnPlanner.Plan(spec, Host);
+        Assert.Empty(user.IdmappedSources);
+        Assert.Equal([("/srv/closed/a", OpRoot.Old), ("/srv/closed/b", OpRoot.Old), ("/srv/closed/m", OpRoot.Old), ("/srv/given", OpRoot.Old)], Sources(user));
+    }
+
+    [Fact]
+    public void Only_owners_roots_idmapped_layers_map_are_given_to_prepared_directories()
+    {
+        var spec = new SandboxSpec { Command = ["true"] };
+        var root = Host with { Uid = 0, Gid = 0 };
+        var owners = SpawnPlanner.IdmappedOwners(spec, root, new SubordinateIds(null, null, (100000, 65536), (100000, 65536)));
+        Assert.NotNull(owners);
+        Assert.True(owners(0, 0));
+        Assert.True(owners(101, 104));
+        Assert.False(owners(70000, 70000)); // past the range: overlayfs could not look up a merged directory it owned
+        Assert.False(owners(101, 70000));
+        // Not idmapped: try's and mkosi-sandbox's single id, and any unprivileged caller.
+        Assert.Null(SpawnPlanner.IdmappedOwners(spec with { Identity = new Identity { Uid = 0, Gid = 0, Mapping = IdMapping.Single } }, root, null));
+        Assert.Null(SpawnPlanner.IdmappedOwners(spec, Host, null));
+    }
+
     [Theory]
     [InlineData("/r/upperdir/usr", "/r/workdir/usr", "/r")]
     [InlineData("/a/up", "/b/work", "/")]

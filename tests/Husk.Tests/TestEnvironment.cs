@@ -90,6 +90,45 @@ internal static class TestEnvironment
             }
         }
     }
+    /// <summary>
+    /// Starts <paramref name="spec"/> with <paramref name="start"/> (a cold launch, a pool's start),
+    /// its fd 0 and fd 1 pipes whose other ends the test holds: the run's only copies of the
+    /// sandbox's ends are closed once it has started, so the output ends with the sandbox.
+    /// </summary>
+    public static PipedRun StartPiped(SandboxSpec spec, Func<SandboxSpec, SandboxProcess> start)
+    {
+        var (inRead, inWrite) = Interop.Interop.Pipe();
+        var (outRead, outWrite) = Interop.Interop.Pipe();
+        spec = spec with { Fds = [.. spec.Fds, new FdMapping(Descriptors.Borrow(inRead.Fd), 0), new FdMapping(Descriptors.Borrow(outWrite.Fd), 1)] };
+        SandboxProcess process;
+        using (inRead)
+        using (outWrite)
+            process = start(spec);
+        return new PipedRun(process, inWrite, new StreamReader(new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(outRead.Release(), true), FileAccess.Read)));
+    }
+
+    /// <summary>A sandbox started by <see cref="StartPiped"/>, with the test's ends of its standard input and output.</summary>
+    public sealed record PipedRun(SandboxProcess Process, Interop.SafeFd Input, StreamReader Output) : IDisposable
+    {
+        /// <summary>Closes the sandbox's standard input (end of file for it).</summary>
+        public void CloseInput() => Input.Dispose();
+
+        /// <summary>Writes <paramref name="text"/> to the sandbox's standard input.</summary>
+        public unsafe void Write(string text)
+        {
+            byte[] data = Encoding.UTF8.GetBytes(text);
+            fixed (byte* p = data)
+                Assert.Equal(data.Length, (int)Interop.Interop.Write(Input.Fd, p, (nuint)data.Length));
+        }
+
+        public void Dispose()
+        {
+            Input.Dispose();
+            Output.Dispose();
+            Process.Dispose();
+        }
+    }
+
 
     /// <summary>Runs the probe in a sandbox made from <paramref name="spec"/> and parses what it saw.</summary>
     public static JsonElement RunProbe(SandboxSpec spec, params string[] args)
@@ -98,6 +137,10 @@ internal static class TestEnvironment
         Assert.Equal(0, exit.ExitCode);
         return JsonDocument.Parse(output).RootElement;
     }
+
+    /// <summary>Runs a shell script (as root) in a private mount namespace of its own, whose mounts never reach the host's.</summary>
+    public static (int Code, string Stdout, string Stderr) InPrivateMountNamespace(string script) =>
+        Exec("unshare", ["-m", "--propagation", "private", "/bin/sh", "-c", script]);
 
     /// <summary>Runs a program to completion and returns its exit code, stdout and stderr.</summary>
     public static (int Code, string Stdout, string Stderr) Exec(string file, IEnumerable<string> args, string? stdin = null, IDictionary<string, string>? env = null, int timeoutMs = 60_000, string? cwd = null)

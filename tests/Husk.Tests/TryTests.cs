@@ -148,6 +148,36 @@ public class TryTests : IDisposable
     }
 
     [Fact]
+    [Trait("Category", "Root")]
+    public void A_directory_with_a_mount_below_it_and_a_child_of_an_unmapped_owner_is_overlaid_as_root()
+    {
+        if (!TestEnvironment.IsRoot)
+            Assert.Skip("needs root (to mount, in a private mount namespace)");
+        string dir = Path.Combine("/var/lib/husk-test-scratch", $"tryroot-{Guid.NewGuid():N}"[..18]);
+        string owned = Path.Combine(dir, "owned"), mnt = Path.Combine(dir, "mnt"), sandboxes = dir + "-sandboxes";
+        foreach (string d in new[] { owned, mnt, sandboxes })
+            Directory.CreateDirectory(d);
+        File.WriteAllText(Path.Combine(owned, "file"), "theirs\n");
+        try
+        {
+            // try maps root alone (unshare --map-root-user), so uid 1234 is no one inside: as
+            // postgres's /run/postgresql beside /run/netns, which made every try fail as root.
+            Assert.Equal(0, global::Husk.Interop.Interop.Lchown(owned, 1234, 1234));
+            string script = $"mount -t tmpfs husk-test {mnt} && cd {owned} && TMPDIR={sandboxes} SHELL=/bin/sh exec {TryBinary} -n 'cat file; echo new > new; pwd'";
+            var r = TestEnvironment.InPrivateMountNamespace(script);
+            Assert.True(r.Code == 0, r.Stderr);
+            string[] lines = r.Stdout.Split('\n');
+            Assert.Equal(["theirs", owned], lines[..2]);
+            Assert.Equal("new\n", File.ReadAllText(lines[2] + "/upperdir" + owned + "/new"));
+        }
+        finally
+        {
+            TestEnvironment.DeleteTree(dir);
+            TestEnvironment.DeleteTree(sandboxes);
+        }
+    }
+
+    [Fact]
     public void The_commit_prompt_in_a_real_terminal()
     {
         using var term = new TestTerminal(_tmp, $"cd '{_project}' && TMPDIR='{_tmp}' {TryBinary} 'echo hi > tty.txt'; echo EXIT=$?; sleep 30");

@@ -123,8 +123,9 @@ LAYOUT = r"""
 #include <stdio.h>
 int main(void)
 {
-    printf("%zu %zu %zu %zu %zu %zu %zu\n", sizeof(husk_syscall), offsetof(husk_syscall, size), offsetof(husk_syscall, event),
-           offsetof(husk_syscall, pid), offsetof(husk_syscall, number), offsetof(husk_syscall, name), offsetof(husk_syscall, args));
+    printf("%zu %zu %zu %zu %zu %zu %zu %zu %zu\n", sizeof(husk_syscall), offsetof(husk_syscall, size), offsetof(husk_syscall, event),
+           offsetof(husk_syscall, pid), offsetof(husk_syscall, number), offsetof(husk_syscall, name), offsetof(husk_syscall, args),
+           offsetof(husk_syscall, result), offsetof(husk_syscall, code));
     return 0;
 }
 """
@@ -140,5 +141,5 @@ def test_the_python_view_of_husk_syscall_is_the_header_s(artifacts, cc, scratch)
     subprocess.run([cc, "-o", exe, src, "-I", header], check=True)
     c = [int(x) for x in subprocess.run([exe], capture_output=True, text=True, check=True).stdout.split()]
     s = _native.HuskSyscall
-    py = [ctypes.sizeof(s)] + [getattr(s, f).offset for f in ("size", "event", "pid", "number", "name", "args")]
+    py = [ctypes.sizeof(s)] + [getattr(s, f).offset for f in ("size", "event", "pid", "number", "name", "args", "result", "code")]
     assert py == c

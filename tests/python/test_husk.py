@@ -166,6 +166,22 @@ def test_a_policy_denies_and_kills():
     assert r.verdict is husk.Verdict.RESTRICTED_FUNCTION and r.libsandbox == "RF"
 
 
+def test_a_traced_policy_sees_each_return_and_the_signals_with_their_codes():
+    seen = []
+
+    def record(call):
+        seen.append((call.event, call.name, call.result, call.code))
+        return husk.ALLOW
+
+    # The shell sends itself SIGUSR1 (SI_USER) with kill, whose return (0) comes first.
+    r = husk.run(["/bin/sh", "-c", "kill -USR1 $$"], fs="ro", policy=record, syscalls=["kill"], trace_policy=True)
+    assert r.signal == 10
+    kills = [e for e in seen if e[1] == "kill"]
+    assert [e[0] for e in kills] == ["syscall", "sysret"] and kills[1][2] == 0
+    assert ("signal", "SIGUSR1", 0, 0) in seen
+    assert seen.index(("signal", "SIGUSR1", 0, 0)) > seen.index(kills[1])
+
+
 def test_a_policy_that_raises_kills_the_sandbox_and_says_so():
     def broken(call):
         raise KeyError("oops")

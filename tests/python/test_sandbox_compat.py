@@ -58,6 +58,14 @@ PROGRAMS = {
     "exit3": r"""
         int main(void) { return 3; }
     """,
+    "crasher": r"""
+        int main(void) { return *(volatile int *)0; }
+    """,
+    "open_close": r"""
+        #include <fcntl.h>
+        #include <unistd.h>
+        int main(void) { int fd = open("/etc/hostname", O_RDONLY); if (fd < 0) return 1; return close(fd) ? 2 : 0; }
+    """,
 }
 
 
@@ -131,9 +139,11 @@ def test_dump_reads_the_program_s_memory_in_the_policy(programs):
 
     class Reader(JudgePolicy):
         def __call__(self, e, a):
+            # As libsandbox, the call comes twice: at its entry, and at its return (SYSRET).
             if e.type == S_EVENT_SYSCALL and e.data == 257:
                 seen.append(box.dump(T_STRING, e.ext2))
                 seen.append(box.dump(T_STRING, 0))  # an address that cannot be read: None
+            if e.data == 257:
                 a.type = S_ACTION_CONT
                 return a
             return super().__call__(e, a)
@@ -144,6 +154,39 @@ def test_dump_reads_the_program_s_memory_in_the_policy(programs):
     assert box.result == S_RESULT_OK
     with pytest.raises(AssertionError):
         box._dump(T_STRING, 0)  # only while the program is stopped for the policy
+
+
+def test_the_fatal_signal_comes_with_its_code(programs):
+    # libsandbox reports the signal's si_code, which Husk reads at its delivery (ptrace).
+    s, _ = judge(programs["crasher"])
+    assert s.result == S_RESULT_RT
+    assert s.probe()["signal_info"] == (11, 1)  # SIGSEGV, SEGV_MAPERR
+
+
+def test_sysret_events_carry_what_the_call_returned(programs):
+    class CloseWhatWasOpened(JudgePolicy):
+        """pysandbox's suite's SelectiveOpenPolicy in small: a descriptor may be closed only once an open returned it."""
+
+        def __init__(self):
+            super().__init__()
+            self.opened = set()
+
+        def __call__(self, e, a):
+            if e.data in (2, 257) and e.type in (S_EVENT_SYSCALL, S_EVENT_SYSRET):
+                if e.type == S_EVENT_SYSRET and e.ext1 >= 0:
+                    self.opened.add(e.ext1)
+                a.type = S_ACTION_CONT
+                return a
+            if e.type == S_EVENT_SYSCALL and e.data == 3 and e.ext1 not in self.opened:
+                a.type, a.data = S_ACTION_KILL, S_RESULT_RF
+                return a
+            return super().__call__(e, a)
+
+    policy = CloseWhatWasOpened()
+    s = Sandbox([programs["open_close"]], policy=policy)
+    s.run()
+    assert policy.opened == {3}
+    assert s.result == S_RESULT_OK, s.probe()
 
 
 def test_names_and_values_are_pysandbox_s():

@@ -48,6 +48,9 @@ class HuskSyscall(ctypes.Structure):
         ("number", ctypes.c_int32),
         ("name", ctypes.c_char_p),
         ("args", ctypes.c_uint64 * 6),
+        ("result", ctypes.c_int64),
+        ("code", ctypes.c_int32),
+        ("reserved", ctypes.c_int32),
     ]
 
 

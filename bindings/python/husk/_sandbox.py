@@ -118,13 +118,20 @@ class SyscallCall:
     """A system call the payload is making, stopped until the policy answers.
 
     ``args`` are the raw register values: pointers point into the payload's memory, which
-    :meth:`read` reads (never trust it: it may change after the answer).
+    :meth:`read` reads (never trust it: it may change after the answer). With
+    ``trace_policy=True`` the policy is also called at each call's return (``event`` "sysret",
+    ``result`` the return value, a negative errno on failure: KILL kills, anything else goes on)
+    and for each signal about to be delivered (``event`` "signal", ``number`` and ``name`` the
+    signal's, ``code`` its si_code: ALLOW delivers it, an errno drops it).
     """
 
     pid: int
     number: int
     name: str
     args: Tuple[int, int, int, int, int, int]
+    event: str = "syscall"
+    result: int = 0
+    code: int = 0
 
     def read(self, address: int, size: int) -> bytes:
         """Up to ``size`` bytes of the payload's memory at ``address`` (empty when unreadable)."""
@@ -242,8 +249,12 @@ def spec(
     stdout: Stream = None,
     stderr: Stream = None,
     syscalls: Optional[Iterable[str]] = None,
+    trace_policy: bool = False,
 ) -> Dict[str, Any]:
     """The JSON spec (as a dict) the keywords describe: husk run's options, in husk.h's format.
+
+    ``trace_policy`` decides ``syscalls`` from ptrace stops (libsandbox's way): the policy then
+    also sees each call's return and each signal (see :class:`SyscallCall`); slower.
 
     Everything left out keeps husk run's default: every namespace but time, the host's tree
     through an overlay whose writes land in a layer (``fs="ro"``: read-only), no network, no
@@ -285,6 +296,8 @@ def spec(
     }
     if syscalls is not None:
         result["syscalls"] = list(syscalls)
+    if trace_policy:
+        result["trace_policy"] = True
     return result
 
 
@@ -305,7 +318,8 @@ class _PolicyBridge:
     def _call(self, _context: Any, pointer: Any) -> int:
         try:
             c = pointer.contents
-            call = SyscallCall(c.pid, c.number, c.name.decode(), tuple(c.args))  # type: ignore[arg-type]
+            event = ("syscall", "sysret", "signal")[c.event] if 0 <= c.event <= 2 else "syscall"
+            call = SyscallCall(c.pid, c.number, c.name.decode(), tuple(c.args), event, c.result, c.code)  # type: ignore[arg-type]
             answer = self.policy(call)
         except BaseException as e:  # noqa: B902 - nothing may cross into C
             self.error = self.error or e

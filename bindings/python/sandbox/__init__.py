@@ -7,10 +7,11 @@
 
 Programs written for pysandbox run unchanged: the same names and values, constructor keywords,
 ``run()``, ``probe()``, ``dump()``, ``status`` and ``result``, and policy objects called with an
-event for every system call the program makes (S_EVENT_SYSCALL, with its number and arguments;
-``dump()`` reads the program's memory meanwhile) and for how it ended (exit, signal, quota),
-whose actions continue it or kill it with a result. docs/compat-pysandbox.md lists where Husk
-differs from libsandbox, and why.
+event for every system call the program makes, at its entry (S_EVENT_SYSCALL, with its number
+and arguments) and its return (S_EVENT_SYSRET, with the value; ``dump()`` reads the program's
+memory at either), and for how it ended (exit, signal with its si_code, quota), whose actions
+continue it or kill it with a result. The stops are ptrace's, as libsandbox's are.
+docs/compat-pysandbox.md lists where Husk differs from libsandbox, and why.
 
 The program runs as libsandbox runs it: in the caller's process and mount namespaces (its pid is
 the one the caller sees, its writes land where they would), with an empty environment, in a
@@ -444,6 +445,8 @@ class Sandbox(object):
         self._cpu = (0, 0, 0, 0)
         self._mem = [0, 0, 0, 0, 0, 0]  # vsize, peak, rss, peak (kB), minflt, majflt
         self._signal = (0, 0)
+        self._signals: Dict[int, Tuple[int, int]] = {}
+        self._main_pid: Optional[int] = None
         self._syscall = (0, 0)
         self._exitcode = 0
         self._decided: Optional[SandboxAction] = None
@@ -489,9 +492,11 @@ class Sandbox(object):
             self._result = Sandbox.S_RESULT_PD
             self._status = Sandbox.S_STATUS_EXE
         started = time.monotonic()
+        # Decided from ptrace stops, as libsandbox decides: the policy sees each call's return
+        # (SYSRET) too, and the signals the program gets come with their si_code.
         box = husk.Sandbox(self._argv(), env={}, options=self._options(),
                            stdin=self._fds[0], stdout=self._fds[1], stderr=self._fds[2],
-                           policy=self._on_syscall, syscalls=["*"])
+                           policy=self._on_syscall, syscalls=["*"], trace_policy=True)
         try:
             box.start()
         except husk.HuskError:
@@ -501,6 +506,7 @@ class Sandbox(object):
             return
         self._started = True
         self._pid = box.pid
+        self._main_pid = box.pid
         done = threading.Event()
         watcher = threading.Thread(target=self._watch, args=(box, done), daemon=True)
         watcher.start()
@@ -562,16 +568,23 @@ class Sandbox(object):
         return answer
 
     def _on_syscall(self, call: "husk.SyscallCall") -> int:
-        """A system call of the program, stopped: the policy's SYSCALL event."""
+        """The program, stopped: at a call's entry (SYSCALL) or return (SYSRET), or for a signal."""
+        if call.event == "signal":
+            # Delivered as it is; the code of the one that ends the program is its signal_info's.
+            self._signals[call.pid] = (call.number, call.code)
+            return husk.ALLOW
         if self._decided is not None:
             return husk.KILL
-        self._syscall = (call.number, 0)
+        if call.event == "syscall":
+            self._syscall = (call.number, 0)
         if self._pid is None:
             # The program's first calls come before start() returns: a policy may want its pid already.
             self._pid = call.pid
         self._sample()
         if self._quota_hit is not None:
             event = SandboxEvent._make(S_EVENT_QUOTA, self._quota_hit)
+        elif call.event == "sysret":
+            event = SandboxEvent._make(S_EVENT_SYSRET, call.number, 0, (call.result,))
         else:
             event = SandboxEvent._make(S_EVENT_SYSCALL, call.number, 0, call.args)
         self._status = Sandbox.S_STATUS_BLK
@@ -596,7 +609,9 @@ class Sandbox(object):
         code, signo = report.get("exit_code"), report.get("signal")
         self._exitcode = code or 0
         if signo:
-            self._signal = (signo, 0)
+            # The si_code of the signal as it was delivered (SIGKILL never is: 0).
+            last = self._signals.get(self._main_pid) or (0, 0)
+            self._signal = (signo, last[1] if last[0] == signo else 0)
         verdict = report.get("verdict")
         if self._decided is None:
             if self._quota_hit is not None:

@@ -164,6 +164,10 @@ internal static class TryPersonality
             string wrapper = sandbox.Path + "/chroot_executable.sh";
             string oldPwd = Environment.GetEnvironmentVariable("OLDPWD") ?? "";
             var mounts = new List<MountOp>();
+            // The scripts' own place, read-only once they are written: the host overlay covers the
+            // sandbox directory only where the tree shows it, which it does not when the directory
+            // holding it is scaffolding (-L, -i: lower layers lie beside it).
+            mounts.Add(new TmpfsMount(sandbox.Path) { Mode = FileModes.Private, Size = 1 << 20 });
             mounts.Add(new WriteFile(script) { Data = [.. Encoding.UTF8.GetBytes(string.Join(' ', command) + "\n")], Mode = FileModes.Directory });
             mounts.Add(new WriteFile(wrapper) { Data = [.. Encoding.UTF8.GetBytes($"#!/bin/sh\n\nOLDPWD={Quote(oldPwd)} . {Quote(script)}\n")], Mode = FileModes.Directory });
             mounts.Add(new RemountReadOnly(sandbox.Path));

@@ -147,7 +147,7 @@ internal static class RunOptions
                 throw new UsageException($"husk run: --net: unknown mode {a[0]}: use none, host, nat or bridge");
             s.Set(b => b.Network(a[0]));
         });
-        Add("--allow-host", Network, ["RULE"], "Turn on the egress allowlist and allow RULE: a name (example.com), a wildcard (*.example.com: subdomains only), an IPv4 or IPv6 address or CIDR block, each with an optional :PORT or :LOW-HIGH ([2001:db8::1]:443). What no rule allows is refused; private, link-local and loopback addresses need a rule of their own (repeatable).", (s, a) =>
+        Add("--allow-host", Network, ["RULE"], "Turn on the egress allowlist and allow RULE: a name (example.com), a wildcard (*.example.com: subdomains only), an IPv4 or IPv6 address or CIDR block, each with an optional :PORT or :LOW-HIGH ([2001:db8::1]:443), then an optional /tcp or /udp (both without one: 10.0.0.5:5000/udp). What no rule allows is refused; private, link-local and loopback addresses need a rule of their own, and an address rule in 127.0.0.0/8 or ::1 means the host's loopback (repeatable).", (s, a) =>
         {
             if (!EgressRule.TryParse(a[0], out var rule, out string? error))
                 throw new UsageException($"husk run: --allow-host {a[0]}: {error}");

@@ -83,7 +83,8 @@ internal sealed class HostOverlayLayout
     }
 
     /// <summary>Creates (or resumes) the root and the layers on disk.</summary>
-    public void Prepare()
+    /// <param name="hostOwners">The host owners the sandbox sees as themselves through root's idmapped layers (null: none).</param>
+    public void Prepare(Func<uint, uint, bool>? hostOwners = null)
     {
         string path = Spec.Root;
         RootIsNew = SandboxRoot.Open(path) is null;
@@ -92,10 +93,10 @@ internal sealed class HostOverlayLayout
         // refuses a lower inside another lower of the same filesystem ("overlapping lowerdir").
         if (Spec.StorageSize is not null && !RootIsNew && root.Changes().Count > 0)
             throw new SandboxSpecException([$"a capped layer cannot resume {path}, which holds changes: commit or discard them first, or run without a cap"]);
-        root.PrepareAncestors(OverlayPlan.Layers, Ancestors, Spec.HostModes);
+        root.PrepareAncestors(OverlayPlan.Layers, Ancestors, Spec.HostModes, hostOwners);
         if (Spec.HashOriginals && RootIsNew)
             root.HashOriginals([_workingDirectory]);
-        root.PrepareLayers(OverlayPlan.Layers, Spec.HostModes);
+        root.PrepareLayers(OverlayPlan.Layers, Spec.HostModes, hostOwners);
         Root = root;
         if (Fuse)
             CommandPrefix = ["/bin/sh", WriteFuseWrapper(root)];
@@ -201,9 +202,12 @@ internal sealed class HostOverlayLayout
         }
         ops.AddRange(OverlayPlan.Mounts.Select(InStorage));
         // The root is always out of the payload's sight: covered where it lies in an overlaid
-        // directory (the plan does that), and given an empty place of its own elsewhere.
+        // directory (the plan does that), and elsewhere covered where the tree shows it. Where it
+        // does not (its directory is scaffolding without it, or a fresh /tmp, /var/tmp or /run
+        // comes over it), there is nothing to cover, and making its place would write the root's
+        // path into the layer: a change of the run's own at every review.
         if (!ops.Any(m => m is TmpfsMount t && t.Destination == Spec.Root))
-            ops.Add(new TmpfsMount(Spec.Root) { Mode = FileModes.Private, Size = 1 << 20 });
+            ops.Add(new TmpfsMount(Spec.Root) { Mode = FileModes.Private, Size = 1 << 20, IfPresent = true });
         return ops;
     }
 

@@ -231,7 +231,7 @@ internal static class OverlayPlanner
                         ops.Add(new MakeSymlink(entry.LinkTarget!, path));
                         break;
                     case EntryKind.File:
-                        ops.Add(new BindMount(path, path) { ReadOnly = true, Optional = true });
+                        ops.Add(new BindMount(path, path) { ReadOnly = true, Optional = true, LayerView = mountPoints.Contains(path) ? path : dir });
                         break;
                     default:
                         break; // sockets and devices outside /dev are not the sandbox's business

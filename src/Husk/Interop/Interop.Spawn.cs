@@ -53,9 +53,10 @@ internal static partial class Interop
         Mask = 42,
         Personality = 43,
         Sync = 44,
-        Chroot = 45,
+        Return = 45,
+        Chroot = 46,
         /// <summary>One past the last kind (HUSK_OP_COUNT).</summary>
-        Count = 46,
+        Count = 47,
     }
 
     /// <summary>Modifiers of an op (HUSK_F_*); bits 0-3 hold the roots its paths resolve in (<see cref="OpRoots"/>).</summary>
@@ -136,6 +137,8 @@ internal static partial class Interop
     internal const int SpawnBuilding = 4;
     /// <summary>The sandbox outlives the supervisor: no parent-death signal (husk-runtime).</summary>
     internal const int SpawnDetached = 8;
+    /// <summary>The payload is the caller itself (husk_continue): copying clones, and the plan ends in a RETURN op.</summary>
+    internal const int SpawnContinue = 16;
     /// <summary>Sent to husk-init from outside: kill every process of the sandbox, reap them, report.</summary>
     internal const int SignalKillTree = 64;
 
@@ -273,6 +276,10 @@ internal static partial class Interop
 
     [LibraryImport(Libraries.Husk, EntryPoint = "husk_spawn")]
     internal static unsafe partial int HuskSpawn(SpawnArgs* args, SpawnResult* result);
+
+    /// <summary>husk_continue's address, for libmini-sandbox, which calls it on its caller's thread.</summary>
+    [LibraryImport(Libraries.Husk, EntryPoint = "husk_continue_entry")]
+    internal static partial nint HuskContinueEntry();
 
     [LibraryImport(Libraries.Husk, EntryPoint = "husk_init_memfd")]
     internal static partial int HuskInitMemfd();

@@ -4,8 +4,9 @@ using static Husk.Interop.Interop;
 namespace Husk.Launch;
 
 /// <summary>
-/// Who clones a launch's child when it is not the native stage in this process: a pool's template
-/// (<see cref="Pools.PoolTemplate"/>). The launcher serves the child the same way whoever cloned
+/// Who clones a launch's child when it is not the native stage on a spawn thread here: a pool's
+/// template (<see cref="Pools.PoolTemplate"/>), or the caller that goes on in the sandbox
+/// (<see cref="ContinuingLaunch"/>). The launcher serves the child the same way whoever cloned
 /// it: the hello, the ids, the hooks, the release, the reports.
 /// </summary>
 internal abstract class ChildStarter
@@ -22,7 +23,8 @@ internal abstract class ChildStarter
     /// <summary>
     /// Starts the child on the channel's <paramref name="childEnd"/> with the status pipe's
     /// <paramref name="statusWrite"/> end, and closes both here once the child's parent has them.
+    /// <paramref name="channel"/> is the supervisor's end, which a child that inherits it closes.
     /// The task gives the clone's result (the pid in the parent's pid namespace, and a pidfd).
     /// </summary>
-    public abstract Task<SpawnResult> Start(SpawnPlan plan, HostContext host, LaunchHooks? hooks, SafeFd childEnd, SafeFd? statusWrite);
+    public abstract Task<SpawnResult> Start(SpawnPlan plan, HostContext host, LaunchHooks? hooks, SafeFd channel, SafeFd childEnd, SafeFd? statusWrite);
 }

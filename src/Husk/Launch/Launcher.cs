@@ -47,12 +47,16 @@ internal static class Launcher
         return new SafeFd(fd);
     }
 
-    public static SandboxProcess Start(SandboxSpec spec, LaunchHooks? hooks = null, HostContext? host = null)
+    /// <param name="spec">The sandbox.</param>
+    /// <param name="hooks">What the front door does between clone and release.</param>
+    /// <param name="host">The caller's facts (default: this process's).</param>
+    /// <param name="starter">Who clones the child (a continuing launch's caller); null: the native stage here.</param>
+    public static SandboxProcess Start(SandboxSpec spec, LaunchHooks? hooks = null, HostContext? host = null, ChildStarter? starter = null)
     {
         host ??= HostContext.Current();
         var subIds = SubordinateIdsFor(spec, host);
         spec = Supervised(spec);
-        var layout = PrepareLayout(spec, host);
+        var layout = PrepareLayout(spec, host, subIds);
         using var stdio = StdioPipes.Create(spec, out var withFds);
         var image = PrepareImage(spec, host);
         // The bridge's address is taken before planning: the ops that configure eth0 name it.
@@ -71,7 +75,7 @@ internal static class Launcher
                 Network.Bridge.Release(lease);
             throw;
         }
-        return StartPlanned(spec, plan, host, hooks, stdio, layout, image, lease: lease);
+        return StartPlanned(spec, plan, host, hooks, stdio, layout, image, starter, lease);
     }
 
     /// <summary>The subordinate id ranges of the caller, where the spec maps a range (root's default, or --map-subids).</summary>
@@ -170,7 +174,7 @@ internal static class Launcher
         }
         var launchHooks = supervisor?.Hooks(hooks) ?? hooks;
         Tracing.SyscallNotifier? notifier = null;
-        if (callback is not null)
+        if (callback is { Traced: false })
         {
             // The notifier must serve from the moment the filter is in: the payload's own exec is stopped too.
             launchHooks = new LaunchHooks
@@ -184,11 +188,13 @@ internal static class Launcher
             };
         }
         Tracing.SyscallTracer? tracer = null;
-        if (spec.Trace is { } trace)
+        // A traced callback is decided by the tracer, which stops the callback's calls only.
+        var traceSpec = spec.Trace ?? (callback is { Traced: true } ? new TraceSpec { Syscalls = Tracing.SyscallSet.Parse(string.Join(',', callback.Syscalls)) } : null);
+        if (traceSpec is { } trace)
         {
             try
             {
-                tracer = StartTracer(trace, supervisor);
+                tracer = StartTracer(trace, supervisor, callback is { Traced: true } ? callback : null);
             }
             catch
             {
@@ -247,6 +253,7 @@ internal static class Launcher
         if (tracer is not null)
         {
             process.Tracer = tracer;
+            tracer.Arm(supervisor, process.Kill);
             // With a pid namespace every traced process ends with the sandbox: the result waits for the last one.
             process.TraceEndsWithSandbox = spec.Namespaces.HasFlag(NamespaceKinds.Pid) || spec.PidNamespaceFd is not null;
         }
@@ -257,11 +264,11 @@ internal static class Launcher
     }
 
     /// <summary>Starts the tracer thread with its output open; a file that cannot be made is a setup error naming it.</summary>
-    private static Tracing.SyscallTracer StartTracer(TraceSpec trace, Resources.ResourceSupervisor? supervisor)
+    private static Tracing.SyscallTracer StartTracer(TraceSpec trace, Resources.ResourceSupervisor? supervisor, Policy.SyscallCallback? observer)
     {
         try
         {
-            return Tracing.SyscallTracer.Start(trace);
+            return Tracing.SyscallTracer.Start(trace, observer);
         }
         catch (SyscallException e)
         {
@@ -271,14 +278,14 @@ internal static class Launcher
     }
 
     /// <summary>Lays out and prepares the host overlay on disk, for a spec that asks for one.</summary>
-    private static FileSystem.HostOverlayLayout? PrepareLayout(SandboxSpec spec, HostContext host)
+    private static FileSystem.HostOverlayLayout? PrepareLayout(SandboxSpec spec, HostContext host, SubordinateIds? subIds)
     {
         if (spec.FileSystem is not HostOverlayFileSystem fs || !spec.Namespaces.HasFlag(NamespaceKinds.Mount))
             return null;
         if (spec.Validate() is { Length: > 0 } problems)
             throw new SandboxSpecException(problems);
         var layout = FileSystem.HostOverlayLayout.Plan(fs, spec, host);
-        layout.Prepare();
+        layout.Prepare(SpawnPlanner.IdmappedOwners(spec, host, subIds));
         return layout;
     }
 
@@ -305,7 +312,7 @@ internal static class Launcher
         var (channel, childEnd) = ChannelPair();
         var spawn = starter is null
             ? StartHere(plan, host, hooks, channel, childEnd, statusWrite)
-            : starter.Start(plan, host, hooks, childEnd, statusWrite);
+            : starter.Start(plan, host, hooks, channel, childEnd, statusWrite);
         SafePidfd? pidfd = null;
         try
         {
@@ -411,8 +418,11 @@ internal static class Launcher
         }
     }
 
-    /// <summary>Clones the child here, on a spawn thread: the task ends once the child has exec'd (it borrows our memory until then).</summary>
-    private static unsafe Task<SpawnResult> StartHere(SpawnPlan plan, HostContext host, LaunchHooks? hooks, SafeFd channel, SafeFd childEnd, SafeFd? statusWrite)
+    /// <summary>
+    /// The plan in native memory and husk_spawn's arguments for it: the channel's ends (the
+    /// supervisor's, which the child closes), the status pipe, the cgroup and husk-init's image.
+    /// </summary>
+    internal static unsafe (NativePlan Native, SpawnArgs Args) NativeSpawn(SpawnPlan plan, HostContext host, LaunchHooks? hooks, SafeFd channel, SafeFd childEnd, SafeFd? statusWrite)
     {
         // husk-init is needed only where the plan forks, or waits in its gate (husk-runtime's create).
         int initFd = plan.Ops.Any(o => o.Kind == OpKind.Fork || (o.Kind == OpKind.Exec && (o.Flags & OpFlags.ExecInit) != 0)) ? InitImage.Value.Fd : -1;
@@ -424,11 +434,20 @@ internal static class Launcher
             OpCount = (uint)native.Count,
             CgroupFd = hooks?.Cgroup?.Fd ?? -1,
             InitFd = initFd,
-            Flags = (plan.HasMounts ? SpawnMounts : 0) | (plan.Detached ? SpawnDetached : 0),
+            Flags = (plan.HasMounts ? SpawnMounts : 0) | (plan.Detached ? SpawnDetached : 0) | (plan.ContinuesCaller ? SpawnContinue : 0),
             HostMountNamespace = host.MountNamespace,
             Channel = childEnd.Fd,
             ChannelPeer = channel.Fd,
         };
+        return (native, args);
+    }
+
+    /// <summary>Clones the child here, on a spawn thread: the task ends once the child has exec'd (it borrows our memory until then).</summary>
+    private static unsafe Task<SpawnResult> StartHere(SpawnPlan plan, HostContext host, LaunchHooks? hooks, SafeFd channel, SafeFd childEnd, SafeFd? statusWrite)
+    {
+        if (plan.ContinuesCaller)
+            throw new InvalidOperationException("a plan the caller continues in is cloned by its caller (ContinuingLaunch)");
+        var (native, args) = NativeSpawn(plan, host, hooks, channel, childEnd, statusWrite);
         // The spawn thread sleeps in clone3 until the child execs; the caller serves the channel.
         return SpawnThread.Run(() =>
         {

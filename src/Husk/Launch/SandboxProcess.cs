@@ -324,8 +324,27 @@ public sealed class SandboxProcess : IDisposable
         SigInfo info;
         RUsage usage;
         // Holding the terminal, a stop of the payload (its own child, without husk-init) is the supervisor's too.
-        while ((err = WaitPidfd(_pidfd, Foreground is null ? WEXITED : WEXITED | WSTOPPED, out info, out usage)) == 0 && info.Code == CLD_STOPPED)
-            Foreground!.Stopped(info.Status);
+        if (Tracer is { } tracer && !TraceEndsWithSandbox && tracer.FirstEnded.GetAwaiter().GetResult() is { Status: >= 0 } reaped)
+        {
+            // Our own child (no pid namespace), traced all its life: the tracer's wait is the
+            // one that reaps it (ptrace gives a tracee of the parent's own thread group to the
+            // tracer's wait), after it has seen its last call; ours would take its end from the
+            // trace. The tracer kept its status for us.
+            var (status, ru) = reaped;
+            bool exited = (status & 0x7f) == 0;
+            info = new SigInfo
+            {
+                Code = exited ? CLD_EXITED : (status & 0x80) != 0 ? CLD_DUMPED : CLD_KILLED,
+                Status = exited ? (status >> 8) & 0xff : status & 0x7f,
+            };
+            usage = ru;
+            err = 0;
+        }
+        else
+        {
+            while ((err = WaitPidfd(_pidfd, Foreground is null ? WEXITED : WEXITED | WSTOPPED, out info, out usage)) == 0 && info.Code == CLD_STOPPED)
+                Foreground!.Stopped(info.Status);
+        }
         lock (_gate)
         {
             if (_exit is not null)
@@ -516,7 +535,14 @@ public sealed class SandboxProcess : IDisposable
         if (!HasExited && !_pidfd.IsClosed)
         {
             Kill();
-            WaitForExit();
+            try
+            {
+                WaitForExit();
+            }
+            catch (SyscallException e) when (e.Errno == Errno.ECHILD)
+            {
+                // Reaped meanwhile by its background watcher: it is gone, which is all Dispose wants.
+            }
         }
         Notifier?.Dispose(); // its thread may still kill through the pidfd: stop it first
         Foreground?.End();

@@ -39,6 +39,8 @@ internal sealed class SpawnPlan
     /// <summary>The sandbox process is not the cloned child but a descendant that reports its pid.</summary>
     public bool ReportsPid { get; init; }
     public int ExecOpIndex { get; init; }
+    /// <summary>The payload is the caller itself: the plan ends in a RETURN op (<see cref="SandboxSpec.ContinuesCaller"/>).</summary>
+    public bool ContinuesCaller { get; init; }
     /// <summary>The walls the payload gets, for processes that join it later.</summary>
     public AppliedPolicy? Policy { get; init; }
     /// <summary>The final mount list the ops were planned from (base tree, the spec's own, the closing remount).</summary>
@@ -135,8 +137,7 @@ internal static class SpawnPlanner
         // it is the late identity, just before the capabilities are set.
         bool setIdLate = !spec.Namespaces.HasFlag(NamespaceKinds.User) && idMaps.Kind == IdMapKind.None && !joinUser && !joinProcess;
         var lateIdentity = setIdLate ? LateIdentity(spec, host, idMaps, null, null) : LateIdentity(spec, host, idMaps, setUid, setGid);
-        // Root's payload maps to a subordinate range (the payload switches ids itself): see IdmappedLayers.
-        var idmap = new IdmappedLayers(host.IsRoot && idMaps.Kind == IdMapKind.Write && setUid is not null);
+        var idmap = new IdmappedLayers(IdmapsLayers(host, idMaps, setUid));
         foreach (int fd in spec.SupervisorFds.Select(Descriptors.Number).Distinct())
             ops.Add(new PlannedOp(OpKind.Close, $"close the supervisor's fd {fd}") { Fd = fd });
         ops.Add(new PlannedOp(OpKind.WaitParent, "wait for the supervisor"));
@@ -353,7 +354,9 @@ internal static class SpawnPlanner
             gateChannel = gateFd + 1;
             fdSpec = spec with { Fds = spec.Fds.Add(new FdMapping(fifo, gateFd)) };
         }
-        AddFdLayout(ops, fdSpec);
+        // A caller that goes on in the sandbox keeps its descriptors (its side closes the engine's).
+        if (!spec.ContinuesCaller)
+            AddFdLayout(ops, fdSpec);
         if (spec.UserNamespace2Fd is { } userns2)
             ops.Add(new PlannedOp(OpKind.SetNs, "switch to the second user namespace") { Fd = Descriptors.Number(userns2), A = CLONE_NEWUSER, Role = SetupRole.SecondUserNamespace });
         // In a chroot the gate reopens its FIFO through the host's /proc, which the op leaves at this number.
@@ -371,9 +374,9 @@ internal static class SpawnPlanner
         if (spec.Personality is { } persona)
             ops.Add(new PlannedOp(OpKind.Personality, $"set the execution domain 0x{persona:x}") { A = persona });
         var programs = SeccompPrograms(spec);
-        // The listener is the callback's (the last program), else the profile's or last raw program's, before the trace's.
-        int listenerIndex = spec.SyscallCallback is not null ? programs.Count - 1
-            : spec.Seccomp.UserNotification ? programs.Count - 1 - (spec.Trace is null ? 0 : 1)
+        // The listener is the callback's (the last program), else the profile's or last raw program's, before the trace's (or a traced callback's).
+        int listenerIndex = spec.SyscallCallback is { Traced: false } ? programs.Count - 1
+            : spec.Seccomp.UserNotification ? programs.Count - 1 - (spec.Trace is null && spec.SyscallCallback is null ? 0 : 1)
             : -1;
         // Without no_new_privs a filter needs CAP_SYS_ADMIN: install it while the stage still holds it
         // (runc's order), before the switch to the payload's ids or the capabilities drop it.
@@ -411,6 +414,14 @@ internal static class SpawnPlanner
         AddResourceLimits(ops, spec);
         if (!seccompFirst)
             AddSeccomp(ops, programs, listenerIndex);
+
+        if (spec.ContinuesCaller)
+        {
+            // No exec: the caller's code resumes here, in the payload.
+            int returnIndex = ops.Count;
+            ops.Add(new PlannedOp(OpKind.Return, "resume the caller in the sandbox"));
+            return Finish(spec, ops, flags, idMaps, hasMounts, joinFirst, reportsPid, returnIndex, mounts, programs, landlock, idmap, network);
+        }
 
         if (spec.IgnoredSignals.Length > 0)
         {
@@ -460,6 +471,13 @@ internal static class SpawnPlanner
             });
         }
 
+        return Finish(spec, ops, flags, idMaps, hasMounts, joinFirst, reportsPid, execIndex, mounts, programs, landlock, idmap, network);
+    }
+
+    /// <summary>The plan made of the ops, ending at the op that starts the payload (exec, or the caller's resumption).</summary>
+    private static SpawnPlan Finish(SandboxSpec spec, List<PlannedOp> ops, ulong flags, IdMapPlan idMaps, bool hasMounts, bool joinFirst, bool reportsPid, int execIndex,
+        List<MountOp> mounts, List<byte[]> programs, Policy.LandlockPolicy? landlock, IdmappedLayers idmap, Network.NetworkPlan? network)
+    {
         return new SpawnPlan
         {
             CloneFlags = flags,
@@ -471,6 +489,7 @@ internal static class SpawnPlanner
             UsesInit = ops.Any(o => o.Kind == OpKind.Fork && (o.Flags & OpFlags.InitStatus) != 0),
             ReportsPid = reportsPid,
             ExecOpIndex = execIndex,
+            ContinuesCaller = spec.ContinuesCaller,
             Mounts = mounts,
             // A callback's filter needs its listener, and a trace's its tracer, which only the supervisor of the run holds.
             Policy = new AppliedPolicy([.. programs.Take(programs.Count - (spec.SyscallCallback is null ? 0 : 1) - (spec.Trace is null ? 0 : 1)).Select(p => ImmutableArray.Create(p))],
@@ -565,8 +584,9 @@ internal static class SpawnPlanner
             programs.Add(Policy.SeccompCompiler.Compile(policy).ToArray());
         if (spec.Trace is { } trace)
             programs.Add(Tracing.TraceFilter.Compile(trace.Syscalls).ToArray());
+        // A traced callback stops its calls for the tracer (RET_TRACE), the other kind for its listener.
         if (spec.SyscallCallback is { } callback)
-            programs.Add(callback.Compile().ToArray());
+            programs.Add(callback.Traced ? Tracing.TraceFilter.Compile(Tracing.SyscallSet.Parse(string.Join(',', callback.Syscalls))).ToArray() : callback.Compile().ToArray());
         return programs;
     }
 
@@ -776,6 +796,30 @@ internal static class SpawnPlanner
         return new IdMapPlan(IdMapKind.Helper, RangeMap(uid, host.Uid, ur), RangeMap(gid, host.Gid, gr), DenySetgroups: false);
     }
 
+    /// <summary>Root's payload maps to a subordinate range (the payload switches ids itself): see <see cref="IdmappedLayers"/>.</summary>
+    private static bool IdmapsLayers(HostContext host, IdMapPlan maps, uint? setUid) => host.IsRoot && maps.Kind == IdMapKind.Write && setUid is not null;
+
+    /// <summary>
+    /// The host owners the sandbox sees as themselves through root's idmapped layers (an id on disk
+    /// shows as the same id inside, so those its user namespace maps inside), or null when the
+    /// layers are not idmapped (try's and mkosi-sandbox's single id, an unprivileged caller).
+    /// Only such an owner may be given to a directory prepared in the layer: a merged directory
+    /// whose upper's owner the sandbox does not map cannot be written in (see SandboxRoot.OwnLikeHost).
+    /// </summary>
+    internal static Func<uint, uint, bool>? IdmappedOwners(SandboxSpec spec, HostContext host, SubordinateIds? subIds)
+    {
+        var maps = PlanIdMaps(spec, host, subIds, out uint? setUid, out _);
+        if (!IdmapsLayers(host, maps, setUid))
+            return null;
+        return (uid, gid) => MapsInside(maps.UidMap, uid) && MapsInside(maps.GidMap, gid);
+    }
+
+    /// <summary>Whether an id map's text ("inside outside count" lines) maps <paramref name="id"/> inside.</summary>
+    private static bool MapsInside(string map, uint id) =>
+        map.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(line => line.Split(' ').Select(f => uint.Parse(f, CultureInfo.InvariantCulture)).ToArray())
+            .Any(f => id >= f[0] && id - f[0] < f[2]);
+
     private static bool MapsId(ImmutableArray<IdRange> map, uint id) => map.Any(r => id >= r.Inside && id - r.Inside < r.Count);
 
     private static string MapLines(ImmutableArray<IdRange> map) =>
@@ -851,6 +895,14 @@ internal static class SpawnPlanner
             case BindMount b:
             {
                 string src = b.SourceRoot == SourceRoot.Host ? Path.GetFullPath(b.Source, host.WorkingDirectory) : b.Source;
+                var srcRoot = b.SourceRoot switch { SourceRoot.Host => OpRoot.Old, SourceRoot.Storage => OpRoot.Base, _ => OpRoot.New };
+                if (idmap.Enabled && b.SourceRoot == SourceRoot.Host && b.LayerView is { } view)
+                {
+                    // Taken from the view the supervisor makes, not through the host's tree, which
+                    // the sandbox's (subordinate) root may not pass.
+                    string at = idmap.Attach(ops, new IdmappedSource(view, Writable: false), b.Optional, op);
+                    (src, srcRoot) = (IdmappedLayers.Beneath(at, view, src), OpRoot.Base);
+                }
                 ops.Add(new PlannedOp(OpKind.Bind, $"bind mount {b.Source} on {dst}")
                 {
                     S1 = src,
@@ -859,7 +911,7 @@ internal static class SpawnPlanner
                     B = parentMode,
                     C = b.Recursive ? 0UL : 1UL,
                     Origin = op,
-                    Flags = OpRoots.S1(b.SourceRoot switch { SourceRoot.Host => OpRoot.Old, SourceRoot.Storage => OpRoot.Base, _ => OpRoot.New })
+                    Flags = OpRoots.S1(srcRoot)
                         | (b.ReadOnly ? OpFlags.ReadOnly : 0)
                         | (b.Devices ? OpFlags.Devices : 0)
                         | (b.Optional ? OpFlags.Try : 0)

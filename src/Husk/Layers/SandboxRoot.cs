@@ -107,7 +107,8 @@ public sealed class SandboxRoot
     /// </summary>
     /// <param name="layers">The plan's layers.</param>
     /// <param name="hostModes">Give the host's modes as they are (try's view: the caller may write everywhere).</param>
-    internal void PrepareLayers(IEnumerable<OverlayLayer> layers, bool hostModes = false)
+    /// <param name="hostOwners">The host owners root's idmapped layers show as themselves, or null (see <see cref="OwnLikeHost"/>).</param>
+    internal void PrepareLayers(IEnumerable<OverlayLayer> layers, bool hostModes = false, Func<uint, uint, bool>? hostOwners = null)
     {
         var prepared = Prepared();
         // A layer can lie in another's upper (a directory with mounts below it has a layer, and so
@@ -136,7 +137,7 @@ public sealed class SandboxRoot
             {
                 if (times)
                     Utime(upper, st);
-                OwnLikeHost(upper, st);
+                OwnLikeHost(upper, st, hostOwners);
             }
         }
         SavePrepared(prepared);
@@ -161,12 +162,18 @@ public sealed class SandboxRoot
     /// <summary>
     /// Root's layers are seen through idmapped mounts (host ids as they are, see
     /// Launch.IdmappedLayers): a directory Husk creates there gets the host directory's owner, as
-    /// overlayfs would have copied it up. Others' layers belong to the caller, the only id they map.
+    /// overlayfs would have copied it up, when the sandbox maps that owner. Otherwise it is the
+    /// caller's: a merged directory (a layer nested in its parent's, over a stand-in) whose upper
+    /// has an owner the sandbox does not map cannot be looked up (EACCES, try's single id) or
+    /// written in (through idmapped layers). Layers that are not idmapped belong to the caller,
+    /// the one id they map; root's are given back to it on resume, should a run have given them away.
     /// </summary>
-    private static void OwnLikeHost(string upper, Interop.Interop.Statx host)
+    private static void OwnLikeHost(string upper, Interop.Interop.Statx host, Func<uint, uint, bool>? hostOwners)
     {
-        if (Interop.Interop.GetEuid() == 0)
+        if (hostOwners is not null && hostOwners(host.Uid, host.Gid))
             Interop.Interop.Lchown(upper, host.Uid, host.Gid);
+        else if (Interop.Interop.GetEuid() == 0)
+            Interop.Interop.Lchown(upper, 0, 0);
     }
 
     /// <summary>
@@ -177,7 +184,7 @@ public sealed class SandboxRoot
     /// need no copy-up; they merge with the host's and are not changes. Their modes follow
     /// <see cref="CallerView"/> unless <paramref name="hostModes"/>.
     /// </summary>
-    internal void PrepareAncestors(IEnumerable<OverlayLayer> layers, IEnumerable<string> paths, bool hostModes = false)
+    internal void PrepareAncestors(IEnumerable<OverlayLayer> layers, IEnumerable<string> paths, bool hostModes = false, Func<uint, uint, bool>? hostOwners = null)
     {
         var list = layers.ToList();
         var prepared = Prepared();
@@ -216,7 +223,7 @@ public sealed class SandboxRoot
             if (Interop.Interop.TryStat(host, out var st) == 0)
             {
                 Utime(upper, st);
-                OwnLikeHost(upper, st);
+                OwnLikeHost(upper, st, hostOwners);
             }
         }
         SavePrepared(prepared);

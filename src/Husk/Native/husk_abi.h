@@ -54,7 +54,8 @@ enum {
     HUSK_OP_MASK = 42,         /* s2 = path: a directory gets a read-only empty tmpfs, anything else /dev/null (s1, old root); missing: nothing */
     HUSK_OP_PERSONALITY = 43,  /* a = persona for personality(2) */
     HUSK_OP_SYNC = 44,         /* report HUSK_REPORT_SYNC and wait for one byte from the supervisor */
-    HUSK_OP_CHROOT = 45,       /* s1 = new root: chroot(2) there and chdir to it; /proc stays reachable
+    HUSK_OP_RETURN = 45,       /* HUSK_SPAWN_CONTINUE: close the stage's descriptors and return from husk_spawn (1) in the payload */
+    HUSK_OP_CHROOT = 46,       /* s1 = new root: chroot(2) there and chdir to it; /proc stays reachable
                                   through a descriptor, also put at fd when fd >= 0 (husk-init's gate) */
     HUSK_OP_COUNT
 };
@@ -129,6 +130,9 @@ typedef struct husk_spawn_args {
 #define HUSK_SPAWN_BUILDING 4 /* the caller is halfway through a build (a pool template): the child goes on with it,
                               * the host's /proc at /oldroot/proc */
 #define HUSK_SPAWN_DETACHED 8 /* the sandbox outlives the supervisor: no parent-death signal (husk-runtime) */
+#define HUSK_SPAWN_CONTINUE 16 /* the payload is the caller itself (libmini-sandbox): husk_continue's copy of a process
+                                * clones a copy of itself as its parent's child (CLONE_PARENT), the plan's forks copy
+                                * too (glibc's _Fork), and the payload's RETURN op makes husk_spawn return 1 in it */
 
 /* husk_spawn returns once the child has exec'd (or died): it shares the caller's memory until
  * then (CLONE_VM|CLONE_VFORK). Meanwhile another thread serves the channel: the child says hello

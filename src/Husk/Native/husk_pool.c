@@ -39,6 +39,7 @@
 
 int32_t husk_spawn(const husk_spawn_args *args, husk_spawn_result *result);
 int32_t husk_init_memfd(void);
+void husk_send_with_fd(int sock, const void *data, size_t len, int passed_fd);
 
 /* A run the template has not reaped yet. */
 struct run {
@@ -55,24 +56,7 @@ static size_t run_count, run_capacity;
 static void reply(int fd, int kind, int error, int pid, int passed_fd)
 {
     husk_pool_reply r = { HUSK_POOL_MAGIC, kind, error, pid };
-    struct iovec iov = { &r, sizeof r };
-    char control[CMSG_SPACE(sizeof(int))];
-    struct msghdr msg;
-    memset(&msg, 0, sizeof msg);
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    if (passed_fd >= 0) {
-        memset(control, 0, sizeof control);
-        msg.msg_control = control;
-        msg.msg_controllen = sizeof control;
-        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &passed_fd, sizeof passed_fd);
-    }
-    while (sendmsg(fd, &msg, MSG_NOSIGNAL) < 0 && errno == EINTR)
-        ;
+    husk_send_with_fd(fd, &r, sizeof r, passed_fd);
 }
 
 /* Turns the image's offsets into pointers; false when it is not a well-formed image of size n. */

@@ -20,6 +20,7 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/mount.h>
+#include <linux/netlink.h>
 #include <linux/openat2.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
@@ -49,6 +50,7 @@
 #include <unistd.h>
 #include <poll.h>
 #include <pthread.h>
+#include <setjmp.h>
 
 #ifndef CLONE_INTO_CGROUP
 #define CLONE_INTO_CGROUP 0x200000000ULL
@@ -1305,12 +1307,28 @@ static int op_net_socket(const husk_op *op, int index, bool *skipped)
 {
     int family = (int)op->a, type = (int)op->b;
     current_step = HUSK_STEP_SOURCE;
-    autoclose int s = socket(family, type | SOCK_CLOEXEC, 0);
-    if (s < 0 && (op->flags & HUSK_F_TRY) && errno == EAFNOSUPPORT) {
+    autoclose int s = socket(family, type | SOCK_CLOEXEC, family == AF_NETLINK ? (int)op->c : 0);
+    if (s < 0 && (op->flags & HUSK_F_TRY) && (errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT)) {
         *skipped = true;
         return 0;
     }
     CHECK(s);
+    if (family == AF_NETLINK) {
+        /* a - family, b - type, c - the netlink protocol: nothing to listen on, the kernel names it */
+        struct sockaddr_nl nl;
+        memset(&nl, 0, sizeof nl);
+        nl.nl_family = AF_NETLINK;
+        current_step = HUSK_STEP_DEST;
+        if (bind(s, (struct sockaddr *)&nl, sizeof nl) < 0) {
+            if (op->flags & HUSK_F_TRY) {
+                *skipped = true;
+                return 0;
+            }
+            return -1;
+        }
+        current_step = HUSK_STEP_DATA;
+        return send_fd_of(s, HUSK_REPORT_SOCKET, index);
+    }
     int one = 1;
     CHECK(setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one));
     struct sockaddr_storage ss;
@@ -1579,6 +1597,30 @@ static int op_exec(const husk_op *op, const husk_spawn_args *args)
     return -1;
 }
 
+/* Where the payload of a HUSK_SPAWN_CONTINUE spawn comes back to: set by husk_spawn in the only
+ * thread of the process that calls it (husk_continue's copy), taken by the payload, a copy of it. */
+static sigjmp_buf continue_point;
+
+/* The plan's end when the payload is the caller itself: the stage's own descriptors go (the
+ * channel last: its end of file tells the supervisor the sandbox is set up), and husk_spawn
+ * returns 1. The memory is the caller's own, so it is dumpable again, as the caller was. */
+static _Noreturn void op_return(const husk_spawn_args *args)
+{
+    if (!(args->flags & HUSK_SPAWN_CONTINUE)) {
+        errno = EINVAL;
+        fail(-1, HUSK_STEP_NONE, EINVAL);
+    }
+    close_fd(&hostproc_fd);
+    close_fd(&landlock_fd);
+    close_fd(&pty_slave);
+    for (int i = 0; i < held_count; i++)
+        close(held_fds[i]);
+    held_count = 0;
+    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+    close_fd(&channel_fd);
+    siglongjmp(continue_point, 1);
+}
+
 /* The parent side of a fork: become husk-init, reaping the child. */
 static _Noreturn void become_init(const husk_op *op, int index, pid_t child, int init_fd)
 {
@@ -1687,6 +1729,15 @@ static int op_fork(const husk_op *op, int index, const husk_spawn_args *args)
         pid_t sibling = clone(fork_child, stack_top, CLONE_VM | CLONE_VFORK | CLONE_PARENT, &ctx);
         CHECK(sibling);
         sys_exit(0);
+    }
+    if (args->flags & HUSK_SPAWN_CONTINUE) {
+        /* The payload is the caller, going on with its own memory on its own stack: a copy, made
+         * by glibc so that its thread is glibc's own again (tid, robust list; our clone3 was raw). */
+        pid_t copy = _Fork();
+        CHECK(copy);
+        if (copy == 0)
+            fork_child(&ctx);
+        become_init(op, index, copy, args->init_fd);
     }
     pid_t child = clone(fork_child, stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, &ctx);
     CHECK(child);
@@ -1905,6 +1956,8 @@ static int run_op(const husk_op *op, int index, const husk_spawn_args *args, int
         return op_seccomp(op);
     case HUSK_OP_EXEC:
         return op_exec(op, args);
+    case HUSK_OP_RETURN:
+        op_return(args);
     case HUSK_OP_LOOPBACK_UP:
         return op_loopback_up();
     case HUSK_OP_SET_CTTY:
@@ -2130,7 +2183,9 @@ HUSK_EXPORT int32_t husk_spawn(const husk_spawn_args *args, husk_spawn_result *r
     }
     cs = (struct child_state *)base; /* this thread's TLS is the child's until it execs */
     char *stacks = base + state_size;
-    struct spawn_ctx ctx = { args, stacks, getpid() };
+    bool continuing = (args->flags & HUSK_SPAWN_CONTINUE) != 0;
+    /* A continuing spawn's child is its parent's (CLONE_PARENT): the supervisor is that process. */
+    struct spawn_ctx ctx = { args, stacks, continuing ? getppid() : getpid() };
     /* The runtime's signal handlers must never run in the child: block everything across the
      * clone; the child resets dispositions before unblocking. */
     sigset_t all, old;
@@ -2147,8 +2202,10 @@ HUSK_EXPORT int32_t husk_spawn(const husk_spawn_args *args, husk_spawn_result *r
         ca.flags |= CLONE_INTO_CGROUP;
         ca.cgroup = (uint64_t)args->cgroup_fd;
     }
+    if (continuing)
+        ca.flags |= CLONE_PARENT;
     long pid;
-    if (!(args->clone_flags & CLONE_NEWTIME) && !(args->flags & HUSK_SPAWN_COPY)) {
+    if (!(args->clone_flags & CLONE_NEWTIME) && !(args->flags & (HUSK_SPAWN_COPY | HUSK_SPAWN_CONTINUE))) {
         /* posix_spawn's way: the child borrows our memory and we sleep until it execs, instead of
          * copying an address space the size of a .NET process. (A new time namespace cannot share
          * memory with its parent, so it takes the copying path; so does a pool's template, which
@@ -2162,6 +2219,13 @@ HUSK_EXPORT int32_t husk_spawn(const husk_spawn_args *args, husk_spawn_result *r
             pid = -1;
         }
     } else {
+        if (continuing && sigsetjmp(continue_point, 0) != 0) {
+            /* The payload, back from its RETURN op: the caller's code goes on in the sandbox. */
+            cs = NULL;
+            munmap(base, region);
+            pthread_sigmask(SIG_SETMASK, &old, NULL);
+            return 1;
+        }
         pid = sys_clone3(&ca);
         if (pid == 0)
             child_main(args, stacks, ctx.supervisor, true);
@@ -2177,6 +2241,63 @@ HUSK_EXPORT int32_t husk_spawn(const husk_spawn_args *args, husk_spawn_result *r
     result->pid = (int32_t)pid;
     result->pidfd = pidfd;
     return 0;
+}
+
+/* The payload of a continuing launch is the calling process itself (libmini-sandbox's
+ * mini_sandbox_start): its code goes on in the sandbox once this returns 1. The caller may be
+ * threaded (the runtime's threads at least), so it is first copied by glibc's fork, which leaves
+ * the copy's locks consistent; the copy, single-threaded, spawns the sandbox's first process as
+ * the caller's child (CLONE_PARENT: the calling thread is its parent and supervises it), sends
+ * the caller the spawn's result (husk_spawn_result, the pidfd with SCM_RIGHTS) on result_fd and
+ * leaves. The plan's fork makes the payload from that process's copy. Returns 1 in the payload,
+ * 0 in the caller once its copy is gone, -1 with errno when the copy could not be made. */
+/* Sends len bytes of data on a socket with passed_fd (SCM_RIGHTS) unless it is -1: the answer
+ * of a process that cloned a sandbox's child for a supervisor (husk_continue, husk-pool). */
+void husk_send_with_fd(int sock, const void *data, size_t len, int passed_fd)
+{
+    struct iovec iov = { (void *)data, len };
+    char control[CMSG_SPACE(sizeof(int))];
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    if (passed_fd >= 0) {
+        memset(control, 0, sizeof control);
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &passed_fd, sizeof passed_fd);
+    }
+    while (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 && errno == EINTR)
+        ;
+}
+
+HUSK_EXPORT int32_t husk_continue(const husk_spawn_args *args, int32_t result_fd)
+{
+    pid_t copy = fork();
+    if (copy < 0)
+        return -1;
+    if (copy == 0) {
+        husk_spawn_result r;
+        if (husk_spawn(args, &r) == 1)
+            return 1;
+        husk_send_with_fd(result_fd, &r, sizeof r, r.pidfd);
+        _exit(0);
+    }
+    int status;
+    while (waitpid(copy, &status, 0) < 0 && errno == EINTR)
+        ;
+    return 0;
+}
+
+/* The address of husk_continue, for a library that cannot link to it (libmini-sandbox reaches it
+ * through libhusk.so, which exports only the C ABI of husk.h). */
+HUSK_EXPORT void *husk_continue_entry(void)
+{
+    return (void *)husk_continue;
 }
 
 /* A sealed, execute-only memfd holding an embedded program (husk-init, a pool's husk-pool). */

@@ -45,9 +45,16 @@ internal static class Bridge
         return null;
     }
 
-    /// <summary>nftables of the bridge (the host's side): masquerade what leaves the subnet.</summary>
+    /// <summary>
+    /// nftables of the bridge (the host's side): masquerade what leaves the subnet, and what the
+    /// host sends from its loopback to a published port (DNAT'd onto the bridge, which routes
+    /// 127/8 for that: route_localnet); and, since that opens the bridge to 127/8, drop whatever
+    /// comes in from the bridge to or from a loopback address (a sandbox would reach the host's
+    /// loopback services so, as kube-proxy's CVE-2020-8558 showed).
+    /// </summary>
     internal static string HostRuleset(IPNetwork subnet) =>
-        $"table ip {Table} {{\n\tchain postrouting {{\n\t\ttype nat hook postrouting priority 100; policy accept;\n\t\tip saddr {subnet} ip daddr != {subnet} masquerade\n\t}}\n" +
+        $"table ip {Table} {{\n\tchain guard {{\n\t\ttype filter hook prerouting priority -300; policy accept;\n\t\tiifname \"{Name}\" ip daddr 127.0.0.0/8 drop\n\t\tiifname \"{Name}\" ip saddr 127.0.0.0/8 drop\n\t}}\n" +
+        $"\tchain postrouting {{\n\t\ttype nat hook postrouting priority 100; policy accept;\n\t\tip saddr {subnet} ip daddr != {subnet} masquerade\n\t\toifname \"{Name}\" ip saddr 127.0.0.0/8 masquerade\n\t}}\n" +
         $"\tchain forward {{\n\t\ttype filter hook forward priority 0; policy accept;\n\t\tiifname \"{Name}\" accept\n\t\toifname \"{Name}\" ct state established,related accept\n\t}}\n}}\n";
 
     /// <summary>nftables of one sandbox's published ports (DNAT from the host's addresses to the sandbox's).</summary>
@@ -157,6 +164,8 @@ internal static class Bridge
         File.WriteAllText(Path.Join(LeaseDirectory, "ip_forward"), forward);
         Ip($"link add {Name} type bridge\naddr add {gateway}/{subnet.PrefixLength} dev {Name}\nlink set {Name} up\n");
         Nft(HostRuleset(subnet));
+        // A published port reached from the host's 127.0.0.1 is DNAT'd onto the bridge with that source.
+        File.WriteAllText($"/proc/sys/net/ipv4/conf/{Name}/route_localnet", "1");
         File.WriteAllText("/proc/sys/net/ipv4/ip_forward", "1");
     }
 

@@ -35,8 +35,8 @@ internal sealed class DnsResponder(EgressPolicy? policy, FakeAddressPool pool, I
         return answer.Addresses;
     }
 
-    /// <summary>The answer to one query, or null when nothing should be sent back.</summary>
-    public async Task<byte[]?> AnswerAsync(ReadOnlyMemory<byte> message, int? pid, CancellationToken ct)
+    /// <summary>The answer to one query from <paramref name="peer"/> (null: unknown), or null when nothing should be sent back.</summary>
+    public async Task<byte[]?> AnswerAsync(ReadOnlyMemory<byte> message, int? pid, CancellationToken ct, EndPoint? peer = null)
     {
         var query = DnsMessage.Parse(message.Span);
         if (query is null)
@@ -50,6 +50,11 @@ internal sealed class DnsResponder(EgressPolicy? policy, FakeAddressPool pool, I
         if (name.Length == 0 || decision is { Action: EgressAction.Refuse })
         {
             Log(name, pid, "refused", name.Length == 0 ? "the root name" : decision!.Reason);
+            return DnsMessage.Answer(query, DnsRcode.NxDomain, [], 0);
+        }
+        if (policy is not null && !policy.TakeDnsFlow(peer, out string? spent))
+        {
+            Log(name, pid, "refused", spent);
             return DnsMessage.Answer(query, DnsRcode.NxDomain, [], 0);
         }
         if (query.Type is not (DnsType.A or DnsType.Aaaa))

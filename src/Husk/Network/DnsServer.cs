@@ -7,41 +7,23 @@ namespace Husk.Network;
 internal static class DnsServer
 {
     /// <summary>Answers datagrams on <paramref name="udp"/> until it closes or <paramref name="ct"/> is cancelled.</summary>
-    public static async Task ServeUdpAsync(Socket udp, DnsResponder responder, CancellationToken ct)
-    {
-        var buffer = new byte[4096];
-        EndPoint any = new IPEndPoint(udp.AddressFamily == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any, 0);
-        while (!ct.IsCancellationRequested)
+    public static Task ServeUdpAsync(Socket udp, DnsResponder responder, CancellationToken ct) =>
+        Listeners.ReceiveUntilClosedAsync(udp, (datagram, peer) =>
         {
-            SocketReceiveFromResult r;
-            try
-            {
-                r = await udp.ReceiveFromAsync(buffer, SocketFlags.None, any, ct).ConfigureAwait(false);
-            }
-            catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionRefused or SocketError.ConnectionReset)
-            {
-                continue; // an earlier answer's peer went away
-            }
-            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
-            {
-                return;
-            }
-            byte[] query = buffer.AsSpan(0, r.ReceivedBytes).ToArray();
-            var peer = r.RemoteEndPoint;
+            byte[] query = datagram.ToArray();
             // Upstream resolution takes time: questions are answered concurrently.
             _ = Task.Run(async () =>
             {
                 try
                 {
-                    if (await responder.AnswerAsync(query, null, ct).ConfigureAwait(false) is { } answer)
+                    if (await responder.AnswerAsync(query, null, ct, peer).ConfigureAwait(false) is { } answer)
                         await udp.SendToAsync(answer, SocketFlags.None, peer, ct).ConfigureAwait(false);
                 }
                 catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
                 {
                 }
             }, CancellationToken.None);
-        }
-    }
+        }, ct);
 
     /// <summary>Answers DNS over TCP on <paramref name="listener"/>.</summary>
     public static Task ServeTcpAsync(Socket listener, DnsResponder responder, CancellationToken ct) =>
@@ -51,9 +33,10 @@ internal static class DnsServer
             {
                 try
                 {
+                    var peer = client.RemoteEndPoint;
                     while (await DnsFraming.ReadAsync(client, ct).ConfigureAwait(false) is { } query)
                     {
-                        if (await responder.AnswerAsync(query, null, ct).ConfigureAwait(false) is { } answer)
+                        if (await responder.AnswerAsync(query, null, ct, peer).ConfigureAwait(false) is { } answer)
                             await DnsFraming.WriteAsync(client, answer, ct).ConfigureAwait(false);
                     }
                 }

@@ -17,10 +17,13 @@ internal sealed record EgressDecision(EgressAction Action, EgressRule? Rule, str
 /// rule matches gets the default (refused for <c>husk run</c>, logged for mbox's profiles).
 /// Protected destinations (<see cref="ProtectedAddresses"/>) are refused unless the deciding rule
 /// opens them. A literal address is decided by address rules alone, even when an allowed name
-/// happens to resolve to it.
+/// happens to resolve to it. A budget of connections (<see cref="NetworkSpec.MaxConnections"/>)
+/// is the one piece of state: the connections taken so far.
 /// </summary>
-internal sealed class EgressPolicy(IReadOnlyList<EgressRule> rules, EgressAction defaultAction, ProtectedAddresses protectedAddresses)
+internal sealed class EgressPolicy(IReadOnlyList<EgressRule> rules, EgressAction defaultAction, ProtectedAddresses protectedAddresses, int? maxConnections = null)
 {
+    private int _taken;
+
     public IReadOnlyList<EgressRule> Rules { get; } = rules;
 
     public EgressAction Default { get; } = defaultAction;
@@ -34,6 +37,8 @@ internal sealed class EgressPolicy(IReadOnlyList<EgressRule> rules, EgressAction
     /// </summary>
     public EgressDecision DecideName(string name)
     {
+        if (BudgetSpent)
+            return new EgressDecision(EgressAction.Refuse, null, BudgetSpentReason(maxConnections!.Value));
         var rule = Best(Rules.Where(r => r.MatchesName(name)));
         if (rule is not null)
             return new EgressDecision(rule.Action == EgressAction.Kill ? EgressAction.Kill : rule.Action, rule, $"name rule {rule.Text}");
@@ -46,35 +51,80 @@ internal sealed class EgressPolicy(IReadOnlyList<EgressRule> rules, EgressAction
     /// </summary>
     public EgressDecision Decide(string? name, IPAddress address, int port, NetworkProtocol protocol)
     {
-        _ = protocol; // one rule set for both transports; kept for the log and future rules
         if (address.IsIPv4MappedToIPv6)
             address = address.MapToIPv4();
         EgressRule? rule = null;
         bool byName = false;
         if (name is not null)
         {
-            rule = Best(Rules.Where(r => r.MatchesName(name) && r.MatchesPort(port)));
+            rule = Best(Rules.Where(r => r.MatchesName(name) && r.MatchesPort(port) && r.MatchesProtocol(protocol)));
             byName = rule is not null;
         }
-        rule ??= Best(Rules.Where(r => r.MatchesAddress(address) && r.MatchesPort(port)));
+        rule ??= Best(Rules.Where(r => r.MatchesAddress(address) && r.MatchesPort(port) && r.MatchesProtocol(protocol)));
         var action = rule?.Action ?? Default;
         if (action is EgressAction.Refuse or EgressAction.Kill)
-            return new EgressDecision(action, rule, rule is null ? NoRule(name, port) : $"refused by {rule.Text}");
+            return new EgressDecision(action, rule, rule is null ? NoRule(name, port, protocol) : $"refused by {rule.Text}");
         if (Protected.Why(address) is { } why)
         {
             // Opened by the deciding rule (an exact name, or an address rule inside the block), or
             // by an address rule inside the block that allows this destination too.
             bool opened = rule is not null && (byName ? rule.Kind == EgressRuleKind.Name : Protected.Opens(rule.Block, address))
                 || Rules.Any(r => r.Kind == EgressRuleKind.Address && r.Action is EgressAction.Allow or EgressAction.Log
-                                  && r.MatchesAddress(address) && r.MatchesPort(port) && Protected.Opens(r.Block, address));
+                                  && r.MatchesAddress(address) && r.MatchesPort(port) && r.MatchesProtocol(protocol) && Protected.Opens(r.Block, address));
             if (!opened)
                 return new EgressDecision(EgressAction.Refuse, rule, $"{address} is {why}: a rule must name it");
         }
         return new EgressDecision(action, rule, rule is null ? "no rule names it" : $"allowed by {rule.Text}");
     }
 
-    private string NoRule(string? name, int port) =>
-        name is null ? $"no address rule allows port {port} there" : $"no rule allows {name} on port {port}";
+    private static string NoRule(string? name, int port, NetworkProtocol protocol)
+    {
+        string where = protocol == NetworkProtocol.Udp ? $"UDP port {port}" : $"port {port}";
+        return name is null ? $"no address rule allows {where} there" : $"no rule allows {name} on {where}";
+    }
+
+    /// <summary>
+    /// Takes one connection of the budget for a connection as it is accepted (whatever the rules
+    /// then say of it); false (and the reason) once it is spent. Without a budget every one may go.
+    /// </summary>
+    public bool TakeConnection(out string? refusal)
+    {
+        refusal = null;
+        if (maxConnections is not { } budget)
+            return true;
+        int taken = Interlocked.Increment(ref _taken);
+        if (taken == budget)
+            Spent?.Invoke();
+        if (taken <= budget)
+            return true;
+        refusal = BudgetSpentReason(budget);
+        return false;
+    }
+
+    /// <summary>Raised once, when the last connection of the budget is taken.</summary>
+    public event Action? Spent;
+
+    /// <summary>A budget of connections is set (<see cref="NetworkSpec.MaxConnections"/>).</summary>
+    public bool HasBudget => maxConnections is not null;
+
+    /// <summary>A budget of connections is set and spent: nothing more may leave.</summary>
+    public bool BudgetSpent => maxConnections is { } budget && Volatile.Read(ref _taken) >= budget;
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<EndPoint, byte> _dnsFlows = new();
+
+    /// <summary>
+    /// With a budget, a name's answer: each new source of questions (a socket of the sandbox, which
+    /// minitap's network stack counts as a flow like any other) takes one connection.
+    /// </summary>
+    public bool TakeDnsFlow(EndPoint? peer, out string? refusal)
+    {
+        refusal = null;
+        if (maxConnections is null || peer is null || !_dnsFlows.TryAdd(peer, 0))
+            return true;
+        return TakeConnection(out refusal);
+    }
+
+    private static string BudgetSpentReason(int budget) => $"the sandbox's budget of {budget} connection{(budget == 1 ? "" : "s")} is spent";
 
     private static EgressRule? Best(IEnumerable<EgressRule> candidates)
     {

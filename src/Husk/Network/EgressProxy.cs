@@ -22,9 +22,57 @@ internal sealed class EgressProxy(EgressPolicy policy, FakeAddressPool pool, Dns
     /// <summary>Waits (at most <paramref name="timeout"/>) for the connections still being served to end and be logged.</summary>
     public Task DrainAsync(TimeSpan timeout) => Task.WhenAny(Task.WhenAll(_inflight.Keys), Task.Delay(timeout));
 
-    /// <summary>Accepts and serves connections on <paramref name="listener"/> until <paramref name="ct"/> is cancelled or it is closed.</summary>
-    public Task ServeAsync(Socket listener, CancellationToken ct) => Listeners.AcceptUntilClosedAsync(listener, client =>
+    private readonly System.Collections.Concurrent.ConcurrentQueue<Socket> _listeners = InitListeners(policy);
+
+    /// <summary>
+    /// The capture listeners, closed once a budget of connections is spent: later connections are
+    /// refused before their handshake (nothing answers the redirect), as minitap refuses them,
+    /// rather than accepted and reset.
+    /// </summary>
+    private static System.Collections.Concurrent.ConcurrentQueue<Socket> InitListeners(EgressPolicy policy)
     {
+        var listeners = new System.Collections.Concurrent.ConcurrentQueue<Socket>();
+        policy.Spent += () =>
+        {
+            while (listeners.TryDequeue(out var l))
+                l.Dispose();
+        };
+        return listeners;
+    }
+
+    /// <summary>Accepts and serves connections on <paramref name="listener"/> until <paramref name="ct"/> is cancelled or it is closed.</summary>
+    public Task ServeAsync(Socket listener, CancellationToken ct)
+    {
+        if (policy.HasBudget)
+        {
+            // One connection at most waits to be accepted (and counted): a connection made in
+            // the meantime is not let through its handshake, and its retry finds the budget.
+            try
+            {
+                listener.Listen(0);
+            }
+            catch (SocketException)
+            {
+            }
+        }
+        _listeners.Enqueue(listener);
+        if (policy.BudgetSpent)
+        {
+            while (_listeners.TryDequeue(out var l))
+                l.Dispose();
+        }
+        return Serve(listener, ct);
+    }
+
+    private Task Serve(Socket listener, CancellationToken ct) => Listeners.AcceptUntilClosedAsync(listener, client =>
+    {
+        // A budget counts every connection as it is accepted, before anything else (minitap counts
+        // it at its first packet), so that the last one closes the listeners before another comes.
+        if (!policy.TakeConnection(out string? spent))
+        {
+            Refuse(client, DateTimeOffset.UtcNow, null, OriginalDestination(client), spent!);
+            return;
+        }
         var task = Task.Run(() => HandleAsync(client, ct), CancellationToken.None);
         _inflight[task] = 0;
         _ = task.ContinueWith(t => _inflight.TryRemove(t, out _), TaskScheduler.Default);
@@ -65,48 +113,25 @@ internal sealed class EgressProxy(EgressPolicy policy, FakeAddressPool pool, Dns
     {
         var time = DateTimeOffset.UtcNow;
         var dst = OriginalDestination(client);
-        if (dst is null || IPAddress.IsLoopback(dst.Address))
+        // A connection made to the listener itself has its own address as its original destination.
+        if (dst is null || dst.Equals(client.LocalEndPoint))
         {
             Refuse(client, time, null, dst, "not a redirected connection");
             return;
         }
-        string? name = pool.NameOf(dst.Address);
-        if (name is null && FakeAddressPool.InPool(dst.Address))
+        var route = await EgressRoute.DecideAsync(policy, pool, dns, dst, NetworkProtocol.Tcp, ct).ConfigureAwait(false);
+        if (route.Allowed.Count == 0)
         {
-            Refuse(client, time, null, dst, "an address the sandbox's DNS never gave out");
-            return;
-        }
-        IReadOnlyList<IPAddress> candidates = name is null ? [dst.Address] : await RealAddressesAsync(name, dst.AddressFamily, ct).ConfigureAwait(false);
-        if (candidates.Count == 0)
-        {
-            Refuse(client, time, name, dst, "the name no longer resolves");
-            return;
-        }
-        EgressDecision? decision = null;
-        var allowed = new List<IPAddress>();
-        foreach (var address in candidates)
-        {
-            var d = policy.Decide(name, address, dst.Port, NetworkProtocol.Tcp);
-            if (d.Allowed)
-                allowed.Add(address);
-            if (decision is null || (d.Allowed && !decision.Allowed))
-                decision = d;
-        }
-        if (allowed.Count == 0)
-        {
-            if (decision!.Action == EgressAction.Kill)
-            {
-                Refuse(client, time, name, new IPEndPoint(candidates[0], dst.Port), decision.Reason, "killed");
+            Refuse(client, time, route.Name, route.Destination, route.Reason, route.Action == EgressAction.Kill ? "killed" : "refused");
+            if (route.Action == EgressAction.Kill)
                 kill();
-                return;
-            }
-            Refuse(client, time, name, new IPEndPoint(candidates[0], dst.Port), decision.Reason);
             return;
         }
+
         Socket? upstream = null;
         IPEndPoint? target = null;
         string? failure = null;
-        foreach (var address in allowed)
+        foreach (var address in route.Allowed)
         {
             target = new IPEndPoint(address, dst.Port);
             var s = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
@@ -126,28 +151,16 @@ internal sealed class EgressProxy(EgressPolicy policy, FakeAddressPool pool, Dns
         }
         if (upstream is null)
         {
-            Refuse(client, time, name, target, failure!, NetworkLog.VerdictOf(decision!.Action));
+            Refuse(client, time, route.Name, target, failure!, NetworkLog.VerdictOf(route.Action));
             return;
         }
         client.NoDelay = true;
         var (sent, received) = await SpliceAsync(client, upstream, ct).ConfigureAwait(false);
         log.Add(new NetworkEvent
         {
-            Time = time, Protocol = "tcp", Name = name, Address = target!.Address.ToString(), Port = target.Port,
-            Verdict = NetworkLog.VerdictOf(decision!.Action), Reason = decision.Reason, BytesSent = sent, BytesReceived = received,
+            Time = time, Protocol = "tcp", Name = route.Name, Address = target!.Address.ToString(), Port = target.Port,
+            Verdict = NetworkLog.VerdictOf(route.Action), Reason = route.Reason, BytesSent = sent, BytesReceived = received,
         });
-    }
-
-    private async Task<IReadOnlyList<IPAddress>> RealAddressesAsync(string name, AddressFamily family, CancellationToken ct)
-    {
-        var other = family == AddressFamily.InterNetwork ? AddressFamily.InterNetworkV6 : AddressFamily.InterNetwork;
-        var list = dns.RealAddresses(name, family);
-        if (list.Count == 0)
-            list = await dns.ResolveAsync(name, family, ct).ConfigureAwait(false);
-        // A name asked for over IPv6 whose host has only IPv4 (or the reverse) is still reached.
-        if (list.Count == 0)
-            list = dns.RealAddresses(name, other) is { Count: > 0 } o ? o : await dns.ResolveAsync(name, other, ct).ConfigureAwait(false);
-        return list;
     }
 
     private void Refuse(Socket client, DateTimeOffset time, string? name, IPEndPoint? dst, string reason, string verdict = "refused")

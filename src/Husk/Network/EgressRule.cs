@@ -30,8 +30,9 @@ public enum EgressRuleKind
 /// <summary>
 /// One rule of the egress allowlist (<c>--allow-host RULE</c>): an exact name, a wildcard
 /// (<c>*.example.com</c>, subdomains only), an IPv4 or IPv6 address, or a CIDR block of either
-/// family, each with an optional <c>:PORT</c> or <c>:LOW-HIGH</c>. IPv6 takes brackets when a port
-/// follows (<c>[2001:db8::1]:443</c>, <c>[2001:db8::]/32:443</c>). A rule applies to TCP and UDP.
+/// family, each with an optional <c>:PORT</c> or <c>:LOW-HIGH</c>, then an optional <c>/tcp</c> or
+/// <c>/udp</c> (as <c>--publish</c> writes it; without one the rule applies to both). IPv6 takes
+/// brackets when a port follows (<c>[2001:db8::1]:443</c>, <c>[2001:db8::]/32:443/udp</c>).
 /// </summary>
 public sealed record EgressRule
 {
@@ -47,6 +48,8 @@ public sealed record EgressRule
     public ushort LowPort { get; init; }
     /// <summary>The highest port matched.</summary>
     public ushort HighPort { get; init; }
+    /// <summary>The one transport the rule applies to (<c>/tcp</c>, <c>/udp</c>); null: both.</summary>
+    public NetworkProtocol? Protocol { get; init; }
     /// <summary>What a match does (an allowlist's rules allow).</summary>
     public EgressAction Action { get; init; }
     /// <summary>The rule as written.</summary>
@@ -70,6 +73,17 @@ public sealed record EgressRule
         {
             error = "an empty rule: give a name, an address or a CIDR block";
             return false;
+        }
+        NetworkProtocol? protocol = null;
+        if (t.EndsWith("/tcp", StringComparison.OrdinalIgnoreCase) || t.EndsWith("/udp", StringComparison.OrdinalIgnoreCase))
+        {
+            protocol = t.EndsWith("/udp", StringComparison.OrdinalIgnoreCase) ? NetworkProtocol.Udp : NetworkProtocol.Tcp;
+            t = t[..^4];
+            if (t.Length == 0)
+            {
+                error = "a protocol without a destination: give a name, an address or a CIDR block before /tcp or /udp";
+                return false;
+            }
         }
         string host;
         string? ports = null;
@@ -124,14 +138,14 @@ public sealed record EgressRule
         {
             if (!Husk.Network.IpNetwork.TryParse(host, out var net, out error))
                 return false;
-            rule = new EgressRule { Kind = EgressRuleKind.Address, Address = net.Address, PrefixLength = net.PrefixLength, LowPort = low, HighPort = high, Text = t };
+            rule = new EgressRule { Kind = EgressRuleKind.Address, Address = net.Address, PrefixLength = net.PrefixLength, LowPort = low, HighPort = high, Protocol = protocol, Text = text.Trim() };
             return true;
         }
         bool wildcard = host.StartsWith("*.", StringComparison.Ordinal);
         string name = (wildcard ? host[2..] : host).TrimEnd('.').ToLowerInvariant();
         if (!IsHostName(name, out error))
             return false;
-        rule = new EgressRule { Kind = wildcard ? EgressRuleKind.Wildcard : EgressRuleKind.Name, Name = name, LowPort = low, HighPort = high, Text = t };
+        rule = new EgressRule { Kind = wildcard ? EgressRuleKind.Wildcard : EgressRuleKind.Name, Name = name, LowPort = low, HighPort = high, Protocol = protocol, Text = text.Trim() };
         return true;
     }
 
@@ -185,6 +199,9 @@ public sealed record EgressRule
     /// <summary>Whether the rule's ports include <paramref name="port"/>.</summary>
     public bool MatchesPort(int port) => !HasPorts || (port >= LowPort && port <= HighPort);
 
+    /// <summary>Whether the rule applies to <paramref name="protocol"/>.</summary>
+    public bool MatchesProtocol(NetworkProtocol protocol) => Protocol is null || Protocol == protocol;
+
     /// <summary>Whether the rule matches the host name <paramref name="name"/> (any port).</summary>
     public bool MatchesName(string name) => Kind switch
     {
@@ -198,13 +215,16 @@ public sealed record EgressRule
         Kind == EgressRuleKind.Address && Block.IsIPv4 == (address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork || address.IsIPv4MappedToIPv6)
         && Block.Contains(address);
 
-    /// <summary>How specific the rule is, where several match: longer prefixes, exact names and named ports win.</summary>
+    /// <summary>How specific the rule is, where several match: longer prefixes, exact names, named ports and a named protocol win, in that order.</summary>
     internal int Specificity => Kind switch
     {
         EgressRuleKind.Name => 1000,
         EgressRuleKind.Wildcard => 500 + Name!.Count(c => c == '.'),
         _ => Block.Length,
-    } * 2 + (HasPorts ? 1 : 0);
+    } * 4 + (HasPorts ? 2 : 0) + (Protocol is null ? 0 : 1);
+
+    /// <summary>Whether the rule names addresses of the host's loopback (127.0.0.0/8, ::1) and nothing else.</summary>
+    internal bool IsHostLoopback => Kind == EgressRuleKind.Address && (Husk.Network.IpNetwork.HostLoopback4.Contains(Block) || Husk.Network.IpNetwork.HostLoopback6.Contains(Block));
 
     /// <summary>The rule as written.</summary>
     public override string ToString() => Text;

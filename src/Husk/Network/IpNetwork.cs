@@ -13,6 +13,12 @@ internal readonly record struct IpNetwork(UInt128 Value, int Length)
 {
     private static readonly UInt128 MappedPrefix = (UInt128)0xffff << 32;
 
+    /// <summary>127.0.0.0/8: inside a sandbox's namespace its own loopback, from the supervisor's side the host's.</summary>
+    public static IpNetwork HostLoopback4 { get; } = Of(IPAddress.Loopback, 8);
+
+    /// <summary>::1, likewise.</summary>
+    public static IpNetwork HostLoopback6 { get; } = Of(IPAddress.IPv6Loopback);
+
     /// <summary>The block's first address.</summary>
     public IPAddress Address => ToAddress(Value);
 

@@ -1,8 +1,9 @@
+using System.Net;
 using System.Net.Sockets;
 
 namespace Husk.Network;
 
-/// <summary>The supervisor's TCP listeners in the sandbox's namespace (DNS over TCP, the egress splice).</summary>
+/// <summary>The supervisor's listeners in the sandbox's namespace: TCP (DNS over TCP, the egress splice) and UDP (DNS, the UDP relay).</summary>
 internal static class Listeners
 {
     /// <summary>
@@ -23,6 +24,34 @@ internal static class Listeners
                 return;
             }
             serve(client);
+        }
+    }
+
+    /// <summary>
+    /// Receives datagrams on <paramref name="udp"/> until <paramref name="ct"/> is cancelled or it is
+    /// closed, and hands each to <paramref name="handle"/> with its sender; the data is valid only
+    /// during the call (one buffer serves them all).
+    /// </summary>
+    public static async Task ReceiveUntilClosedAsync(Socket udp, Action<ReadOnlyMemory<byte>, IPEndPoint> handle, CancellationToken ct)
+    {
+        var buffer = new byte[65536];
+        EndPoint any = new IPEndPoint(udp.AddressFamily == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any, 0);
+        while (!ct.IsCancellationRequested)
+        {
+            SocketReceiveFromResult r;
+            try
+            {
+                r = await udp.ReceiveFromAsync(buffer, SocketFlags.None, any, ct).ConfigureAwait(false);
+            }
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionRefused or SocketError.ConnectionReset)
+            {
+                continue; // an earlier datagram's receiver went away
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
+            {
+                return;
+            }
+            handle(buffer.AsMemory(0, r.ReceivedBytes), (IPEndPoint)r.RemoteEndPoint);
         }
     }
 }

@@ -35,9 +35,9 @@ internal sealed class NetworkLog : IDisposable
                     _file!.Write(line);
                     _file.Flush();
                 }
-                catch (IOException)
+                catch (Exception failure) when (failure is IOException or ObjectDisposedException)
                 {
-                    // a full disk must not break the sandbox's network
+                    // a full disk must not break the sandbox's network, nor a flow logged after the session closed the file
                 }
             }
         }

@@ -12,6 +12,10 @@ internal enum SocketRole
     DnsTcp,
     /// <summary>The allowlist's capture listener: every TCP connection is redirected to it.</summary>
     Capture,
+    /// <summary>The allowlist's UDP relay: UDP a rule may let through is redirected to it.</summary>
+    UdpCapture,
+    /// <summary>A netlink socket on the namespace's conntrack, where the relay reads where a redirected datagram was going.</summary>
+    Conntrack,
 }
 
 /// <summary>The user-mode NAT helper the supervisor runs on the sandbox's namespace.</summary>

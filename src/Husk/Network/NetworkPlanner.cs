@@ -16,6 +16,7 @@ internal static class NetworkPlanner
     public const int CapturePort = 1;
     public const int DnsPort = 53;
     private const ulong CapNetAdmin = 1UL << 12;
+    private const ulong AfNetlink = 16, SockRaw = 3, NetlinkNetfilter = 12;
 
     /// <summary>The network plan of <paramref name="spec"/>; throws <see cref="SandboxSetupException"/> when a helper it needs is missing.</summary>
     public static NetworkPlan Plan(SandboxSpec spec, HostContext host, BridgeLease? lease = null)
@@ -40,10 +41,7 @@ internal static class NetworkPlanner
             // Every address is local: nothing is routed out, so what nftables does not hand to the supervisor goes nowhere.
             ops.Add(Run(ip, ["ip", "-batch", "-"], "route add local 0.0.0.0/0 dev lo\n", "route every IPv4 address to the sandbox's loopback"));
             ops.Add(Run(ip, ["ip", "-batch", "-"], "route add local ::/0 dev lo\n", "route every IPv6 address to the sandbox's loopback", optional: true));
-            var upFront = net.DefaultAction == EgressAction.Refuse
-                ? net.Rules.Where(r => r.Kind == EgressRuleKind.Address && r.Action is EgressAction.Allow or EgressAction.Log).Select(r => r.Block).ToList()
-                : null;
-            ops.Add(Run(nft, ["nft", "-f", "-"], NftRuleset.Allowlist(CapturePort, DnsPort, upFront), "load the allowlist's nftables rules"));
+            ops.Add(Run(nft, ["nft", "-f", "-"], NftRuleset.Allowlist(CapturePort, DnsPort, net.Rules, net.DefaultAction), "load the allowlist's nftables rules"));
         }
         else if (net.Mode == NetworkMode.Nat)
         {
@@ -70,6 +68,21 @@ internal static class NetworkPlanner
         AddSockets(ops, SocketRole.DnsTcp, SocketType.Stream, DnsPort);
         if (net.Filter)
             AddSockets(ops, SocketRole.Capture, SocketType.Stream, CapturePort);
+        if (net.RelaysUdp)
+        {
+            // Without conntrack's netlink (a kernel built without it) the relay cannot tell destinations: UDP stays refused.
+            // Before the relay's sockets: the supervisor takes the sockets in this order, so the relay, which starts
+            // with its socket, never sees a datagram before it knows whether it has conntrack.
+            ops.Add(new PlannedOp(OpKind.NetSocket, "open the supervisor's conntrack socket (netlink)")
+            {
+                A = AfNetlink,
+                B = SockRaw,
+                C = NetlinkNetfilter,
+                Index = (int)SocketRole.Conntrack,
+                Flags = OpFlags.Try,
+            });
+            AddSockets(ops, SocketRole.UdpCapture, SocketType.Dgram, CapturePort);
+        }
         return new NetworkPlan
         {
             Spec = net,
@@ -132,6 +145,7 @@ internal static class NetworkPlanner
     {
         SocketRole.DnsUdp => "resolver (UDP)",
         SocketRole.DnsTcp => "resolver (TCP)",
+        SocketRole.UdpCapture => "UDP relay",
         _ => "TCP capture listener",
     };
 

@@ -16,6 +16,9 @@ internal static class UserModeNat
 {
     private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(20);
 
+    /// <summary>How long connections to published ports may go without moving a byte before the helper is stopped anyway.</summary>
+    private static readonly TimeSpan DrainStall = TimeSpan.FromSeconds(5);
+
     /// <summary>The helper's arguments for the namespaces of <paramref name="pid"/>; <paramref name="readyPath"/> is pasta's pid file.</summary>
     internal static List<string> Arguments(NatHelper helper, NetworkSpec spec, int pid, string readyPath, int readyFd, bool root)
     {
@@ -94,6 +97,40 @@ internal static class UserModeNat
             }
         }
     }
+
+    /// <summary>
+    /// Once the sandbox has exited: waits until the helper has passed on what the sandbox sent over
+    /// connections to its published TCP ports, which it may still hold (stopping it then would cut
+    /// the client's data short): until none of them is open on the helper's side (established, or
+    /// closed by the client only), or none moved a byte for <see cref="DrainStall"/>.
+    /// </summary>
+    public static void Drain(IEnumerable<PortPublication> publish)
+    {
+        var ports = publish.Where(p => p.Protocol == NetworkProtocol.Tcp).Select(p => (int)p.HostPort).ToHashSet();
+        if (ports.Count == 0)
+            return;
+        List<TcpSocket>? last = null;
+        long since = System.Diagnostics.Stopwatch.GetTimestamp();
+        while (true)
+        {
+            var open = Undrained(TcpTable.Read(), ports);
+            if (open.Count == 0)
+                return;
+            if (last is null || !open.SequenceEqual(last))
+            {
+                (last, since) = (open, System.Diagnostics.Stopwatch.GetTimestamp());
+            }
+            else if (System.Diagnostics.Stopwatch.GetElapsedTime(since) > DrainStall)
+            {
+                return;
+            }
+            Thread.Sleep(10); // the kernel says nothing when a socket changes state: it is read again
+        }
+    }
+
+    /// <summary>The helper's ends of connections to <paramref name="ports"/> that it has not closed yet.</summary>
+    internal static List<TcpSocket> Undrained(IEnumerable<TcpSocket> sockets, IReadOnlySet<int> ports) =>
+        [.. sockets.Where(s => ports.Contains(s.LocalPort) && s.State is TcpSocket.Established or TcpSocket.CloseWait).OrderBy(s => s.Inode)];
 
     private static unsafe void WaitReady(HelperProcess process, SafeFd ready)
     {

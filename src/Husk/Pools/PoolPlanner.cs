@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using Husk.FileSystem;
@@ -160,10 +161,13 @@ internal static class PoolPlanner
     {
         if (Check(spec) is { Length: > 0 } problems)
             throw new SandboxSpecException(problems);
-        if (MapsRange(cold.IdMaps))
+        uint uid = spec.Identity.Uid ?? host.Uid;
+        uint gid = spec.Identity.Gid ?? host.Gid;
+        var maps = host.IsRoot && spec.Identity.Mapping == IdMapping.Auto ? OneOfRange(cold.IdMaps, uid, gid) : cold.IdMaps;
+        if (MapsRange(maps))
         {
             // A run's own user namespace is made from inside, where only one id can be mapped.
-            throw new SandboxSpecException(["a pool's runs map one id each, and this spec maps a range (root's default, or a subordinate range): run the pool as an unprivileged user"]);
+            throw new SandboxSpecException(["a pool's runs map one id each, and this spec maps a range (a subordinate range or an explicit map): map one id"]);
         }
         var ops = cold.Ops;
         int begin = IndexOf(ops, OpKind.RootBegin);
@@ -173,7 +177,18 @@ internal static class PoolPlanner
         bool netPerRun = freshNetwork && (cold.CloneFlags & CLONE_NEWNET) != 0;
 
         var template = new List<PlannedOp>();
-        var run = new List<PlannedOp> { new(OpKind.WaitParent, "wait for the supervisor") };
+        // The template's clone makes only the run's pid namespace (which a clone must make) and
+        // its cgroup namespace (cheap, and made where a cold run's is: at the clone, so that its
+        // root is the same cgroup as a cold run's); the run makes its other namespaces itself,
+        // right after the supervisor lets it go. The template serves one request at a time: making
+        // a network namespace (the dearest part by far) in its clone held every other run's
+        // request behind it, while the run's own unshare costs the same and overlaps with the others.
+        ulong perRun = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | (netPerRun ? CLONE_NEWNET : 0);
+        var run = new List<PlannedOp>
+        {
+            new(OpKind.WaitParent, "wait for the supervisor"),
+            new(OpKind.Unshare, "create the run's mount, IPC, UTS and network namespaces") { A = cold.CloneFlags & perRun, Role = SetupRole.CreateNamespaces },
+        };
         PlannedOp? maxUserNamespaces = null;
         foreach (var op in ops.Take(begin))
         {
@@ -199,18 +214,15 @@ internal static class PoolPlanner
         run.Add(ops[finish]);
         int built = run.Count;
         // The run's own user namespace, mapping only its ids (those the template switched to).
-        uint uid = spec.Identity.Uid ?? host.Uid;
-        uint gid = spec.Identity.Gid ?? host.Gid;
         run.AddRange(SpawnPlanner.NestedUserNamespace(uid, gid, "run's"));
         if (maxUserNamespaces is not null)
             run.Add(maxUserNamespaces);
         int execIndex = cold.ExecOpIndex - (finish + 1) + run.Count;
         run.AddRange(ops.Skip(finish + 1));
 
-        ulong perRun = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP | (netPerRun ? CLONE_NEWNET : 0);
         var runPlan = new SpawnPlan
         {
-            CloneFlags = (cold.CloneFlags & perRun) | CLONE_NEWPID,
+            CloneFlags = CLONE_NEWPID | (cold.CloneFlags & CLONE_NEWCGROUP),
             Ops = run,
             IdMaps = IdMapPlan.None,
             HasMounts = true,
@@ -223,10 +235,35 @@ internal static class PoolPlanner
         {
             TemplateOps = template,
             TemplateCloneFlags = cold.CloneFlags,
-            IdMaps = cold.IdMaps,
-            Key = KeyOf(cold.CloneFlags, cold.IdMaps, netPerRun, template, run.Take(built)),
+            IdMaps = maps,
+            Key = KeyOf(cold.CloneFlags, maps, netPerRun, template, run.Take(built)),
             Run = runPlan,
         };
+    }
+
+    /// <summary>
+    /// Root's default maps (inside 0 onwards to a subordinate range, written by the supervisor)
+    /// narrowed to the one uid and gid the payload runs as, each to the same host id as in the
+    /// range: the payload is who a cold run's is, never the host's root. A run's own user
+    /// namespace is made from inside it, where only the ids of the template can be mapped, so a
+    /// pool maps one id for root as it does for everyone. Other maps are returned as they are.
+    /// </summary>
+    internal static IdMapPlan OneOfRange(IdMapPlan maps, uint uid, uint gid)
+    {
+        if (maps.Kind != IdMapKind.Write || Line(maps.UidMap) is not [0, var uidStart, var uidCount] || Line(maps.GidMap) is not [0, var gidStart, var gidCount]
+            || uid >= uidCount || gid >= gidCount)
+            return maps;
+        return maps with
+        {
+            UidMap = string.Create(CultureInfo.InvariantCulture, $"{uid} {uidStart + uid} 1\n"),
+            GidMap = string.Create(CultureInfo.InvariantCulture, $"{gid} {gidStart + gid} 1\n"),
+        };
+
+        static ulong[]? Line(string map) =>
+            map.Split('\n', StringSplitOptions.RemoveEmptyEntries) is [var only] && only.Split(' ') is { Length: 3 } fields
+                && fields.All(f => ulong.TryParse(f, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+                ? [.. fields.Select(f => ulong.Parse(f, CultureInfo.InvariantCulture))]
+                : null;
     }
 
     /// <summary>Whether the maps give the sandbox more than one uid or gid.</summary>

@@ -9,8 +9,9 @@ namespace Husk.Pools;
 /// One template of a <see cref="SandboxPool"/>: the husk-pool process, started cold by the native
 /// stage from the template's plan (it execs the program from a sealed memfd halfway through the
 /// build), and the control socket it takes run requests on. A run's request carries the run's plan
-/// image and descriptors; the answer carries the run's pidfd. Requests and answers pair up under a
-/// lock: the template serves one at a time anyway, and answers as soon as it has cloned.
+/// image and descriptors; the answer carries the run's pidfd. The template answers in the order it
+/// was asked, as soon as it has cloned: callers send without waiting for each other's answers, and
+/// whoever waits reads the answers in turn and hands each to its asker (no thread of its own).
 /// </summary>
 internal sealed class PoolTemplate : IDisposable
 {
@@ -24,7 +25,8 @@ internal sealed class PoolTemplate : IDisposable
 
     private readonly SandboxProcess _process;
     private readonly SafeFd _control;
-    private readonly object _gate = new();
+    private readonly object _send = new(), _receive = new();
+    private readonly Queue<Pending> _pending = new();
     private volatile bool _ended;
 
     private PoolTemplate(SandboxProcess process, SafeFd control)
@@ -89,26 +91,63 @@ internal sealed class PoolTemplate : IDisposable
             Cgroup = cgroup is null ? -1 : PoolPlanner.CgroupSlot,
         };
         var head = new ReadOnlySpan<byte>(&request, sizeof(PoolRequest));
-        lock (_gate)
+        var mine = new Pending();
+        lock (_send)
         {
             if (_ended)
                 return Failed(Errno.ESRCH);
             int e = SendWithDescriptors(_control.Fd, head, image, fds);
             if (e != 0)
                 return Failed(e == EMSGSIZE ? Errno.E2BIG : (Errno)e);
-            var reply = Receive(_control, out var pidfd);
-            if (reply is not { Kind: PoolSpawned } r)
-            {
-                pidfd?.Dispose();
-                return Failed(Errno.ESRCH);
-            }
-            if (r.Error != 0 || pidfd is null)
-            {
-                pidfd?.Dispose();
-                return Failed(r.Error != 0 ? (Errno)r.Error : Errno.EBADF);
-            }
-            return new SpawnResult { Pid = r.Pid, Pidfd = pidfd.Release() };
+            // Queued in the order sent, which is the order of the answers.
+            _pending.Enqueue(mine);
         }
+        lock (_receive)
+        {
+            while (mine.Result is null)
+            {
+                SafeFd? pidfd = null;
+                var reply = _ended ? null : Receive(_control, out pidfd);
+                if (reply is null)
+                {
+                    // The template is gone: no asker gets an answer any more.
+                    _ended = true;
+                    lock (_send)
+                    {
+                        while (_pending.TryDequeue(out var lost))
+                            lost.Result = Failed(Errno.ESRCH);
+                    }
+                    break;
+                }
+                Pending asker;
+                lock (_send)
+                    asker = _pending.Dequeue();
+                asker.Result = Answer(reply.Value, pidfd);
+            }
+        }
+        return mine.Result ?? Failed(Errno.ESRCH);
+    }
+
+    /// <summary>What a template's answer means for its asker.</summary>
+    private static SpawnResult Answer(PoolReply reply, SafeFd? pidfd)
+    {
+        if (reply.Kind != PoolSpawned)
+        {
+            pidfd?.Dispose();
+            return Failed(Errno.ESRCH);
+        }
+        if (reply.Error != 0 || pidfd is null)
+        {
+            pidfd?.Dispose();
+            return Failed(reply.Error != 0 ? (Errno)reply.Error : Errno.EBADF);
+        }
+        return new SpawnResult { Pid = reply.Pid, Pidfd = pidfd.Release() };
+    }
+
+    /// <summary>One asker's answer, once read (by whoever was reading then).</summary>
+    private sealed class Pending
+    {
+        public SpawnResult? Result;
     }
 
     private static SpawnResult Failed(Errno errno) => new() { Pid = -1, Pidfd = -1, Error = (int)errno };
@@ -142,8 +181,12 @@ internal sealed class PoolTemplate : IDisposable
     public void Dispose()
     {
         _ended = true;
-        lock (_gate)
-            _control.Dispose();
+        // In the order Spawn takes them: no reader is left in recvmsg on the socket when it closes.
+        lock (_receive)
+        {
+            lock (_send)
+                _control.Dispose();
+        }
         _process.Dispose();
     }
 
@@ -154,7 +197,7 @@ internal sealed class PoolTemplate : IDisposable
 
         public override bool WantsStatus(SpawnPlan plan) => true;
 
-        public override Task<SpawnResult> Start(SpawnPlan plan, HostContext host, LaunchHooks? hooks, SafeFd childEnd, SafeFd? statusWrite)
+        public override Task<SpawnResult> Start(SpawnPlan plan, HostContext host, LaunchHooks? hooks, SafeFd channel, SafeFd childEnd, SafeFd? statusWrite)
         {
             using (childEnd)
             using (statusWrite)

@@ -23,8 +23,10 @@ namespace Husk;
 /// namespace when <see cref="SandboxPoolOptions.NetworkPerRun"/> is cleared; a spec whose per-run
 /// parts need the caller's descriptors or the build's storage (the host overlay, temporary
 /// overlays, <c>--sync-fd</c>, <c>--info-fd</c>, joined namespaces) is refused with the reason, and so
-/// is one that maps a range of ids (root's default: a pool is for unprivileged callers): each
-/// run's own user namespace maps one id.
+/// is one that maps a range of ids (a subordinate range, an explicit map): each run's own user
+/// namespace maps one id. For a root caller with the default ids the pool maps the one id of
+/// root's subordinate range that a cold run's payload is (uid 0 inside, never the host's root),
+/// instead of the whole range: chown to other ids fails in a pool's run.
 /// The pool plans with the caller's facts as they were when it was made (working directory, home).
 /// Reuse a spec object across runs: its plan is kept with it. Thread-safe.
 /// </remarks>

@@ -59,6 +59,14 @@ public sealed record BindMount(string Source, string Destination) : MountOp(Dest
     public bool NoExec { get; init; }
     /// <summary>Symlinks are not followed in paths through it (nosymfollow).</summary>
     public bool NoSymlinks { get; init; }
+
+    /// <summary>
+    /// A host file the overlay view's scaffolding shows: the host directory holding it (the file
+    /// itself when it is a mount point) whose view it is bound from where root's layers are
+    /// idmapped, like the overlays' lowers. The sandbox's root is then a subordinate id, to which
+    /// a host directory closed to others (podman's storage, 0700) cannot be passed.
+    /// </summary>
+    internal string? LayerView { get; init; }
 }
 
 /// <summary>Bind-mounts what an open file descriptor of the caller names, checked against the fd after mounting.</summary>

@@ -109,11 +109,22 @@ public sealed record NetworkSpec
     /// <summary>The bridge's subnet (<see cref="NetworkMode.Bridge"/>); the bridge has its first address.</summary>
     public IPNetwork BridgeSubnet { get; init; } = IPNetwork.Parse("10.77.0.0/16");
 
+    /// <summary>
+    /// With <see cref="Filter"/>: at most this many connections leave, wherever they go, and names
+    /// are answered only while some are left (libmini-tapbox's mini_sandbox_allow_max_connections);
+    /// null: no budget.
+    /// </summary>
+    internal int? MaxConnections { get; init; }
+
     /// <summary>Loopback only (the default).</summary>
     public static NetworkSpec None { get; } = new();
 
     /// <summary>The sandbox's traffic goes through the supervisor, which logs it: the allowlist, or user-mode NAT's DNS.</summary>
     internal bool Supervised => Filter || Mode is NetworkMode.Nat or NetworkMode.Bridge;
+
+    /// <summary>The allowlist may let UDP other than DNS through (a rule for UDP that does not refuse, or a default that lets through): the supervisor relays it.</summary>
+    internal bool RelaysUdp => Filter && (DefaultAction is EgressAction.Allow or EgressAction.Log
+        || Rules.Any(r => r.Action != EgressAction.Refuse && r.MatchesProtocol(NetworkProtocol.Udp)));
 
     /// <summary>Every problem with the network, each a sentence a user can act on.</summary>
     internal IEnumerable<string> Validate(bool ownNamespace)
@@ -129,7 +140,7 @@ public sealed record NetworkSpec
                 ? "--publish does not combine with the egress allowlist yet: publish with --net nat alone"
                 : "--publish needs --net nat or --net bridge";
         if (AllowHostLoopback && (Filter || Mode != NetworkMode.Nat))
-            yield return "--allow-host-loopback is for --net nat (with the allowlist, allow 127.0.0.1 or a name of it instead)";
+            yield return "--allow-host-loopback is for --net nat (with the allowlist, allow the host's loopback by address instead, e.g. --allow-host 127.0.0.1:8080)";
         if (Mode == NetworkMode.Bridge && BridgeSubnet.BaseAddress.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
             yield return $"the bridge's subnet must be IPv4: {BridgeSubnet}";
         else if (Mode == NetworkMode.Bridge && BridgeSubnet.PrefixLength is < 8 or > 28)

@@ -205,6 +205,15 @@ public sealed record SandboxSpec
     /// <summary>The payload's standard error: the caller's, a pipe (<see cref="SandboxProcess.StandardError"/>, counted against the output limit) or /dev/null.</summary>
     public StdioMode StandardError { get; init; }
 
+    /// <summary>
+    /// The payload is the calling process itself, which goes on in the sandbox (libmini-sandbox's
+    /// mini_sandbox_start): no command, no exec; the plan ends where the caller's code resumes,
+    /// with every descriptor and signal disposition of the caller left to it (the caller's side
+    /// restores them). Needs a pid namespace of its own: the payload is forked from the sandbox's
+    /// first process, which becomes its husk-init. Started through <c>ContinuingLaunch</c> only.
+    /// </summary>
+    internal bool ContinuesCaller { get; init; }
+
     /// <summary>A mount namespace of another process is joined (<see cref="NamespaceFds"/>): the sandbox's mounts are made there.</summary>
     internal bool JoinsMountNamespace => NamespaceFds.Any(n => n.Kind == NamespaceKinds.Mount);
 
@@ -213,7 +222,17 @@ public sealed record SandboxSpec
     {
         var problems = ImmutableArray.CreateBuilder<string>();
         // An image's config may supply the command.
-        if ((Command.IsDefaultOrEmpty && FileSystem is not ImageFileSystem) || (!Command.IsDefaultOrEmpty && string.IsNullOrEmpty(Command[0])))
+        if (ContinuesCaller)
+        {
+            // The caller goes on as the payload: nothing to run, and it must be forked under a reaper.
+            if (!Command.IsDefaultOrEmpty)
+                problems.Add("a sandbox the caller continues in runs no command");
+            if (!Namespaces.HasFlag(NamespaceKinds.Pid) || AsPid1 || PidNamespaceFd is not null || JoinProcessFd is not null || UserNamespaceFd is not null || Detached)
+                problems.Add("a sandbox the caller continues in needs a new pid namespace of its own, under husk-init");
+            if (Terminal is not null || ForegroundTerminal is not null || NewSession || StartFifoFd is not null || Fds.Length > 0 || SyscallCallback is not null || Trace is not null || Limits.IsSupervised)
+                problems.Add("a sandbox the caller continues in keeps the caller's descriptors, session and signals: no terminal, new session, descriptor mapping, callback, trace or supervised limits");
+        }
+        else if ((Command.IsDefaultOrEmpty && FileSystem is not ImageFileSystem) || (!Command.IsDefaultOrEmpty && string.IsNullOrEmpty(Command[0])))
             problems.Add("no command given: name the program to run");
         if (FileSystem is ImageFileSystem { Reference: null or "" })
             problems.Add("no image given: name one, such as oci:DIR:TAG");
@@ -310,8 +329,10 @@ public sealed record SandboxSpec
             problems.AddRange(trace.Validate());
         if (SyscallCallback is { } callback)
         {
-            if (Seccomp.UserNotification)
+            if (Seccomp.UserNotification && !callback.Traced)
                 problems.Add("a syscall callback and a notify action of a seccomp profile both need the one listener: drop one of them");
+            if (callback.Traced && Trace is not null)
+                problems.Add("a traced syscall callback and a trace both need the one tracer: drop one of them");
             foreach (string name in callback.Syscalls.Where(n => Policy.SyscallTable.Native.Number(n) is null))
                 problems.Add($"the syscall callback names an unknown system call: {name}");
             if (callback.Syscalls.IsDefaultOrEmpty)

@@ -365,6 +365,14 @@ public sealed class SandboxSpecBuilder
     public SandboxSpecBuilder OnSyscall(IEnumerable<string> syscalls, Func<Policy.SyscallRequest, Policy.SyscallDecision> decide) =>
         With(s => s with { SyscallCallback = new Policy.SyscallCallback([.. syscalls], decide) });
 
+    /// <summary>
+    /// As <see cref="OnSyscall"/>, decided from ptrace stops (<see cref="Policy.SyscallCallback.Traced"/>):
+    /// <paramref name="decide"/> also sees each call's return, with its value, and each signal
+    /// delivered to the payload, with its si_code. Two stops a call: slower.
+    /// </summary>
+    public SandboxSpecBuilder OnSyscallTraced(IEnumerable<string> syscalls, Func<Policy.SyscallRequest, Policy.SyscallDecision> decide) =>
+        With(s => s with { SyscallCallback = new Policy.SyscallCallback([.. syscalls], decide) { Traced = true } });
+
     /// <summary><c>--log-level</c>, <c>--log-format</c>: where the engine reports what it does for the sandbox.</summary>
     public SandboxSpecBuilder Log(Logging.ILogSink sink) => With(s => s with { Log = sink });
 

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Threading.Channels;
 using Husk.Interop;
+using Husk.Policy;
 using static Husk.Interop.Interop;
 using static Husk.Interop.Interop.Ptrace;
 
@@ -17,7 +18,10 @@ namespace Husk.Tracing;
 /// the tracee runs while its line is written. PTRACE_SEIZE leaves no stop a program can see:
 /// group-stops are kept with PTRACE_LISTEN. The stage's own processes are not reported, and
 /// husk-init is let go when it is executed (it has no trace filter); the payload and everything
-/// it starts are. Signals are reported and delivered as they were.
+/// it starts are. Signals are reported and delivered as they were. With an observer (a traced
+/// <see cref="SyscallCallback"/>) each of the payload's stops waits for its decision: a call's
+/// entry, its return and a signal's delivery; a kill ends the tree before the call or the signal
+/// acts (the tracee is never resumed).
 /// </summary>
 internal sealed class SyscallTracer : IDisposable
 {
@@ -43,11 +47,17 @@ internal sealed class SyscallTracer : IDisposable
     private int _namespaceLevel = -1;
     private volatile bool _eventsAbandoned;
     private volatile bool _eventsRead;
+    private readonly SyscallCallback? _observer;
+    private readonly ManualResetEventSlim _armed = new();
+    private Resources.ResourceSupervisor? _supervisor;
+    private Action? _kill;
+    private volatile bool _disposed;
 
-    private SyscallTracer(TraceSpec spec, TraceWriter? writer)
+    private SyscallTracer(TraceSpec spec, TraceWriter? writer, SyscallCallback? observer)
     {
         _spec = spec;
         _writer = writer;
+        _observer = observer;
         if (spec.Events)
             _events = Channel.CreateBounded<SyscallEvent>(new BoundedChannelOptions(spec.EventCapacity) { SingleWriter = true, SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
         if (spec.Count)
@@ -57,14 +67,51 @@ internal sealed class SyscallTracer : IDisposable
     }
 
     /// <summary>Starts the tracer thread and opens the trace's output; throws <see cref="SyscallException"/> when the output file cannot be made.</summary>
-    public static SyscallTracer Start(TraceSpec spec)
+    public static SyscallTracer Start(TraceSpec spec, SyscallCallback? observer = null)
     {
         TraceWriter? writer = spec.OutputFile is { } file ? TraceWriter.ToFile(file)
             : spec.Output is { } output ? TraceWriter.ToDescriptor(Descriptors.Number(output))
             : null;
-        var tracer = new SyscallTracer(spec, writer);
+        var tracer = new SyscallTracer(spec, writer, observer);
         tracer._thread.Start();
         return tracer;
+    }
+
+    /// <summary>The payload runs: the observer's decisions go ahead, and a kill ends the tree through the supervisor.</summary>
+    public void Arm(Resources.ResourceSupervisor? supervisor, Action kill)
+    {
+        (_supervisor, _kill) = (supervisor, kill);
+        _armed.Set();
+    }
+
+    /// <summary>
+    /// The observer's decision on a stop of the payload's (which waits meanwhile). A failing
+    /// observer kills: it must not let the call through.
+    /// </summary>
+    private SyscallDecision Observe(SyscallRequest request)
+    {
+        while (!_armed.Wait(200))
+        {
+            if (_disposed)
+                return SyscallDecision.Kill;
+        }
+        try
+        {
+            return _observer!.Decide(request);
+        }
+        catch (Exception e)
+        {
+            _supervisor?.Exceeded(Verdict.InternalError, $"the syscall policy failed on {request.Name}: {ErrorText.Of(e)}");
+            return SyscallDecision.Kill;
+        }
+    }
+
+    /// <summary>A kill decision: the stopped tracee dies where it is (never resumed), and the tree with it.</summary>
+    private void KillAt(Tracee t, string what)
+    {
+        _supervisor?.Exceeded(Verdict.RestrictedFunction, $"the syscall policy refused {what}");
+        Interop.Interop.Kill(t.Tid, Signals.SIGKILL);
+        _kill?.Invoke();
     }
 
     /// <summary>Completes when every traced process has gone (or seizing failed).</summary>
@@ -149,12 +196,11 @@ internal sealed class SyscallTracer : IDisposable
 
     private unsafe void Loop()
     {
-        bool rusage = _counter is not null;
         int status;
         RUsage ru = default;
         while (true)
         {
-            int tid = Wait4(-1, &status, __WALL | __WNOTHREAD, rusage ? &ru : null);
+            int tid = Wait4(-1, &status, __WALL | __WNOTHREAD, &ru);
             if (tid < 0)
             {
                 int e = Marshal.GetLastPInvokeError();
@@ -163,9 +209,26 @@ internal sealed class SyscallTracer : IDisposable
                 return; // ECHILD: nothing is traced any more
             }
             long now = Stopwatch.GetTimestamp();
-            Handle(tid, status, now, rusage ? ru.SystemTime.ToTimeSpan().Ticks : 0);
+            Handle(tid, status, now, ru.SystemTime.ToTimeSpan().Ticks);
+            if (tid == _seizePid && (status & 0xff) != 0x7f)
+            {
+                // The sandbox's first process has ended. Without a pid namespace it is the
+                // supervisor's own child, and this wait reaped it: the supervisor's wait gets its
+                // status from here, once its end is in the trace.
+                _writer?.Flush();
+                _firstEnded.TrySetResult((status, ru));
+            }
         }
     }
+
+    private readonly TaskCompletionSource<(int Status, RUsage Usage)> _firstEnded = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// The wait status and usage of the sandbox's first process once the tracer reaped it (it
+    /// does when that process is the supervisor's own child, traced to its end: no pid
+    /// namespace); a status of -1 when the tracer ended without reaping it.
+    /// </summary>
+    internal Task<(int Status, RUsage Usage)> FirstEnded => _firstEnded.Task;
 
     private void Handle(int tid, int status, long now, long systemTicks)
     {
@@ -220,7 +283,26 @@ internal sealed class SyscallTracer : IDisposable
         // A signal being delivered: report it, then deliver it.
         if (t.Role == TraceeRole.Payload && _decode)
             Publish(SignalEvent(t, sig, now));
+        if (t.Role == TraceeRole.Payload && _observer is not null)
+        {
+            var d = Observe(new SyscallRequest(t.Tid, SignalDecoder.Name(sig), sig, []) { Stop = SyscallStop.Signal, SignalCode = SignalCode(t.Tid) });
+            if (d.Kind == SyscallDecisionKind.Kill)
+            {
+                KillAt(t, SignalDecoder.Name(sig));
+                return;
+            }
+            if (d.Kind == SyscallDecisionKind.Deny)
+                sig = 0; // dropped: the payload never sees it
+        }
         Resume(t, sig);
+    }
+
+    /// <summary>The si_code of the signal a tracee is stopped for, or 0 when it cannot be read.</summary>
+    private static unsafe int SignalCode(int tid)
+    {
+        byte* info = stackalloc byte[128];
+        // siginfo_t: si_signo, si_errno, si_code.
+        return PtraceRaw(PTRACE_GETSIGINFO, tid, 0, (nint)info) == 0 ? *(int*)(info + 8) : 0;
     }
 
     private void Resume(Tracee t, int sig) => PtraceRaw(t.InSyscall ? PTRACE_SYSCALL : PTRACE_CONT, t.Tid, 0, sig);
@@ -236,7 +318,7 @@ internal sealed class SyscallTracer : IDisposable
         if (info.RetData != TraceFilter.Marker)
         {
             // A filter of the caller's asked for a tracer: answer as if there were none (ENOSYS).
-            SkipWithEnosys(t.Tid);
+            Skip(t.Tid, Errno.ENOSYS);
             PtraceRaw(PTRACE_CONT, t.Tid, 0, 0);
             return;
         }
@@ -251,6 +333,23 @@ internal sealed class SyscallTracer : IDisposable
             PtraceRaw(PTRACE_CONT, t.Tid, 0, 0);
             return;
         }
+        if (_observer is not null && t.Role == TraceeRole.Payload)
+        {
+            var d = Observe(new SyscallRequest(t.Tid, name, nr, [info.Args[0], info.Args[1], info.Args[2], info.Args[3], info.Args[4], info.Args[5]]));
+            if (d.Kind == SyscallDecisionKind.Kill)
+            {
+                KillAt(t, name);
+                return;
+            }
+            if (d.Kind == SyscallDecisionKind.Deny)
+            {
+                // Skipped: the call fails with the errno without running, and there is no return to see.
+                Skip(t.Tid, d.Errno);
+                PtraceRaw(PTRACE_CONT, t.Tid, 0, 0);
+                return;
+            }
+        }
+        t.Observed = _observer is not null && t.Role == TraceeRole.Payload;
         t.InSyscall = true;
         t.Number = nr;
         t.Name = name;
@@ -281,6 +380,16 @@ internal sealed class SyscallTracer : IDisposable
         if (_decode && t.Signature is { HasOutputs: true } signature)
             ArgumentDecoder.DecodeOutputs(signature, t.Args, ret, failed, new TraceeMemory(t.Tid), t.Decoded);
         t.InSyscall = false;
+        if (t.Observed)
+        {
+            t.Observed = false;
+            var d = Observe(new SyscallRequest(t.Tid, t.Name, t.Number, [.. t.Args]) { Stop = SyscallStop.Exit, ReturnValue = known ? ret : null });
+            if (d.Kind == SyscallDecisionKind.Kill)
+            {
+                KillAt(t, t.Name);
+                return;
+            }
+        }
         PtraceRaw(PTRACE_CONT, t.Tid, 0, 0);
         // The tracee runs again; the rest is bookkeeping.
         bool isExec = t.Name is "execve" or "execveat";
@@ -453,16 +562,18 @@ internal sealed class SyscallTracer : IDisposable
     }
 
     /// <summary>
-    /// Makes a stopped call fail with ENOSYS without running, as the kernel does for RET_TRACE with
-    /// no tracer: the number becomes -1 (and on aarch64 the return register is set, which the
-    /// kernel leaves holding the first argument).
+    /// Makes a stopped call fail with <paramref name="errno"/> without running (ENOSYS: as the
+    /// kernel does for RET_TRACE with no tracer): the number becomes -1 and the return register
+    /// holds -errno (the kernel leaves -ENOSYS there on x86_64, the first argument on aarch64).
     /// </summary>
-    private static unsafe void SkipWithEnosys(int tid)
+    private static unsafe void Skip(int tid, Errno errno)
     {
         if (RuntimeInformation.ProcessArchitecture == Architecture.X64)
         {
-            const int OrigRaxOffset = 15 * 8;
+            const int OrigRaxOffset = 15 * 8, RaxOffset = 10 * 8;
             PtraceRaw(PTRACE_POKEUSER, tid, OrigRaxOffset, -1);
+            if (errno != Errno.ENOSYS)
+                PtraceRaw(PTRACE_POKEUSER, tid, RaxOffset, -(int)errno);
             return;
         }
         int none = -1;
@@ -473,13 +584,14 @@ internal sealed class SyscallTracer : IDisposable
         var all = new IoVec { Base = (nint)regs, Length = 34 * sizeof(ulong) };
         if (PtraceRaw(PTRACE_GETREGSET, tid, NT_PRSTATUS, (nint)(&all)) == 0)
         {
-            regs[0] = unchecked((ulong)-(long)Errno.ENOSYS);
+            regs[0] = unchecked((ulong)-(long)errno);
             PtraceRaw(PTRACE_SETREGSET, tid, NT_PRSTATUS, (nint)(&all));
         }
     }
 
     private void Finish()
     {
+        _firstEnded.TrySetResult((-1, default));
         _events?.Writer.TryComplete();
         _writer?.Dispose();
         _completion.TrySetResult();
@@ -488,6 +600,7 @@ internal sealed class SyscallTracer : IDisposable
     /// <summary>Drops unread events; the thread ends by itself once the traced processes are gone.</summary>
     public void Dispose()
     {
+        _disposed = true;
         AbandonEvents(onlyIfUnread: false);
         if (!_seizeRequested.IsSet)
         {

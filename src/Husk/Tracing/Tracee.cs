@@ -38,4 +38,7 @@ internal sealed class Tracee(int tid, TraceeRole role)
 
     /// <summary>Whether the call in progress is reported and counted (a starting process's only its exec).</summary>
     public bool Reported;
+
+    /// <summary>Whether the observer saw the call's entry, and so sees its return.</summary>
+    public bool Observed;
 }

@@ -18,6 +18,9 @@ public sealed class AllowlistTests : IDisposable
     private readonly TestHttp _web = new(WebAt, "web");
     private readonly TestHttp _web2 = new(WebAt, "web2");
     private readonly TestHttp _v6 = new(IPAddress.IPv6Loopback, "v6");
+    private readonly TestUdpEcho _echo = new(WebAt);
+    private readonly TestUdpEcho _echo2 = new(WebAt);
+    private readonly TestUdpEcho _echo3 = new(IPAddress.Parse("127.0.0.5"));
     private readonly TestDns _dns;
     private readonly string _dir = TestEnvironment.ScratchDirectory("allowlist");
 
@@ -29,6 +32,8 @@ public sealed class AllowlistTests : IDisposable
             ["api.web.test"] = [WebAt],
             ["other.test"] = [WebAt],
             ["v6.test"] = [IPAddress.IPv6Loopback],
+            ["udp.test"] = [WebAt],
+            ["tcponly.test"] = [WebAt],
         });
     }
 
@@ -37,6 +42,9 @@ public sealed class AllowlistTests : IDisposable
         _web.Dispose();
         _web2.Dispose();
         _v6.Dispose();
+        _echo.Dispose();
+        _echo2.Dispose();
+        _echo3.Dispose();
         _dns.Dispose();
     }
 
@@ -166,6 +174,91 @@ public sealed class AllowlistTests : IDisposable
         var byName = Husk(["--allow-host", "web.test"], "bash", "-c", fetch + " 2>&1");
         Assert.DoesNotContain("literal", byName.Stdout);
         Assert.Equal(2, server.Served);
+    }
+
+    private const string UdpClient = """
+        import errno, json, socket, sys
+        def resolve(host, port):
+            return socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_DGRAM)[0][4]
+        def send(host, port):
+            try:
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", resolve(host, port)); return "sent"
+            except socket.gaierror: return "nxdomain"
+            except OSError as e: return errno.errorcode.get(e.errno, str(e))
+        def exchange(host, port, connected=True):
+            try:
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(10)
+                if connected: s.connect(resolve(host, port)); s.send(b"ping")
+                else: s.sendto(b"ping", resolve(host, port))
+                data, peer = s.recvfrom(100)
+                return data.decode() if connected or peer == resolve(host, port) else "from " + str(peer)
+            except socket.timeout: return "timeout"
+            except OSError as e: return errno.errorcode.get(e.errno, str(e))
+        a = sys.argv
+        # The refused ones first: the relay reads datagrams in order, so each is decided before the echo below comes back.
+        r = {"port": send("udp.test", int(a[2])), "tcp_only": send("tcponly.test", int(a[1])), "literal": send("203.0.113.7", 9999)}
+        r["allowed"] = exchange("udp.test", int(a[1]))
+        r["unconnected"] = exchange("udp.test", int(a[1]), connected=False)
+        r["loopback"] = exchange("127.0.0.5", int(a[3]))
+        print(json.dumps(r))
+        """;
+
+    [Fact]
+    public void UDP_goes_through_when_a_rule_allows_it_and_is_refused_otherwise()
+    {
+        RequireAllowlistTools();
+        string log = Path.Combine(_dir, "udp.jsonl");
+        var run = Husk(["--allow-host", $"udp.test:{_echo.Port}/udp", "--allow-host", $"tcponly.test:{_echo.Port}/tcp", "--allow-host", $"127.0.0.5:{_echo3.Port}/udp",
+                "--net-log", log, "--net-summary"],
+            "python3", "-c", UdpClient, $"{_echo.Port}", $"{_echo2.Port}", $"{_echo3.Port}");
+        Assert.True(run.Code == 0, run.Stderr);
+        var r = JsonDocument.Parse(run.Stdout).RootElement;
+        string Get(string key) => r.GetProperty(key).ToString();
+        Assert.Equal("echo:ping", Get("allowed"));       // a name rule for UDP: relayed, and the reply comes from where it was sent
+        Assert.Equal("echo:ping", Get("unconnected"));
+        Assert.Equal("echo:ping", Get("loopback"));      // a literal address of the host's loopback, by an address rule
+        Assert.Equal("EPERM", Get("literal"));           // no rule names it: dropped in the namespace
+        Assert.Equal((2, 0, 1), (_echo.Served, _echo2.Served, _echo3.Served)); // none for udp.test on a port no rule names
+
+        var events = File.ReadAllLines(log).Select(l => JsonDocument.Parse(l).RootElement).Where(e => e.GetProperty("protocol").GetString() == "udp").ToList();
+        string? Str(JsonElement e, string key) => e.GetProperty(key).ValueKind == JsonValueKind.Null ? null : e.GetProperty(key).ToString();
+        var allowed = events.Where(e => Str(e, "verdict") == "allowed").ToList();
+        Assert.True(allowed.Count == 3, string.Join('\n', events));
+        Assert.All(allowed, e => Assert.Equal((4L, 9L), (e.GetProperty("bytes_sent").GetInt64(), e.GetProperty("bytes_received").GetInt64())));
+        Assert.Equal(2, allowed.Count(e => Str(e, "name") == "udp.test" && Str(e, "address") == "127.0.0.3" && e.GetProperty("port").GetInt32() == _echo.Port));
+        Assert.Single(allowed, e => Str(e, "name") is null && Str(e, "address") == "127.0.0.5" && e.GetProperty("port").GetInt32() == _echo3.Port);
+        Assert.Contains(events, e => Str(e, "verdict") == "refused" && Str(e, "name") == "udp.test" && e.GetProperty("port").GetInt32() == _echo2.Port);
+        Assert.Contains(events, e => Str(e, "verdict") == "refused" && Str(e, "name") == "tcponly.test" && Str(e, "reason") == $"no rule allows tcponly.test on UDP port {_echo.Port}");
+        Assert.Contains($" > [allowed] udp.test (127.0.0.3):{_echo.Port} udp, 4 bytes sent, 9 received", run.Stderr);
+    }
+
+    [Fact]
+    public void An_address_rule_in_the_loopback_reaches_the_hosts_and_the_rest_of_the_loopback_stays_the_sandboxs()
+    {
+        RequireAllowlistTools();
+        const string client = """
+            import errno, json, socket, sys
+            def fetch(host, port):
+                try:
+                    s = socket.create_connection((host, port), timeout=10); s.sendall(b"GET / HTTP/1.0\r\n\r\n"); data = b""
+                    while True:
+                        d = s.recv(65536)
+                        if not d: break
+                        data += d
+                    return data.decode().split("\r\n\r\n", 1)[-1] if data else "closed"
+                except OSError as e: return errno.errorcode.get(e.errno, str(e))
+            own = socket.socket(); own.bind(("127.0.0.3", 0)); own.listen()
+            c = socket.create_connection(own.getsockname(), timeout=10); mine, _ = own.accept(); mine.sendall(b"own")
+            print(json.dumps({"host": fetch("127.0.0.3", int(sys.argv[1])), "unnamed": fetch("127.0.0.3", int(sys.argv[2])), "own": c.recv(10).decode()}))
+            """;
+        var run = Husk(["--allow-host", $"127.0.0.3:{_web.Port}", "--net-summary"], "python3", "-c", client, $"{_web.Port}", $"{_web2.Port}");
+        Assert.True(run.Code == 0, run.Stderr);
+        var r = JsonDocument.Parse(run.Stdout).RootElement;
+        Assert.Equal("web", r.GetProperty("host").GetString());             // the host's server on its loopback
+        Assert.Equal("ECONNREFUSED", r.GetProperty("unnamed").GetString()); // the sandbox's own loopback: nothing listens there
+        Assert.Equal("own", r.GetProperty("own").GetString());              // a server of the sandbox's own on its loopback
+        Assert.Equal((1, 0), (_web.Served, _web2.Served));
+        Assert.Contains($" > [allowed] 127.0.0.3:{_web.Port} tcp", run.Stderr);
     }
 
     /// <summary>tests/Husk.Tests/Network/nettest.c built static (gcc -static), once per run.</summary>

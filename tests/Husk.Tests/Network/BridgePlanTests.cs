@@ -35,7 +35,12 @@ public class BridgePlanTests
     [Fact]
     public void The_host_masquerades_only_what_leaves_the_subnet_and_publishes_to_the_sandboxs_address()
     {
-        Assert.Contains("ip saddr 10.77.0.0/16 ip daddr != 10.77.0.0/16 masquerade", Bridge.HostRuleset(Subnet));
+        string host = Bridge.HostRuleset(Subnet);
+        Assert.Contains("ip saddr 10.77.0.0/16 ip daddr != 10.77.0.0/16 masquerade", host);
+        // The host's loopback reaches published ports (DNAT'd onto the bridge, masqueraded there)...
+        Assert.Contains("\t\toifname \"husk0\" ip saddr 127.0.0.0/8 masquerade\n", host);
+        // ...and the bridge, which then routes 127/8, lets no sandbox reach the host's loopback: before conntrack and NAT.
+        Assert.Contains("type filter hook prerouting priority -300; policy accept;\n\t\tiifname \"husk0\" ip daddr 127.0.0.0/8 drop\n\t\tiifname \"husk0\" ip saddr 127.0.0.0/8 drop\n", host);
         var lease = Bridge.LeaseFor(IPAddress.Parse("10.77.0.2"), Subnet);
         string rules = Bridge.PublishRuleset(lease, [PortPublication.Parse("8080:80"), PortPublication.Parse("5353:53/udp")]);
         Assert.StartsWith("table ip husk-0a4d0002 {\n", rules);

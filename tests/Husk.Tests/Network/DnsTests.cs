@@ -153,4 +153,15 @@ public class DnsTests
         Assert.Equal(new IPEndPoint(IPAddress.Parse("fd68:7573:6b00::1"), 80), EgressProxy.ParseSockaddr(v6));
         Assert.Null(EgressProxy.ParseSockaddr([1, 0, 0, 0]));
     }
+
+    [Fact]
+    public void A_flow_that_ends_after_the_log_file_closed_is_still_recorded_and_throws_nothing()
+    {
+        // A UDP flow or TCP connection can end on a thread-pool thread after the session disposed the log.
+        string file = Path.Combine(TestEnvironment.ScratchDirectory("netlog"), "net.jsonl");
+        var log = new NetworkLog(file);
+        log.Dispose();
+        log.Add(new NetworkEvent { Time = DateTimeOffset.UtcNow, Protocol = "udp", Verdict = "allowed" });
+        Assert.Single(log.Events);
+    }
 }

@@ -27,6 +27,23 @@ public class EgressPolicyTests
     }
 
     [Fact]
+    public void A_rule_applies_to_both_transports_unless_it_names_one()
+    {
+        var p = Policy("example.com:443/tcp", "example.org:443", "203.0.113.5:5000/udp", "203.0.113.0/24/tcp");
+        EgressAction Udp(string? name, string address, int port) => p.Decide(name, IPAddress.Parse(address), port, NetworkProtocol.Udp).Action;
+        Assert.Equal(EgressAction.Allow, Tcp(p, "example.com", "93.184.216.34", 443));
+        Assert.Equal(EgressAction.Refuse, Udp("example.com", "93.184.216.34", 443));
+        Assert.Equal(EgressAction.Allow, Udp("example.org", "93.184.216.34", 443));  // QUIC as well as TCP
+        Assert.Equal(EgressAction.Allow, Udp(null, "203.0.113.5", 5000));
+        Assert.Equal(EgressAction.Refuse, Udp(null, "203.0.113.5", 5001));
+        Assert.Equal(EgressAction.Allow, Tcp(p, null, "203.0.113.5", 5001));          // the /24's TCP
+        Assert.Equal(EgressAction.Refuse, Udp(null, "203.0.113.6", 5000));
+        Assert.Equal("no address rule allows UDP port 5000 there", p.Decide(null, IPAddress.Parse("203.0.113.6"), 5000, NetworkProtocol.Udp).Reason);
+        // The DNS answers a name whatever transport its rule is for.
+        Assert.Equal(EgressAction.Allow, p.DecideName("example.com").Action);
+    }
+
+    [Fact]
     public void The_DNS_answers_only_names_some_rule_allows()
     {
         var p = Policy("example.com:443", "*.example.org", "1.2.3.4");
@@ -111,5 +128,31 @@ public class EgressPolicyTests
         Assert.Equal(EgressAction.Allow, Tcp(p, null, "192.168.1.1", 22));
         Assert.Equal(EgressAction.Refuse, Tcp(p, null, "192.168.1.1", 80));
         Assert.Equal(EgressAction.Kill, Tcp(p, null, "8.8.8.8", 443));
+    }
+
+    [Fact]
+    public void A_budget_of_connections_lets_that_many_through_then_refuses_flows_and_names()
+    {
+        // libmini-tapbox's mini_sandbox_allow_max_connections(2): no rule, everything allowed until spent.
+        var p = new EgressPolicy([], EgressAction.Allow, new ProtectedAddresses([Host], [Gateway]), maxConnections: 2);
+        int spent = 0;
+        p.Spent += () => spent++;
+        Assert.Equal(EgressAction.Allow, p.DecideName("example.com").Action);
+        // Each new socket asking names is one flow; the same one asking again is not.
+        var socket1 = new IPEndPoint(IPAddress.Loopback, 40000);
+        Assert.True(p.TakeDnsFlow(socket1, out _));
+        Assert.True(p.TakeDnsFlow(socket1, out _));
+        Assert.False(p.BudgetSpent);
+        Assert.True(p.TakeConnection(out _));
+        Assert.True(p.BudgetSpent);
+        Assert.Equal(1, spent);
+        Assert.False(p.TakeConnection(out string? why));
+        Assert.Equal("the sandbox's budget of 2 connections is spent", why);
+        var name = p.DecideName("example.com");
+        Assert.Equal((EgressAction.Refuse, "the sandbox's budget of 2 connections is spent"), (name.Action, name.Reason));
+        Assert.Equal(1, spent);
+        // Without a budget nothing is counted.
+        var free = Policy("example.com");
+        Assert.True(free.TakeConnection(out _) && free.TakeDnsFlow(socket1, out _) && !free.BudgetSpent);
     }
 }

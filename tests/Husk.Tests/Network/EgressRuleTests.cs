@@ -31,7 +31,28 @@ public class EgressRuleTests
     }
 
     [Theory]
+    [InlineData("example.com/udp", "example.com", null, 0, NetworkProtocol.Udp)]
+    [InlineData("example.com:443/UDP", "example.com", null, 443, NetworkProtocol.Udp)]
+    [InlineData("10.0.0.5:5000/udp", null, "10.0.0.5", 5000, NetworkProtocol.Udp)]
+    [InlineData("10.0.0.0/8/tcp", null, "10.0.0.0", 0, NetworkProtocol.Tcp)]
+    [InlineData("[2001:db8::1]:53/udp", null, "2001:db8::1", 53, NetworkProtocol.Udp)]
+    [InlineData("2001:db8::/32/udp", null, "2001:db8::", 0, NetworkProtocol.Udp)]
+    [InlineData("*.example.com:8000-8100/tcp", "example.com", null, 8000, NetworkProtocol.Tcp)]
+    public void A_protocol_after_the_rule_narrows_it_to_one_transport(string text, string? name, string? address, int low, NetworkProtocol protocol)
+    {
+        var r = EgressRule.Parse(text);
+        Assert.Equal((name, address, low, (NetworkProtocol?)protocol, text), (r.Name, r.Address?.ToString(), (int)r.LowPort, r.Protocol, r.Text));
+        Assert.True(r.MatchesProtocol(protocol));
+        Assert.False(r.MatchesProtocol(protocol == NetworkProtocol.Udp ? NetworkProtocol.Tcp : NetworkProtocol.Udp));
+        var both = EgressRule.Parse("example.com:443");
+        Assert.Null(both.Protocol);
+        Assert.True(both.MatchesProtocol(NetworkProtocol.Tcp) && both.MatchesProtocol(NetworkProtocol.Udp));
+    }
+
+    [Theory]
     [InlineData("", "an empty rule")]
+    [InlineData("/udp", "a protocol without a destination")]
+    [InlineData("example.com:53/icmp", "not a port or port range")]
     [InlineData("example.com:0", "not a port or port range")]
     [InlineData("example.com:70000", "not a port or port range")]
     [InlineData("example.com:90-80", "the port range runs backwards")]

@@ -53,7 +53,7 @@ public sealed class NatTests : IDisposable
     }
 
     [Fact]
-    public async Task A_published_port_reaches_a_server_in_the_sandbox()
+    public async Task A_published_port_reaches_a_server_in_the_sandbox_and_gets_all_it_sent_before_it_ended()
     {
         RequireNat();
         int port;
@@ -62,11 +62,18 @@ public sealed class NatTests : IDisposable
             probe.Start();
             port = ((IPEndPoint)probe.LocalEndpoint).Port;
         }
+        // The server fills every buffer between it and the client (which reads nothing yet), says
+        // how much it sent, and ends: pasta still holds part of that, and must pass it on.
         const string server = """
-            import socket
+            import select, socket
             s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", 8080)); s.listen()
             print("ready", flush=True)
-            c, _ = s.accept(); c.sendall(b"inside"); c.close()
+            c, _ = s.accept(); c.setblocking(False)
+            sent = 0
+            while select.select([], [c], [], 0.5)[1]:
+                try: sent += c.send(b"x" * 65536)
+                except BlockingIOError: pass
+            print(sent, flush=True)
             """;
         var psi = new ProcessStartInfo(TestEnvironment.Husk) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = _dir };
         foreach (string a in new[] { "run", "--fs", "ro", "--net", "nat", "--publish", $"{port}:8080", "--", "python3", "-c", server })
@@ -76,10 +83,73 @@ public sealed class NatTests : IDisposable
         Assert.Equal("ready", husk.StandardOutput.ReadLine());
         using var client = new TcpClient();
         client.Connect(IPAddress.Loopback, port);
-        string got = new StreamReader(client.GetStream(), Encoding.ASCII).ReadToEnd();
+        long sent = long.Parse(husk.StandardOutput.ReadLine() ?? "-1", System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(sent > 0); // (husk's stderr is read only once it has exited: waiting for it here would wait for husk)
+        // Only once the sandbox has ended does the client read (before, husk stopped pasta then, and the rest was lost).
+        var sandbox = ProcessTree.Descendants(husk.Id).Where(p => ProcessTree.Comm(p) == "python3").Select(Interop.Interop.PidfdOpen).OfType<Interop.SafePidfd>().ToList();
+        foreach (var fd in sandbox)
+        {
+            using (fd)
+                Assert.True(ProcessTree.WaitGone(fd, 30_000), "the sandbox did not end");
+        }
+        long got = 0;
+        var buffer = new byte[1 << 16];
+        var stream = client.GetStream();
+        for (int n; (n = stream.Read(buffer)) > 0;)
+            got += n;
         Assert.True(husk.WaitForExit(30_000));
         Assert.True(husk.ExitCode == 0, await stderr);
-        Assert.Equal("inside", got);
+        Assert.Equal(sent, got);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="script"/> as root of a user and network namespace of the test's own
+    /// (the "host" husk sees), which can make a second namespace behind a veth (the "outside").
+    /// </summary>
+    private (int Code, string Stdout, string Stderr) InTestNamespace(string script, params string[] args) =>
+        TestEnvironment.Exec("unshare", ["--user", "--map-root-user", "--net", "--", "bash", "-c", script, "bash", .. args], cwd: _dir);
+
+    [Fact]
+    public void IPv6_reaches_the_outside_through_nat()
+    {
+        RequireNat();
+        if (!File.Exists("/proc/net/if_inet6"))
+            Assert.Skip("this kernel has no IPv6");
+        // A known failure, kept runnable: in CI and here the connection times out (the sandbox gets
+        // fd00:77::1 and the default route from pasta, yet nothing reaches the outside), also with a
+        // server beyond the gateway. Issue 10 stays open for it.
+        if (Environment.GetEnvironmentVariable("HUSK_TEST_NAT_IPV6") != "1")
+            Assert.Skip("IPv6 through --net nat times out on this machine (issue 10, open); HUSK_TEST_NAT_IPV6=1 runs it");
+        // The outside has an IPv6 address only; the host's one route out is IPv6. husk runs as an
+        // ordinary user again (a nested user namespace): as root it would map subordinate ids.
+        const string script = """
+            set -eu
+            husk=$1
+            trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
+            mkfifo outside.ready server.ready
+            ip link set lo up
+            unshare --net sh -c 'echo up > outside.ready; exec sleep 600' >/dev/null 2>&1 &
+            outside=$!
+            read -r _ < outside.ready
+            ip link add h0 type veth peer name o0 netns "$outside"
+            ip addr add fd00:77::1/64 dev h0 nodad
+            ip link set h0 up
+            ip -6 route add default via fd00:77::2 dev h0
+            nsenter -t "$outside" -n sh -c 'ip link set lo up && ip addr add fd00:77::2/64 dev o0 nodad && ip link set o0 up'
+            nsenter -t "$outside" -n python3 -c '
+            import socket
+            s = socket.socket(socket.AF_INET6); s.bind(("fd00:77::2", 8080)); s.listen()
+            open("server.ready", "w").write("up\n")
+            c, peer = s.accept(); c.sendall(("outside, from " + peer[0]).encode()); c.close()' >/dev/null 2>&1 &
+            read -r _ < server.ready
+            unshare --user --map-user=1000 --map-group=1000 -- "$husk" run --fs ro --net nat -- python3 -c '
+            import socket
+            print(socket.create_connection(("fd00:77::2", 8080), timeout=10).recv(100).decode())'
+            """;
+        var run = InTestNamespace(script, TestEnvironment.Husk);
+        Assert.True(run.Code == 0, run.Stderr);
+        // The outside saw the host's address: pasta connected for the sandbox, over IPv6.
+        Assert.Equal("outside, from fd00:77::1", run.Stdout.Trim());
     }
 
     [Fact]

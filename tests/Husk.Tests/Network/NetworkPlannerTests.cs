@@ -27,6 +27,12 @@ public class NetworkPlannerTests
             ops.Skip(4).Select(o => (SocketRole)o.Index));
         Assert.Equal([53UL, 53, 53, 53, 1, 1], ops.Skip(4).Select(o => o.C));
         Assert.Equal("allowlist", plan.Network!.ModeName);
+        // The rule allows UDP too: the relay's sockets, and a netlink socket on the namespace's conntrack.
+        var more = plan.Ops.SkipWhile(o => o.Kind != OpKind.LoopbackUp).Skip(10).TakeWhile(o => o.Kind == OpKind.NetSocket).ToList();
+        Assert.Equal([SocketRole.Conntrack, SocketRole.UdpCapture, SocketRole.UdpCapture], more.Select(o => (SocketRole)o.Index));
+        Assert.Equal((16UL, 3UL, 12UL, OpFlags.Try), (more[0].A, more[0].B, more[0].C, more[0].Flags)); // AF_NETLINK, SOCK_RAW, NETLINK_NETFILTER
+        var tcpOnly = SpawnPlanner.Plan(Spec(b => b.AllowHost("example.com:443/tcp")), Host.Context());
+        Assert.DoesNotContain(tcpOnly.Ops, o => o.Kind == OpKind.NetSocket && (SocketRole)o.Index is SocketRole.UdpCapture or SocketRole.Conntrack);
         // Before the payload's user namespace: the payload never holds CAP_NET_ADMIN over this network.
         int nested = plan.Ops.ToList().FindIndex(o => o.Role == SetupRole.NestedUserNamespace);
         Assert.True(nested > plan.Ops.ToList().FindIndex(o => o.Kind == OpKind.NetSocket));
@@ -43,17 +49,63 @@ public class NetworkPlannerTests
         Assert.Contains("cannot hold against a payload that keeps capabilities", e.Problems[0]);
     }
 
+    private static string Rules(EgressAction defaultAction, params string[] rules) =>
+        NftRuleset.Allowlist(1, 53, [.. rules.Select(EgressRule.Parse)], defaultAction);
+
     [Fact]
     public void The_nftables_rules_hand_DNS_and_TCP_to_the_supervisor_and_drop_the_rest()
     {
-        string rules = NftRuleset.Allowlist(1, 53, [EgressRule.Parse("10.0.0.0/8").Block, EgressRule.Parse("10.1.0.0/16").Block, EgressRule.Parse("[2001:db8::]/32").Block]);
+        string rules = Rules(EgressAction.Refuse, "10.0.0.0/8", "10.1.0.0/16", "[2001:db8::]/32", "192.0.2.7:22", "example.com/tcp");
         Assert.Contains("meta l4proto { tcp, udp } th dport 53 redirect to :53", rules);
         Assert.Contains("tcp flags & (syn | ack) == syn redirect to :1", rules);
         Assert.Contains("type filter hook output priority 0; policy drop;", rules);
         // Overlapping blocks would make nft refuse the set: only the outermost stay.
-        Assert.Contains("ip daddr != { 10.0.0.0/8, 127.0.0.0/8, 198.18.0.0/15 }", rules);
+        Assert.Contains("ip daddr != { 10.0.0.0/8, 127.0.0.0/8, 198.18.0.0/15, 192.0.2.7 }", rules);
         Assert.Contains("ip6 daddr != { 2001:db8::/32, fd68:7573:6b00::/64, ::1 }", rules);
-        Assert.DoesNotContain("husk_early", NftRuleset.Allowlist(1, 53, null));
+        // Every rule here allows UDP as well: what they name, and the fake pool, go to the relay.
+        Assert.Contains("meta nfproto ipv4 ip daddr { 10.0.0.0/8, 198.18.0.0/15, 192.0.2.7 } meta l4proto udp redirect to :1", rules);
+        Assert.Contains("meta nfproto ipv6 ip6 daddr { 2001:db8::/32, fd68:7573:6b00::/64 } meta l4proto udp redirect to :1", rules);
+        Assert.DoesNotContain("husk_early", Rules(EgressAction.Log));
+        // mbox's default lets everything through (logged): every datagram goes to the relay.
+        Assert.Contains("\t\tmeta l4proto udp redirect to :1\n", Rules(EgressAction.Log));
+    }
+
+    [Fact]
+    public void A_kill_rule_reaches_the_supervisor_even_when_the_default_refuses()
+    {
+        // mbox's -n with "kill: 192.0.2.9": reset in the kernel, the connection would never kill the sandbox.
+        string rules = NftRuleset.Allowlist(1, 53, [EgressRule.Parse("192.0.2.9") with { Action = EgressAction.Kill }], EgressAction.Refuse);
+        Assert.Contains("ip daddr != { 127.0.0.0/8, 198.18.0.0/15, 192.0.2.9 } tcp flags", rules);
+        Assert.Contains("ip daddr { 198.18.0.0/15, 192.0.2.9 } meta l4proto udp redirect to :1", rules);
+    }
+
+    [Fact]
+    public void Rules_for_TCP_alone_leave_UDP_to_be_dropped_in_the_namespace()
+    {
+        string rules = Rules(EgressAction.Refuse, "example.com:443/tcp", "10.0.0.0/8/tcp");
+        Assert.DoesNotContain("udp redirect", rules.Replace("{ tcp, udp } th dport 53 redirect", ""));
+        Assert.False(new NetworkSpec { Filter = true, Rules = [EgressRule.Parse("example.com/tcp")] }.RelaysUdp);
+        Assert.True(new NetworkSpec { Filter = true, Rules = [EgressRule.Parse("example.com:443")] }.RelaysUdp);
+        Assert.True(new NetworkSpec { Filter = true, Rules = [EgressRule.Parse("example.com/udp") with { Action = EgressAction.Kill }] }.RelaysUdp);
+    }
+
+    [Fact]
+    public void Address_rules_in_the_loopback_send_those_destinations_to_the_hosts_loopback_but_never_DNS()
+    {
+        string rules = Rules(EgressAction.Refuse, "127.0.0.3:8080", "127.0.0.0/8:1-100/tcp", "[::1]:9000/udp", "127.0.0.5", "127.0.0.1:53", "0.0.0.0/0:80");
+        string redirect = rules[rules.IndexOf("husk_redirect", StringComparison.Ordinal)..rules.IndexOf("husk_output", StringComparison.Ordinal)];
+        Assert.Contains("\t\tip daddr 127.0.0.3 tcp dport 8080 tcp flags & (syn | ack) == syn redirect to :1\n\t\tip daddr 127.0.0.3 udp dport 8080 redirect to :1\n", redirect);
+        Assert.Contains("\t\tip daddr 127.0.0.0/8 tcp dport { 1-52, 54-100 } tcp flags & (syn | ack) == syn redirect to :1\n", redirect);
+        Assert.DoesNotContain("127.0.0.0/8 udp", redirect);
+        Assert.Contains("\t\tip6 daddr ::1 udp dport 9000 redirect to :1\n", redirect);
+        Assert.Contains("\t\tip daddr 127.0.0.5 tcp dport { 1-52, 54-65535 } tcp flags", redirect);
+        // The host's loopback before the sandbox's own, which stays the sandbox's for everything else.
+        string hostLoopback = redirect[..redirect.IndexOf("ip daddr 127.0.0.0/8 return", StringComparison.Ordinal)];
+        Assert.Contains("127.0.0.3 tcp", hostLoopback);
+        Assert.DoesNotContain("127.0.0.1", hostLoopback); // a rule for port 53 alone names only the sandbox's own resolver
+        Assert.DoesNotContain("0.0.0.0/0", hostLoopback); // a block beyond the loopback does not open it (as the policy says)
+        Assert.Equal("54-80", NftRuleset.PortsBut53(EgressRule.Parse("127.0.0.1:53-80")));
+        Assert.Null(NftRuleset.PortsBut53(EgressRule.Parse("127.0.0.1:53")));
     }
 
     [Fact]
@@ -88,7 +140,7 @@ public class NetworkPlannerTests
     [InlineData("host+allow", "the egress allowlist needs a network namespace of the sandbox's own: drop --net host (or --share-net)")]
     [InlineData("publish", "--publish needs --net nat or --net bridge")]
     [InlineData("allow+publish", "--publish does not combine with the egress allowlist yet: publish with --net nat alone")]
-    [InlineData("loopback", "--allow-host-loopback is for --net nat (with the allowlist, allow 127.0.0.1 or a name of it instead)")]
+    [InlineData("loopback", "--allow-host-loopback is for --net nat (with the allowlist, allow the host's loopback by address instead, e.g. --allow-host 127.0.0.1:8080)")]
     [InlineData("twice", "host port 8080/tcp is published twice")]
     [InlineData("badrule", "--allow-host exa mple: not a host name, an address or a CIDR block: exa mple")]
     public void Network_contradictions_are_one_line_each(string which, string problem)

@@ -158,3 +158,53 @@ internal sealed class TestHttp : IDisposable
 
     public void Dispose() => _listener.Dispose();
 }
+
+/// <summary>A UDP echo server of the test's own: every datagram comes back as "echo:" and itself.</summary>
+internal sealed class TestUdpEcho : IDisposable
+{
+    private readonly Socket _socket;
+    private int _served;
+    private bool _disposed;
+
+    public TestUdpEcho(IPAddress at)
+    {
+        _socket = new Socket(at.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        _socket.Bind(new IPEndPoint(at, 0));
+        Endpoint = (IPEndPoint)_socket.LocalEndPoint!;
+        new Thread(Serve) { IsBackground = true, Name = "test-udp" }.Start();
+    }
+
+    public IPEndPoint Endpoint { get; }
+
+    public int Port => Endpoint.Port;
+
+    /// <summary>Datagrams echoed.</summary>
+    public int Served => Volatile.Read(ref _served);
+
+    private void Serve()
+    {
+        var buf = new byte[65536];
+        EndPoint peer = new IPEndPoint(Endpoint.AddressFamily == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any, 0);
+        while (true)
+        {
+            int n;
+            try
+            {
+                n = _socket.ReceiveFrom(buf, ref peer);
+                _socket.SendTo([.. "echo:"u8, .. buf.AsSpan(0, n)], peer);
+                Interlocked.Increment(ref _served);
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                if (Volatile.Read(ref _disposed))
+                    return;
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        Volatile.Write(ref _disposed, true);
+        _socket.Dispose();
+    }
+}

@@ -236,6 +236,77 @@ public class TraceRunTests(TraceSubject subject) : IClassFixture<TraceSubject>
     }
 
     [Fact]
+    public async Task A_traced_callback_sees_each_return_and_the_signals_with_their_codes()
+    {
+        var seen = new System.Collections.Concurrent.ConcurrentQueue<SyscallRequest>();
+        var spec = new SandboxSpecBuilder(subject.Path, $"{N}", $"{M}")
+            .OnSyscallTraced(["getppid", "openat"], r =>
+            {
+                seen.Enqueue(r);
+                return SyscallDecision.Allow;
+            })
+            .Build();
+        using var process = Sandbox.Start(spec);
+        var result = await process.WaitAsync(TestContext.Current.CancellationToken);
+        Assert.True(result.Exit!.ExitCode == 0, result.Message);
+        var getppid = seen.Where(r => r.Name == "getppid").ToList();
+        Assert.Equal(N, getppid.Count(r => r.Stop == SyscallStop.Entry));
+        // Each return, with its value: husk-init's pid.
+        var returns = getppid.Where(r => r.Stop == SyscallStop.Exit).ToList();
+        Assert.Equal(N, returns.Count);
+        Assert.All(returns, r => Assert.Equal(1, r.ReturnValue));
+        Assert.Equal(M, seen.Count(r => r.Name == "openat" && r.Stop == SyscallStop.Exit && r.ReturnValue == -(long)Errno.ENOENT));
+        // kill(getpid(), SIGUSR1): SI_USER.
+        var usr1 = Assert.Single(seen, r => r.Stop == SyscallStop.Signal && r.Name == "SIGUSR1");
+        Assert.Equal((10, 0), (usr1.Number, usr1.SignalCode));
+    }
+
+    [Fact]
+    public async Task A_traced_callback_s_kill_stops_the_call_and_gives_the_signal_codes_of_a_crash()
+    {
+        string dir = System.IO.Path.Combine(subject.Directory, "refused-" + Guid.NewGuid().ToString("N")[..8]);
+        var spec = new SandboxSpecBuilder("/bin/sh", "-c", $"mkdir {dir}")
+            .OnSyscallTraced(["mkdir", "mkdirat"], r => r.Stop == SyscallStop.Entry ? SyscallDecision.Kill : SyscallDecision.Allow)
+            .Bind(subject.Directory, subject.Directory)
+            .Build();
+        using (var process = Sandbox.Start(spec))
+        {
+            var result = await process.WaitAsync(TestContext.Current.CancellationToken);
+            Assert.Equal(Verdict.RestrictedFunction, result.Verdict);
+        }
+        // The call never ran (the tree dies after it, so what the shell does meanwhile is not checked).
+        Assert.False(Directory.Exists(dir));
+
+        // A null dereference: SIGSEGV with SEGV_MAPERR (1); and, without a pid namespace, the
+        // payload is the supervisor's own child, which the tracer reaps for it.
+        var codes = new System.Collections.Concurrent.ConcurrentQueue<(int, int?)>();
+        var crash = new SandboxSpecBuilder("python3", "-c", "import ctypes; ctypes.string_at(0)")
+            .Share(NamespaceKinds.Pid)
+            .OnSyscallTraced(["getpid"], r =>
+            {
+                if (r.Stop == SyscallStop.Signal)
+                    codes.Enqueue((r.Number, r.SignalCode));
+                return SyscallDecision.Allow;
+            })
+            .Build();
+        using var crashed = Sandbox.Start(crash);
+        var end = await crashed.WaitAsync(TestContext.Current.CancellationToken);
+        Assert.Equal(11, end.Exit!.Signal);
+        Assert.Contains((11, (int?)1), codes);
+    }
+
+    [Fact]
+    public void A_trace_without_a_pid_namespace_still_gives_the_payload_s_status()
+    {
+        // The payload is then husk's own child, which the tracer's wait reaps: its status came
+        // back through the tracer (before, husk failed with "waitid: No child processes").
+        string output = System.IO.Path.Combine(subject.Directory, "sharepid.txt");
+        var r = Husk("run", "--fs", "ro", "--share-pid", "--trace=exit_group", "--trace-output", output, "--", "/bin/sh", "-c", "exit 3");
+        Assert.True(r.Code == 3, r.Stderr);
+        Assert.Contains("exit_group(3)", File.ReadAllText(output));
+    }
+
+    [Fact]
     public void Bad_sets_and_options_are_one_line_each()
     {
         foreach (var (args, said) in new (string[], string)[]

@@ -1,3 +1,4 @@
+using Husk.FileSystem;
 using System.Globalization;
 using System.Text.RegularExpressions;
 
@@ -81,6 +82,12 @@ internal sealed class MiniSandboxArguments
     public List<string> Command { get; } = [];
     /// <summary>mini-tapbox: the network is its firewall's (the allowlist), whatever -n and -x say.</summary>
     public bool Tapbox { get; private set; }
+    /// <summary>libmini-sandbox's mini_sandbox_mount_parents_write: -x's overlay of the working directory's tree is writable instead.</summary>
+    public bool ParentsWritable { get; private set; }
+    /// <summary>libmini-tapbox's mini_sandbox_allow_max_connections: at most this many connections, whatever the rules (null: none set, or negative).</summary>
+    public int? MaxConnections { get; private set; }
+    /// <summary>libmini-tapbox's firewall state: rules given (true), everything allowed on purpose (false), or neither (null).</summary>
+    public bool? FirewallRulesGiven { get; private set; }
 
     /// <summary>Whether the mode overlays (-x or -o).</summary>
     public bool UsesOverlay => Mode is MiniSandboxMode.Default or MiniSandboxMode.Custom;
@@ -89,6 +96,89 @@ internal sealed class MiniSandboxArguments
     public const string DefaultTmp = "/tmp/mini-sandbox-tmp";
 
     private const string OptString = ":S:G:W:T:t:il:L:w:e:M:m:h:HnNRUPF:D:o:d:k:x";
+
+    /// <summary>libmini-sandbox's (or libmini-tapbox's) configuration before its first call: read-only mode, the caller's directory.</summary>
+    public static MiniSandboxArguments ForLibrary(bool tapbox) => new() { Tapbox = tapbox };
+
+    /// <summary>
+    /// One of libmini-sandbox's configuration calls that its command line has an option for
+    /// (mini_sandbox_setup_default is -x, mount_bind -M, mount_write -w, mount_tmpfs -e,
+    /// mount_overlay -k, setup_hermetic -h, enable_log -D, share_network -N): the same checks and
+    /// errors (<see cref="MiniSandboxError"/>), since the command line calls the same functions.
+    /// </summary>
+    public void ApplyLibrary(char option, string? value, MiniSandboxHost host)
+    {
+        if (option is not ('x' or 'M' or 'w' or 'e' or 'k' or 'h' or 'D' or 'N'))
+            throw new ArgumentOutOfRangeException(nameof(option), option, "not one of libmini-sandbox's options");
+        // mini_sandbox_share_network sets the host's network whatever came before (only getopt checks -n).
+        if (option == 'N')
+        {
+            Network = MiniSandboxNetwork.Host;
+            return;
+        }
+        Apply(option, value, host);
+    }
+
+    /// <summary>mini_sandbox_setup_custom: -o's root, then -d's directory, which must not lie inside it (-1, no code, otherwise).</summary>
+    public bool SetupCustom(string overlayDirectory, string sandboxRoot, MiniSandboxHost host)
+    {
+        Apply('o', sandboxRoot, host);
+        Apply('d', overlayDirectory, host);
+        return !(host.Canonical(OverlayDirectory!) is { } o && host.Canonical(SandboxRoot!) is { } r && HostMounts.IsUnder(o, r));
+    }
+
+    /// <summary>mini_sandbox_set_working_dir: an existing directory, replacing any before.</summary>
+    public void SetWorkingDirectory(string path, MiniSandboxHost host) =>
+        WorkingDirectory = ExistingDirectory(CanonicPath(path, false, host), host);
+
+    /// <summary>mini_sandbox_mount_empty_output_file: the file is created (empty) when missing, then mounted writable.</summary>
+    public void MountEmptyOutputFile(string path, MiniSandboxHost host)
+    {
+        string file = CanonicPath(path, false, host);
+        if (!host.Exists(file) && !host.CreateEmptyFile(file))
+            throw new MiniSandboxError("MiniSbxMountEmptyOutputFile", 982, MiniSandboxErrorCode.GeneralOSError, "open failed");
+        Apply('w', file, host);
+    }
+
+    /// <summary>mini_sandbox_mount_parents_write.</summary>
+    public void MountParentsWritable() => ParentsWritable = true;
+
+    /// <summary>
+    /// mini_sandbox_allow_ipv4, _allow_domain and _allow_ipv4_subnet (firewall.cc's set_firewall_rule):
+    /// any text is a rule, up to 100 of 1024 bytes, refused after mini_sandbox_allow_all_domains.
+    /// </summary>
+    public void AllowRule(string rule, string function, int line)
+    {
+        if (Allowed.Count >= MaxRules || System.Text.Encoding.UTF8.GetByteCount(rule) > MaxRuleLength || FirewallRulesGiven == false)
+            throw new MiniSandboxError(function, line, MiniSandboxErrorCode.IllegalNetworkConfiguration);
+        FirewallRulesGiven = true;
+        Allowed.Add(rule);
+    }
+
+    /// <summary>mini_sandbox_allow_all_domains: refused once a rule was given.</summary>
+    public void AllowAllDomains()
+    {
+        if (FirewallRulesGiven == true)
+            throw new MiniSandboxError("MiniSbxAllowAllDomains", 594, MiniSandboxErrorCode.IllegalNetworkConfiguration);
+        FirewallRulesGiven = false;
+        Allowed.Clear();
+    }
+
+    /// <summary>mini_sandbox_allow_max_connections: a budget that replaces the rules (a negative one brings them back).</summary>
+    public void AllowMaxConnections(int count) => MaxConnections = count < 0 ? null : count;
+
+    /// <summary>
+    /// mini_sandbox_allow_connections: -F's file read into the rules; false when a line was no rule
+    /// (each is in <see cref="Unrecognized"/>, which the caller warns of).
+    /// </summary>
+    public bool AllowConnections(string file, MiniSandboxHost host)
+    {
+        int before = Unrecognized.Count;
+        ReadRules(file, host);
+        if (Allowed.Count > 0)
+            FirewallRulesGiven = true;
+        return Unrecognized.Count == before;
+    }
 
     /// <summary>
     /// Reads <paramref name="args"/> (without argv[0]) as mini-sandbox (or mini-tapbox) does; throws
@@ -279,6 +369,7 @@ internal sealed class MiniSandboxArguments
                 Overlays.Add(path);
                 if (path != value)
                     Overlays.Add(value!);
+                AddHomeSymlinkTargets(value!, host, Overlays);
                 break;
             case 'x':
                 if (Mode != MiniSandboxMode.ReadOnly)
@@ -335,6 +426,24 @@ internal sealed class MiniSandboxArguments
         into.Add(path);
         if (path != input)
             into.Add(input);
+        AddHomeSymlinkTargets(input, host, into);
+    }
+
+    /// <summary>
+    /// linux-sandbox's MountHomeSymlinks: a directory under $HOME given to -M, -w or -k brings the
+    /// directories its symlinks point into, so that they resolve in -x's empty home too.
+    /// </summary>
+    private static void AddHomeSymlinkTargets(string input, MiniSandboxHost host, List<string> into)
+    {
+        string? path = host.Canonical(Path.GetFullPath(input, host.WorkingDirectory));
+        string home = host.Home;
+        if (path is null || home.Length == 0 || !HostMounts.IsUnder(path, home) || !host.IsDirectory(path))
+            return;
+        foreach (string entry in host.Entries(path).Where(host.IsSymlink))
+        {
+            if (host.Canonical(entry) is { } target && Path.GetDirectoryName(target) is { } parent && !into.Contains(parent))
+                into.Add(parent);
+        }
     }
 
     private static void Absolute(string path)

@@ -37,31 +37,31 @@ internal sealed class MiniSandboxError(string function, int line, MiniSandboxErr
     };
 }
 
-/// <summary>mini-sandbox's error codes that its command line can report.</summary>
+/// <summary>mini-sandbox's error codes that its command line can report, with their values (error-handling.h), which its library returns.</summary>
 internal enum MiniSandboxErrorCode
 {
     /// <summary>Two of -x, -o and -h.</summary>
-    InvalidFunctioningMode,
+    InvalidFunctioningMode = -1,
     /// <summary>-o or -h twice.</summary>
-    SandboxRootNotUnique,
+    SandboxRootNotUnique = -2,
     /// <summary>A directory that cannot be created.</summary>
-    InvalidFolder,
+    InvalidFolder = -3,
     /// <summary>-d or -k without -o or -x.</summary>
-    OverlayOptionNotSet,
+    OverlayOptionNotSet = -4,
     /// <summary>A path that must exist does not.</summary>
-    PathDoesNotExist,
+    PathDoesNotExist = -5,
     /// <summary>A relative path that does not exist.</summary>
-    NotAnAbsolutePath,
+    NotAnAbsolutePath = -6,
     /// <summary>-D twice.</summary>
-    LogFileNotUnique,
+    LogFileNotUnique = -7,
     /// <summary>The overlay's or root's directory inside a writable one.</summary>
-    IllegalConfiguration,
+    IllegalConfiguration = -8,
     /// <summary>The same path given to -M and -w.</summary>
-    FileReadAndWrite,
+    FileReadAndWrite = -9,
     /// <summary>mini-tapbox: a -F rule past the 100th or longer than 1024 bytes (its words fit another case).</summary>
-    IllegalNetworkConfiguration,
+    IllegalNetworkConfiguration = -10,
     /// <summary>-w /tmp or -M /tmp with -x.</summary>
-    TmpNotRemounted,
+    TmpNotRemounted = -11,
     /// <summary>A failed system call or file.</summary>
-    GeneralOSError,
+    GeneralOSError = -100,
 }

@@ -80,6 +80,33 @@ internal class MiniSandboxHost
         }
     }
 
+    /// <summary>The entries of a directory (full paths), or none when it cannot be read.</summary>
+    public virtual IEnumerable<string> Entries(string directory)
+    {
+        try
+        {
+            return Directory.EnumerateFileSystemEntries(directory).ToList();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return [];
+        }
+    }
+
+    /// <summary>Creates an empty file that does not exist yet (O_CREAT|O_EXCL, mode 0666 less the umask); false when it cannot.</summary>
+    public virtual bool CreateEmptyFile(string path)
+    {
+        try
+        {
+            using var f = new FileStream(path, FileMode.CreateNew, FileAccess.Write);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>A user's uid and gid from /etc/passwd (getpwnam), or null.</summary>
     public virtual (uint Uid, uint Gid)? User(string name) =>
         Entry("/etc/passwd", name) is { Length: >= 4 } f && uint.TryParse(f[2], out uint uid) && uint.TryParse(f[3], out uint gid) ? (uid, gid) : null;

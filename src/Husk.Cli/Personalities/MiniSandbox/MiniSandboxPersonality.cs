@@ -190,6 +190,7 @@ internal static class MiniSandboxPersonality
         var mounts = new List<MountOp>();
         FileSystemSpec fs;
         var overlays = a.Overlays.ToList();
+        var writable = a.Writable.ToList();
         if (a.Mode == MiniSandboxMode.ReadOnly)
         {
             // The host read-only, its devices usable; then the named mounts, /tmp and the working directory writable.
@@ -209,8 +210,9 @@ internal static class MiniSandboxPersonality
             if (a.Mode == MiniSandboxMode.Default)
             {
                 mounts.Add(new BindMount("/sys", "/sys") { ReadOnly = true, Optional = true });
+                // libmini-sandbox's mount_parents_write makes that tree writable instead of overlaid.
                 if (WorkingTreeOverlay(cwd, host.MountPointOf(cwd), home) is { } top)
-                    overlays.Add(top);
+                    (a.ParentsWritable ? writable : overlays).Add(top);
             }
             else
             {
@@ -222,14 +224,14 @@ internal static class MiniSandboxPersonality
             mounts.AddRange(Binds(a));
             if (a.Mode == MiniSandboxMode.Default)
             {
-                var mounted = overlays.Concat(a.Writable).Concat(a.Binds.Select(b => b.Source)).ToList();
+                var mounted = overlays.Concat(writable).Concat(a.Binds.Select(b => b.Source)).ToList();
                 mounts.AddRange(host.RootDirectories().Where(e => e != "/sys" && !MountedOtherwise(e, cwd, home, mounted))
                     .Select(e => new BindMount(e, e) { ReadOnly = true }));
             }
             // Each overlaid directory: writes go to a layer that vanishes with the sandbox.
             mounts.AddRange(overlays.Distinct().Select(o => new OverlayMount(o, [host.Canonical(o) ?? o]) { Kind = OverlayKind.Temporary }));
             mounts.AddRange(a.Tmpfs.Select(t => new TmpfsMount(t)));
-            mounts.AddRange(a.Writable.Where(w => w.StartsWith('/') && host.Exists(w)).Select(w => new BindMount(w, w)));
+            mounts.AddRange(writable.Where(w => w.StartsWith('/') && host.Exists(w)).Select(w => new BindMount(w, w)));
         }
         mounts.Add(new BindMount(cwd, cwd));
         var identity = new Identity();
@@ -246,7 +248,7 @@ internal static class MiniSandboxPersonality
             Hostname = a.FakeHostname ? "localhost" : null,
             BringUpLoopback = a.Network == MiniSandboxNetwork.Loopback || a.Tapbox,
             // mini-tapbox: minitap's tap device and firewall become the supervisor's allowlist (-n changes nothing there).
-            Network = a.Tapbox ? MiniTapboxRules.Network(a.Allowed) : NetworkSpec.None,
+            Network = a.Tapbox ? MiniTapboxRules.Network(a.Allowed, a.MaxConnections) : NetworkSpec.None,
             Identity = identity,
             FileSystem = fs,
             Mounts = [.. mounts],

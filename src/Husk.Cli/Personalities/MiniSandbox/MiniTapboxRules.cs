@@ -11,9 +11,16 @@ namespace Husk.Cli.Personalities.MiniSandbox;
 /// </summary>
 internal static class MiniTapboxRules
 {
-    /// <summary>The sandbox's network for mini-tapbox's rules (<see cref="MiniSandboxArguments.Allowed"/>).</summary>
-    public static NetworkSpec Network(IReadOnlyList<string> allowed) =>
-        allowed.Count == 0
+    /// <summary>
+    /// The sandbox's network for mini-tapbox's rules (<see cref="MiniSandboxArguments.Allowed"/>), or
+    /// for libmini-tapbox's budget of connections, which replaces them: minitap lets the first
+    /// <paramref name="maxConnections"/> connections through wherever they go, and DNS questions
+    /// while some are left.
+    /// </summary>
+    public static NetworkSpec Network(IReadOnlyList<string> allowed, int? maxConnections = null) =>
+        maxConnections is { } budget
+            ? new NetworkSpec { Filter = true, DefaultAction = EgressAction.Allow, MaxConnections = budget }
+            : allowed.Count == 0
             // No rule: minitap passes every connection and question; Husk's supervisor still carries
             // them (one network stack), and the host's own, private and loopback addresses stay closed.
             ? new NetworkSpec { Filter = true, DefaultAction = EgressAction.Allow }
