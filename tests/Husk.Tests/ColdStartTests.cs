@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Text;
 using Husk.Launch;
 using Husk.Network;
@@ -103,5 +105,16 @@ public class ColdStartTests
         Assert.Throws<KeyNotFoundException>(() => builtIn["none"]);
         Assert.Equal([SeccompProfiles.Default, SeccompProfiles.Judge], builtIn.Values);
         Assert.Equal(["default", "judge"], builtIn.Select(p => p.Key));
+    }
+
+    [Fact]
+    public void The_plan_image_structs_are_laid_out_as_marshalled()
+    {
+        // PlanImage reads sizes and offsets from the managed layout: right only while it is the marshalled (the C) one.
+        Assert.Equal(Marshal.SizeOf<Interop.Interop.HuskOp>(), Unsafe.SizeOf<Interop.Interop.HuskOp>());
+        Assert.Equal(Marshal.SizeOf<Interop.Interop.PlanImageHeader>(), Unsafe.SizeOf<Interop.Interop.PlanImageHeader>());
+        Assert.Equal(Marshal.SizeOf<Interop.Interop.HuskCaps>(), Unsafe.SizeOf<Interop.Interop.HuskCaps>());
+        foreach (var field in Enum.GetValues<PlanImage.OpFieldKind>())
+            Assert.Equal((int)Marshal.OffsetOf<Interop.Interop.HuskOp>(field.ToString()), PlanImage.OpField(field));
     }
 }
