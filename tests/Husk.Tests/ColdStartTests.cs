@@ -117,4 +117,17 @@ public class ColdStartTests
         foreach (var field in Enum.GetValues<PlanImage.OpFieldKind>())
             Assert.Equal((int)Marshal.OffsetOf<Interop.Interop.HuskOp>(field.ToString()), PlanImage.OpField(field));
     }
+
+    [Fact]
+    public void Husk_version_answers_before_the_command_tree_with_the_text_the_tree_would_print()
+    {
+        var output = new StringWriter();
+        int code = Cli.HuskCommand.Build().Parse(["--version"]).Invoke(new System.CommandLine.InvocationConfiguration { Output = output });
+        Assert.Equal(0, code);
+        Assert.Equal(output.ToString(), Cli.HuskCommand.InformationalVersion + Environment.NewLine);
+        var r = TestEnvironment.Exec(TestEnvironment.Husk, ["--version"]);
+        Assert.Equal(0, r.Code);
+        Assert.Equal(output.ToString(), r.Stdout);
+        Assert.Equal("", r.Stderr);
+    }
 }
