@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Cold start of one sandboxed /bin/true, Husk against its peers in the same run (hyperfine).
 # Prints each command's mean and its ratio to Debian's bwrap (< 1.0: faster than bwrap).
-# usage: bench/cold-start.sh [runs]   (as root it measures as nobody, the usual case)
+# usage: bench/cold-start.sh [runs] [interleave]   (as root it measures as nobody, the usual case)
+# With "interleave", bench/interleave.py runs the commands in turn, round after round (runs rounds),
+# instead of hyperfine's one after the other: on a shared machine a change of load then falls on all.
 set -euo pipefail
 root=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 runs=${1:-100}
+mode=${2:-hyperfine}
 husk="$root/artifacts/bin/husk"
 bwrap_personality="$root/artifacts/bin/bwrap"
 [ -x "$husk" ] || "$root/build.sh"
@@ -46,6 +49,12 @@ for i in "${!cmds[@]}"; do
     fi
 done
 labels=("${kept[@]}")
+if [ "$mode" = interleave ]; then
+    pairs=()
+    for i in "${!full[@]}"; do pairs+=("${labels[$i]}=${full[$i]}"); done
+    python3 "$root/bench/interleave.py" "$runs" "${pairs[@]}"
+    exit 0
+fi
 json=$(mktemp)
 hyperfine -N --warmup 10 --runs "$runs" --export-json "$json" "${full[@]}" >&2
 python3 - "$json" "${labels[@]}" <<'PY'

@@ -12,13 +12,23 @@ namespace Husk.Cli;
 /// </summary>
 internal static class HuskCommand
 {
-    public static string Version =>
-        typeof(HuskCommand).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
+    public static string Version => InformationalVersion.Split('+')[0];
+
+    /// <summary>The version with its source revision (0.1.0+COMMIT), what <c>husk --version</c> prints.</summary>
+    internal static string InformationalVersion =>
+        typeof(HuskCommand).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
 
     public static int Run(string[] args)
     {
         if (args.Length > 0 && args[0] == "run")
             return RunCommand.Execute(args[1..]);
+        if (args is ["--version"])
+        {
+            // Before the command tree: building it is most of this command's time. The same text
+            // as System.CommandLine's version option prints (the informational version).
+            Console.Out.WriteLine(InformationalVersion);
+            return 0;
+        }
         var parse = Build().Parse(args);
         if (UsageError(parse) is { } problem)
         {

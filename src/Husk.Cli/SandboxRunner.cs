@@ -39,8 +39,10 @@ internal static class SandboxRunner
         }
         // husk-init's list, but SIGWINCH: a window change reaches the payload through its terminal
         // (TtyRunner resizes the sandbox's own).
-        var registrations = InMask(ForwardedSignals & ~Bit(SIGWINCH))
-            .Select(sig => PosixSignalRegistration.Create(ToPosixSignal(sig), Forward)).ToList();
+        // A plain loop: LINQ's Select over ints costs a generic virtual method lookup on a cold start.
+        var registrations = new List<PosixSignalRegistration>();
+        foreach (int sig in InMask(ForwardedSignals & ~Bit(SIGWINCH)))
+            registrations.Add(PosixSignalRegistration.Create(ToPosixSignal(sig), Forward));
         try
         {
             var p = Launcher.Start(spec, hooks, host);

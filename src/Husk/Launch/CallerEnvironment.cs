@@ -16,14 +16,16 @@ internal static class CallerEnvironment
     /// <summary>The environment as the process started with it (/proc/self/environ), in its order; the runtime's view where that cannot be read.</summary>
     public static List<string> AsStarted()
     {
-        try
-        {
-            return [.. File.ReadAllText("/proc/self/environ").Split('\0', StringSplitOptions.RemoveEmptyEntries).Where(e => e.Contains('='))];
-        }
-        catch (IOException)
-        {
+        // Plain open and read (not FileStream): this is on every bwrap and mkosi-sandbox cold start.
+        if (Resources.ProcFile.ReadAllText("/proc/self/environ") is not { } text)
             return [.. Current()];
+        var entries = new List<string>();
+        foreach (string e in text.Split('\0', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (e.Contains('='))
+                entries.Add(e);
         }
+        return entries;
     }
 
     /// <summary>An entry split at its first '=' (NAME, VALUE).</summary>

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 using static Husk.Interop.Interop;
@@ -14,12 +15,33 @@ namespace Husk.Launch;
 /// </summary>
 internal sealed class PlanImage
 {
-    private static readonly int HeaderSize = Marshal.SizeOf<PlanImageHeader>();
-    private static readonly int OpSize = Marshal.SizeOf<HuskOp>();
-    private static readonly int FdField = (int)Marshal.OffsetOf<HuskOp>(nameof(HuskOp.Fd));
+    // Sizes and offsets from the structs' own layout: they are blittable (only integers, sequential),
+    // so it is the C stage's; Marshal.SizeOf and OffsetOf look metadata up, on every cold start.
+    private static readonly int HeaderSize = Unsafe.SizeOf<PlanImageHeader>();
+    private static readonly int OpSize = Unsafe.SizeOf<HuskOp>();
+    private static readonly int FdField = OpField(OpFieldKind.Fd);
     /// <summary>The op fields that hold pointers when they are not zero (s1, s2, p1, p2).</summary>
-    private static readonly int[] PointerFields = [.. new[] { nameof(HuskOp.S1), nameof(HuskOp.S2), nameof(HuskOp.P1), nameof(HuskOp.P2) }.Select(f => (int)Marshal.OffsetOf<HuskOp>(f))];
-    private static readonly int CField = (int)Marshal.OffsetOf<HuskOp>(nameof(HuskOp.C));
+    private static readonly int[] PointerFields = [OpField(OpFieldKind.S1), OpField(OpFieldKind.S2), OpField(OpFieldKind.P1), OpField(OpFieldKind.P2)];
+    private static readonly int CField = OpField(OpFieldKind.C);
+
+    /// <summary>The fields of <see cref="HuskOp"/> the image patches.</summary>
+    internal enum OpFieldKind { Fd, C, S1, S2, P1, P2 }
+
+    /// <summary>Where a field sits in a <see cref="HuskOp"/>.</summary>
+    internal static unsafe int OpField(OpFieldKind field)
+    {
+        HuskOp op = default;
+        byte* at = field switch
+        {
+            OpFieldKind.Fd => (byte*)&op.Fd,
+            OpFieldKind.C => (byte*)&op.C,
+            OpFieldKind.S1 => (byte*)&op.S1,
+            OpFieldKind.S2 => (byte*)&op.S2,
+            OpFieldKind.P1 => (byte*)&op.P1,
+            _ => (byte*)&op.P2,
+        };
+        return (int)(at - (byte*)&op);
+    }
 
     private byte[] _buffer;
     private int _length;
@@ -82,7 +104,7 @@ internal sealed class PlanImage
                 op.P1 = (ulong)Ints(p.Ints);
             if (p.Caps is { } caps)
             {
-                int c = Reserve(Marshal.SizeOf<HuskCaps>());
+                int c = Reserve(Unsafe.SizeOf<HuskCaps>());
                 MemoryMarshal.Write(_buffer.AsSpan(c), in caps);
                 op.P1 = (ulong)c;
             }

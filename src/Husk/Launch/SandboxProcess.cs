@@ -258,9 +258,14 @@ public sealed class SandboxProcess : IDisposable
                 return _result;
             _result = result;
         }
-        Log.Write(result.Verdict == Verdict.OK || result.Verdict == Verdict.RuntimeError ? Logging.LogLevel.Info : Logging.LogLevel.Warn, "exited",
-            new Logging.LogField("status", (long)exit.ShellStatus), new Logging.LogField("signal", exit.Signal), new Logging.LogField("verdict", result.Verdict.ToString()),
-            new Logging.LogField("backend", Backend));
+        // Only when someone listens: the verdict's name costs a reflection lookup on a cold start.
+        var level = result.Verdict == Verdict.OK || result.Verdict == Verdict.RuntimeError ? Logging.LogLevel.Info : Logging.LogLevel.Warn;
+        if (Log.On(level))
+        {
+            Log.Write(level, "exited",
+                new Logging.LogField("status", (long)exit.ShellStatus), new Logging.LogField("signal", exit.Signal), new Logging.LogField("verdict", result.Verdict.ToString()),
+                new Logging.LogField("backend", Backend));
+        }
         return result;
     }
 

@@ -138,8 +138,16 @@ internal static class SpawnPlanner
         bool setIdLate = !spec.Namespaces.HasFlag(NamespaceKinds.User) && idMaps.Kind == IdMapKind.None && !joinUser && !joinProcess;
         var lateIdentity = setIdLate ? LateIdentity(spec, host, idMaps, null, null) : LateIdentity(spec, host, idMaps, setUid, setGid);
         var idmap = new IdmappedLayers(IdmapsLayers(host, idMaps, setUid));
-        foreach (int fd in spec.SupervisorFds.Select(Descriptors.Number).Distinct())
+        // A plain loop (once per number): LINQ's Distinct over ints is a generic virtual method lookup on a cold start.
+        var closed = new List<int>();
+        foreach (var handle in spec.SupervisorFds)
+        {
+            int fd = Descriptors.Number(handle);
+            if (closed.Contains(fd))
+                continue;
+            closed.Add(fd);
             ops.Add(new PlannedOp(OpKind.Close, $"close the supervisor's fd {fd}") { Fd = fd });
+        }
         ops.Add(new PlannedOp(OpKind.WaitParent, "wait for the supervisor"));
 
         bool reportsPid = false;

@@ -18,12 +18,25 @@ internal static class NetworkPlanner
     private const ulong CapNetAdmin = 1UL << 12;
     private const ulong AfNetlink = 16, SockRaw = 3, NetlinkNetfilter = 12;
 
+    /// <summary>
+    /// The mode's name in reports. Spelt out: Enum.ToString reads reflection metadata the first time,
+    /// a measurable part of a cold start.
+    /// </summary>
+    internal static string ModeText(NetworkMode mode) => mode switch
+    {
+        NetworkMode.None => "none",
+        NetworkMode.Host => "host",
+        NetworkMode.Nat => "nat",
+        NetworkMode.Bridge => "bridge",
+        _ => mode.ToString().ToLowerInvariant(),
+    };
+
     /// <summary>The network plan of <paramref name="spec"/>; throws <see cref="SandboxSetupException"/> when a helper it needs is missing.</summary>
     public static NetworkPlan Plan(SandboxSpec spec, HostContext host, BridgeLease? lease = null)
     {
         var net = spec.Network;
         bool own = spec.Namespaces.HasFlag(NamespaceKinds.Net);
-        string mode = !own ? "host" : net.Filter ? "allowlist" : net.Mode.ToString().ToLowerInvariant();
+        string mode = !own ? "host" : net.Filter ? "allowlist" : ModeText(net.Mode);
         if (!own || !net.Supervised)
         {
             return new NetworkPlan

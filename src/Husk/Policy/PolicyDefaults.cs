@@ -15,6 +15,8 @@ internal static class PolicyDefaults
     public static SeccompPolicy? Seccomp(SeccompPolicy? profile, IEnumerable<string> allow, IReadOnlyCollection<SyscallDenial> deny, bool allowUserNamespaces)
     {
         bool unconfined = profile is null;
+        if (unconfined && deny.Count == 0)
+            return null; // nothing to filter (bwrap's way): no rules to build
         var rules = ImmutableArray.CreateBuilder<SeccompRule>();
         foreach (string name in allow)
             rules.Add(new SeccompRule(name, SeccompAction.Allow) { Priority = 1000 });

@@ -87,20 +87,56 @@ public static class SeccompProfiles
     /// Everything else (io_uring, keyctl, bpf, perf_event_open, userfaultfd, kexec, modules, the mount
     /// family, chroot, pivot_root, setns, ...) fails with EPERM.
     /// </summary>
-    public static SeccompPolicy Default { get; } = BuildDefault();
+    public static SeccompPolicy Default => DefaultPolicy.Value;
 
     /// <summary>
     /// For contest programs (the judge profile): computation, memory, reading and writing open files,
     /// no new processes, no sockets, and anything else kills the program (the verdict shows SIGSYS).
     /// </summary>
-    public static SeccompPolicy Judge { get; } = BuildJudge();
+    public static SeccompPolicy Judge => JudgePolicy.Value;
 
     /// <summary>Built-in policies by name.</summary>
-    public static readonly IReadOnlyDictionary<string, SeccompPolicy> BuiltIn = new Dictionary<string, SeccompPolicy>(StringComparer.Ordinal)
+    public static readonly IReadOnlyDictionary<string, SeccompPolicy> BuiltIn = new BuiltInPolicies();
+
+    // Each policy is built the first time it is asked for (its own class's static constructor, so
+    // once and thread-safely): a cold start that uses neither does not build them.
+    private static class DefaultPolicy
     {
-        ["default"] = Default,
-        ["judge"] = Judge,
-    };
+        internal static readonly SeccompPolicy Value = BuildDefault();
+    }
+
+    private static class JudgePolicy
+    {
+        internal static readonly SeccompPolicy Value = BuildJudge();
+    }
+
+    /// <summary>The names of <see cref="BuiltIn"/>, each policy built only when looked up.</summary>
+    private sealed class BuiltInPolicies : IReadOnlyDictionary<string, SeccompPolicy>
+    {
+        private static readonly string[] Names = ["default", "judge"];
+
+        public SeccompPolicy this[string key] => TryGetValue(key, out var policy) ? policy : throw new KeyNotFoundException(key);
+        public IEnumerable<string> Keys => Names;
+        public IEnumerable<SeccompPolicy> Values => Names.Select(n => this[n]);
+        public int Count => Names.Length;
+        public bool ContainsKey(string key) => Array.IndexOf(Names, key) >= 0;
+
+        public bool TryGetValue(string key, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out SeccompPolicy value)
+        {
+            value = key switch
+            {
+                "default" => Default,
+                "judge" => Judge,
+                _ => null,
+            };
+            return value is not null;
+        }
+
+        public IEnumerator<KeyValuePair<string, SeccompPolicy>> GetEnumerator() =>
+            Names.Select(n => new KeyValuePair<string, SeccompPolicy>(n, this[n])).GetEnumerator();
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+    }
 
     /// <summary>System calls mkosi-sandbox's --suppress-chown makes successful no-ops.</summary>
     public static readonly ImmutableArray<string> ChownCalls = ["chown", "chown32", "fchown", "fchown32", "fchownat", "lchown", "lchown32"];

@@ -16,26 +16,55 @@ internal static class ProcFile
     private static byte[]? _buffer;
 
     /// <summary>The file's text (up to 64 KiB), or null when it cannot be read.</summary>
-    public static unsafe string? ReadText(string path)
+    public static string? ReadText(string path) => ReadUpTo(path, 64 * 1024);
+
+    /// <summary>The whole file's text however long (/proc/self/environ), or null when it cannot be read.</summary>
+    public static string? ReadAllText(string path) => ReadUpTo(path, int.MaxValue);
+
+    /// <summary>
+    /// Reads up to <paramref name="max"/> bytes. Small files (nearly all of /proc) are read onto the
+    /// stack: a cold start reads several, and a fresh 64 KiB buffer would cost it 16 page faults.
+    /// Longer ones continue in a per-thread buffer that grows as needed.
+    /// </summary>
+    private static unsafe string? ReadUpTo(string path, int max)
     {
         if (TryOpen(path, O_RDONLY, out var fd) != 0)
             return null;
         using (fd)
         {
-            const int Max = 64 * 1024;
-            byte[] buffer = _buffer ??= new byte[Max];
+            const int Small = 4096;
+            byte* small = stackalloc byte[Small];
             int total = 0;
-            fixed (byte* p = buffer)
+            while (total < Math.Min(Small, max))
             {
-                while (total < Max)
+                nint n = Read(fd!.Fd, small + total, (nuint)(Math.Min(Small, max) - total));
+                if (n < 0)
+                    return null;
+                if (n == 0)
+                    return Encoding.UTF8.GetString(small, total);
+                total += (int)n;
+            }
+            if (total == max)
+                return Encoding.UTF8.GetString(small, total);
+            byte[] buffer = _buffer ??= new byte[64 * 1024];
+            new ReadOnlySpan<byte>(small, total).CopyTo(buffer);
+            while (total < max)
+            {
+                if (total == buffer.Length)
                 {
-                    nint n = Read(fd!.Fd, p + total, (nuint)(Max - total));
-                    if (n < 0)
-                        return null;
-                    if (n == 0)
-                        break;
-                    total += (int)n;
+                    Array.Resize(ref buffer, (int)Math.Min((long)buffer.Length * 2, max));
+                    _buffer = buffer;
                 }
+                // The buffer may be longer than this read's limit (an earlier ReadAllText grew it).
+                int end = Math.Min(buffer.Length, max);
+                nint n;
+                fixed (byte* p = buffer)
+                    n = Read(fd!.Fd, p + total, (nuint)(end - total));
+                if (n < 0)
+                    return null;
+                if (n == 0)
+                    break;
+                total += (int)n;
             }
             return Encoding.UTF8.GetString(buffer, 0, total);
         }

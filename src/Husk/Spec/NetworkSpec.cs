@@ -107,7 +107,7 @@ public sealed record NetworkSpec
     public string? LogFile { get; init; }
 
     /// <summary>The bridge's subnet (<see cref="NetworkMode.Bridge"/>); the bridge has its first address.</summary>
-    public IPNetwork BridgeSubnet { get; init; } = IPNetwork.Parse("10.77.0.0/16");
+    public IPNetwork BridgeSubnet { get; init; } = new(new IPAddress([10, 77, 0, 0]), 16); // 10.77.0.0/16, not parsed: every spec makes one on a cold start
 
     /// <summary>
     /// With <see cref="Filter"/>: at most this many connections leave, wherever they go, and names
@@ -145,6 +145,8 @@ public sealed record NetworkSpec
             yield return $"the bridge's subnet must be IPv4: {BridgeSubnet}";
         else if (Mode == NetworkMode.Bridge && BridgeSubnet.PrefixLength is < 8 or > 28)
             yield return $"the bridge's subnet must be a /8 to a /28: {BridgeSubnet}";
+        if (Publish.Length < 2)
+            yield break;
         foreach (var group in Publish.GroupBy(p => (p.HostPort, p.Protocol)).Where(g => g.Count() > 1))
             yield return $"host port {group.Key.HostPort}/{group.Key.Protocol.ToString().ToLowerInvariant()} is published twice";
     }

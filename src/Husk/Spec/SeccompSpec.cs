@@ -12,8 +12,21 @@ public readonly record struct SyscallDenial(string Name, int Errno);
 /// </summary>
 public sealed record SeccompSpec
 {
+    // Unset means Husk's default profile, built on first use: a spec that never reads it (bwrap's,
+    // raw programs only) does not pay for building its tables on a cold start.
+    private readonly SeccompPolicy? _profile;
+    private readonly bool _profileSet;
+
     /// <summary>The profile (Husk's default: an allow list in the spirit of Docker's), or null for no filter but <see cref="Deny"/>.</summary>
-    public SeccompPolicy? Profile { get; init; } = SeccompProfiles.Default;
+    public SeccompPolicy? Profile
+    {
+        get => _profileSet ? _profile : SeccompProfiles.Default;
+        init
+        {
+            _profile = value;
+            _profileSet = true;
+        }
+    }
     /// <summary>System calls allowed whatever the profile says (<c>--allow-syscall</c>).</summary>
     public ImmutableArray<string> Allow { get; init; } = [];
     /// <summary>System calls that fail whatever else is said (<c>--deny-syscall</c>).</summary>
@@ -25,6 +38,16 @@ public sealed record SeccompSpec
     /// holds (a profile with notify rules, or the last raw program).
     /// </summary>
     public bool UserNotification { get; init; }
+
+    /// <summary>Equal when every member is (an unset profile and Husk's default are the same profile).</summary>
+    public bool Equals(SeccompSpec? other) =>
+        other is not null
+        && ((!_profileSet && !other._profileSet) || EqualityComparer<SeccompPolicy?>.Default.Equals(Profile, other.Profile))
+        && Allow.Equals(other.Allow) && Deny.Equals(other.Deny) && RawPrograms.Equals(other.RawPrograms)
+        && UserNotification == other.UserNotification;
+
+    /// <inheritdoc/>
+    public override int GetHashCode() => HashCode.Combine(Profile, Allow, Deny, RawPrograms, UserNotification);
 
     /// <summary>Husk's default profile.</summary>
     public static SeccompSpec Default { get; } = new();

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Runtime.InteropServices;
 
 namespace Husk.Cli.Personalities.Bwrap;
 
@@ -126,7 +127,7 @@ internal static class BwrapSpecBuilder
             AsPid1 = o.AsPid1,
             InheritFds = true,
             // The sandbox must not hold what only bwrap writes to or reads from (readers wait for EOF).
-            SupervisorFds = [.. new[] { o.InfoFd, o.JsonStatusFd, o.UsernsBlockFd }.OfType<int>().Select(Descriptors.Borrow)],
+            SupervisorFds = SupervisorFds(o),
             SyncFd = Descriptors.BorrowOrNull(o.SyncFd),
             BlockFd = Descriptors.BorrowOrNull(o.BlockFd),
             LockFiles = [.. o.LockFiles],
@@ -136,6 +137,21 @@ internal static class BwrapSpecBuilder
             Landlock = LandlockSpec.Off,
         };
         return (spec, origins);
+    }
+
+    /// <summary>
+    /// The descriptors only bwrap uses. A plain loop: LINQ over ints here cost a generic virtual
+    /// method lookup at run time, a measurable part of every cold start (docs/benchmarks.md).
+    /// </summary>
+    private static ImmutableArray<SafeHandle> SupervisorFds(BwrapOptions o)
+    {
+        var fds = ImmutableArray.CreateBuilder<SafeHandle>(3);
+        foreach (int? fd in (ReadOnlySpan<int?>)[o.InfoFd, o.JsonStatusFd, o.UsernsBlockFd])
+        {
+            if (fd is { } n)
+                fds.Add(Descriptors.Borrow(n));
+        }
+        return fds.ToImmutable();
     }
 
     private static Identity IdentityOf(BwrapOptions o, BwrapHost host)
