@@ -1,6 +1,10 @@
 namespace Husk.Tests;
 
-/// <summary>Waiting for a sandbox, from one thread or many, synchronously or not.</summary>
+/// <summary>
+/// Waiting for a sandbox, from one thread or many, synchronously or not. Alone: the leak check
+/// counts the process's descriptors and children, which parallel tests open and close.
+/// </summary>
+[Collection(ProcessWideStateCollection.ProcessWideState)]
 public class SandboxWaitTests
 {
     /// <summary>
