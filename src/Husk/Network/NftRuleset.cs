@@ -84,7 +84,7 @@ internal static class NftRuleset
 
     /// <summary>
     /// The rules of a <c>--net nat</c> namespace served by pasta, which keep from it what Debian's
-    /// pasta (passt 0.0~git20230309) gets wrong (docs/network.md, "pasta's faults"):
+    /// pasta (passt 0.0~git20230309) gets wrong (docs/internals.md, "pasta's faults"):
     /// <list type="bullet">
     /// <item>It takes the sandbox's IPv6 address from the source of every packet the sandbox sends,
     /// also from the unspecified address <c>::</c> that the kernel sends from while the interface's
