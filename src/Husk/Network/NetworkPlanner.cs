@@ -68,6 +68,9 @@ internal static class NetworkPlanner
             var hostOwn = host.HostAddresses.Where(a => !IPAddress.IsLoopback(a) && !a.IsIPv6LinkLocal).ToList();
             if (hostOwn.Count > 0)
                 ops.Add(Run(ip, ["ip", "-force", "-batch", "-"], Prohibit(hostOwn), "make the host's own addresses unreachable", optional: true));
+            // Keeps from pasta what it gets wrong; without nft (or netfilter) IPv6 and slow handshakes may hang (docs/internals.md).
+            if (nat.Kind == NatHelperKind.Pasta && host.FindProgram("nft") is { } nft)
+                ops.Add(Run(nft, ["nft", "-f", "-"], NftRuleset.PastaGuards(), "keep from pasta the packets it mishandles", optional: true));
         }
         else if (net.Mode == NetworkMode.Bridge)
         {

@@ -82,6 +82,36 @@ internal static class NftRuleset
         return sb.ToString();
     }
 
+    /// <summary>
+    /// The rules of a <c>--net nat</c> namespace served by pasta, which keep from it what Debian's
+    /// pasta (passt 0.0~git20230309) gets wrong (docs/internals.md, "pasta's faults"):
+    /// <list type="bullet">
+    /// <item>It takes the sandbox's IPv6 address from the source of every packet the sandbox sends,
+    /// also from the unspecified address <c>::</c> that the kernel sends from while the interface's
+    /// link-local address is tentative (duplicate address detection, MLD reports, in the first
+    /// second after pasta brings the link up), and sends everything after that to <c>::</c>, which
+    /// the sandbox drops: an IPv6 connection whose answer came after such a packet hung. Nothing
+    /// else is on the link, so the sandbox loses nothing by not sending them.</item>
+    /// <item>It resets a connection whose SYN comes again while its own connect() to the
+    /// destination is still pending (the sandbox repeats a SYN after 1 s), with a reset without ACK
+    /// that the sandbox's kernel ignores, and starts over on the next repeat: a destination whose
+    /// handshake takes 1 s or more (one SYN lost on the way, a neighbour to resolve first) was
+    /// never reached. Without the repeats pasta finishes its connect() and answers the first SYN.
+    /// Only for connections that leave the namespace (on its loopback a listener with a full
+    /// backlog relies on repeats). The first SYN of every connection passes: conntrack confirms a
+    /// connection after the output hook has seen its first packet, so only repeats find it
+    /// confirmed while no reply has come (conntrack's packet count does not grow with repeated
+    /// SYNs, so it cannot tell them).</item>
+    /// </list>
+    /// </summary>
+    public static string PastaGuards() =>
+        "table inet " + Table + " {\n" +
+        "\tchain husk_pasta {\n\t\ttype filter hook output priority 0; policy accept;\n" +
+        "\t\tip6 saddr :: drop\n" +
+        "\t\toifname != \"lo\" tcp flags & (syn | ack) == syn ct state new ct status confirmed drop\n" +
+        "\t}\n" +
+        "}\n";
+
     /// <summary>The rule's ports without 53 (DNS is the sandbox's resolver's, whatever the address), as nft writes them; null when none is left.</summary>
     internal static string? PortsBut53(EgressRule r)
     {

@@ -113,8 +113,17 @@ public class NetworkPlannerTests
     {
         var plan = SpawnPlanner.Plan(Spec(b => b.Network(NetworkMode.Nat)), Host.Context());
         Assert.Equal(new NatHelper(NatHelperKind.Pasta, "/usr/sbin/pasta"), plan.Network!.Nat);
-        var run = plan.Ops.Single(o => o.Kind == OpKind.Run);
-        Assert.Equal("route add prohibit 192.0.2.10/32\n", run.S2);
+        var runs = plan.Ops.Where(o => o.Kind == OpKind.Run).ToList();
+        Assert.Equal("route add prohibit 192.0.2.10/32\n", runs[0].S2);
+        // pasta's two faults are kept from it (NftRuleset.PastaGuards); slirp4netns has neither.
+        Assert.Equal(["nft", "-f", "-"], runs[1].Strings!);
+        Assert.Equal(NftRuleset.PastaGuards(), runs[1].S2);
+        Assert.Contains("\t\tip6 saddr :: drop\n", runs[1].S2);
+        Assert.Contains("oifname != \"lo\" tcp flags & (syn | ack) == syn ct state new ct status confirmed drop", runs[1].S2);
+        Assert.True(runs[1].Flags.HasFlag(OpFlags.Try)); // without netfilter the network still works
+        Assert.Equal(2, runs.Count);
+        var slirpHost = Host.Context() with { FindProgram = n => n is "ip" or "nft" or "slirp4netns" ? "/usr/bin/" + n : null };
+        Assert.Single(SpawnPlanner.Plan(Spec(b => b.Network(NetworkMode.Nat)), slirpHost).Ops, o => o.Kind == OpKind.Run);
         var resolv = Assert.Single(plan.Mounts.OfType<WriteFile>(), w => w.Destination == "/etc/resolv.conf");
         Assert.Contains("nameserver 127.0.0.1\n", System.Text.Encoding.UTF8.GetString(resolv.Data.AsSpan()));
         var own = Spec(b => b.Network(NetworkMode.Nat).Dns("192.0.2.53"));
