@@ -1,9 +1,9 @@
 /// <summary>How many launches per second some workers manage, printed as one line.</summary>
 internal static class Measure
 {
-    /// <summary>How long each measurement first runs unmeasured (HUSK_BENCH_WARMUP seconds, default 2).</summary>
+    /// <summary>How long each measurement first runs unmeasured (HUSK_BENCH_WARMUP seconds, default 4).</summary>
     private static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(
-        double.TryParse(Environment.GetEnvironmentVariable("HUSK_BENCH_WARMUP"), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double s) ? s : 2);
+        double.TryParse(Environment.GetEnvironmentVariable("HUSK_BENCH_WARMUP"), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double s) ? s : 4);
 
     /// <param name="name">What is measured.</param>
     /// <param name="workers">Threads launching at once.</param>
@@ -14,7 +14,8 @@ internal static class Measure
     public static double Rate(string name, int workers, double seconds, string unit, Action launch, bool cost = false)
     {
         // Warm up to the steady state a long-running caller (a judge) is in: the JIT's tiers
-        // recompile the hot paths over the first seconds, which would otherwise be counted.
+        // recompile the hot paths over the first 3-5 seconds (measured with perf: the tiering thread
+        // took a third of the CPU in the first seconds, none after 5), which would otherwise be counted.
         var warm = System.Diagnostics.Stopwatch.StartNew();
         for (int i = 0; i < 5 || warm.Elapsed < WarmUp; i++)
             launch();

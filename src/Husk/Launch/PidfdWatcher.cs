@@ -11,7 +11,7 @@ namespace Husk.Launch;
 /// </summary>
 internal static unsafe class PidfdWatcher
 {
-    private static readonly ConcurrentDictionary<ulong, Action> Waiters = new();
+    private static readonly ConcurrentDictionary<ulong, (Action Action, bool Inline)> Waiters = new();
     private static readonly int Epoll = Create();
     private static long _nextId;
 
@@ -27,12 +27,16 @@ internal static unsafe class PidfdWatcher
 
     /// <summary>
     /// Calls <paramref name="onExit"/> once the process behind <paramref name="pidfd"/> has exited
-    /// (or, for an adopted run, once its status pipe has something to read).
+    /// (or, for an adopted run, once its status pipe has something to read): on the thread pool, or
+    /// on the watching thread itself when <paramref name="inline"/> (for a few system calls that
+    /// cannot block, such as reaping the process that ended: a hop to the thread pool wakes a worker
+    /// that then spins, with sched_yield, for more work, which cost a cold launch on two cores more
+    /// than the reap itself).
     /// </summary>
-    public static void Watch(SafeFd pidfd, Action onExit)
+    public static void Watch(SafeFd pidfd, Action onExit, bool inline = false)
     {
         ulong id = (ulong)Interlocked.Increment(ref _nextId);
-        Waiters[id] = onExit;
+        Waiters[id] = (onExit, inline);
         bool added = false;
         try
         {
@@ -75,8 +79,21 @@ internal static unsafe class PidfdWatcher
             for (int i = 0; i < n; i++)
             {
                 ulong id = x64 ? ((EpollEventPacked*)(buffer + i * size))->Data : ((EpollEventAligned*)(buffer + i * size))->Data;
-                if (Waiters.TryRemove(id, out var action))
-                    ThreadPool.UnsafeQueueUserWorkItem(static a => a(), action, preferLocal: false);
+                if (!Waiters.TryRemove(id, out var waiter))
+                    continue;
+                if (!waiter.Inline)
+                {
+                    ThreadPool.UnsafeQueueUserWorkItem(static a => a(), waiter.Action, preferLocal: false);
+                    continue;
+                }
+                try
+                {
+                    waiter.Action();
+                }
+                catch (Exception e) when (e is SyscallException or ObjectDisposedException)
+                {
+                    // An inline action may not take the watcher down with it: its process is gone either way.
+                }
             }
         }
     }
