@@ -9,9 +9,18 @@ namespace Husk.Launch;
 /// One thread waits on every sandbox's pidfd with epoll, so thousands of concurrent sandboxes cost
 /// no thread each. A pidfd becomes readable when its process exits.
 /// </summary>
+/// <remarks>
+/// Each watch registers a duplicate of the caller's descriptor that the watcher owns: epoll keys a
+/// registration by descriptor number and file, so one descriptor can be watched only once at a
+/// time (a second EPOLL_CTL_ADD is EEXIST), and a fired one-shot registration stays in the set,
+/// disabled, until its descriptor is closed. With a duplicate of its own, a watch can be made
+/// while another of the same process is pending or has fired (an awaited sandbox's background
+/// reap after its exit watch), and the watcher removes and closes it when it fires, whatever the
+/// caller has closed meanwhile.
+/// </remarks>
 internal static unsafe class PidfdWatcher
 {
-    private static readonly ConcurrentDictionary<ulong, (Action Action, bool Inline)> Waiters = new();
+    private static readonly ConcurrentDictionary<ulong, (int Fd, Action OnExit, bool Inline)> Waiters = new();
     private static readonly int Epoll = Create();
     private static long _nextId;
 
@@ -35,33 +44,39 @@ internal static unsafe class PidfdWatcher
     /// </summary>
     public static void Watch(SafeFd pidfd, Action onExit, bool inline = false)
     {
-        ulong id = (ulong)Interlocked.Increment(ref _nextId);
-        Waiters[id] = (onExit, inline);
+        int fd;
         bool added = false;
         try
         {
             pidfd.DangerousAddRef(ref added);
-            int r;
-            if (RuntimeInformation.ProcessArchitecture == Architecture.X64)
-            {
-                var ev = new EpollEventPacked { Events = EPOLLIN | EPOLLONESHOT, Data = id };
-                r = EpollCtl(Epoll, EPOLL_CTL_ADD, pidfd.Fd, &ev);
-            }
-            else
-            {
-                var ev = new EpollEventAligned { Events = EPOLLIN | EPOLLONESHOT, Data = id };
-                r = EpollCtl(Epoll, EPOLL_CTL_ADD, pidfd.Fd, &ev);
-            }
-            if (r < 0)
-            {
-                Waiters.TryRemove(id, out _);
-                throw SyscallException.FromLastError("epoll_ctl", "pidfd");
-            }
+            fd = Fcntl(pidfd.Fd, F_DUPFD_CLOEXEC, 0);
         }
         finally
         {
             if (added)
                 pidfd.DangerousRelease();
+        }
+        if (fd < 0)
+            throw SyscallException.FromLastError("fcntl", "pidfd");
+        ulong id = (ulong)Interlocked.Increment(ref _nextId);
+        Waiters[id] = (fd, onExit, inline);
+        int r;
+        if (RuntimeInformation.ProcessArchitecture == Architecture.X64)
+        {
+            var ev = new EpollEventPacked { Events = EPOLLIN | EPOLLONESHOT, Data = id };
+            r = EpollCtl(Epoll, EPOLL_CTL_ADD, fd, &ev);
+        }
+        else
+        {
+            var ev = new EpollEventAligned { Events = EPOLLIN | EPOLLONESHOT, Data = id };
+            r = EpollCtl(Epoll, EPOLL_CTL_ADD, fd, &ev);
+        }
+        if (r < 0)
+        {
+            var error = SyscallException.FromLastError("epoll_ctl", "pidfd");
+            Waiters.TryRemove(id, out _);
+            Close(fd);
+            throw error;
         }
     }
 
@@ -81,14 +96,16 @@ internal static unsafe class PidfdWatcher
                 ulong id = x64 ? ((EpollEventPacked*)(buffer + i * size))->Data : ((EpollEventAligned*)(buffer + i * size))->Data;
                 if (!Waiters.TryRemove(id, out var waiter))
                     continue;
+                EpollCtl(Epoll, EPOLL_CTL_DEL, waiter.Fd, null);
+                Close(waiter.Fd);
                 if (!waiter.Inline)
                 {
-                    ThreadPool.UnsafeQueueUserWorkItem(static a => a(), waiter.Action, preferLocal: false);
+                    ThreadPool.UnsafeQueueUserWorkItem(static a => a(), waiter.OnExit, preferLocal: false);
                     continue;
                 }
                 try
                 {
-                    waiter.Action();
+                    waiter.OnExit();
                 }
                 catch (Exception e) when (e is SyscallException or ObjectDisposedException)
                 {

@@ -275,15 +275,27 @@ public sealed class SandboxProcess : IDisposable
             if (_exit is not null)
                 return _exit;
         }
-        try
+        // One waiter at a time: a second waitid on the pidfd would find it reaped (ECHILD), and a
+        // second read of husk-init's status pipe nothing. The others take the first one's exit.
+        lock (_waiting)
         {
-            return WaitForExitHoldingTerminal();
-        }
-        finally
-        {
-            Foreground?.End();
+            lock (_gate)
+            {
+                if (_exit is not null)
+                    return _exit;
+            }
+            try
+            {
+                return WaitForExitHoldingTerminal();
+            }
+            finally
+            {
+                Foreground?.End();
+            }
         }
     }
+
+    private readonly object _waiting = new();
 
     private SandboxExit WaitForExitHoldingTerminal()
     {
