@@ -3,7 +3,8 @@
 # submission with limits, a cgroup where the caller may make one, usage and verdict collected),
 # against spawning bwrap and `husk run` per test, measured in the same run. Goal: >= 3x bwrap.
 # usage: bench/judge-loop.sh [seconds] [workers]   (as root: cgroup v1 here; as a user: rlimits)
-# HUSK_PHASES=1 prints the mean latency of each part instead (plain, measured, limits, pipes).
+# HUSK_PHASES=1 prints the mean latency of each part instead (plain, measured, limits, pipes);
+# HUSK_POOL_ONLY=1 measures only the pool (for profiling).
 set -euo pipefail
 root=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 [ -x "$root/artifacts/bin/husk" ] || "$root/build.sh"

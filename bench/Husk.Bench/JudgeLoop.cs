@@ -2,7 +2,7 @@ using System.Diagnostics;
 using Husk;
 
 /// <summary>
-/// A judge's inner loop: run a trivial submission with limits (a cgroup of its own where the caller
+/// A judge's inner loop (HUSK_POOL_ONLY=1: only the pool's, for profiling): run a trivial submission with limits (a cgroup of its own where the caller
 /// may have one) and collect its usage and verdict, through the library from one warm process;
 /// against spawning bwrap (no limits at all) and <c>husk run</c> (with the same limits and a JSON
 /// report) once per test case. Prints rates and the ratios; never fails on a slow result.
@@ -52,6 +52,13 @@ internal static class JudgeLoop
             return;
         }
         Console.WriteLine($"judge loop, {seconds} s each, {Environment.ProcessorCount} cores, uid {Environment.UserName}, limit backend {backend}");
+        if (Environment.GetEnvironmentVariable("HUSK_POOL_ONLY") is not null)
+        {
+            // Only the pool's judge loop, for profiling one part alone.
+            using var only = new SandboxPool();
+            Measure.Rate("Husk pool (RunAsync, limits, usage)", workers, seconds, "tests", () => Judge(spec, only), cost: true);
+            return;
+        }
 
         double library1 = Measure.Rate("Husk library (RunAsync, limits, usage)", 1, seconds, "tests", () => Judge(spec));
         double libraryN = Measure.Rate("Husk library (RunAsync, limits, usage)", workers, seconds, "tests", () => Judge(spec));

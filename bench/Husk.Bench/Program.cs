@@ -4,7 +4,7 @@ using Husk;
 
 // Library launches: sandboxes per second from one warm process, against spawning bwrap per launch.
 // usage: Husk.Bench [seconds-per-measurement] [concurrency]
-//        Husk.Bench pool [seconds-per-measurement] [concurrency]   (the pool alone, for profiling)
+//        Husk.Bench pool|cold [seconds-per-measurement] [concurrency]   (the pool or cold launches alone, for profiling)
 //        Husk.Bench judge [seconds-per-measurement] [concurrency] [path of husk]   (JudgeLoop.cs)
 if (args.Length > 0 && args[0] == "judge")
 {
@@ -13,9 +13,10 @@ if (args.Length > 0 && args[0] == "judge")
         args.Length > 3 ? args[3] : null);
     return;
 }
-// Husk.Bench pool [seconds] [workers]: only the pool's launches (for profiling one part alone).
+// Husk.Bench pool|cold [seconds] [workers]: only the pool's or only cold launches (for profiling one part alone).
 bool poolOnly = args.Length > 0 && args[0] == "pool";
-if (poolOnly)
+bool coldOnly = args.Length > 0 && args[0] == "cold";
+if (poolOnly || coldOnly)
     args = args[1..];
 double seconds = args.Length > 0 ? double.Parse(args[0], System.Globalization.CultureInfo.InvariantCulture) : 5;
 int concurrency = args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : Environment.ProcessorCount;
@@ -73,6 +74,11 @@ if (Environment.GetEnvironmentVariable("HUSK_PHASES") is not null)
         if (i >= 10) { start += t1; wait += t2 - t1; }
     }
     Console.WriteLine($"start {start / 50:F2} ms, wait {wait / 50:F2} ms, rss {Environment.WorkingSet / 1048576} MiB");
+    return;
+}
+if (coldOnly)
+{
+    Measure.Rate("Husk library (Sandbox.Start)", concurrency, seconds, "sandboxes", LaunchHusk, cost: true);
     return;
 }
 if (poolOnly)

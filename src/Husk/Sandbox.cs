@@ -51,28 +51,36 @@ public static class Sandbox
 
     /// <summary>Reads a payload's output stream to its end, keeping at most <paramref name="cap"/> bytes.</summary>
     /// <remarks>
-    /// A thread of its own, reading synchronously: the verdict waits for the count, and thread-pool
-    /// reads could starve behind the waits of many concurrent sandboxes.
+    /// A thread of its own while it reads, reading synchronously: the verdict waits for the count,
+    /// and thread-pool reads could starve behind the waits of many concurrent sandboxes. The
+    /// thread is kept for the next sandbox's output (<see cref="Launch.ReaderThreads"/>).
     /// </remarks>
     private static Task<byte[]?> Capture(Stream? stream, long cap, SandboxProcess process, CancellationToken ct)
     {
         if (stream is null)
             return Task.FromResult<byte[]?>(null);
-        return Task.Factory.StartNew(() =>
+        return Launch.ReaderThreads.Run(() =>
         {
             var kept = new MemoryStream();
-            byte[] buffer = new byte[64 * 1024];
-            using (ct.Register(process.Kill))
+            byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(64 * 1024);
+            try
             {
-                int n;
-                while ((n = stream.Read(buffer)) > 0)
+                using (ct.Register(process.Kill))
                 {
-                    int keep = (int)Math.Min(n, cap - kept.Length);
-                    if (keep > 0)
-                        kept.Write(buffer, 0, keep);
+                    int n;
+                    while ((n = stream.Read(buffer)) > 0)
+                    {
+                        int keep = (int)Math.Min(n, cap - kept.Length);
+                        if (keep > 0)
+                            kept.Write(buffer, 0, keep);
+                    }
                 }
             }
+            finally
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+            }
             return (byte[]?)kept.ToArray();
-        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        });
     }
 }

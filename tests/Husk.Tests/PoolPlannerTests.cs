@@ -80,6 +80,9 @@ public class PoolPlannerTests
     [InlineData("time")]
     [InlineData("share-user")]
     [InlineData("inherit")]
+    [InlineData("nat")]
+    [InlineData("bridge")]
+    [InlineData("allowlist")]
     public void A_spec_a_pool_cannot_run_is_refused_with_one_sentence_each(string what)
     {
         var spec = TestEnvironment.Spec("/bin/true");
@@ -87,10 +90,24 @@ public class PoolPlannerTests
         {
             "time" => spec with { Namespaces = spec.Namespaces | NamespaceKinds.Time },
             "share-user" => spec with { Namespaces = spec.Namespaces & ~NamespaceKinds.User },
+            "nat" => spec with { Network = new NetworkSpec { Mode = NetworkMode.Nat } },
+            "bridge" => spec with { Network = new NetworkSpec { Mode = NetworkMode.Bridge } },
+            "allowlist" => spec with { Network = new NetworkSpec { Filter = true } },
             _ => spec with { FileSystem = FileSystemSpec.Inherit },
         };
         var problems = PoolPlanner.Check(spec);
         Assert.Single(problems);
+        if (what is "nat" or "bridge" or "allowlist")
+            Assert.Contains(what == "allowlist" ? "egress allowlist network" : $"{what} network", problems[0]);
+    }
+
+    /// <summary>A pool's runs keep loopback only, or the host's network when the spec shares it: neither is refused.</summary>
+    [Fact]
+    public void A_pool_takes_the_loopback_and_the_host_network()
+    {
+        var spec = TestEnvironment.Spec("/bin/true");
+        Assert.Empty(PoolPlanner.Check(spec with { Network = new NetworkSpec { Mode = NetworkMode.None } }));
+        Assert.Empty(PoolPlanner.Check(spec with { Namespaces = spec.Namespaces & ~NamespaceKinds.Net, Network = new NetworkSpec { Mode = NetworkMode.Host } }));
     }
 
     [Fact]

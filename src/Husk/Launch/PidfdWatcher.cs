@@ -20,7 +20,7 @@ namespace Husk.Launch;
 /// </remarks>
 internal static unsafe class PidfdWatcher
 {
-    private static readonly ConcurrentDictionary<ulong, (int Fd, Action OnExit)> Waiters = new();
+    private static readonly ConcurrentDictionary<ulong, (int Fd, Action OnExit, bool Inline)> Waiters = new();
     private static readonly int Epoll = Create();
     private static long _nextId;
 
@@ -36,9 +36,13 @@ internal static unsafe class PidfdWatcher
 
     /// <summary>
     /// Calls <paramref name="onExit"/> once the process behind <paramref name="pidfd"/> has exited
-    /// (or, for an adopted run, once its status pipe has something to read).
+    /// (or, for an adopted run, once its status pipe has something to read): on the thread pool, or
+    /// on the watching thread itself when <paramref name="inline"/> (for a few system calls that
+    /// cannot block, such as reaping the process that ended: a hop to the thread pool wakes a worker
+    /// that then spins, with sched_yield, for more work, which cost a cold launch on two cores more
+    /// than the reap itself).
     /// </summary>
-    public static void Watch(SafeFd pidfd, Action onExit)
+    public static void Watch(SafeFd pidfd, Action onExit, bool inline = false)
     {
         int fd;
         bool added = false;
@@ -55,7 +59,7 @@ internal static unsafe class PidfdWatcher
         if (fd < 0)
             throw SyscallException.FromLastError("fcntl", "pidfd");
         ulong id = (ulong)Interlocked.Increment(ref _nextId);
-        Waiters[id] = (fd, onExit);
+        Waiters[id] = (fd, onExit, inline);
         int r;
         if (RuntimeInformation.ProcessArchitecture == Architecture.X64)
         {
@@ -90,11 +94,22 @@ internal static unsafe class PidfdWatcher
             for (int i = 0; i < n; i++)
             {
                 ulong id = x64 ? ((EpollEventPacked*)(buffer + i * size))->Data : ((EpollEventAligned*)(buffer + i * size))->Data;
-                if (Waiters.TryRemove(id, out var waiter))
+                if (!Waiters.TryRemove(id, out var waiter))
+                    continue;
+                EpollCtl(Epoll, EPOLL_CTL_DEL, waiter.Fd, null);
+                Close(waiter.Fd);
+                if (!waiter.Inline)
                 {
-                    EpollCtl(Epoll, EPOLL_CTL_DEL, waiter.Fd, null);
-                    Close(waiter.Fd);
                     ThreadPool.UnsafeQueueUserWorkItem(static a => a(), waiter.OnExit, preferLocal: false);
+                    continue;
+                }
+                try
+                {
+                    waiter.OnExit();
+                }
+                catch (Exception e) when (e is SyscallException or ObjectDisposedException)
+                {
+                    // An inline action may not take the watcher down with it: its process is gone either way.
                 }
             }
         }

@@ -324,7 +324,7 @@ public sealed class SandboxProcess : IDisposable
             if (Adopted)
                 Reaped(); // the template reaps it
             else if (!LeaveZombie)
-                PidfdWatcher.Watch(_pidfd, Reap);
+                PidfdWatcher.Watch(_pidfd, Reap, inline: true); // an ended process: its reap cannot block
             return exit;
         }
         if (Adopted)

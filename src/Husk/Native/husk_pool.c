@@ -40,6 +40,7 @@
 int32_t husk_spawn(const husk_spawn_args *args, husk_spawn_result *result);
 int32_t husk_init_memfd(void);
 void husk_send_with_fd(int sock, const void *data, size_t len, int passed_fd);
+void husk_signals_changed_only(uint64_t mask);
 
 /* A run the template has not reaped yet. */
 struct run {
@@ -200,6 +201,8 @@ int main(int argc, char **argv)
     /* A run whose supervisor stopped reading must not take the template down with SIGPIPE
      * (the runs get the default back: the stage resets what was not ignored at our start). */
     signal(SIGPIPE, SIG_IGN);
+    /* Nothing else here changes a disposition: a run puts back SIGPIPE alone, not all 62. */
+    husk_signals_changed_only(1ULL << (SIGPIPE - 1));
     /* The runs' descriptors land at HUSK_POOL_FD_BASE and above. */
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < HUSK_POOL_FD_BASE + HUSK_POOL_MAX_FDS + 64) {

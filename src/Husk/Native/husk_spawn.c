@@ -96,6 +96,16 @@ __attribute__((constructor)) static void record_ignored_signals(void)
     initially_ignored &= ~(1ULL << (SIGPIPE - 1));
 }
 
+/* The signals whose disposition the calling process may have changed since it started (a handler,
+ * or ignored where it started with the default): the only ones a child must put back. A runtime may
+ * change any of them at any time; husk-pool, which installs nothing but its SIGPIPE, says so. */
+static uint64_t changed_signals = ~0ULL;
+
+void husk_signals_changed_only(uint64_t mask)
+{
+    changed_signals = mask;
+}
+
 /* A library's host is no shell: what it ignores is its own (Python ignores SIGXFSZ and SIGPIPE for
  * itself, and a program that writes past RLIMIT_FSIZE must still die of it, as under subprocess).
  * libhusk calls this once, before its first sandbox; the spec's IgnoredSignals still apply. */
@@ -126,9 +136,14 @@ static int sys_open_tree(int dirfd, const char *path, unsigned int flags)
     return (int)syscall(SYS_open_tree, dirfd, path, flags);
 }
 
+static void drop_roots(void);
+
+/* Every attach goes through here: what a root's kept descriptor sees may lie beneath it now. */
 static int sys_move_mount(int from_dirfd, const char *from, int to_dirfd, const char *to, unsigned int flags)
 {
-    return (int)syscall(SYS_move_mount, from_dirfd, from, to_dirfd, to, flags);
+    int r = (int)syscall(SYS_move_mount, from_dirfd, from, to_dirfd, to, flags);
+    drop_roots();
+    return r;
 }
 
 static int sys_mount_setattr(int dirfd, const char *path, unsigned int flags, uint64_t set, uint64_t clear)
@@ -236,6 +251,7 @@ struct child_state {
     bool building;             /* between ROOT_BEGIN and ROOT_FINISH: /newroot and /oldroot exist */
     bool shared_base;          /* a pool's template began the build: its runs share one base */
     int hostproc_fd;           /* the host's /proc, opened before the pivot */
+    int root_fds[3];           /* the roots (HUSK_ROOT_NEW, OLD, BASE) while building, open until a mount moves (drop_roots) */
     int landlock_fd;
     int pty_slave;             /* OPEN_PTY's slave, until it becomes the payload's stdio */
     unsigned bindfile_counter;
@@ -338,6 +354,8 @@ static void reset_child_state(void)
     channel_fd = -1;
     building = false;
     hostproc_fd = -1;
+    for (int i = 0; i < 3; i++)
+        cs->root_fds[i] = -1;
     landlock_fd = -1;
     pty_slave = -1;
     held_count = 0;
@@ -395,22 +413,26 @@ static int send_fd(int fd, int kind);
 static _Noreturn void become_init(const husk_op *op, int index, pid_t child, int init_fd);
 static int op_bind(const husk_op *op, bool *skipped);
 
-/* Opens the directory a root names. The new root is looked up by path each time, because
- * mounts stack on /newroot as the plan runs and a descriptor would keep seeing what lies beneath. */
+/* Closes the roots' kept descriptors. Mounts stack on /newroot as the plan runs, and a descriptor
+ * opened before a mount there would keep seeing what lies beneath it: every attach, and every op
+ * that is not a plain path op (namespaces, the pivots, credentials), drops them (run_ops). */
+static void drop_roots(void)
+{
+    for (int i = 0; i < 3; i++)
+        close_fd(&cs->root_fds[i]);
+}
+
+/* The directory a root names (owned by the cache: do not close it), opened by path on first use
+ * after the last mount; -1 when not building. Consecutive path ops share one open instead of
+ * reopening the root at every lookup (a dear system call in this stage's hot path). */
 static int open_root(unsigned root)
 {
-    if (!building)
+    static const char *const paths[3] = { "/newroot", "/oldroot", "/" };
+    if (!building || root > HUSK_ROOT_BASE)
         return -1;
-    switch (root) {
-    case HUSK_ROOT_NEW:
-        return open("/newroot", O_PATH | O_DIRECTORY | O_CLOEXEC);
-    case HUSK_ROOT_OLD:
-        return open("/oldroot", O_PATH | O_DIRECTORY | O_CLOEXEC);
-    case HUSK_ROOT_BASE:
-        return open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-    default:
-        return -1;
-    }
+    if (cs->root_fds[root] < 0)
+        cs->root_fds[root] = open(paths[root], O_PATH | O_DIRECTORY | O_CLOEXEC);
+    return cs->root_fds[root];
 }
 
 /* Opens path as seen from the given root. Before ROOT_BEGIN every root is the plain one. */
@@ -418,7 +440,7 @@ static int resolve(unsigned root, const char *path, uint64_t flags, uint64_t mod
 {
     if (nofollow)
         flags |= O_NOFOLLOW;
-    autoclose int rfd = open_root(root);
+    int rfd = open_root(root);
     if (rfd < 0)
         return sys_openat2(AT_FDCWD, path, flags | O_CLOEXEC, mode, 0);
     return sys_openat2(rfd, path, flags | O_CLOEXEC, mode, RESOLVE_NO_MAGICLINKS | RESOLVE_IN_ROOT);
@@ -1046,8 +1068,11 @@ static int op_caps(const husk_op *op)
     for (int cap = 0; cap < 64; cap++) {
         if (caps->bounding & (1ULL << cap))
             continue;
-        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
-            return -1;
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+            if (errno != EINVAL)
+                return -1;
+            break; /* past the kernel's last capability: the rest are unknown to it too */
+        }
     }
     for (int i = 0; i < 2; i++) {
         data[i].effective = (uint32_t)(caps->effective >> (32 * i));
@@ -1747,7 +1772,7 @@ static int op_fork(const husk_op *op, int index, const husk_spawn_args *args)
 static void reset_signals(void)
 {
     for (int sig = 1; sig < 65; sig++) {
-        if (sig == SIGKILL || sig == SIGSTOP)
+        if (sig == SIGKILL || sig == SIGSTOP || !(changed_signals & (1ULL << (sig - 1))))
             continue;
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
@@ -2099,6 +2124,12 @@ static _Noreturn void run_ops(const husk_spawn_args *args, uint32_t start)
                 fail((int)i, HUSK_STEP_NAMESPACE, EPERM);
             checked_mntns = true;
         }
+        /* Only plain path ops may share the roots' descriptors (an attach drops them itself). */
+        bool path_op = op->kind == HUSK_OP_BIND || op->kind == HUSK_OP_MOUNT || op->kind == HUSK_OP_MKDIR ||
+                       op->kind == HUSK_OP_SYMLINK || op->kind == HUSK_OP_WRITE_FILE || op->kind == HUSK_OP_CHMOD ||
+                       op->kind == HUSK_OP_MKNOD || op->kind == HUSK_OP_MASK || op->kind == HUSK_OP_REMOUNT_RO;
+        if (!path_op)
+            drop_roots();
         int option_index = 0;
         if (run_op(op, (int)i, args, &option_index) < 0) {
             int e = errno;

@@ -138,10 +138,17 @@ internal static class PoolPlanner
             problems.Add("a pool's runs cannot inherit the caller's descriptors: pass them with Fds");
         if (spec.ForegroundTerminal is not null)
             problems.Add("a pool's runs cannot take the caller's terminal (they are not its children): use a pseudo-terminal (Terminal)");
+        // The supervisor of a nat, bridge or allowlist network serves each sandbox's namespace
+        // (its helper, veth or sockets) between the clone and the go: a pool's run plan has none of it.
+        if (spec.Network.Supervised && ns.HasFlag(NamespaceKinds.Net))
+            problems.Add($"a pool's runs have loopback only (or the host's network): drop the {NetworkModeName(spec.Network)} network, or start such sandboxes with Sandbox.Start");
         if (spec.Fds.Length + 3 > PoolMaxFds - FirstPayloadSlot)
             problems.Add($"a pool passes at most {PoolMaxFds - FirstPayloadSlot - 3} descriptors besides the standard ones");
         return problems.ToImmutable();
     }
+
+    private static string NetworkModeName(NetworkSpec network) =>
+        network.Filter ? "egress allowlist" : network.Mode.ToString().ToLowerInvariant();
 
     /// <summary>
     /// The descriptors of <paramref name="withFds"/> named where the template places them: the
@@ -168,6 +175,11 @@ internal static class PoolPlanner
         {
             // A run's own user namespace is made from inside, where only one id can be mapped.
             throw new SandboxSpecException(["a pool's runs map one id each, and this spec maps a range (a subordinate range or an explicit map): map one id"]);
+        }
+        if (cold.Network is { NeedsSession: true } || cold.IdmappedSources.Count > 0)
+        {
+            // Check refuses the specs that plan these; a run has no supervisor's part between clone and go.
+            throw new SandboxSpecException(["a pool's runs cannot take a network the supervisor serves or idmapped layers"]);
         }
         var ops = cold.Ops;
         int begin = IndexOf(ops, OpKind.RootBegin);

@@ -22,7 +22,8 @@ namespace Husk;
 /// is read-only to every run, as every run shares it; the runs of a template share its network
 /// namespace when <see cref="SandboxPoolOptions.NetworkPerRun"/> is cleared; a spec whose per-run
 /// parts need the caller's descriptors or the build's storage (the host overlay, temporary
-/// overlays, <c>--sync-fd</c>, <c>--info-fd</c>, joined namespaces) is refused with the reason, and so
+/// overlays, <c>--sync-fd</c>, <c>--info-fd</c>, joined namespaces) or a network the supervisor
+/// serves (nat, bridge, an egress allowlist) is refused with the reason, and so
 /// is one that maps a range of ids (a subordinate range, an explicit map): each run's own user
 /// namespace maps one id. For a root caller with the default ids the pool maps the one id of
 /// root's subordinate range that a cold run's payload is (uid 0 inside, never the host's root),
