@@ -187,6 +187,34 @@ public class CgroupTests
         var e = Assert.Throws<SandboxSetupException>(() => ResourceSupervisor.ChooseAuto(fs, new ResourceLimits { CgroupParent = "/sys/fs/cgroup/unified/nope" }, Host(root: true)));
         Assert.Equal("cgroup v2: the cgroup parent /sys/fs/cgroup/unified/nope does not exist", e.Message);
     }
+
+    [Fact]
+    public void The_cgroup_mounts_are_parsed_once_and_again_after_the_table_changes()
+    {
+        var fs = new FakeCgroupFs(0).MountV2("/sys/fs/cgroup/unified", "").MountV1("/sys/fs/cgroup/memory", "memory").MountV1("/sys/fs/cgroup/cpuacct", "cpuacct");
+        var limits = new ResourceLimits { MemoryBytes = 1 << 20 };
+        // The choice of backend and the v1 driver both look up the mounts: one read for many runs.
+        for (int i = 0; i < 3; i++)
+        {
+            using var cg = ResourceSupervisor.ChooseAuto(fs, limits, Host(root: true));
+            Assert.IsType<CgroupV1>(cg);
+        }
+        Assert.Equal(1, fs.MountInfoReads);
+        Assert.False(CgroupV1.FindHierarchies(fs).ContainsKey("pids"));
+        // A hierarchy mounted later is seen at the next lookup.
+        fs.MountV1("/sys/fs/cgroup/pids", "pids");
+        Assert.Equal("/sys/fs/cgroup/pids", CgroupV1.FindHierarchies(fs)["pids"]);
+        Assert.Equal(2, fs.MountInfoReads);
+    }
+
+    [Fact]
+    public void Cgroup_mounts_whose_changes_cannot_be_told_are_read_at_every_lookup()
+    {
+        var fs = new FakeCgroupFs(0) { WatchesMounts = false }.MountV1("/sys/fs/cgroup/memory", "memory");
+        Assert.Equal("/sys/fs/cgroup/memory", CgroupV1.FindHierarchies(fs)["memory"]);
+        Assert.Equal("/sys/fs/cgroup/memory", CgroupV1.FindHierarchies(fs)["memory"]);
+        Assert.Equal(2, fs.MountInfoReads);
+    }
 }
 
 /// <summary>

@@ -33,6 +33,7 @@ internal sealed class FakeCgroupFs : ICgroupFs
     private readonly Dictionary<string, HashSet<int>> _procs = new(StringComparer.Ordinal); // v2 cgroups
     private readonly HashSet<string> _roots = new(StringComparer.Ordinal);
     private readonly List<string> _mountinfo = [];
+    private bool _mountsChanged = true;
     private string? _v2;
 
     /// <summary>The uid the drivers run as (the HostContext's): what they make is its, and root may write anything.</summary>
@@ -41,6 +42,20 @@ internal sealed class FakeCgroupFs : ICgroupFs
     public FakeCgroupFs(uint callerUid)
     {
         CallerUid = callerUid;
+    }
+
+    /// <summary>False: a table whose changes cannot be told, read every time (<see cref="ICgroupFs.MountsChanged"/>'s default).</summary>
+    public bool WatchesMounts { get; init; } = true;
+
+    /// <summary>How often /proc/self/mountinfo was read.</summary>
+    public int MountInfoReads { get; private set; }
+
+    /// <summary>True once after each change of the mount lines, as the kernel's poll of mountinfo is.</summary>
+    public bool MountsChanged()
+    {
+        bool changed = _mountsChanged || !WatchesMounts;
+        _mountsChanged = false;
+        return changed;
     }
 
     /// <summary>Every successful write, in order.</summary>
@@ -53,6 +68,7 @@ internal sealed class FakeCgroupFs : ICgroupFs
     public FakeCgroupFs MountV2(string mount, string controllers)
     {
         _mountinfo.Add($"31 24 0:27 / {mount} rw,nosuid - cgroup2 cgroup2 rw,nsdelegate");
+        _mountsChanged = true;
         _roots.Add(mount);
         _v2 = mount;
         MakeV2(mount, controllers, owner: 0);
@@ -64,6 +80,7 @@ internal sealed class FakeCgroupFs : ICgroupFs
     public FakeCgroupFs MountV1(string mount, string controllers)
     {
         _mountinfo.Add($"35 30 0:31 / {mount} rw,nosuid - cgroup cgroup rw,{controllers}");
+        _mountsChanged = true;
         _roots.Add(mount);
         MakeV1(mount, owner: 0);
         return this;
@@ -92,6 +109,7 @@ internal sealed class FakeCgroupFs : ICgroupFs
     public FakeCgroupFs MountInfo(string line)
     {
         _mountinfo.Add(line);
+        _mountsChanged = true;
         return this;
     }
 
@@ -158,7 +176,10 @@ internal sealed class FakeCgroupFs : ICgroupFs
     public string? ReadText(string path)
     {
         if (path == "/proc/self/mountinfo")
+        {
+            MountInfoReads++;
             return string.Concat(_mountinfo.Select(l => l + "\n"));
+        }
         if (path == "/proc/self/cgroup")
             return $"0::{Self}\n";
         string dir = Path.GetDirectoryName(path)!;

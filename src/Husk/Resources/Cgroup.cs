@@ -167,10 +167,28 @@ internal abstract class Cgroup : IDisposable
         }
     }
 
-    /// <summary>The mount points of cgroup filesystems: (mount point, fs type, super options).</summary>
-    internal static IEnumerable<(string MountPoint, string FsType, string[] Options)> Mounts(ICgroupFs fs)
+    /// <summary>The cgroup mounts last parsed, per filesystem (a judge's loop asked for them twice a run).</summary>
+    private static readonly ConditionalWeakTable<ICgroupFs, StrongBox<(string MountPoint, string FsType, string[] Options)[]?>> MountCache = new();
+
+    /// <summary>
+    /// The mount points of cgroup filesystems: (mount point, fs type, super options). Parsed once
+    /// and again only when <see cref="ICgroupFs.MountsChanged"/> says the mount table changed since.
+    /// </summary>
+    internal static IReadOnlyList<(string MountPoint, string FsType, string[] Options)> Mounts(ICgroupFs fs)
     {
-        string text = fs.ReadText("/proc/self/mountinfo") ?? "";
+        var cached = MountCache.GetOrCreateValue(fs);
+        lock (cached)
+        {
+            // Asked first, so that a change while the file is read is told next time (a spare re-read at worst).
+            bool changed = fs.MountsChanged();
+            if (changed || cached.Value is null)
+                cached.Value = [.. ParseMounts(fs.ReadText("/proc/self/mountinfo") ?? "")];
+            return cached.Value;
+        }
+    }
+
+    private static IEnumerable<(string MountPoint, string FsType, string[] Options)> ParseMounts(string text)
+    {
         foreach (string line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
             int dash = line.IndexOf(" - ", StringComparison.Ordinal);

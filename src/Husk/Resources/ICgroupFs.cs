@@ -35,6 +35,12 @@ internal interface ICgroupFs
     /// <summary>A directory descriptor for CLONE_INTO_CGROUP, or null where there is none (a test's tree).</summary>
     SafeFd? OpenDirectory(string path);
 
+    /// <summary>
+    /// Whether the mount table may have changed since the last call: the cgroup mounts are parsed
+    /// again only then. Always true where changes cannot be told (the default).
+    /// </summary>
+    bool MountsChanged() => true;
+
     /// <summary>"key value" lines (cpu.stat, memory.events) as a dictionary; empty when the file cannot be read.</summary>
     Dictionary<string, long> ReadKeyed(string path) => ProcFile.ParseKeyed(ReadText(path));
 
