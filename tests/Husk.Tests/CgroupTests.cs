@@ -60,6 +60,29 @@ public class CgroupTests
     }
 
     [Fact]
+    public void The_baseline_CPU_time_is_the_total_that_Read_gives_in_both_versions()
+    {
+        var fs = WithParent("");
+        using var v2 = CgroupV2.Create(fs, Parent, new ResourceLimits());
+        fs.Set(Path.Combine(v2.Path, "cpu.stat"), "usage_usec 1500000\nuser_usec 1000000\nsystem_usec 500000\n");
+        Assert.Equal(TimeSpan.FromSeconds(1.5), v2.ReadTotalCpu());
+        Assert.Equal(v2.Read().Total, v2.ReadTotalCpu());
+
+        var fs1 = new FakeCgroupFs(0).MountV1("/sys/fs/cgroup/memory", "memory").MountV1("/sys/fs/cgroup/cpuacct", "cpuacct");
+        using var v1 = CgroupV1.Create(fs1, new ResourceLimits(), out _)!;
+        string cpuacct = v1.Path.Replace("/memory/", "/cpuacct/", StringComparison.Ordinal);
+        fs1.Set(Path.Combine(cpuacct, "cpuacct.usage"), "2500000000\n");
+        fs1.Set(Path.Combine(cpuacct, "cpuacct.usage_user"), "2000000000\n");
+        Assert.Equal(TimeSpan.FromSeconds(2.5), v1.ReadTotalCpu());
+        Assert.Equal(v1.Read().Total, v1.ReadTotalCpu());
+        // An ended sandbox's groups go at once, in every hierarchy, the parent staying.
+        v1.Remove();
+        Assert.False(fs1.DirectoryExists(v1.Path));
+        Assert.False(fs1.DirectoryExists(cpuacct));
+        Assert.True(fs1.DirectoryExists("/sys/fs/cgroup/cpuacct/husk"));
+    }
+
+    [Fact]
     public void V2_reads_peak_memory_and_oom_kills()
     {
         var fs = WithParent("memory pids");

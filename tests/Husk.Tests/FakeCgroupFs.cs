@@ -24,7 +24,7 @@ internal sealed class FakeCgroupFs : ICgroupFs
     private static readonly string[] V1Files =
     [
         "cgroup.procs", "memory.limit_in_bytes", "memory.memsw.limit_in_bytes", "memory.soft_limit_in_bytes", "pids.max", "cpu.cfs_period_us",
-        "cpu.cfs_quota_us", "cpu.shares", "devices.allow", "devices.deny", "freezer.state",
+        "cpu.cfs_quota_us", "cpu.shares", "devices.allow", "devices.deny", "freezer.state", "cpuacct.usage", "cpuacct.usage_user", "cpuacct.usage_sys",
     ];
 
     private readonly HashSet<string> _dirs = new(StringComparer.Ordinal);

@@ -48,6 +48,9 @@ internal abstract class Cgroup : IDisposable
 
     public abstract CgroupStats Read();
 
+    /// <summary>The CPU time of the cgroup alone (<see cref="Read"/>'s Total), for the baseline taken at every start.</summary>
+    public virtual TimeSpan? ReadTotalCpu() => Read().Total;
+
     /// <summary>Kills every process in the cgroup.</summary>
     public abstract void Kill();
 
@@ -134,6 +137,27 @@ internal abstract class Cgroup : IDisposable
             if (DateTime.UtcNow > deadline)
                 return false;
             Interop.Interop.Backoff(attempt);
+        }
+    }
+
+    /// <summary>
+    /// Removes a cgroup that is empty at once, else as <see cref="KillAndRemove"/>: a sandbox that has
+    /// ended left it empty, and looking at its processes first cost every run a stat and a read.
+    /// </summary>
+    internal static bool RemoveEnded(ICgroupFs fs, string dir, TimeSpan timeout)
+    {
+        try
+        {
+            fs.RemoveDirectory(dir);
+            return true;
+        }
+        catch (DirectoryNotFoundException)
+        {
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return KillAndRemove(fs, dir, timeout);
         }
     }
 

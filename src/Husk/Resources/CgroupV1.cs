@@ -83,11 +83,11 @@ internal sealed class CgroupV1 : Cgroup
             foreach (var group in hierarchies.GroupBy(h => h.Value))
             {
                 string parentDir = System.IO.Path.Combine(group.Key, relative);
-                fs.CreateDirectory(parentDir);
-                CleanStale(fs, parentDir);
                 string dir = System.IO.Path.Combine(parentDir, name);
+                // Makes the parent too where it is missing; the new cgroup is this process's, never stale.
                 fs.CreateDirectory(dir);
                 made.Add(dir);
+                CleanStale(fs, parentDir);
                 foreach (var (controller, _) in group)
                     dirs[controller] = dir;
             }
@@ -125,11 +125,15 @@ internal sealed class CgroupV1 : Cgroup
             Fs.Write(System.IO.Path.Combine(dir, "cgroup.procs"), text);
     }
 
+    /// <summary>A cpuacct file's nanoseconds as a time, or null.</summary>
+    private TimeSpan? Ns(string file) => _dirs.TryGetValue("cpuacct", out string? d) && Fs.ReadNumber(System.IO.Path.Combine(d, file)) is long ns
+        ? TimeSpan.FromTicks(ns / 100)
+        : null;
+
+    public override TimeSpan? ReadTotalCpu() => Ns("cpuacct.usage");
+
     public override CgroupStats Read()
     {
-        TimeSpan? Ns(string file) => _dirs.TryGetValue("cpuacct", out string? d) && Fs.ReadNumber(System.IO.Path.Combine(d, file)) is long ns
-            ? TimeSpan.FromTicks(ns / 100)
-            : null;
         long? peak = null, current = null;
         long ooms = 0;
         if (_dirs.TryGetValue("memory", out string? m))
@@ -148,8 +152,8 @@ internal sealed class CgroupV1 : Cgroup
     {
         if (Interlocked.Exchange(ref _removed, 1) != 0)
             return;
-        Kill();
+        // Each hierarchy holds the same processes: one that cannot be removed at once kills them.
         foreach (string dir in _dirs.Values.Distinct())
-            KillAndRemove(Fs, dir, TimeSpan.FromSeconds(5));
+            RemoveEnded(Fs, dir, TimeSpan.FromSeconds(5));
     }
 }

@@ -210,10 +210,15 @@ internal sealed class CgroupV2 : Cgroup
 
     private void TrySet(string file, string value) => Fs.TryWrite(System.IO.Path.Combine(Path, file), value);
 
+    /// <summary>A cpu.stat value in microseconds as a time, or null.</summary>
+    private static TimeSpan? Usec(Dictionary<string, long> cpu, string key) => cpu.TryGetValue(key, out long v) ? TimeSpan.FromTicks(v * 10) : null;
+
+    public override TimeSpan? ReadTotalCpu() => Usec(Fs.ReadKeyed(System.IO.Path.Combine(Path, "cpu.stat")), "usage_usec");
+
     public override CgroupStats Read()
     {
         var cpu = Fs.ReadKeyed(System.IO.Path.Combine(Path, "cpu.stat"));
-        TimeSpan? Usec(string key) => cpu.TryGetValue(key, out long v) ? TimeSpan.FromTicks(v * 10) : null;
+        TimeSpan? Usec(string key) => CgroupV2.Usec(cpu, key);
         long? peak = null, current = null;
         long ooms = 0;
         if (HasMemory)
@@ -245,6 +250,6 @@ internal sealed class CgroupV2 : Cgroup
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
         for (int attempt = 0; Populated && DateTime.UtcNow < deadline; attempt++)
             Interop.Interop.Backoff(attempt);
-        KillAndRemove(Fs, Path, TimeSpan.FromSeconds(5));
+        RemoveEnded(Fs, Path, TimeSpan.FromSeconds(5));
     }
 }

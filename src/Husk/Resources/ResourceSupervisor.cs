@@ -183,7 +183,7 @@ internal sealed class ResourceSupervisor : IDisposable
             if (SamplesMemory)
                 _peakMemory = _tree.QuickPeak();
             // The stage's setup (mounts, maps) ran in the cgroup too: only what follows is the payload's.
-            _cpuBaseline = _cgroup?.Read().Total ?? TimeSpan.Zero;
+            _cpuBaseline = _cgroup?.ReadTotalCpu() ?? TimeSpan.Zero;
             _wall.Start();
             _timer = new Timer(_ => Tick(), null, Next(TimeSpan.Zero), Timeout.InfiniteTimeSpan);
         }
