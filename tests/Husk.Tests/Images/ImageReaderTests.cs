@@ -7,8 +7,12 @@ namespace Husk.Tests.Images;
 
 /// <summary>
 /// Reading images without running them: the three formats, compression, the cache's reuse and
-/// removal, and bad input as one error naming the field, blob or layer.
+/// removal, and bad input as one error naming the field, blob or layer. Alone: a layer's lock is
+/// a flock on its directory, and a sandbox another test clones meanwhile holds a copy of this
+/// process's descriptors (close-on-exec, but until its exec), so a prune right after a release
+/// could find the layer still locked.
 /// </summary>
+[Collection(ProcessWideStateCollection.ProcessWideState)]
 public sealed class ImageReaderTests : IDisposable
 {
     private readonly string _scratch = TestEnvironment.ScratchDirectory("images");
@@ -192,8 +196,7 @@ public sealed class ImageReaderTests : IDisposable
         }
         // The shared base layer stays for the other image; the two layers only the removed one used go.
         var pruned = _cache.Prune();
-        Assert.Equal(2, pruned.Layers.Count);
-        Assert.Empty(pruned.Busy);
+        Assert.True(pruned.Layers.Count == 2 && pruned.Busy.Count == 0, $"deleted [{string.Join(' ', pruned.Layers)}], busy [{string.Join(' ', pruned.Busy)}]");
         using var again = _cache.Prepare($"oci:{other}");
         Assert.Equal(2, Directory.GetDirectories(Path.Combine(_cache.Root, "layers", "sha256")).Length);
         Assert.Null(_cache.Remove("oci:/nowhere"));
