@@ -9,8 +9,12 @@ namespace Husk.Tests.Oci;
 /// through ctr, on one busybox-static image imported from a rootfs tarball (containerd gets it as an
 /// OCI archive). Each test runs several checks per container to stay quick, and ends by looking for
 /// anything left running or mounted. Debian's podman, conmon, containerd and busybox-static are
-/// needed (.ci/run installs them); the tests say so and skip where one is missing.
+/// needed (.ci/run installs them); the tests say so and skip where one is missing. Alone:
+/// containerd mounts each task's root in the host's mount namespace and removes it at the end, and
+/// a root sandbox started meanwhile (another test's) plans that mount as a layer of its view and
+/// can find it gone when it attaches it (seen once in CI).
 /// </summary>
+[Collection(ProcessWideStateCollection.ProcessWideState)]
 public class OciEngineTests
 {
     private const string Image = "localhost/husk-busybox:latest";
