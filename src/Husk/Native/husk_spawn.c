@@ -1210,7 +1210,17 @@ static int op_attach_mount(const husk_op *op, bool *skipped)
     if (fd < 0)
         return -1;
     current_step = HUSK_STEP_MOUNT;
-    return sys_move_mount(tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+    if (sys_move_mount(tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0) {
+        /* TRY: the directory was removed after the supervisor cloned it (a container's root that
+         * its engine unmounted and deleted while the sandbox started): nothing of it is left to
+         * show, and its place stays an empty directory. */
+        if ((op->flags & HUSK_F_TRY) && errno == ENOENT) {
+            *skipped = true;
+            return 0;
+        }
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- the sandbox's network namespace ----
