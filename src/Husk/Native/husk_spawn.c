@@ -655,6 +655,16 @@ static int open_bind_source(const husk_op *op)
                    (op->flags & HUSK_F_NOFOLLOW) != 0);
 }
 
+/* TRY: what vanished since the plan was made (errno ENOENT) is skipped; any other error is the op's. */
+static int skip_if_vanished(const husk_op *op, bool *skipped)
+{
+    if ((op->flags & HUSK_F_TRY) && errno == ENOENT) {
+        *skipped = true;
+        return 0;
+    }
+    return -1;
+}
+
 static int op_bind(const husk_op *op, bool *skipped)
 {
     /* IfPresent: a destination the sandbox does not show (a host path under its private /tmp) is skipped. */
@@ -664,13 +674,8 @@ static int op_bind(const husk_op *op, bool *skipped)
     }
     current_step = HUSK_STEP_SOURCE;
     autoclose int src = open_bind_source(op);
-    if (src < 0) {
-        if ((op->flags & HUSK_F_TRY) && errno == ENOENT) {
-            *skipped = true;
-            return 0;
-        }
-        return -1;
-    }
+    if (src < 0)
+        return skip_if_vanished(op, skipped);
     if (op->flags & HUSK_F_IF_WRITABLE) {
         if (sys_faccessat2(src, "", W_OK, AT_EMPTY_PATH) < 0) {
             if (errno == EACCES || errno == ENOENT || errno == EROFS || errno == EPERM) {
@@ -1190,13 +1195,8 @@ static int op_attach_mount(const husk_op *op, bool *skipped)
     if (c != NULL && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
         memcpy(&tree, CMSG_DATA(c), sizeof tree);
     if (tree < 0) {
-        int e = m.report.error > 0 ? m.report.error : EBADF;
-        if ((op->flags & HUSK_F_TRY) && e == ENOENT) {
-            *skipped = true;
-            return 0;
-        }
-        errno = e;
-        return -1;
+        errno = m.report.error > 0 ? m.report.error : EBADF;
+        return skip_if_vanished(op, skipped);
     }
     unsigned root = HUSK_S2_ROOT(op->flags);
     const char *dst = (const char *)(uintptr_t)op->s2;
@@ -1210,16 +1210,11 @@ static int op_attach_mount(const husk_op *op, bool *skipped)
     if (fd < 0)
         return -1;
     current_step = HUSK_STEP_MOUNT;
-    if (sys_move_mount(tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0) {
-        /* TRY: the directory was removed after the supervisor cloned it (a container's root that
-         * its engine unmounted and deleted while the sandbox started): nothing of it is left to
-         * show, and its place stays an empty directory. */
-        if ((op->flags & HUSK_F_TRY) && errno == ENOENT) {
-            *skipped = true;
-            return 0;
-        }
-        return -1;
-    }
+    /* The directory may also have been removed after the supervisor cloned it (a container's
+     * root that its engine unmounted and deleted while the sandbox started): nothing of it is left
+     * to show, and its place stays an empty directory. */
+    if (sys_move_mount(tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+        return skip_if_vanished(op, skipped);
     return 0;
 }
 

@@ -32,8 +32,6 @@ internal static class PolicyDefaults
         }
         if (unconfined)
         {
-            if (deny.Count == 0)
-                return null;
             return new SeccompPolicy { DefaultAction = SeccompAction.Allow, ForeignAction = SeccompAction.Allow, UnknownAction = null, Rules = rules.ToImmutable() };
         }
         return profile!.With(rules.ToImmutable());
