@@ -86,6 +86,8 @@ public abstract class JudgeBattery
         { "pause", null, "WallTimeLimit", 9 },
         { "self-kill", null, "RuntimeError", 9 },
         { "orphan", null, "OK", null },
+        // A daemon off the sandbox's stdio, whose exit takes a while (48 MiB to free): gone when the result is.
+        { "daemon", null, "OK", null },
         { "read", "/etc/shadow", "RuntimeError", null },
         { "socket", "1.1.1.1:53", "RuntimeError", null },
         { "exit", "3", "RuntimeError", null },

@@ -4,7 +4,8 @@
  * sealed, execute-only memfd, so that pid 1 is never a copy of the supervisor.
  * It reaps every child, forwards signals sent to it (not those the terminal sends to
  * the whole process group, which reach the payload anyway) and exits with the payload's
- * status, after writing the raw status and the tree's resource usage to a status fd.
+ * status, after killing and reaping what the payload left running and writing the raw status
+ * and the tree's resource usage to a status fd.
  *
  * usage: husk-init PAYLOAD_PID STATUS_FD [IO_FD [STOPS]]
  * With STOPS "1", a stop of the payload (Ctrl-Z, while the sandbox holds the terminal) is written
@@ -165,35 +166,50 @@ static __attribute__((noreturn)) void finish(int status, int status_fd)
     do_exit(code);
 }
 
+/* As pid 1: kills every other process of the namespace and reaps them all, new forks in the next
+ * round (a killed process cannot fork). Returns the payload's status if it was among them, else
+ * STATUS. */
+static int reap_all(long payload, int status)
+{
+    for (;;) {
+        sc(__NR_kill, -1, SIGKILL, 0, 0, 0);
+        int st = 0;
+        long pid = sc(__NR_wait4, -1, (long)&st, __WALL, 0, 0);
+        if (pid == payload)
+            status = st;
+        else if (pid == -ECHILD)
+            return status;
+    }
+}
+
+/* The payload has ended, and with it the sandbox. As pid 1, what it left running (a daemon in a
+ * session of its own) is killed and reaped before the status goes out: when the supervisor has the
+ * status nothing of the sandbox runs any more, and the usage is the whole tree's. (The kernel kills
+ * them anyway when we exit, but only after the status was read.) Above a joined pid namespace the
+ * others are not ours to end. */
+static __attribute__((noreturn)) void payload_ended(int status, int status_fd)
+{
+    if (sc(__NR_getpid, 0, 0, 0, 0, 0) == 1)
+        status = reap_all(0, status);
+    finish(status, status_fd);
+}
+
 /* HUSK_SIG_KILL_TREE: the supervisor ends the sandbox over a limit. As pid 1, kill(-1) reaches
- * every other process of the namespace (and new forks are killed on the next round); reaping them
- * all puts the whole tree's CPU time in our RUSAGE_CHILDREN before the status goes out. Above a
- * joined pid namespace kill(-1) would reach the caller's own processes: only the payload then. */
+ * every other process of the namespace; reaping them all puts the whole tree's CPU time in our
+ * RUSAGE_CHILDREN before the status goes out. Above a joined pid namespace kill(-1) would reach
+ * the caller's own processes: only the payload then. */
 static __attribute__((noreturn)) void kill_tree(long payload, int status_fd)
 {
-    int pid1 = sc(__NR_getpid, 0, 0, 0, 0, 0) == 1;
-    int status = SIGKILL;
+    if (sc(__NR_getpid, 0, 0, 0, 0, 0) == 1)
+        finish(reap_all(payload, SIGKILL), status_fd);
     for (;;) {
-        sc(__NR_kill, pid1 ? -1 : payload, SIGKILL, 0, 0, 0);
+        sc(__NR_kill, payload, SIGKILL, 0, 0, 0);
         int st = 0;
-        long pid;
-        while ((pid = sc(__NR_wait4, -1, (long)&st, WNOHANG | __WALL, 0, 0)) > 0) {
-            if (pid == payload) {
-                status = st;
-                if (!pid1)
-                    finish(status, status_fd);
-            }
-        }
+        long pid = sc(__NR_wait4, -1, (long)&st, __WALL, 0, 0);
+        if (pid == payload)
+            finish(st, status_fd);
         if (pid == -ECHILD)
-            finish(status, status_fd);
-        pid = sc(__NR_wait4, -1, (long)&st, __WALL, 0, 0);
-        if (pid == payload) {
-            status = st;
-            if (!pid1)
-                finish(status, status_fd);
-        } else if (pid == -ECHILD) {
-            finish(status, status_fd);
-        }
+            finish(SIGKILL, status_fd);
     }
 }
 
@@ -398,7 +414,7 @@ __attribute__((used, noreturn)) void init_main(long *sp)
             if (pid == payload && (status & 0xff) == 0x7f)
                 write_status(status, status_fd); /* stopped: the supervisor continues it */
             else if (pid == payload)
-                finish(status, status_fd);
+                payload_ended(status, status_fd);
         }
         if (pid == -ECHILD)
             finish(127 << 8, status_fd); /* the payload is gone and was not ours to see */
