@@ -152,6 +152,18 @@ public class PoolTests
         },
     };
 
+    /// <summary>
+    /// bwrap's walls, as the benches run them: no limits, no seccomp filter, no Landlock, nested
+    /// user namespaces allowed. The template keeps every capability to build runs, and nothing
+    /// of the walls but the capability op stands between them and the payload.
+    /// </summary>
+    private static SandboxSpec Open() => TestEnvironment.Spec() with
+    {
+        Seccomp = SeccompSpec.None,
+        Landlock = LandlockSpec.Off,
+        NestedUserNamespaces = NestedUserNamespaces.Allow,
+    };
+
     /// <summary>What of the probe's report is policy: everything but the numbers of namespaces and processes.</summary>
     private static string Policy(JsonElement probe)
     {
@@ -172,11 +184,13 @@ public class PoolTests
     /// pool's start and run give the payload the same ids, capabilities, no_new_privs, seccomp
     /// filters, Landlock walls, rlimits, mounts, descriptors and environment.
     /// </summary>
-    [Fact]
-    public async Task Every_path_into_a_sandbox_carries_the_same_policy()
+    [Theory]
+    [InlineData("walled")]
+    [InlineData("open")]
+    public async Task Every_path_into_a_sandbox_carries_the_same_policy(string walls)
     {
         string[] probe = [TestEnvironment.Probe, "--write", "/tmp", "--write", "/etc/hostname", "--read", "/etc/hostname", "--exec", "/bin/sh", "--write", TestEnvironment.Artifacts];
-        var spec = Walled() with { Command = [.. probe] };
+        var spec = (walls == "walled" ? Walled() : Open()) with { Command = [.. probe] };
         using var pool = new SandboxPool();
         var runSpec = spec with { StandardOutput = StdioMode.Pipe };
         string cold = Policy(TestEnvironment.RunProbe(spec, probe[1..]));
@@ -187,14 +201,37 @@ public class PoolTests
         string pooledRun = Policy(JsonDocument.Parse(Out(await pool.RunAsync(runSpec, TestContext.Current.CancellationToken))).RootElement);
         // The walls are really there, so that equal means equally walled.
         Assert.Contains("NoNewPrivs=1", cold);
-        Assert.Contains("Seccomp=2", cold);
-        Assert.Contains("CapEff=0000000000000000", cold);
+        foreach (string set in new[] { "CapEff", "CapPrm", "CapInh", "CapAmb" })
+            Assert.Contains($"{set}=0000000000000000", cold);
         Assert.Contains("\"write:/tmp\":true", cold);
-        Assert.Contains($"\"write:{TestEnvironment.Artifacts}\":false", cold);
-        Assert.Contains("Max processes", cold);
+        if (walls == "walled")
+        {
+            Assert.Contains("Seccomp=2", cold);
+            Assert.Contains($"\"write:{TestEnvironment.Artifacts}\":false", cold);
+            Assert.Contains("Max processes", cold);
+        }
+        else
+        {
+            // The template keeps every capability for building runs: none may reach the payload.
+            Assert.Contains("Seccomp=0", cold);
+            Assert.Contains("CapBnd=0000000000000000", cold);
+        }
         Assert.Equal(cold, library);
+        if (walls == "open" && TestEnvironment.IsRoot)
+        {
+            // Root's payload is uid 0 of a subordinate range; a pool maps the one id of it the
+            // payload is (PoolPlanner.OneOfRange), and each run is in a user namespace of its own
+            // mapping it to itself. (Walled, a cold run is in such a nested namespace too.)
+            Assert.Contains("uid_map=\"0          0          1\"", pooled);
+            cold = WithoutMaps(cold);
+            pooled = WithoutMaps(pooled);
+            pooledRun = WithoutMaps(pooledRun);
+        }
         Assert.Equal(cold, pooled);
         Assert.Equal(cold, pooledRun);
+
+        static string WithoutMaps(string policy) =>
+            string.Join('\n', policy.Split('\n').Where(l => !l.StartsWith("uid_map=", StringComparison.Ordinal) && !l.StartsWith("gid_map=", StringComparison.Ordinal)));
     }
 
     /// <summary>A process's pidfd, opened while it runs, so that its end can be awaited without racing pid reuse.</summary>

@@ -6,8 +6,8 @@ using static Husk.Interop.Interop;
 
 namespace Husk.Launch;
 
-/// <summary>What a front door may do between the clone and the child's release.</summary>
-internal sealed class LaunchHooks
+/// <summary>What a front door may do between the clone and the child's release (a wrapper copies it with <c>with</c>, so nothing is dropped).</summary>
+internal sealed record LaunchHooks
 {
     /// <summary>Called with the cloned child's pid after its ids are mapped and before it runs its ops.</summary>
     public Action<int>? BeforeRelease { get; init; }
@@ -126,18 +126,13 @@ internal static class Launcher
             {
                 var given = hooks;
                 var placed = cgroup;
-                hooks = new LaunchHooks
+                hooks = (given ?? new LaunchHooks()) with
                 {
                     BeforeRelease = pid =>
                     {
                         placed.Attach(pid);
                         given?.BeforeRelease?.Invoke(pid);
                     },
-                    SandboxPidKnown = given?.SandboxPidKnown,
-                    Cgroup = given?.Cgroup,
-                    ListenerReceived = given?.ListenerReceived,
-                    Paused = given?.Paused,
-                    Warning = given?.Warning,
                 };
             }
         }
@@ -177,14 +172,9 @@ internal static class Launcher
         if (callback is { Traced: false })
         {
             // The notifier must serve from the moment the filter is in: the payload's own exec is stopped too.
-            launchHooks = new LaunchHooks
+            launchHooks = (launchHooks ?? new LaunchHooks()) with
             {
-                BeforeRelease = launchHooks?.BeforeRelease,
-                SandboxPidKnown = launchHooks?.SandboxPidKnown,
-                Cgroup = launchHooks?.Cgroup,
                 ListenerReceived = listener => notifier = Tracing.SyscallNotifier.Start(listener, callback),
-                Paused = launchHooks?.Paused,
-                Warning = launchHooks?.Warning,
             };
         }
         Tracing.SyscallTracer? tracer = null;
@@ -203,18 +193,13 @@ internal static class Launcher
             }
             // Seized before the child is released: nothing it does escapes the trace.
             var inner = launchHooks;
-            launchHooks = new LaunchHooks
+            launchHooks = (inner ?? new LaunchHooks()) with
             {
                 BeforeRelease = pid =>
                 {
                     inner?.BeforeRelease?.Invoke(pid);
                     tracer.Seize(pid);
                 },
-                SandboxPidKnown = inner?.SandboxPidKnown,
-                Cgroup = inner?.Cgroup,
-                ListenerReceived = inner?.ListenerReceived,
-                Paused = inner?.Paused,
-                Warning = inner?.Warning,
             };
         }
         SandboxProcess process;

@@ -160,16 +160,14 @@ internal sealed class ResourceSupervisor : IDisposable
     }
 
     /// <summary>The launch hooks with the cgroup's placement added (CLONE_INTO_CGROUP, or a v1 move before release).</summary>
-    public LaunchHooks Hooks(LaunchHooks? inner) => new()
+    public LaunchHooks Hooks(LaunchHooks? inner) => (inner ?? new LaunchHooks()) with
     {
-        SandboxPidKnown = inner?.SandboxPidKnown,
         BeforeRelease = pid =>
         {
             _cgroup?.Attach(pid);
             inner?.BeforeRelease?.Invoke(pid);
         },
         Cgroup = _cgroup?.CloneFd ?? inner?.Cgroup,
-        ListenerReceived = inner?.ListenerReceived,
     };
 
     /// <summary>The payload runs: start the clock and the watch.</summary>
