@@ -81,9 +81,11 @@ if (coldOnly)
     Measure.Rate("Husk library (Sandbox.Start)", concurrency, seconds, "sandboxes", LaunchHusk, cost: true);
     return;
 }
+// HUSK_POOL_SHARED_NETWORK=1 with "pool": the runs share the template's network namespace (SandboxPoolOptions.NetworkPerRun = false).
+var poolOptions = new SandboxPoolOptions { NetworkPerRun = Environment.GetEnvironmentVariable("HUSK_POOL_SHARED_NETWORK") != "1" };
 if (poolOnly)
 {
-    using var only = new SandboxPool();
+    using var only = new SandboxPool(poolOptions);
     Measure.Rate("Husk pool (SandboxPool.Start)", concurrency, seconds, "sandboxes", () =>
     {
         using var p = only.Start(spec);
@@ -97,15 +99,23 @@ double huskSerial = Rate("Husk library (Sandbox.Start)", 1, LaunchHusk);
 double huskParallel = Rate("Husk library (Sandbox.Start)", concurrency, LaunchHusk);
 // Warm: the same spec from a pool's template (prepared by the first launch, outside the measurement).
 using var pool = new SandboxPool();
-void LaunchPooled()
+// One launch of the spec from pool, checked.
+Action FromPool(SandboxPool from, string what) => () =>
 {
-    using var p = pool.Start(spec);
+    using var p = from.Start(spec);
     var exit = p.WaitForExit();
     if (exit.ExitCode != 0)
-        throw new InvalidOperationException($"husk pool: /bin/true exited {exit.ShellStatus}");
-}
+        throw new InvalidOperationException($"husk {what}: /bin/true exited {exit.ShellStatus}");
+};
+var LaunchPooled = FromPool(pool, "pool");
 double poolSerial = Measure.Rate("Husk pool (SandboxPool.Start)", 1, seconds, "sandboxes", LaunchPooled, cost: true);
 double poolParallel = Measure.Rate("Husk pool (SandboxPool.Start)", concurrency, seconds, "sandboxes", LaunchPooled, cost: true);
+// The same with the runs sharing the template's network namespace (loopback only): the dearest
+// namespace is made once, at the price of runs at the same time reaching each other's loopback.
+using var sharedPool = new SandboxPool(new SandboxPoolOptions { NetworkPerRun = false });
+var LaunchShared = FromPool(sharedPool, "pool, shared network");
+double sharedSerial = Measure.Rate("Husk pool, NetworkPerRun = false", 1, seconds, "sandboxes", LaunchShared, cost: true);
+double sharedParallel = Measure.Rate("Husk pool, NetworkPerRun = false", concurrency, seconds, "sandboxes", LaunchShared, cost: true);
 if (bwrap is null)
 {
     Console.WriteLine("bwrap not found: install Debian's bubblewrap for the comparison");
@@ -117,3 +127,5 @@ Console.WriteLine($"ratio (Husk / bwrap), 1 worker:  {huskSerial / bwrapSerial:F
 Console.WriteLine($"ratio (Husk / bwrap), {concurrency} workers: {huskParallel / bwrapParallel:F2}x");
 Console.WriteLine($"ratio (pool / bwrap), 1 worker:  {poolSerial / bwrapSerial:F2}x");
 Console.WriteLine($"ratio (pool / bwrap), {concurrency} workers: {poolParallel / bwrapParallel:F2}x");
+Console.WriteLine($"ratio (pool, shared network / bwrap), 1 worker:  {sharedSerial / bwrapSerial:F2}x");
+Console.WriteLine($"ratio (pool, shared network / bwrap), {concurrency} workers: {sharedParallel / bwrapParallel:F2}x");
