@@ -26,7 +26,7 @@ public class AbiTests
     public void Spawn_args_and_result_match()
     {
         Assert.Equal(C(1, 0), Marshal.SizeOf<SpawnArgs>());
-        string[] args = ["CloneFlags", "Ops", "OpCount", "CgroupFd", "InitFd", "Flags", "HostMountNamespace", "Channel", "ChannelPeer"];
+        string[] args = ["CloneFlags", "Ops", "OpCount", "CgroupFd", "InitFd", "Flags", "HostMountNamespace", "Channel", "ChannelPeer", "FdMoves", "FdMoveCount", "FdMoveBase"];
         for (int i = 0; i < args.Length; i++)
             Assert.Equal(C(1, i + 1), Off<SpawnArgs>(args[i]));
         Assert.Equal(C(2, 0), Marshal.SizeOf<SpawnResult>());
@@ -60,11 +60,11 @@ public class AbiTests
         for (int i = 0; i < image.Length; i++)
             Assert.Equal(C(6, i + 1), Off<PlanImageHeader>(image[i]));
         Assert.Equal(C(7, 0), Marshal.SizeOf<PoolRequest>());
-        string[] request = ["Magic", "FdCount", "CloneFlags", "HostMountNamespace", "Channel", "Status", "Cgroup", "Flags"];
+        string[] request = ["Magic", "FdCount", "CloneFlags", "HostMountNamespace", "Channel", "Status", "Cgroup", "Flags", "Id"];
         for (int i = 0; i < request.Length; i++)
             Assert.Equal(C(7, i + 1), Off<PoolRequest>(request[i]));
         Assert.Equal(C(8, 0), Marshal.SizeOf<PoolReply>());
-        string[] reply = ["Magic", "Kind", "Error", "Pid"];
+        string[] reply = ["Magic", "Kind", "Error", "Pid", "Id"];
         for (int i = 0; i < reply.Length; i++)
             Assert.Equal(C(8, i + 1), Off<PoolReply>(reply[i]));
     }

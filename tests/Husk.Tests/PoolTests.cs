@@ -109,6 +109,38 @@ public class PoolTests
     }
 
     /// <summary>
+    /// Runs started at once from one template: the template clones each from a thread of its own
+    /// and answers as each execs, not in the order asked, so each answer must find its asker by
+    /// id. Each run's pidfd (what kills it) must be its own: killing one ends that one alone.
+    /// </summary>
+    [Fact]
+    public async Task Runs_started_at_once_each_get_their_own_pidfd()
+    {
+        using var pool = new SandboxPool();
+        const int count = 6;
+        var started = await Task.WhenAll(Enumerable.Range(0, count).Select(i => Task.Run(() =>
+            pool.Start(TestEnvironment.Spec("/bin/sh", "-c", "exec sleep 60") with { StandardOutput = StdioMode.Pipe }))));
+        try
+        {
+            for (int i = 0; i < count; i++)
+            {
+                started[i].Kill();
+                var ended = started[i].WaitForExitAsync(TestContext.Current.CancellationToken);
+                Assert.True(await Task.WhenAny(ended, Task.Delay(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken)) == ended, $"run {i} did not end when killed");
+                Assert.Equal(9, (await ended).Signal);
+                for (int j = i + 1; j < count; j++)
+                    Assert.False(started[j].HasExited, $"killing run {i} ended run {j}");
+            }
+        }
+        finally
+        {
+            foreach (var p in started)
+                p.Dispose();
+        }
+        Assert.Equal(1, pool.TemplateCount);
+    }
+
+    /// <summary>
     /// A root caller's pool: with root's default ids the payload is uid 0 inside and, seen from the
     /// host, a subordinate id (never the host's root), as in a cold run; mapping root's own id
     /// (Single) works too.

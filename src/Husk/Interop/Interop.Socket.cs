@@ -18,6 +18,12 @@ internal static partial class Interop
     /// <summary>errno: a message too long for the socket (not in <see cref="Errno"/>: only the pool meets it).</summary>
     internal const int EMSGSIZE = 90;
 
+    internal const int SHUT_RDWR = 2;
+
+    /// <summary>shutdown(2): wakes a thread blocked in recvmsg on the socket (closing it would not).</summary>
+    [LibraryImport("libc", EntryPoint = "shutdown", SetLastError = true)]
+    internal static partial int Shutdown(int fd, int how);
+
     [StructLayout(LayoutKind.Sequential)]
     internal struct IoVec
     {

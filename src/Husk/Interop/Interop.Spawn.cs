@@ -131,8 +131,6 @@ internal static partial class Interop
     }
 
     internal const int SpawnMounts = 1;
-    /// <summary>Clone a copy of the caller's memory (a pool template's) instead of borrowing it.</summary>
-    internal const int SpawnCopy = 2;
     /// <summary>The child goes on with a build its parent (a pool template) began.</summary>
     internal const int SpawnBuilding = 4;
     /// <summary>The sandbox outlives the supervisor: no parent-death signal (husk-runtime).</summary>
@@ -182,6 +180,9 @@ internal static partial class Interop
         public ulong HostMountNamespace;
         public int Channel;
         public int ChannelPeer;
+        public ulong FdMoves;
+        public uint FdMoveCount;
+        public int FdMoveBase;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -252,6 +253,7 @@ internal static partial class Interop
         public int Status;
         public int Cgroup;
         public uint Flags;
+        public ulong Id;
     }
 
     /// <summary>A pool template's answer (husk_pool_reply).</summary>
@@ -262,12 +264,13 @@ internal static partial class Interop
         public int Kind;
         public int Error;
         public int Pid;
+        public ulong Id;
     }
 
     internal const uint PoolMagic = 0x48504f31;
     internal const int PoolReady = 1;
     internal const int PoolSpawned = 2;
-    /// <summary>Where a run's descriptors land in the template (the run's plan names them there).</summary>
+    /// <summary>Where a run's descriptors land in the run's own table (it moves them there; its plan names them there).</summary>
     internal const int PoolFdBase = 256;
     internal const int PoolMaxFds = 32;
 

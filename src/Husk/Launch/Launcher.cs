@@ -359,6 +359,14 @@ internal static class Launcher
                     throw;
                 }
                 var result = spawn.GetAwaiter().GetResult();
+                if (result.Pidfd < 0)
+                {
+                    // A pool's template answers after the run's exec: it can have gone meanwhile.
+                    using var gone = PidfdOpen(pid);
+                    if (gone is not null)
+                        PidfdSendSignal(gone, Signals.SIGKILL);
+                    throw new SandboxSetupException($"the pool's template failed the run: {SyscallException.Describe((Errno)result.Error)}", (Errno)result.Error) { Stage = SandboxSetupStage.Start };
+                }
                 pidfd = new SafePidfd(result.Pidfd);
                 if (outcome.Error is { } error)
                 {

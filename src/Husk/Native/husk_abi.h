@@ -123,10 +123,14 @@ typedef struct husk_spawn_args {
     uint64_t host_mntns;    /* inode of the supervisor's mount namespace */
     int32_t channel;        /* the child's end of the supervisor's seqpacket channel (close-on-exec) */
     int32_t channel_peer;   /* the supervisor's end, which the child closes at once */
+    uint64_t fd_moves;      /* const int32_t *: before anything else the child puts fd_moves[i] at
+                             * fd_move_base + i in its own table (close-on-exec), or 0 */
+    uint32_t fd_move_count;
+    int32_t fd_move_base;
 } husk_spawn_args;
 
 #define HUSK_SPAWN_MOUNTS 1  /* the plan mounts: refuse to run in the host's mount namespace */
-#define HUSK_SPAWN_COPY 2    /* clone a copy of the caller's memory (a pool template's own, small) instead of borrowing it */
+/* 2 was HUSK_SPAWN_COPY (a pool's template cloned copies of itself); unused since its runs borrow its memory */
 #define HUSK_SPAWN_BUILDING 4 /* the caller is halfway through a build (a pool template): the child goes on with it,
                               * the host's /proc at /oldroot/proc */
 #define HUSK_SPAWN_DETACHED 8 /* the sandbox outlives the supervisor: no parent-death signal (husk-runtime) */
@@ -252,6 +256,7 @@ typedef struct husk_pool_request {
     int32_t status;         /* index of the run's status pipe: the template writes the run's end there */
     int32_t cgroup;         /* index of a cgroup directory (CLONE_INTO_CGROUP), or -1 */
     uint32_t flags;         /* none yet */
+    uint64_t id;            /* the asker's number for it: the answer carries it back */
 } husk_pool_request;
 
 /* The template's answer: to a request (the run's pidfd travels with it, SCM_RIGHTS), or once at
@@ -261,12 +266,13 @@ typedef struct husk_pool_reply {
     int32_t kind;           /* HUSK_POOL_READY or HUSK_POOL_SPAWNED */
     int32_t error;          /* errno when it failed */
     int32_t pid;            /* the run's pid in the template's pid namespace */
+    uint64_t id;            /* the request's id (answers come as runs exec, not in request order) */
 } husk_pool_reply;
 
 #define HUSK_POOL_MAGIC 0x48504f31 /* "HPO1" */
 #define HUSK_POOL_READY 1
 #define HUSK_POOL_SPAWNED 2
-#define HUSK_POOL_FD_BASE 256   /* a run's descriptors, in the template, from here */
+#define HUSK_POOL_FD_BASE 256   /* a run's descriptors, in the run (it moves them there itself), from here */
 #define HUSK_POOL_MAX_FDS 32
 
 #endif

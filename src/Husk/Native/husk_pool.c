@@ -3,29 +3,35 @@
  * A static program the native stage execs from a sealed, execute-only memfd at the end of a
  * template plan: inside the sandbox's user namespace, with its mount tree half built (the host's
  * root still at /oldroot, the root's read-only parts in place). Its image is its own, so it holds
- * nothing of the supervisor, and as it cannot read that image it is non-dumpable from its first
- * instruction. It is pid 1 of a pid namespace of its own: when it ends, every run ends with it.
+ * nothing of the supervisor. It is pid 1 of a pid namespace of its own: when it ends, every run
+ * ends with it.
  *
  * usage: husk-pool CONTROL_FD
  * Each message on the control socket asks for one run: a husk_pool_request, the run's plan (a
- * husk_plan_image) and its descriptors (SCM_RIGHTS), which land at HUSK_POOL_FD_BASE + index,
- * where the plan names them. The template relocates the plan and calls husk_spawn with a copying
- * clone (its address space is small, and it must not wait for one run while others ask), and
- * answers with the run's pidfd. The run finishes the tree in namespaces of its own and starts
- * the payload exactly as a cold launch does (the same ops, the same stage). The template reaps
- * each run and writes its status to the run's status pipe, after husk-init's own when that came
- * first: a run killed before husk-init could report still has an end. End of file on the control
- * socket ends the template. No policy here: the supervisor planned every op. */
+ * husk_plan_image) and its descriptors (SCM_RIGHTS). The main thread reads it, copies it and hands
+ * it to a worker thread, which relocates the plan and calls husk_spawn as the supervisor's spawn
+ * threads do: the run borrows the template's memory (CLONE_VM | CLONE_VFORK) instead of copying
+ * it, moves its descriptors to HUSK_POOL_FD_BASE + index in its own table (where the plan names
+ * them), finishes the tree in namespaces of its own and starts the payload exactly as a cold
+ * launch does (the same ops, the same stage). The worker sleeps until the run execs, then answers
+ * with the run's pidfd and the request's id: answers come in the order runs exec, not the order
+ * asked. Workers are kept, never ended: a run's parent-death signal follows the thread that cloned
+ * it. The main thread reaps each run and writes its status to the run's status pipe, after
+ * husk-init's own when that came first: a run killed before husk-init could report still has an
+ * end. End of file on the control socket ends the template. No policy here: the supervisor planned
+ * every op. */
 #define _GNU_SOURCE
 #include "husk_abi.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -48,16 +54,30 @@ struct run {
     int status_fd;
 };
 
+/* The runs not reaped yet: workers add, the main thread reaps; under runs_lock. */
 static struct run *runs;
 static size_t run_count, run_capacity;
+static pthread_mutex_t runs_lock = PTHREAD_MUTEX_INITIALIZER;
+static int runs_added = -1; /* an eventfd: wakes the main thread's poll when a run was added */
 
 /* The largest message: a request and a plan image (the socket's buffer bounds it anyway). */
 #define MAX_MESSAGE (4u << 20)
 
-static void reply(int fd, int kind, int error, int pid, int passed_fd)
+static int control = -1;
+static pthread_mutex_t send_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void reply(int kind, int error, int pid, int passed_fd, uint64_t id)
 {
-    husk_pool_reply r = { HUSK_POOL_MAGIC, kind, error, pid };
-    husk_send_with_fd(fd, &r, sizeof r, passed_fd);
+    husk_pool_reply r;
+    memset(&r, 0, sizeof r);
+    r.magic = HUSK_POOL_MAGIC;
+    r.kind = kind;
+    r.error = error;
+    r.pid = pid;
+    r.id = id;
+    pthread_mutex_lock(&send_lock);
+    husk_send_with_fd(control, &r, sizeof r, passed_fd);
+    pthread_mutex_unlock(&send_lock);
 }
 
 /* Turns the image's offsets into pointers; false when it is not a well-formed image of size n. */
@@ -83,6 +103,7 @@ static int relocate(husk_plan_image *img, size_t n)
 
 static void remember(int pidfd, int status_fd)
 {
+    pthread_mutex_lock(&runs_lock);
     if (run_count == run_capacity) {
         size_t capacity = run_capacity ? run_capacity * 2 : 64;
         struct run *more = realloc(runs, capacity * sizeof *runs);
@@ -90,6 +111,7 @@ static void remember(int pidfd, int status_fd)
             /* Cannot track it: its status still comes from husk-init, and pid 1 reaps it. */
             close(pidfd);
             close(status_fd);
+            pthread_mutex_unlock(&runs_lock);
             return;
         }
         runs = more;
@@ -98,63 +120,139 @@ static void remember(int pidfd, int status_fd)
     runs[run_count].pidfd = pidfd;
     runs[run_count].status_fd = status_fd;
     run_count++;
+    pthread_mutex_unlock(&runs_lock);
+    uint64_t one = 1;
+    while (write(runs_added, &one, sizeof one) < 0 && errno == EINTR)
+        ;
 }
 
-/* One request: descriptors into place, plan relocated, clone, answer. */
-static void serve(int control, char *buffer, size_t n, const int *fds, int fd_count, int init_fd)
+/* One request as read: its message (a copy of its own: the run reads its plan from it until it
+ * execs) and its descriptors, at the numbers recvmsg gave them. */
+struct request {
+    char *message;
+    size_t size;
+    int fds[HUSK_POOL_MAX_FDS];
+    int fd_count;
+    struct request *next;
+};
+
+static int init_fd = -1;
+
+/* Serves one request: plan relocated, clone (the run moves its descriptors into place), answer. */
+static void serve(struct request *rq)
 {
     husk_pool_request req;
-    int placed = 0;
+    memset(&req, 0, sizeof req);
     husk_spawn_result res;
     memset(&res, 0, sizeof res);
     res.pidfd = -1;
     int error = 0;
-    if (n < sizeof req) {
+    if (rq->size < sizeof req) {
         error = EINVAL;
         goto done;
     }
-    memcpy(&req, buffer, sizeof req);
-    if (req.magic != HUSK_POOL_MAGIC || (int)req.fd_count != fd_count || req.channel < 0 || req.channel >= fd_count ||
-        req.status < 0 || req.status >= fd_count || req.cgroup >= fd_count) {
+    memcpy(&req, rq->message, sizeof req);
+    if (req.magic != HUSK_POOL_MAGIC || (int)req.fd_count != rq->fd_count || req.channel < 0 || req.channel >= rq->fd_count ||
+        req.status < 0 || req.status >= rq->fd_count || req.cgroup >= rq->fd_count) {
         error = EINVAL;
         goto done;
     }
-    /* The image follows the header, 8-aligned in the buffer as sent. */
-    husk_plan_image *img = (husk_plan_image *)(buffer + sizeof req);
-    if (!relocate(img, n - sizeof req)) {
+    /* The image follows the header, 8-aligned in the message as sent (malloc aligns to 16). */
+    husk_plan_image *img = (husk_plan_image *)(rq->message + sizeof req);
+    if (!relocate(img, rq->size - sizeof req)) {
         error = EINVAL;
         goto done;
-    }
-    for (; placed < fd_count; placed++) {
-        if (dup3(fds[placed], HUSK_POOL_FD_BASE + placed, O_CLOEXEC) < 0) {
-            error = errno;
-            goto done;
-        }
     }
     husk_spawn_args args;
     memset(&args, 0, sizeof args);
     args.clone_flags = req.clone_flags;
     args.ops = (uint64_t)(uintptr_t)((char *)img + img->ops);
     args.op_count = img->op_count;
-    args.cgroup_fd = req.cgroup >= 0 ? HUSK_POOL_FD_BASE + req.cgroup : -1;
+    /* CLONE_INTO_CGROUP reads our descriptor at the clone, before the run moves its own. */
+    args.cgroup_fd = req.cgroup >= 0 ? rq->fds[req.cgroup] : -1;
     args.init_fd = init_fd;
-    args.flags = HUSK_SPAWN_MOUNTS | HUSK_SPAWN_COPY | HUSK_SPAWN_BUILDING;
+    args.flags = HUSK_SPAWN_MOUNTS | HUSK_SPAWN_BUILDING;
     args.host_mntns = req.host_mntns;
     args.channel = HUSK_POOL_FD_BASE + req.channel;
     args.channel_peer = -1;
+    args.fd_moves = (uint64_t)(uintptr_t)rq->fds;
+    args.fd_move_count = (uint32_t)rq->fd_count;
+    args.fd_move_base = HUSK_POOL_FD_BASE;
     if (husk_spawn(&args, &res) < 0)
         error = res.error;
 done:
-    reply(control, HUSK_POOL_SPAWNED, error, error ? -1 : res.pid, error ? -1 : res.pidfd);
+    /* The answer goes before the main thread knows the run: its reap closes the pidfd we send. */
+    reply(HUSK_POOL_SPAWNED, error, error ? -1 : res.pid, error ? -1 : res.pidfd, req.id);
     if (!error) {
         /* The run's status pipe stays open here until the run is reaped. */
-        int status = fcntl(HUSK_POOL_FD_BASE + req.status, F_DUPFD_CLOEXEC, 3);
+        int status = fcntl(rq->fds[req.status], F_DUPFD_CLOEXEC, 3);
         remember(res.pidfd, status);
     }
-    for (int i = 0; i < placed; i++)
-        close(HUSK_POOL_FD_BASE + i);
-    for (int i = 0; i < fd_count; i++)
-        close(fds[i]);
+    for (int i = 0; i < rq->fd_count; i++)
+        close(rq->fds[i]);
+    free(rq->message);
+    free(rq);
+}
+
+/* The workers and their queue. A worker is never ended (see the top); one is added when a request
+ * finds none idle. */
+static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t queue_ready = PTHREAD_COND_INITIALIZER;
+static struct request *queue_head, *queue_tail;
+static int idle_workers;
+
+static void *worker(void *unused)
+{
+    (void)unused;
+    for (;;) {
+        pthread_mutex_lock(&queue_lock);
+        idle_workers++;
+        while (queue_head == NULL)
+            pthread_cond_wait(&queue_ready, &queue_lock);
+        idle_workers--;
+        struct request *rq = queue_head;
+        queue_head = rq->next;
+        if (queue_head == NULL)
+            queue_tail = NULL;
+        pthread_mutex_unlock(&queue_lock);
+        serve(rq);
+    }
+    return NULL;
+}
+
+/* Starts one more worker (detached, a small stack); the error number, or 0. */
+static int start_worker(void)
+{
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 256u << 10);
+    pthread_t thread;
+    int e = pthread_create(&thread, &attr, worker, NULL);
+    pthread_attr_destroy(&attr);
+    if (e == 0)
+        pthread_detach(thread);
+    return e;
+}
+
+/* Queues a request for a worker, starting one when none is idle; false when that start failed
+ * (the request waits for a busy one; there is always one, started before READY). */
+static int hand_over(struct request *rq)
+{
+    pthread_mutex_lock(&queue_lock);
+    rq->next = NULL;
+    if (queue_tail != NULL)
+        queue_tail->next = rq;
+    else
+        queue_head = rq;
+    queue_tail = rq;
+    int queued = 0;
+    for (struct request *q = queue_head; q != NULL; q = q->next)
+        queued++;
+    int start = idle_workers < queued;
+    pthread_cond_signal(&queue_ready);
+    pthread_mutex_unlock(&queue_lock);
+    /* On failure the busy workers take it in turn. */
+    return !start || start_worker() == 0;
 }
 
 /* A run ended: write its status (after husk-init's, if it wrote one), forget it. */
@@ -193,8 +291,12 @@ int main(int argc, char **argv)
 {
     if (argc < 2)
         return 127;
-    int control = atoi(argv[1]);
-    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    control = atoi(argv[1]);
+    /* Dumpable, unlike what an unreadable image makes us: a run borrows this memory until it
+     * execs, and writes its own user namespace's maps through /proc/self, whose files belong to
+     * root while the memory is not dumpable. Only the caller's own processes could read it (no
+     * sandbox sees our pid), and it holds nothing of theirs but the plans they sent. */
+    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
     /* The ambient set carried our capabilities through exec; nothing we start may inherit them
      * that way (a run also loses them when it enters its own user namespace). */
     prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
@@ -203,52 +305,80 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     /* Nothing else here changes a disposition: a run puts back SIGPIPE alone, not all 62. */
     husk_signals_changed_only(1ULL << (SIGPIPE - 1));
-    /* The runs' descriptors land at HUSK_POOL_FD_BASE and above. */
+    /* A run moves its descriptors to HUSK_POOL_FD_BASE and above. The limit is otherwise the
+     * caller's: the runs' payloads inherit it, as a cold payload inherits the caller's. */
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < HUSK_POOL_FD_BASE + HUSK_POOL_MAX_FDS + 64) {
         rl.rlim_cur = rl.rlim_max < HUSK_POOL_FD_BASE + HUSK_POOL_MAX_FDS + 64 ? rl.rlim_max : HUSK_POOL_FD_BASE + HUSK_POOL_MAX_FDS + 64;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
-    int init_fd = husk_init_memfd();
+    init_fd = husk_init_memfd();
     if (init_fd < 0) {
-        reply(control, HUSK_POOL_READY, -init_fd, getpid(), -1);
+        reply(HUSK_POOL_READY, -init_fd, getpid(), -1, 0);
+        return 1;
+    }
+    runs_added = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (runs_added < 0) {
+        reply(HUSK_POOL_READY, errno, getpid(), -1, 0);
+        return 1;
+    }
+    /* The first worker before READY: a request never waits for one that cannot be made. */
+    int e = start_worker();
+    if (e != 0) {
+        reply(HUSK_POOL_READY, e, getpid(), -1, 0);
         return 1;
     }
     char *buffer = malloc(MAX_MESSAGE);
     struct pollfd *fds = NULL;
     size_t fds_capacity = 0;
     if (buffer == NULL) {
-        reply(control, HUSK_POOL_READY, ENOMEM, getpid(), -1);
+        reply(HUSK_POOL_READY, ENOMEM, getpid(), -1, 0);
         return 1;
     }
-    reply(control, HUSK_POOL_READY, 0, getpid(), -1);
+    reply(HUSK_POOL_READY, 0, getpid(), -1, 0);
     for (;;) {
-        if (fds_capacity < run_count + 1) {
-            fds_capacity = (run_count + 1) * 2;
-            struct pollfd *more = realloc(fds, fds_capacity * sizeof *fds);
-            if (more == NULL)
+        pthread_mutex_lock(&runs_lock);
+        size_t watched = run_count;
+        if (fds_capacity < watched + 2) {
+            size_t capacity = (watched + 2) * 2;
+            struct pollfd *more = realloc(fds, capacity * sizeof *fds);
+            if (more == NULL) {
+                pthread_mutex_unlock(&runs_lock);
                 return 1;
+            }
             fds = more;
+            fds_capacity = capacity;
         }
+        for (size_t i = 0; i < watched; i++) {
+            fds[i + 2].fd = runs[i].pidfd;
+            fds[i + 2].events = POLLIN;
+            fds[i + 2].revents = 0;
+        }
+        pthread_mutex_unlock(&runs_lock);
         fds[0].fd = control;
         fds[0].events = POLLIN;
         fds[0].revents = 0;
-        for (size_t i = 0; i < run_count; i++) {
-            fds[i + 1].fd = runs[i].pidfd;
-            fds[i + 1].events = POLLIN;
-            fds[i + 1].revents = 0;
-        }
-        size_t watched = run_count;
-        if (poll(fds, watched + 1, -1) < 0) {
+        fds[1].fd = runs_added;
+        fds[1].events = POLLIN;
+        fds[1].revents = 0;
+        if (poll(fds, watched + 2, -1) < 0) {
             if (errno == EINTR)
                 continue;
             return 1;
         }
-        /* Reap from the end, so the swap in reap() never moves a run not yet looked at. */
+        if (fds[1].revents) {
+            uint64_t added;
+            while (read(runs_added, &added, sizeof added) < 0 && errno == EINTR)
+                ;
+        }
+        /* Workers only append, so the first `watched` runs are where they were. Reap from the
+         * end, so the swap in reap() never moves a run not yet looked at. */
+        pthread_mutex_lock(&runs_lock);
         for (size_t i = watched; i > 0; i--) {
-            if (fds[i].revents)
+            if (fds[i + 1].revents)
                 reap(i - 1);
         }
+        pthread_mutex_unlock(&runs_lock);
         if (!(fds[0].revents & (POLLIN | POLLHUP | POLLERR)))
             continue;
         char control_buf[CMSG_SPACE(sizeof(int) * HUSK_POOL_MAX_FDS)];
@@ -264,21 +394,38 @@ int main(int argc, char **argv)
             continue;
         if (n <= 0)
             return 0; /* the supervisor is gone: so are the runs, with us */
-        int passed[HUSK_POOL_MAX_FDS];
-        int passed_count = 0;
+        struct request *rq = calloc(1, sizeof *rq);
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
             if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
                 continue;
             int count = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-            for (int k = 0; k < count && passed_count < HUSK_POOL_MAX_FDS; k++)
-                memcpy(&passed[passed_count++], CMSG_DATA(c) + k * sizeof(int), sizeof(int));
+            for (int k = 0; k < count; k++) {
+                int fd;
+                memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof(int));
+                if (rq != NULL && rq->fd_count < HUSK_POOL_MAX_FDS)
+                    rq->fds[rq->fd_count++] = fd;
+                else
+                    close(fd);
+            }
         }
-        if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
-            for (int k = 0; k < passed_count; k++)
-                close(passed[k]);
-            reply(control, HUSK_POOL_SPAWNED, E2BIG, -1, -1);
+        husk_pool_request head;
+        memset(&head, 0, sizeof head);
+        if ((size_t)n >= sizeof head)
+            memcpy(&head, buffer, sizeof head);
+        int refused = rq == NULL ? ENOMEM : (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ? E2BIG : 0;
+        if (!refused && (rq->message = malloc((size_t)n)) == NULL)
+            refused = ENOMEM;
+        if (refused) {
+            if (rq != NULL) {
+                for (int k = 0; k < rq->fd_count; k++)
+                    close(rq->fds[k]);
+                free(rq);
+            }
+            reply(HUSK_POOL_SPAWNED, refused, -1, -1, head.id);
             continue;
         }
-        serve(control, buffer, (size_t)n, passed, passed_count, init_fd);
+        memcpy(rq->message, buffer, (size_t)n);
+        rq->size = (size_t)n;
+        hand_over(rq);
     }
 }

@@ -2074,8 +2074,32 @@ static int send_hello(void)
     return send_own_pid_kind(HUSK_REPORT_HELLO, -1);
 }
 
+/* The descriptors a caller asked to be moved: each first above the target range (a source may sit
+ * on another's target), then into place. Our own table: the caller's is not touched. */
+static void move_fds(const husk_spawn_args *args)
+{
+    const int32_t *from = (const int32_t *)(uintptr_t)args->fd_moves;
+    uint32_t n = args->fd_move_count;
+    if (from == NULL || n == 0)
+        return;
+    int high[64];
+    if (n > sizeof high / sizeof high[0])
+        sys_exit(127);
+    for (uint32_t i = 0; i < n; i++) {
+        high[i] = fcntl(from[i], F_DUPFD_CLOEXEC, args->fd_move_base + (int)n);
+        if (high[i] < 0)
+            sys_exit(127);
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        if (dup3(high[i], args->fd_move_base + (int)i, O_CLOEXEC) < 0)
+            sys_exit(127);
+        close(high[i]);
+    }
+}
+
 static _Noreturn void child_main(const husk_spawn_args *args, char *stacks, pid_t supervisor, bool copied)
 {
+    move_fds(args);
     reset_child_state();
     own_memory = copied;
     channel_fd = args->channel;
@@ -2241,11 +2265,11 @@ HUSK_EXPORT int32_t husk_spawn(const husk_spawn_args *args, husk_spawn_result *r
     if (continuing)
         ca.flags |= CLONE_PARENT;
     long pid;
-    if (!(args->clone_flags & CLONE_NEWTIME) && !(args->flags & (HUSK_SPAWN_COPY | HUSK_SPAWN_CONTINUE))) {
+    if (!(args->clone_flags & CLONE_NEWTIME) && !(args->flags & HUSK_SPAWN_CONTINUE)) {
         /* posix_spawn's way: the child borrows our memory and we sleep until it execs, instead of
          * copying an address space the size of a .NET process. (A new time namespace cannot share
-         * memory with its parent, so it takes the copying path; so does a pool's template, which
-         * must not wait for one run while others ask.) */
+         * memory with its parent, so it takes the copying path; a pool's template clones each run
+         * from a thread of its own, so only that thread waits.) */
         ca.flags |= CLONE_VM | CLONE_VFORK;
         ca.stack = (uint64_t)(uintptr_t)stacks;
         ca.stack_size = CHILD_STACK_SIZE;
@@ -2386,7 +2410,9 @@ HUSK_EXPORT int32_t husk_abi_layout(int32_t which, int32_t field)
                               OFF(husk_spawn_args, ops), OFF(husk_spawn_args, op_count),
                               OFF(husk_spawn_args, cgroup_fd), OFF(husk_spawn_args, init_fd),
                               OFF(husk_spawn_args, flags), OFF(husk_spawn_args, host_mntns),
-                              OFF(husk_spawn_args, channel), OFF(husk_spawn_args, channel_peer) };
+                              OFF(husk_spawn_args, channel), OFF(husk_spawn_args, channel_peer),
+                              OFF(husk_spawn_args, fd_moves), OFF(husk_spawn_args, fd_move_count),
+                              OFF(husk_spawn_args, fd_move_base) };
         return field < (int32_t)(sizeof v / sizeof v[0]) ? v[field] : -1;
     }
     case 2: {
@@ -2422,12 +2448,13 @@ HUSK_EXPORT int32_t husk_abi_layout(int32_t which, int32_t field)
     case 7: {
         const int32_t v[] = { (int32_t)sizeof(husk_pool_request), OFF(husk_pool_request, magic), OFF(husk_pool_request, fd_count),
                               OFF(husk_pool_request, clone_flags), OFF(husk_pool_request, host_mntns), OFF(husk_pool_request, channel),
-                              OFF(husk_pool_request, status), OFF(husk_pool_request, cgroup), OFF(husk_pool_request, flags) };
+                              OFF(husk_pool_request, status), OFF(husk_pool_request, cgroup), OFF(husk_pool_request, flags),
+                              OFF(husk_pool_request, id) };
         return field < (int32_t)(sizeof v / sizeof v[0]) ? v[field] : -1;
     }
     case 8: {
         const int32_t v[] = { (int32_t)sizeof(husk_pool_reply), OFF(husk_pool_reply, magic), OFF(husk_pool_reply, kind),
-                              OFF(husk_pool_reply, error), OFF(husk_pool_reply, pid) };
+                              OFF(husk_pool_reply, error), OFF(husk_pool_reply, pid), OFF(husk_pool_reply, id) };
         return field < (int32_t)(sizeof v / sizeof v[0]) ? v[field] : -1;
     }
     default:

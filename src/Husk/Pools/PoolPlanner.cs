@@ -192,9 +192,9 @@ internal static class PoolPlanner
         // The template's clone makes only the run's pid namespace (which a clone must make) and
         // its cgroup namespace (cheap, and made where a cold run's is: at the clone, so that its
         // root is the same cgroup as a cold run's); the run makes its other namespaces itself,
-        // right after the supervisor lets it go. The template serves one request at a time: making
-        // a network namespace (the dearest part by far) in its clone held every other run's
-        // request behind it, while the run's own unshare costs the same and overlaps with the others.
+        // right after the supervisor lets it go. (When the template served one request at a time,
+        // a network namespace made in its clone held every other request behind it; the run's own
+        // unshare costs the same and keeps the template's part of a run short.)
         ulong perRun = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | (netPerRun ? CLONE_NEWNET : 0);
         var run = new List<PlannedOp>
         {

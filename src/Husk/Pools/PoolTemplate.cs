@@ -9,9 +9,10 @@ namespace Husk.Pools;
 /// One template of a <see cref="SandboxPool"/>: the husk-pool process, started cold by the native
 /// stage from the template's plan (it execs the program from a sealed memfd halfway through the
 /// build), and the control socket it takes run requests on. A run's request carries the run's plan
-/// image and descriptors; the answer carries the run's pidfd. The template answers in the order it
-/// was asked, as soon as it has cloned: callers send without waiting for each other's answers, and
-/// whoever waits reads the answers in turn and hands each to its asker (no thread of its own).
+/// image and descriptors, and an id; the answer carries the run's pidfd and that id. The template
+/// clones each run from a thread of its own, borrowing its memory, and answers once the run has
+/// exec'd: after the supervisor has served the run's hello and reports, and in the order runs exec,
+/// not the order asked. A reader thread hands each answer to its asker.
 /// </summary>
 internal sealed class PoolTemplate : IDisposable
 {
@@ -25,8 +26,9 @@ internal sealed class PoolTemplate : IDisposable
 
     private readonly SandboxProcess _process;
     private readonly SafeFd _control;
-    private readonly object _send = new(), _receive = new();
-    private readonly Queue<Pending> _pending = new();
+    private readonly object _send = new();
+    private readonly Dictionary<ulong, TaskCompletionSource<SpawnResult>> _pending = [];
+    private ulong _lastId;
     private volatile bool _ended;
 
     private PoolTemplate(SandboxProcess process, SafeFd control)
@@ -34,6 +36,7 @@ internal sealed class PoolTemplate : IDisposable
         _process = process;
         _control = control;
         _ = process.WaitForExitAsync().ContinueWith(_ => _ended = true, TaskScheduler.Default);
+        new Thread(ReadAnswers) { IsBackground = true, Name = "husk-pool-answers" }.Start();
     }
 
     /// <summary>The template's pid (in the caller's pid namespace).</summary>
@@ -71,8 +74,8 @@ internal sealed class PoolTemplate : IDisposable
     /// <summary>The starter of one run: its plan image and its payload's descriptors (in slot order).</summary>
     public ChildStarter Run(byte[] image, int[] payloadFds) => new RunStarter(this, image, payloadFds);
 
-    /// <summary>Sends one request and reads its answer: the run's pid in the template and its pidfd, or the errno.</summary>
-    private unsafe SpawnResult Spawn(ulong cloneFlags, ulong hostMountNamespace, byte[] image, int channel, int status, int? cgroup, int[] payload)
+    /// <summary>Sends one request; its answer (the run's pid in the template and its pidfd, or the errno) comes once the run has exec'd.</summary>
+    private unsafe Task<SpawnResult> Spawn(ulong cloneFlags, ulong hostMountNamespace, byte[] image, int channel, int status, int? cgroup, int[] payload)
     {
         var fds = new int[PoolPlanner.FirstPayloadSlot + payload.Length];
         fds[PoolPlanner.ChannelSlot] = channel;
@@ -80,52 +83,64 @@ internal sealed class PoolTemplate : IDisposable
         // The slot is taken either way, so the payload's descriptors are where the plan names them.
         fds[PoolPlanner.CgroupSlot] = cgroup ?? status;
         payload.CopyTo(fds, PoolPlanner.FirstPayloadSlot);
-        var request = new PoolRequest
-        {
-            Magic = PoolMagic,
-            FdCount = (uint)fds.Length,
-            CloneFlags = cloneFlags,
-            HostMountNamespace = hostMountNamespace,
-            Channel = PoolPlanner.ChannelSlot,
-            Status = PoolPlanner.StatusSlot,
-            Cgroup = cgroup is null ? -1 : PoolPlanner.CgroupSlot,
-        };
-        var head = new ReadOnlySpan<byte>(&request, sizeof(PoolRequest));
-        var mine = new Pending();
+        var answer = new TaskCompletionSource<SpawnResult>(TaskCreationOptions.RunContinuationsAsynchronously);
         lock (_send)
         {
             if (_ended)
-                return Failed(Errno.ESRCH);
-            int e = SendWithDescriptors(_control.Fd, head, image, fds);
-            if (e != 0)
-                return Failed(e == EMSGSIZE ? Errno.E2BIG : (Errno)e);
-            // Queued in the order sent, which is the order of the answers.
-            _pending.Enqueue(mine);
-        }
-        lock (_receive)
-        {
-            while (mine.Result is null)
+                return Task.FromResult(Failed(Errno.ESRCH));
+            ulong id = ++_lastId;
+            var request = new PoolRequest
             {
-                SafeFd? pidfd = null;
-                var reply = _ended ? null : Receive(_control, out pidfd);
-                if (reply is null)
-                {
-                    // The template is gone: no asker gets an answer any more.
-                    _ended = true;
-                    lock (_send)
-                    {
-                        while (_pending.TryDequeue(out var lost))
-                            lost.Result = Failed(Errno.ESRCH);
-                    }
-                    break;
-                }
-                Pending asker;
-                lock (_send)
-                    asker = _pending.Dequeue();
-                asker.Result = Answer(reply.Value, pidfd);
+                Magic = PoolMagic,
+                FdCount = (uint)fds.Length,
+                CloneFlags = cloneFlags,
+                HostMountNamespace = hostMountNamespace,
+                Channel = PoolPlanner.ChannelSlot,
+                Status = PoolPlanner.StatusSlot,
+                Cgroup = cgroup is null ? -1 : PoolPlanner.CgroupSlot,
+                Id = id,
+            };
+            _pending.Add(id, answer);
+            int e = SendWithDescriptors(_control.Fd, new ReadOnlySpan<byte>(&request, sizeof(PoolRequest)), image, fds);
+            if (e != 0)
+            {
+                _pending.Remove(id);
+                return Task.FromResult(Failed(e == EMSGSIZE ? Errno.E2BIG : (Errno)e));
             }
         }
-        return mine.Result ?? Failed(Errno.ESRCH);
+        return answer.Task;
+    }
+
+    /// <summary>The reader thread: hands each answer to its asker until the template is gone, then fails the rest.</summary>
+    private void ReadAnswers()
+    {
+        while (true)
+        {
+            var reply = Receive(_control, out var pidfd);
+            if (reply is null)
+                break;
+            TaskCompletionSource<SpawnResult>? asker;
+            lock (_send)
+            {
+                if (_pending.Remove(reply.Value.Id, out asker) is false)
+                    asker = null;
+            }
+            if (asker is null)
+                pidfd?.Dispose();
+            else
+                asker.TrySetResult(Answer(reply.Value, pidfd));
+        }
+        // The template is gone, or the pool closed the socket: no asker gets an answer any more.
+        _ended = true;
+        List<TaskCompletionSource<SpawnResult>> lost;
+        lock (_send)
+        {
+            lost = [.. _pending.Values];
+            _pending.Clear();
+            _control.Dispose();
+        }
+        foreach (var asker in lost)
+            asker.TrySetResult(Failed(Errno.ESRCH));
     }
 
     /// <summary>What a template's answer means for its asker.</summary>
@@ -142,12 +157,6 @@ internal sealed class PoolTemplate : IDisposable
             return Failed(reply.Error != 0 ? (Errno)reply.Error : Errno.EBADF);
         }
         return new SpawnResult { Pid = reply.Pid, Pidfd = pidfd.Release() };
-    }
-
-    /// <summary>One asker's answer, once read (by whoever was reading then).</summary>
-    private sealed class Pending
-    {
-        public SpawnResult? Result;
     }
 
     private static SpawnResult Failed(Errno errno) => new() { Pid = -1, Pidfd = -1, Error = (int)errno };
@@ -181,11 +190,11 @@ internal sealed class PoolTemplate : IDisposable
     public void Dispose()
     {
         _ended = true;
-        // In the order Spawn takes them: no reader is left in recvmsg on the socket when it closes.
-        lock (_receive)
+        // shutdown wakes the reader from recvmsg (a close would not); it then fails what is pending.
+        lock (_send)
         {
-            lock (_send)
-                _control.Dispose();
+            if (!_control.IsClosed)
+                Shutdown(_control.Fd, SHUT_RDWR);
         }
         _process.Dispose();
     }
@@ -199,9 +208,10 @@ internal sealed class PoolTemplate : IDisposable
 
         public override Task<SpawnResult> Start(SpawnPlan plan, HostContext host, LaunchHooks? hooks, SafeFd channel, SafeFd childEnd, SafeFd? statusWrite)
         {
+            // Sent with the request, the template holds its own copies: ours go at once.
             using (childEnd)
             using (statusWrite)
-                return Task.FromResult(template.Spawn(plan.CloneFlags, host.MountNamespace, image, childEnd.Fd, statusWrite!.Fd, hooks?.Cgroup?.Fd, payloadFds));
+                return template.Spawn(plan.CloneFlags, host.MountNamespace, image, childEnd.Fd, statusWrite!.Fd, hooks?.Cgroup?.Fd, payloadFds);
         }
     }
 }
