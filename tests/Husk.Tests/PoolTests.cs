@@ -122,6 +122,14 @@ public class PoolTests
             pool.Start(TestEnvironment.Spec("/bin/sh", "-c", "exec sleep 60") with { StandardOutput = StdioMode.Pipe }))));
         try
         {
+            // Every run borrowed the template's memory and made it dumpable while it opened its own
+            // /proc files; the last one made it not dumpable again. Not dumpable, its /proc files
+            // belong to its user namespace's root, unmapped for an unprivileged caller.
+            if (!TestEnvironment.IsRoot)
+            {
+                Assert.Equal(0, Interop.Interop.TryStat($"/proc/{Parent(started[0].Pid)}/environ", out var st));
+                Assert.Equal(0u, st.Uid);
+            }
             for (int i = 0; i < count; i++)
             {
                 started[i].Kill();

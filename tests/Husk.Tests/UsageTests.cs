@@ -77,6 +77,31 @@ public class UsageTests
         Assert.True(result.Usage.WrittenBytes >= 12345, $"written {result.Usage.WrittenBytes}");
     }
 
+    /// <summary>
+    /// Output counted when nobody has begun to read it by the end (a reader thread scheduled late,
+    /// as under CI's load, or none at all): the count comes from the pipe, and a reader that comes
+    /// afterwards still gets every byte, counted once. Past the output limit it gets what was allowed.
+    /// </summary>
+    [Theory]
+    [InlineData(null, 30000, "OK")]
+    [InlineData(10000L, 10000, "OutputLimit")]
+    public void Output_nobody_read_before_the_end_is_counted_from_the_pipe(long? limit, int passed, string verdict)
+    {
+        var spec = TestEnvironment.Spec(TestEnvironment.Probe, "judge", "write", "30000") with
+        {
+            Limits = new ResourceLimits { MeasureUsage = true, OutputBytes = limit },
+            StandardOutput = StdioMode.Pipe,
+        };
+        using var process = Sandbox.Start(spec);
+        var result = process.WaitForResult();
+        Assert.Equal(verdict, result.Verdict.ToString());
+        Assert.Equal(30000, result.Usage.StdoutBytes);
+        using var read = new MemoryStream();
+        process.StandardOutput!.CopyTo(read);
+        Assert.Equal(passed, read.Length);
+        Assert.Equal(30000, process.WaitForResult().Usage.StdoutBytes);
+    }
+
     [Fact]
     public async Task Files_written_are_counted()
     {

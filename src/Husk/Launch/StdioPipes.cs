@@ -92,8 +92,13 @@ internal sealed class OutputPipeStream : Stream
     private readonly ResourceSupervisor? supervisor;
     private readonly bool stderr;
     private readonly ManualResetEventSlim _ended = new();
-    private volatile bool _reading;
+    private readonly object _gate = new();
+    private bool _reading;
     private bool _over;
+    // Bytes the supervisor counted from the pipe before any reader began, not read yet: a reader
+    // does not count them again. Past the limit, only _budget of them may pass (-1: no cut).
+    private long _precounted;
+    private long _budget = -1;
 
     public OutputPipeStream(FileStream inner, ResourceSupervisor? supervisor, bool stderr)
     {
@@ -103,8 +108,33 @@ internal sealed class OutputPipeStream : Stream
         supervisor?.Track(this);
     }
 
-    /// <summary>Waits until a reader that has started has read to the end (the count is then final); false on timeout.</summary>
-    internal bool WaitDrained(TimeSpan timeout) => !_reading || _ended.Wait(timeout);
+    /// <summary>
+    /// Waits until a reader that has started has read to the end (the count is then final); false
+    /// on timeout. When no reader has begun (its thread not scheduled yet, or none at all), what
+    /// waits in the pipe is counted now, from the pipe (FIONREAD): the payload has ended, so that
+    /// is what it left unread; a reader that comes later passes it without counting it again.
+    /// </summary>
+    internal unsafe bool WaitDrained(TimeSpan timeout)
+    {
+        lock (_gate)
+        {
+            if (!_reading)
+            {
+                int pending = 0;
+                if (supervisor is not null && Interop.Interop.Ioctl((int)inner.SafeFileHandle.DangerousGetHandle(), FIONREAD, &pending) == 0 && pending > 0)
+                {
+                    int allowed = supervisor.Account(stderr, pending);
+                    _precounted = pending;
+                    if (allowed < pending)
+                        _budget = allowed;
+                }
+                return true;
+            }
+        }
+        return _ended.Wait(timeout);
+    }
+
+    private const nuint FIONREAD = 0x541B;
 
     public override bool CanRead => true;
     public override bool CanSeek => false;
@@ -118,7 +148,7 @@ internal sealed class OutputPipeStream : Stream
     {
         if (_over)
             return 0;
-        _reading = true;
+        Begin();
         return Pass(inner.Read(buffer));
     }
 
@@ -126,22 +156,47 @@ internal sealed class OutputPipeStream : Stream
     {
         if (_over)
             return 0;
-        _reading = true;
+        Begin();
         return Pass(await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false));
     }
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
+    /// <summary>A read begins: from now on the supervisor waits for the reader's count.</summary>
+    private void Begin()
+    {
+        lock (_gate)
+            _reading = true;
+    }
+
     /// <summary>What may pass of <paramref name="n"/> bytes just read; past the limit, the stream ends.</summary>
     private int Pass(int n)
     {
-        if (n > 0 && supervisor is not null)
+        if (n > 0)
         {
-            int allowed = supervisor.Account(stderr, n);
-            if (allowed < n)
-                _over = true;
-            n = allowed;
+            long counted;
+            lock (_gate)
+            {
+                counted = Math.Min(n, _precounted);
+                _precounted -= counted;
+                if (_budget >= 0)
+                {
+                    // Counted from the pipe past the limit: what was allowed passes, then the end.
+                    n = (int)Math.Min(n, _budget);
+                    _budget -= n;
+                    if (_budget == 0)
+                        _over = true;
+                    counted = n;
+                }
+            }
+            if (n > counted && supervisor is not null)
+            {
+                int allowed = supervisor.Account(stderr, (int)(n - counted));
+                if (allowed < n - counted)
+                    _over = true;
+                n = (int)counted + allowed;
+            }
         }
         if (n <= 0 || _over)
             _ended.Set();

@@ -3,8 +3,8 @@
  * A static program the native stage execs from a sealed, execute-only memfd at the end of a
  * template plan: inside the sandbox's user namespace, with its mount tree half built (the host's
  * root still at /oldroot, the root's read-only parts in place). Its image is its own, so it holds
- * nothing of the supervisor. It is pid 1 of a pid namespace of its own: when it ends, every run
- * ends with it.
+ * nothing of the supervisor, and as it cannot read that image it is non-dumpable from its first
+ * instruction. It is pid 1 of a pid namespace of its own: when it ends, every run ends with it.
  *
  * usage: husk-pool CONTROL_FD
  * Each message on the control socket asks for one run: a husk_pool_request, the run's plan (a
@@ -292,11 +292,10 @@ int main(int argc, char **argv)
     if (argc < 2)
         return 127;
     control = atoi(argv[1]);
-    /* Dumpable, unlike what an unreadable image makes us: a run borrows this memory until it
-     * execs, and writes its own user namespace's maps through /proc/self, whose files belong to
-     * root while the memory is not dumpable. Only the caller's own processes could read it (no
-     * sandbox sees our pid), and it holds nothing of theirs but the plans they sent. */
-    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+    /* Not dumpable (an unreadable image makes us so anyway): nothing of another user namespace
+     * may read or trace this memory, which every run borrows until it execs. A run makes it
+     * dumpable for the moment it opens its own /proc files (op_write_proc). */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     /* The ambient set carried our capabilities through exec; nothing we start may inherit them
      * that way (a run also loses them when it enters its own user namespace). */
     prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);

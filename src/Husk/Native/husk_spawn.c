@@ -1006,28 +1006,53 @@ static int op_remount_ro(const husk_op *op)
     return sys_mount_setattr(fd, "", AT_EMPTY_PATH, MOUNT_ATTR_RDONLY, 0);
 }
 
+/* The runs of a pool's template that are opening their own /proc files at this moment: they
+ * borrow the template's memory (so this count is the template's, shared by all of them), and its
+ * dumpability with it. */
+static int borrowed_dumpable_holders;
+
+static int open_proc_for_write(const char *path)
+{
+    if (hostproc_fd >= 0)
+        return openat(hostproc_fd, path, O_WRONLY | O_CLOEXEC);
+    char full[PATH_BUF] = "/proc/";
+    if (str_copy(full + 6, sizeof full - 6, path) == (size_t)-1)
+        return -1;
+    return open(full, O_WRONLY | O_CLOEXEC);
+}
+
 static int op_write_proc(const husk_op *op)
 {
     const char *path = (const char *)(uintptr_t)op->s1;
     /* Our own /proc files belong to root while we are not dumpable, and a nested user namespace
      * (--disable-userns) maps nobody to root: be dumpable just for the open. No sandboxed code
-     * runs yet, and the write itself is checked against the opener's credentials. (Borrowed
-     * memory is never made non-dumpable: dumpability belongs to the supervisor's memory.) */
-    bool own = own_memory && strncmp(path, "self/", 5) == 0;
+     * runs yet, and the write itself is checked against the opener's credentials. The
+     * supervisor's memory, when we borrow it, is dumpable and stays as it is. A pool's template's
+     * memory, which its runs borrow, is not: its runs make it dumpable while any of them opens,
+     * the last one to finish makes it not dumpable again, and an open that lost a race with
+     * another's reset is tried again. */
+    bool self = strncmp(path, "self/", 5) == 0;
+    bool own = own_memory && self;
+    bool template = !own_memory && shared_base && self; /* shared_base: a template's run, all its life */
     if (own)
         CHECK(prctl(PR_SET_DUMPABLE, 1, 0, 0, 0));
-    autoclose int fd = hostproc_fd >= 0 ? openat(hostproc_fd, path, O_WRONLY | O_CLOEXEC) : -1;
-    if (hostproc_fd < 0) {
-        char full[PATH_BUF] = "/proc/";
-        if (str_copy(full + 6, sizeof full - 6, path) == (size_t)-1)
-            return -1;
-        fd = open(full, O_WRONLY | O_CLOEXEC);
+    if (template)
+        __atomic_add_fetch(&borrowed_dumpable_holders, 1, __ATOMIC_SEQ_CST);
+    autoclose int fd = -1;
+    for (int attempt = 0;; attempt++) {
+        if (template)
+            prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+        fd = open_proc_for_write(path);
+        if (fd >= 0 || !template || errno != EACCES || attempt == 100)
+            break;
+        sched_yield();
     }
-    if (own) {
-        int e = errno; /* the open's */
+    int e = errno; /* the open's */
+    if (own)
         CHECK(prctl(PR_SET_DUMPABLE, 0, 0, 0, 0));
-        errno = e;
-    }
+    if (template && __atomic_sub_fetch(&borrowed_dumpable_holders, 1, __ATOMIC_SEQ_CST) == 0)
+        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    errno = e;
     CHECK(fd);
     current_step = HUSK_STEP_DATA;
     husk_op copy = *op;
