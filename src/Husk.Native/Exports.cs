@@ -35,6 +35,7 @@ internal static unsafe class Exports
     private static readonly byte* VersionText = NativeText.Allocate(typeof(Exports).Assembly.GetName().Version is { } v ? $"{v.Major}.{v.Minor}.{v.Build}" : "0.0.0");
 
     private static readonly ConcurrentDictionary<long, LibrarySandbox> Handles = new();
+    private static readonly ConcurrentDictionary<long, SandboxPool> Pools = new();
     private static long _lastHandle;
 
     /// <summary>System call names as C strings, made once each and kept for the life of the process.</summary>
@@ -67,7 +68,47 @@ internal static unsafe class Exports
     });
 
     [UnmanagedCallersOnly(EntryPoint = "husk_run")]
-    public static int Run(byte* specJson, delegate* unmanaged<nint, HuskSyscall*, int> policy, nint context, byte** resultJson) => Guard(() =>
+    public static int Run(byte* specJson, delegate* unmanaged<nint, HuskSyscall*, int> policy, nint context, byte** resultJson) =>
+        Guard(() => RunWith(null, specJson, policy, context, resultJson));
+
+    [UnmanagedCallersOnly(EntryPoint = "husk_start")]
+    public static int Start(byte* specJson, delegate* unmanaged<nint, HuskSyscall*, int> policy, nint context, long* handle) =>
+        Guard(() => StartWith(null, specJson, policy, context, handle));
+
+    [UnmanagedCallersOnly(EntryPoint = "husk_pool_new")]
+    public static int PoolNew(byte* optionsJson, long* pool) => Guard(() =>
+    {
+        if (pool is null)
+            return Fail(EArgument, "pool is NULL");
+        *pool = 0;
+        var options = LibrarySpec.ParsePoolOptions(NativeText.Read(optionsJson));
+        long id = Interlocked.Increment(ref _lastHandle);
+        Pools[id] = new SandboxPool(options);
+        *pool = id;
+        return Ok;
+    });
+
+    [UnmanagedCallersOnly(EntryPoint = "husk_pool_run")]
+    public static int PoolRun(long pool, byte* specJson, delegate* unmanaged<nint, HuskSyscall*, int> policy, nint context, byte** resultJson) =>
+        Guard(() => Pools.GetValueOrDefault(pool) is { } p ? RunWith(p, specJson, policy, context, resultJson) : NoPool(pool));
+
+    [UnmanagedCallersOnly(EntryPoint = "husk_pool_start")]
+    public static int PoolStart(long pool, byte* specJson, delegate* unmanaged<nint, HuskSyscall*, int> policy, nint context, long* handle) =>
+        Guard(() => Pools.GetValueOrDefault(pool) is { } p ? StartWith(p, specJson, policy, context, handle) : NoPool(pool));
+
+    [UnmanagedCallersOnly(EntryPoint = "husk_pool_free")]
+    public static int PoolFree(long pool) => Guard(() =>
+    {
+        if (!Pools.TryRemove(pool, out var p))
+            return NoPool(pool);
+        p.Dispose();
+        return Ok;
+    });
+
+    private static int NoPool(long pool) => Fail(EHandle, $"no pool with handle {pool}: it was never made or is freed already");
+
+    /// <summary>husk_run, cold or from a pool.</summary>
+    private static int RunWith(SandboxPool? pool, byte* specJson, delegate* unmanaged<nint, HuskSyscall*, int> policy, nint context, byte** resultJson)
     {
         if (resultJson is null)
             return Fail(EArgument, "result_json is NULL");
@@ -78,7 +119,7 @@ internal static unsafe class Exports
         LibrarySandbox sandbox;
         try
         {
-            sandbox = LibrarySandbox.Start(spec, Policy(policy, context), blocking: true);
+            sandbox = LibrarySandbox.Start(spec, Policy(policy, context), blocking: true, pool);
         }
         catch (SandboxSetupException e)
         {
@@ -92,10 +133,10 @@ internal static unsafe class Exports
         using (sandbox)
             *resultJson = NativeText.Allocate(sandbox.Wait(Timeout.InfiniteTimeSpan)!);
         return Ok;
-    });
+    }
 
-    [UnmanagedCallersOnly(EntryPoint = "husk_start")]
-    public static int Start(byte* specJson, delegate* unmanaged<nint, HuskSyscall*, int> policy, nint context, long* handle) => Guard(() =>
+    /// <summary>husk_start, cold or from a pool.</summary>
+    private static int StartWith(SandboxPool? pool, byte* specJson, delegate* unmanaged<nint, HuskSyscall*, int> policy, nint context, long* handle)
     {
         if (handle is null)
             return Fail(EArgument, "handle is NULL");
@@ -106,7 +147,7 @@ internal static unsafe class Exports
         LibrarySandbox sandbox;
         try
         {
-            sandbox = LibrarySandbox.Start(spec, Policy(policy, context), blocking: false);
+            sandbox = LibrarySandbox.Start(spec, Policy(policy, context), blocking: false, pool);
         }
         catch (SandboxSetupException e)
         {
@@ -116,7 +157,7 @@ internal static unsafe class Exports
         Handles[id] = sandbox;
         *handle = id;
         return Ok;
-    });
+    }
 
     [UnmanagedCallersOnly(EntryPoint = "husk_pid")]
     public static int Pid(long handle) => Guard(() => Find(handle) is { } s ? s.Pid : NoHandle(handle));

@@ -43,7 +43,8 @@ internal sealed class LibrarySandbox : IDisposable
     /// </summary>
     /// <exception cref="LibrarySpecException">The spec cannot run as given.</exception>
     /// <exception cref="SandboxSetupException">Setting the sandbox up failed.</exception>
-    public static LibrarySandbox Start(LibrarySpec spec, Func<SyscallRequest, SyscallDecision>? policy, bool blocking)
+    /// <param name="pool">The pool the sandbox starts from, or null for a cold start.</param>
+    public static LibrarySandbox Start(LibrarySpec spec, Func<SyscallRequest, SyscallDecision>? policy, bool blocking, SandboxPool? pool = null)
     {
         if (policy is null && spec.Syscalls.Length > 0)
             throw new LibrarySpecException(["syscalls are decided by a policy callback: pass one, or drop syscalls"]);
@@ -64,7 +65,7 @@ internal sealed class LibrarySandbox : IDisposable
             SandboxProcess process;
             try
             {
-                process = Sandbox.Start(s);
+                process = pool is null ? Sandbox.Start(s) : pool.Start(s);
             }
             catch
             {

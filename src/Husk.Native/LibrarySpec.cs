@@ -70,21 +70,53 @@ internal sealed record LibrarySpec
         ["--name"] = "the library does not register sandboxes for husk ps",
     };
 
+    /// <summary>
+    /// Reads a pool's options: NULL or a JSON object with "network_per_run" (true, the default: each
+    /// run gets a network namespace of its own; false: the runs share the template's).
+    /// </summary>
+    /// <exception cref="LibrarySpecException">What is wrong with them.</exception>
+    public static SandboxPoolOptions ParsePoolOptions(string? json)
+    {
+        var options = new SandboxPoolOptions();
+        if (json is null)
+            return options;
+        using (var doc = ReadJson(json, "the pool's options object"))
+        {
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+                throw new LibrarySpecException(["the pool's options must be a JSON object, such as {\"network_per_run\": false}"]);
+            foreach (var property in doc.RootElement.EnumerateObject())
+            {
+                options = property.Name switch
+                {
+                    "network_per_run" when property.Value.ValueKind is JsonValueKind.True or JsonValueKind.False =>
+                        options with { NetworkPerRun = property.Value.GetBoolean() },
+                    "network_per_run" => throw new LibrarySpecException(["the pool's \"network_per_run\" must be true or false"]),
+                    _ => throw new LibrarySpecException([$"unknown pool option \"{property.Name}\": the one there is is \"network_per_run\""]),
+                };
+            }
+        }
+        return options;
+    }
+
     /// <summary>Reads a spec; <paramref name="id"/> names the layer's root when the options name none.</summary>
     /// <exception cref="LibrarySpecException">Every problem with the spec.</exception>
     public static LibrarySpec Parse(string json, string id)
     {
-        JsonDocument doc;
+        using var doc = ReadJson(json, "the spec");
+        return Parse(doc.RootElement, id);
+    }
+
+    /// <summary>Parses <paramref name="json"/>; invalid JSON is one problem naming <paramref name="what"/> and where.</summary>
+    private static JsonDocument ReadJson(string json, string what)
+    {
         try
         {
-            doc = JsonDocument.Parse(json);
+            return JsonDocument.Parse(json);
         }
         catch (JsonException e)
         {
-            throw new LibrarySpecException([$"the spec is not valid JSON (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1})"]);
+            throw new LibrarySpecException([$"{what} is not valid JSON (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1})"]);
         }
-        using (doc)
-            return Parse(doc.RootElement, id);
     }
 
     private static LibrarySpec Parse(JsonElement root, string id)

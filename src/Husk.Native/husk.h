@@ -125,6 +125,25 @@ int32_t husk_kill(husk_handle handle, int32_t signal);
 /* Releases a handle: a sandbox still running is killed and waited for. */
 int32_t husk_free(husk_handle handle);
 
+/* A pool of warm sandboxes (SandboxPool): a template is prepared once per shape of spec (its
+ * namespaces, id maps and the read-only part of its tree) and each run is cloned from it, in
+ * fresh pid, mount, IPC and UTS namespaces (and network, unless the options say otherwise), with
+ * the same policy, limits and result as a cold run. Specs a pool cannot take (the host overlay,
+ * a writable root directory, nat, ...) are refused with HUSK_E_SPEC and the reason. */
+typedef int64_t husk_pool;
+
+/* Makes a pool. options_json is NULL or an object: {"network_per_run": false} lets the runs share
+ * the template's network namespace (loopback only; runs at the same time can then reach each
+ * other's loopback sockets). */
+int32_t husk_pool_new(const char *options_json, husk_pool *pool);
+
+/* husk_run and husk_start from a pool: the same specs, results and handles. */
+int32_t husk_pool_run(husk_pool pool, const char *spec_json, husk_policy policy, void *context, char **result_json);
+int32_t husk_pool_start(husk_pool pool, const char *spec_json, husk_policy policy, void *context, husk_handle *handle);
+
+/* Ends a pool: its templates end, and every run still going from it with them. */
+int32_t husk_pool_free(husk_pool pool);
+
 /* Frees a string the library returned through a char **. NULL is ignored. */
 void husk_string_free(char *text);
 

@@ -80,6 +80,28 @@ int main(void)
     expect(husk_run("{\"command\": [\"true\"], \"stdout\": \"pipe\"}", NULL, NULL, &result) == HUSK_E_SPEC, "run refuses pipes");
     expect(husk_run(NULL, NULL, NULL, &result) == HUSK_E_ARGUMENT && husk_start("{}", NULL, NULL, NULL) == HUSK_E_ARGUMENT, "NULL arguments");
 
+    husk_pool pool = 0;
+    expect(husk_pool_new("{\"network_per_run\": 1}", &pool) == HUSK_E_SPEC && strstr(husk_last_error(), "network_per_run") != NULL,
+           "pool options are checked");
+    expect(husk_pool_new(NULL, &pool) == HUSK_OK && pool != 0, "a pool");
+    expect(husk_pool_run(pool, "{\"command\": [\"/bin/sh\", \"-c\", \"exit 5\"], \"options\": [[\"--fs\", \"ro\"]]}", NULL, NULL, &result) == HUSK_OK
+           && strstr(result, "\"exit_code\":5") != NULL, "a run from the pool");
+    husk_string_free(result);
+    expect(husk_pool_start(pool, "{\"command\": [\"/bin/echo\", \"warm\"], \"options\": [[\"--fs\", \"ro\"]], \"stdout\": \"pipe\"}", NULL, NULL, &h) == HUSK_OK,
+           "a start from the pool");
+    char warm[16] = { 0 };
+    out = husk_stdio(h, 1);
+    expect(out >= 0 && read(out, warm, sizeof warm - 1) == 5 && strcmp(warm, "warm\n") == 0, "its output");
+    close(out);
+    expect(husk_wait(h, -1, &result) == HUSK_OK && strstr(result, "\"verdict\":\"OK\"") != NULL, "its result");
+    husk_string_free(result);
+    husk_free(h);
+    expect(husk_pool_run(pool, "{\"command\": [\"true\"]}", NULL, NULL, &result) == HUSK_E_SPEC && strstr(husk_last_error(), "overlay") != NULL,
+           "a spec a pool cannot take");
+    husk_string_free(result);
+    expect(husk_pool_free(pool) == HUSK_OK && husk_pool_free(pool) == HUSK_E_HANDLE && husk_pool_run(pool, "{}", NULL, NULL, &result) == HUSK_E_HANDLE,
+           "free a pool, once");
+
     fflush(stdout);
     pid_t child = fork();
     if (child == 0) {
@@ -114,7 +136,7 @@ def test_a_c_client_uses_every_function(artifacts, cc, scratch):
     assert lines[-1] == "done"
     failed = [line for line in lines if not line.startswith(("ok ", "  last error", "done"))]
     assert not failed, run.stdout
-    assert sum(line.startswith("ok ") for line in lines) == 21
+    assert sum(line.startswith("ok ") for line in lines) == 29
 
 
 LAYOUT = r"""

@@ -191,6 +191,30 @@ def test_a_policy_that_raises_kills_the_sandbox_and_says_so():
     assert isinstance(e.value.__cause__, KeyError)
 
 
+def test_a_pool_runs_warm_with_limits_and_nothing_of_one_run_is_left_for_the_next():
+    with husk.Pool() as pool:
+        first = pool.run(["/bin/sh", "-c", "echo one > /tmp/mark && cat /tmp/mark"], fs="ro", capture_output=True)
+        assert first.ok and first.stdout == b"one\n", (first.message, first.stderr)
+        second = husk.run(["/bin/ls", "-A", "/tmp"], fs="ro", capture_output=True, pool=pool)
+        assert second.ok and second.stdout == b"", second.stdout
+        busy = pool.run([PY, "-c", "while True: pass"], fs="ro", time_limit=0.3)
+        assert busy.verdict is husk.Verdict.TIME_LIMIT and busy.signal == signal.SIGKILL
+        with husk.Sandbox(["/bin/cat"], fs="ro", stdin=husk.PIPE, stdout=husk.PIPE, pool=pool) as box:
+            box.stdin.write(b"through the pool")
+            box.stdin.close()
+            assert box.stdout.read() == b"through the pool"
+            assert box.wait().ok
+    with pytest.raises(husk.HuskError):
+        pool.run(["/bin/true"], fs="ro")
+
+
+def test_a_pool_refuses_what_it_cannot_run_and_bad_options():
+    with husk.Pool(network_per_run=False) as pool:
+        with pytest.raises(husk.SpecError, match="overlay"):
+            pool.run(["/bin/true"])
+        assert pool.run(["/bin/true"], fs="ro").ok
+
+
 def test_every_problem_of_a_spec_is_listed():
     with pytest.raises(husk.SpecError) as e:
         husk.run(["/bin/true"], memory="12x")

@@ -83,6 +83,10 @@ def _load() -> ctypes.CDLL:
         "husk_wait": ([ctypes.c_int64, ctypes.c_int32, c_char_pp], ctypes.c_int32),
         "husk_kill": ([ctypes.c_int64, ctypes.c_int32], ctypes.c_int32),
         "husk_free": ([ctypes.c_int64], ctypes.c_int32),
+        "husk_pool_new": ([ctypes.c_char_p, ctypes.POINTER(ctypes.c_int64)], ctypes.c_int32),
+        "husk_pool_run": ([ctypes.c_int64, ctypes.c_char_p, POLICY, ctypes.c_void_p, c_char_pp], ctypes.c_int32),
+        "husk_pool_start": ([ctypes.c_int64, ctypes.c_char_p, POLICY, ctypes.c_void_p, ctypes.POINTER(ctypes.c_int64)], ctypes.c_int32),
+        "husk_pool_free": ([ctypes.c_int64], ctypes.c_int32),
         "husk_string_free": ([ctypes.c_void_p], None),
     }
     for name, (args, res) in sigs.items():

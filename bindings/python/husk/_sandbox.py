@@ -331,11 +331,58 @@ class _PolicyBridge:
         return int(answer)
 
 
+class Pool:
+    """Warm sandboxes: a template prepared once per shape of spec, each run cloned from it.
+
+    Every run still gets fresh pid, mount, IPC and UTS namespaces (and network, unless
+    ``network_per_run=False``: the runs then share the template's, loopback only), its own
+    writable tmpfs, limits and result, and the same policy as a cold run; specs a pool cannot
+    take (the default overlay among them: use ``fs="ro"`` with tmpfs where runs write) raise
+    SpecError. Pass it to :func:`run` or :class:`Sandbox` as ``pool=``. Use it as a context
+    manager, or call :meth:`close` (its templates end, and runs still going with them).
+    """
+
+    def __init__(self, *, network_per_run: bool = True):
+        guard()
+        handle = ctypes.c_int64()
+        options = None if network_per_run else json.dumps({"network_per_run": False}).encode()
+        check(lib.husk_pool_new(options, ctypes.byref(handle)))
+        self._handle: Optional[int] = handle.value
+
+    def _live(self) -> int:
+        if self._handle is None:
+            raise HuskError("the pool is closed")
+        guard()
+        return self._handle
+
+    def run(self, args: Sequence[Union[str, os.PathLike]], **keywords: Any) -> "Result":
+        """:func:`run` from this pool."""
+        return run(args, pool=self, **keywords)
+
+    def close(self) -> None:
+        if self._handle is not None and not _native._forked:
+            lib.husk_pool_free(self._handle)
+        self._handle = None
+
+    def __enter__(self) -> "Pool":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
 class Sandbox:
     """A sandboxed process: start it, talk to it through its streams, wait for its result.
 
     Takes the keywords of :func:`spec`, plus ``policy`` (called with a :class:`SyscallCall` for
-    each call named in ``syscalls``: return None or ALLOW, an errno to fail the call, or KILL).
+    each call named in ``syscalls``: return None or ALLOW, an errno to fail the call, or KILL)
+    and ``pool`` (a :class:`Pool` to start from instead of a cold start).
     Streams given as PIPE become file objects: ``stdin`` to write (close it for end of file),
     ``stdout`` and ``stderr`` to read. Use it as a context manager, or call :meth:`close`.
     """
@@ -349,9 +396,11 @@ class Sandbox:
         stderr: Stream = None,
         policy: Optional[Policy] = None,
         syscalls: Optional[Iterable[str]] = None,
+        pool: Optional[Pool] = None,
         **keywords: Any,
     ):
         self._spec = spec(args, stdin=stdin, stdout=stdout, stderr=stderr, syscalls=syscalls, **keywords)
+        self._pool = pool
         self._bridge = _PolicyBridge(policy) if policy is not None else None
         self._handle: Optional[int] = None
         self._result: Optional[Result] = None
@@ -366,7 +415,11 @@ class Sandbox:
         guard()
         handle = ctypes.c_int64()
         fn = self._bridge.c_function if self._bridge else _native.POLICY()
-        check(lib.husk_start(json.dumps(self._spec).encode(), fn, None, ctypes.byref(handle)))
+        body = json.dumps(self._spec).encode()
+        if self._pool is not None:
+            check(lib.husk_pool_start(self._pool._live(), body, fn, None, ctypes.byref(handle)))
+        else:
+            check(lib.husk_start(body, fn, None, ctypes.byref(handle)))
         self._handle = handle.value
         for fd, mode in ((0, "wb"), (1, "rb"), (2, "rb")):
             if self._spec[("stdin", "stdout", "stderr")[fd]] == "pipe":
@@ -489,6 +542,7 @@ def run(
     stderr: Stream = None,
     policy: Optional[Policy] = None,
     syscalls: Optional[Iterable[str]] = None,
+    pool: Optional[Pool] = None,
     **keywords: Any,
 ) -> Result:
     """Runs ``args`` in a sandbox to its end and returns the result (verdict, exit, usage).
@@ -501,6 +555,7 @@ def run(
     and ``input`` pipe the streams (the output lands in the result). ``timeout`` kills the
     sandbox after that many seconds and raises TimeoutError. Raises SpecError for a spec that
     cannot run and SetupError when the sandbox cannot be set up (a missing program, say).
+    ``pool`` (a :class:`Pool`) runs it warm, from the pool's template.
     """
     if capture_output:
         stdout = PIPE if stdout is None else stdout
@@ -512,12 +567,15 @@ def run(
         guard()
         body = json.dumps(spec(args, stdin=stdin, stdout=stdout, stderr=stderr, syscalls=syscalls, **keywords)).encode()
         out = ctypes.c_void_p()
-        rc = lib.husk_run(body, _native.POLICY(), None, ctypes.byref(out))
+        if pool is not None:
+            rc = lib.husk_pool_run(pool._live(), body, _native.POLICY(), None, ctypes.byref(out))
+        else:
+            rc = lib.husk_run(body, _native.POLICY(), None, ctypes.byref(out))
         text = take_string(out)
         if rc != HUSK_OK:
             check(rc)
         return Result.from_json(text or "{}")
-    sandbox = Sandbox(args, stdin=stdin, stdout=stdout, stderr=stderr, policy=policy, syscalls=syscalls, **keywords)
+    sandbox = Sandbox(args, stdin=stdin, stdout=stdout, stderr=stderr, policy=policy, syscalls=syscalls, pool=pool, **keywords)
     with sandbox:
         try:
             return sandbox.communicate(input, timeout)

@@ -6,12 +6,12 @@
 
 #define HUSK_EXPORT __attribute__((visibility("default")))
 
-extern const unsigned char husk_pool_start[];
-extern const unsigned char husk_pool_end[];
+extern const unsigned char husk_pool_blob_start[];
+extern const unsigned char husk_pool_blob_end[];
 
 int32_t husk_sealed_memfd(const char *name, const unsigned char *start, size_t len);
 
 HUSK_EXPORT int32_t husk_pool_memfd(void)
 {
-    return husk_sealed_memfd("husk-pool", husk_pool_start, (size_t)(husk_pool_end - husk_pool_start));
+    return husk_sealed_memfd("husk-pool", husk_pool_blob_start, (size_t)(husk_pool_blob_end - husk_pool_blob_start));
 }
