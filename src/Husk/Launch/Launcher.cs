@@ -340,7 +340,9 @@ internal static class Launcher
                     foreground?.End();
                     // The child may be waiting for us or for a --block-fd: kill it, so that clone3
                     // (sleeping until it execs or dies) returns. It is our unreaped child: its pid is
-                    // safe. A template's child is not ours, but the template answered with its pidfd.
+                    // safe. A pool's run is the template's child, whose pidfd comes with the answer
+                    // after the run's exec: until then, by its pid (the template reaps a run only
+                    // after sending that answer).
                     if (spawn.IsCompletedSuccessfully && spawn.Result.Pidfd >= 0)
                     {
                         pidfd = new SafePidfd(spawn.Result.Pidfd);
@@ -348,9 +350,7 @@ internal static class Launcher
                     }
                     else
                     {
-                        using var doomed = PidfdOpen(pid);
-                        if (doomed is not null)
-                            PidfdSendSignal(doomed, Signals.SIGKILL);
+                        KillByPid(pid);
                     }
                     channel.Dispose();
                     var r = spawn.GetAwaiter().GetResult();
@@ -362,9 +362,7 @@ internal static class Launcher
                 if (result.Pidfd < 0)
                 {
                     // A pool's template answers after the run's exec: it can have gone meanwhile.
-                    using var gone = PidfdOpen(pid);
-                    if (gone is not null)
-                        PidfdSendSignal(gone, Signals.SIGKILL);
+                    KillByPid(pid);
                     throw new SandboxSetupException($"the pool's template failed the run: {SyscallException.Describe((Errno)result.Error)}", (Errno)result.Error) { Stage = SandboxSetupStage.Start };
                 }
                 pidfd = new SafePidfd(result.Pidfd);
@@ -453,6 +451,14 @@ internal static class Launcher
                 return r;
             }
         });
+    }
+
+    /// <summary>SIGKILL to the child whose hello gave <paramref name="pid"/>, through a pidfd opened now (if it is still there).</summary>
+    private static void KillByPid(int pid)
+    {
+        using var doomed = PidfdOpen(pid);
+        if (doomed is not null)
+            PidfdSendSignal(doomed, Signals.SIGKILL);
     }
 
     /// <summary>The child's first message: its pid, in SCM_CREDENTIALS; null when the channel closed (clone failed).</summary>

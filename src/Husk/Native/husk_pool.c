@@ -234,9 +234,9 @@ static int start_worker(void)
     return e;
 }
 
-/* Queues a request for a worker, starting one when none is idle; false when that start failed
- * (the request waits for a busy one; there is always one, started before READY). */
-static int hand_over(struct request *rq)
+/* Queues a request for a worker, starting one when none is idle. If that start fails, the request
+ * waits for a busy one (there is always one: the first is started before READY). */
+static void hand_over(struct request *rq)
 {
     pthread_mutex_lock(&queue_lock);
     rq->next = NULL;
@@ -251,8 +251,8 @@ static int hand_over(struct request *rq)
     int start = idle_workers < queued;
     pthread_cond_signal(&queue_ready);
     pthread_mutex_unlock(&queue_lock);
-    /* On failure the busy workers take it in turn. */
-    return !start || start_worker() == 0;
+    if (start)
+        start_worker();
 }
 
 /* A run ended: write its status (after husk-init's, if it wrote one), forget it. */
